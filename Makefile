@@ -1,0 +1,34 @@
+# neurocompile — `make demo` runs the pipeline on the zoo model, `make test` runs the test suite.
+# Both build .venv first (idempotent): torch pinned to the 2.13.0 CPU wheel, Lava installed and patched.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TORCH  := torch==2.13.0
+LAVA   := lava-nc==0.10.0 lava-dl==0.6.0
+ZOO    := models/zoo/spikegpt-pydoc.pt
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile tools/fix_lava.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch pinned in the same command as everything that depends on it, so pip never picks a CUDA build
+	$(BIN)/python -m pip install --quiet "$(TORCH)" -e ".[lava,test]"
+	# lava declares Python <3.11 and pins old torch/pytest: install without its metadata, then patch
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python $(LAVA)
+	$(BIN)/python tools/fix_lava.py
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/neurocompile inspect $(ZOO)
+	$(BIN)/neurocompile generate $(ZOO) --prompt "The " --tokens 200
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Model families neurocompile understands, in PyTorch, equal to their upstream definitions."""

@@ -1,0 +1,182 @@
+"""The ``neurocompile`` command.  User mistakes end with one message on stderr and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .errors import UserError
+from .generate import generate
+from .load import build_model, read_checkpoint
+from .models import zoo
+from .probe import probe
+from .tokenizers import find_tokenizer
+
+# A short English sample for measuring activations when the user gives no text.
+SAMPLE_TEXT = (
+    "The interpreter reads a statement, evaluates the expression and binds the result to a name. "
+    "If the object is not found, an exception is raised and the stack is unwound."
+)
+
+
+def _model_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", type=Path, default=None,
+                   help=f"checkpoint (.pt/.pth, upstream state_dict); default: the zoo model {zoo.DEFAULT}")
+    p.add_argument("--tokenizer", type=Path, default=None,
+                   help="character vocabulary JSON or Hugging Face tokenizer.json (default: found beside the checkpoint)")
+    p.add_argument("--v-threshold", type=float, default=1.0,
+                   help="LIF threshold the model was trained with (not stored in upstream checkpoints; default 1.0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="neurocompile",
+        description="Deploy spiking language models (SpikeGPT) to neuromorphic hardware.",
+    )
+    ap.add_argument("--version", action="version", version=f"neurocompile {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("inspect", help="family, config, parameters, ops and what feeds them (measured on text)")
+    _model_arg(p)
+    p.add_argument("--text", type=Path, default=None, help="UTF-8 text to measure activations on (default: a built-in sentence)")
+    p.set_defaults(run=cmd_inspect)
+
+    p = sub.add_parser("generate", help="generate text with the float reference model (streaming, recurrent form)")
+    _model_arg(p)
+    p.add_argument("--prompt", default="The ", help="text to continue (default %(default)r)")
+    p.add_argument("--tokens", type=int, default=200, help="how many tokens to generate (default %(default)s)")
+    p.add_argument("--temperature", type=float, default=0.8, help="0 for greedy (default %(default)s)")
+    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_generate)
+    return ap
+
+
+def _load(args: argparse.Namespace, need_tokenizer: bool = True):
+    path = args.model if args.model is not None else zoo.path()
+    if not args.v_threshold > 0:
+        raise UserError(f"--v-threshold must be positive, got {args.v_threshold}")
+    ckpt = read_checkpoint(path)
+    model = build_model(ckpt, args.v_threshold)
+    try:
+        tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, args.tokenizer)
+    except UserError:
+        if need_tokenizer or args.tokenizer is not None:
+            raise
+        tokenizer = None
+    return ckpt, model, tokenizer
+
+
+def _read_text(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not text:
+        raise UserError(f"{path}: the file is empty")
+    return text
+
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    ckpt, model, tokenizer = _load(args, need_tokenizer=args.text is not None)
+    cfg = model.config
+    if tokenizer is not None:
+        source = "--text" if args.text else "a built-in sentence"
+        ids = tokenizer.encode(_read_text(args.text) if args.text else SAMPLE_TEXT)
+    else:  # no vocabulary beside the checkpoint: random token ids still show what feeds what
+        source = "random token ids (no tokenizer found; give --tokenizer or --text for real text)"
+        ids = torch.randint(0, cfg.vocab_size, (256,), generator=torch.Generator().manual_seed(0)).tolist()
+    with torch.no_grad(), probe(model) as measured:
+        model(torch.tensor([ids[:2048]]))
+    ops = []
+    for op in model.ops():
+        entry = {"name": op.name, "op": op.op, "weight": list(op.weight_shape) if op.weight_shape else None,
+                 "input": op.input, "input_kind": op.input_kind}
+        if op.name in measured.inputs:
+            stats = measured.inputs[op.name]
+            entry["measured_input"] = stats.kind
+            entry["measured_density"] = round(stats.density, 4)
+        if op.name in measured.firing:
+            entry["firing_rate"] = round(measured.firing[op.name].density, 4)
+        ops.append(entry)
+    result = {
+        "file": str(ckpt.path), "sha256": ckpt.sha256, "stored_dtypes": list(ckpt.stored_dtypes),
+        "family": model.family,
+        "config": {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "vocab_size": cfg.vocab_size,
+                   "ffn_hidden": cfg.ffn_hidden, "ffn_pre": cfg.ffn_pre, "v_threshold": cfg.v_threshold, "tau": cfg.tau},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "tokenizer": tokenizer.name if tokenizer else None, "measured_on": source,
+        "measured_on_tokens": min(len(ids), 2048), "ops": ops,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{ckpt.path}  (sha256 {ckpt.sha256[:16]}…, stored as {', '.join(ckpt.stored_dtypes)})")
+    print(f"family     SpikeGPT{' (RWKV-ffnPre)' if cfg.ffn_pre else ''}: {cfg.n_layer} layers, "
+          f"C={cfg.n_embd}, FFN {cfg.ffn_hidden}, vocabulary {cfg.vocab_size} ({result['tokenizer'] or 'no tokenizer'})")
+    print(f"parameters {result['parameters']:,}")
+    print(f"LIF        tau={cfg.tau}, v_threshold={cfg.v_threshold} (threshold assumed: not stored in checkpoints)")
+    print(f"measured on {result['measured_on_tokens']} tokens of {source}:")
+    width = max(len(e["name"]) for e in ops) + 1
+    print(f"  {'op':<{width}} {'kind':<22} {'weight':<12} {'input':<34} measured")
+    for e in ops:
+        weight = "×".join(map(str, e["weight"])) if e["weight"] else "-"
+        if "firing_rate" in e:
+            seen = f"fires {e['firing_rate']:.1%}"
+        elif "measured_input" in e:
+            seen = f"{e['measured_input']}, {e['measured_density']:.0%} non-zero"
+        else:
+            seen = ""
+        print(f"  {e['name']:<{width}} {e['op']:<22} {weight:<12} {e['input']:<34} {seen}")
+    binary = [e["name"] for e in ops if e.get("measured_input") == "binary"]
+    print(f"inputs measured binary: {', '.join(binary) if binary else 'none'}; "
+          f"every other Linear/LayerNorm receives real values (graded events, MACs)")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    if args.tokens < 0:
+        raise UserError(f"--tokens must be >= 0, got {args.tokens}")
+    if not 0 < args.top_p <= 1:
+        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+    _, model, tokenizer = _load(args)
+    prompt_ids = tokenizer.encode(args.prompt)
+    start = time.perf_counter()
+    out: list[int] = []
+    if not args.json:
+        print(args.prompt, end="", flush=True)
+    for token in generate(model, prompt_ids, args.tokens, args.temperature, args.top_p, args.seed):
+        out.append(token)
+        if not args.json:
+            print(tokenizer.decode([token]), end="", flush=True)
+    seconds = time.perf_counter() - start
+    if args.json:
+        print(json.dumps({"prompt": args.prompt, "completion": tokenizer.decode(out), "tokens": len(out),
+                          "seconds": round(seconds, 3), "tokens_per_second": round(len(out) / max(seconds, 1e-9), 1),
+                          "engine": "float (PyTorch reference)", "seed": args.seed}, indent=2))
+    else:
+        print(f"\n\n[{len(out)} tokens in {seconds:.2f} s, {len(out) / max(seconds, 1e-9):.0f} tokens/s, "
+              f"float reference, seed {args.seed}]", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UserError as exc:
+        print(f"neurocompile: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""User-facing errors: one clear message, exit code 2, no traceback (the CLI catches these)."""
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in what the user gave us (a file, an option): the message says what and what to do."""
+
+    exit_code = 2

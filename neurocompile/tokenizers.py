@@ -1,0 +1,135 @@
+"""Tokenizers for the vocabularies SpikeGPT checkpoints come with.
+
+* ``ByteTokenizer``: UTF-8 bytes, vocabulary 256.
+* ``CharTokenizer``: upstream's character vocabulary JSON (RWKV / SpikeGPT ``vocab_book.json`` style:
+  ``{"0": "\\n", "1": " ", ...}``, index -> character).
+* ``HFTokenizer``: a Hugging Face ``tokenizer.json`` (e.g. SpikeGPT's ``20B_tokenizer.json``), via ``tokenizers``.
+
+``find_tokenizer`` picks one for a checkpoint: an explicit path, else a file beside the checkpoint
+(``<stem>.vocab.json``, ``<stem>.tokenizer.json``, ``vocab.json``, ``20B_tokenizer.json``), else bytes when
+the vocabulary has 256 entries.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+from .errors import UserError
+
+
+class Tokenizer(Protocol):
+    vocab_size: int
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
+
+
+class ByteTokenizer:
+    vocab_size = 256
+    name = "bytes"
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def decode(self, ids: list[int]) -> str:
+        return bytes(ids).decode("utf-8", errors="replace")
+
+
+class CharTokenizer:
+    def __init__(self, chars: list[str], name: str = "chars"):
+        self.chars = chars
+        self.index = {c: i for i, c in enumerate(chars)}
+        self.vocab_size = len(chars)
+        self.name = name
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharTokenizer":
+        return cls(sorted(set(text)))
+
+    @classmethod
+    def load(cls, path: Path) -> "CharTokenizer":
+        try:
+            table = json.loads(path.read_bytes())  # bytes: json detects UTF-8/16/32 (upstream's vocab_book.json is UTF-16)
+            chars = [table[str(i)] for i in range(len(table))]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise UserError(
+                f"{path}: not a character vocabulary (expected JSON {{\"0\": char, \"1\": char, ...}} with "
+                f"consecutive indices): {exc}"
+            ) from None
+        return cls(chars, name=path.name)
+
+    def save(self, path: Path) -> None:
+        table = {str(i): c for i, c in enumerate(self.chars)}
+        path.write_text(json.dumps(table, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+
+    def encode(self, text: str) -> list[int]:
+        unknown = sorted(set(text) - self.index.keys())
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown[:10])
+            raise UserError(
+                f"the text has {len(unknown)} character(s) outside the model's vocabulary ({self.name}, "
+                f"{self.vocab_size} characters): {shown}. Remove or replace them."
+            )
+        return [self.index[c] for c in text]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.chars[i] for i in ids)
+
+
+class HFTokenizer:
+    def __init__(self, path: Path):
+        from tokenizers import Tokenizer as _HF
+
+        try:
+            self._tok = _HF.from_file(str(path))
+        except Exception as exc:  # the Rust side raises plain Exceptions
+            raise UserError(f"{path}: not a Hugging Face tokenizer file: {exc}") from None
+        self.vocab_size = self._tok.get_vocab_size()
+        self.name = path.name
+
+    def encode(self, text: str) -> list[int]:
+        return self._tok.encode(text).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self._tok.decode(ids)
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    """A character vocabulary or a Hugging Face tokenizer file, told apart by content."""
+    try:
+        head = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise UserError(f"{path}: tokenizer file not found") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a JSON tokenizer or vocabulary file: {exc}") from None
+    if isinstance(head, dict) and "model" in head:
+        return HFTokenizer(path)
+    return CharTokenizer.load(path)
+
+
+def find_tokenizer(checkpoint: Path, vocab_size: int, explicit: Path | None = None) -> Tokenizer:
+    if explicit is not None:
+        tok = load_tokenizer(explicit)
+    else:
+        stem = checkpoint.with_suffix("")
+        beside = [Path(f"{stem}.vocab.json"), Path(f"{stem}.tokenizer.json"),
+                  checkpoint.parent / "vocab.json", checkpoint.parent / "20B_tokenizer.json"]
+        found = next((p for p in beside if p.is_file()), None)
+        if found is not None:
+            tok = load_tokenizer(found)
+        elif vocab_size == 256:
+            return ByteTokenizer()
+        else:
+            raise UserError(
+                f"{checkpoint}: no tokenizer found for a vocabulary of {vocab_size}. Pass --tokenizer FILE "
+                f"(a character vocabulary JSON or a Hugging Face tokenizer.json), or place "
+                f"{stem.name}.vocab.json beside the checkpoint."
+            )
+    if tok.vocab_size > vocab_size:
+        raise UserError(
+            f"tokenizer {tok.name} has {tok.vocab_size} entries but the checkpoint's embedding has only "
+            f"{vocab_size} rows: they do not belong together."
+        )
+    return tok

@@ -1,0 +1,1 @@
+"""Hardware targets, one folder each."""
