@@ -1,9 +1,8 @@
 """Train the zoo's small SpikeGPT on English text that ships with Python itself.
 
-Corpus: the Python language reference and library topics in ``pydoc_data.topics`` (part of every CPython
-install; it is what ``help('topics')`` prints), joined in sorted topic order.  Nothing is downloaded and no
-corpus is committed: the corpus is rebuilt at run time and its SHA-256 recorded in the model card.
-The last 5 % of characters is held out for bits per character.
+Corpus: ``neurocompile.models.zoo.corpus()``, the Python language reference and library topics that ship
+with every CPython (``pydoc_data.topics``).  Nothing is downloaded and no corpus is committed: it is rebuilt
+at run time and its SHA-256 recorded in the model card.  The last 5 % of characters is held out.
 
     python tools/train_zoo.py --steps 1500 --out models/zoo/spikegpt-pydoc
 
@@ -25,32 +24,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from neurocompile.evaluate import bits_per_token
+from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
 from neurocompile.tokenizers import CharTokenizer
-
-HELD_OUT_FRACTION = 0.05
-
-
-def build_corpus() -> str:
-    import pydoc_data.topics
-
-    topics = pydoc_data.topics.topics
-    return "\n\n".join(topics[name].strip() for name in sorted(topics)) + "\n"
-
-
-@torch.no_grad()
-def bits_per_char(model: SpikeGPT, ids: torch.Tensor, window: int = 512) -> float:
-    """Mean next-token cross-entropy in bits over `ids`, streaming the state across windows."""
-    model.eval()
-    state = model.initial_state(1)
-    total, count = 0.0, 0
-    for start in range(0, ids.numel() - 1, window):
-        chunk = ids[start : start + window + 1]
-        logits, state = model.forward_with_state(chunk[None, :-1], state)
-        total += F.cross_entropy(logits[0], chunk[1:], reduction="sum").item()
-        count += chunk.numel() - 1
-    model.train()
-    return total / count / math.log(2)
 
 
 @torch.no_grad()
@@ -87,11 +64,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
-    text = build_corpus()
+    text = zoo.corpus()
     corpus_sha = hashlib.sha256(text.encode()).hexdigest()
     tok = CharTokenizer.from_text(text)
     ids = torch.tensor(tok.encode(text), dtype=torch.long)
-    split = int(len(ids) * (1 - HELD_OUT_FRACTION))
+    split = zoo.split_point(len(ids))
     train_ids, held_out = ids[:split], ids[split:]
 
     cfg = SpikeGPTConfig(n_layer=args.layers, n_embd=args.embd, vocab_size=tok.vocab_size)
@@ -117,7 +94,7 @@ def main() -> None:
             print(f"step {step:5d}  loss {loss.item() / math.log(2):.3f} bpc  lr {lr:.2e}  {elapsed:7.0f} s", flush=True)
 
     model = model.cpu().float()
-    bpc = bits_per_char(model, held_out)
+    bpc = bits_per_token(model.eval(), held_out)
     text_sample = sample(model, tok, "The ", 300)
     print(f"held-out bpc {bpc:.4f}\n--- sample ---\n{text_sample}\n---", flush=True)
 
@@ -133,7 +110,7 @@ def main() -> None:
         "corpus": "pydoc_data.topics of CPython " + platform.python_version() + ", topics in sorted order",
         "corpus_sha256": corpus_sha,
         "corpus_chars": len(text),
-        "held_out": f"last {HELD_OUT_FRACTION:.0%} of characters ({len(held_out)} chars)",
+        "held_out": f"last {zoo.HELD_OUT_FRACTION:.0%} of characters ({len(held_out)} chars)",
         "held_out_bpc": round(bpc, 4),
         "train_seconds": round(time.time() - start),
         "device": device if device == "cpu" else torch.cuda.get_device_name(),

@@ -1,0 +1,156 @@
+"""The neurocompile graph: named nodes in execution order, each an op and the names of its inputs.
+
+A graph runs one token per step for a batch of streams.  ``run_float`` executes the float semantics (the
+reference); integer execution lives in the targets.  ``write_nir`` / ``read_nir`` store a graph as a
+standard NIR file (``nir.read`` loads it) and read it back to an equal graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nir
+import numpy as np
+import torch
+
+from .ops import INPUTS_KEY, NATIVE, OP_KEY, Op, Output, TokenInput
+
+GRAPH_FORMAT = "neurocompile.graph/1"
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    name: str
+    op: Op
+    inputs: tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Node) and (self.name, self.inputs) == (other.name, other.inputs) and self.op == other.op
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(eq=False)
+class Graph:
+    nodes: dict[str, Node] = field(default_factory=dict)  # in execution (topological) order
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, op: Op, *inputs: str) -> str:
+        if name in self.nodes:
+            raise ValueError(f"duplicate node name {name!r}")
+        missing = [i for i in inputs if i not in self.nodes]
+        if missing:
+            raise ValueError(f"node {name!r}: inputs not defined yet: {missing}")
+        if op.arity is not None and len(inputs) != op.arity:
+            raise ValueError(f"node {name!r}: {op.kind} takes {op.arity} input(s), got {len(inputs)}")
+        self.nodes[name] = Node(name, op, tuple(inputs))
+        return name
+
+    @property
+    def input(self) -> Node:
+        return next(n for n in self.nodes.values() if isinstance(n.op, TokenInput))
+
+    @property
+    def output(self) -> Node:
+        return next(n for n in self.nodes.values() if isinstance(n.op, Output))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Graph) and list(self.nodes) == list(other.nodes)
+                and all(self.nodes[k] == other.nodes[k] for k in self.nodes) and self.metadata == other.metadata)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Float execution
+# ------------------------------------------------------------------------------------------------------
+
+
+class FloatRun:
+    """Streams tokens through a graph's float semantics; keeps every op's state between steps."""
+
+    def __init__(self, graph: Graph, batch: int, dtype: torch.dtype = torch.float64):
+        self.graph, self.dtype = graph, dtype
+        self.state = {name: node.op.initial_state(batch, dtype) for name, node in graph.nodes.items()}
+        self.values: dict[str, torch.Tensor] = {}
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [B] -> the output node's value [B, n]; all node values stay in ``self.values``."""
+        values: dict[str, torch.Tensor] = {}
+        for name, node in self.graph.nodes.items():
+            if isinstance(node.op, TokenInput):
+                values[name] = tokens
+                continue
+            out, self.state[name] = node.op.float_step([values[i] for i in node.inputs], self.state[name])
+            values[name] = out.to(self.dtype) if out.is_floating_point() else out
+        self.values = values
+        return values[self.graph.output.name]
+
+
+def run_float(graph: Graph, tokens: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """tokens [B, T] -> outputs [B, T, n], one step per token."""
+    run = FloatRun(graph, tokens.shape[0], dtype)
+    return torch.stack([run.step(tokens[:, t]) for t in range(tokens.shape[1])], 1)
+
+
+# ------------------------------------------------------------------------------------------------------
+# NIR files
+# ------------------------------------------------------------------------------------------------------
+
+
+def to_nir(graph: Graph) -> nir.NIRGraph:
+    nodes = {name: node.op.to_nir(node.inputs) for name, node in graph.nodes.items()}
+    edges = [(src, name) for name, node in graph.nodes.items() for src in node.inputs]
+    metadata = {"neurocompile.format": GRAPH_FORMAT, "neurocompile.order": ",".join(graph.nodes), **graph.metadata}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def write_nir(graph: Graph, path: str | Path) -> None:
+    nir.write(str(path), to_nir(graph))
+
+
+def _text(value: Any) -> str:
+    value = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def from_nir(g: nir.NIRGraph) -> Graph:
+    meta = {k: _text(v) for k, v in (g.metadata or {}).items()}
+    if meta.get("neurocompile.format") != GRAPH_FORMAT:
+        raise ValueError(f"not a neurocompile graph (metadata neurocompile.format is {meta.get('neurocompile.format')!r}, "
+                         f"expected {GRAPH_FORMAT!r})")
+    order = meta.pop("neurocompile.order").split(",")
+    meta.pop("neurocompile.format")
+    sources: dict[str, list[str]] = {name: [] for name in order}
+    for src, dst in g.edges:
+        sources[dst].append(src)
+    graph = Graph(metadata=meta)
+    for name in order:
+        node = g.nodes[name]
+        node_meta = node.metadata or {}
+        op = _op_from_nir(node, node_meta)
+        inputs = sources[name]
+        if INPUTS_KEY in node_meta:  # ordered inputs of an extension op
+            inputs = _text(node_meta[INPUTS_KEY]).split(",")
+        else:  # summing ops: the graph's edge order is the input order
+            inputs = [src for src, dst in g.edges if dst == name]
+        graph.add(name, op, *inputs)
+    return graph
+
+
+def _op_from_nir(node: nir.NIRNode, meta: dict[str, Any]) -> Op:
+    kind = _text(meta[OP_KEY]) if OP_KEY in meta else None
+    if isinstance(node, nir.Input):
+        return TokenInput(int(np.asarray(node.input_type["input"])[0]))
+    if isinstance(node, nir.Output):
+        return Output(int(np.asarray(node.output_type["output"])[0]))
+    if isinstance(node, nir.NIRGraph):
+        return Op.registry[kind].from_extension(meta)
+    if kind is not None:
+        return Op.registry[kind].from_nir(node)  # type: ignore[attr-defined]
+    return NATIVE[type(node)].from_nir(node)  # type: ignore[attr-defined]
+
+
+def read_nir(path: str | Path) -> Graph:
+    return from_nir(nir.read(str(path)))
