@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import __version__
@@ -55,6 +56,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=cmd_generate)
+
+    p = sub.add_parser("export", help="trace, quantize and write a build directory for a target")
+    _model_arg(p)
+    p.add_argument("--target", default="cpu", help="cpu (bit-accurate simulator of Loihi 2 arithmetic) (default %(default)s)")
+    p.add_argument("-o", "--output", type=Path, default=Path("build"), help="build directory (default %(default)s)")
+    p.add_argument("--calibration", type=Path, default=None,
+                   help="UTF-8 text to calibrate fixed-point ranges on (default: the zoo corpus, training part)")
+    p.add_argument("--calibration-tokens", type=int, default=4096, help="tokens of it to use (default %(default)s)")
+    p.add_argument("--payload-bits", type=int, default=None, help="graded spike payload width (default: the target's)")
+    p.add_argument("--block-rows", type=int, default=None, help="weight rows per shared exponent (default: the target's; 0 = per matrix)")
+    p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("simulate", help="generate text on the bit-accurate simulator and print its counters")
+    p.add_argument("build", type=Path, help="build directory made by `neurocompile export`")
+    p.add_argument("--prompt", default="The ")
+    p.add_argument("--tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--engine", default="cpu", choices=["cpu"], help="cpu: our bit-accurate simulator (default)")
+    p.add_argument("--spikes-out", type=Path, default=None, help="write every LIF's spikes (stream 0) to this .npz")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_simulate)
+
+    p = sub.add_parser("evaluate", help="bits per character of the float model and of the integer simulation")
+    p.add_argument("build", type=Path)
+    p.add_argument("--text", type=Path, default=None, help="UTF-8 text (default: the zoo corpus's held-out part)")
+    p.add_argument("--max-tokens", type=int, default=0, help="score at most this many tokens (0: all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_evaluate)
     return ap
 
 
@@ -164,6 +195,127 @@ def cmd_generate(args: argparse.Namespace) -> None:
     else:
         print(f"\n\n[{len(out)} tokens in {seconds:.2f} s, {len(out) / max(seconds, 1e-9):.0f} tokens/s, "
               f"float reference, seed {args.seed}]", file=sys.stderr)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from .pipeline import export
+
+    if not args.v_threshold > 0:
+        raise UserError(f"--v-threshold must be positive, got {args.v_threshold}")
+    if args.payload_bits is not None and not 2 <= args.payload_bits <= 24:
+        raise UserError(f"--payload-bits must be in 2..24, got {args.payload_bits}")
+    if args.calibration_tokens < 16:
+        raise UserError(f"--calibration-tokens must be >= 16, got {args.calibration_tokens}")
+    text = _read_text(args.calibration) if args.calibration else None
+    manifest = export(args.model if args.model is not None else zoo.path(), args.target, args.output,
+                      v_threshold=args.v_threshold, tokenizer_path=args.tokenizer, calibration_text=text,
+                      calibration_source=str(args.calibration or ""), calibration_tokens=args.calibration_tokens,
+                      payload_bits=args.payload_bits, block_rows=args.block_rows, quiet=args.json)
+    if args.json:
+        print(json.dumps({"build": str(args.output), **manifest}, indent=2))
+    else:
+        m = manifest["model"]
+        print(f"{args.output}: SpikeGPT L{m['n_layer']} C{m['n_embd']} V{m['vocab_size']} for target {manifest['target']} "
+              f"({manifest['numeric']['weight_bits']}-bit weights, {manifest['numeric']['payload_bits']}-bit payloads)")
+
+
+def _tally_table(build, counts: np.ndarray, steps: int) -> list[dict]:
+    from .ops import Tally
+
+    rows = []
+    for node, row in zip(build.program.nodes.values(), counts):
+        entry = {"node": node.name, "kind": node.kind, **{f: int(v) for f, v in zip(Tally.FIELDS, row)}}
+        if node.kind == "LIF":
+            entry["firing_rate"] = entry["spikes"] / (steps * node.q.n)
+        rows.append(entry)
+    return rows
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from .build import read_build
+    from .pipeline import generate_int, lif_nodes
+
+    if args.tokens < 0:
+        raise UserError(f"--tokens must be >= 0, got {args.tokens}")
+    if not 0 < args.top_p <= 1:
+        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+    build = read_build(args.build)
+    prompt_ids = build.tokenizer.encode(args.prompt)
+    record = tuple(lif_nodes(build)) if args.spikes_out else ()
+    start = time.perf_counter()
+    sim, stream = generate_int(build, prompt_ids, args.tokens, args.temperature, args.top_p, args.seed, record)
+    out: list[int] = []
+    if not args.json:
+        print(args.prompt, end="", flush=True)
+    for token in stream:
+        out.append(token)
+        if not args.json:
+            print(build.tokenizer.decode([token]), end="", flush=True)
+    seconds = time.perf_counter() - start
+    steps = len(sim.counts)
+    counts = np.sum(sim.counts, 0)
+    table = _tally_table(build, counts, steps)
+    if args.spikes_out:
+        _write_npz(args.spikes_out, {name: np.stack(v)[:, 0].astype(np.uint8) for name, v in sim.recorded.items()},
+                   tokens=np.asarray((prompt_ids or [0]) + out))
+    totals = {f: int(sum(r[f] for r in table)) for f in ("spikes", "binary_events", "graded_events", "neuron_updates",
+                                                       "op_evals", "saturations", "wraps")}
+    if args.json:
+        print(json.dumps({"prompt": args.prompt, "completion": build.tokenizer.decode(out), "tokens": len(out),
+                          "steps": steps, "seconds": round(seconds, 3), "engine": args.engine, "seed": args.seed,
+                          "totals": totals, "per_token": {k: v / steps for k, v in totals.items()}, "nodes": table}, indent=2))
+        return
+    print(f"\n\n[{len(out)} tokens ({steps} steps with the prompt) in {seconds:.2f} s, {steps / max(seconds, 1e-9):.0f} steps/s, "
+          f"bit-accurate {args.engine} engine, seed {args.seed}]", file=sys.stderr)
+    print(f"per token: {totals['spikes'] / steps:.1f} spikes, {totals['graded_events'] / steps:,.0f} graded synaptic ops, "
+          f"{totals['binary_events'] / steps:,.0f} binary synaptic ops, {totals['op_evals'] / steps:,.0f} extension-op evaluations; "
+          f"saturations {totals['saturations']}, wraps {totals['wraps']}", file=sys.stderr)
+    rates = ", ".join(f"{r['node'].replace('blocks.', 'b')} {r['firing_rate']:.0%}" for r in table if r["kind"] == "LIF")
+    print(f"LIF firing rates: {rates}", file=sys.stderr)
+
+
+def _write_npz(path: Path, arrays: dict, **extra) -> None:
+    """Write atomically: a failed run leaves no partial file."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays, **extra)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .build import read_build
+    from .pipeline import evaluate
+
+    build = read_build(args.build)
+    if args.text is not None:
+        text, source = _read_text(args.text), str(args.text)
+    else:
+        corpus = zoo.corpus()
+        text, source = corpus[zoo.split_point(len(corpus)):], "zoo corpus held-out part"
+    ids = build.tokenizer.encode(text)
+    if args.max_tokens > 0:
+        ids = ids[: args.max_tokens + 1]
+    result = evaluate(build, ids, quiet=args.json)
+    if args.json:
+        print(json.dumps({"text": source, "tokens": result.tokens, "float_bpc": result.float_bpc,
+                          "int_bpc": result.int_bpc, "ratio": result.ratio, "spike_agreement": result.spike_agreement,
+                          "saturations": result.saturations, "wraps": result.wraps}, indent=2))
+        return
+    unit = "bits per character" if build.manifest["tokenizer"]["kind"] == "chars" else "bits per token"
+    print(f"{source}: {result.tokens} tokens in {result.streams} streams ({unit})")
+    print(f"  float reference   {result.float_bpc:.4f}")
+    print(f"  integer ({build.manifest['target']})     {result.int_bpc:.4f}   ratio {result.ratio:.4f} ({(result.ratio - 1) * 100:+.2f} %)")
+    agreement = ", ".join(f"{k.replace('blocks.', 'b')} {v:.1%}" for k, v in result.spike_agreement.items())
+    print(f"  spike agreement with the float model: {agreement}")
+    print(f"  saturations {result.saturations}, wraps {result.wraps}")
 
 
 def main(argv: list[str] | None = None) -> int:

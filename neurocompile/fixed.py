@@ -57,12 +57,17 @@ def shift(acc: np.ndarray, exponent: int | np.ndarray) -> np.ndarray:
     return np.where(e >= 0, acc << np.maximum(e, 0), acc >> np.maximum(-e, 0))
 
 
-def dense(weights: np.ndarray, weight_exp: int, s_in: np.ndarray, graded: bool) -> np.ndarray:
-    """One Dense evaluation on [..., n_in] inputs -> [..., n_out] (weights already effective)."""
-    if graded:
-        acc = s_in.astype(np.int64) @ weights.T
-    else:
-        acc = (s_in != 0).astype(np.int64) @ weights.T
+# Integer products are computed in float64 BLAS, which is exact while every partial sum stays below 2**53:
+# |weight| <= 256, |input| < 2**24 (state width), so fan-in up to 2**21 is exact.  numpy has no integer BLAS.
+MAX_EXACT_FAN_IN = 2**21
+
+
+def dense(weights: np.ndarray, weight_exp: int | np.ndarray, s_in: np.ndarray, graded: bool) -> np.ndarray:
+    """One Dense evaluation on [..., n_in] inputs -> [..., n_out] (weights already effective, int or float64)."""
+    if weights.shape[-1] > MAX_EXACT_FAN_IN:
+        raise ValueError(f"fan-in {weights.shape[-1]} exceeds the exact float64 range ({MAX_EXACT_FAN_IN})")
+    x = s_in.astype(np.float64) if graded else (s_in != 0).astype(np.float64)
+    acc = np.rint(x @ np.asarray(weights, dtype=np.float64).T).astype(np.int64)
     return shift(acc, weight_exp)
 
 
@@ -111,12 +116,20 @@ def isqrt(n: np.ndarray) -> np.ndarray:
     return r
 
 
-def round_shift(x: np.ndarray, s: int) -> np.ndarray:
-    """Round-half-up ``x / 2**s`` for s >= 0 (``x * 2**-s`` for s < 0)."""
+def round_shift(x: np.ndarray, s: int | np.ndarray) -> np.ndarray:
+    """Round-half-up ``x / 2**s`` for s >= 0 (``x * 2**-s`` for s < 0); `s` may be an array of s >= 0."""
     x = np.asarray(x, dtype=np.int64)
+    if isinstance(s, np.ndarray):
+        half = np.where(s > 0, np.int64(1) << np.maximum(s - 1, 0), 0)
+        return (x + half) >> s
     if s <= 0:
         return x << -s
     return (x + (1 << (s - 1))) >> s
+
+
+def bit_length(x: np.ndarray) -> np.ndarray:
+    """Bits of |x| (0 for 0), exact for |x| < 2**53."""
+    return np.frexp(np.abs(x).astype(np.float64))[1].astype(np.int64)
 
 
 def div_round(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -21,13 +21,13 @@ def generate(model: SpikeGPT, prompt_ids: list[int], n_tokens: int, temperature:
         last, state = model.step(torch.tensor([0]), state)
         last = last[0]
     for _ in range(n_tokens):
-        token = _sample(last, temperature, top_p, gen)
+        token = sample_token(last, temperature, top_p, gen)
         yield token
         last, state = model.step(torch.tensor([token]), state)
         last = last[0]
 
 
-def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
+def sample_token(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
     if temperature <= 0:
         return int(logits.argmax())
     probs = torch.softmax(logits.double() / temperature, -1)

@@ -14,12 +14,15 @@ definition of a native node are also written in its metadata (``neurocompile.not
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import nir
 import numpy as np
 import torch
+
+from . import fixed
 
 OP_KEY = "neurocompile.op"
 INPUTS_KEY = "neurocompile.inputs"
@@ -27,12 +30,48 @@ NOTE_KEY = "neurocompile.note"
 PARAM_PREFIX = "neurocompile.param."
 
 
+@dataclass
+class Tally:
+    """What one node did, summed over streams (and over steps, when accumulated)."""
+
+    spikes: int = 0  # binary outputs equal to 1
+    binary_events: int = 0  # synaptic operations triggered by binary input spikes (active input x fan-out)
+    graded_events: int = 0  # synaptic operations triggered by graded (real-valued, non-zero) inputs
+    graded_messages: int = 0  # graded spike messages sent into this node (each carries payload bits)
+    neuron_updates: int = 0  # LIF state updates
+    op_evals: int = 0  # extension-op evaluations, per output element
+    saturations: int = 0  # values clipped to their bit width
+    wraps: int = 0  # 24-bit current wraps (Lava LIF)
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("spikes", "binary_events", "graded_events", "graded_messages",
+                                         "neuron_updates", "op_evals", "saturations", "wraps")
+
+    def as_array(self) -> np.ndarray:
+        return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class QuantContext:
+    """What quantizing one node may use: its inputs' fractional bits, its own, the numeric spec."""
+
+    in_frac: tuple[int, ...]
+    binary_in: tuple[bool, ...]  # which inputs carry spikes (0/1) rather than graded values
+    out_frac: int
+    spec: Any  # NumericSpec
+
+
 class Op:
-    """Base of all ops.  Subclasses are frozen dataclasses whose fields are the op's parameters."""
+    """Base of all ops.  Subclasses are frozen dataclasses whose fields are the op's parameters.
+
+    Integer semantics: ``quantize`` turns the float parameters into the op's ``Q`` (integers only), and
+    the static ``int_step(q, inputs, state, tally)`` runs one step on int64 arrays.  A value with ``frac``
+    fractional bits stands for ``int / 2**frac``.
+    """
 
     kind: ClassVar[str]
     arity: ClassVar[int | None] = 1  # None: any number of inputs, summed (NIR's edge semantics)
     registry: ClassVar[dict[str, type["Op"]]] = {}
+    binary_output: ClassVar[bool] = False  # spikes (0/1, frac 0)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -49,6 +88,18 @@ class Op:
         return None
 
     def float_step(self, inputs: list[torch.Tensor], state: Any) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError
+
+    # -- integer semantics ----------------------------------------------------------------------------
+    def quantize(self, ctx: QuantContext) -> Any:
+        raise NotImplementedError(f"{self.kind} has no integer semantics; lower the graph first")
+
+    @staticmethod
+    def int_initial_state(q: Any, batch: int) -> Any:
+        return None
+
+    @staticmethod
+    def int_step(q: Any, inputs: list[np.ndarray], state: Any, tally: Tally) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 
     # -- parameters, equality -----------------------------------------------------------------------
@@ -102,6 +153,25 @@ def _sum(inputs: list[torch.Tensor]) -> torch.Tensor:
     for x in inputs[1:]:
         total = total + x
     return total
+
+
+def _bits_max(bits: int) -> int:
+    return (1 << (bits - 1)) - 1
+
+
+def _shift_to(x: np.ndarray, from_frac: int, to_frac: int) -> np.ndarray:
+    """Re-express a value of `from_frac` fractional bits with `to_frac` (round half up when dropping bits)."""
+    return fixed.round_shift(x, from_frac - to_frac)
+
+
+def _saturated(x: np.ndarray, bits: int, tally: Tally) -> np.ndarray:
+    y, clipped = fixed.saturate(x, bits)
+    tally.saturations += clipped
+    return y
+
+
+def _nonzero_per_row(x: np.ndarray) -> int:
+    return int(np.count_nonzero(x))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -219,6 +289,11 @@ class Scale(Op):
         return cls(np.asarray(node.scale))
 
 
+@dataclass(frozen=True)
+class QShift:
+    n: int
+
+
 @dataclass(frozen=True, eq=False)
 class TokenShift(Op):
     """The previous token's input (zero at the first token): a one-step delay (NIR: Delay of 1 step)."""
@@ -246,6 +321,27 @@ class TokenShift(Op):
             raise ValueError("only one-step delays (token shift) are supported")
         return cls(int(node.delay.shape[0]))
 
+    def quantize(self, ctx):
+        if ctx.out_frac != ctx.in_frac[0]:
+            raise ValueError("a token shift keeps its input's scale")
+        return QShift(self.n)
+
+    @staticmethod
+    def int_initial_state(q: QShift, batch):
+        return np.zeros((batch, q.n), np.int64)
+
+    @staticmethod
+    def int_step(q, inputs, state, tally):
+        return state, inputs[0]
+
+
+@dataclass(frozen=True)
+class QLIF:
+    n: int
+    du: int
+    dv: int
+    vth: int
+
 
 @dataclass(frozen=True, eq=False)
 class LIF(Op):
@@ -253,9 +349,15 @@ class LIF(Op):
 
     NIR: LIF with ``r = 1``, ``v_leak = 0``, ``v_reset = 0`` and a time step of one token (Euler); NIR fires
     on ``v > v_threshold``, ours on ``>=`` (see note).
+
+    Integer form: Lava's LIF with ``du = 4095`` (the current is this step's input, no memory), ``dv = 4096/tau``
+    and the input at ``frac`` bits: then ``v_lava = 64 tau 2^frac v``, so the threshold mantissa is
+    ``tau v_threshold 2^frac``.  Lava fires on ``v > vth << 6``, spikingjelly on ``>=``: they differ only when
+    the integer membrane lands exactly on the threshold (named approximation "strict threshold").
     """
 
     kind: ClassVar[str] = "LIF"
+    binary_output: ClassVar[bool] = True
     n: int
     tau: float
     v_threshold: float
@@ -282,14 +384,53 @@ class LIF(Op):
     def from_nir(cls, node: nir.LIF) -> "LIF":
         return cls(int(node.tau.shape[0]), float(node.tau[0]), float(node.v_threshold[0]))
 
+    def quantize(self, ctx):
+        vth = round(self.tau * self.v_threshold * 2 ** ctx.in_frac[0])
+        if not 1 <= vth < 2 ** 17:
+            raise ValueError(f"threshold mantissa {vth} outside Lava's 17-bit range (input frac {ctx.in_frac[0]})")
+        return QLIF(self.n, du=4095, dv=round(fixed.DECAY_UNITY / self.tau), vth=vth)
+
+    @staticmethod
+    def int_initial_state(q: QLIF, batch):
+        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64)
+
+    @staticmethod
+    def int_step(q, inputs, state, tally):
+        u, v = state
+        spikes, u, v, wraps = fixed.lif_step(u, v, inputs[0], fixed.LIFParams(q.du, q.dv, q.vth))
+        tally.wraps += wraps
+        tally.neuron_updates += spikes.size
+        tally.spikes += int(spikes.sum())
+        return spikes.astype(np.int64), (u, v)
+
 
 # ---------------------------------------------------------------------------------------------------
 # Extension ops (NIR lacks them)
 # ---------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class QLayerNorm:
+    n: int
+    budget: int  # bits n*x - sum(x) may keep so that the sum of squares stays inside int64
+    eps: int  # eps in the units of (n x)^2: eps * n^2 * 4^in_frac
+    gamma: np.ndarray  # gamma * 2**gamma_frac
+    gamma_frac: int
+    beta: np.ndarray  # beta * 2**out_frac
+    out_frac: int
+    out_bits: int
+
+
+# extra bits of the integer standard deviation (keeps the division precise; bounded by int64 headroom)
+LN_STD_BITS = 8
+
+
 @dataclass(frozen=True, eq=False)
 class LayerNorm(Op):
+    """LayerNorm.  Integer form (an embedded-CPU op): deviations ``n x - sum(x)`` computed exactly (no
+    rounded mean), a sum of squares (low bits dropped per row only if int64 needs it), an integer square
+    root and one rounded division per element."""
+
     kind: ClassVar[str] = "LayerNorm"
     weight: np.ndarray
     bias: np.ndarray
@@ -302,6 +443,38 @@ class LayerNorm(Op):
     def float_step(self, inputs, state):
         (x,) = inputs
         return torch.nn.functional.layer_norm(x, (self.size,), _t(self.weight, x), _t(self.bias, x), self.eps), state
+
+    def quantize(self, ctx):
+        n = self.size
+        budget = (62 - 2 * LN_STD_BITS - math.ceil(math.log2(n))) // 2  # n * (2**budget)**2 << 2 LN_STD_BITS < 2**62
+        gamma_frac = int(np.floor(np.log2(_bits_max(16) / max(np.abs(self.weight).max(), 1e-12))))
+        return QLayerNorm(
+            n=n, budget=budget, eps=round(self.eps * n * n * 4.0 ** ctx.in_frac[0]),
+            gamma=np.round(self.weight * 2.0**gamma_frac).astype(np.int64), gamma_frac=gamma_frac,
+            beta=np.round(self.bias * 2.0**ctx.out_frac).astype(np.int64), out_frac=ctx.out_frac,
+            out_bits=ctx.spec.payload_bits)
+
+    @staticmethod
+    def int_step(q: QLayerNorm, inputs, state, tally):
+        (x,) = inputs
+        d = q.n * x - x.sum(-1, keepdims=True)  # n (x - mean), exact
+        # like a block floating point: drop low bits only when a row's deviations need more than the budget
+        down = np.maximum(fixed.bit_length(np.abs(d).max(-1, keepdims=True)) - q.budget, 0)
+        d = fixed.round_shift(d, down)
+        var = (d * d).sum(-1, keepdims=True) // q.n + fixed.round_shift(np.int64(q.eps), 2 * down)
+        std = fixed.isqrt(var << (2 * LN_STD_BITS))  # n std, times 2**LN_STD_BITS, in d's units
+        num = d * q.gamma
+        up = q.out_frac + LN_STD_BITS - q.gamma_frac
+        num = num << up if up >= 0 else fixed.round_shift(num, -up)
+        y = fixed.div_round(num, std) + q.beta
+        tally.op_evals += y.size
+        return _saturated(y, q.out_bits, tally), state
+
+
+@dataclass(frozen=True)
+class QAdd:
+    shifts: tuple[int, ...]  # per input: in_frac - out_frac
+    out_bits: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -319,9 +492,39 @@ class Add(Op):
     def float_step(self, inputs, state):
         return _sum(inputs), state
 
+    def quantize(self, ctx):
+        return QAdd(tuple(f - ctx.out_frac for f in ctx.in_frac), ctx.spec.payload_bits)
+
+    @staticmethod
+    def int_step(q: QAdd, inputs, state, tally):
+        total = sum(fixed.round_shift(x, s) for x, s in zip(inputs, q.shifts))
+        tally.op_evals += total.size
+        return _saturated(total, q.out_bits, tally), state
+
+
+SIGMOID_FRAC = 15  # sigmoid output in Q0.15
+SIGMOID_STEP_FRAC = 8  # table step 2**-8 over [-8, 8): 4096 entries
+
+
+@dataclass(frozen=True)
+class QTable:
+    """A look-up table indexed by ``round(x * 2**step_frac) + offset``, clipped to the table."""
+
+    in_frac: int
+    step_frac: int
+    offset: int
+    table: np.ndarray
+
+
+def _lookup(q: QTable, x: np.ndarray) -> np.ndarray:
+    index = fixed.round_shift(x, q.in_frac - q.step_frac) + q.offset
+    return q.table[np.clip(index, 0, len(q.table) - 1)]
+
 
 @dataclass(frozen=True, eq=False)
 class Sigmoid(Op):
+    """Integer form: a 4096-entry table over [-8, 8) in steps of 1/256, output Q0.15."""
+
     kind: ClassVar[str] = "Sigmoid"
     n: int
 
@@ -331,6 +534,25 @@ class Sigmoid(Op):
 
     def float_step(self, inputs, state):
         return torch.sigmoid(inputs[0]), state
+
+    def quantize(self, ctx):
+        if ctx.out_frac != SIGMOID_FRAC:
+            raise ValueError(f"sigmoid outputs Q0.{SIGMOID_FRAC}")
+        half = 8 << SIGMOID_STEP_FRAC
+        grid = (np.arange(2 * half) - half) / 2.0**SIGMOID_STEP_FRAC
+        table = np.round(2.0**SIGMOID_FRAC / (1 + np.exp(-grid))).astype(np.int64)
+        return QTable(ctx.in_frac[0], SIGMOID_STEP_FRAC, half, table)
+
+    @staticmethod
+    def int_step(q: QTable, inputs, state, tally):
+        tally.op_evals += inputs[0].size
+        return _lookup(q, inputs[0]), state
+
+
+@dataclass(frozen=True)
+class QProduct:
+    shift: int  # sum of input fracs - output frac
+    out_bits: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -344,6 +566,15 @@ class SquaredReLU(Op):
 
     def float_step(self, inputs, state):
         return torch.square(torch.relu(inputs[0])), state
+
+    def quantize(self, ctx):
+        return QProduct(2 * ctx.in_frac[0] - ctx.out_frac, ctx.spec.payload_bits)
+
+    @staticmethod
+    def int_step(q: QProduct, inputs, state, tally):
+        x = np.maximum(inputs[0], 0)
+        tally.op_evals += x.size
+        return _saturated(fixed.round_shift(x * x, q.shift), q.out_bits, tally), state
 
 
 @dataclass(frozen=True, eq=False)
@@ -362,10 +593,40 @@ class Mul(Op):
         a, b = inputs
         return a * b, state
 
+    def quantize(self, ctx):
+        return QProduct(ctx.in_frac[0] + ctx.in_frac[1] - ctx.out_frac, ctx.spec.payload_bits)
+
+    @staticmethod
+    def int_step(q: QProduct, inputs, state, tally):
+        a, b = inputs
+        tally.op_evals += a.size
+        return _saturated(fixed.round_shift(a * b, q.shift), q.out_bits, tally), state
+
+
+EXP_FRAC = 15  # exp table output Q0.15
+EXP_STEP_FRAC = 10  # exp table step 2**-10 over [0, 16): 16384 entries
+WKV_EMPTY = -(1 << 40)  # the "no history" exponent (far below the table's range)
+
+
+@dataclass(frozen=True)
+class QWKV:
+    n: int
+    k_frac: int
+    v_frac: int
+    w: np.ndarray  # -exp(time_decay) * 2**k_frac
+    u: np.ndarray  # time_first * 2**k_frac
+    exp: QTable  # exp(-x) for x >= 0, Q0.15
+
 
 @dataclass(frozen=True, eq=False)
 class WKV(Op):
-    """RWKV-4 WKV recurrence; inputs (k, v); ``w = -exp(time_decay)``, ``u = time_first`` (see models/wkv.py)."""
+    """RWKV-4 WKV recurrence; inputs (k, v); ``w = -exp(time_decay)``, ``u = time_first`` (see models/wkv.py).
+
+    Integer form (an embedded-CPU op, 64-bit state): the CUDA kernel's stabilised recurrence with the
+    exponent ``o`` kept at k's scale, ``exp`` of non-positive arguments from a 16384-entry Q0.15 table
+    (step 2^-10, zero below -16), ``p`` at v's scale times 2^15, ``q`` in Q.15, one rounded division per
+    channel; the output has v's scale.
+    """
 
     kind: ClassVar[str] = "WKV"
     arity: ClassVar[int | None] = 2
@@ -387,6 +648,49 @@ class WKV(Op):
         k, v = inputs
         return wkv_step(-torch.exp(_t(self.time_decay, k)), _t(self.time_first, k), k, v, state)
 
+    def quantize(self, ctx):
+        k_frac, v_frac = ctx.in_frac
+        if ctx.out_frac != v_frac:
+            raise ValueError("WKV outputs at v's scale")
+        steps = np.arange(16 << EXP_STEP_FRAC) / 2.0**EXP_STEP_FRAC
+        table = np.round(2.0**EXP_FRAC * np.exp(-steps)).astype(np.int64)
+        return QWKV(self.size, k_frac, v_frac,
+                    w=np.round(-np.exp(self.time_decay.astype(np.float64)) * 2.0**k_frac).astype(np.int64),
+                    u=np.round(self.time_first.astype(np.float64) * 2.0**k_frac).astype(np.int64),
+                    exp=QTable(k_frac, EXP_STEP_FRAC, 0, table))
+
+    @staticmethod
+    def int_initial_state(q: QWKV, batch):
+        zero = np.zeros((batch, q.n), np.int64)
+        return zero, zero.copy(), np.full((batch, q.n), WKV_EMPTY, np.int64)
+
+    @staticmethod
+    def int_step(q: QWKV, inputs, state, tally):
+        k, v = inputs
+        p, qq, o = state
+        one = np.int64(1 << EXP_FRAC)
+
+        def exp_neg(x):  # exp(x) for x <= 0, Q0.15
+            return _lookup(q.exp, -x)
+
+        uk = q.u + k
+        no = np.maximum(o, uk)
+        a, b = exp_neg(o - no), exp_neg(uk - no)
+        num = a * p + b * v * one
+        den = a * qq + b * one
+        y = fixed.div_round(num, den)
+        no = np.maximum(q.w + o, k)
+        a, b = exp_neg(q.w + o - no), exp_neg(k - no)
+        p = fixed.round_shift(a * p + b * v * one, EXP_FRAC)
+        qq = fixed.round_shift(a * qq + b * one, EXP_FRAC)
+        tally.op_evals += y.size
+        return y, (p, qq, no)
+
+
+@dataclass(frozen=True)
+class QOutput:
+    frac: int
+
 
 @dataclass(frozen=True, eq=False)
 class Output(Op):
@@ -404,6 +708,113 @@ class Output(Op):
 
     def to_nir(self, input_names):
         return nir.Output(output_type={"output": np.array([self.n])})
+
+    def quantize(self, ctx):
+        return QOutput(ctx.in_frac[0])
+
+    @staticmethod
+    def int_step(q, inputs, state, tally):
+        return inputs[0], state
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lowered ops: what `lower` folds traced ops into before quantization (float semantics unchanged)
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QSpikeEmbedding:
+    table: np.ndarray  # [V, C] of 0/1
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeEmbedding(Op):
+    """Embedding followed by Heaviside: a table of binary codes, exact in integers."""
+
+    kind: ClassVar[str] = "SpikeEmbedding"
+    binary_output: ClassVar[bool] = True
+    codes: np.ndarray  # [V, C] bool
+
+    @property
+    def size(self) -> int:
+        return self.codes.shape[1]
+
+    def float_step(self, inputs, state):
+        return torch.as_tensor(self.codes)[inputs[0].long()].to(torch.float64), state
+
+    def quantize(self, ctx):
+        return QSpikeEmbedding(self.codes.astype(np.int64))
+
+    @staticmethod
+    def int_step(q: QSpikeEmbedding, inputs, state, tally):
+        out = q.table[inputs[0]]
+        tally.spikes += int(out.sum())
+        tally.op_evals += len(inputs[0])  # one table look-up per stream
+        return out, state
+
+
+@dataclass(frozen=True)
+class QDense:
+    weights: np.ndarray  # [ports, out, in], even integers in [-254, 254] (invariant under Lava's Dense)
+    exps: np.ndarray  # [ports, out] weight exponents (Lava's weight_exp, per row block)
+    binary: np.ndarray  # [ports] bool: the port carries spikes (else graded payloads)
+    out_bits: int
+
+    def __post_init__(self) -> None:  # float64 copy for exact BLAS products (see fixed.dense)
+        object.__setattr__(self, "blas_weights", self.weights.astype(np.float64))
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(Op):
+    """``y = sum_p W_p x_p``: a Linear whose inputs each have their own weight matrix (folded Scales).
+
+    Integer form: per port, a Lava Dense (8-bit weights, one exponent per block of ``block_rows`` rows);
+    the ports' outputs are summed at the receiving neuron.
+    """
+
+    kind: ClassVar[str] = "Dense"
+    arity: ClassVar[int | None] = None
+    weights: np.ndarray  # [ports, out, in]
+
+    @property
+    def size(self) -> int:
+        return self.weights.shape[1]
+
+    def float_step(self, inputs, state):
+        out = None
+        for w, x in zip(self.weights, inputs):
+            y = torch.nn.functional.linear(x, _t(w, x))
+            out = y if out is None else out + y
+        return out, state
+
+    def quantize(self, ctx):
+        spec = ctx.spec
+        weights, exps = [], []
+        for w, in_frac in zip(self.weights, ctx.in_frac):
+            real = w.astype(np.float64) * 2.0 ** (ctx.out_frac - in_frac)
+            rows = real.shape[0]
+            e = np.zeros(rows, np.int64)
+            for start in range(0, rows, spec.block_rows or rows):
+                block = slice(start, start + (spec.block_rows or rows))
+                peak = np.abs(real[block]).max()
+                e[block] = int(np.ceil(np.log2(peak / 254))) if peak > 0 else 0
+            weights.append(2 * np.round(real * 2.0 ** -e[:, None] / 2).astype(np.int64))
+            exps.append(e)
+        return QDense(np.stack(weights), np.stack(exps), np.array(ctx.binary_in), spec.state_bits)
+
+    @staticmethod
+    def int_step(q: QDense, inputs, state, tally):
+        acc = None
+        for w, e, binary, x in zip(q.blas_weights, q.exps, q.binary, inputs):
+            active = np.count_nonzero(x)
+            if binary:
+                tally.binary_events += active * w.shape[0]
+            else:
+                tally.graded_events += active * w.shape[0]
+                tally.graded_messages += active
+            y = fixed.dense(w, e, x, graded=not binary)
+            acc = y if acc is None else acc + y
+        return _saturated(acc, q.out_bits, tally), state
 
 
 # NIR node type -> our op, for NIR nodes without neurocompile metadata (or with it, on native types).

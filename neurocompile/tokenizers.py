@@ -89,6 +89,9 @@ class HFTokenizer:
         self.vocab_size = self._tok.get_vocab_size()
         self.name = path.name
 
+    def save(self, path: Path) -> None:
+        self._tok.save(str(path))
+
     def encode(self, text: str) -> list[int]:
         return self._tok.encode(text).ids
 

@@ -1,1 +1,1 @@
-"""Hardware targets, one folder each."""
+"""Hardware targets, one folder each: ``loihi2`` (Lava), ``cpu`` (our bit-accurate simulator)."""

@@ -1,0 +1,39 @@
+"""What a target is: data (numeric spec, later resources and energy) plus a backend, one folder each."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class NumericSpec:
+    """Bit widths of the integer program (every field with its reason in the target's module)."""
+
+    name: str
+    weight_bits: int  # synaptic weight mantissa, sign included
+    state_bits: int  # neuron state and dendritic accumulators
+    payload_bits: int  # graded spike payload: real-valued activations travel as these
+    lif_input_bits: int  # LIF input: Lava adds a_in << 6 to a 24-bit current
+    decay_bits: int  # LIF decay constants
+    block_rows: int = 0  # rows of a weight matrix sharing one exponent (0: the whole matrix)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.payload_bits <= self.state_bits <= 24:
+            raise ValueError("payload_bits <= state_bits <= 24 is required (exact float64 products, Lava's 24-bit state)")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    numeric: NumericSpec
+
+
+def get_target(name: str) -> Target:
+    from .targets import cpu, loihi2
+
+    known = {t.name: t for t in (cpu.TARGET, loihi2.TARGET)}
+    if name not in known:
+        raise UserError(f"unknown target {name!r}; known targets: {', '.join(sorted(known))}")
+    return known[name]

@@ -1,0 +1,9 @@
+"""Our bit-accurate CPU simulator of the Loihi 2 integer program (numpy; float64 BLAS for exact integer products)."""
+from neurocompile.target import Target
+from neurocompile.targets.loihi2 import NUMERIC
+
+TARGET = Target(
+    name="cpu",
+    description="bit-accurate CPU simulation of the Loihi 2 integer program (same numerics as loihi2)",
+    numeric=NUMERIC,
+)

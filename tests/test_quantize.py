@@ -1,0 +1,126 @@
+"""Lowering keeps float semantics; each op's integer form tracks its float form; counters count what happened."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neurocompile import load_model
+from neurocompile.graph import Graph, run_float
+from neurocompile.lower import lower
+from neurocompile.models.wkv import WKVState, wkv_step
+from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mul, Output, QuantContext, Sigmoid, SpikeEmbedding,
+                              SquaredReLU, Tally, TokenInput)
+from neurocompile.quantize import calibrate, load_program, quantize, save_program
+from neurocompile.targets.cpu.simulator import Simulator
+from neurocompile.targets.loihi2 import NUMERIC
+from neurocompile.trace import trace
+
+from helpers import UPSTREAM, VARIANTS
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_lowering_keeps_float_semantics(variant):
+    model = load_model(UPSTREAM / f"{variant}.pt").double()
+    lowered = lower(trace(model))
+    kinds = {n.op.kind for n in lowered.nodes.values()}
+    assert {"Dense", "SpikeEmbedding"} <= kinds and not kinds & {"Scale", "Linear", "Heaviside", "Embedding"}
+    tokens = torch.randint(0, 40, (2, 30))
+    with torch.no_grad():
+        assert (run_float(lowered, tokens) - model(tokens)).abs().max() < 1e-10
+
+
+def _ctx(in_frac, out_frac, binary=None):
+    return QuantContext(tuple(in_frac), tuple(binary or [False] * len(in_frac)), out_frac, NUMERIC)
+
+
+def test_layernorm_integer_tracks_float():
+    rng = np.random.default_rng(0)
+    op = LayerNorm(rng.normal(1, 0.3, 64), rng.normal(0, 0.2, 64))
+    x = rng.normal(0.5, 2.0, (5, 64))
+    q = op.quantize(_ctx([10], 12))
+    y, _ = LayerNorm.int_step(q, [np.round(x * 2**10).astype(np.int64)], None, Tally())
+    expected = op.float_step([torch.tensor(x)], None)[0].numpy()
+    assert np.abs(y / 2**12 - expected).max() < 2e-3
+    # binary inputs (the embedding spikes): exact deviations, no rounded mean
+    s = (rng.random((3, 64)) < 0.5).astype(np.int64)
+    y, _ = LayerNorm.int_step(op.quantize(_ctx([0], 12)), [s], None, Tally())
+    assert np.abs(y / 2**12 - op.float_step([torch.tensor(s, dtype=torch.float64)], None)[0].numpy()).max() < 2e-3
+
+
+def test_sigmoid_table_error_is_bounded():
+    x = np.linspace(-12, 12, 5001)
+    q = Sigmoid(1).quantize(_ctx([12], 15))
+    y, _ = Sigmoid.int_step(q, [np.round(x * 2**12).astype(np.int64)], None, Tally())
+    assert np.abs(y / 2**15 - 1 / (1 + np.exp(-x))).max() < 1 / 2**9  # half a table step times the slope, + LSB
+
+
+def test_products_round_half_up_by_hand():
+    # 3 (frac 1 -> 1.5) * 5 (frac 2 -> 1.25) = 1.875 -> frac 2: 7.5 -> 8
+    y, _ = Mul.int_step(Mul(1).quantize(_ctx([1, 2], 2)), [np.array([3]), np.array([5])], None, Tally())
+    assert y.tolist() == [8]
+    # relu(-3)^2 = 0; relu(3 at frac 1 = 1.5)^2 = 2.25 -> frac 1: 4.5 -> 5
+    y, _ = SquaredReLU.int_step(SquaredReLU(2).quantize(_ctx([1], 1)), [np.array([-3, 3])], None, Tally())
+    assert y.tolist() == [0, 5]
+
+
+def test_wkv_integer_tracks_the_recurrence():
+    rng = np.random.default_rng(1)
+    n, steps = 16, 300
+    op = WKV(rng.normal(-1, 2, n), rng.normal(0, 1, n))
+    q = op.quantize(_ctx([18, 12], 12))
+    k, v = rng.normal(0, 3, (steps, 1, n)), rng.normal(0, 2, (steps, 1, n))
+    state, fstate = WKV.int_initial_state(q, 1), WKVState.zeros(1, n, torch.float64)
+    worst = 0.0
+    for t in range(steps):
+        y, state = WKV.int_step(q, [np.round(k[t] * 2**18).astype(np.int64), np.round(v[t] * 2**12).astype(np.int64)], state, Tally())
+        f, fstate = op.float_step([torch.tensor(k[t]), torch.tensor(v[t])], fstate)
+        worst = max(worst, np.abs(y / 2**12 - f.numpy()).max())
+    assert worst < 0.02  # relative to |v| ~ 2: table and rounding errors, no drift over 300 steps
+
+
+def test_lif_quantization_is_the_documented_lava_mapping():
+    q = LIF(4, tau=2.0, v_threshold=1.0).quantize(_ctx([10], 0))
+    assert (q.du, q.dv, q.vth) == (4095, 2048, 2 * 2**10)
+    # input 2.0 at frac 10 in one step: float v = 1.0 >= 1 fires; Lava's strict v > vth does not (named approximation)
+    spikes, _ = LIF.int_step(q, [np.array([[2 * 2**10, 2 * 2**10 + 1, 0, -5]])], LIF.int_initial_state(q, 1), Tally())
+    assert spikes.tolist() == [[0, 1, 0, 0]]
+
+
+def _tiny_program():
+    """tokens -> binary codes (3 of 4 inputs on for token 1) -> Dense 4->2 -> LIF -> Dense 2->3 -> logits."""
+    g = Graph()
+    g.add("tokens", TokenInput(2))
+    g.add("codes", SpikeEmbedding(np.array([[1, 0, 0, 0], [1, 1, 1, 0]], bool)), "tokens")
+    g.add("fc", Dense(np.array([[[1.0, 1.0, 1.0, 1.0], [-1.0, 0.5, 0.25, 0.0]]])), "codes")
+    g.add("lif", LIF(2, 2.0, 1.0), "fc")
+    g.add("head", Dense(np.ones((1, 3, 2))), "lif")
+    g.add("logits", Output(3), "head")
+    return g
+
+
+def test_counters_match_a_hand_counted_graph():
+    g = _tiny_program()
+    program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
+    sim = Simulator(program, batch=1)
+    for token in (1, 1, 0):
+        sim.step(np.array([token]))
+    counts = {name: dict(zip(Tally.FIELDS, row)) for name, row in zip(program.nodes, np.sum(sim.counts, 0))}
+    # codes: 3 + 3 + 1 spikes; fc: binary events = active inputs x 2 outputs
+    assert counts["codes"]["spikes"] == 7
+    assert counts["fc"]["binary_events"] == 7 * 2 and counts["fc"]["graded_events"] == 0
+    # fc outputs 3.0 for neuron 0 on token 1: v = 1.5 >= 1 -> spikes at steps 1 and 2; neuron 1 (-0.25) never
+    assert counts["lif"]["spikes"] == 2 and counts["lif"]["neuron_updates"] == 3 * 2
+    assert counts["head"]["binary_events"] == 2 * 3
+
+
+def test_program_file_round_trip_runs_identically(tmp_path):
+    model = load_model(UPSTREAM / "RWKV.pt")
+    g = lower(trace(model))
+    program = quantize(g, NUMERIC, calibrate(g, torch.randint(0, 40, (2, 32))))
+    save_program(program, tmp_path / "p.h5")
+    again = load_program(tmp_path / "p.h5")
+    assert list(again.nodes) == list(program.nodes) and again.spec == program.spec
+    tokens = np.random.default_rng(0).integers(0, 40, (2, 20))
+    a, b = Simulator(program, 2), Simulator(again, 2)
+    np.testing.assert_array_equal(a.run(tokens), b.run(tokens))
