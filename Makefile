@@ -9,6 +9,8 @@ TORCH  := torch==2.13.0
 LAVA   := lava-nc==0.10.0 lava-dl==0.6.0
 ZOO    := models/zoo/spikegpt-pydoc.pt
 
+BUILD  := build/zoo-cpu
+
 .PHONY: install demo test bench clean
 
 install: $(STAMP)
@@ -23,9 +25,15 @@ $(STAMP): pyproject.toml Makefile tools/fix_lava.py
 	$(BIN)/python tools/fix_lava.py
 	touch $(STAMP)
 
+# The fullest path that exists: inspect, export (trace, quantize), simulate bit-accurately, evaluate fidelity.
 demo: install
 	$(BIN)/neurocompile inspect $(ZOO)
-	$(BIN)/neurocompile generate $(ZOO) --prompt "The " --tokens 200
+	$(BIN)/neurocompile export $(ZOO) --target cpu -o $(BUILD)
+	$(BIN)/neurocompile simulate $(BUILD) --prompt "The " --tokens 200
+	$(BIN)/neurocompile evaluate $(BUILD) --max-tokens 4000
+
+bench: install
+	$(BIN)/python tools/benchmark.py
 
 test: install
 	$(BIN)/python -m pytest

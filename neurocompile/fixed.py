@@ -54,6 +54,9 @@ def effective_weights(weights: np.ndarray, num_weight_bits: int = 8) -> np.ndarr
 def shift(acc: np.ndarray, exponent: int | np.ndarray) -> np.ndarray:
     """``acc << e`` for e >= 0, ``acc >> -e`` (floor) for e < 0; `exponent` may be per output row."""
     e = np.asarray(exponent, dtype=np.int64)
+    if e.ndim == 0 or (e == e.flat[0]).all():  # one exponent for the block: a plain shift
+        e0 = int(e.flat[0])
+        return acc << e0 if e0 >= 0 else acc >> -e0
     return np.where(e >= 0, acc << np.maximum(e, 0), acc >> np.maximum(-e, 0))
 
 
@@ -142,5 +145,7 @@ def div_round(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def saturate(x: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
     """Clip to a signed `bits`-bit range; returns (values, how many were clipped)."""
     hi = (1 << (bits - 1)) - 1
+    if x.size == 0 or (x.max() <= hi and x.min() >= -hi - 1):
+        return x, 0
     clipped = int(np.count_nonzero((x > hi) | (x < -hi - 1)))
     return np.clip(x, -hi - 1, hi), clipped

@@ -72,6 +72,7 @@ class Op:
     arity: ClassVar[int | None] = 1  # None: any number of inputs, summed (NIR's edge semantics)
     registry: ClassVar[dict[str, type["Op"]]] = {}
     binary_output: ClassVar[bool] = False  # spikes (0/1, frac 0)
+    lowered: ClassVar[bool] = False  # exists only after `lower`; stored in program.h5, never in NIR files
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -117,6 +118,8 @@ class Op:
     # -- NIR ----------------------------------------------------------------------------------------
     def to_nir(self, input_names: tuple[str, ...]) -> nir.NIRNode:
         """Default: an extension node (identity placeholder subgraph with our metadata)."""
+        if self.lowered:
+            raise TypeError(f"{self.kind} is a lowered op: NIR files hold the traced graph, not the lowered one")
         meta: dict[str, Any] = {OP_KEY: self.kind}
         for name, value in self.params().items():
             meta[PARAM_PREFIX + name] = value  # arrays or Python scalars (NIR cannot compress 0-d arrays)
@@ -733,6 +736,7 @@ class SpikeEmbedding(Op):
 
     kind: ClassVar[str] = "SpikeEmbedding"
     binary_output: ClassVar[bool] = True
+    lowered: ClassVar[bool] = True
     codes: np.ndarray  # [V, C] bool
 
     @property
@@ -774,6 +778,7 @@ class Dense(Op):
 
     kind: ClassVar[str] = "Dense"
     arity: ClassVar[int | None] = None
+    lowered: ClassVar[bool] = True
     weights: np.ndarray  # [ports, out, in]
 
     @property

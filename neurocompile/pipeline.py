@@ -178,8 +178,8 @@ def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = Fals
         bits_float += _cross_entropy_bits(lf, y[:, t])
         for name in lifs:
             agree[name] += int((sim.values[name] == run.values[name].numpy()).sum())
-        if not quiet and t % 100 == 0:
-            _progress(f"evaluate: token {t * streams}/{length * streams}", quiet)
+        if t % max(1, length // 5) == 0:
+            _progress(f"evaluate: {t * streams}/{length * streams} tokens", quiet)
     counts = np.sum(sim.counts, 0)
     n = streams * length
     width = {name: build.program.nodes[name].q.n for name in lifs}

@@ -96,3 +96,15 @@ def test_the_quirks_are_the_ones_we_documented():
     p = fixed.LIFParams(du=4095, dv=0, vth=1)
     spikes, *_ = fixed.lif_step(np.zeros(2, np.int64), np.zeros(2, np.int64), np.array([1, 2]), p)
     assert spikes.tolist() == [False, True]
+
+
+def test_float64_products_are_exact_at_the_extremes():
+    rng = np.random.default_rng(3)
+    n_in = 4096
+    w = rng.choice([-256, 254, 255, -255], size=(8, n_in))
+    x = rng.choice([2**23 - 1, -(2**23), 2**23 - 3], size=(3, n_in))
+    exact = np.array([[sum(int(a) * int(b) for a, b in zip(row, col)) for row in w] for col in x])
+    np.testing.assert_array_equal(fixed.dense(w, 0, x, graded=True), exact)
+    # one more than the exact range is refused rather than silently rounded
+    with pytest.raises(ValueError, match="fan-in"):
+        fixed.dense(np.zeros((1, fixed.MAX_EXACT_FAN_IN + 1)), 0, np.zeros(fixed.MAX_EXACT_FAN_IN + 1), graded=True)
