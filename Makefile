@@ -31,6 +31,8 @@ demo: install
 	$(BIN)/neurocompile export $(ZOO) --target cpu -o $(BUILD)
 	$(BIN)/neurocompile simulate $(BUILD) --prompt "The " --tokens 200
 	$(BIN)/neurocompile evaluate $(BUILD) --max-tokens 4000
+	$(BIN)/neurocompile report $(BUILD) --format md -o $(BUILD)/report.md --plots $(BUILD)/plots
+	@sed -n '/^## Per token/,/^## Energy by layer/p;/^## Conventions compared/,$$p' $(BUILD)/report.md
 
 bench: install
 	$(BIN)/python tools/benchmark.py

@@ -86,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, default=0, help="score at most this many tokens (0: all)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("report", help="spikes, synaptic ops and energy per layer and token, from the last simulate run")
+    p.add_argument("build", type=Path)
+    p.add_argument("--format", default="md", help="json, csv, md or tex (default %(default)s)")
+    p.add_argument("--energy", default=None,
+                   help="energy model: a shipped name (hw-45nm, snn-paper-45nm, loihi1-proxy) or a TOML file (default hw-45nm)")
+    p.add_argument("--plots", type=Path, default=None, help="write PNG and PDF figures into this folder")
+    p.add_argument("-o", "--output", type=Path, default=None, help="write the report to this file (default: stdout)")
+    p.set_defaults(run=cmd_report)
     return ap
 
 
@@ -234,6 +243,7 @@ def _tally_table(build, counts: np.ndarray, steps: int) -> list[dict]:
 def cmd_simulate(args: argparse.Namespace) -> None:
     from .build import read_build
     from .pipeline import generate_int, lif_nodes
+    from .report import save_run
 
     if args.tokens < 0:
         raise UserError(f"--tokens must be >= 0, got {args.tokens}")
@@ -255,6 +265,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     steps = len(sim.counts)
     counts = np.sum(sim.counts, 0)
     table = _tally_table(build, counts, steps)
+    save_run(build, sim, (prompt_ids or [0]) + out, args.seed)
     if args.spikes_out:
         _write_npz(args.spikes_out, {name: np.stack(v)[:, 0].astype(np.uint8) for name, v in sim.recorded.items()},
                    tokens=np.asarray((prompt_ids or [0]) + out))
@@ -316,6 +327,38 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     agreement = ", ".join(f"{k.replace('blocks.', 'b')} {v:.1%}" for k, v in result.spike_agreement.items())
     print(f"  spike agreement with the float model: {agreement}")
     print(f"  saturations {result.saturations}, wraps {result.wraps}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .build import read_build
+    from .energy import load_energy_model
+    from .report import FORMATS, load_run, make_report, write_plots
+
+    if args.format not in FORMATS:
+        raise UserError(f"unknown format {args.format!r}; one of {', '.join(FORMATS)}")
+    model = load_energy_model(args.energy)
+    build = read_build(args.build)
+    report = make_report(build, load_run(build), model)
+    text = FORMATS[args.format](report)
+    if args.plots is not None:
+        for path in write_plots(report, args.plots):
+            print(f"[neurocompile] wrote {path}", file=sys.stderr)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        _write_text(args.output, text)
+        print(f"[neurocompile] wrote {args.output}", file=sys.stderr)
+
+
+def _write_text(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ definition of a native node are also written in its metadata (``neurocompile.not
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import nir
@@ -73,6 +73,9 @@ class Op:
     registry: ClassVar[dict[str, type["Op"]]] = {}
     binary_output: ClassVar[bool] = False  # spikes (0/1, frac 0)
     lowered: ClassVar[bool] = False  # exists only after `lower`; stored in program.h5, never in NIR files
+    # where the integer op runs on Loihi 2: "synapse" (synaptic memory of a neurocore), "neuron" (a neurocore's
+    # programmable neuron), "embedded_cpu" (the chip's x86 cores), "host" (off chip)
+    placement: ClassVar[str] = "neuron"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -187,6 +190,7 @@ class TokenInput(Op):
     """Graph input: one token id per stream and step (NIR: Input of a one-hot vector of `vocab`)."""
 
     kind: ClassVar[str] = "TokenInput"
+    placement: ClassVar[str] = "host"
     arity: ClassVar[int | None] = 0
     vocab: int
 
@@ -435,6 +439,7 @@ class LayerNorm(Op):
     root and one rounded division per element."""
 
     kind: ClassVar[str] = "LayerNorm"
+    placement: ClassVar[str] = "embedded_cpu"
     weight: np.ndarray
     bias: np.ndarray
     eps: float = 1e-5
@@ -632,6 +637,7 @@ class WKV(Op):
     """
 
     kind: ClassVar[str] = "WKV"
+    placement: ClassVar[str] = "embedded_cpu"
     arity: ClassVar[int | None] = 2
     time_decay: np.ndarray
     time_first: np.ndarray
@@ -700,6 +706,7 @@ class Output(Op):
     """Graph output (NIR: Output)."""
 
     kind: ClassVar[str] = "Output"
+    placement: ClassVar[str] = "host"
     n: int
 
     @property
@@ -735,6 +742,7 @@ class SpikeEmbedding(Op):
     """Embedding followed by Heaviside: a table of binary codes, exact in integers."""
 
     kind: ClassVar[str] = "SpikeEmbedding"
+    placement: ClassVar[str] = "host"
     binary_output: ClassVar[bool] = True
     lowered: ClassVar[bool] = True
     codes: np.ndarray  # [V, C] bool
@@ -777,6 +785,7 @@ class Dense(Op):
     """
 
     kind: ClassVar[str] = "Dense"
+    placement: ClassVar[str] = "synapse"
     arity: ClassVar[int | None] = None
     lowered: ClassVar[bool] = True
     weights: np.ndarray  # [ports, out, in]

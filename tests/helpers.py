@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
+
+from neurocompile.graph import Graph
+from neurocompile.ops import LIF, Dense, Output, SpikeEmbedding, TokenInput
 
 DATA = Path(__file__).parent / "data"
 UPSTREAM = DATA / "upstream"
@@ -17,3 +21,15 @@ def record_lif_spikes(model) -> dict[str, list[torch.Tensor]]:
         if name.endswith(("lif1", "lif2")):
             module.register_forward_hook(lambda m, i, out, n=name: rec.setdefault(n, []).append(out[0].detach()))
     return rec
+
+
+def tiny_program():
+    """tokens -> binary codes (3 of 4 inputs on for token 1) -> Dense 4->2 -> LIF -> Dense 2->3 -> logits."""
+    g = Graph()
+    g.add("tokens", TokenInput(2))
+    g.add("codes", SpikeEmbedding(np.array([[1, 0, 0, 0], [1, 1, 1, 0]], bool)), "tokens")
+    g.add("fc", Dense(np.array([[[1.0, 1.0, 1.0, 1.0], [-1.0, 0.5, 0.25, 0.0]]])), "codes")
+    g.add("lif", LIF(2, 2.0, 1.0), "fc")
+    g.add("head", Dense(np.ones((1, 3, 2))), "lif")
+    g.add("logits", Output(3), "head")
+    return g

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from neurocompile.cli import main
-from neurocompile.models import zoo
 
 
 def _run(capsys, *argv):

@@ -6,17 +6,16 @@ import pytest
 import torch
 
 from neurocompile import load_model
-from neurocompile.graph import Graph, run_float
+from neurocompile.graph import run_float
 from neurocompile.lower import lower
-from neurocompile.models.wkv import WKVState, wkv_step
-from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mul, Output, QuantContext, Sigmoid, SpikeEmbedding,
-                              SquaredReLU, Tally, TokenInput)
+from neurocompile.models.wkv import WKVState
+from neurocompile.ops import (LIF, WKV, LayerNorm, Mul, QuantContext, Sigmoid, SquaredReLU, Tally)
 from neurocompile.quantize import calibrate, load_program, quantize, save_program
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
 from neurocompile.trace import trace
 
-from helpers import UPSTREAM, VARIANTS
+from helpers import UPSTREAM, VARIANTS, tiny_program
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -87,20 +86,8 @@ def test_lif_quantization_is_the_documented_lava_mapping():
     assert spikes.tolist() == [[0, 1, 0, 0]]
 
 
-def _tiny_program():
-    """tokens -> binary codes (3 of 4 inputs on for token 1) -> Dense 4->2 -> LIF -> Dense 2->3 -> logits."""
-    g = Graph()
-    g.add("tokens", TokenInput(2))
-    g.add("codes", SpikeEmbedding(np.array([[1, 0, 0, 0], [1, 1, 1, 0]], bool)), "tokens")
-    g.add("fc", Dense(np.array([[[1.0, 1.0, 1.0, 1.0], [-1.0, 0.5, 0.25, 0.0]]])), "codes")
-    g.add("lif", LIF(2, 2.0, 1.0), "fc")
-    g.add("head", Dense(np.ones((1, 3, 2))), "lif")
-    g.add("logits", Output(3), "head")
-    return g
-
-
 def test_counters_match_a_hand_counted_graph():
-    g = _tiny_program()
+    g = tiny_program()
     program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
     sim = Simulator(program, batch=1)
     for token in (1, 1, 0):

@@ -17,6 +17,7 @@ from neurocompile.quantize import Program
 class Simulator:
     def __init__(self, program: Program, batch: int, record: Iterable[str] = ()):
         self.program = program
+        self.batch = batch
         self.nodes = list(program.nodes.values())
         self.classes = [node.op_class for node in self.nodes]
         self.state = {n.name: cls.int_initial_state(n.q, batch) for n, cls in zip(self.nodes, self.classes)}

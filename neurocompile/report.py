@@ -1,0 +1,312 @@
+"""Report stage: the counters of a run x an energy model -> tables (JSON, CSV, Markdown, LaTeX) and plots.
+
+Every number comes from events counted in the simulation (``simulate`` stores them as ``run.npz`` in the
+build directory).  Beside the counted energy, each report gives the SNN-paper convention (every synaptic
+operation an accumulate, the first layer in MACs) and the same network as a dense ANN (fp32 and int8), so
+a reader sees where the conventions agree and where they do not.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .build import Build
+from .energy import EVENTS, EnergyModel, load_energy_model
+from .errors import UserError
+from .ops import Op, Tally
+
+RUN_FILE = "run.npz"
+EVENT_FIELD = {"binary_synaptic_op": "binary_events", "graded_synaptic_op": "graded_events",
+               "graded_message": "graded_messages", "neuron_update": "neuron_updates", "op_eval": "op_evals"}
+PLACEMENTS = ("synapse", "neuron", "embedded_cpu", "host")
+
+
+# --------------------------------------------------------------------------------------------------
+# Runs
+# --------------------------------------------------------------------------------------------------
+
+
+def save_run(build: Build, sim, tokens: list[int], seed: int) -> None:
+    """Store a simulation's counters in the build directory (atomically)."""
+    counts = np.stack(sim.counts)  # [steps, nodes, fields], summed over streams
+    fd, tmp = tempfile.mkstemp(prefix=".run.", suffix=".npz", dir=build.path)
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, counts=counts, nodes=np.array(list(build.program.nodes)), fields=np.array(Tally.FIELDS),
+                            tokens=np.asarray(tokens), seed=np.int64(seed), streams=np.int64(sim.batch))
+        os.replace(tmp, build.path / RUN_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class Run:
+    counts: np.ndarray  # [steps, nodes, fields]
+    tokens: list[int]
+    streams: int
+
+
+def load_run(build: Build) -> Run:
+    path = build.path / RUN_FILE
+    if not path.is_file():
+        raise UserError(f"{build.path}: no run to report on; run `neurocompile simulate {build.path}` first")
+    with np.load(path) as data:
+        if list(data["nodes"]) != list(build.program.nodes) or list(data["fields"]) != list(Tally.FIELDS):
+            raise UserError(f"{path}: recorded for another program or version; run `neurocompile simulate` again")
+        return Run(data["counts"], data["tokens"].tolist(), int(data["streams"]))
+
+
+# --------------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NodeRow:
+    node: str
+    layer: str
+    kind: str
+    placement: str
+    input: str  # what the run fed it: "binary", "real-valued", or "-" (no synapses)
+    per_token: dict[str, float]  # counted events per token
+    energy_pj: float  # per token, under the report's energy model
+
+
+@dataclass
+class Report:
+    header: dict
+    steps: int
+    nodes: list[NodeRow]
+    firing_rates: dict[str, float]
+    by_layer: dict[str, float] = field(default_factory=dict)
+    by_kind: dict[str, float] = field(default_factory=dict)
+    by_placement: dict[str, float] = field(default_factory=dict)
+    totals: dict[str, float] = field(default_factory=dict)
+    comparison: list[dict] = field(default_factory=list)
+
+
+def layer_of(node: str) -> str:
+    parts = node.split(".")
+    return ".".join(parts[:2]) if parts[0] == "blocks" else parts[0]
+
+
+def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
+    program = build.program
+    steps = run.counts.shape[0] * run.streams
+    totals = run.counts.sum(0).astype(np.float64) / steps  # per token
+    fields = list(Tally.FIELDS)
+    rows, firing = [], {}
+    dense_macs = 0.0
+    first_dense = None
+    for (name, node), row in zip(program.nodes.items(), totals):
+        cls = Op.registry[node.kind]
+        events = dict(zip(fields, row.tolist()))
+        energy = sum(events[EVENT_FIELD[e]] * model.cost(e) for e in EVENTS)
+        if node.kind == "Dense":
+            kind_in = "real-valued" if events["graded_events"] > 0 else "binary" if events["binary_events"] > 0 else "silent"
+            out, inp = node.q.weights.shape[1:]
+            dense_macs += out * inp  # the unfolded Linear an ANN would run
+            first_dense = first_dense or (name, out * inp)
+        else:
+            kind_in = "-"
+        if node.kind == "LIF":
+            firing[name] = events["spikes"] / node.q.n
+        rows.append(NodeRow(name, layer_of(name), node.kind, cls.placement, kind_in, events, energy))
+    report = Report(_header(build, run, model), steps, rows, firing)
+    for r in rows:
+        report.by_layer[r.layer] = report.by_layer.get(r.layer, 0.0) + r.energy_pj
+        report.by_kind[r.kind] = report.by_kind.get(r.kind, 0.0) + r.energy_pj
+        report.by_placement[r.placement] = report.by_placement.get(r.placement, 0.0) + r.energy_pj
+    summed = {f: float(sum(r.per_token[f] for r in rows)) for f in fields}
+    report.totals = {**summed, "energy_pj_per_token": float(sum(r.energy_pj for r in rows)), "steps": steps}
+    report.totals["energy_pj_per_sequence"] = report.totals["energy_pj_per_token"] * steps
+    report.comparison = _comparison(rows, summed, dense_macs, first_dense, model, report.totals["energy_pj_per_token"])
+    return report
+
+
+def _comparison(rows, summed, dense_macs, first_dense, model, counted_pj) -> list[dict]:
+    paper = load_energy_model("snn-paper-45nm")
+    ac, mac = paper.cost("binary_synaptic_op"), paper.cost("graded_synaptic_op")
+    synops = summed["binary_events"] + summed["graded_events"]
+    first_name, first_macs = first_dense
+    first_events = next(r for r in rows if r.node == first_name)
+    first_synops = first_events.per_token["binary_events"] + first_events.per_token["graded_events"]
+    paper_pj = mac * first_macs + ac * (synops - first_synops)
+    honest_paper_pj = ac * summed["binary_events"] + mac * summed["graded_events"]
+    return [
+        {"method": "SNN-paper convention: MAC x FLOPs(first layer) + AC x SynOps (0.9 / 4.6 pJ)",
+         "synops_per_token": synops, "energy_pj_per_token": paper_pj},
+        {"method": "paper constants on counted events: binary -> AC, graded -> MAC",
+         "synops_per_token": synops, "energy_pj_per_token": honest_paper_pj},
+        {"method": f"counted, {model.name} (hardware-aware, every event type)",
+         "synops_per_token": synops, "energy_pj_per_token": counted_pj},
+        {"method": "dense ANN, fp32 MACs (Linear layers only)", "synops_per_token": dense_macs,
+         "energy_pj_per_token": dense_macs * model.mac_fp32_pj},
+        {"method": "dense ANN, int8 MACs (Linear layers only)", "synops_per_token": dense_macs,
+         "energy_pj_per_token": dense_macs * model.mac_int8_pj},
+    ]
+
+
+def _header(build: Build, run: Run, model: EnergyModel) -> dict:
+    text = build.tokenizer.decode(run.tokens)
+    return {
+        "neurocompile": __version__,
+        "model": build.manifest["source"]["checkpoint"], "model_sha256": build.manifest["source"]["sha256"],
+        "target": build.manifest["target"], "numeric": build.manifest["numeric"],
+        "text": text if len(text) <= 200 else text[:200] + "…", "tokens": len(run.tokens), "streams": run.streams,
+        "energy_model": f"{model.name} ({model.origin}): {model.description}",
+        "constants": {e: asdict(c) for e, c in model.events.items()},
+        "baseline": {"mac_fp32_pj": model.mac_fp32_pj, "mac_int8_pj": model.mac_int8_pj, "source": model.baseline_source},
+        "approximations": build.manifest["approximations"] + [
+            "energy counts events of the integer simulation; routing between cores and chips is not counted until "
+            "the Loihi 2 partition exists",
+            "the first token of the run is the prompt's first character (or token 0 for an empty prompt)",
+            "dense ANN baselines count the MACs of the Linear layers only (norms, WKV, gates excluded)",
+        ],
+        "resources": "not reported yet: cores and chips come from the Loihi 2 partition (not in this version)",
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Formats
+# --------------------------------------------------------------------------------------------------
+
+
+def to_json(report: Report) -> str:
+    import json
+
+    return json.dumps(asdict(report), indent=2) + "\n"
+
+
+def to_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["node", "layer", "kind", "placement", "input", *Tally.FIELDS, "energy_pj_per_token"])
+    for r in report.nodes:
+        writer.writerow([r.node, r.layer, r.kind, r.placement, r.input, *(f"{r.per_token[f]:.6g}" for f in Tally.FIELDS),
+                         f"{r.energy_pj:.6g}"])
+    return out.getvalue()
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
+    total = report.totals["energy_pj_per_token"] or 1.0
+    share = lambda d: [[k, _fmt(v / 1e3), f"{100 * v / total:.1f}"] for k, v in d.items()]  # noqa: E731
+    lif = [[k, f"{100 * v:.1f}"] for k, v in report.firing_rates.items()]
+    comparison = [[c["method"], _fmt(c["synops_per_token"]), _fmt(c["energy_pj_per_token"] / 1e3)] for c in report.comparison]
+    t = report.totals
+    totals = [["spikes", _fmt(t["spikes"])], ["binary synaptic ops", _fmt(t["binary_events"])],
+              ["graded synaptic ops", _fmt(t["graded_events"])], ["graded messages", _fmt(t["graded_messages"])],
+              ["neuron updates", _fmt(t["neuron_updates"])], ["extension-op evaluations", _fmt(t["op_evals"])],
+              ["saturations", _fmt(t["saturations"])], ["wraps", _fmt(t["wraps"])],
+              ["energy (nJ)", _fmt(t["energy_pj_per_token"] / 1e3)]]
+    return [
+        ("Per token: counted events and energy", ["quantity", "per token"], totals),
+        ("Energy by layer", ["layer", "nJ / token", "%"], share(report.by_layer)),
+        ("Energy by op type", ["op", "nJ / token", "%"], share(report.by_kind)),
+        ("Energy by placement", ["placement", "nJ / token", "%"], share(report.by_placement)),
+        ("Firing rate per LIF population", ["population", "rate %"], lif),
+        ("Conventions compared", ["method", "ops / token", "nJ / token"], comparison),
+    ]
+
+
+def to_markdown(report: Report) -> str:
+    h = report.header
+    lines = ["# neurocompile energy report", "",
+             f"- neurocompile {h['neurocompile']}; model `{h['model']}` (sha256 {h['model_sha256'][:16]}…), target {h['target']}",
+             f"- run: {h['tokens']} tokens x {h['streams']} stream(s); text: {h['text']!r}",
+             f"- energy model: {h['energy_model']}", "", "Constants (pJ per event):", ""]
+    for event, c in h["constants"].items():
+        lines.append(f"- `{event}` = {c['pj']} pJ [{c['status']}] — {c['source']}")
+    lines += [f"- dense baselines: fp32 MAC {h['baseline']['mac_fp32_pj']} pJ, int8 MAC {h['baseline']['mac_int8_pj']} pJ — "
+              f"{h['baseline']['source']}", "", "Approximations:", ""]
+    lines += [f"- {a}" for a in h["approximations"]]
+    lines += ["", f"Resources: {h['resources']}", ""]
+    for title, head, rows in _tables(report):
+        lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _tex_escape(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"),
+                 ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}"), ("…", "...")):
+        s = s.replace(a, b)
+    return s
+
+
+def to_latex(report: Report) -> str:
+    h = report.header
+    out = [r"\documentclass{article}", r"\usepackage{booktabs}", r"\usepackage[T1]{fontenc}", r"\begin{document}",
+           r"\section*{neurocompile energy report}",
+           rf"neurocompile {h['neurocompile']}; model \texttt{{{_tex_escape(h['model'])}}}, "
+           rf"energy model {_tex_escape(h['energy_model'])}; {h['tokens']} tokens.", ""]
+    for title, head, rows in _tables(report):
+        spec = "l" + "r" * (len(head) - 1)
+        out += [r"\begin{table}[h]", r"\centering", rf"\caption{{{_tex_escape(title)}}}", rf"\begin{{tabular}}{{{spec}}}",
+                r"\toprule", " & ".join(_tex_escape(x) for x in head) + r" \\", r"\midrule"]
+        out += [" & ".join(_tex_escape(x) for x in row) + r" \\" for row in rows]
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    out.append(r"\section*{Sources and approximations}")
+    out.append(r"\begin{itemize}")
+    out += [rf"\item \texttt{{{_tex_escape(e)}}}: {c['pj']} pJ ({c['status']}): {_tex_escape(c['source'])}" for e, c in h["constants"].items()]
+    out += [rf"\item {_tex_escape(a)}" for a in h["approximations"]]
+    out += [r"\end{itemize}", r"\end{document}", ""]
+    return "\n".join(out)
+
+
+FORMATS = {"json": to_json, "csv": to_csv, "md": to_markdown, "tex": to_latex}
+
+
+def write_plots(report: Report, folder: Path) -> list[Path]:
+    """Energy by layer (stacked by op type) and firing rate per LIF population, as PNG and PDF."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    layers = [layer for layer, energy in report.by_layer.items() if energy > 0]
+    kinds = sorted({r.kind for r in report.nodes if r.energy_pj > 0})
+    written = []
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bottom = np.zeros(len(layers))
+    for kind in kinds:
+        values = np.array([sum(r.energy_pj for r in report.nodes if r.layer == layer and r.kind == kind) / 1e3 for layer in layers])
+        ax.bar(layers, values, bottom=bottom, label=kind)
+        bottom += values
+    ax.set_ylabel("energy per token (nJ)")
+    ax.set_title(f"Energy by layer — {report.header['energy_model'].split(':')[0]}")
+    ax.legend(fontsize=7, ncol=2)
+    ax.tick_params(axis="x", rotation=45, labelsize=7)
+    fig.tight_layout()
+    written += _save(fig, folder / "energy_by_layer")
+    fig, ax = plt.subplots(figsize=(7, 3))
+    names = list(report.firing_rates)
+    ax.bar([n.replace("blocks.", "b") for n in names], [100 * report.firing_rates[n] for n in names], color="tab:orange")
+    ax.set_ylabel("firing rate (%)")
+    ax.set_title("Firing rate per LIF population")
+    ax.tick_params(axis="x", rotation=45, labelsize=7)
+    fig.tight_layout()
+    written += _save(fig, folder / "firing_rates")
+    plt.close("all")
+    return written
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=150, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
+    return paths

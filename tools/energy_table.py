@@ -1,0 +1,98 @@
+"""The comparison that matters: paper convention vs counted hardware-aware energy vs dense ANN baselines.
+
+    python tools/energy_table.py [--tokens 1024] > docs/energy-comparison.md
+
+Models: the zoo model on 1024 characters of its held-out text, and a 45M-shaped SpikeGPT (L12 C512 V4096,
+random weights made by tools/benchmark.py, LIFs made to fire) on 1024 random tokens, as in the SpikeGPT
+paper's T = 1024.  Each runs on the bit-accurate simulator; the counters feed neurocompile's report under
+each shipped energy model.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from benchmark import random_45m  # noqa: E402
+
+from neurocompile import load_model  # noqa: E402
+from neurocompile.build import Build  # noqa: E402
+from neurocompile.energy import load_energy_model  # noqa: E402
+from neurocompile.lower import lower  # noqa: E402
+from neurocompile.models import zoo  # noqa: E402
+from neurocompile.pipeline import APPROXIMATIONS  # noqa: E402
+from neurocompile.quantize import calibrate, quantize  # noqa: E402
+from neurocompile.report import Run, make_report  # noqa: E402
+from neurocompile.targets.cpu.simulator import Simulator  # noqa: E402
+from neurocompile.targets.loihi2 import NUMERIC  # noqa: E402
+from neurocompile.tokenizers import find_tokenizer  # noqa: E402
+from neurocompile.trace import trace  # noqa: E402
+
+
+class TokenIds:
+    """Random token ids have no text: the report header shows the ids."""
+
+    vocab_size = 4096
+    name = "token ids"
+
+    def decode(self, ids: list[int]) -> str:
+        return " ".join(map(str, ids))
+
+
+def run(name, model, tokens: np.ndarray, calibration: np.ndarray, tokenizer):
+    graph = trace(model)
+    program = quantize(lower(graph), NUMERIC, calibrate(lower(graph), torch.from_numpy(calibration)))
+    sim = Simulator(program, 1)
+    for t in tokens:
+        sim.step(np.array([t]))
+    manifest = {"source": {"checkpoint": name, "sha256": "-"}, "target": "cpu", "numeric": {}, "approximations": APPROXIMATIONS}
+    build = Build(Path("."), manifest, graph, program, tokenizer)
+    return Run(np.stack(sim.counts), tokens.tolist(), 1), build
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", type=int, default=1024)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    zoo_model = load_model(zoo.path())
+    tok = find_tokenizer(zoo.path(), zoo_model.config.vocab_size)
+    ids = np.array(tok.encode(zoo.corpus()))
+    split = zoo.split_point(len(ids))
+    cases = [("zoo SpikeGPT L4 C128 (held-out text)", zoo_model, ids[split : split + args.tokens],
+              np.stack([ids[s : s + 256] for s in (0, 100_000, 200_000, 300_000)]), tok),
+             ("45M-shaped SpikeGPT L12 C512 (random weights, random tokens)", random_45m(),
+              rng.integers(0, 4096, args.tokens), rng.integers(0, 4096, (4, 64)), TokenIds())]
+    models = [load_energy_model(n) for n in ("snn-paper-45nm", "hw-45nm", "loihi1-proxy")]
+    print(f"# Energy per token: conventions compared (T = {args.tokens})\n")
+    print(f"Command: `python tools/energy_table.py --tokens {args.tokens}`. Energies in nJ per token; ops per token in millions.\n")
+    for name, model, tokens, cal, tokenizer in cases:
+        counts, build = run(name, model, tokens, cal, tokenizer)
+        reports = {m.name: make_report(build, counts, m) for m in models}
+        hw = reports["hw-45nm"]
+        t = hw.totals
+        rates = list(hw.firing_rates.values())
+        print(f"## {name}\n")
+        print(f"Counted per token: {t['spikes']:,.0f} spikes (LIF firing {min(rates):.0%}–{max(rates):.0%}), "
+              f"{t['binary_events'] / 1e6:.3f} M binary and {t['graded_events'] / 1e6:.3f} M graded synaptic ops, "
+              f"{t['neuron_updates']:,.0f} neuron updates, {t['op_evals']:,.0f} extension-op evaluations.\n")
+        print("| method | ops / token (M) | nJ / token |")
+        print("|---|---|---|")
+        paper, honest, _, ann32, ann8 = hw.comparison
+        print(f"| {paper['method']} | {paper['synops_per_token'] / 1e6:.3f} | {paper['energy_pj_per_token'] / 1e3:,.1f} |")
+        print(f"| {honest['method']} | {honest['synops_per_token'] / 1e6:.3f} | {honest['energy_pj_per_token'] / 1e3:,.1f} |")
+        for key in ("hw-45nm", "loihi1-proxy"):
+            c = reports[key].comparison[2]
+            print(f"| {c['method']} | {c['synops_per_token'] / 1e6:.3f} | {c['energy_pj_per_token'] / 1e3:,.1f} |")
+        print(f"| {ann32['method']} | {ann32['synops_per_token'] / 1e6:.3f} | {ann32['energy_pj_per_token'] / 1e3:,.1f} |")
+        print(f"| {ann8['method']} | {ann8['synops_per_token'] / 1e6:.3f} | {ann8['energy_pj_per_token'] / 1e3:,.1f} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
