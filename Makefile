@@ -9,7 +9,7 @@ TORCH  := torch==2.13.0
 LAVA   := lava-nc==0.10.0 lava-dl==0.6.0
 ZOO    := models/zoo/spikegpt-pydoc.pt
 
-BUILD  := build/zoo-cpu
+BUILD  := build/zoo-loihi2
 
 .PHONY: install demo test bench clean
 
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml Makefile tools/fix_lava.py
 # The fullest path that exists: inspect, export (trace, quantize), simulate bit-accurately, evaluate fidelity.
 demo: install
 	$(BIN)/neurocompile inspect $(ZOO)
-	$(BIN)/neurocompile export $(ZOO) --target cpu -o $(BUILD)
+	$(BIN)/neurocompile export $(ZOO) --target loihi2 -o $(BUILD)
 	$(BIN)/neurocompile simulate $(BUILD) --prompt "The " --tokens 200
 	$(BIN)/neurocompile evaluate $(BUILD) --max-tokens 4000
 	$(BIN)/neurocompile report $(BUILD) --format md -o $(BUILD)/report.md --plots $(BUILD)/plots

@@ -59,7 +59,8 @@ def check_output(out: Path) -> None:
         raise UserError(f"{out}: exists and is not a neurocompile build directory; choose another -o or remove it")
 
 
-def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer, manifest: dict) -> None:
+def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer, manifest: dict,
+                extra_files: dict[str, str] | None = None) -> None:
     out = Path(out)
     check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +69,8 @@ def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer,
         write_nir(graph, tmp / GRAPH_FILE)
         save_program(program, tmp / PROGRAM_FILE)
         tokenizer_entry = _save_tokenizer(tokenizer, tmp)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
         files = {name: _sha256(tmp / name) for name in sorted(os.listdir(tmp))}
         full = {"format": BUILD_FORMAT, **manifest, "tokenizer": tokenizer_entry, "versions": versions(), "files": files}
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")

@@ -59,7 +59,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="trace, quantize and write a build directory for a target")
     _model_arg(p)
-    p.add_argument("--target", default="cpu", help="cpu (bit-accurate simulator of Loihi 2 arithmetic) (default %(default)s)")
+    p.add_argument("--target", default="cpu",
+                   help="cpu (bit-accurate simulator of Loihi 2 arithmetic) or loihi2 (the same, plus the core and chip map) "
+                        "(default %(default)s)")
+    p.add_argument("--system", default=None,
+                   help="loihi2 system: oheo-gulch (1 chip), kapoho-point (8), hala-point (1152); default: the smallest that fits")
     p.add_argument("-o", "--output", type=Path, default=Path("build"), help="build directory (default %(default)s)")
     p.add_argument("--calibration", type=Path, default=None,
                    help="UTF-8 text to calibrate fixed-point ranges on (default: the zoo corpus, training part)")
@@ -219,13 +223,20 @@ def cmd_export(args: argparse.Namespace) -> None:
     manifest = export(args.model if args.model is not None else zoo.path(), args.target, args.output,
                       v_threshold=args.v_threshold, tokenizer_path=args.tokenizer, calibration_text=text,
                       calibration_source=str(args.calibration or ""), calibration_tokens=args.calibration_tokens,
-                      payload_bits=args.payload_bits, block_rows=args.block_rows, quiet=args.json)
+                      payload_bits=args.payload_bits, block_rows=args.block_rows, system=args.system, quiet=args.json)
     if args.json:
         print(json.dumps({"build": str(args.output), **manifest}, indent=2))
     else:
         m = manifest["model"]
         print(f"{args.output}: SpikeGPT L{m['n_layer']} C{m['n_embd']} V{m['vocab_size']} for target {manifest['target']} "
               f"({manifest['numeric']['weight_bits']}-bit weights, {manifest['numeric']['payload_bits']}-bit payloads)")
+        if "partition" in manifest:
+            p = manifest["partition"]
+            t = p["traffic_per_token"]
+            print(f"  {p['cores']} neurocores on {p['chips']} chip(s) of {p['system']} (lower bound {p['lower_bound_cores']}, "
+                  f"{p['cores_over_bound']:.2f}x); synaptic memory used {p['synaptic_utilisation_mean']:.0%} on average; "
+                  f"{p['embedded_cpu_ops']} ops on embedded x86 cores; messages per token: {t['same_core']:,} within a core, "
+                  f"{t['across_cores']:,} across cores, {t['across_chips']:,} across chips")
 
 
 def _tally_table(build, counts: np.ndarray, steps: int) -> list[dict]:

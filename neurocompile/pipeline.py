@@ -3,6 +3,7 @@ and what runs a build: integer generation with counters, and float-vs-integer ev
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import sys
 import time
@@ -21,12 +22,27 @@ from .load import build_model, read_checkpoint
 from .lower import lower
 from .models import zoo
 from .ops import Tally
+from .partition import partition
 from .quantize import calibrate, quantize
 from .target import get_target
 from .tokenizers import Tokenizer, find_tokenizer
 from .trace import trace
 
 CALIBRATION_STREAMS = 8
+PARTITION_FILE = "partition.json"
+
+
+def place(program, resources, system: str | None):
+    """Partition onto the named system, or onto the smallest listed system that fits."""
+    if system is not None:
+        return partition(program, resources, system)
+    systems = sorted(resources.systems, key=resources.systems.get)
+    for name in systems[:-1]:
+        try:
+            return partition(program, resources, name)
+        except UserError:
+            continue
+    return partition(program, resources, systems[-1])
 
 
 def _progress(message: str, quiet: bool) -> None:
@@ -58,8 +74,13 @@ def _calibration_ids(tokenizer: Tokenizer, text: str | None, source: str, n_toke
 
 def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float = 1.0, tokenizer_path: Path | None = None,
            calibration_text: str | None = None, calibration_source: str = "", calibration_tokens: int = 4096,
-           payload_bits: int | None = None, block_rows: int | None = None, quiet: bool = False) -> dict:
+           payload_bits: int | None = None, block_rows: int | None = None, system: str | None = None,
+           quiet: bool = False) -> dict:
     target = get_target(target_name)
+    if system is not None and target.resources is None:
+        raise UserError(f"--system applies to partitioned targets (loihi2), not {target.name}")
+    if system is not None and system not in target.resources.systems:
+        raise UserError(f"unknown system {system!r}; known: {', '.join(target.resources.systems)}")
     check_output(Path(out))
     spec = target.numeric
     if payload_bits is not None:
@@ -78,6 +99,14 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     peaks = calibrate(lowered, windows)
     _progress(f"calibrated on {windows.numel()} tokens of {cal_info['source']}", quiet)
     program = quantize(lowered, spec, peaks, {"family": model.family})
+    extra_files = {}
+    placement = None
+    if target.resources is not None:
+        placement = place(program, target.resources, system)
+        extra_files[PARTITION_FILE] = json.dumps(placement.to_dict(), indent=1, sort_keys=True) + "\n"
+        s = placement.summary()
+        _progress(f"partitioned onto {s['cores']} cores ({s['chips']} chip(s) of {s['system']}), lower bound "
+                  f"{s['lower_bound_cores']}", quiet)
     manifest = {
         "target": target.name,
         "source": {"checkpoint": ckpt.path.name, "sha256": ckpt.sha256},
@@ -87,7 +116,9 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         "calibration": cal_info,
         "approximations": APPROXIMATIONS,
     }
-    write_build(out, graph, program, tokenizer, manifest)
+    if placement is not None:
+        manifest["partition"] = placement.summary()
+    write_build(out, graph, program, tokenizer, manifest, extra_files)
     _progress(f"wrote {out} in {time.perf_counter() - start:.1f} s", quiet)
     return manifest
 

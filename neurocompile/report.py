@@ -171,8 +171,21 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
             "the first token of the run is the prompt's first character (or token 0 for an empty prompt)",
             "dense ANN baselines count the MACs of the Linear layers only (norms, WKV, gates excluded)",
         ],
-        "resources": "not reported yet: cores and chips come from the Loihi 2 partition (not in this version)",
+        "resources": _resources(build),
     }
+
+
+def _resources(build: Build) -> dict | str:
+    path = build.path / "partition.json"
+    if not path.is_file():
+        return f"not partitioned: export with --target loihi2 for cores, chips and traffic (this build: {build.manifest['target']})"
+    import json
+
+    placement = json.loads(path.read_text())
+    return {**placement["summary"], "per_core": [{k: c[k] for k in ("core", "chip", "neurons", "synaptic_bytes")}
+                                                 for c in placement["cores"]],
+            "neurons_per_core": placement["resources"]["neurons_per_core"],
+            "synaptic_memory_bytes": placement["resources"]["synaptic_memory_bytes"]}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -232,12 +245,25 @@ def to_markdown(report: Report) -> str:
     lines += [f"- dense baselines: fp32 MAC {h['baseline']['mac_fp32_pj']} pJ, int8 MAC {h['baseline']['mac_int8_pj']} pJ — "
               f"{h['baseline']['source']}", "", "Approximations:", ""]
     lines += [f"- {a}" for a in h["approximations"]]
-    lines += ["", f"Resources: {h['resources']}", ""]
+    lines += ["", _resources_line(h["resources"]), ""]
     for title, head, rows in _tables(report):
         lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
     return "\n".join(lines)
+
+
+def _resources_line(resources: dict | str) -> str:
+    if isinstance(resources, str):
+        return f"Resources: {resources}"
+    t = resources["traffic_per_token"]
+    return (f"Resources: {resources['cores']} neurocores on {resources['chips']} chip(s) of {resources['system']} "
+            f"(lower bound {resources['lower_bound_cores']}); synaptic memory {resources['synaptic_utilisation_mean']:.0%} "
+            f"used on average (max {resources['synaptic_utilisation_max']:.0%}), neuron slots "
+            f"{resources['neuron_utilisation_mean']:.0%} (max {resources['neuron_utilisation_max']:.0%}); "
+            f"{resources['embedded_cpu_ops']} ops on embedded x86 cores; messages per token (upper bound): "
+            f"{t['same_core']:,} within a core, {t['across_cores']:,} across cores, {t['across_chips']:,} across chips, "
+            f"{t['to_cpu_or_host']:,} to x86 or host")
 
 
 def _tex_escape(s: str) -> str:
@@ -252,7 +278,8 @@ def to_latex(report: Report) -> str:
     out = [r"\documentclass{article}", r"\usepackage{booktabs}", r"\usepackage[T1]{fontenc}", r"\begin{document}",
            r"\section*{neurocompile energy report}",
            rf"neurocompile {h['neurocompile']}; model \texttt{{{_tex_escape(h['model'])}}}, "
-           rf"energy model {_tex_escape(h['energy_model'])}; {h['tokens']} tokens.", ""]
+           rf"energy model {_tex_escape(h['energy_model'])}; {h['tokens']} tokens.", "",
+           _tex_escape(_resources_line(h["resources"])), ""]
     for title, head, rows in _tables(report):
         spec = "l" + "r" * (len(head) - 1)
         out += [r"\begin{table}[h]", r"\centering", rf"\caption{{{_tex_escape(title)}}}", rf"\begin{{tabular}}{{{spec}}}",
@@ -301,6 +328,19 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
     ax.tick_params(axis="x", rotation=45, labelsize=7)
     fig.tight_layout()
     written += _save(fig, folder / "firing_rates")
+    resources = report.header["resources"]
+    if isinstance(resources, dict):
+        cores = resources["per_core"]
+        fig, ax = plt.subplots(figsize=(7, 3))
+        x = np.arange(len(cores))
+        ax.bar(x - 0.2, [100 * c["synaptic_bytes"] / resources["synaptic_memory_bytes"] for c in cores], 0.4, label="synaptic memory")
+        ax.bar(x + 0.2, [100 * c["neurons"] / resources["neurons_per_core"] for c in cores], 0.4, label="neuron slots")
+        ax.set_xlabel("neurocore")
+        ax.set_ylabel("utilisation (%)")
+        ax.set_title(f"Core utilisation: {resources['cores']} cores, {resources['chips']} chip(s) of {resources['system']}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        written += _save(fig, folder / "core_utilisation")
     plt.close("all")
     return written
 

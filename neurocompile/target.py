@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import UserError
 
@@ -28,6 +29,7 @@ class Target:
     name: str
     description: str
     numeric: NumericSpec
+    resources: Any = None  # ResourceSpec, for targets that are partitioned into cores and chips
 
 
 def get_target(name: str) -> Target:

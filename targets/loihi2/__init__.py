@@ -4,13 +4,38 @@ Numeric facts (../shared/reference/lava.md, read from Lava's fixed_pt models): 8
 shared exponent per Dense (``num_weight_bits``, ``weight_exp``), 24-bit u/v state, 12-bit decays, LIF input
 added as ``a_in << 6``.  Graded spikes carry up to 24 bits in Lava's processes (Loihi 2 is reported to
 allow up to 32); 16 bits is our default payload for real-valued activations, a parameter.
+
+Resource facts (../shared/reference/loihi2-energy.md; status in brackets): 128 neurocores and 6 embedded
+x86 cores per chip, up to 1 M neurons and 120 M synapses per chip [Intel brief, secondary] -> 8192 neurons
+and ~937 k synapses per core.  Synaptic memory per core: 128 KB and 192 KB both circulate [unverified]; we
+take 128 KB, a parameter of ``RESOURCES`` (the partition report shows utilisation, so the sensitivity is
+visible).  Systems: Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips [secondary].
 """
+from neurocompile.partition import ResourceSpec
 from neurocompile.target import NumericSpec, Target
 
 NUMERIC = NumericSpec(name="loihi2", weight_bits=8, state_bits=24, payload_bits=16, lif_input_bits=18, decay_bits=12)
 
+RESOURCES = ResourceSpec(
+    name="loihi2",
+    cores_per_chip=128,
+    neurons_per_core=8192,
+    synaptic_memory_bytes=128 * 1024,
+    embedded_cpus_per_chip=6,
+    max_payload_bits=24,
+    systems={"oheo-gulch": 1, "kapoho-point": 8, "hala-point": 1152},
+    sources={
+        "cores_per_chip": "Intel Loihi 2 brief: 128 neuromorphic cores, 6 x86 cores per chip (secondary)",
+        "neurons_per_core": "1 M neurons per chip / 128 cores (Intel brief, secondary)",
+        "synaptic_memory_bytes": "128 KB per core: one of two circulating figures (128 / 192 KB), unverified; a parameter",
+        "max_payload_bits": "Lava 0.10 graded spikes: 24 bits (Loihi 2 reported up to 32)",
+        "systems": "Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips (Intel, secondary)",
+    },
+)
+
 TARGET = Target(
     name="loihi2",
-    description="Intel Loihi 2 through Lava (process graph, core and chip map)",
+    description="Intel Loihi 2: core and chip map (Lava process graph: not in this version)",
     numeric=NUMERIC,
+    resources=RESOURCES,
 )

@@ -1,0 +1,236 @@
+"""Partition stage: an integer Program -> a Placement of every population and weight block on cores and chips.
+
+Loihi-style placement: a Dense's synapses live in the core of the neurons they feed, so a Dense node is a
+population of ``out`` neurons whose rows carry ``ports x in`` 8-bit weights each; rows are split across
+cores where a core fills up.  Neuron programs (LIF, gates, products, adds, token shifts) are populations
+without synapses.  LayerNorm and WKV run on the chip's embedded x86 cores, token look-up and logits on the
+host.
+
+Packing, in execution order (neighbours in the graph share cores, which keeps traffic local): first the
+weight rows fill cores to their synaptic memory, then neuron-only populations take the leftover neuron
+slots, opening cores only when none is left.  The lower bound is ``max(total synaptic bytes / core bytes,
+total neurons / core neurons)``.  Design rules are small named checks; each failure names the layer, the
+limit, by how much it is exceeded and what to change.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from .errors import UserError
+from .quantize import Program
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    name: str
+    cores_per_chip: int
+    neurons_per_core: int
+    synaptic_memory_bytes: int
+    embedded_cpus_per_chip: int
+    max_payload_bits: int
+    systems: dict[str, int]  # name -> chips
+    sources: dict[str, str]
+
+
+@dataclass
+class Slice:
+    node: str
+    rows: tuple[int, int]  # [start, end) of the population's neurons
+    synaptic_bytes: int
+
+
+@dataclass
+class Core:
+    index: int
+    chip: int
+    slices: list[Slice] = field(default_factory=list)
+
+    @property
+    def neurons(self) -> int:
+        return sum(s.rows[1] - s.rows[0] for s in self.slices)
+
+    @property
+    def synaptic_bytes(self) -> int:
+        return sum(s.synaptic_bytes for s in self.slices)
+
+
+@dataclass
+class Placement:
+    system: str
+    chips_available: int
+    cores: list[Core]
+    embedded_cpu: dict[str, int]  # node -> x86 core index (chip * 6 + i)
+    host: list[str]
+    lower_bound: int
+    traffic: dict[str, int]  # messages per token: same core, across cores on a chip, across chips
+    resources: ResourceSpec
+
+    @property
+    def chips(self) -> int:
+        return max((c.chip for c in self.cores), default=0) + 1
+
+    def summary(self) -> dict:
+        spec = self.resources
+        syn = [c.synaptic_bytes / spec.synaptic_memory_bytes for c in self.cores]
+        neu = [c.neurons / spec.neurons_per_core for c in self.cores]
+        return {
+            "system": self.system, "chips_available": self.chips_available, "chips": self.chips,
+            "cores": len(self.cores), "lower_bound_cores": self.lower_bound,
+            "cores_over_bound": len(self.cores) / max(self.lower_bound, 1),
+            "synaptic_utilisation_mean": sum(syn) / len(syn) if syn else 0.0, "synaptic_utilisation_max": max(syn, default=0.0),
+            "neuron_utilisation_mean": sum(neu) / len(neu) if neu else 0.0, "neuron_utilisation_max": max(neu, default=0.0),
+            "embedded_cpu_ops": len(self.embedded_cpu), "host_ops": len(self.host),
+            "traffic_per_token": dict(self.traffic),
+        }
+
+    def to_dict(self) -> dict:
+        return {"summary": self.summary(), "resources": asdict(self.resources),
+                "cores": [{"core": c.index, "chip": c.chip, "neurons": c.neurons, "synaptic_bytes": c.synaptic_bytes,
+                           "slices": [{"node": s.node, "rows": list(s.rows), "synaptic_bytes": s.synaptic_bytes}
+                                      for s in c.slices]} for c in self.cores],
+                "embedded_cpu": self.embedded_cpu, "host": self.host}
+
+
+# --------------------------------------------------------------------------------------------------
+# Design rules
+# --------------------------------------------------------------------------------------------------
+
+
+def check_payload(program: Program, spec: ResourceSpec) -> None:
+    if program.spec.payload_bits > spec.max_payload_bits:
+        raise UserError(f"graded payloads of {program.spec.payload_bits} bits exceed {spec.name}'s "
+                        f"{spec.max_payload_bits}; export with --payload-bits {spec.max_payload_bits} or fewer")
+
+
+def check_weights(program: Program, spec: ResourceSpec) -> None:
+    for node in program.nodes.values():
+        if node.kind == "Dense" and abs(int(node.q.weights.max(initial=0))) > 255 or \
+                node.kind == "Dense" and int(node.q.weights.min(initial=0)) < -256:
+            raise UserError(f"layer {node.name}: weights exceed 8 bits; the quantizer should not produce this (a bug)")
+
+
+def check_row_fits(name: str, row_bytes: int, spec: ResourceSpec) -> None:
+    if row_bytes > spec.synaptic_memory_bytes:
+        raise UserError(
+            f"layer {name}: one neuron's synapses need {row_bytes:,} bytes, over the {spec.synaptic_memory_bytes:,} "
+            f"bytes of synaptic memory per core by {row_bytes - spec.synaptic_memory_bytes:,}; reduce the fan-in "
+            f"(model width) or describe a core with more memory")
+
+
+def check_system(cores: int, chips: int, system: str, spec: ResourceSpec) -> None:
+    available = spec.systems[system]
+    if chips > available:
+        fits = [f"{s} ({n} chips)" for s, n in sorted(spec.systems.items(), key=lambda kv: kv[1]) if n >= chips]
+        hint = f"use --system {fits[0].split()[0]}" if fits else "no listed system is large enough"
+        raise UserError(f"the model needs {cores:,} cores on {chips:,} chips; {system} has {available:,} chip(s) "
+                        f"({available * spec.cores_per_chip:,} cores), short by {chips - available:,} chip(s); {hint}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Packing
+# --------------------------------------------------------------------------------------------------
+
+
+def _populations(program: Program) -> tuple[list[tuple[str, int, int]], list[str], list[str]]:
+    """(name, neurons, synaptic bytes per neuron) for neurocore populations; embedded-CPU ops; host ops."""
+    from .ops import Op
+
+    populations, cpu, host = [], [], []
+    for name, node in program.nodes.items():
+        placement = Op.registry[node.kind].placement
+        if placement == "synapse":
+            ports, out, inp = node.q.weights.shape
+            populations.append((name, out, ports * inp * program.spec.weight_bits // 8))
+        elif placement == "neuron":
+            populations.append((name, _width(program, name), 0))
+        elif placement == "embedded_cpu":
+            cpu.append(name)
+        else:
+            host.append(name)
+    return populations, cpu, host
+
+
+def _width(program: Program, name: str) -> int:
+    """Neurons of a population: its own width, or (elementwise ops) its first input's."""
+    node = program.nodes[name]
+    if node.kind == "Dense":
+        return node.q.weights.shape[1]
+    if hasattr(node.q, "n"):
+        return node.q.n
+    return _width(program, node.inputs[0])
+
+
+def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
+    if system not in spec.systems:
+        raise UserError(f"unknown system {system!r}; known: {', '.join(spec.systems)}")
+    check_payload(program, spec)
+    check_weights(program, spec)
+    populations, cpu, host = _populations(program)
+    cores: list[Core] = []
+
+    def new_core() -> Core:
+        core = Core(len(cores), len(cores) // spec.cores_per_chip)
+        cores.append(core)
+        return core
+
+    # 1. weight rows fill synaptic memory, split across cores where needed
+    core = None
+    for name, neurons, row_bytes in populations:
+        if row_bytes == 0:
+            continue
+        check_row_fits(name, row_bytes, spec)
+        start = 0
+        while start < neurons:
+            if core is None or core.synaptic_bytes + row_bytes > spec.synaptic_memory_bytes or core.neurons >= spec.neurons_per_core:
+                core = new_core()
+            room = min((spec.synaptic_memory_bytes - core.synaptic_bytes) // row_bytes, spec.neurons_per_core - core.neurons)
+            end = min(neurons, start + room)
+            core.slices.append(Slice(name, (start, end), (end - start) * row_bytes))
+            start = end
+    # 2. neuron-only populations take leftover neuron slots, in order
+    cursor = 0
+    for name, neurons, row_bytes in populations:
+        if row_bytes:
+            continue
+        start = 0
+        while start < neurons:
+            while cursor < len(cores) and cores[cursor].neurons >= spec.neurons_per_core:
+                cursor += 1
+            core = cores[cursor] if cursor < len(cores) else new_core()
+            end = min(neurons, start + spec.neurons_per_core - core.neurons)
+            core.slices.append(Slice(name, (start, end), 0))
+            start = end
+    total_bytes = sum(n * b for _, n, b in populations)
+    total_neurons = sum(n for _, n, _ in populations)
+    bound = max(math.ceil(total_bytes / spec.synaptic_memory_bytes), math.ceil(total_neurons / spec.neurons_per_core), 1)
+    chips = max((c.chip for c in cores), default=0) + 1
+    check_system(len(cores), chips, system, spec)
+    embedded = {name: i % (spec.embedded_cpus_per_chip * chips) for i, name in enumerate(cpu)}
+    placement = Placement(system, spec.systems[system], cores, embedded, host, bound, {}, spec)
+    placement.traffic = _traffic(program, placement)
+    return placement
+
+
+def _traffic(program: Program, placement: Placement) -> dict[str, int]:
+    """Messages per token, upper bound: every output of a population is sent (graded values are non-zero
+    almost always; spikes are counted as if all fired).  A message goes once to every core holding a slice
+    of a consumer; embedded-CPU and host ops are reached across the chip (counted as 'to_cpu_or_host')."""
+    where: dict[str, list[tuple[int, int, int, int]]] = {}  # node -> (row start, end, core, chip)
+    for core in placement.cores:
+        for s in core.slices:
+            where.setdefault(s.node, []).append((s.rows[0], s.rows[1], core.index, core.chip))
+    counts = {"same_core": 0, "across_cores": 0, "across_chips": 0, "to_cpu_or_host": 0}
+    for node in program.nodes.values():
+        for src in node.inputs:
+            if src not in where:
+                continue
+            for start, end, core, chip in where[src]:
+                n = end - start
+                if node.name not in where:
+                    counts["to_cpu_or_host"] += n
+                    continue
+                for _, _, dst_core, dst_chip in {(0, 0, c, ch) for _, _, c, ch in where[node.name]}:
+                    key = "same_core" if dst_core == core else "across_cores" if dst_chip == chip else "across_chips"
+                    counts[key] += n
+    return counts

@@ -1,0 +1,86 @@
+"""Partition into Loihi 2 cores and chips: limits respected, near the lower bound, traffic by construction, DRC errors."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from neurocompile import UserError
+from neurocompile.cli import main
+from neurocompile.partition import partition
+from neurocompile.quantize import calibrate, quantize
+from neurocompile.targets.loihi2 import NUMERIC, RESOURCES
+
+from helpers import tiny_program
+
+
+def _tiny(**resources):
+    g = tiny_program()
+    program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
+    return program, dataclasses.replace(RESOURCES, **resources)
+
+
+def test_traffic_and_placement_by_construction():
+    # fc: 2 rows x 4 inputs x 1 byte; lif: 2 neurons; head: 3 rows x 2 bytes; 8 bytes and 4 neurons per core
+    program, spec = _tiny(synaptic_memory_bytes=8, neurons_per_core=4, cores_per_chip=2, systems={"one": 1})
+    placed = partition(program, spec, "one")
+    assert [[(s.node, s.rows) for s in c.slices] for c in placed.cores] == [
+        [("fc", (0, 2)), ("lif", (0, 2))], [("head", (0, 3))]]
+    assert placed.lower_bound == 2  # 14 bytes / 8
+    assert placed.traffic == {"same_core": 2, "across_cores": 2, "across_chips": 0, "to_cpu_or_host": 3}
+    assert placed.host == ["tokens", "codes", "logits"]
+
+
+def test_rows_split_across_cores_and_chips():
+    program, spec = _tiny(synaptic_memory_bytes=4, neurons_per_core=4, cores_per_chip=1, systems={"big": 8})
+    placed = partition(program, spec, "big")
+    assert [(s.node, s.rows) for c in placed.cores for s in c.slices if s.node == "fc"] == [("fc", (0, 1)), ("fc", (1, 2))]
+    assert placed.chips == len(placed.cores) == 4 and placed.traffic["across_chips"] > 0
+
+
+def test_design_rule_errors_name_layer_limit_and_excess():
+    program, spec = _tiny(synaptic_memory_bytes=3)
+    with pytest.raises(UserError, match=r"layer fc: one neuron's synapses need 4 bytes, over the 3 bytes .* by 1"):
+        partition(program, spec, "oheo-gulch")
+    program, spec = _tiny(synaptic_memory_bytes=4, cores_per_chip=1, systems={"one": 1, "four": 4, "two": 2})
+    with pytest.raises(UserError, match=r"needs 4 cores on 4 chips; one has 1 chip.*short by 3 chip\(s\); use --system four"):
+        partition(program, spec, "one")
+    with pytest.raises(UserError, match="graded payloads of 16 bits exceed loihi2's 8"):
+        partition(program, dataclasses.replace(spec, max_payload_bits=8), "four")
+    with pytest.raises(UserError, match="unknown system"):
+        partition(program, spec, "moon")
+
+
+def test_zoo_model_on_loihi2(capsys, tmp_path):
+    out = tmp_path / "b"
+    assert main(["export", "--target", "loihi2", "-o", str(out), "--calibration-tokens", "512", "--json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    summary = manifest["partition"]
+    assert summary["system"] == "oheo-gulch" and summary["chips"] == 1
+    assert summary["cores"] <= 1.05 * summary["lower_bound_cores"]
+    placed = json.loads((out / "partition.json").read_text())
+    program_rows = {}
+    for core in placed["cores"]:
+        assert core["neurons"] <= RESOURCES.neurons_per_core and core["synaptic_bytes"] <= RESOURCES.synaptic_memory_bytes
+        for s in core["slices"]:
+            program_rows.setdefault(s["node"], []).append(tuple(s["rows"]))
+    for node, rows in program_rows.items():  # every population placed exactly once, contiguous
+        rows.sort()
+        assert rows[0][0] == 0 and all(a[1] == b[0] for a, b in zip(rows, rows[1:])), node
+    assert "blocks.3.ffn.value" in program_rows and "blocks.3.lif2" in program_rows
+    assert main(["simulate", str(out), "--tokens", "5", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(out), "--format", "json", "--plots", str(tmp_path / "p")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["header"]["resources"]["cores"] == summary["cores"]
+    assert (tmp_path / "p" / "core_utilisation.png").is_file()
+
+
+def test_system_option_errors(capsys, tmp_path):
+    assert main(["export", "--system", "hala-point", "-o", str(tmp_path / "x")]) == 2
+    assert "applies to partitioned targets" in capsys.readouterr().err
+    assert main(["export", "--target", "loihi2", "--system", "moon", "-o", str(tmp_path / "x")]) == 2
+    assert "unknown system 'moon'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
