@@ -79,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--engine", default="cpu", choices=["cpu"], help="cpu: our bit-accurate simulator (default)")
+    p.add_argument("--engine", default="cpu", choices=["cpu", "lava"],
+                   help="cpu: our bit-accurate simulator (default); lava: also run the token sequence through the build's "
+                        "Lava process graph (loihi2 builds) and check that spikes and logits are identical")
     p.add_argument("--spikes-out", type=Path, default=None, help="write every LIF's spikes (stream 0) to this .npz")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_simulate)
@@ -260,9 +262,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         raise UserError(f"--tokens must be >= 0, got {args.tokens}")
     if not 0 < args.top_p <= 1:
         raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
-    build = read_build(args.build)
+    build = read_build(args.build, target="loihi2" if args.engine == "lava" else None)
     prompt_ids = build.tokenizer.encode(args.prompt)
-    record = tuple(lif_nodes(build)) if args.spikes_out else ()
+    record = tuple(lif_nodes(build)) if args.spikes_out or args.engine == "lava" else ()
+    if args.engine == "lava":
+        record += (build.program.output.name,)
     start = time.perf_counter()
     sim, stream = generate_int(build, prompt_ids, args.tokens, args.temperature, args.top_p, args.seed, record)
     out: list[int] = []
@@ -282,18 +286,53 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                    tokens=np.asarray((prompt_ids or [0]) + out))
     totals = {f: int(sum(r[f] for r in table)) for f in ("spikes", "binary_events", "graded_events", "neuron_updates",
                                                        "op_evals", "saturations", "wraps")}
+    lava = _compare_with_lava(build, sim, (prompt_ids or [0]) + out, quiet=args.json) if args.engine == "lava" else None
     if args.json:
         print(json.dumps({"prompt": args.prompt, "completion": build.tokenizer.decode(out), "tokens": len(out),
                           "steps": steps, "seconds": round(seconds, 3), "engine": args.engine, "seed": args.seed,
-                          "totals": totals, "per_token": {k: v / steps for k, v in totals.items()}, "nodes": table}, indent=2))
+                          "totals": totals, "per_token": {k: v / steps for k, v in totals.items()}, "nodes": table,
+                          **({"lava": lava} if lava else {})}, indent=2))
+        _check_lava(lava)
         return
     print(f"\n\n[{len(out)} tokens ({steps} steps with the prompt) in {seconds:.2f} s, {steps / max(seconds, 1e-9):.0f} steps/s, "
-          f"bit-accurate {args.engine} engine, seed {args.seed}]", file=sys.stderr)
+          f"bit-accurate cpu engine, seed {args.seed}]", file=sys.stderr)
     print(f"per token: {totals['spikes'] / steps:.1f} spikes, {totals['graded_events'] / steps:,.0f} graded synaptic ops, "
           f"{totals['binary_events'] / steps:,.0f} binary synaptic ops, {totals['op_evals'] / steps:,.0f} extension-op evaluations; "
           f"saturations {totals['saturations']}, wraps {totals['wraps']}", file=sys.stderr)
     rates = ", ".join(f"{r['node'].replace('blocks.', 'b')} {r['firing_rate']:.0%}" for r in table if r["kind"] == "LIF")
     print(f"LIF firing rates: {rates}", file=sys.stderr)
+    if lava:
+        verdict = "identical" if lava["identical"] else "DIFFERENT"
+        print(f"Lava engine ({lava['processes']} Lava processes, Loihi2SimCfg fixed_pt, pipeline latency {lava['latency']} steps, "
+              f"{lava['seconds']:.1f} s): logits and spikes of {len(lava['spikes_identical'])} LIF populations over "
+              f"{lava['tokens']} tokens are {verdict} to the cpu engine's", file=sys.stderr)
+    _check_lava(lava)
+
+
+class EngineMismatch(Exception):
+    """The two engines disagree: a bug in neurocompile, not a user error (exit code 1)."""
+
+
+def _compare_with_lava(build, sim, tokens: list[int], quiet: bool) -> dict:
+    from .targets.loihi2.lava_engine import run_lava
+
+    if not quiet:
+        print(f"[neurocompile] running {len(tokens)} tokens through Lava...", file=sys.stderr)
+    start = time.perf_counter()
+    run = run_lava(build.program, tokens)
+    seconds = time.perf_counter() - start
+    ours = np.stack(sim.recorded[build.program.output.name])[:, 0]
+    spikes = {name: bool(np.array_equal(np.stack(sim.recorded[name])[:, 0], run.spikes[name])) for name in run.spikes}
+    logits_same = bool(np.array_equal(ours, run.logits))
+    return {"tokens": len(tokens), "processes": run.processes, "latency": run.latency, "seconds": round(seconds, 2),
+            "logits_identical": logits_same, "spikes_identical": spikes,
+            "identical": logits_same and all(spikes.values())}
+
+
+def _check_lava(lava: dict | None) -> None:
+    if lava and not lava["identical"]:
+        raise EngineMismatch(f"the Lava engine and the cpu engine disagree (logits identical: {lava['logits_identical']}, "
+                             f"spikes: {lava['spikes_identical']}); please report this with the build directory")
 
 
 def _write_npz(path: Path, arrays: dict, **extra) -> None:
@@ -379,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"neurocompile: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except EngineMismatch as exc:
+        print(f"neurocompile: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

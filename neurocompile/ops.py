@@ -828,7 +828,12 @@ class Dense(Op):
                 tally.graded_messages += active
             y = fixed.dense(w, e, x, graded=not binary)
             acc = y if acc is None else acc + y
-        return _saturated(acc, q.out_bits, tally), state
+        return Dense.accumulate(q, acc, tally), state
+
+    @staticmethod
+    def accumulate(q: QDense, acc: np.ndarray, tally: Tally) -> np.ndarray:
+        """The receiving neurons' side: the ports' Dense outputs arrive summed; the state width bounds them."""
+        return _saturated(acc, q.out_bits, tally)
 
 
 # NIR node type -> our op, for NIR nodes without neurocompile metadata (or with it, on native types).

@@ -143,22 +143,12 @@ def _populations(program: Program) -> tuple[list[tuple[str, int, int]], list[str
             ports, out, inp = node.q.weights.shape
             populations.append((name, out, ports * inp * program.spec.weight_bits // 8))
         elif placement == "neuron":
-            populations.append((name, _width(program, name), 0))
+            populations.append((name, program.width(name), 0))
         elif placement == "embedded_cpu":
             cpu.append(name)
         else:
             host.append(name)
     return populations, cpu, host
-
-
-def _width(program: Program, name: str) -> int:
-    """Neurons of a population: its own width, or (elementwise ops) its first input's."""
-    node = program.nodes[name]
-    if node.kind == "Dense":
-        return node.q.weights.shape[1]
-    if hasattr(node.q, "n"):
-        return node.q.n
-    return _width(program, node.inputs[0])
 
 
 def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:

@@ -52,6 +52,17 @@ class Program:
     def output(self) -> QNode:
         return next(n for n in self.nodes.values() if n.kind == "Output")
 
+    def width(self, name: str) -> int:
+        """Values a node outputs per stream and step: its own width, or (elementwise ops) its first input's."""
+        node = self.nodes[name]
+        if node.kind == "Dense":
+            return node.q.weights.shape[1]
+        if node.kind == "SpikeEmbedding":
+            return node.q.table.shape[1]
+        if hasattr(node.q, "n"):
+            return node.q.n
+        return self.width(node.inputs[0])
+
 
 # --------------------------------------------------------------------------------------------------
 # Calibration

@@ -1,0 +1,89 @@
+"""A Lava process for every neurocompile node that Lava has no process for.
+
+``NodeProcess`` runs one node's integer semantics, ``Op.int_step`` from ``neurocompile.ops`` — the code the
+CPU simulator runs — inside a Python ProcessModel tagged ``fixed_pt``.  So the extension ops (LayerNorm,
+WKV, sigmoid, products, residual adds, token shifts, the spike embedding, the receiving side of a Dense)
+compute the same integers in both engines by construction; Dense and LIF are Lava's own processes.
+
+Pipelining: the node only starts computing at step ``1 + depth`` (the step at which token 0 reaches it
+through the Lava Dense delays); before that it sends zeros and leaves its state untouched.  Inputs that
+arrive earlier than the node's depth are held back by ``input_delays`` steps (delay balancing).
+
+Lava discovers ProcessModels by importing, as top-level modules, the files beside a process's module: this
+folder holds nothing else, and this file uses absolute imports only.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+MAX_INPUTS = 3  # ProcessModels declare their ports statically: every NodeProcess has in0..in2
+
+
+class NodeProcess(AbstractProcess):
+    def __init__(self, *, kind: str, q, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...], depth: int,
+                 input_delays: list[int], steps: int, token_input: bool = False, accumulate_only: bool = False,
+                 name: str | None = None):
+        super().__init__(kind=kind, q=q, n_in=len(in_shapes), depth=depth, input_delays=list(input_delays),
+                         token_input=token_input, accumulate_only=accumulate_only, name=name)
+        if len(in_shapes) > MAX_INPUTS:
+            raise ValueError(f"{name}: {len(in_shapes)} inputs, NodeProcess takes at most {MAX_INPUTS}")
+        for i in range(MAX_INPUTS):
+            setattr(self, f"in{i}", InPort(shape=in_shapes[i] if i < len(in_shapes) else (1,)))
+        self.out = OutPort(shape=out_shape)
+        self.history = Var(shape=(steps,) + tuple(out_shape), init=np.zeros((steps,) + tuple(out_shape), np.int64))
+
+
+@implements(proc=NodeProcess, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyNodeModelFixed(PyLoihiProcessModel):
+    in0: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64)
+    in1: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64)
+    in2: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64)
+    out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64)
+    history: np.ndarray = LavaPyType(np.ndarray, np.int64)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        from neurocompile.ops import Op
+
+        p = proc_params
+        self.op = Op.registry[p["kind"]]
+        self.q, self.n_in, self.depth = p["q"], p["n_in"], p["depth"]
+        self.token_input, self.accumulate_only = p["token_input"], p["accumulate_only"]
+        self.state = self.op.int_initial_state(self.q, 1)
+        self.pending = [deque([None] * d) for d in p["input_delays"]]
+
+    def run_spk(self):
+        from neurocompile.ops import Tally
+
+        inputs = []
+        for i in range(self.n_in):
+            x = getattr(self, f"in{i}").recv().astype(np.int64)
+            self.pending[i].append(x)
+            inputs.append(self.pending[i].popleft())
+        shape = self.out.shape
+        if self.time_step < 1 + self.depth:  # token 0 has not reached this node yet
+            y = np.zeros(shape, np.int64)
+        elif self.accumulate_only:  # the receiving side of Lava Dense processes
+            y = self.op.accumulate(self.q, inputs[0][None], Tally())[0]
+        elif self.token_input:
+            y, self.state = self.op.int_step(self.q, [inputs[0]], self.state, Tally())
+            y = y[0]
+        else:
+            y, self.state = self.op.int_step(self.q, [x[None] for x in inputs], self.state, Tally())
+            y = y[0]
+        if self.time_step <= self.history.shape[0]:
+            self.history[self.time_step - 1] = y
+        self.out.send(y)

@@ -1,0 +1,64 @@
+"""The Lava process graph of a build gives the cpu engine's spikes and logits, bit for bit."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurocompile import UserError, load_model
+from neurocompile.cli import main
+from neurocompile.lower import lower
+from neurocompile.quantize import calibrate, quantize
+from neurocompile.targets.cpu.simulator import Simulator
+from neurocompile.targets.loihi2 import NUMERIC
+from neurocompile.targets.loihi2.lava_engine import depths, run_lava
+from neurocompile.trace import trace
+
+from helpers import UPSTREAM, tiny_program
+
+pytestmark = pytest.mark.lava
+
+
+def _program(path, spec=NUMERIC):
+    g = lower(trace(load_model(path)))
+    return quantize(g, spec, calibrate(g, torch.randint(0, 40, (2, 32), generator=torch.Generator().manual_seed(0))))
+
+
+def test_zoo_model_on_lava_equals_cpu_engine(capsys, tmp_path):
+    out = tmp_path / "b"
+    assert main(["export", "--target", "loihi2", "-o", str(out), "--calibration-tokens", "512", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(out), "--engine", "lava", "--tokens", "32", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    lava = result["lava"]
+    assert lava["tokens"] == 36 and lava["logits_identical"] and len(lava["spikes_identical"]) == 8
+    assert all(lava["spikes_identical"].values()) and lava["identical"]
+    assert all(n["firing_rate"] > 0.05 for n in result["nodes"] if n["kind"] == "LIF")  # the check has spikes to check
+
+
+def test_ffn_pre_variant_and_pipeline_latency():
+    program = _program(UPSTREAM / "RWKV-ffnPre.pt")
+    tokens = np.random.default_rng(0).integers(0, 40, 24).tolist()
+    run = run_lava(program, tokens)
+    sim = Simulator(program, 1, record=list(run.spikes))
+    logits = np.stack([sim.step(np.array([t]))[0] for t in tokens])
+    np.testing.assert_array_equal(run.logits, logits)
+    for name, spikes in run.spikes.items():
+        np.testing.assert_array_equal(spikes, np.stack(sim.recorded[name])[:, 0], err_msg=name)
+    assert sum(s.sum() for s in run.spikes.values()) > 0
+    assert run.latency == depths(program)[program.output.name] > 3
+
+
+def test_depths_count_dense_stages():
+    g = tiny_program()
+    program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1]])))
+    assert depths(program) == {"tokens": 0, "codes": 0, "fc": 1, "lif": 1, "head": 2, "logits": 2}
+
+
+def test_per_row_exponents_are_refused_with_the_fix():
+    program = _program(UPSTREAM / "RWKV.pt", dataclasses.replace(NUMERIC, block_rows=1))
+    with pytest.raises(UserError, match="--block-rows 0"):
+        run_lava(program, [1, 2, 3])
