@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def check_output(out: Path) -> None:
 
 
 def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer, manifest: dict,
-                extra_files: dict[str, str] | None = None) -> None:
+                extra_files: dict[str, Callable[[Path], None]] | None = None) -> None:
+    """`extra_files`: target-specific files, name -> a function that writes it at the given path."""
     out = Path(out)
     check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -69,8 +71,8 @@ def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer,
         write_nir(graph, tmp / GRAPH_FILE)
         save_program(program, tmp / PROGRAM_FILE)
         tokenizer_entry = _save_tokenizer(tokenizer, tmp)
-        for name, text in (extra_files or {}).items():
-            (tmp / name).write_text(text)
+        for name, write in (extra_files or {}).items():
+            write(tmp / name)
         files = {name: _sha256(tmp / name) for name in sorted(os.listdir(tmp))}
         full = {"format": BUILD_FORMAT, **manifest, "tokenizer": tokenizer_entry, "versions": versions(), "files": files}
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")

@@ -103,7 +103,9 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     placement = None
     if target.resources is not None:
         placement = place(program, target.resources, system)
-        extra_files[PARTITION_FILE] = json.dumps(placement.to_dict(), indent=1, sort_keys=True) + "\n"
+        text = json.dumps(placement.to_dict(), indent=1, sort_keys=True) + "\n"
+        extra_files[PARTITION_FILE] = lambda path, text=text: path.write_text(text)
+        extra_files.update(target.extra_files(program))
         s = placement.summary()
         _progress(f"partitioned onto {s['cores']} cores ({s['chips']} chip(s) of {s['system']}), lower bound "
                   f"{s['lower_bound_cores']}", quiet)

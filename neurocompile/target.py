@@ -1,7 +1,9 @@
 """What a target is: data (numeric spec, later resources and energy) plus a backend, one folder each."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import UserError
@@ -30,6 +32,8 @@ class Target:
     description: str
     numeric: NumericSpec
     resources: Any = None  # ResourceSpec, for targets that are partitioned into cores and chips
+    # program -> {file name in the build directory: writer(path)}, for artifacts only this target has
+    extra_files: Callable[[Any], dict[str, Callable[[Path], None]]] = lambda program: {}
 
 
 def get_target(name: str) -> Target:

@@ -33,9 +33,16 @@ RESOURCES = ResourceSpec(
     },
 )
 
+def _netx_files(program):
+    from .netx import netx_files, write_dense_lif
+
+    return {name: (lambda path, pair=pair: write_dense_lif(path, program, *pair)) for name, pair in netx_files(program).items()}
+
+
 TARGET = Target(
     name="loihi2",
-    description="Intel Loihi 2: core and chip map (Lava process graph: not in this version)",
+    description="Intel Loihi 2: core and chip map, Lava process graph (simulate --engine lava), netx files",
     numeric=NUMERIC,
     resources=RESOURCES,
+    extra_files=_netx_files,
 )
