@@ -1,6 +1,6 @@
 """Benchmarks: the bit-accurate simulator against the float PyTorch model, measured in the same run.
 
-    python tools/benchmark.py [--tokens 200] [--only zoo|45m]
+    python tools/benchmark.py [--tokens 200] [--only zoo|45m|lava]
 
 Models: the zoo model, and a 45M-shaped SpikeGPT (L12 C512 V4096, 45 M parameters) with random weights
 made here (never saved).  For each: tokens per second of
@@ -8,7 +8,9 @@ made here (never saved).  For each: tokens per second of
   * the float model's recurrent step (the same streaming work), same batch;
   * the float model's parallel forward over 128 tokens (training-style, not streaming);
 and the weight-streaming bound: bytes of integer weights read per token / memory bandwidth measured here.
-Prints a Markdown table for BENCHMARKS.md.
+``lava``: the same integer program on Lava's simulator (the loihi2 target's process graph) against our
+simulator, identical spikes and logits checked, and Lava's own Dense -> LIF network against ours.
+Prints Markdown tables for BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -90,13 +92,86 @@ def bench(name: str, model: SpikeGPT, tokens: int) -> list[str]:
     return rows, weight_bytes
 
 
+def bench_lava(tokens: int) -> list[str]:
+    """Whole zoo program: Lava (build, compile, run) vs our simulator on the same tokens; then Dense -> LIF."""
+    from neurocompile.targets.loihi2.lava_engine import run_lava
+
+    model = load_model(zoo.path())
+    graph = lower(trace(model))
+    rng = np.random.default_rng(0)
+    program = quantize(graph, NUMERIC, calibrate(graph, torch.from_numpy(rng.integers(0, 103, (4, 64)))))
+    seq = rng.integers(0, 103, tokens).tolist()
+    rows = ["| network | steps | Lava s | ours s | ours faster | identical |", "|---|---|---|---|---|---|"]
+    start = time.perf_counter()
+    run = run_lava(program, seq)
+    total = time.perf_counter() - start
+    sim = Simulator(program, 1, record=list(run.spikes))
+    start = time.perf_counter()
+    logits = np.stack([sim.step(np.array([t]))[0] for t in seq])
+    ours = time.perf_counter() - start
+    same = np.array_equal(logits, run.logits) and all(
+        np.array_equal(np.stack(sim.recorded[k])[:, 0], v) for k, v in run.spikes.items())
+    steps = tokens + run.latency
+    rows.append(f"| zoo program, {run.processes} Lava processes, whole run (build, compile, {steps} steps) | {steps} | "
+                f"{total:.1f} | {ours:.3f} | {total / ours:,.0f}× | {same} |")
+    rows.append(f"| same, per step after the first (Lava: {run.seconds_first_step:.1f} s to compile and take step 1) | 1 | "
+                f"{run.seconds_per_step:.4f} | {ours / tokens:.4f} | {run.seconds_per_step / (ours / tokens):,.0f}× | |")
+    rows += bench_dense_lif()
+    return rows
+
+
+def bench_dense_lif() -> list[str]:
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.proc.lif.process import LIF
+
+    from neurocompile import fixed
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for n in (1000, 4096):
+        steps = 100
+        w = 2 * rng.integers(-60, 61, (n, n))
+        x = (rng.random((n, steps)) < 0.1).astype(np.int64)
+        p = fixed.LIFParams(du=4095, dv=2048, vth=200)
+        source, dense = Source(data=x), Dense(weights=w)
+        lif = LIF(shape=(n,), du=p.du, dv=p.dv, vth=p.vth)
+        sink = Sink(shape=(n,), buffer=steps)
+        source.s_out.connect(dense.s_in)
+        dense.a_out.connect(lif.a_in)
+        lif.s_out.connect(sink.a_in)
+        start = time.perf_counter()
+        lif.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        theirs = sink.data.get().astype(bool)
+        lava_s = time.perf_counter() - start
+        lif.stop()
+        start = time.perf_counter()
+        u = v = pending = np.zeros(n, np.int64)
+        weff = fixed.effective_weights(w).astype(np.float64)
+        ours = np.zeros((n, steps), bool)
+        for t in range(steps):
+            a, pending = pending, fixed.dense(weff, 0, x[:, t], graded=False)
+            ours[:, t], u, v, _ = fixed.lif_step(u, v, a, p)
+        ours_s = time.perf_counter() - start
+        rows.append(f"| Lava Dense({n}x{n}) -> LIF({n}), 10 % input spikes (incl. compile) | {steps} | {lava_s:.2f} | "
+                    f"{ours_s:.3f} | {lava_s / ours_s:,.0f}× | {bool(np.array_equal(ours, theirs))} |")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=200)
-    ap.add_argument("--only", choices=["zoo", "45m"], default=None)
+    ap.add_argument("--only", choices=["zoo", "45m", "lava"], default=None)
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"numpy {np.__version__}, 2 threads")
+    if args.only in (None, "lava"):
+        print("\n".join(bench_lava(64)) + "\n", flush=True)
+        if args.only == "lava":
+            return
     bandwidth = memory_bandwidth()
     print(f"memory bandwidth (numpy copy): {bandwidth / 1e9:.1f} GB/s\n")
     print("| model | streams | simulator tokens/s | float step tokens/s | sim / step | float parallel tokens/s | sim / parallel |")

@@ -17,6 +17,7 @@ step ``t + 1 + depth(output)``.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,8 @@ class LavaRun:
     spikes: dict[str, np.ndarray]  # LIF node -> [T, n] 0/1
     latency: int  # pipeline depth in steps: token t's logits leave at step t + 1 + latency
     processes: int
+    seconds_first_step: float  # compiling, starting the OS processes and the first step
+    seconds_per_step: float  # every later step
 
 
 def depths(program: Program) -> dict[str, int]:
@@ -114,7 +117,12 @@ def run_lava(program: Program, tokens: list[int]) -> LavaRun:
 
     head = procs[out_node.name]
     try:
-        head.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        start = time.perf_counter()
+        head.run(condition=RunSteps(num_steps=1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        first = time.perf_counter()
+        if steps > 1:
+            head.run(condition=RunSteps(num_steps=steps - 1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        rest = (time.perf_counter() - first) / max(steps - 1, 1)
         lat = depth[out_node.name]
         logits = head.history.get().astype(np.int64)[lat : lat + len(tokens)]
         spikes = {}
@@ -123,4 +131,4 @@ def run_lava(program: Program, tokens: list[int]) -> LavaRun:
             spikes[name] = sink.data.get().T.astype(np.int64)[d : d + len(tokens)]
     finally:
         head.stop()
-    return LavaRun(logits, spikes, depth[out_node.name], count)
+    return LavaRun(logits, spikes, depth[out_node.name], count, first - start, rest)
