@@ -314,12 +314,12 @@ class EngineMismatch(Exception):
 
 
 def _compare_with_lava(build, sim, tokens: list[int], quiet: bool) -> dict:
-    from .targets.loihi2.lava_engine import run_lava
+    from .targets.loihi2.lava_engine import core_slices, run_lava
 
     if not quiet:
         print(f"[neurocompile] running {len(tokens)} tokens through Lava...", file=sys.stderr)
     start = time.perf_counter()
-    run = run_lava(build.program, tokens)
+    run = run_lava(build.program, tokens, core_slices(build))
     seconds = time.perf_counter() - start
     ours = np.stack(sim.recorded[build.program.output.name])[:, 0]
     spikes = {name: bool(np.array_equal(np.stack(sim.recorded[name])[:, 0], run.spikes[name])) for name in run.spikes}

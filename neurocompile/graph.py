@@ -107,7 +107,48 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
 
 
 def write_nir(graph: Graph, path: str | Path) -> None:
-    nir.write(str(path), to_nir(graph))
+    """The file ``nir.write(path, to_nir(graph), compression=None)`` writes, without its copies.
+
+    ``nir.write`` serialises through ``dataclasses.asdict``, which deep-copies every weight (twice, for
+    nested graphs); for a 216M-parameter model that alone is 1.7 GB.  This writes the same groups and
+    datasets from the arrays themselves (a test checks the bytes are nir.write's).  Uncompressed: trained
+    weights do not compress, and gzip costs minutes on large models.
+    """
+    import h5py
+
+    def write_recursive(group: h5py.Group, node: dict) -> None:  # the layout of nir.serialization.write
+        for k, v in node.items():
+            if k == "metadata":
+                if v != {}:
+                    write_recursive(group.create_group(k), v)
+            elif isinstance(v, str):
+                group.create_dataset(k, data=v, dtype=h5py.string_dtype())
+            elif isinstance(v, np.ndarray):
+                group.create_dataset(k, data=v, dtype=v.dtype)
+            elif isinstance(v, dict):
+                write_recursive(group.create_group(str(k)), v)
+            else:
+                group.create_dataset(k, data=v)
+
+    with h5py.File(str(path), "w") as f:
+        f.create_dataset("version", data=nir.version, dtype=h5py.string_dtype())
+        write_recursive(f.create_group("node"), _nir_dict(to_nir(graph)))
+
+
+def _nir_dict(node: nir.NIRNode) -> dict[str, Any]:
+    """``node.to_dict()`` without copying arrays."""
+    from dataclasses import fields
+
+    if isinstance(node, nir.NIRGraph):
+        return {"metadata": dict(node.metadata), "nodes": {k: _nir_dict(n) for k, n in node.nodes.items()},
+                "edges": [tuple(e) for e in node.edges], "type": "NIRGraph"}
+    out = {f.name: getattr(node, f.name) for f in fields(node) if f.name not in ("input_type", "output_type")}
+    out["type"] = type(node).__name__
+    if isinstance(node, nir.Input):
+        out["shape"] = node.input_type["input"]
+    elif isinstance(node, nir.Output):
+        out["shape"] = node.output_type["output"]
+    return out
 
 
 def _text(value: Any) -> str:

@@ -36,16 +36,16 @@ def lower(graph: Graph) -> Graph:
             continue
         op, inputs = node.op, node.inputs
         if isinstance(op, Linear):
-            weights, ports = [], []
-            for src in node.inputs:
+            weights = np.empty((len(node.inputs),) + op.weight.shape, op.weight.dtype)
+            ports = []
+            for port, src in enumerate(node.inputs):
                 if src in folded:
-                    scale = graph.nodes[src].op
-                    weights.append(op.weight * scale.scale[None, :])
+                    np.multiply(op.weight, graph.nodes[src].op.scale[None, :], out=weights[port])
                     ports.append(graph.nodes[src].inputs[0])
                 else:
-                    weights.append(op.weight)
+                    weights[port] = op.weight
                     ports.append(src)
-            op, inputs = Dense(np.stack(weights)), tuple(ports)
+            op, inputs = Dense(weights), tuple(ports)
         elif isinstance(op, Heaviside) and node.inputs[0] in folded:
             embedding = graph.nodes[node.inputs[0]]
             op, inputs = SpikeEmbedding(embedding.op.weight >= 0), embedding.inputs

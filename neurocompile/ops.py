@@ -151,6 +151,9 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _t(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """A parameter as a tensor of `like`'s dtype: shared with numpy when the dtypes agree (no copy per step)."""
+    if array.dtype == np.float32 and like.dtype == torch.float32 and array.flags.c_contiguous:
+        return torch.from_numpy(array)
     return torch.as_tensor(array, dtype=like.dtype, device=like.device)
 
 
@@ -394,7 +397,8 @@ class LIF(Op):
     def quantize(self, ctx):
         vth = round(self.tau * self.v_threshold * 2 ** ctx.in_frac[0])
         if not 1 <= vth < 2 ** 17:
-            raise ValueError(f"threshold mantissa {vth} outside Lava's 17-bit range (input frac {ctx.in_frac[0]})")
+            raise ValueError(f"threshold mantissa {vth} outside Lava's 17-bit range (input frac {ctx.in_frac[0]}); "
+                             f"check --v-threshold ({self.v_threshold})")
         return QLIF(self.n, du=4095, dv=round(fixed.DECAY_UNITY / self.tau), vth=vth)
 
     @staticmethod
@@ -767,13 +771,19 @@ class SpikeEmbedding(Op):
 
 @dataclass(frozen=True)
 class QDense:
-    weights: np.ndarray  # [ports, out, in], even integers in [-254, 254] (invariant under Lava's Dense)
+    weights: np.ndarray  # [ports, out, in] int16, even integers in [-254, 254] (invariant under Lava's Dense)
     exps: np.ndarray  # [ports, out] weight exponents (Lava's weight_exp, per row block)
     binary: np.ndarray  # [ports] bool: the port carries spikes (else graded payloads)
     out_bits: int
 
-    def __post_init__(self) -> None:  # float64 copy for exact BLAS products (see fixed.dense)
-        object.__setattr__(self, "blas_weights", self.weights.astype(np.float64))
+    @property
+    def blas_weights(self) -> np.ndarray:
+        """float64 copy for exact BLAS products (see fixed.dense), made on first use: export never needs it."""
+        cached = self.__dict__.get("_blas")
+        if cached is None:
+            cached = self.weights.astype(np.float64)
+            object.__setattr__(self, "_blas", cached)
+        return cached
 
 
 @dataclass(frozen=True, eq=False)
@@ -805,14 +815,16 @@ class Dense(Op):
         spec = ctx.spec
         weights, exps = [], []
         for w, in_frac in zip(self.weights, ctx.in_frac):
-            real = w.astype(np.float64) * 2.0 ** (ctx.out_frac - in_frac)
+            real = w.astype(np.float32) * np.float32(2.0 ** (ctx.out_frac - in_frac))  # float32: ample for 8 bits
             rows = real.shape[0]
             e = np.zeros(rows, np.int64)
             for start in range(0, rows, spec.block_rows or rows):
                 block = slice(start, start + (spec.block_rows or rows))
                 peak = np.abs(real[block]).max()
                 e[block] = int(np.ceil(np.log2(peak / 254))) if peak > 0 else 0
-            weights.append(2 * np.round(real * 2.0 ** -e[:, None] / 2).astype(np.int64))
+            real *= (2.0 ** -(e[:, None] + 1)).astype(np.float32)
+            weights.append(2 * np.round(real).astype(np.int16))  # even, within [-254, 254]
+            del real
             exps.append(e)
         return QDense(np.stack(weights), np.stack(exps), np.array(ctx.binary_in), spec.state_bits)
 

@@ -99,6 +99,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     peaks = calibrate(lowered, windows)
     _progress(f"calibrated on {windows.numel()} tokens of {cal_info['source']}", quiet)
     program = quantize(lowered, spec, peaks, {"family": model.family})
+    del lowered  # its folded float weights are the largest thing held; the program replaces them
     extra_files = {}
     placement = None
     if target.resources is not None:

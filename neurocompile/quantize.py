@@ -23,10 +23,12 @@ import torch
 
 from .graph import FloatRun, Graph
 from .ops import LIF, WKV, Dense, Op, Output, QuantContext, QTable, Sigmoid, TokenInput, TokenShift, SIGMOID_FRAC
+from .errors import UserError
 from .target import NumericSpec
 
 PROGRAM_FORMAT = "neurocompile.program/1"
 HEADROOM = 2.0  # calibration max x 2: one bit of headroom for text the calibration did not see
+LIF_VTH_MAX = 2**17 - 1  # Lava LIF threshold mantissa (vth << 6 must stay inside the 24-bit voltage)
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,8 @@ class Program:
 
 
 def calibrate(graph: Graph, tokens: torch.Tensor) -> dict[str, float]:
-    """Largest |value| of every node over token streams [B, T] (float semantics, float64)."""
-    run = FloatRun(graph, tokens.shape[0])
+    """Largest |value| of every node over token streams [B, T] (float semantics in float32: only ranges matter)."""
+    run = FloatRun(graph, tokens.shape[0], torch.float32)
     peak = {name: 0.0 for name in graph.nodes}
     for t in range(tokens.shape[1]):
         run.step(tokens[:, t])
@@ -125,12 +127,16 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
             frac = fracs[node.inputs[1]]
         else:
             frac = _frac(peaks[name], _bits_for(graph, name, users, spec))
+            for user, _ in users[name]:  # a LIF's threshold mantissa tau * vth * 2**frac must fit Lava's 17 bits
+                lif = graph.nodes[user].op
+                if isinstance(lif, LIF):
+                    frac = min(frac, int(math.floor(math.log2(LIF_VTH_MAX / (lif.tau * lif.v_threshold)))))
         in_frac = tuple(fracs[i] for i in node.inputs)
         binary_in = tuple(graph.nodes[i].op.binary_output for i in node.inputs)
         try:
             q = op.quantize(QuantContext(in_frac, binary_in, frac, spec))
         except ValueError as exc:
-            raise ValueError(f"node {name} ({op.kind}): {exc}") from None
+            raise UserError(f"layer {name} ({op.kind}) cannot be quantized for {spec.name}: {exc}") from None
         nodes[name] = QNode(name, op.kind, node.inputs, frac, q)
         fracs[name] = frac
     return Program(nodes, spec, dict(metadata or {}))
@@ -148,7 +154,9 @@ def _write_fields(group: h5py.Group, obj: Any) -> None:
         if is_dataclass(value):
             _write_fields(group.create_group(f.name), value)
         elif isinstance(value, np.ndarray):
-            group.create_dataset(f.name, data=value, compression="gzip", compression_opts=4)
+            # large arrays (weights) uncompressed: gzip costs minutes on large models for little gain
+            big = value.nbytes > 1 << 20
+            group.create_dataset(f.name, data=value, compression=None if big else "gzip", compression_opts=None if big else 4)
         elif isinstance(value, tuple):
             group.attrs[f.name] = np.asarray(value, dtype=np.int64)
         else:

@@ -21,7 +21,8 @@ TRACERS: dict[type, Callable[[nn.Module], Graph]] = {}
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy().copy()
+    """The parameter's values as numpy, sharing memory with the (possibly memory-mapped) checkpoint."""
+    return t.detach().cpu().numpy()
 
 
 def _layer_norm(g: Graph, name: str, ln: nn.LayerNorm, x: str) -> str:

@@ -94,3 +94,12 @@ def test_reading_a_foreign_nir_file_is_refused(tmp_path):
     nir.write(str(path), nir.NIRGraph.from_list(nir.Linear(weight=np.eye(2))))
     with pytest.raises(ValueError, match="not a neurocompile graph"):
         read_nir(path)
+
+
+def test_our_nir_writer_writes_exactly_what_nir_write_writes(traced, tmp_path):
+    _, graph = traced
+    from neurocompile.graph import to_nir
+
+    write_nir(graph, tmp_path / "ours.nir")
+    nir.write(str(tmp_path / "theirs.nir"), to_nir(graph), compression=None)
+    assert (tmp_path / "ours.nir").read_bytes() == (tmp_path / "theirs.nir").read_bytes()

@@ -58,7 +58,27 @@ def test_depths_count_dense_stages():
     assert depths(program) == {"tokens": 0, "codes": 0, "fc": 1, "lif": 1, "head": 2, "logits": 2}
 
 
-def test_per_row_exponents_are_refused_with_the_fix():
+def test_too_many_synapse_processes_are_refused_with_the_fix():
     program = _program(UPSTREAM / "RWKV.pt", dataclasses.replace(NUMERIC, block_rows=1))
     with pytest.raises(UserError, match="--block-rows 0"):
         run_lava(program, [1, 2, 3])
+
+
+def test_synapse_processes_follow_core_slices_and_exponent_blocks():
+    from types import SimpleNamespace
+
+    from neurocompile.targets.loihi2.lava_engine import row_groups
+
+    q = SimpleNamespace(exps=np.array([[0, 0, 1, 1, 2, 2]]))
+    assert row_groups(q, 0, [(0, 3), (3, 6)]) == [(0, 2, 0), (2, 3, 1), (3, 4, 1), (4, 6, 2)]
+    assert row_groups(q, 0, [(0, 6)]) == [(0, 2, 0), (2, 4, 1), (4, 6, 2)]
+
+
+def test_split_synapses_still_match_the_cpu_engine():
+    program = _program(UPSTREAM / "RWKV.pt", dataclasses.replace(NUMERIC, block_rows=16))
+    tokens = np.random.default_rng(2).integers(0, 40, 12).tolist()
+    dense = [n for n, node in program.nodes.items() if node.kind == "Dense"]
+    run = run_lava(program, tokens, slices={name: [(0, 10), (10, program.width(name))] for name in dense})
+    sim = Simulator(program, 1)
+    logits = np.stack([sim.step(np.array([t]))[0] for t in tokens])
+    np.testing.assert_array_equal(run.logits, logits)

@@ -2,8 +2,10 @@
 
 Mapping, node by node:
 
-* a ``Dense`` node: one Lava ``Dense`` per input port (8-bit weights, that port's ``weight_exp``; graded
-  ports with 24-bit messages), all feeding one ``NodeProcess`` that is the receiving neurons' side;
+* a ``Dense`` node: one Lava synapse process per input port and per core slice of the partition (a
+  ``Sparse`` holding just that slice's rows, 8-bit weights, the rows' ``weight_exp``; graded ports with
+  24-bit messages), so the synapses in Lava mirror the core map; all feed one ``NodeProcess``, the receiving
+  neurons' side (Lava sums the slices at its input port).  Without a partition: one ``Dense`` per port;
 * a ``LIF`` node: Lava's ``LIF`` (``du``, ``dv``, ``vth`` from quantization; no bias); a Lava sink records its
   spikes;
 * every other node: a ``NodeProcess`` running that op's ``int_step``;
@@ -52,7 +54,39 @@ def depths(program: Program) -> dict[str, int]:
     return depth
 
 
-def run_lava(program: Program, tokens: list[int]) -> LavaRun:
+MAX_SYNAPSE_PROCESSES_PER_NODE = 64
+
+
+def core_slices(build) -> dict[str, list[tuple[int, int]]] | None:
+    """node -> row ranges per core, from a loihi2 build's partition.json (None for builds without one)."""
+    import json
+
+    path = build.path / "partition.json"
+    if not path.is_file():
+        return None
+    slices: dict[str, list[tuple[int, int]]] = {}
+    for core in json.loads(path.read_text())["cores"]:
+        for s in core["slices"]:
+            slices.setdefault(s["node"], []).append(tuple(s["rows"]))
+    return slices
+
+
+def row_groups(q, port: int, slices: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """(start, end, weight_exp): the core slices, cut further wherever the rows' weight exponent changes."""
+    groups = []
+    exps = q.exps[port]
+    for start, end in slices:
+        begin = start
+        for row in range(start + 1, end + 1):
+            if row == end or exps[row] != exps[begin]:
+                groups.append((begin, row, int(exps[begin])))
+                begin = row
+    return groups
+
+
+def run_lava(program: Program, tokens: list[int], slices: dict[str, list[tuple[int, int]]] | None = None) -> LavaRun:
+    """Run `tokens` through the program in Lava.  `slices`: node -> core slices (row ranges) from the
+    partition; the synapses of each slice become their own Lava process."""
     lava_compat.ensure_importable()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -60,6 +94,8 @@ def run_lava(program: Program, tokens: list[int]) -> LavaRun:
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF as LavaLIF
+    from lava.proc.sparse.process import Sparse as LavaSparse
+    from scipy.sparse import csr_matrix
 
     from .processes.node import NodeProcess
 
@@ -93,15 +129,23 @@ def run_lava(program: Program, tokens: list[int]) -> LavaRun:
             q = node.q
             receiver = NodeProcess(kind="Dense", q=q, in_shapes=[(width,)], out_shape=(width,), depth=depth[name],
                                    input_delays=[0], steps=steps, accumulate_only=True, name=name)
-            for port, src in enumerate(node.inputs):
-                exps = np.unique(q.exps[port])
-                if len(exps) != 1:
-                    raise UserError(f"layer {name}: per-row weight exponents need one Lava Dense per exponent block; "
-                                    f"export with --block-rows 0 for the Lava engine")
-                dense = LavaDense(weights=q.weights[port], weight_exp=int(exps[0]),
-                                  num_message_bits=0 if q.binary[port] else 24, name=f"{name}.port{port}")
-                out_port(src).connect(dense.s_in)
-                dense.a_out.connect(receiver.in0)
+            node_slices = sorted(slices[name]) if slices and name in slices else [(0, width)]
+            groups = [(port, g) for port in range(len(node.inputs)) for g in row_groups(q, port, node_slices)]
+            if len(groups) > MAX_SYNAPSE_PROCESSES_PER_NODE:
+                raise UserError(f"layer {name}: {len(groups)} synapse processes (core slices x weight-exponent blocks), "
+                                f"over {MAX_SYNAPSE_PROCESSES_PER_NODE}; export with --block-rows 0 (or larger blocks)")
+            for port, (start, end, exp) in groups:
+                bits = 0 if q.binary[port] else 24
+                if (start, end) == (0, width):
+                    synapses = LavaDense(weights=q.weights[port].astype(np.int32), weight_exp=exp, num_message_bits=bits,
+                                         name=f"{name}.port{port}")
+                else:  # this core slice's rows only; the other rows are empty
+                    rows = np.zeros_like(q.weights[port], dtype=np.int32)
+                    rows[start:end] = q.weights[port][start:end]
+                    synapses = LavaSparse(weights=csr_matrix(rows), weight_exp=exp, num_message_bits=bits,
+                                          name=f"{name}.port{port}.rows{start}-{end}")
+                out_port(node.inputs[port]).connect(synapses.s_in)
+                synapses.a_out.connect(receiver.in0)
                 count += 1
             procs[name] = receiver
             count += 1
