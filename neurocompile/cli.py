@@ -372,8 +372,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         return
     unit = "bits per character" if build.manifest["tokenizer"]["kind"] == "chars" else "bits per token"
     print(f"{source}: {result.tokens} tokens in {result.streams} streams ({unit})")
-    print(f"  float reference   {result.float_bpc:.4f}")
-    print(f"  integer ({build.manifest['target']})     {result.int_bpc:.4f}   ratio {result.ratio:.4f} ({(result.ratio - 1) * 100:+.2f} %)")
+    label = f"integer ({build.manifest['target']})"
+    print(f"  {'float reference':<18}{result.float_bpc:.4f}")
+    print(f"  {label:<18}{result.int_bpc:.4f}   ratio {result.ratio:.4f} ({(result.ratio - 1) * 100:+.2f} %)")
     agreement = ", ".join(f"{k.replace('blocks.', 'b')} {v:.1%}" for k, v in result.spike_agreement.items())
     print(f"  spike agreement with the float model: {agreement}")
     print(f"  saturations {result.saturations}, wraps {result.wraps}")

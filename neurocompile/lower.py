@@ -1,8 +1,9 @@
 """Lower stage: fold traced ops into the forms integers are computed in; float semantics unchanged.
 
-* ``Scale`` nodes that feed only a ``Linear`` fold into that Linear's weights: ``W (s * x)`` = ``(W diag s) x``.
-  The Linear becomes a ``Dense`` with one weight matrix per input (token-mixing: one for the current token,
-  one for the previous), which is how two Lava Dense processes would feed one neuron.
+* ``Scale`` nodes that feed only a ``Linear`` fold into it: ``W (s * x)`` = ``(W diag s) x``.  The Linear
+  becomes a ``Dense`` whose inputs each carry their scale (token mixing: one input for the current token,
+  one for the previous); quantization turns each input into its own 8-bit matrix ``W diag(s_p)``, which is
+  how two Lava Dense processes feed one neuron.  The weight array is shared, never copied.
 * ``Embedding`` followed by ``Heaviside`` becomes a table of binary codes (``SpikeEmbedding``).
 """
 from __future__ import annotations
@@ -36,16 +37,15 @@ def lower(graph: Graph) -> Graph:
             continue
         op, inputs = node.op, node.inputs
         if isinstance(op, Linear):
-            weights = np.empty((len(node.inputs),) + op.weight.shape, op.weight.dtype)
-            ports = []
-            for port, src in enumerate(node.inputs):
+            scales, ports = [], []
+            for src in node.inputs:
                 if src in folded:
-                    np.multiply(op.weight, graph.nodes[src].op.scale[None, :], out=weights[port])
+                    scales.append(graph.nodes[src].op.scale)
                     ports.append(graph.nodes[src].inputs[0])
                 else:
-                    weights[port] = op.weight
+                    scales.append(np.ones(op.weight.shape[1], op.weight.dtype))
                     ports.append(src)
-            op, inputs = Dense(weights), tuple(ports)
+            op, inputs = Dense(op.weight, np.stack(scales)), tuple(ports)
         elif isinstance(op, Heaviside) and node.inputs[0] in folded:
             embedding = graph.nodes[node.inputs[0]]
             op, inputs = SpikeEmbedding(embedding.op.weight >= 0), embedding.inputs

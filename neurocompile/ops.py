@@ -788,34 +788,35 @@ class QDense:
 
 @dataclass(frozen=True, eq=False)
 class Dense(Op):
-    """``y = sum_p W_p x_p``: a Linear whose inputs each have their own weight matrix (folded Scales).
+    """``y = W (sum_p s_p * x_p)``: a Linear whose inputs are scaled elementwise first (folded Scales).
 
-    Integer form: per port, a Lava Dense (8-bit weights, one exponent per block of ``block_rows`` rows);
-    the ports' outputs are summed at the receiving neuron.
+    ``weight`` is the traced Linear's own array (not copied); ``scales[p]`` scales input ``p`` (token-shift
+    mixing ratios, or ones).  Integer form: per port, a Lava Dense of ``W diag(s_p)`` (8-bit weights, one
+    exponent per block of ``block_rows`` rows); the ports' outputs are summed at the receiving neuron.
     """
 
     kind: ClassVar[str] = "Dense"
     placement: ClassVar[str] = "synapse"
     arity: ClassVar[int | None] = None
     lowered: ClassVar[bool] = True
-    weights: np.ndarray  # [ports, out, in]
+    weight: np.ndarray  # [out, in]
+    scales: np.ndarray  # [ports, in]
 
     @property
     def size(self) -> int:
-        return self.weights.shape[1]
+        return self.weight.shape[0]
 
     def float_step(self, inputs, state):
-        out = None
-        for w, x in zip(self.weights, inputs):
-            y = torch.nn.functional.linear(x, _t(w, x))
-            out = y if out is None else out + y
-        return out, state
+        x = inputs[0] * _t(self.scales[0], inputs[0])
+        for s, x_p in zip(self.scales[1:], inputs[1:]):
+            x = x + x_p * _t(s, x_p)
+        return torch.nn.functional.linear(x, _t(self.weight, x)), state
 
     def quantize(self, ctx):
         spec = ctx.spec
         weights, exps = [], []
-        for w, in_frac in zip(self.weights, ctx.in_frac):
-            real = w.astype(np.float32) * np.float32(2.0 ** (ctx.out_frac - in_frac))  # float32: ample for 8 bits
+        for scale, in_frac in zip(self.scales, ctx.in_frac):  # one port's folded matrix at a time
+            real = self.weight.astype(np.float32) * (scale * 2.0 ** (ctx.out_frac - in_frac)).astype(np.float32)[None, :]
             rows = real.shape[0]
             e = np.zeros(rows, np.int64)
             for start in range(0, rows, spec.block_rows or rows):

@@ -28,8 +28,8 @@ def tiny_program():
     g = Graph()
     g.add("tokens", TokenInput(2))
     g.add("codes", SpikeEmbedding(np.array([[1, 0, 0, 0], [1, 1, 1, 0]], bool)), "tokens")
-    g.add("fc", Dense(np.array([[[1.0, 1.0, 1.0, 1.0], [-1.0, 0.5, 0.25, 0.0]]])), "codes")
+    g.add("fc", Dense(np.array([[1.0, 1.0, 1.0, 1.0], [-1.0, 0.5, 0.25, 0.0]]), np.ones((1, 4))), "codes")
     g.add("lif", LIF(2, 2.0, 1.0), "fc")
-    g.add("head", Dense(np.ones((1, 3, 2))), "lif")
+    g.add("head", Dense(np.ones((3, 2)), np.ones((1, 2))), "lif")
     g.add("logits", Output(3), "head")
     return g
