@@ -183,6 +183,17 @@ def _nonzero_per_row(x: np.ndarray) -> int:
     return int(np.count_nonzero(x))
 
 
+@dataclass(frozen=True, eq=False)
+class _Width(Op):
+    """Base of the ops whose only shape parameter is their width."""
+
+    n: int
+
+    @property
+    def size(self) -> int:
+        return self.n
+
+
 # ---------------------------------------------------------------------------------------------------
 # Ops NIR has
 # ---------------------------------------------------------------------------------------------------
@@ -229,15 +240,10 @@ class Embedding(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class Heaviside(Op):
+class Heaviside(_Width):
     """Binary spike ``x >= 0`` (upstream's Heaviside; NIR's Threshold fires on ``x > 0``, see note)."""
 
     kind: ClassVar[str] = "Heaviside"
-    n: int
-
-    @property
-    def size(self) -> int:
-        return self.n
 
     def float_step(self, inputs, state):
         (x,) = inputs
@@ -305,15 +311,10 @@ class QShift:
 
 
 @dataclass(frozen=True, eq=False)
-class TokenShift(Op):
+class TokenShift(_Width):
     """The previous token's input (zero at the first token): a one-step delay (NIR: Delay of 1 step)."""
 
     kind: ClassVar[str] = "TokenShift"
-    n: int
-
-    @property
-    def size(self) -> int:
-        return self.n
 
     def initial_state(self, batch, dtype):
         return torch.zeros(batch, self.n, dtype=dtype)
@@ -354,7 +355,7 @@ class QLIF:
 
 
 @dataclass(frozen=True, eq=False)
-class LIF(Op):
+class LIF(_Width):
     """spikingjelly LIF, one step per token: ``v += (x - v) / tau``; spike iff ``v >= v_threshold``; reset to 0.
 
     NIR: LIF with ``r = 1``, ``v_leak = 0``, ``v_reset = 0`` and a time step of one token (Euler); NIR fires
@@ -368,13 +369,8 @@ class LIF(Op):
 
     kind: ClassVar[str] = "LIF"
     binary_output: ClassVar[bool] = True
-    n: int
     tau: float
     v_threshold: float
-
-    @property
-    def size(self) -> int:
-        return self.n
 
     def initial_state(self, batch, dtype):
         return torch.zeros(batch, self.n, dtype=dtype)
@@ -490,16 +486,11 @@ class QAdd:
 
 
 @dataclass(frozen=True, eq=False)
-class Add(Op):
+class Add(_Width):
     """Residual add: the sum of the inputs (NIR's own edge semantics)."""
 
     kind: ClassVar[str] = "Add"
     arity: ClassVar[int | None] = None
-    n: int
-
-    @property
-    def size(self) -> int:
-        return self.n
 
     def float_step(self, inputs, state):
         return _sum(inputs), state
@@ -534,15 +525,10 @@ def _lookup(q: QTable, x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class Sigmoid(Op):
+class Sigmoid(_Width):
     """Integer form: a 4096-entry table over [-8, 8) in steps of 1/256, output Q0.15."""
 
     kind: ClassVar[str] = "Sigmoid"
-    n: int
-
-    @property
-    def size(self) -> int:
-        return self.n
 
     def float_step(self, inputs, state):
         return torch.sigmoid(inputs[0]), state
@@ -568,13 +554,8 @@ class QProduct:
 
 
 @dataclass(frozen=True, eq=False)
-class SquaredReLU(Op):
+class SquaredReLU(_Width):
     kind: ClassVar[str] = "SquaredReLU"
-    n: int
-
-    @property
-    def size(self) -> int:
-        return self.n
 
     def float_step(self, inputs, state):
         return torch.square(torch.relu(inputs[0])), state
@@ -590,16 +571,11 @@ class SquaredReLU(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class Mul(Op):
+class Mul(_Width):
     """Elementwise product of two inputs (gating)."""
 
     kind: ClassVar[str] = "Mul"
     arity: ClassVar[int | None] = 2
-    n: int
-
-    @property
-    def size(self) -> int:
-        return self.n
 
     def float_step(self, inputs, state):
         a, b = inputs
@@ -706,16 +682,11 @@ class QOutput:
 
 
 @dataclass(frozen=True, eq=False)
-class Output(Op):
+class Output(_Width):
     """Graph output (NIR: Output)."""
 
     kind: ClassVar[str] = "Output"
     placement: ClassVar[str] = "host"
-    n: int
-
-    @property
-    def size(self) -> int:
-        return self.n
 
     def float_step(self, inputs, state):
         return inputs[0], state
