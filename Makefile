@@ -25,10 +25,12 @@ $(STAMP): pyproject.toml Makefile tools/fix_lava.py
 	$(BIN)/python tools/fix_lava.py
 	touch $(STAMP)
 
-# The fullest path that exists: inspect, export (trace, quantize), simulate bit-accurately, evaluate fidelity.
+# The fullest path that exists: inspect, export for loihi2 (trace, quantize, partition), simulate on our engine
+# and on Lava (checked identical), evaluate fidelity, report energy.
 demo: install
 	$(BIN)/neurocompile inspect $(ZOO)
 	$(BIN)/neurocompile export $(ZOO) --target loihi2 -o $(BUILD)
+	$(BIN)/neurocompile simulate $(BUILD) --prompt "The " --tokens 28 --engine lava
 	$(BIN)/neurocompile simulate $(BUILD) --prompt "The " --tokens 200
 	$(BIN)/neurocompile evaluate $(BUILD) --max-tokens 4000
 	$(BIN)/neurocompile report $(BUILD) --format md -o $(BUILD)/report.md --plots $(BUILD)/plots
