@@ -163,15 +163,11 @@ def from_nir(g: nir.NIRGraph) -> Graph:
                          f"expected {GRAPH_FORMAT!r})")
     order = meta.pop("neurocompile.order").split(",")
     meta.pop("neurocompile.format")
-    sources: dict[str, list[str]] = {name: [] for name in order}
-    for src, dst in g.edges:
-        sources[dst].append(src)
     graph = Graph(metadata=meta)
     for name in order:
         node = g.nodes[name]
         node_meta = node.metadata or {}
         op = _op_from_nir(node, node_meta)
-        inputs = sources[name]
         if INPUTS_KEY in node_meta:  # ordered inputs of an extension op
             inputs = _text(node_meta[INPUTS_KEY]).split(",")
         else:  # summing ops: the graph's edge order is the input order
