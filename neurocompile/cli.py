@@ -387,6 +387,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     if args.format not in FORMATS:
         raise UserError(f"unknown format {args.format!r}; one of {', '.join(FORMATS)}")
+    if args.plots is not None and args.plots.exists() and not args.plots.is_dir():
+        raise UserError(f"{args.plots}: --plots needs a folder, and this is a file")
     model = load_energy_model(args.energy)
     build = read_build(args.build)
     report = make_report(build, load_run(build), model)

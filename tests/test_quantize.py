@@ -9,7 +9,7 @@ from neurocompile import load_model
 from neurocompile.graph import run_float
 from neurocompile.lower import lower
 from neurocompile.models.wkv import WKVState
-from neurocompile.ops import (LIF, WKV, LayerNorm, Mul, QuantContext, Sigmoid, SquaredReLU, Tally)
+from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mul, QuantContext, Sigmoid, SquaredReLU, Tally)
 from neurocompile.quantize import calibrate, load_program, quantize, save_program
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
@@ -111,3 +111,13 @@ def test_program_file_round_trip_runs_identically(tmp_path):
     tokens = np.random.default_rng(0).integers(0, 40, (2, 20))
     a, b = Simulator(program, 2), Simulator(again, 2)
     np.testing.assert_array_equal(a.run(tokens), b.run(tokens))
+
+
+def test_dense_accumulator_saturates_at_its_width_and_counts_it():
+    from neurocompile.ops import QDense
+
+    q = QDense(np.array([[[254, 254], [-254, 2]]], np.int16), np.zeros((1, 2), np.int64), np.array([False]), out_bits=10)
+    tally = Tally()
+    y, _ = Dense.int_step(q, [np.array([[3, 1]])], None, tally)
+    assert y.tolist() == [[511, -512]] and tally.saturations == 2  # 1016 and -760 clip to the signed 10-bit range
+    assert tally.graded_events == 4 and tally.graded_messages == 2

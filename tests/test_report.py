@@ -150,6 +150,10 @@ def test_report_cli_on_the_zoo_model(capsys, tmp_path):
     capsys.readouterr()
     assert main(["report", str(build), "--format", "xml"]) == 2
     assert "unknown format 'xml'" in capsys.readouterr().err
+    a_file = tmp_path / "plots.txt"
+    a_file.write_text("x")
+    assert main(["report", str(build), "--plots", str(a_file)]) == 2
+    assert "needs a folder" in capsys.readouterr().err
     for fmt in FORMATS:
         out = tmp_path / f"r.{fmt}"
         assert main(["report", str(build), "--format", fmt, "-o", str(out), "--energy", "loihi1-proxy"]) == 0
