@@ -4,6 +4,15 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import UserError
-from .load import load_model
 
 __all__ = ["UserError", "load_model", "__version__"]
+
+
+def __getattr__(name: str):
+    """`load_model` (and torch with it) is imported on first use, so the command line starts, and can be
+    interrupted, before any heavy import."""
+    if name == "load_model":
+        from .load import load_model
+
+        return load_model
+    raise AttributeError(f"module 'neurocompile' has no attribute {name!r}")

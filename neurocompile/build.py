@@ -8,14 +8,12 @@ failed export leaves nothing half-written.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
-import shutil
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import h5py
@@ -23,25 +21,19 @@ import nir
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, files
 from .errors import UserError
 from .graph import Graph, read_nir, write_nir
 from .quantize import Program, load_program, save_program
 from .tokenizers import ByteTokenizer, CharTokenizer, HFTokenizer, Tokenizer, load_tokenizer
 
-BUILD_FORMAT = "neurocompile.build/1"
+BUILD_FORMAT = "neurocompile.build/2"
 MANIFEST = "manifest.json"
 GRAPH_FILE = "graph.nir"
 PROGRAM_FILE = "program.h5"
 TOKENIZER_FILE = "tokenizer.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+PARTITION_FILE = "partition.json"  # partitioned targets (loihi2)
+RUN_FILE = "run.npz"  # written by `simulate` into the build (see report.py)
 
 
 def versions() -> dict[str, str]:
@@ -53,44 +45,76 @@ def versions() -> dict[str, str]:
 class Build:
     path: Path
     manifest: dict
-    graph: Graph
     program: Program
     tokenizer: Tokenizer
+    loaded_graph: Graph | None = field(default=None, repr=False)  # given when the graph is at hand already
+
+    @cached_property
+    def graph(self) -> Graph:
+        """The traced float graph, read (and checked against the program) on first use."""
+        return self.loaded_graph or _read_graph(self.path / GRAPH_FILE, self.program)
+
+    @cached_property
+    def partition(self) -> dict | None:
+        """The core and chip map of a partitioned build (``partition.json``), checked; None for other builds."""
+        if PARTITION_FILE not in self.manifest.get("files", {}):
+            return None
+        return _read_partition(self.path / PARTITION_FILE, self.program)
 
 
-def check_output(out: Path) -> None:
-    """An export may replace an earlier build, never anything else."""
-    if out.exists() and not (out / MANIFEST).is_file():
-        raise UserError(f"{out}: exists and is not a neurocompile build directory; choose another -o or remove it")
+def _manifest_or_none(out: Path) -> dict | None:
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get("format") == BUILD_FORMAT else None
+
+
+def check_replaceable(out: Path) -> None:
+    """An export may replace an earlier build, provably ours, and nothing else.
+
+    Ours: a ``manifest.json`` with our format mark, every file it lists present and unchanged (hash), and every
+    other entry a file neurocompile writes into builds (a run, a report, plots -- each carries our mark).
+    """
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise UserError(f"{out}: exists and is not a build directory; it is left as it is -- choose another -o")
+    manifest = _manifest_or_none(out)
+    if manifest is None:
+        entries = sorted(p.name for p in out.iterdir())
+        if not entries:
+            return  # an empty folder: nothing to lose
+        raise UserError(f"{out}: not replaced: no manifest.json written by neurocompile, and it holds "
+                        f"{files.listing(entries)}; choose another -o, or empty the folder")
+    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    changed = sorted(name for name, digest in listed.items()
+                     if not isinstance(name, str) or "/" in name or not (out / name).is_file()
+                     or (out / name).is_symlink() or files.sha256(out / name) != digest)
+    foreign = files.foreign_entries(out, {MANIFEST, *listed})
+    if changed or foreign:
+        parts = ([f"files changed since export: {files.listing(changed)}"] if changed else []) + \
+                ([f"files neurocompile did not write: {files.listing(foreign)}"] if foreign else [])
+        raise UserError(f"{out}: not replaced: {'; '.join(parts)}; nothing was changed -- choose another -o, "
+                        f"or move those files out")
 
 
 def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer, manifest: dict,
                 extra_files: dict[str, Callable[[Path], None]] | None = None) -> None:
     """`extra_files`: target-specific files, name -> a function that writes it at the given path."""
-    out = Path(out)
-    check_output(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         write_nir(graph, tmp / GRAPH_FILE)
         save_program(program, tmp / PROGRAM_FILE)
         tokenizer_entry = _save_tokenizer(tokenizer, tmp)
         for name, write in (extra_files or {}).items():
             write(tmp / name)
-        files = {name: _sha256(tmp / name) for name in sorted(os.listdir(tmp))}
-        full = {"format": BUILD_FORMAT, **manifest, "tokenizer": tokenizer_entry, "versions": versions(), "files": files}
+        listed = {name: files.sha256(tmp / name) for name in sorted(os.listdir(tmp))}
+        full = {"format": BUILD_FORMAT, **manifest, "tokenizer": tokenizer_entry, "versions": versions(), "files": listed}
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / "build")
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    files.replace_dir(Path(out), fill, check_replaceable)
 
 
 def _save_tokenizer(tokenizer: Tokenizer, directory: Path) -> dict:
@@ -104,27 +128,119 @@ def _save_tokenizer(tokenizer: Tokenizer, directory: Path) -> dict:
 
 
 def read_build(path: Path, target: str | None = None) -> Build:
+    """Read and check a build: manifest, format, version, every file's hash, then each file's content."""
     path = Path(path)
+    again = "export it again"
+    if not path.is_dir():
+        raise UserError(f"{path}: {'no such folder' if not path.exists() else 'not a folder'}; give the build directory "
+                        f"made by `neurocompile export`")
     if not (path / MANIFEST).is_file():
         raise UserError(f"{path}: not a build directory (no {MANIFEST}); make one with `neurocompile export`")
     try:
-        manifest = json.loads((path / MANIFEST).read_text())
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"{path / MANIFEST}: cannot read it ({exc.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path / MANIFEST}: unreadable ({exc}); export again") from None
-    if manifest.get("format") != BUILD_FORMAT:
-        raise UserError(f"{path}: build format {manifest.get('format')!r}, this neurocompile reads {BUILD_FORMAT!r}; export again")
-    made_by = manifest.get("versions", {}).get("neurocompile")
+        raise UserError(f"{path / MANIFEST}: unreadable ({exc}); {again}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUILD_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise UserError(f"{path / MANIFEST}: build format {found!r}, this neurocompile reads {BUILD_FORMAT!r}; {again}")
+    made_by = (manifest.get("versions") or {}).get("neurocompile") if isinstance(manifest.get("versions"), dict) else None
     if made_by != __version__:
-        raise UserError(f"{path}: made by neurocompile {made_by}, this is {__version__}; export again with this version")
-    if target is not None and manifest.get("target") != target:
-        raise UserError(f"{path}: built for target {manifest.get('target')!r}, not {target!r}; export with --target {target}")
-    for name, digest in manifest.get("files", {}).items():
-        file = path / name
-        if not file.is_file():
-            raise UserError(f"{path}: {name} is missing; the build is incomplete, export again")
-        if _sha256(file) != digest:
-            raise UserError(f"{path}: {name} does not match its hash in {MANIFEST} (changed or damaged); export again")
-    entry = manifest["tokenizer"]
-    tokenizer = ByteTokenizer() if entry["kind"] == "bytes" else load_tokenizer(path / entry["file"])
-    return Build(path, manifest, read_nir(path / GRAPH_FILE), load_program(path / PROGRAM_FILE), tokenizer)
+        raise UserError(f"{path}: made by neurocompile {made_by}, this is {__version__}; {again} with this version")
+    listed = manifest.get("files")
+    if not isinstance(listed, dict) or not {GRAPH_FILE, PROGRAM_FILE} <= set(listed):
+        raise UserError(f"{path / MANIFEST}: its file list is damaged (it must name {GRAPH_FILE} and {PROGRAM_FILE}); {again}")
+    from .target import get_target
 
+    try:
+        built_for = get_target(str(manifest.get("target")))
+    except UserError:
+        raise UserError(f"{path / MANIFEST}: unknown target {manifest.get('target')!r}; {again}") from None
+    for name in built_for.build_files:
+        if name not in listed:
+            raise UserError(f"{path}: the manifest says target {built_for.name}, but {name} (which every {built_for.name} "
+                            f"build has) is not in it; the manifest was edited or the build is damaged -- {again}")
+    if target is not None and built_for.name != target:
+        raise UserError(f"{path}: built for target {built_for.name!r}, not {target!r}; export with --target {target}")
+    for name, digest in listed.items():
+        file = path / name
+        if not isinstance(name, str) or "/" in name or not file.is_file():
+            raise UserError(f"{path}: {name} is missing; the build is incomplete, {again}")
+        if files.sha256(file) != digest:
+            raise UserError(f"{path}: {name} does not match its hash in {MANIFEST} (changed or damaged); {again}")
+    program = _read_program(path / PROGRAM_FILE)
+    if program.metadata.get("target") != built_for.name:
+        raise UserError(f"{path}: {PROGRAM_FILE} was quantized for target {program.metadata.get('target')!r} but the "
+                        f"manifest says {built_for.name!r}; {again}")
+    tokenizer = _read_tokenizer(path, manifest)
+    vocab = program.vocab_size
+    if tokenizer.vocab_size != vocab:
+        raise UserError(f"{path}: the tokenizer has {tokenizer.vocab_size} entries but {PROGRAM_FILE} takes {vocab} token "
+                        f"ids; {again}")
+    return Build(path, manifest, program, tokenizer)
+
+
+def _read_program(path: Path) -> Program:
+    from .targets.cpu.simulator import check_program
+
+    try:
+        program = load_program(path)
+    except UserError:
+        raise
+    except Exception as exc:  # h5py and a damaged file fail in many ways; each means "not a valid program"
+        raise UserError(f"{path}: not a readable neurocompile program ({type(exc).__name__}: {exc}); export again") from None
+    check_program(program, path)
+    return program
+
+
+def _read_tokenizer(path: Path, manifest: dict) -> Tokenizer:
+    entry = manifest.get("tokenizer")
+    if not isinstance(entry, dict) or entry.get("kind") not in ("bytes", "chars", "huggingface"):
+        raise UserError(f"{path / MANIFEST}: its tokenizer entry is damaged; export again")
+    if entry["kind"] == "bytes":
+        return ByteTokenizer()
+    if entry.get("file") != TOKENIZER_FILE:
+        raise UserError(f"{path / MANIFEST}: its tokenizer entry names {entry.get('file')!r}, not {TOKENIZER_FILE}; export again")
+    return load_tokenizer(path / TOKENIZER_FILE)
+
+
+def _read_graph(path: Path, program: Program) -> Graph:
+    """The float graph, checked to be the one the program was quantized from (same lowered nodes and widths)."""
+    from .lower import lower
+
+    try:
+        graph = read_nir(path)
+        lowered = lower(graph)
+    except UserError:
+        raise
+    except Exception as exc:  # nir.read and our reader fail in many ways on a foreign or damaged file
+        raise UserError(f"{path}: not a readable neurocompile graph ({type(exc).__name__}: {exc}); export again") from None
+    mine = [(name, node.op.kind) for name, node in lowered.nodes.items()]
+    theirs = [(name, node.kind) for name, node in program.nodes.items()]
+    if mine != theirs:
+        first = next((a, b) for a, b in zip(mine + [None] * len(theirs), theirs + [None] * len(mine)) if a != b)
+        raise UserError(f"{path}: this graph is not the one {PROGRAM_FILE} was made from (first difference: graph "
+                        f"{first[0]}, program {first[1]}); export again")
+    for name, node in lowered.nodes.items():
+        if node.inputs and node.op.size != program.width(name):
+            raise UserError(f"{path}: node {name} is {node.op.size} wide in the graph and {program.width(name)} in "
+                            f"{PROGRAM_FILE}; export again")
+    return graph
+
+
+def _read_partition(path: Path, program: Program) -> dict:
+    try:
+        placement = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("summary", "resources", "cores"):
+            if key not in placement:
+                raise ValueError(f"no {key!r} entry")
+        for core in placement["cores"]:
+            for part in core["slices"]:
+                start, end = (int(r) for r in part["rows"])
+                if part["node"] not in program.nodes or not 0 <= start < end <= program.width(part["node"]):
+                    raise ValueError(f"a slice names node {part['node']!r} rows {start}..{end}, which the program lacks")
+            int(core["core"]), int(core["chip"]), int(core["neurons"]), int(core["synaptic_bytes"])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}: not a valid partition of this build ({type(exc).__name__}: {exc}); export again") from None
+    return placement

@@ -2,21 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import math
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from . import __version__
 from .errors import UserError
-from .generate import generate
-from .load import build_model, read_checkpoint
 from .models import zoo
-from .probe import probe
-from .tokenizers import find_tokenizer
 
 # A short English sample for measuring activations when the user gives no text.
 SAMPLE_TEXT = (
@@ -25,18 +22,68 @@ SAMPLE_TEXT = (
 )
 
 
+MAX_TOKENS = 10**9  # a long run is a real use (energy per token over a long text); memory stays flat
+MAX_SEED = 2**63 - 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line on stderr (exit 2), like every other error of ours."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def _int(lo: int, hi: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer in {lo}..{hi}, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _float(lo: float, hi: float, lo_open: bool = False):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        low_ok = value > lo if lo_open else value >= lo
+        if not math.isfinite(value) or not low_ok or value > hi:
+            raise argparse.ArgumentTypeError(f"must be a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}], "
+                                             f"got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def _sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt", default="The ", help="text to continue (default %(default)r)")
+    p.add_argument("--tokens", type=_int(0, MAX_TOKENS), default=200, help="how many tokens to generate (default %(default)s)")
+    p.add_argument("--temperature", type=_float(0, 100), default=0.8, help="0 for greedy (default %(default)s)")
+    p.add_argument("--top-p", type=_float(0, 1, lo_open=True), default=0.9,
+                   help="nucleus sampling mass, in (0, 1] (default %(default)s)")
+    p.add_argument("--seed", type=_int(0, MAX_SEED), default=0, help="sampling seed (default %(default)s)")
+
+
 def _model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", type=Path, default=None,
                    help=f"checkpoint (.pt/.pth, upstream state_dict); default: the zoo model {zoo.DEFAULT}")
     p.add_argument("--tokenizer", type=Path, default=None,
                    help="character vocabulary JSON or Hugging Face tokenizer.json (default: found beside the checkpoint)")
-    p.add_argument("--v-threshold", type=float, default=1.0,
+    p.add_argument("--v-threshold", type=_float(0, 1e6, lo_open=True), default=1.0,
                    help="LIF threshold the model was trained with (not stored in upstream checkpoints; default 1.0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="neurocompile",
         description="Deploy spiking language models (SpikeGPT) to neuromorphic hardware.",
     )
@@ -50,11 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="generate text with the float reference model (streaming, recurrent form)")
     _model_arg(p)
-    p.add_argument("--prompt", default="The ", help="text to continue (default %(default)r)")
-    p.add_argument("--tokens", type=int, default=200, help="how many tokens to generate (default %(default)s)")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 for greedy (default %(default)s)")
-    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    _sampling_args(p)
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser("export", help="trace, quantize and write a build directory for a target")
@@ -67,35 +110,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=Path("build"), help="build directory (default %(default)s)")
     p.add_argument("--calibration", type=Path, default=None,
                    help="UTF-8 text to calibrate fixed-point ranges on (default: the zoo corpus, training part)")
-    p.add_argument("--calibration-tokens", type=int, default=4096, help="tokens of it to use (default %(default)s)")
-    p.add_argument("--payload-bits", type=int, default=None, help="graded spike payload width (default: the target's)")
-    p.add_argument("--block-rows", type=int, default=None, help="weight rows per shared exponent (default: the target's; 0 = per matrix)")
+    p.add_argument("--calibration-tokens", type=_int(16, 10**8), default=4096, help="tokens of it to use (default %(default)s)")
+    p.add_argument("--payload-bits", type=_int(2, 24), default=None,
+                   help="graded spike payload width, 2..24 (default: the target's)")
+    p.add_argument("--block-rows", type=_int(0, 2**24), default=None,
+                   help="weight rows per shared exponent (default: the target's; 0 = one exponent per matrix)")
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("simulate", help="generate text on the bit-accurate simulator and print its counters")
     p.add_argument("build", type=Path, help="build directory made by `neurocompile export`")
-    p.add_argument("--prompt", default="The ")
-    p.add_argument("--tokens", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--seed", type=int, default=0)
+    _sampling_args(p)
     p.add_argument("--engine", default="cpu", choices=["cpu", "lava"],
                    help="cpu: our bit-accurate simulator (default); lava: also run the token sequence through the build's "
                         "Lava process graph (loihi2 builds) and check that spikes and logits are identical")
-    p.add_argument("--spikes-out", type=Path, default=None, help="write every LIF's spikes (stream 0) to this .npz")
+    p.add_argument("--spikes-out", type=Path, default=None,
+                   help="write every LIF's spikes (stream 0, one row per step) to this .npz, streamed as the run goes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_simulate)
 
     p = sub.add_parser("evaluate", help="bits per character of the float model and of the integer simulation")
     p.add_argument("build", type=Path)
     p.add_argument("--text", type=Path, default=None, help="UTF-8 text (default: the zoo corpus's held-out part)")
-    p.add_argument("--max-tokens", type=int, default=0, help="score at most this many tokens (0: all)")
+    p.add_argument("--max-tokens", type=_int(0, 10**10), default=0, help="score at most this many tokens (0: all)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("report", help="spikes, synaptic ops and energy per layer and token, from the last simulate run")
     p.add_argument("build", type=Path)
-    p.add_argument("--format", default="md", help="json, csv, md or tex (default %(default)s)")
+    p.add_argument("--format", default="md", choices=["json", "csv", "md", "tex"], help="(default %(default)s)")
     p.add_argument("--energy", default=None,
                    help="energy model: a shipped name (hw-45nm, snn-paper-45nm, loihi1-proxy) or a TOML file (default hw-45nm)")
     p.add_argument("--plots", type=Path, default=None, help="write PNG and PDF figures into this folder")
@@ -105,9 +147,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace, need_tokenizer: bool = True):
+    from .load import build_model, read_checkpoint
+    from .tokenizers import find_tokenizer
+
     path = args.model if args.model is not None else zoo.path()
-    if not args.v_threshold > 0:
-        raise UserError(f"--v-threshold must be positive, got {args.v_threshold}")
     ckpt = read_checkpoint(path)
     model = build_model(ckpt, args.v_threshold)
     try:
@@ -119,24 +162,32 @@ def _load(args: argparse.Namespace, need_tokenizer: bool = True):
     return ckpt, model, tokenizer
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, option: str) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+        raise UserError(f"{path}: no such file (given to {option})") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder; {option} takes a UTF-8 text file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror}); {option} takes a readable UTF-8 text file") from None
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); {option} takes UTF-8 text") from None
     if not text:
         raise UserError(f"{path}: the file is empty")
     return text
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
+    import torch
+
+    from .probe import probe
+
     ckpt, model, tokenizer = _load(args, need_tokenizer=args.text is not None)
     cfg = model.config
     if tokenizer is not None:
         source = "--text" if args.text else "a built-in sentence"
-        ids = tokenizer.encode(_read_text(args.text) if args.text else SAMPLE_TEXT)
+        ids = tokenizer.encode(_read_text(args.text, "--text") if args.text else SAMPLE_TEXT)
     else:  # no vocabulary beside the checkpoint: random token ids still show what feeds what
         source = "random token ids (no tokenizer found; give --tokenizer or --text for real text)"
         ids = torch.randint(0, cfg.vocab_size, (256,), generator=torch.Generator().manual_seed(0)).tolist()
@@ -188,10 +239,8 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    if args.tokens < 0:
-        raise UserError(f"--tokens must be >= 0, got {args.tokens}")
-    if not 0 < args.top_p <= 1:
-        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+    from .generate import generate
+
     _, model, tokenizer = _load(args)
     prompt_ids = tokenizer.encode(args.prompt)
     start = time.perf_counter()
@@ -215,13 +264,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from .pipeline import export
 
-    if not args.v_threshold > 0:
-        raise UserError(f"--v-threshold must be positive, got {args.v_threshold}")
-    if args.payload_bits is not None and not 2 <= args.payload_bits <= 24:
-        raise UserError(f"--payload-bits must be in 2..24, got {args.payload_bits}")
-    if args.calibration_tokens < 16:
-        raise UserError(f"--calibration-tokens must be >= 16, got {args.calibration_tokens}")
-    text = _read_text(args.calibration) if args.calibration else None
+    text = _read_text(args.calibration, "--calibration") if args.calibration else None
     manifest = export(args.model if args.model is not None else zoo.path(), args.target, args.output,
                       v_threshold=args.v_threshold, tokenizer_path=args.tokenizer, calibration_text=text,
                       calibration_source=str(args.calibration or ""), calibration_tokens=args.calibration_tokens,
@@ -241,7 +284,7 @@ def cmd_export(args: argparse.Namespace) -> None:
                   f"{t['across_cores']:,} across cores, {t['across_chips']:,} across chips")
 
 
-def _tally_table(build, counts: np.ndarray, steps: int) -> list[dict]:
+def _tally_table(build, counts, steps: int) -> list[dict]:
     from .ops import Tally
 
     rows = []
@@ -253,59 +296,117 @@ def _tally_table(build, counts: np.ndarray, steps: int) -> list[dict]:
     return rows
 
 
-def cmd_simulate(args: argparse.Namespace) -> None:
-    from .build import read_build
-    from .pipeline import generate_int, lif_nodes
-    from .report import save_run
+class _Progress:
+    """A status line on stderr for long runs: only on a terminal, never with --json, never over the text."""
 
-    if args.tokens < 0:
-        raise UserError(f"--tokens must be >= 0, got {args.tokens}")
-    if not 0 < args.top_p <= 1:
-        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.start, self.shown = total, enabled, time.perf_counter(), 0.0
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now - self.shown < 0.5:
+            return
+        self.shown = now
+        rate = done / max(now - self.start, 1e-9)
+        eta = (self.total - done) / max(rate, 1e-9)
+        print(f"\r[neurocompile] {done:,}/{self.total:,} tokens, {rate:,.0f} tokens/s, {eta:,.0f} s left (Ctrl-C ends "
+              f"the run early and keeps its counters)", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.shown:
+            print(file=sys.stderr)
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from . import files
+    from .build import RUN_FILE, read_build
+    from .pipeline import generate_int, lif_nodes
+    from .report import TEXT_HEAD, save_run
+
     build = read_build(args.build, target="loihi2" if args.engine == "lava" else None)
     prompt_ids = build.tokenizer.encode(args.prompt)
-    record = tuple(lif_nodes(build)) if args.spikes_out or args.engine == "lava" else ()
-    if args.engine == "lava":
-        record += (build.program.output.name,)
+    lifs = lif_nodes(build)
+    record = (*lifs, build.program.output.name) if args.engine == "lava" else ()
+    spikes = None
+    if args.spikes_out is not None:
+        spikes = files.NpzStream(args.spikes_out, {"tokens": ((), "int64"),
+                                                   **{name: ((build.program.width(name),), "uint8") for name in lifs}},
+                                 "neurocompile.spikes/1", "--spikes-out")
+    head = list(prompt_ids or [0])
     start = time.perf_counter()
-    sim, stream = generate_int(build, prompt_ids, args.tokens, args.temperature, args.top_p, args.seed, record)
-    out: list[int] = []
-    if not args.json:
-        print(args.prompt, end="", flush=True)
-    for token in stream:
-        out.append(token)
-        if not args.json:
-            print(build.tokenizer.decode([token]), end="", flush=True)
-    seconds = time.perf_counter() - start
-    steps = len(sim.counts)
-    counts = np.sum(sim.counts, 0)
-    table = _tally_table(build, counts, steps)
-    save_run(build, sim, (prompt_ids or [0]) + out, args.seed)
-    if args.spikes_out:
-        _write_npz(args.spikes_out, {name: np.stack(v)[:, 0].astype(np.uint8) for name, v in sim.recorded.items()},
-                   tokens=np.asarray((prompt_ids or [0]) + out))
+    try:
+        with INTERRUPT.deferred():
+            sim, stream = generate_int(build, prompt_ids, args.tokens, args.temperature, args.top_p, args.seed, record,
+                                       stop=lambda: INTERRUPT.requested)
+            if spikes is not None:
+                step = sim.step
+
+                def step_and_record(tokens, step=step):
+                    out = step(tokens)
+                    spikes.append({"tokens": tokens[0], **{name: sim.values[name][0] for name in lifs}})
+                    return out
+
+                sim.step = step_and_record
+            completion = io.StringIO()
+            progress = _Progress(args.tokens, not args.json and sys.stderr.isatty() and not sys.stdout.isatty())
+            if not args.json:
+                print(args.prompt, end="", flush=True)
+            generated = 0
+            replay = list(prompt_ids or [0])  # the stepped tokens, kept only for the Lava engine to replay
+            for token in stream:
+                generated += 1
+                if args.engine == "lava":
+                    replay.append(token)
+                if len(head) < TEXT_HEAD:
+                    head.append(token)
+                text = build.tokenizer.decode([token])
+                if args.json:
+                    completion.write(text)
+                else:
+                    print(text, end="", flush=True)
+                progress.update(generated)
+            progress.close()
+            seconds = time.perf_counter() - start
+            complete = not INTERRUPT.requested
+            run_file = save_run(build, sim, head, args.seed, complete)
+            spikes_file = spikes.close({}) if spikes is not None else None
+    finally:
+        if spikes is not None:
+            spikes.discard()
+    steps = sim.steps
+    table = _tally_table(build, sim.totals, steps)
     totals = {f: int(sum(r[f] for r in table)) for f in ("spikes", "binary_events", "graded_events", "neuron_updates",
                                                        "op_evals", "saturations", "wraps")}
-    lava = _compare_with_lava(build, sim, (prompt_ids or [0]) + out, quiet=args.json) if args.engine == "lava" else None
+    lava = None
+    if args.engine == "lava" and complete:
+        lava = _compare_with_lava(build, sim, replay[:steps], quiet=args.json)
+    kept = f"{run_file}" + (f" and {spikes_file}" if spikes_file else "")
     if args.json:
-        print(json.dumps({"prompt": args.prompt, "completion": build.tokenizer.decode(out), "tokens": len(out),
-                          "steps": steps, "seconds": round(seconds, 3), "engine": args.engine, "seed": args.seed,
-                          "totals": totals, "per_token": {k: v / steps for k, v in totals.items()}, "nodes": table,
+        print(json.dumps({"prompt": args.prompt, "completion": completion.getvalue(), "tokens": generated,
+                          "steps": steps, "complete": complete, "seconds": round(seconds, 3), "engine": args.engine,
+                          "seed": args.seed, "totals": totals,
+                          "per_step": {k: v / steps for k, v in totals.items()},
+                          "units": "totals: summed over the whole run; per_step: per token step, prompt included",
+                          "nodes": table, "written": [str(run_file)] + ([str(spikes_file)] if spikes_file else []),
                           **({"lava": lava} if lava else {})}, indent=2))
-        _check_lava(lava)
-        return
-    print(f"\n\n[{len(out)} tokens ({steps} steps with the prompt) in {seconds:.2f} s, {steps / max(seconds, 1e-9):.0f} steps/s, "
-          f"bit-accurate cpu engine, seed {args.seed}]", file=sys.stderr)
-    print(f"per token: {totals['spikes'] / steps:.1f} spikes, {totals['graded_events'] / steps:,.0f} graded synaptic ops, "
-          f"{totals['binary_events'] / steps:,.0f} binary synaptic ops, {totals['op_evals'] / steps:,.0f} extension-op evaluations; "
-          f"saturations {totals['saturations']}, wraps {totals['wraps']}", file=sys.stderr)
-    rates = ", ".join(f"{r['node'].replace('blocks.', 'b')} {r['firing_rate']:.0%}" for r in table if r["kind"] == "LIF")
-    print(f"LIF firing rates: {rates}", file=sys.stderr)
-    if lava:
-        verdict = "identical" if lava["identical"] else "DIFFERENT"
-        print(f"Lava engine ({lava['processes']} Lava processes, Loihi2SimCfg fixed_pt, pipeline latency {lava['latency']} steps, "
-              f"{lava['seconds']:.1f} s): logits and spikes of {len(lava['spikes_identical'])} LIF populations over "
-              f"{lava['tokens']} tokens are {verdict} to the cpu engine's", file=sys.stderr)
+    else:
+        print(f"\n\n[{generated} tokens generated ({steps} steps with the prompt) in {seconds:.2f} s, "
+              f"{steps / max(seconds, 1e-9):.0f} steps/s, bit-accurate cpu engine, seed {args.seed}]", file=sys.stderr)
+        print(f"per step (prompt included): {totals['spikes'] / steps:.1f} spikes, "
+              f"{totals['graded_events'] / steps:,.0f} graded synaptic ops, {totals['binary_events'] / steps:,.0f} binary "
+              f"synaptic ops, {totals['op_evals'] / steps:,.0f} extension-op evaluations", file=sys.stderr)
+        print(f"whole run ({steps} steps): {totals['saturations']:,} saturations, {totals['wraps']:,} wraps", file=sys.stderr)
+        rates = ", ".join(f"{r['node'].replace('blocks.', 'b')} {r['firing_rate']:.0%}" for r in table if r["kind"] == "LIF")
+        print(f"LIF firing rates: {rates}", file=sys.stderr)
+        if lava:
+            verdict = "identical" if lava["identical"] else "DIFFERENT"
+            print(f"Lava engine ({lava['processes']} Lava processes, Loihi2SimCfg fixed_pt, pipeline latency "
+                  f"{lava['latency']} steps, {lava['seconds']:.1f} s): logits and spikes of {len(lava['spikes_identical'])} "
+                  f"LIF populations over {lava['tokens']} tokens are {verdict} to the cpu engine's", file=sys.stderr)
+        print(f"[neurocompile] wrote {kept} ({RUN_FILE} is what `neurocompile report` reads)", file=sys.stderr)
+    if not complete:
+        print(f"[neurocompile] interrupted after {generated:,} of {args.tokens:,} tokens: kept {kept}, with the counters "
+              f"of the {steps:,} steps run{'; the Lava check was skipped' if args.engine == 'lava' else ''}", file=sys.stderr)
     _check_lava(lava)
 
 
@@ -314,6 +415,8 @@ class EngineMismatch(Exception):
 
 
 def _compare_with_lava(build, sim, tokens: list[int], quiet: bool) -> dict:
+    import numpy as np
+
     from .targets.loihi2.lava_engine import core_slices, run_lava
 
     if not quiet:
@@ -335,29 +438,13 @@ def _check_lava(lava: dict | None) -> None:
                              f"spikes: {lava['spikes_identical']}); please report this with the build directory")
 
 
-def _write_npz(path: Path, arrays: dict, **extra) -> None:
-    """Write atomically: a failed run leaves no partial file."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays, **extra)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .build import read_build
     from .pipeline import evaluate
 
     build = read_build(args.build)
     if args.text is not None:
-        text, source = _read_text(args.text), str(args.text)
+        text, source = _read_text(args.text, "--text"), str(args.text)
     else:
         corpus = zoo.corpus()
         text, source = corpus[zoo.split_point(len(corpus)):], "zoo corpus held-out part"
@@ -381,13 +468,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from . import files
     from .build import read_build
     from .energy import load_energy_model
     from .report import FORMATS, load_run, make_report, write_plots
 
-    if args.format not in FORMATS:
-        raise UserError(f"unknown format {args.format!r}; one of {', '.join(FORMATS)}")
-    if args.plots is not None and args.plots.exists() and not args.plots.is_dir():
+    if args.output is not None:
+        files.check_file_target(args.output, "-o")
+    if args.plots is not None and (args.plots.is_file() or args.plots.is_symlink()):
         raise UserError(f"{args.plots}: --plots needs a folder, and this is a file")
     model = load_energy_model(args.energy)
     build = read_build(args.build)
@@ -399,24 +487,40 @@ def cmd_report(args: argparse.Namespace) -> None:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        _write_text(args.output, text)
+        files.write_text(args.output, text, "-o")
         print(f"[neurocompile] wrote {args.output}", file=sys.stderr)
 
 
-def _write_text(path: Path, text: str) -> None:
-    import os
-    import tempfile
+class _Interrupt:
+    """SIGINT: raises KeyboardInterrupt (outputs are written whole or not at all), except inside `deferred()`,
+    where it only sets `requested` and the running loop ends at its next step, keeping what it has."""
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    def __init__(self) -> None:
+        self.requested = False
+        self.depth = 0
+
+    def handler(self, signum, frame) -> None:
+        self.requested = True
+        if not self.depth:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def deferred(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
+
+INTERRUPT = _Interrupt()
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    INTERRUPT.requested = False
+    previous = signal.signal(signal.SIGINT, INTERRUPT.handler)
     try:
+        args = _parser().parse_args(argv)
         args.run(args)
     except UserError as exc:
         print(f"neurocompile: error: {exc}", file=sys.stderr)
@@ -425,8 +529,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"neurocompile: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("\nneurocompile: interrupted; nothing was written (outputs are written whole or not at all)", file=sys.stderr)
         return 130
-    return 0
+    except MemoryError:
+        print("neurocompile: error: out of memory; try a smaller model, fewer streams or fewer tokens", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file or folder the system refused us; the commands check what they can first
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"neurocompile: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 130 if INTERRUPT.requested else 0
 
 
 if __name__ == "__main__":

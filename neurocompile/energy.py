@@ -53,9 +53,12 @@ def load_energy_model(name_or_path: str | Path | None = None) -> EnergyModel:
     else:
         path = Path(name_or_path)
         if not path.is_file():
-            raise UserError(f"{path}: no such energy model file; shipped models: {', '.join(shipped())}")
+            what = "a folder, not a file" if path.is_dir() else "no such energy model file"
+            raise UserError(f"{path}: {what}; give --energy a TOML file or a shipped model: {', '.join(shipped())}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not a TOML file: {exc}") from None
     return _parse(data, path)
@@ -76,8 +79,25 @@ def _text(table: dict, key: str, where: str, path: Path) -> str:
     return value
 
 
+KEYS = {"": ("model", "events", "baseline"), "model": ("name", "description"),
+        "event": ("pj", "source", "status", "note"), "baseline": ("mac_fp32_pj", "mac_int8_pj", "source")}
+
+
+def _only_known(table: object, allowed: tuple[str, ...], where: str, path: Path) -> None:
+    """A key we do not know is a typo that would silently leave a default in force: refuse it."""
+    if not isinstance(table, dict):
+        raise UserError(f"{path}: {where or 'the file'} must be a table, got {type(table).__name__}")
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise UserError(f"{path}: unknown key(s) {', '.join(prefix + k for k in unknown)}; "
+                        f"{'keys' if where else 'tables'} accepted{' in ' + where if where else ''}: {', '.join(allowed)}")
+
+
 def _parse(data: dict, path: Path) -> EnergyModel:
+    _only_known(data, KEYS[""], "", path)
     model = data.get("model", {})
+    _only_known(model, KEYS["model"], "model", path)
     events = data.get("events")
     if not isinstance(events, dict):
         raise UserError(f"{path}: missing [events] table (needs {', '.join(EVENTS)})")
@@ -90,6 +110,7 @@ def _parse(data: dict, path: Path) -> EnergyModel:
         table = events.get(event)
         if not isinstance(table, dict):
             raise UserError(f"{path}: missing [{where}] (with pj, source, status)")
+        _only_known(table, KEYS["event"], where, path)
         if "pj" not in table:
             raise UserError(f"{path}: {where}.pj is missing")
         status = _text(table, "status", where, path)
@@ -100,6 +121,7 @@ def _parse(data: dict, path: Path) -> EnergyModel:
     baseline = data.get("baseline")
     if not isinstance(baseline, dict):
         raise UserError(f"{path}: missing [baseline] (mac_fp32_pj, mac_int8_pj, source)")
+    _only_known(baseline, KEYS["baseline"], "baseline", path)
     for key in ("mac_fp32_pj", "mac_int8_pj"):
         if key not in baseline:
             raise UserError(f"{path}: baseline.{key} is missing")

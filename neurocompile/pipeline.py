@@ -7,14 +7,15 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .build import Build, check_output, write_build
+from .build import PARTITION_FILE, Build, check_replaceable, write_build
+from . import files
 from .errors import UserError
 from .generate import sample_token
 from .graph import FloatRun
@@ -29,7 +30,6 @@ from .tokenizers import Tokenizer, find_tokenizer
 from .trace import trace
 
 CALIBRATION_STREAMS = 8
-PARTITION_FILE = "partition.json"
 
 
 def place(program, resources, system: str | None):
@@ -81,7 +81,8 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         raise UserError(f"--system applies to partitioned targets (loihi2), not {target.name}")
     if system is not None and system not in target.resources.systems:
         raise UserError(f"unknown system {system!r}; known: {', '.join(target.resources.systems)}")
-    check_output(Path(out))
+    files.check_parent(Path(out), "-o")
+    check_replaceable(Path(out))
     spec = target.numeric
     if payload_bits is not None:
         spec = replace(spec, payload_bits=payload_bits)
@@ -98,7 +99,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     windows, cal_info = _calibration_ids(tokenizer, calibration_text, calibration_source, calibration_tokens)
     peaks = calibrate(lowered, windows)
     _progress(f"calibrated on {windows.numel()} tokens of {cal_info['source']}", quiet)
-    program = quantize(lowered, spec, peaks, {"family": model.family})
+    program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name})
     del lowered  # its folded float weights are the largest thing held; the program replaces them
     extra_files = {}
     placement = None
@@ -154,18 +155,25 @@ def lif_nodes(build: Build) -> list[str]:
 
 
 def generate_int(build: Build, prompt_ids: list[int], n_tokens: int, temperature: float, top_p: float, seed: int,
-                 record: tuple[str, ...] = ()):
-    """Yield sampled token ids from the integer simulation; the simulator (with counters) is returned first."""
+                 record: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: False):
+    """Yield sampled token ids from the integer simulation; the simulator (with counters) is returned first.
+
+    `stop()` is asked before every step (prompt steps included): when it says so, the stream ends early and the
+    simulator holds the counters of the steps run."""
     sim = simulator_for(build, 1, record)
     gen = torch.Generator().manual_seed(seed)
 
     def tokens() -> Iterator[int]:
         logits = None
         for token in prompt_ids or [0]:
+            if stop():
+                return
             logits = sim.logits(np.array([token]))
         for _ in range(n_tokens):
             token = sample_token(torch.from_numpy(logits[0]), temperature, top_p, gen)
             yield token
+            if stop():
+                return
             logits = sim.logits(np.array([token]))
 
     return sim, tokens()
@@ -214,7 +222,7 @@ def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = Fals
             agree[name] += int((sim.values[name] == run.values[name].numpy()).sum())
         if t % max(1, length // 5) == 0:
             _progress(f"evaluate: {t * streams}/{length * streams} tokens", quiet)
-    counts = np.sum(sim.counts, 0)
+    counts = sim.totals
     n = streams * length
     width = {name: build.program.nodes[name].q.n for name in lifs}
     return Evaluation(n, streams, bits_float / n, bits_int / n, {k: agree[k] / (n * width[k]) for k in lifs},

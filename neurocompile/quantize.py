@@ -54,6 +54,13 @@ class Program:
     def output(self) -> QNode:
         return next(n for n in self.nodes.values() if n.kind == "Output")
 
+    @property
+    def vocab_size(self) -> int:
+        """Token ids the program takes: rows of the code table its token input feeds."""
+        token = next(n.name for n in self.nodes.values() if n.kind == "TokenInput")
+        table = next(n for n in self.nodes.values() if token in n.inputs)
+        return int(table.q.table.shape[0])
+
     def width(self, name: str) -> int:
         """Values a node outputs per stream and step: its own width, or (elementwise ops) its first input's."""
         node = self.nodes[name]
@@ -202,7 +209,7 @@ def load_program(path: Path) -> Program:
     classes = {**_q_classes(), "NumericSpec": NumericSpec, "QTable": QTable}
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != PROGRAM_FORMAT:
-            raise ValueError(f"{path}: not a neurocompile program (format {f.attrs.get('format')!r}, expected {PROGRAM_FORMAT!r})")
+            raise UserError(f"{path}: not a neurocompile program (format {f.attrs.get('format')!r}, expected {PROGRAM_FORMAT!r})")
         spec = _read_fields(f["spec"], classes)
         metadata = {k: str(v) for k, v in f["metadata"].attrs.items()}
         nodes = {}

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .build import Build
+from . import files
+from .build import RUN_FILE, Build
 from .energy import EVENTS, EnergyModel, load_energy_model
 from .errors import UserError
 from .ops import Op, Tally
 
-RUN_FILE = "run.npz"
 EVENT_FIELD = {"binary_synaptic_op": "binary_events", "graded_synaptic_op": "graded_events",
                "graded_message": "graded_messages", "neuron_update": "neuron_updates", "op_eval": "op_evals"}
 PLACEMENTS = ("synapse", "neuron", "embedded_cpu", "host")
@@ -33,35 +32,48 @@ PLACEMENTS = ("synapse", "neuron", "embedded_cpu", "host")
 # --------------------------------------------------------------------------------------------------
 
 
-def save_run(build: Build, sim, tokens: list[int], seed: int) -> None:
-    """Store a simulation's counters in the build directory (atomically)."""
-    counts = np.stack(sim.counts)  # [steps, nodes, fields], summed over streams
-    fd, tmp = tempfile.mkstemp(prefix=".run.", suffix=".npz", dir=build.path)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, counts=counts, nodes=np.array(list(build.program.nodes)), fields=np.array(Tally.FIELDS),
-                            tokens=np.asarray(tokens), seed=np.int64(seed), streams=np.int64(sim.batch))
-        os.replace(tmp, build.path / RUN_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+RUN_FORMAT = "neurocompile.run/1"
+TEXT_HEAD = 256  # tokens of a run's text kept for the report's header (memory stays flat in the run's length)
+
+
+def save_run(build: Build, sim, tokens_head: list[int], seed: int, complete: bool = True) -> Path:
+    """Store a simulation's counters (running sums) in the build directory, atomically."""
+    arrays = {files.NPZ_MARK: np.array(RUN_FORMAT), "totals": sim.totals, "steps": np.int64(sim.steps),
+              "nodes": np.array(list(build.program.nodes)), "fields": np.array(Tally.FIELDS),
+              "tokens_head": np.asarray(tokens_head[:TEXT_HEAD], np.int64), "seed": np.int64(seed),
+              "streams": np.int64(sim.batch), "complete": np.bool_(complete)}
+    return files.write_file(build.path / RUN_FILE, lambda tmp: np.savez_compressed(tmp, **arrays), "the run file")
 
 
 @dataclass(frozen=True)
 class Run:
-    counts: np.ndarray  # [steps, nodes, fields]
-    tokens: list[int]
+    totals: np.ndarray  # [nodes, fields], summed over steps and streams
+    steps: int  # steps (tokens) per stream
+    tokens: list[int]  # the first TEXT_HEAD tokens of stream 0
     streams: int
+    complete: bool = True  # False: the run was interrupted, and these are the counters of its first `steps` tokens
 
 
 def load_run(build: Build) -> Run:
     path = build.path / RUN_FILE
     if not path.is_file():
         raise UserError(f"{build.path}: no run to report on; run `neurocompile simulate {build.path}` first")
-    with np.load(path) as data:
-        if list(data["nodes"]) != list(build.program.nodes) or list(data["fields"]) != list(Tally.FIELDS):
-            raise UserError(f"{path}: recorded for another program or version; run `neurocompile simulate` again")
-        return Run(data["counts"], data["tokens"].tolist(), int(data["streams"]))
+    again = f"run `neurocompile simulate {build.path}` again"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data[files.NPZ_MARK]) != RUN_FORMAT:
+                raise ValueError(f"format {str(data[files.NPZ_MARK])!r}, expected {RUN_FORMAT!r}")
+            nodes, fields_ = [str(x) for x in data["nodes"]], [str(x) for x in data["fields"]]
+            run = Run(np.asarray(data["totals"]), int(data["steps"]), [int(t) for t in data["tokens_head"]],
+                      int(data["streams"]), bool(data["complete"]))
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: damaged or not a neurocompile run ({type(exc).__name__}: {exc}); {again}") from None
+    if nodes != list(build.program.nodes) or fields_ != list(Tally.FIELDS):
+        raise UserError(f"{path}: recorded for another program or version; {again}")
+    if (run.totals.shape != (len(nodes), len(fields_)) or run.totals.dtype.kind not in "iu" or (run.totals < 0).any()
+            or run.steps < 1 or run.streams < 1 or any(not 0 <= t < build.program.vocab_size for t in run.tokens)):
+        raise UserError(f"{path}: damaged (counters of the wrong shape or sign, or no steps); {again}")
+    return Run(run.totals.astype(np.int64), run.steps, run.tokens, run.streams, run.complete)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -100,8 +112,8 @@ def layer_of(node: str) -> str:
 
 def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
     program = build.program
-    steps = run.counts.shape[0] * run.streams
-    totals = run.counts.sum(0).astype(np.float64) / steps  # per token
+    steps = run.steps * run.streams
+    totals = run.totals.astype(np.float64) / steps  # per token
     fields = list(Tally.FIELDS)
     rows, firing = [], {}
     dense_macs = 0.0
@@ -161,7 +173,8 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
         "neurocompile": __version__,
         "model": build.manifest["source"]["checkpoint"], "model_sha256": build.manifest["source"]["sha256"],
         "target": build.manifest["target"], "numeric": build.manifest["numeric"],
-        "text": text if len(text) <= 200 else text[:200] + "…", "tokens": len(run.tokens), "streams": run.streams,
+        "text": text if len(text) <= 200 else text[:200] + "…", "tokens": run.steps, "streams": run.streams,
+        "complete": run.complete,
         "energy_model": f"{model.name} ({model.origin}): {model.description}",
         "constants": {e: asdict(c) for e, c in model.events.items()},
         "baseline": {"mac_fp32_pj": model.mac_fp32_pj, "mac_int8_pj": model.mac_int8_pj, "source": model.baseline_source},
@@ -176,12 +189,9 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
 
 
 def _resources(build: Build) -> dict | str:
-    path = build.path / "partition.json"
-    if not path.is_file():
+    placement = build.partition
+    if placement is None:
         return f"not partitioned: export with --target loihi2 for cores, chips and traffic (this build: {build.manifest['target']})"
-    import json
-
-    placement = json.loads(path.read_text())
     return {**placement["summary"], "per_core": [{k: c[k] for k in ("core", "chip", "neurons", "synaptic_bytes")}
                                                  for c in placement["cores"]],
             "neurons_per_core": placement["resources"]["neurons_per_core"],
@@ -196,13 +206,13 @@ def _resources(build: Build) -> dict | str:
 def to_json(report: Report) -> str:
     import json
 
-    return json.dumps(asdict(report), indent=2) + "\n"
+    return json.dumps({"format": files.REPORT_FORMAT, **asdict(report)}, indent=2) + "\n"
 
 
 def to_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["node", "layer", "kind", "placement", "input", *Tally.FIELDS, "energy_pj_per_token"])
+    writer.writerow([*files.CSV_MARK.rstrip(",").split(","), *Tally.FIELDS, "energy_pj_per_token"])
     for r in report.nodes:
         writer.writerow([r.node, r.layer, r.kind, r.placement, r.input, *(f"{r.per_token[f]:.6g}" for f in Tally.FIELDS),
                          f"{r.energy_pj:.6g}"])
@@ -236,9 +246,9 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
 
 def to_markdown(report: Report) -> str:
     h = report.header
-    lines = ["# neurocompile energy report", "",
+    lines = ["# neurocompile energy report", f"<!-- {files.REPORT_FORMAT} -->", "",
              f"- neurocompile {h['neurocompile']}; model `{h['model']}` (sha256 {h['model_sha256'][:16]}…), target {h['target']}",
-             f"- run: {h['tokens']} tokens x {h['streams']} stream(s); text: {h['text']!r}",
+             f"- run: {h['tokens']} tokens x {h['streams']} stream(s){'' if h['complete'] else ' (interrupted: the counters of the tokens run)'}; text: {h['text']!r}",
              f"- energy model: {h['energy_model']}", "", "Constants (pJ per event):", ""]
     for event, c in h["constants"].items():
         lines.append(f"- `{event}` = {c['pj']} pJ [{c['status']}] — {c['source']}")
@@ -275,7 +285,7 @@ def _tex_escape(s: str) -> str:
 
 def to_latex(report: Report) -> str:
     h = report.header
-    out = [r"\documentclass{article}", r"\usepackage{booktabs}", r"\usepackage[T1]{fontenc}", r"\begin{document}",
+    out = [f"% {files.REPORT_FORMAT}: written by neurocompile {__version__}", r"\documentclass{article}", r"\usepackage{booktabs}", r"\usepackage[T1]{fontenc}", r"\begin{document}",
            r"\section*{neurocompile energy report}",
            rf"neurocompile {h['neurocompile']}; model \texttt{{{_tex_escape(h['model'])}}}, "
            rf"energy model {_tex_escape(h['energy_model'])}; {h['tokens']} tokens.", "",
@@ -304,7 +314,6 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder.mkdir(parents=True, exist_ok=True)
     layers = [layer for layer, energy in report.by_layer.items() if energy > 0]
     kinds = sorted({r.kind for r in report.nodes if r.energy_pj > 0})
     written = []
@@ -346,7 +355,11 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
 
 
 def _save(fig, stem: Path) -> list[Path]:
+    """PNG and PDF, each written atomically and marked as ours (so a later run may replace it, and only it)."""
+    marks = {".png": {"Software": f"neurocompile {__version__}"},
+             ".pdf": {"Creator": f"neurocompile {__version__}", "CreationDate": None}}
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for p in paths:
-        fig.savefig(p, dpi=150, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
+        files.write_file(p, lambda tmp, p=p: fig.savefig(tmp, format=p.suffix[1:], dpi=150, metadata=marks[p.suffix]),
+                         "--plots")
     return paths

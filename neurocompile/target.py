@@ -34,6 +34,7 @@ class Target:
     resources: Any = None  # ResourceSpec, for targets that are partitioned into cores and chips
     # program -> {file name in the build directory: writer(path)}, for artifacts only this target has
     extra_files: Callable[[Any], dict[str, Callable[[Path], None]]] = lambda program: {}
+    build_files: tuple[str, ...] = ()  # files every build for this target has (checked when a build is read)
 
 
 def get_target(name: str) -> Target:

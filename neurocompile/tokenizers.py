@@ -53,6 +53,8 @@ class CharTokenizer:
         try:
             table = json.loads(path.read_bytes())  # bytes: json detects UTF-8/16/32 (upstream's vocab_book.json is UTF-16)
             chars = [table[str(i)] for i in range(len(table))]
+            if not chars or not all(isinstance(c, str) and c for c in chars):
+                raise TypeError("every entry must be a non-empty string")
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise UserError(
                 f"{path}: not a character vocabulary (expected JSON {{\"0\": char, \"1\": char, ...}} with "
@@ -105,6 +107,10 @@ def load_tokenizer(path: Path) -> Tokenizer:
         head = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise UserError(f"{path}: tokenizer file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a tokenizer file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the tokenizer file ({exc.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: not a JSON tokenizer or vocabulary file: {exc}") from None
     if isinstance(head, dict) and "model" in head:
@@ -130,9 +136,10 @@ def find_tokenizer(checkpoint: Path, vocab_size: int, explicit: Path | None = No
                 f"(a character vocabulary JSON or a Hugging Face tokenizer.json), or place "
                 f"{stem.name}.vocab.json beside the checkpoint."
             )
-    if tok.vocab_size > vocab_size:
+    if tok.vocab_size != vocab_size:
         raise UserError(
-            f"tokenizer {tok.name} has {tok.vocab_size} entries but the checkpoint's embedding has only "
-            f"{vocab_size} rows: they do not belong together."
+            f"tokenizer {tok.name} has {tok.vocab_size} entries but the checkpoint's embedding has {vocab_size} rows: "
+            f"they do not belong together (the model would {'read ids it has no row for' if tok.vocab_size > vocab_size else 'produce ids the tokenizer cannot decode'}); "
+            f"give --tokenizer the vocabulary the model was trained with"
         )
     return tok

@@ -117,7 +117,7 @@ def test_export_errors_leave_nothing_behind(capsys, tmp_path):
     not_build = tmp_path / "mine"
     not_build.mkdir()
     (not_build / "notes.txt").write_text("keep me")
-    assert "not a neurocompile build directory" in _error(capsys, "export", "-o", not_build)
+    assert "no manifest.json written by neurocompile, and it holds notes.txt" in _error(capsys, "export", "-o", not_build)
     assert (not_build / "notes.txt").read_text() == "keep me"
     short = tmp_path / "short.txt"
     short.write_text("abc")

@@ -64,9 +64,9 @@ def test_generate_streams_text(capsys):
     "argv, message",
     [
         (["generate", "--prompt", "λx", "--tokens", "3"], "outside the model's vocabulary"),
-        (["generate", "--tokens", "-1"], "--tokens must be >= 0"),
-        (["generate", "--top-p", "0"], "--top-p must be in (0, 1]"),
-        (["inspect", "--v-threshold", "0"], "--v-threshold must be positive"),
+        (["generate", "--tokens", "-1"], "argument --tokens: must be in 0..1000000000, got -1"),
+        (["generate", "--top-p", "0"], "argument --top-p: must be a finite number in (0, 1], got 0"),
+        (["inspect", "--v-threshold", "0"], "argument --v-threshold: must be a finite number in (0, 1e+06], got 0"),
     ],
 )
 def test_bad_options(capsys, argv, message):

@@ -92,7 +92,7 @@ def test_counters_match_a_hand_counted_graph():
     sim = Simulator(program, batch=1)
     for token in (1, 1, 0):
         sim.step(np.array([token]))
-    counts = {name: dict(zip(Tally.FIELDS, row)) for name, row in zip(program.nodes, np.sum(sim.counts, 0))}
+    counts = {name: dict(zip(Tally.FIELDS, row)) for name, row in zip(program.nodes, sim.totals)}
     # codes: 3 + 3 + 1 spikes; fc: binary events = active inputs x 2 outputs
     assert counts["codes"]["spikes"] == 7
     assert counts["fc"]["binary_events"] == 7 * 2 and counts["fc"]["graded_events"] == 0

@@ -55,7 +55,9 @@ def test_hugging_face_tokenizer_file(tmp_path):
     # found beside a checkpoint by upstream's file name
     ckpt = tmp_path / "model.pt"
     torch.save({}, ckpt)
-    assert isinstance(find_tokenizer(ckpt, vocab_size=10), HFTokenizer)
+    assert isinstance(find_tokenizer(ckpt, vocab_size=4), HFTokenizer)
+    with pytest.raises(UserError, match="has 4 entries but the checkpoint's embedding has 10 rows.*cannot decode"):
+        find_tokenizer(ckpt, vocab_size=10)
 
 
 def test_find_tokenizer_defaults_and_mismatch(tmp_path):
@@ -65,7 +67,7 @@ def test_find_tokenizer_defaults_and_mismatch(tmp_path):
         find_tokenizer(ckpt, vocab_size=77)
     CharTokenizer(list("abcdef")).save(tmp_path / "m.vocab.json")
     assert find_tokenizer(ckpt, vocab_size=6).vocab_size == 6
-    with pytest.raises(UserError, match="has 6 entries but the checkpoint's embedding has only 4"):
+    with pytest.raises(UserError, match="has 6 entries but the checkpoint's embedding has 4 rows.*no row for"):
         find_tokenizer(ckpt, vocab_size=4)
 
 

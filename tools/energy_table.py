@@ -50,8 +50,8 @@ def run(name, model, tokens: np.ndarray, calibration: np.ndarray, tokenizer):
     for t in tokens:
         sim.step(np.array([t]))
     manifest = {"source": {"checkpoint": name, "sha256": "-"}, "target": "cpu", "numeric": {}, "approximations": APPROXIMATIONS}
-    build = Build(Path("."), manifest, graph, program, tokenizer)
-    return Run(np.stack(sim.counts), tokens.tolist(), 1), build
+    build = Build(Path("."), manifest, program, tokenizer, graph)
+    return Run(sim.totals, sim.steps, tokens.tolist(), 1), build
 
 
 def main() -> None:

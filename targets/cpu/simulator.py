@@ -1,17 +1,30 @@
-"""Streaming bit-accurate simulator: token in, logits out, with counters per node per token.
+"""Streaming bit-accurate simulator: token in, logits out, with counters per node.
 
 It runs each op's integer semantics (``neurocompile.ops``), the same code any other executor of the
 program runs, on a batch of independent streams.  One token is one step through the whole program; a
 pipelined executor (Lava) reaches the same values ``depth`` steps later.
+
+Memory is flat in the number of steps: counters are running sums (``totals``); values are kept per step
+only for the nodes named in ``record``.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
+from neurocompile.errors import UserError
 from neurocompile.ops import Tally
 from neurocompile.quantize import Program
+
+
+class NodeFailure(Exception):
+    """A node's integer step raised: which node, and what it raised."""
+
+    def __init__(self, node: str, kind: str, error: Exception):
+        super().__init__(f"node {node} ({kind}): {type(error).__name__}: {error}")
+        self.node, self.kind, self.error = node, kind, error
 
 
 class Simulator:
@@ -23,26 +36,29 @@ class Simulator:
         self.state = {n.name: cls.int_initial_state(n.q, batch) for n, cls in zip(self.nodes, self.classes)}
         self.record = set(record)
         self.recorded: dict[str, list[np.ndarray]] = {name: [] for name in self.record}
-        self.counts: list[np.ndarray] = []  # per step: [nodes, Tally.FIELDS]
+        self.totals = np.zeros((len(self.nodes), len(Tally.FIELDS)), np.int64)  # summed over steps and streams
+        self.steps = 0
         self.values: dict[str, np.ndarray] = {}
         out = program.output
         self.logit_scale = 2.0 ** -out.frac
 
     def step(self, tokens: np.ndarray) -> np.ndarray:
-        """tokens [B] -> integer logits [B, V]; counters of this step appended to ``self.counts``."""
+        """tokens [B] -> integer logits [B, V]; this step's counters are added to ``self.totals``."""
         values: dict[str, np.ndarray] = {}
-        counts = np.zeros((len(self.nodes), len(Tally.FIELDS)), np.int64)
         for i, (node, cls) in enumerate(zip(self.nodes, self.classes)):
             if node.kind == "TokenInput":
                 values[node.name] = np.asarray(tokens, dtype=np.int64)
                 continue
             tally = Tally()
-            values[node.name], self.state[node.name] = cls.int_step(
-                node.q, [values[src] for src in node.inputs], self.state[node.name], tally)
-            counts[i] = tally.as_array()
+            try:
+                values[node.name], self.state[node.name] = cls.int_step(
+                    node.q, [values[src] for src in node.inputs], self.state[node.name], tally)
+            except (ArithmeticError, IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise NodeFailure(node.name, node.kind, exc) from exc
+            self.totals[i] += tally.as_array()
         for name in self.record:
             self.recorded[name].append(values[name].copy())
-        self.counts.append(counts)
+        self.steps += 1
         self.values = values
         return values[self.program.output.name]
 
@@ -53,3 +69,30 @@ class Simulator:
     def run(self, tokens: np.ndarray) -> np.ndarray:
         """tokens [B, T] -> float logits [B, T, V]."""
         return np.stack([self.logits(tokens[:, t]) for t in range(tokens.shape[1])], 1)
+
+
+def check_program(program: Program, path: Path) -> None:
+    """Refuse a program this engine cannot run: its structure, then one step on the first and last token ids."""
+    from neurocompile.ops import Op
+
+    where = f"{path}: not a valid neurocompile program"
+    names: set[str] = set()
+    kinds = [node.kind for node in program.nodes.values()]
+    if kinds.count("TokenInput") != 1 or kinds.count("Output") != 1 or kinds[0] != "TokenInput":
+        raise UserError(f"{where} (it needs one token input, first, and one output); export again")
+    for node in program.nodes.values():
+        if node.kind not in Op.registry:
+            raise UserError(f"{where}: node {node.name} has unknown kind {node.kind!r}; export again")
+        undefined = [src for src in node.inputs if src not in names]
+        if undefined:
+            raise UserError(f"{where}: node {node.name} reads {', '.join(undefined)}, not defined before it; export again")
+        if node.q is None and node.kind != "TokenInput":
+            raise UserError(f"{where}: node {node.name} has no parameters; export again")
+        names.add(node.name)
+    try:
+        sim = Simulator(program, 2)
+        sim.step(np.array([0, program.vocab_size - 1]))
+    except NodeFailure as exc:
+        raise UserError(f"{where}: {exc}; export again") from None
+    except (ArithmeticError, IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UserError(f"{where}: {type(exc).__name__}: {exc}; export again") from None

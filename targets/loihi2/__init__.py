@@ -45,4 +45,5 @@ TARGET = Target(
     numeric=NUMERIC,
     resources=RESOURCES,
     extra_files=_netx_files,
+    build_files=("partition.json",),
 )

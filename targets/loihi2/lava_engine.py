@@ -58,14 +58,11 @@ MAX_SYNAPSE_PROCESSES_PER_NODE = 64
 
 
 def core_slices(build) -> dict[str, list[tuple[int, int]]] | None:
-    """node -> row ranges per core, from a loihi2 build's partition.json (None for builds without one)."""
-    import json
-
-    path = build.path / "partition.json"
-    if not path.is_file():
+    """node -> row ranges per core, from a loihi2 build's partition (None for builds without one)."""
+    if build.partition is None:
         return None
     slices: dict[str, list[tuple[int, int]]] = {}
-    for core in json.loads(path.read_text())["cores"]:
+    for core in build.partition["cores"]:
         for s in core["slices"]:
             slices.setdefault(s["node"], []).append(tuple(s["rows"]))
     return slices
