@@ -325,6 +325,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
     build = read_build(args.build, target="loihi2" if args.engine == "lava" else None)
     prompt_ids = build.tokenizer.encode(args.prompt)
+    files.check_file_target(build.path / RUN_FILE, "the run file")  # before the run, not after it
     lifs = lif_nodes(build)
     record = (*lifs, build.program.output.name) if args.engine == "lava" else ()
     spikes = None
@@ -471,12 +472,13 @@ def cmd_report(args: argparse.Namespace) -> None:
     from . import files
     from .build import read_build
     from .energy import load_energy_model
-    from .report import FORMATS, load_run, make_report, write_plots
+    from .report import FORMATS, check_plots, load_run, make_report, write_plots
 
     if args.output is not None:
         files.check_file_target(args.output, "-o")
-    if args.plots is not None and (args.plots.is_file() or args.plots.is_symlink()):
-        raise UserError(f"{args.plots}: --plots needs a folder, and this is a file")
+        files.check_parent(args.output, "-o")
+    if args.plots is not None:
+        check_plots(args.plots)
     model = load_energy_model(args.energy)
     build = read_build(args.build)
     report = make_report(build, load_run(build), model)

@@ -46,7 +46,8 @@ def place(program, resources, system: str | None):
 
 
 def _progress(message: str, quiet: bool) -> None:
-    if not quiet:
+    """Progress on stderr: only on a terminal (a script or a log gets results and errors, not chatter)."""
+    if not quiet and sys.stderr.isatty():
         print(f"[neurocompile] {message}", file=sys.stderr, flush=True)
 
 
@@ -93,10 +94,10 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     model = build_model(ckpt, v_threshold)
     tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, tokenizer_path)
     _progress(f"loaded {ckpt.path.name}: SpikeGPT L{model.config.n_layer} C{model.config.n_embd} V{model.config.vocab_size}", quiet)
+    windows, cal_info = _calibration_ids(tokenizer, calibration_text, calibration_source, calibration_tokens)
     graph = trace(model)
     lowered = lower(graph)
     _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)}", quiet)
-    windows, cal_info = _calibration_ids(tokenizer, calibration_text, calibration_source, calibration_tokens)
     peaks = calibrate(lowered, windows)
     _progress(f"calibrated on {windows.numel()} tokens of {cal_info['source']}", quiet)
     program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def load_run(build: Build) -> Run:
             nodes, fields_ = [str(x) for x in data["nodes"]], [str(x) for x in data["fields"]]
             run = Run(np.asarray(data["totals"]), int(data["steps"]), [int(t) for t in data["tokens_head"]],
                       int(data["streams"]), bool(data["complete"]))
-    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
         raise UserError(f"{path}: damaged or not a neurocompile run ({type(exc).__name__}: {exc}); {again}") from None
     if nodes != list(build.program.nodes) or fields_ != list(Tally.FIELDS):
         raise UserError(f"{path}: recorded for another program or version; {again}")
@@ -178,6 +179,8 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
         "energy_model": f"{model.name} ({model.origin}): {model.description}",
         "constants": {e: asdict(c) for e, c in model.events.items()},
         "baseline": {"mac_fp32_pj": model.mac_fp32_pj, "mac_int8_pj": model.mac_int8_pj, "source": model.baseline_source},
+        "units": "per token = per step of the simulated run (the prompt's tokens and the generated ones), "
+                 "summed over the run and divided by steps x streams",
         "approximations": build.manifest["approximations"] + [
             "energy counts events of the integer simulation; routing between cores and chips is not counted until "
             "the Loihi 2 partition exists",
@@ -249,7 +252,7 @@ def to_markdown(report: Report) -> str:
     lines = ["# neurocompile energy report", f"<!-- {files.REPORT_FORMAT} -->", "",
              f"- neurocompile {h['neurocompile']}; model `{h['model']}` (sha256 {h['model_sha256'][:16]}…), target {h['target']}",
              f"- run: {h['tokens']} tokens x {h['streams']} stream(s){'' if h['complete'] else ' (interrupted: the counters of the tokens run)'}; text: {h['text']!r}",
-             f"- energy model: {h['energy_model']}", "", "Constants (pJ per event):", ""]
+             f"- units: {h['units']}", f"- energy model: {h['energy_model']}", "", "Constants (pJ per event):", ""]
     for event, c in h["constants"].items():
         lines.append(f"- `{event}` = {c['pj']} pJ [{c['status']}] — {c['source']}")
     lines += [f"- dense baselines: fp32 MAC {h['baseline']['mac_fp32_pj']} pJ, int8 MAC {h['baseline']['mac_int8_pj']} pJ — "
@@ -305,6 +308,19 @@ def to_latex(report: Report) -> str:
 
 
 FORMATS = {"json": to_json, "csv": to_csv, "md": to_markdown, "tex": to_latex}
+
+
+PLOTS = ("energy_by_layer", "firing_rates", "core_utilisation")  # each as .png and .pdf
+
+
+def check_plots(folder: Path) -> None:
+    """Before anything is drawn: every plot file to be replaced must be one neurocompile wrote."""
+    if folder.is_file() or folder.is_symlink():
+        raise UserError(f"{folder}: --plots needs a folder, and this is a file")
+    files.check_parent(folder / "x", "--plots")
+    for stem in PLOTS:
+        for suffix in (".png", ".pdf"):
+            files.check_file_target(folder / f"{stem}{suffix}", "--plots")
 
 
 def write_plots(report: Report, folder: Path) -> list[Path]:

@@ -1,0 +1,403 @@
+"""Careless and hostile input, through the real command line in a subprocess.
+
+Every case asserts: the exit code (2 for a user error, 130 for an interrupt), exactly one line on stderr that
+names the right thing, no traceback, and every file outside the intended output unchanged (the whole work
+folder is hashed before and after).  Permission cases run with the file-permission capabilities dropped
+(`setpriv`), since tests here run as root, which reads and writes anything otherwise.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neurocompile.build import MANIFEST
+from neurocompile.cli import main
+from neurocompile.models import zoo
+
+ZOO = zoo.path()
+NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+CAN_DROP = os.geteuid() != 0 or shutil.which("setpriv") is not None
+
+
+def _cli(argv: list, cwd: Path, unprivileged: bool = False, **kw) -> subprocess.CompletedProcess:
+    prefix = NO_DAC if unprivileged else []
+    return subprocess.run([*prefix, sys.executable, "-m", "neurocompile.cli", *map(str, argv)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, **kw)
+
+
+def _tree(root: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            out[rel] = "link:" + os.readlink(path)
+        elif path.is_dir():
+            out[rel] = f"dir:{oct(path.stat().st_mode & 0o777)}"
+        else:
+            try:
+                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except PermissionError:
+                out[rel] = f"unreadable:{path.stat().st_size}"
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Builds to attack (made once, copied per case)
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("builds")
+    made = {}
+    for target in ("cpu", "loihi2"):
+        out = root / target
+        assert main(["export", "--target", target, "-o", str(out), "--calibration-tokens", "256", "--json"]) == 0
+        assert main(["simulate", str(out), "--tokens", "8", "--json"]) == 0
+        made[target] = out
+    return made
+
+
+def _copy_build(builds, target: str, work: Path, name: str = "b") -> Path:
+    dest = work / name
+    shutil.copytree(builds[target], dest)
+    return dest
+
+
+def _rehash(build: Path, name: str) -> None:
+    """What a hostile user does after replacing a file: make the manifest agree with it."""
+    manifest = json.loads((build / MANIFEST).read_text())
+    manifest["files"][name] = hashlib.sha256((build / name).read_bytes()).hexdigest()
+    (build / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _write(path: Path, data: bytes | str, mode: int | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    if mode is not None:
+        os.chmod(path, mode)
+    return path
+
+
+def _checkpoint(path: Path, edit: Callable[[dict], dict]) -> Path:
+    state = torch.load(ZOO, weights_only=True)
+    torch.save(edit(dict(state)), path)
+    return path
+
+
+def _small_vocab(work: Path) -> Path:
+    """A 5-character model: the zoo's weights cut to 5 rows, with a 5-character vocabulary beside it."""
+    def cut(state):
+        state["emb.weight"] = state["emb.weight"][:5].clone()
+        state["head.weight"] = state["head.weight"][:5].clone()
+        return state
+
+    _write(work / "small.vocab.json", json.dumps({str(i): c for i, c in enumerate("abcd ")}))
+    return _checkpoint(work / "small.pt", cut)
+
+
+# --------------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    setup: Callable[[Path, dict], list]  # (work folder, builds) -> argv; may create files in work
+    says: tuple[str, ...]  # fragments the one error line must contain
+    unprivileged: bool = False  # run with file-permission capabilities dropped
+
+
+def _forged_build(work: Path, builds) -> list:
+    """A folder with a manifest that looks like ours (copied from a real build) and a user's file."""
+    mine = work / "results"
+    shutil.copy(builds["cpu"] / MANIFEST, _write(mine / MANIFEST, "") )
+    _write(mine / "thesis-data.csv", "trial,accuracy\n1,0.93\n")
+    return ["export", "-o", mine]
+
+
+CASES = [
+    # data loss: a directory is replaced only when it is provably a build we wrote
+    Case("forged-manifest-keeps-user-file", _forged_build, ("results", "neurocompile did not write", "thesis-data.csv")),
+    Case("plain-manifest-json-keeps-user-file",
+         lambda w, b: [_write(w / "d" / MANIFEST, "{}") and "export", "-o", w / "d"],
+         ("no manifest.json written by neurocompile", "manifest.json")),
+    Case("build-with-user-notes-is-not-replaced",
+         lambda w, b: [_write(_copy_build(b, "cpu", w) / "notes.txt", "mine") and "export", "-o", w / "b"],
+         ("not replaced", "notes.txt")),
+    Case("build-with-edited-file-is-not-replaced",
+         lambda w, b: [_write(_copy_build(b, "cpu", w) / "tokenizer.json", "{}") and "export", "-o", w / "b"],
+         ("files changed since export", "tokenizer.json")),
+    Case("export-over-a-file", lambda w, b: ["export", "-o", _write(w / "paper.tex", "x")], ("not a build directory",)),
+    Case("report-over-a-user-file",
+         lambda w, b: ["report", _copy_build(b, "cpu", w), "-o", _write(w / "report.md", "# my notes\n")],
+         ("report.md", "not written by neurocompile")),
+    Case("report-over-a-directory", lambda w, b: ["report", _copy_build(b, "cpu", w), "-o", w / "b"], ("is a folder",)),
+    Case("spikes-over-a-user-file",
+         lambda w, b: ["simulate", _copy_build(b, "cpu", w), "--tokens", "2", "--spikes-out", _write(w / "s.npz", b"PK")],
+         ("s.npz", "not written by neurocompile")),
+    Case("plots-over-a-user-figure",
+         lambda w, b: ["report", _copy_build(b, "cpu", w), "--plots", w / "figs",
+                       _write(w / "figs" / "energy_by_layer.png", b"\x89PNG my figure") and "--format", "json"],
+         ("energy_by_layer.png", "not written by neurocompile")),
+    Case("run-file-that-is-the-users",
+         lambda w, b: ["simulate", _damage(_copy_build(b, "cpu", w), "run.npz", b"my own archive", False), "--tokens", "2"],
+         ("run.npz", "not written by neurocompile")),
+    Case("plots-over-a-file", lambda w, b: ["report", _copy_build(b, "cpu", w), "--plots", _write(w / "f", "x")],
+         ("--plots needs a folder",)),
+    # silently wrong results: every numeric option is range-checked at parse time
+    Case("block-rows-negative", lambda w, b: ["export", "-o", w / "x", "--block-rows", "-3"], ("--block-rows", "0..")),
+    Case("payload-bits-zero", lambda w, b: ["export", "-o", w / "x", "--payload-bits", "0"], ("--payload-bits", "2..24")),
+    Case("calibration-tokens-huge", lambda w, b: ["export", "-o", w / "x", "--calibration-tokens", "1e12"],
+         ("--calibration-tokens", "expected an integer")),
+    Case("v-threshold-nan", lambda w, b: ["inspect", "--v-threshold", "nan"], ("--v-threshold", "finite")),
+    Case("tokens-negative", lambda w, b: ["simulate", w, "--tokens", "-1"], ("--tokens", "0..1000000000")),
+    Case("temperature-negative", lambda w, b: ["simulate", w, "--temperature", "-1"], ("--temperature", "[0, 100]")),
+    Case("temperature-nan", lambda w, b: ["generate", "--temperature", "nan"], ("--temperature", "finite")),
+    Case("top-p-above-one", lambda w, b: ["generate", "--top-p", "1.5"], ("--top-p", "(0, 1]")),
+    Case("seed-beyond-2-64", lambda w, b: ["generate", "--seed", str(2**64)], ("--seed", "0..9223372036854775807")),
+    Case("max-tokens-negative", lambda w, b: ["evaluate", w, "--max-tokens", "-5"], ("--max-tokens",)),
+    Case("unknown-option", lambda w, b: ["export", "--taget", "loihi2"], ("unrecognized arguments: --taget",)),
+    Case("tokenizer-smaller-than-vocabulary",
+         lambda w, b: ["export", "-o", w / "x", "--tokenizer", _write(w / "v.json", json.dumps({str(i): chr(65 + i) for i in range(50)}))],
+         ("has 50 entries", "103 rows", "cannot decode")),
+    Case("cpu-build-claiming-loihi2",
+         lambda w, b: [_edit_manifest(_copy_build(b, "cpu", w), target="loihi2") and "simulate", w / "b", "--engine", "lava"],
+         ("partition.json", "manifest was edited")),
+    Case("energy-model-typo",
+         lambda w, b: ["report", _copy_build(b, "cpu", w), "--energy", _typo_toml(w)],
+         ("unknown key(s) events.neuron_update.pJ", "pj, source, status, note")),
+    # tracebacks before: unreadable, wrong kind of path, read-only, missing parent
+    Case("unreadable-checkpoint", lambda w, b: ["inspect", _write(w / "m.pt", ZOO.read_bytes(), 0o000)],
+         ("m.pt", "cannot read it", "Permission denied"), unprivileged=True),
+    Case("checkpoint-is-a-folder", lambda w, b: ["inspect", w], ("not a file",)),
+    Case("calibration-is-a-folder", lambda w, b: ["export", "-o", w / "x", "--calibration", w], ("--calibration", "a folder")),
+    Case("tokenizer-is-a-folder", lambda w, b: ["generate", "--tokenizer", w], ("a folder, not a tokenizer file",)),
+    Case("energy-is-a-folder", lambda w, b: ["report", _copy_build(b, "cpu", w), "--energy", w], ("a folder, not a file",)),
+    Case("text-unreadable",
+         lambda w, b: ["evaluate", _copy_build(b, "cpu", w), "--text", _write(w / "t.txt", "abc", 0o000)],
+         ("t.txt", "cannot read it"), unprivileged=True),
+    Case("read-only-output-folder", lambda w, b: [_readonly(w / "ro") and "export", "-o", w / "ro" / "b"],
+         ("ro", "not writable"), unprivileged=True),
+    Case("output-parent-is-a-file", lambda w, b: ["export", "-o", _write(w / "f", "x") / "b"], ("is a file, not a folder",)),
+    Case("report-output-parent-is-a-file",
+         lambda w, b: ["report", _copy_build(b, "cpu", w), "-o", _write(w / "f", "x") / "r.md"], ("is a file, not a folder",)),
+    Case("huge-declared-shape",
+         lambda w, b: ["inspect", _checkpoint(w / "h.pt", lambda s: {**s, "emb.weight": torch.zeros(1).expand(10**8, 128)})],
+         ("emb.weight", "declares shape (100000000, 128)")),
+    Case("small-vocabulary-default-calibration", lambda w, b: ["export", _small_vocab(w), "-o", w / "x"],
+         ("default calibration text does not fit",)),
+    Case("damaged-run", lambda w, b: ["report", _damage(_copy_build(b, "cpu", w), "run.npz", b"PK\x03\x04garbage", False)],
+         ("run.npz", "damaged")),
+    Case("run-of-another-shape", lambda w, b: ["report", _forge_run(_copy_build(b, "cpu", w))], ("run.npz", "damaged")),
+    Case("damaged-program-rehashed", lambda w, b: ["simulate", _damage(_copy_build(b, "cpu", w), "program.h5", b"\x89HDF\r\n\x1a\n" + b"0" * 64)],
+         ("program.h5", "not a readable neurocompile program")),
+    Case("foreign-graph-rehashed", lambda w, b: ["evaluate", _foreign_graph(_copy_build(b, "cpu", w)), "--max-tokens", "20"],
+         ("graph.nir", "not the one program.h5 was made from")),
+    Case("damaged-graph-rehashed", lambda w, b: ["evaluate", _damage(_copy_build(b, "cpu", w), "graph.nir", b"garbage"), "--max-tokens", "20"],
+         ("graph.nir", "not a readable neurocompile graph")),
+    Case("damaged-partition-rehashed", lambda w, b: ["report", _damage(_copy_build(b, "loihi2", w), "partition.json", b"{\"cores\": 3}")],
+         ("partition.json", "not a valid partition")),
+    Case("program-of-another-build", lambda w, b: ["simulate", _swap_program(b, w)], ("quantized for target 'loihi2'",)),
+    # messages: say what the file is
+    Case("random-bytes-checkpoint", lambda w, b: ["inspect", _write(w / "r.pt", bytes(range(7, 250)) * 20)],
+         ("not a PyTorch checkpoint", "binary data")),
+    Case("empty-state-dict", lambda w, b: ["inspect", _checkpoint(w / "e.pt", lambda s: {})], ("the state_dict is empty",)),
+    Case("zip-that-is-not-torch", lambda w, b: ["inspect", _zip(w / "z.pt")], ("a zip archive, but not a PyTorch checkpoint",)),
+]
+
+
+def _edit_manifest(build: Path, **changes) -> Path:
+    manifest = json.loads((build / MANIFEST).read_text())
+    manifest.update(changes)
+    (build / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return build
+
+
+def _typo_toml(work: Path) -> Path:
+    from neurocompile.energy import shipped  # noqa: F401  (the shipped file is the template)
+    from importlib import resources
+
+    text = (resources.files("neurocompile") / "energy_models" / "hw-45nm.toml").read_text()
+    start = text.index("[events.neuron_update]")
+    end = text.index("pj =", start)
+    return _write(work / "mine.toml", text[:end] + "pJ =" + text[end + 4:])
+
+
+def _readonly(folder: Path) -> Path:
+    folder.mkdir()
+    os.chmod(folder, 0o555)
+    return folder
+
+
+def _damage(build: Path, name: str, data: bytes, rehash: bool = True) -> Path:
+    (build / name).write_bytes(data)
+    if rehash:
+        _rehash(build, name)
+    return build
+
+
+def _forge_run(build: Path) -> Path:
+    from neurocompile.files import NPZ_MARK
+
+    with np.load(build / "run.npz") as data:
+        arrays = dict(data)
+    arrays["totals"] = arrays["totals"][:3]
+    np.savez_compressed(build / "run.npz", **arrays)
+    assert NPZ_MARK in arrays
+    return build
+
+
+def _foreign_graph(build: Path) -> Path:
+    """A valid neurocompile graph of another model (upstream's small test checkpoint), rehashed in."""
+    from neurocompile.graph import write_nir
+    from neurocompile.load import load_model
+    from neurocompile.trace import trace
+
+    write_nir(trace(load_model(Path(__file__).parent / "data" / "upstream" / "RWKV.pt")), build / "graph.nir")
+    _rehash(build, "graph.nir")
+    return build
+
+
+def _swap_program(builds, work: Path) -> Path:
+    build = _copy_build(builds, "cpu", work)
+    shutil.copy(builds["loihi2"] / "program.h5", build / "program.h5")
+    _rehash(build, "program.h5")
+    return build
+
+
+def _zip(path: Path) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("readme.txt", "hello")
+    return path
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_clear_line_and_changes_nothing(case: Case, builds, tmp_path):
+    if case.unprivileged and not CAN_DROP:
+        pytest.skip("needs setpriv to drop root's file-permission capabilities")
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = case.setup(work, builds)
+    before = _tree(work)
+    result = _cli(argv, work, case.unprivileged)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
+    assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith("neurocompile: error: "), lines
+    for fragment in case.says:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert _tree(work) == before, "a file outside the intended output changed"
+
+
+def test_forged_build_keeps_the_users_file_byte_for_byte(builds, tmp_path):
+    argv = _forged_build(tmp_path, builds)
+    data = (tmp_path / "results" / "thesis-data.csv").read_bytes()
+    assert _cli(argv, tmp_path).returncode == 2
+    assert (tmp_path / "results" / "thesis-data.csv").read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # no temporaries left beside it
+
+
+def test_our_own_outputs_are_replaced(builds, tmp_path):
+    """The other half of the rule: what neurocompile wrote (a build with its run, report and plots) is replaced."""
+    build = _copy_build(builds, "cpu", tmp_path)
+    assert main(["report", str(build), "--format", "md", "-o", str(build / "report.md"), "--plots", str(build / "plots")]) == 0
+    assert main(["report", str(build), "--format", "csv", "-o", str(build / "report.csv")]) == 0
+    assert main(["report", str(build), "--format", "md", "-o", str(build / "report.md")]) == 0  # over its own file
+    assert oct((build / "report.md").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    assert main(["export", "-o", str(build), "--calibration-tokens", "256", "--json"]) == 0
+    assert sorted(p.name for p in build.iterdir()) == ["graph.nir", "manifest.json", "program.h5", "tokenizer.json"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# --------------------------------------------------------------------------------------------------
+# Signals and leftovers
+# --------------------------------------------------------------------------------------------------
+
+
+def _wait_for(predicate: Callable[[], bool], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_ends_a_long_simulation_with_its_counters_kept(builds, tmp_path):
+    build = _copy_build(builds, "cpu", tmp_path)
+    (build / "run.npz").unlink()
+    spikes = tmp_path / "spikes.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "neurocompile.cli", "simulate", str(build), "--tokens", "1000000",
+                             "--spikes-out", str(spikes)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.read(12)  # the prompt and some generated text: the run is under way
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted after" in err and "run.npz" in err
+    from neurocompile.build import read_build
+    from neurocompile.report import load_run
+
+    run = load_run(read_build(build))
+    assert not run.complete and 12 <= run.steps < 1_000_000
+    with np.load(spikes) as data:
+        assert data["blocks.0.lif1"].shape == (run.steps, 128) and data["tokens"].shape == (run.steps,)
+    assert not [p for p in tmp_path.rglob(".*neurocompile-tmp*")]
+    assert main(["report", str(build), "--format", "json", "-o", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["header"]["complete"] is False
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time a process has used (from /proc): a load-independent sign of how far it has got."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_ctrl_c_during_export_leaves_nothing(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "neurocompile.cli", "export", "-o", str(tmp_path / "b")],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: _cpu_seconds(proc.pid) > 1.5 or proc.poll() is not None)  # well inside main(), exporting
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_export_leaves_temporaries_that_the_next_run_removes(tmp_path):
+    look_alike = _write(tmp_path / ".b.neurocompile-tmp-notes", "a user's file with a similar name")
+    proc = subprocess.Popen([sys.executable, "-m", "neurocompile.cli", "export", "-o", str(tmp_path / "b"),
+                             "--calibration-tokens", "256"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    stranded = lambda: [p for p in tmp_path.iterdir() if p.name.startswith(".b.neurocompile-tmp-") and p != look_alike]  # noqa: E731
+    _wait_for(lambda: bool(stranded()) or proc.poll() is not None)
+    proc.kill()
+    proc.wait()
+    assert stranded(), "the export finished before it could be killed"
+    assert main(["export", "-o", str(tmp_path / "b"), "--calibration-tokens", "256", "--json"]) == 0
+    assert not stranded() and look_alike.read_text() == "a user's file with a similar name"
