@@ -55,11 +55,17 @@ class Build:
         return self.loaded_graph or _read_graph(self.path / GRAPH_FILE, self.program)
 
     @cached_property
-    def partition(self) -> dict | None:
-        """The core and chip map of a partitioned build (``partition.json``), checked; None for other builds."""
-        if PARTITION_FILE not in self.manifest.get("files", {}):
+    def target(self):
+        from .target import get_target
+
+        return get_target(self.manifest["target"])
+
+    @cached_property
+    def partition(self):
+        """The target's Placement of a partitioned build (``partition.json``), checked; None for other builds."""
+        if PARTITION_FILE not in self.manifest.get("files", {}) or self.target.read_placement is None:
             return None
-        return _read_partition(self.path / PARTITION_FILE, self.program)
+        return self.target.read_placement(self.path / PARTITION_FILE, self.program)
 
 
 def _manifest_or_none(out: Path) -> dict | None:
@@ -227,20 +233,3 @@ def _read_graph(path: Path, program: Program) -> Graph:
             raise UserError(f"{path}: node {name} is {node.op.size} wide in the graph and {program.width(name)} in "
                             f"{PROGRAM_FILE}; export again")
     return graph
-
-
-def _read_partition(path: Path, program: Program) -> dict:
-    try:
-        placement = json.loads(path.read_text(encoding="utf-8"))
-        for key in ("summary", "resources", "cores"):
-            if key not in placement:
-                raise ValueError(f"no {key!r} entry")
-        for core in placement["cores"]:
-            for part in core["slices"]:
-                start, end = (int(r) for r in part["rows"])
-                if part["node"] not in program.nodes or not 0 <= start < end <= program.width(part["node"]):
-                    raise ValueError(f"a slice names node {part['node']!r} rows {start}..{end}, which the program lacks")
-            int(core["core"]), int(core["chip"]), int(core["neurons"]), int(core["synaptic_bytes"])
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UserError(f"{path}: not a valid partition of this build ({type(exc).__name__}: {exc}); export again") from None
-    return placement

@@ -28,6 +28,7 @@ OP_KEY = "neurocompile.op"
 INPUTS_KEY = "neurocompile.inputs"
 NOTE_KEY = "neurocompile.note"
 PARAM_PREFIX = "neurocompile.param."
+CALIBRATE = "calibrate"  # Op.output_frac: the output's scale comes from the calibrated range
 
 
 @dataclass
@@ -73,9 +74,6 @@ class Op:
     registry: ClassVar[dict[str, type["Op"]]] = {}
     binary_output: ClassVar[bool] = False  # spikes (0/1, frac 0)
     lowered: ClassVar[bool] = False  # exists only after `lower`; stored in program.h5, never in NIR files
-    # where the integer op runs on Loihi 2: "synapse" (synaptic memory of a neurocore), "neuron" (a neurocore's
-    # programmable neuron), "embedded_cpu" (the chip's x86 cores), "host" (off chip)
-    placement: ClassVar[str] = "neuron"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -94,9 +92,33 @@ class Op:
     def float_step(self, inputs: list[torch.Tensor], state: Any) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
 
+    # -- quantization rules: what this op fixes about its own and its inputs' fixed point -------------
+    Q: ClassVar[type | None] = None  # the dataclass of the op's quantized parameters
+
+    def output_frac(self, in_frac: tuple[int | None, ...]) -> int | None | str:
+        """The output's fractional bits when the op fixes them (spikes: 0), else ``CALIBRATE``."""
+        return 0 if self.binary_output else CALIBRATE
+
+    def value_bits(self, spec: Any) -> int:
+        """Width of the output when no consumer asks for another: a graded message's payload."""
+        return spec.payload_bits
+
+    def input_bits(self, port: int, spec: Any) -> int | None:
+        """Width this op needs input `port` to fit (None: whatever its producer chooses)."""
+        return None
+
+    def input_frac_limit(self, port: int) -> int | None:
+        """The most fractional bits input `port` may carry (None: no limit)."""
+        return None
+
     # -- integer semantics ----------------------------------------------------------------------------
     def quantize(self, ctx: QuantContext) -> Any:
         raise NotImplementedError(f"{self.kind} has no integer semantics; lower the graph first")
+
+    @staticmethod
+    def int_width(q: Any) -> int | None:
+        """Width of the integer output, when the parameters say it (None: the first input's width)."""
+        return None
 
     @staticmethod
     def int_initial_state(q: Any, batch: int) -> Any:
@@ -204,7 +226,6 @@ class TokenInput(Op):
     """Graph input: one token id per stream and step (NIR: Input of a one-hot vector of `vocab`)."""
 
     kind: ClassVar[str] = "TokenInput"
-    placement: ClassVar[str] = "host"
     arity: ClassVar[int | None] = 0
     vocab: int
 
@@ -214,6 +235,12 @@ class TokenInput(Op):
 
     def to_nir(self, input_names):
         return nir.Input(input_type={"input": np.array([self.vocab])}, metadata={NOTE_KEY: "one-hot token id, one token per time step"})
+
+    def output_frac(self, in_frac):
+        return None  # token ids: integers without a scale
+
+    def quantize(self, ctx):
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -332,10 +359,19 @@ class TokenShift(_Width):
             raise ValueError("only one-step delays (token shift) are supported")
         return cls(int(node.delay.shape[0]))
 
+    Q: ClassVar[type] = QShift
+
+    def output_frac(self, in_frac):
+        return in_frac[0]  # a delay keeps its input's scale
+
     def quantize(self, ctx):
         if ctx.out_frac != ctx.in_frac[0]:
             raise ValueError("a token shift keeps its input's scale")
         return QShift(self.n)
+
+    @staticmethod
+    def int_width(q: QShift):
+        return q.n
 
     @staticmethod
     def int_initial_state(q: QShift, batch):
@@ -344,6 +380,9 @@ class TokenShift(_Width):
     @staticmethod
     def int_step(q, inputs, state, tally):
         return state, inputs[0]
+
+
+LIF_VTH_MAX = 2**17 - 1  # Lava LIF threshold mantissa (vth << 6 must stay inside the 24-bit voltage)
 
 
 @dataclass(frozen=True)
@@ -390,12 +429,25 @@ class LIF(_Width):
     def from_nir(cls, node: nir.LIF) -> "LIF":
         return cls(int(node.tau.shape[0]), float(node.tau[0]), float(node.v_threshold[0]))
 
+    Q: ClassVar[type] = QLIF
+
+    def input_bits(self, port, spec):
+        return spec.lif_input_bits  # Lava adds a_in << 6 to a 24-bit current
+
+    def input_frac_limit(self, port):
+        """The threshold mantissa tau * vth * 2**frac must fit Lava's 17 bits."""
+        return int(math.floor(math.log2(LIF_VTH_MAX / (self.tau * self.v_threshold))))
+
     def quantize(self, ctx):
         vth = round(self.tau * self.v_threshold * 2 ** ctx.in_frac[0])
         if not 1 <= vth < 2 ** 17:
             raise ValueError(f"threshold mantissa {vth} outside Lava's 17-bit range (input frac {ctx.in_frac[0]}); "
                              f"check --v-threshold ({self.v_threshold})")
         return QLIF(self.n, du=4095, dv=round(fixed.DECAY_UNITY / self.tau), vth=vth)
+
+    @staticmethod
+    def int_width(q: QLIF):
+        return q.n
 
     @staticmethod
     def int_initial_state(q: QLIF, batch):
@@ -439,7 +491,6 @@ class LayerNorm(Op):
     root and one rounded division per element."""
 
     kind: ClassVar[str] = "LayerNorm"
-    placement: ClassVar[str] = "embedded_cpu"
     weight: np.ndarray
     bias: np.ndarray
     eps: float = 1e-5
@@ -452,6 +503,8 @@ class LayerNorm(Op):
         (x,) = inputs
         return torch.nn.functional.layer_norm(x, (self.size,), _t(self.weight, x), _t(self.bias, x), self.eps), state
 
+    Q: ClassVar[type] = QLayerNorm
+
     def quantize(self, ctx):
         n = self.size
         budget = (62 - 2 * LN_STD_BITS - math.ceil(math.log2(n))) // 2  # n * (2**budget)**2 << 2 LN_STD_BITS < 2**62
@@ -461,6 +514,10 @@ class LayerNorm(Op):
             gamma=np.round(self.weight * 2.0**gamma_frac).astype(np.int64), gamma_frac=gamma_frac,
             beta=np.round(self.bias * 2.0**ctx.out_frac).astype(np.int64), out_frac=ctx.out_frac,
             out_bits=ctx.spec.payload_bits)
+
+    @staticmethod
+    def int_width(q: QLayerNorm):
+        return q.n
 
     @staticmethod
     def int_step(q: QLayerNorm, inputs, state, tally):
@@ -494,6 +551,8 @@ class Add(_Width):
 
     def float_step(self, inputs, state):
         return _sum(inputs), state
+
+    Q: ClassVar[type] = QAdd
 
     def quantize(self, ctx):
         return QAdd(tuple(f - ctx.out_frac for f in ctx.in_frac), ctx.spec.payload_bits)
@@ -533,6 +592,11 @@ class Sigmoid(_Width):
     def float_step(self, inputs, state):
         return torch.sigmoid(inputs[0]), state
 
+    Q: ClassVar[type] = QTable
+
+    def output_frac(self, in_frac):
+        return SIGMOID_FRAC
+
     def quantize(self, ctx):
         if ctx.out_frac != SIGMOID_FRAC:
             raise ValueError(f"sigmoid outputs Q0.{SIGMOID_FRAC}")
@@ -560,6 +624,8 @@ class SquaredReLU(_Width):
     def float_step(self, inputs, state):
         return torch.square(torch.relu(inputs[0])), state
 
+    Q: ClassVar[type] = QProduct
+
     def quantize(self, ctx):
         return QProduct(2 * ctx.in_frac[0] - ctx.out_frac, ctx.spec.payload_bits)
 
@@ -580,6 +646,8 @@ class Mul(_Width):
     def float_step(self, inputs, state):
         a, b = inputs
         return a * b, state
+
+    Q: ClassVar[type] = QProduct
 
     def quantize(self, ctx):
         return QProduct(ctx.in_frac[0] + ctx.in_frac[1] - ctx.out_frac, ctx.spec.payload_bits)
@@ -617,7 +685,6 @@ class WKV(Op):
     """
 
     kind: ClassVar[str] = "WKV"
-    placement: ClassVar[str] = "embedded_cpu"
     arity: ClassVar[int | None] = 2
     time_decay: np.ndarray
     time_first: np.ndarray
@@ -637,6 +704,14 @@ class WKV(Op):
         k, v = inputs
         return wkv_step(-torch.exp(_t(self.time_decay, k)), _t(self.time_first, k), k, v, state)
 
+    Q: ClassVar[type] = QWKV
+
+    def output_frac(self, in_frac):
+        return in_frac[1]  # at v's scale
+
+    def input_bits(self, port, spec):
+        return spec.payload_bits if port == 1 else None  # v arrives as a graded message
+
     def quantize(self, ctx):
         k_frac, v_frac = ctx.in_frac
         if ctx.out_frac != v_frac:
@@ -647,6 +722,10 @@ class WKV(Op):
                     w=np.round(-np.exp(self.time_decay.astype(np.float64)) * 2.0**k_frac).astype(np.int64),
                     u=np.round(self.time_first.astype(np.float64) * 2.0**k_frac).astype(np.int64),
                     exp=QTable(k_frac, EXP_STEP_FRAC, 0, table))
+
+    @staticmethod
+    def int_width(q: QWKV):
+        return q.n
 
     @staticmethod
     def int_initial_state(q: QWKV, batch):
@@ -686,13 +765,17 @@ class Output(_Width):
     """Graph output (NIR: Output)."""
 
     kind: ClassVar[str] = "Output"
-    placement: ClassVar[str] = "host"
 
     def float_step(self, inputs, state):
         return inputs[0], state
 
     def to_nir(self, input_names):
         return nir.Output(output_type={"output": np.array([self.n])})
+
+    Q: ClassVar[type] = QOutput
+
+    def output_frac(self, in_frac):
+        return in_frac[0]
 
     def quantize(self, ctx):
         return QOutput(ctx.in_frac[0])
@@ -717,7 +800,6 @@ class SpikeEmbedding(Op):
     """Embedding followed by Heaviside: a table of binary codes, exact in integers."""
 
     kind: ClassVar[str] = "SpikeEmbedding"
-    placement: ClassVar[str] = "host"
     binary_output: ClassVar[bool] = True
     lowered: ClassVar[bool] = True
     codes: np.ndarray  # [V, C] bool
@@ -729,8 +811,14 @@ class SpikeEmbedding(Op):
     def float_step(self, inputs, state):
         return torch.as_tensor(self.codes)[inputs[0].long()].to(torch.float64), state
 
+    Q: ClassVar[type] = QSpikeEmbedding
+
     def quantize(self, ctx):
         return QSpikeEmbedding(self.codes.astype(np.int64))
+
+    @staticmethod
+    def int_width(q: QSpikeEmbedding):
+        return q.table.shape[1]
 
     @staticmethod
     def int_step(q: QSpikeEmbedding, inputs, state, tally):
@@ -767,7 +855,6 @@ class Dense(Op):
     """
 
     kind: ClassVar[str] = "Dense"
-    placement: ClassVar[str] = "synapse"
     arity: ClassVar[int | None] = None
     lowered: ClassVar[bool] = True
     weight: np.ndarray  # [out, in]
@@ -782,6 +869,11 @@ class Dense(Op):
         for s, x_p in zip(self.scales[1:], inputs[1:]):
             x = x + x_p * _t(s, x_p)
         return torch.nn.functional.linear(x, _t(self.weight, x)), state
+
+    Q: ClassVar[type] = QDense
+
+    def value_bits(self, spec):
+        return spec.state_bits  # a dendritic accumulator, read by the neuron program beside it
 
     def quantize(self, ctx):
         spec = ctx.spec
@@ -799,6 +891,10 @@ class Dense(Op):
             del real
             exps.append(e)
         return QDense(np.stack(weights), np.stack(exps), np.array(ctx.binary_in), spec.state_bits)
+
+    @staticmethod
+    def int_width(q: QDense):
+        return q.weights.shape[1]
 
     @staticmethod
     def int_step(q: QDense, inputs, state, tally):

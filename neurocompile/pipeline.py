@@ -23,26 +23,12 @@ from .load import build_model, read_checkpoint
 from .lower import lower
 from .models import zoo
 from .ops import Tally
-from .partition import partition
 from .quantize import calibrate, quantize
 from .target import get_target
 from .tokenizers import Tokenizer, find_tokenizer
 from .trace import trace
 
 CALIBRATION_STREAMS = 8
-
-
-def place(program, resources, system: str | None):
-    """Partition onto the named system, or onto the smallest listed system that fits."""
-    if system is not None:
-        return partition(program, resources, system)
-    systems = sorted(resources.systems, key=resources.systems.get)
-    for name in systems[:-1]:
-        try:
-            return partition(program, resources, name)
-        except UserError:
-            continue
-    return partition(program, resources, systems[-1])
 
 
 def _progress(message: str, quiet: bool) -> None:
@@ -104,8 +90,8 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     del lowered  # its folded float weights are the largest thing held; the program replaces them
     extra_files = {}
     placement = None
-    if target.resources is not None:
-        placement = place(program, target.resources, system)
+    if target.place is not None:
+        placement = target.place(program, system)
         text = json.dumps(placement.to_dict(), indent=1, sort_keys=True) + "\n"
         extra_files[PARTITION_FILE] = lambda path, text=text: path.write_text(text)
         extra_files.update(target.extra_files(program))

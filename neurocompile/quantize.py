@@ -15,20 +15,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import h5py
 import numpy as np
 import torch
 
 from .graph import FloatRun, Graph
-from .ops import LIF, WKV, Dense, Op, Output, QuantContext, QTable, Sigmoid, TokenInput, TokenShift, SIGMOID_FRAC
+from .ops import CALIBRATE, Op, QuantContext
 from .errors import UserError
 from .target import NumericSpec
 
 PROGRAM_FORMAT = "neurocompile.program/1"
 HEADROOM = 2.0  # calibration max x 2: one bit of headroom for text the calibration did not see
-LIF_VTH_MAX = 2**17 - 1  # Lava LIF threshold mantissa (vth << 6 must stay inside the 24-bit voltage)
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,8 @@ class Program:
     def width(self, name: str) -> int:
         """Values a node outputs per stream and step: its own width, or (elementwise ops) its first input's."""
         node = self.nodes[name]
-        if node.kind == "Dense":
-            return node.q.weights.shape[1]
-        if node.kind == "SpikeEmbedding":
-            return node.q.table.shape[1]
-        if hasattr(node.q, "n"):
-            return node.q.n
-        return self.width(node.inputs[0])
+        width = node.op_class.int_width(node.q)
+        return width if width is not None else self.width(node.inputs[0])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,50 +89,29 @@ def calibrate(graph: Graph, tokens: torch.Tensor) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _bits_for(graph: Graph, name: str, users: dict[str, list[tuple[str, int]]], spec: NumericSpec) -> int:
-    consumers = [(graph.nodes[u].op, port) for u, port in users[name]]
-    if any(isinstance(op, LIF) for op, _ in consumers):
-        return spec.lif_input_bits
-    if any(isinstance(op, WKV) and port == 1 for op, port in consumers):
-        return spec.payload_bits
-    if isinstance(graph.nodes[name].op, Dense):
-        return spec.state_bits
-    return spec.payload_bits
-
-
 def _frac(peak: float, bits: int) -> int:
     peak = max(peak * HEADROOM, 2.0**-20)
     return int(math.floor(math.log2(((1 << (bits - 1)) - 1) / peak)))
 
 
 def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata: dict[str, str] | None = None) -> Program:
-    users: dict[str, list[tuple[str, int]]] = {name: [] for name in graph.nodes}
+    """Each node's scale: fixed by the op (``Op.output_frac``), or calibrated into the width its consumers ask
+    for (``Op.input_bits``; else the op's own ``value_bits``) within their limits (``Op.input_frac_limit``)."""
+    users: dict[str, list[tuple[Op, int]]] = {name: [] for name in graph.nodes}
     for node in graph.nodes.values():
         for port, src in enumerate(node.inputs):
-            users[src].append((node.name, port))
+            users[src].append((node.op, port))
     fracs: dict[str, int | None] = {}
     nodes: dict[str, QNode] = {}
     for name, node in graph.nodes.items():
         op = node.op
-        if isinstance(op, TokenInput):
-            nodes[name] = QNode(name, op.kind, (), None, None)
-            fracs[name] = None
-            continue
-        if op.binary_output:
-            frac = 0
-        elif isinstance(op, Sigmoid):
-            frac = SIGMOID_FRAC
-        elif isinstance(op, (TokenShift, Output)):
-            frac = fracs[node.inputs[0]]
-        elif isinstance(op, WKV):
-            frac = fracs[node.inputs[1]]
-        else:
-            frac = _frac(peaks[name], _bits_for(graph, name, users, spec))
-            for user, _ in users[name]:  # a LIF's threshold mantissa tau * vth * 2**frac must fit Lava's 17 bits
-                lif = graph.nodes[user].op
-                if isinstance(lif, LIF):
-                    frac = min(frac, int(math.floor(math.log2(LIF_VTH_MAX / (lif.tau * lif.v_threshold)))))
         in_frac = tuple(fracs[i] for i in node.inputs)
+        frac = op.output_frac(in_frac)
+        if frac == CALIBRATE:
+            asked = [b for user, port in users[name] if (b := user.input_bits(port, spec)) is not None]
+            frac = _frac(peaks[name], min(asked) if asked else op.value_bits(spec))
+            limits = [lim for user, port in users[name] if (lim := user.input_frac_limit(port)) is not None]
+            frac = min([frac, *limits])
         binary_in = tuple(graph.nodes[i].op.binary_output for i in node.inputs)
         try:
             q = op.quantize(QuantContext(in_frac, binary_in, frac, spec))
@@ -184,9 +157,15 @@ def _read_fields(group: h5py.Group, classes: dict[str, type]) -> Any:
 
 
 def _q_classes() -> dict[str, type]:
-    from . import ops
-
-    return {name: obj for name, obj in vars(ops).items() if isinstance(obj, type) and name.startswith("Q") and is_dataclass(obj)}
+    """Every class a stored program may name: each op's Q, the dataclasses nested in them, the spec."""
+    found: dict[str, type] = {"NumericSpec": NumericSpec}
+    todo = [cls.Q for cls in Op.registry.values() if cls.Q is not None]
+    while todo:
+        cls = todo.pop()
+        if cls.__name__ not in found:
+            found[cls.__name__] = cls
+            todo += [t for t in get_type_hints(cls).values() if isinstance(t, type) and is_dataclass(t)]
+    return found
 
 
 def save_program(program: Program, path: Path) -> None:
@@ -206,7 +185,7 @@ def save_program(program: Program, path: Path) -> None:
 
 
 def load_program(path: Path) -> Program:
-    classes = {**_q_classes(), "NumericSpec": NumericSpec, "QTable": QTable}
+    classes = _q_classes()
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != PROGRAM_FORMAT:
             raise UserError(f"{path}: not a neurocompile program (format {f.attrs.get('format')!r}, expected {PROGRAM_FORMAT!r})")

@@ -120,7 +120,6 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
     dense_macs = 0.0
     first_dense = None
     for (name, node), row in zip(program.nodes.items(), totals):
-        cls = Op.registry[node.kind]
         events = dict(zip(fields, row.tolist()))
         energy = sum(events[EVENT_FIELD[e]] * model.cost(e) for e in EVENTS)
         if node.kind == "Dense":
@@ -132,7 +131,7 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
             kind_in = "-"
         if node.kind == "LIF":
             firing[name] = events["spikes"] / node.q.n
-        rows.append(NodeRow(name, layer_of(name), node.kind, cls.placement, kind_in, events, energy))
+        rows.append(NodeRow(name, layer_of(name), node.kind, build.target.placement(node.kind), kind_in, events, energy))
     report = Report(_header(build, run, model), steps, rows, firing)
     for r in rows:
         report.by_layer[r.layer] = report.by_layer.get(r.layer, 0.0) + r.energy_pj
@@ -195,10 +194,10 @@ def _resources(build: Build) -> dict | str:
     placement = build.partition
     if placement is None:
         return f"not partitioned: export with --target loihi2 for cores, chips and traffic (this build: {build.manifest['target']})"
-    return {**placement["summary"], "per_core": [{k: c[k] for k in ("core", "chip", "neurons", "synaptic_bytes")}
-                                                 for c in placement["cores"]],
-            "neurons_per_core": placement["resources"]["neurons_per_core"],
-            "synaptic_memory_bytes": placement["resources"]["synaptic_memory_bytes"]}
+    return {**placement.summary(), "per_core": [{"core": c.index, "chip": c.chip, "neurons": c.neurons,
+                                                 "synaptic_bytes": c.synaptic_bytes} for c in placement.cores],
+            "neurons_per_core": placement.resources.neurons_per_core,
+            "synaptic_memory_bytes": placement.resources.synaptic_memory_bytes}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -35,6 +35,10 @@ class Target:
     # program -> {file name in the build directory: writer(path)}, for artifacts only this target has
     extra_files: Callable[[Any], dict[str, Callable[[Path], None]]] = lambda program: {}
     build_files: tuple[str, ...] = ()  # files every build for this target has (checked when a build is read)
+    # (program, system or None) -> a Placement on cores and chips, for partitioned targets
+    place: Callable[[Any, str | None], Any] | None = None
+    read_placement: Callable[[Path, Any], Any] | None = None  # (file, program) -> the Placement, checked
+    placement: Callable[[str], str] = lambda kind: "cpu"  # op kind -> where the target runs it
 
 
 def get_target(name: str) -> Target:

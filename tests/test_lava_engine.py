@@ -67,7 +67,7 @@ def test_too_many_synapse_processes_are_refused_with_the_fix():
 def test_synapse_processes_follow_core_slices_and_exponent_blocks():
     from types import SimpleNamespace
 
-    from neurocompile.targets.loihi2.lava_engine import row_groups
+    from neurocompile.targets.loihi2.rules import row_groups
 
     q = SimpleNamespace(exps=np.array([[0, 0, 1, 1, 2, 2]]))
     assert row_groups(q, 0, [(0, 3), (3, 6)]) == [(0, 2, 0), (2, 3, 1), (3, 4, 1), (4, 6, 2)]

@@ -9,7 +9,7 @@ import torch
 
 from neurocompile import UserError
 from neurocompile.cli import main
-from neurocompile.partition import partition
+from neurocompile.targets.loihi2.partition import partition
 from neurocompile.quantize import calibrate, quantize
 from neurocompile.targets.loihi2 import NUMERIC, RESOURCES
 

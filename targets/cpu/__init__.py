@@ -1,9 +1,10 @@
 """Our bit-accurate CPU simulator of the Loihi 2 integer program (numpy; float64 BLAS for exact integer products)."""
 from neurocompile.target import Target
-from neurocompile.targets.loihi2 import NUMERIC
+from neurocompile.targets.loihi2 import NUMERIC, rules
 
 TARGET = Target(
     name="cpu",
     description="bit-accurate CPU simulation of the Loihi 2 integer program (same numerics as loihi2)",
     numeric=NUMERIC,
+    placement=rules.placement,  # the program it simulates is Loihi 2's: each op where Loihi 2 would run it
 )

@@ -11,8 +11,10 @@ and ~937 k synapses per core.  Synaptic memory per core: 128 KB and 192 KB both 
 take 128 KB, a parameter of ``RESOURCES`` (the partition report shows utilisation, so the sensitivity is
 visible).  Systems: Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips [secondary].
 """
-from neurocompile.partition import ResourceSpec
 from neurocompile.target import NumericSpec, Target
+
+from . import rules
+from .partition import ResourceSpec, place, read_placement
 
 NUMERIC = NumericSpec(name="loihi2", weight_bits=8, state_bits=24, payload_bits=16, lif_input_bits=18, decay_bits=12)
 
@@ -46,4 +48,7 @@ TARGET = Target(
     resources=RESOURCES,
     extra_files=_netx_files,
     build_files=("partition.json",),
+    place=lambda program, system: place(program, RESOURCES, system),
+    read_placement=read_placement,
+    placement=rules.placement,
 )

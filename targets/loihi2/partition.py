@@ -17,8 +17,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from .errors import UserError
-from .quantize import Program
+from neurocompile.errors import UserError
+from neurocompile.quantize import Program
+
+from . import rules
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,36 @@ class Placement:
                                       for s in c.slices]} for c in self.cores],
                 "embedded_cpu": self.embedded_cpu, "host": self.host}
 
+    @classmethod
+    def from_dict(cls, d: dict, program: Program) -> "Placement":
+        """Read back what ``to_dict`` wrote, and check it: every slice names a node of `program` and rows it has,
+        and the stored summary is the one these cores give (so nothing in it was edited)."""
+        summary = d["summary"]
+        cores = [Core(int(c["core"]), int(c["chip"]),
+                      [Slice(str(s["node"]), (int(s["rows"][0]), int(s["rows"][1])), int(s["synaptic_bytes"]))
+                       for s in c["slices"]]) for c in d["cores"]]
+        for core in cores:
+            for s in core.slices:
+                if s.node not in program.nodes or not 0 <= s.rows[0] < s.rows[1] <= program.width(s.node):
+                    raise ValueError(f"a slice names node {s.node!r} rows {s.rows[0]}..{s.rows[1]}, which the program lacks")
+        placement = cls(str(summary["system"]), int(summary["chips_available"]), cores,
+                        {str(k): int(v) for k, v in d["embedded_cpu"].items()}, [str(h) for h in d["host"]],
+                        int(summary["lower_bound_cores"]), {str(k): int(v) for k, v in summary["traffic_per_token"].items()},
+                        ResourceSpec(**d["resources"]))
+        if placement.to_dict() != d:
+            raise ValueError("its summary or resources disagree with its cores")
+        return placement
+
+
+def read_placement(path, program: Program) -> Placement:
+    import json
+
+    try:
+        return Placement.from_dict(json.loads(path.read_text(encoding="utf-8")), program)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError,
+            IndexError) as exc:
+        raise UserError(f"{path}: not a valid partition of this build ({type(exc).__name__}: {exc}); export again") from None
+
 
 # --------------------------------------------------------------------------------------------------
 # Design rules
@@ -134,11 +166,9 @@ def check_system(cores: int, chips: int, system: str, spec: ResourceSpec) -> Non
 
 def _populations(program: Program) -> tuple[list[tuple[str, int, int]], list[str], list[str]]:
     """(name, neurons, synaptic bytes per neuron) for neurocore populations; embedded-CPU ops; host ops."""
-    from .ops import Op
-
     populations, cpu, host = [], [], []
     for name, node in program.nodes.items():
-        placement = Op.registry[node.kind].placement
+        placement = rules.placement(node.kind)
         if placement == "synapse":
             ports, out, inp = node.q.weights.shape
             populations.append((name, out, ports * inp * program.spec.weight_bits // 8))
@@ -224,3 +254,16 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
                     key = "same_core" if dst_core == core else "across_cores" if dst_chip == chip else "across_chips"
                     counts[key] += n
     return counts
+
+
+def place(program: Program, spec: ResourceSpec, system: str | None) -> Placement:
+    """Partition onto the named system, or onto the smallest listed system that fits."""
+    if system is not None:
+        return partition(program, spec, system)
+    systems = sorted(spec.systems, key=spec.systems.get)
+    for name in systems[:-1]:
+        try:
+            return partition(program, spec, name)
+        except UserError:
+            continue
+    return partition(program, spec, systems[-1])

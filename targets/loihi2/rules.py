@@ -1,0 +1,165 @@
+"""How each op maps onto Loihi 2, registered per op kind -- the way JAX registers one lowering per primitive
+per platform.  A rule says where the op runs on the chip (``placement``) and how it becomes Lava processes
+(``lava``).  Ops without a rule of their own take ``DEFAULT``: a neuron program, run in Lava as a
+``NodeProcess`` executing the op's own ``int_step``.
+
+Placements: ``synapse`` (a neurocore's synaptic memory), ``neuron`` (a neurocore's programmable neurons),
+``embedded_cpu`` (the chip's x86 cores), ``host`` (off chip).  Adding an op that needs a different mapping is
+one ``@lowering`` here; adding a target is a folder like this one.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neurocompile.errors import UserError
+from neurocompile.quantize import Program, QNode
+
+MAX_SYNAPSE_PROCESSES_PER_NODE = 64
+
+
+@dataclass
+class LavaGraph:
+    """The Lava processes made so far, and what a rule needs to add its own."""
+
+    program: Program
+    tokens: list[int]
+    depth: dict[str, int]  # Dense stages between the token input and each node
+    steps: int  # steps the run takes (tokens + pipeline latency)
+    slices: dict[str, list[tuple[int, int]]] | None  # node -> row ranges per core (the partition)
+    lava: Any  # the Lava classes (imported once Lava is importable)
+    outputs: dict[str, Any] = field(default_factory=dict)  # node -> the OutPort carrying its value
+    heads: dict[str, Any] = field(default_factory=dict)  # node -> its process
+    sinks: dict[str, Any] = field(default_factory=dict)  # LIF node -> the sink recording its spikes
+    processes: int = 0
+
+    def node_process(self, name: str, node: QNode, in_shapes, **kw):
+        proc = self.lava.NodeProcess(kind=node.kind, q=node.q, in_shapes=in_shapes, out_shape=(self.program.width(name),),
+                                     depth=self.depth[name], steps=self.steps, name=name, **kw)
+        self.processes += 1
+        return proc
+
+
+@dataclass(frozen=True)
+class Rule:
+    placement: str
+    lava: Callable[[LavaGraph, str, QNode], None]
+    delay: int = 0  # steps the Lava mapping adds between the node's inputs and its output
+
+
+RULES: dict[str, Rule] = {}
+
+
+def lowering(kind: str, placement: str, delay: int = 0):
+    def register(fn: Callable[[LavaGraph, str, QNode], None]):
+        RULES[kind] = Rule(placement, fn, delay)
+        return fn
+
+    return register
+
+
+def rule(kind: str) -> Rule:
+    return RULES.get(kind, DEFAULT)
+
+
+def placement(kind: str) -> str:
+    return rule(kind).placement
+
+
+# --------------------------------------------------------------------------------------------------
+# The rules
+# --------------------------------------------------------------------------------------------------
+
+
+def _neuron_program(g: LavaGraph, name: str, node: QNode) -> None:
+    """Lava has no process for the op: a NodeProcess runs its int_step, inputs held back to its depth."""
+    proc = g.node_process(name, node, [(g.program.width(i),) for i in node.inputs],
+                          input_delays=[g.depth[name] - g.depth[i] for i in node.inputs])
+    for port, src in enumerate(node.inputs):
+        g.outputs[src].connect(getattr(proc, f"in{port}"))
+    g.outputs[name], g.heads[name] = proc.out, proc
+
+
+DEFAULT = Rule("neuron", _neuron_program)
+
+
+@lowering("TokenInput", "host")
+def _tokens(g: LavaGraph, name: str, node: QNode) -> None:
+    source = g.lava.Source(data=np.asarray(g.tokens, dtype=np.int64)[None, :])
+    g.outputs[name], g.heads[name] = source.s_out, source
+    g.processes += 1
+
+
+@lowering("SpikeEmbedding", "host")
+def _embedding(g: LavaGraph, name: str, node: QNode) -> None:
+    proc = g.node_process(name, node, [(1,)], input_delays=[0], token_input=True)
+    g.outputs[node.inputs[0]].connect(proc.in0)
+    g.outputs[name], g.heads[name] = proc.out, proc
+
+
+@lowering("LIF", "neuron")
+def _lif(g: LavaGraph, name: str, node: QNode) -> None:
+    """Lava's own LIF (du, dv, vth from quantization; no bias); a sink records its spikes."""
+    q = node.q
+    lif = g.lava.LIF(shape=(q.n,), du=q.du, dv=q.dv, vth=q.vth, bias_mant=0, bias_exp=0, name=name)
+    g.outputs[node.inputs[0]].connect(lif.a_in)
+    sink = g.lava.Sink(shape=(q.n,), buffer=g.steps)
+    lif.s_out.connect(sink.a_in)
+    g.outputs[name], g.heads[name], g.sinks[name] = lif.s_out, lif, sink
+    g.processes += 2
+
+
+def row_groups(q, port: int, slices: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """(start, end, weight_exp): the core slices, cut further wherever the rows' weight exponent changes."""
+    groups = []
+    exps = q.exps[port]
+    for start, end in slices:
+        begin = start
+        for row in range(start + 1, end + 1):
+            if row == end or exps[row] != exps[begin]:
+                groups.append((begin, row, int(exps[begin])))
+                begin = row
+    return groups
+
+
+@lowering("Dense", "synapse", delay=1)  # Lava's Dense delivers one step late
+def _dense(g: LavaGraph, name: str, node: QNode) -> None:
+    """One Lava synapse process per input port and per core slice (a Sparse holding that slice's rows, or a
+    Dense for a whole matrix), 8-bit weights with the rows' weight_exp, graded ports with 24-bit messages;
+    all feed one NodeProcess, the receiving neurons' side (Lava sums the slices at its input port)."""
+    q, width = node.q, g.program.width(name)
+    receiver = g.node_process(name, node, [(width,)], input_delays=[0], accumulate_only=True)
+    node_slices = sorted(g.slices[name]) if g.slices and name in g.slices else [(0, width)]
+    groups = [(port, grp) for port in range(len(node.inputs)) for grp in row_groups(q, port, node_slices)]
+    if len(groups) > MAX_SYNAPSE_PROCESSES_PER_NODE:
+        raise UserError(f"layer {name}: {len(groups)} synapse processes (core slices x weight-exponent blocks), "
+                        f"over {MAX_SYNAPSE_PROCESSES_PER_NODE}; export with --block-rows 0 (or larger blocks)")
+    for port, (start, end, exp) in groups:
+        bits = 0 if q.binary[port] else 24
+        if (start, end) == (0, width):
+            synapses = g.lava.Dense(weights=q.weights[port].astype(np.int32), weight_exp=exp, num_message_bits=bits,
+                                    name=f"{name}.port{port}")
+        else:  # this core slice's rows only; the other rows are empty
+            rows = np.zeros_like(q.weights[port], dtype=np.int32)
+            rows[start:end] = q.weights[port][start:end]
+            synapses = g.lava.Sparse(weights=g.lava.csr_matrix(rows), weight_exp=exp, num_message_bits=bits,
+                                     name=f"{name}.port{port}.rows{start}-{end}")
+        g.outputs[node.inputs[port]].connect(synapses.s_in)
+        synapses.a_out.connect(receiver.in0)
+        g.processes += 1
+    g.outputs[name], g.heads[name] = receiver.out, receiver
+
+
+@lowering("LayerNorm", "embedded_cpu")
+@lowering("WKV", "embedded_cpu")
+def _embedded_cpu(g: LavaGraph, name: str, node: QNode) -> None:
+    """64-bit state, square roots and divisions: the chip's x86 cores; in Lava a NodeProcess like any program."""
+    _neuron_program(g, name, node)
+
+
+@lowering("Output", "host")
+def _output(g: LavaGraph, name: str, node: QNode) -> None:
+    _neuron_program(g, name, node)
