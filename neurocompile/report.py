@@ -21,7 +21,7 @@ from . import files
 from .build import RUN_FILE, Build
 from .energy import EVENTS, EnergyModel, load_energy_model
 from .errors import UserError
-from .ops import Op, Tally
+from .ops import Tally
 
 EVENT_FIELD = {"binary_synaptic_op": "binary_events", "graded_synaptic_op": "graded_events",
                "graded_message": "graded_messages", "neuron_update": "neuron_updates", "op_eval": "op_evals"}

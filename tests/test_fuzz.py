@@ -11,7 +11,6 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

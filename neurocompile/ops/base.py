@@ -1,0 +1,216 @@
+"""The base of every op: float semantics, integer semantics, NIR encoding and quantization rules side by side.
+
+Every op works on one time step (one token) of a batch of independent streams: inputs are [B, n]
+tensors, ``float_step`` returns the output and the op's next state.  Float semantics equal upstream
+PyTorch (checked by running a traced graph against the model).
+
+NIR encoding.  Where NIR has the op it is used as it is: ``Linear``, ``Scale``, ``Delay`` (token shift),
+``LIF``, ``Threshold``, ``Input``, ``Output``.  NIR sums the edges that enter a node; ``Linear`` and ``Add``
+rely on exactly that.  The ops NIR lacks (WKV, LayerNorm, sigmoid, squared ReLU, elementwise product,
+residual add) are written as a NIR subgraph ``Input -> Output`` (an identity placeholder that every NIR
+reader accepts) whose metadata carries ``neurocompile.op``, the op's parameters and, for ops whose inputs
+play different roles, their order (``neurocompile.inputs``).  Deviations of our semantics from NIR's
+definition of a native node are also written in its metadata (``neurocompile.note``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import nir
+import numpy as np
+import torch
+
+from .. import fixed
+
+OP_KEY = "neurocompile.op"
+INPUTS_KEY = "neurocompile.inputs"
+NOTE_KEY = "neurocompile.note"
+PARAM_PREFIX = "neurocompile.param."
+CALIBRATE = "calibrate"  # Op.output_frac: the output's scale comes from the calibrated range
+
+
+@dataclass
+class Tally:
+    """What one node did, summed over streams (and over steps, when accumulated)."""
+
+    spikes: int = 0  # binary outputs equal to 1
+    binary_events: int = 0  # synaptic operations triggered by binary input spikes (active input x fan-out)
+    graded_events: int = 0  # synaptic operations triggered by graded (real-valued, non-zero) inputs
+    graded_messages: int = 0  # graded spike messages sent into this node (each carries payload bits)
+    neuron_updates: int = 0  # LIF state updates
+    op_evals: int = 0  # extension-op evaluations, per output element
+    saturations: int = 0  # values clipped to their bit width
+    wraps: int = 0  # 24-bit current wraps (Lava LIF)
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("spikes", "binary_events", "graded_events", "graded_messages",
+                                         "neuron_updates", "op_evals", "saturations", "wraps")
+
+    def as_array(self) -> np.ndarray:
+        return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class QuantContext:
+    """What quantizing one node may use: its inputs' fractional bits, its own, the numeric spec."""
+
+    in_frac: tuple[int, ...]
+    binary_in: tuple[bool, ...]  # which inputs carry spikes (0/1) rather than graded values
+    out_frac: int
+    spec: Any  # NumericSpec
+
+
+class Op:
+    """Base of all ops.  Subclasses are frozen dataclasses whose fields are the op's parameters.
+
+    Integer semantics: ``quantize`` turns the float parameters into the op's ``Q`` (integers only), and
+    the static ``int_step(q, inputs, state, tally)`` runs one step on int64 arrays.  A value with ``frac``
+    fractional bits stands for ``int / 2**frac``.
+    """
+
+    kind: ClassVar[str]
+    arity: ClassVar[int | None] = 1  # None: any number of inputs, summed (NIR's edge semantics)
+    registry: ClassVar[dict[str, type["Op"]]] = {}
+    binary_output: ClassVar[bool] = False  # spikes (0/1, frac 0)
+    lowered: ClassVar[bool] = False  # exists only after `lower`; stored in program.h5, never in NIR files
+    nir_native: ClassVar[type | None] = None  # the NIR node type read as this op when it carries no metadata of ours
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            Op.registry[cls.kind] = cls
+
+    # -- shapes and state ---------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Width of the op's output."""
+        raise NotImplementedError
+
+    def initial_state(self, batch: int, dtype: torch.dtype) -> Any:
+        return None
+
+    def float_step(self, inputs: list[torch.Tensor], state: Any) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError
+
+    # -- quantization rules: what this op fixes about its own and its inputs' fixed point -------------
+    Q: ClassVar[type | None] = None  # the dataclass of the op's quantized parameters
+
+    def output_frac(self, in_frac: tuple[int | None, ...]) -> int | None | str:
+        """The output's fractional bits when the op fixes them (spikes: 0), else ``CALIBRATE``."""
+        return 0 if self.binary_output else CALIBRATE
+
+    def value_bits(self, spec: Any) -> int:
+        """Width of the output when no consumer asks for another: a graded message's payload."""
+        return spec.payload_bits
+
+    def input_bits(self, port: int, spec: Any) -> int | None:
+        """Width this op needs input `port` to fit (None: whatever its producer chooses)."""
+        return None
+
+    def input_frac_limit(self, port: int) -> int | None:
+        """The most fractional bits input `port` may carry (None: no limit)."""
+        return None
+
+    # -- integer semantics ----------------------------------------------------------------------------
+    def quantize(self, ctx: QuantContext) -> Any:
+        raise NotImplementedError(f"{self.kind} has no integer semantics; lower the graph first")
+
+    @staticmethod
+    def int_width(q: Any) -> int | None:
+        """Width of the integer output, when the parameters say it (None: the first input's width)."""
+        return None
+
+    @staticmethod
+    def int_initial_state(q: Any, batch: int) -> Any:
+        return None
+
+    @staticmethod
+    def int_step(q: Any, inputs: list[np.ndarray], state: Any, tally: Tally) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    # -- parameters, equality -----------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return False
+        mine, theirs = self.params(), other.params()  # type: ignore[attr-defined]
+        return mine.keys() == theirs.keys() and all(_same(mine[k], theirs[k]) for k in mine)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- NIR ----------------------------------------------------------------------------------------
+    def to_nir(self, input_names: tuple[str, ...]) -> nir.NIRNode:
+        """Default: an extension node (identity placeholder subgraph with our metadata)."""
+        if self.lowered:
+            raise TypeError(f"{self.kind} is a lowered op: NIR files hold the traced graph, not the lowered one")
+        meta: dict[str, Any] = {OP_KEY: self.kind}
+        for name, value in self.params().items():
+            meta[PARAM_PREFIX + name] = value  # arrays or Python scalars (NIR cannot compress 0-d arrays)
+        if self.arity is not None and self.arity > 1:
+            meta[INPUTS_KEY] = ",".join(input_names)
+        shape = np.array([self.size])
+        return nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": shape}), "output": nir.Output(output_type={"output": shape})},
+            edges=[("input", "output")],
+            metadata=meta,
+        )
+
+    @classmethod
+    def from_extension(cls, meta: dict[str, Any]) -> "Op":
+        kwargs = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            value = meta[PARAM_PREFIX + f.name]
+            kwargs[f.name] = value.item() if np.ndim(value) == 0 else np.asarray(value)
+        return cls(**kwargs)  # type: ignore[call-arg]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b)) and np.asarray(a).dtype == np.asarray(b).dtype
+    return a == b
+
+
+def _t(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """A parameter as a tensor of `like`'s dtype: shared with numpy when the dtypes agree (no copy per step)."""
+    if array.dtype == np.float32 and like.dtype == torch.float32 and array.flags.c_contiguous:
+        return torch.from_numpy(array)
+    return torch.as_tensor(array, dtype=like.dtype, device=like.device)
+
+
+def _sum(inputs: list[torch.Tensor]) -> torch.Tensor:
+    total = inputs[0]
+    for x in inputs[1:]:
+        total = total + x
+    return total
+
+
+def _bits_max(bits: int) -> int:
+    return (1 << (bits - 1)) - 1
+
+
+def _shift_to(x: np.ndarray, from_frac: int, to_frac: int) -> np.ndarray:
+    """Re-express a value of `from_frac` fractional bits with `to_frac` (round half up when dropping bits)."""
+    return fixed.round_shift(x, from_frac - to_frac)
+
+
+def _saturated(x: np.ndarray, bits: int, tally: Tally) -> np.ndarray:
+    y, clipped = fixed.saturate(x, bits)
+    tally.saturations += clipped
+    return y
+
+
+def _nonzero_per_row(x: np.ndarray) -> int:
+    return int(np.count_nonzero(x))
+
+
+@dataclass(frozen=True, eq=False)
+class _Width(Op):
+    """Base of the ops whose only shape parameter is their width."""
+
+    n: int
+
+    @property
+    def size(self) -> int:
+        return self.n

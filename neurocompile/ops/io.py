@@ -1,0 +1,62 @@
+"""Graph inputs and outputs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import nir
+import numpy as np
+
+from .base import NOTE_KEY, Op, _Width
+
+
+@dataclass(frozen=True, eq=False)
+class TokenInput(Op):
+    """Graph input: one token id per stream and step (NIR: Input of a one-hot vector of `vocab`)."""
+
+    kind: ClassVar[str] = "TokenInput"
+    arity: ClassVar[int | None] = 0
+    vocab: int
+
+    @property
+    def size(self) -> int:
+        return self.vocab
+
+    def to_nir(self, input_names):
+        return nir.Input(input_type={"input": np.array([self.vocab])}, metadata={NOTE_KEY: "one-hot token id, one token per time step"})
+
+    def output_frac(self, in_frac):
+        return None  # token ids: integers without a scale
+
+    def quantize(self, ctx):
+        return None
+
+
+@dataclass(frozen=True)
+class QOutput:
+    frac: int
+
+
+@dataclass(frozen=True, eq=False)
+class Output(_Width):
+    """Graph output (NIR: Output)."""
+
+    kind: ClassVar[str] = "Output"
+
+    def float_step(self, inputs, state):
+        return inputs[0], state
+
+    def to_nir(self, input_names):
+        return nir.Output(output_type={"output": np.array([self.n])})
+
+    Q: ClassVar[type] = QOutput
+
+    def output_frac(self, in_frac):
+        return in_frac[0]
+
+    def quantize(self, ctx):
+        return QOutput(ctx.in_frac[0])
+
+    @staticmethod
+    def int_step(q, inputs, state, tally):
+        return inputs[0], state

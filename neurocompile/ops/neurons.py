@@ -1,0 +1,148 @@
+"""Neuron dynamics: LIF, and the one-step delay (token shift)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import nir
+import numpy as np
+import torch
+
+from .. import fixed
+from .base import NOTE_KEY, OP_KEY, _Width
+
+
+@dataclass(frozen=True)
+class QShift:
+    n: int
+
+
+@dataclass(frozen=True, eq=False)
+class TokenShift(_Width):
+    """The previous token's input (zero at the first token): a one-step delay (NIR: Delay of 1 step)."""
+
+    kind: ClassVar[str] = "TokenShift"
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.n, dtype=dtype)
+
+    def float_step(self, inputs, state):
+        (x,) = inputs
+        return state, x
+
+    nir_native: ClassVar[type] = nir.Delay
+
+    def to_nir(self, input_names):
+        return nir.Delay(delay=np.ones(self.n), metadata={OP_KEY: self.kind, NOTE_KEY: "time unit: one token"})
+
+    @classmethod
+    def from_nir(cls, node: nir.Delay) -> "TokenShift":
+        if not np.all(np.asarray(node.delay) == 1):
+            raise ValueError("only one-step delays (token shift) are supported")
+        return cls(int(node.delay.shape[0]))
+
+    Q: ClassVar[type] = QShift
+
+    def output_frac(self, in_frac):
+        return in_frac[0]  # a delay keeps its input's scale
+
+    def quantize(self, ctx):
+        if ctx.out_frac != ctx.in_frac[0]:
+            raise ValueError("a token shift keeps its input's scale")
+        return QShift(self.n)
+
+    @staticmethod
+    def int_width(q: QShift):
+        return q.n
+
+    @staticmethod
+    def int_initial_state(q: QShift, batch):
+        return np.zeros((batch, q.n), np.int64)
+
+    @staticmethod
+    def int_step(q, inputs, state, tally):
+        return state, inputs[0]
+
+
+LIF_VTH_MAX = 2**17 - 1  # Lava LIF threshold mantissa (vth << 6 must stay inside the 24-bit voltage)
+
+
+@dataclass(frozen=True)
+class QLIF:
+    n: int
+    du: int
+    dv: int
+    vth: int
+
+
+@dataclass(frozen=True, eq=False)
+class LIF(_Width):
+    """spikingjelly LIF, one step per token: ``v += (x - v) / tau``; spike iff ``v >= v_threshold``; reset to 0.
+
+    NIR: LIF with ``r = 1``, ``v_leak = 0``, ``v_reset = 0`` and a time step of one token (Euler); NIR fires
+    on ``v > v_threshold``, ours on ``>=`` (see note).
+
+    Integer form: Lava's LIF with ``du = 4095`` (the current is this step's input, no memory), ``dv = 4096/tau``
+    and the input at ``frac`` bits: then ``v_lava = 64 tau 2^frac v``, so the threshold mantissa is
+    ``tau v_threshold 2^frac``.  Lava fires on ``v > vth << 6``, spikingjelly on ``>=``: they differ only when
+    the integer membrane lands exactly on the threshold (named approximation "strict threshold").
+    """
+
+    kind: ClassVar[str] = "LIF"
+    binary_output: ClassVar[bool] = True
+    tau: float
+    v_threshold: float
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.n, dtype=dtype)
+
+    def float_step(self, inputs, state):
+        from ..models.neurons import lif_step
+
+        return lif_step(inputs[0], state, self.tau, self.v_threshold)
+
+    nir_native: ClassVar[type] = nir.LIF
+
+    def to_nir(self, input_names):
+        ones = np.ones(self.n)
+        return nir.LIF(tau=self.tau * ones, r=ones, v_leak=0 * ones, v_threshold=self.v_threshold * ones,
+                       v_reset=0 * ones, metadata={OP_KEY: self.kind,
+                       NOTE_KEY: "Euler step of one token (dt = 1); fires on v >= v_threshold; hard reset"})
+
+    @classmethod
+    def from_nir(cls, node: nir.LIF) -> "LIF":
+        return cls(int(node.tau.shape[0]), float(node.tau[0]), float(node.v_threshold[0]))
+
+    Q: ClassVar[type] = QLIF
+
+    def input_bits(self, port, spec):
+        return spec.lif_input_bits  # Lava adds a_in << 6 to a 24-bit current
+
+    def input_frac_limit(self, port):
+        """The threshold mantissa tau * vth * 2**frac must fit Lava's 17 bits."""
+        return int(math.floor(math.log2(LIF_VTH_MAX / (self.tau * self.v_threshold))))
+
+    def quantize(self, ctx):
+        vth = round(self.tau * self.v_threshold * 2 ** ctx.in_frac[0])
+        if not 1 <= vth < 2 ** 17:
+            raise ValueError(f"threshold mantissa {vth} outside Lava's 17-bit range (input frac {ctx.in_frac[0]}); "
+                             f"check --v-threshold ({self.v_threshold})")
+        return QLIF(self.n, du=4095, dv=round(fixed.DECAY_UNITY / self.tau), vth=vth)
+
+    @staticmethod
+    def int_width(q: QLIF):
+        return q.n
+
+    @staticmethod
+    def int_initial_state(q: QLIF, batch):
+        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64)
+
+    @staticmethod
+    def int_step(q, inputs, state, tally):
+        u, v = state
+        spikes, u, v, wraps = fixed.lif_step(u, v, inputs[0], fixed.LIFParams(q.du, q.dv, q.vth))
+        tally.wraps += wraps
+        tally.neuron_updates += spikes.size
+        tally.spikes += int(spikes.sum())
+        return spikes.astype(np.int64), (u, v)

@@ -1,0 +1,236 @@
+"""Synaptic ops: Linear, Scale, Embedding, and the lowered Dense (Linear with folded Scales) and SpikeEmbedding."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import nir
+import numpy as np
+import torch
+
+from .. import fixed
+from .base import OP_KEY, NOTE_KEY, Op, Tally, _Width, _saturated, _sum, _t
+
+
+@dataclass(frozen=True, eq=False)
+class Embedding(Op):
+    """Row lookup of a [V, C] table: a Linear applied to a one-hot token (NIR: Linear of weight [C, V])."""
+
+    kind: ClassVar[str] = "Embedding"
+    weight: np.ndarray  # [V, C]
+
+    @property
+    def size(self) -> int:
+        return self.weight.shape[1]
+
+    def float_step(self, inputs, state):
+        (tokens,) = inputs
+        return torch.as_tensor(self.weight)[tokens.long()], state  # the executor casts to its dtype
+
+    def to_nir(self, input_names):
+        return nir.Linear(weight=np.ascontiguousarray(self.weight.T), metadata={OP_KEY: self.kind})
+
+    @classmethod
+    def from_nir(cls, node: nir.Linear) -> "Embedding":
+        return cls(np.ascontiguousarray(node.weight.T))
+
+
+@dataclass(frozen=True, eq=False)
+class Heaviside(_Width):
+    """Binary spike ``x >= 0`` (upstream's Heaviside; NIR's Threshold fires on ``x > 0``, see note)."""
+
+    kind: ClassVar[str] = "Heaviside"
+
+    def float_step(self, inputs, state):
+        (x,) = inputs
+        return (x >= 0).to(x.dtype), state
+
+    nir_native: ClassVar[type] = nir.Threshold
+
+    def to_nir(self, input_names):
+        return nir.Threshold(threshold=np.zeros(self.n), metadata={
+            OP_KEY: self.kind, NOTE_KEY: "fires on x >= threshold (NIR's Threshold: x > threshold)"})
+
+    @classmethod
+    def from_nir(cls, node: nir.Threshold) -> "Heaviside":
+        return cls(int(node.threshold.shape[0]))
+
+
+@dataclass(frozen=True, eq=False)
+class Linear(Op):
+    """``y = W x`` on the sum of its inputs (NIR: Linear; NIR sums incoming edges)."""
+
+    kind: ClassVar[str] = "Linear"
+    arity: ClassVar[int | None] = None
+    weight: np.ndarray  # [out, in]
+
+    @property
+    def size(self) -> int:
+        return self.weight.shape[0]
+
+    def float_step(self, inputs, state):
+        x = _sum(inputs)
+        return torch.nn.functional.linear(x, _t(self.weight, x)), state
+
+    nir_native: ClassVar[type] = nir.Linear
+
+    def to_nir(self, input_names):
+        return nir.Linear(weight=self.weight)
+
+    @classmethod
+    def from_nir(cls, node: nir.Linear) -> "Linear":
+        return cls(np.asarray(node.weight))
+
+
+@dataclass(frozen=True, eq=False)
+class Scale(Op):
+    """Elementwise ``x * s`` (NIR: Scale).  Token-shift mixing is two of these summed into a Linear."""
+
+    kind: ClassVar[str] = "Scale"
+    scale: np.ndarray  # [n]
+
+    @property
+    def size(self) -> int:
+        return self.scale.shape[0]
+
+    def float_step(self, inputs, state):
+        (x,) = inputs
+        return x * _t(self.scale, x), state
+
+    nir_native: ClassVar[type] = nir.Scale
+
+    def to_nir(self, input_names):
+        return nir.Scale(scale=self.scale)
+
+    @classmethod
+    def from_nir(cls, node: nir.Scale) -> "Scale":
+        return cls(np.asarray(node.scale))
+
+
+
+
+
+@dataclass(frozen=True)
+class QSpikeEmbedding:
+    table: np.ndarray  # [V, C] of 0/1
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeEmbedding(Op):
+    """Embedding followed by Heaviside: a table of binary codes, exact in integers."""
+
+    kind: ClassVar[str] = "SpikeEmbedding"
+    binary_output: ClassVar[bool] = True
+    lowered: ClassVar[bool] = True
+    codes: np.ndarray  # [V, C] bool
+
+    @property
+    def size(self) -> int:
+        return self.codes.shape[1]
+
+    def float_step(self, inputs, state):
+        return torch.as_tensor(self.codes)[inputs[0].long()].to(torch.float64), state
+
+    Q: ClassVar[type] = QSpikeEmbedding
+
+    def quantize(self, ctx):
+        return QSpikeEmbedding(self.codes.astype(np.int64))
+
+    @staticmethod
+    def int_width(q: QSpikeEmbedding):
+        return q.table.shape[1]
+
+    @staticmethod
+    def int_step(q: QSpikeEmbedding, inputs, state, tally):
+        out = q.table[inputs[0]]
+        tally.spikes += int(out.sum())
+        tally.op_evals += len(inputs[0])  # one table look-up per stream
+        return out, state
+
+
+@dataclass(frozen=True)
+class QDense:
+    weights: np.ndarray  # [ports, out, in] int16, even integers in [-254, 254] (invariant under Lava's Dense)
+    exps: np.ndarray  # [ports, out] weight exponents (Lava's weight_exp, per row block)
+    binary: np.ndarray  # [ports] bool: the port carries spikes (else graded payloads)
+    out_bits: int
+
+    @property
+    def blas_weights(self) -> np.ndarray:
+        """float64 copy for exact BLAS products (see fixed.dense), made on first use: export never needs it."""
+        cached = self.__dict__.get("_blas")
+        if cached is None:
+            cached = self.weights.astype(np.float64)
+            object.__setattr__(self, "_blas", cached)
+        return cached
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(Op):
+    """``y = W (sum_p s_p * x_p)``: a Linear whose inputs are scaled elementwise first (folded Scales).
+
+    ``weight`` is the traced Linear's own array (not copied); ``scales[p]`` scales input ``p`` (token-shift
+    mixing ratios, or ones).  Integer form: per port, a Lava Dense of ``W diag(s_p)`` (8-bit weights, one
+    exponent per block of ``block_rows`` rows); the ports' outputs are summed at the receiving neuron.
+    """
+
+    kind: ClassVar[str] = "Dense"
+    arity: ClassVar[int | None] = None
+    lowered: ClassVar[bool] = True
+    weight: np.ndarray  # [out, in]
+    scales: np.ndarray  # [ports, in]
+
+    @property
+    def size(self) -> int:
+        return self.weight.shape[0]
+
+    def float_step(self, inputs, state):
+        x = inputs[0] * _t(self.scales[0], inputs[0])
+        for s, x_p in zip(self.scales[1:], inputs[1:]):
+            x = x + x_p * _t(s, x_p)
+        return torch.nn.functional.linear(x, _t(self.weight, x)), state
+
+    Q: ClassVar[type] = QDense
+
+    def value_bits(self, spec):
+        return spec.state_bits  # a dendritic accumulator, read by the neuron program beside it
+
+    def quantize(self, ctx):
+        spec = ctx.spec
+        weights, exps = [], []
+        for scale, in_frac in zip(self.scales, ctx.in_frac):  # one port's folded matrix at a time
+            real = self.weight.astype(np.float32) * (scale * 2.0 ** (ctx.out_frac - in_frac)).astype(np.float32)[None, :]
+            rows = real.shape[0]
+            e = np.zeros(rows, np.int64)
+            for start in range(0, rows, spec.block_rows or rows):
+                block = slice(start, start + (spec.block_rows or rows))
+                peak = np.abs(real[block]).max()
+                e[block] = int(np.ceil(np.log2(peak / 254))) if peak > 0 else 0
+            real *= (2.0 ** -(e[:, None] + 1)).astype(np.float32)
+            weights.append(2 * np.round(real).astype(np.int16))  # even, within [-254, 254]
+            del real
+            exps.append(e)
+        return QDense(np.stack(weights), np.stack(exps), np.array(ctx.binary_in), spec.state_bits)
+
+    @staticmethod
+    def int_width(q: QDense):
+        return q.weights.shape[1]
+
+    @staticmethod
+    def int_step(q: QDense, inputs, state, tally):
+        acc = None
+        for w, e, binary, x in zip(q.blas_weights, q.exps, q.binary, inputs):
+            active = np.count_nonzero(x)
+            if binary:
+                tally.binary_events += active * w.shape[0]
+            else:
+                tally.graded_events += active * w.shape[0]
+                tally.graded_messages += active
+            y = fixed.dense(w, e, x, graded=not binary)
+            acc = y if acc is None else acc + y
+        return Dense.accumulate(q, acc, tally), state
+
+    @staticmethod
+    def accumulate(q: QDense, acc: np.ndarray, tally: Tally) -> np.ndarray:
+        """The receiving neurons' side: the ports' Dense outputs arrive summed; the state width bounds them."""
+        return _saturated(acc, q.out_bits, tally)
