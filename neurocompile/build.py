@@ -196,7 +196,7 @@ def _read_program(path: Path) -> Program:
         raise
     except Exception as exc:  # h5py and a damaged file fail in many ways; each means "not a valid program"
         raise UserError(f"{path}: not a readable neurocompile program ({type(exc).__name__}: {exc}); export again") from None
-    check_program(program, path)
+    check_program(program, path, np.array([0, program.vocab_size - 1]))  # the first and the last token id
     return program
 
 

@@ -14,7 +14,7 @@ import nir
 import numpy as np
 import torch
 
-from .ops import INPUTS_KEY, NATIVE, OP_KEY, Op, Output, TokenInput
+from .ops import INPUTS_KEY, NATIVE, OP_KEY, Op, Output
 
 GRAPH_FORMAT = "neurocompile.graph/1"
 
@@ -49,7 +49,7 @@ class Graph:
 
     @property
     def input(self) -> Node:
-        return next(n for n in self.nodes.values() if isinstance(n.op, TokenInput))
+        return next(n for n in self.nodes.values() if n.op.arity == 0)
 
     @property
     def output(self) -> Node:
@@ -75,12 +75,13 @@ class FloatRun:
         self.state = {name: node.op.initial_state(batch, dtype) for name, node in graph.nodes.items()}
         self.values: dict[str, torch.Tensor] = {}
 
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [B] -> the output node's value [B, n]; all node values stay in ``self.values``."""
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """The step's input, [B] or [B, n] (token ids: [B]) -> the output node's value [B, n]; all node values
+        stay in ``self.values``.  The graph's input node (an op of arity 0) takes `x` as its value."""
         values: dict[str, torch.Tensor] = {}
         for name, node in self.graph.nodes.items():
-            if isinstance(node.op, TokenInput):
-                values[name] = tokens
+            if node.op.arity == 0:
+                values[name] = x.reshape(x.shape[0], -1)
                 continue
             out, self.state[name] = node.op.float_step([values[i] for i in node.inputs], self.state[name])
             values[name] = out.to(self.dtype) if out.is_floating_point() else out
@@ -178,10 +179,6 @@ def from_nir(g: nir.NIRGraph) -> Graph:
 
 def _op_from_nir(node: nir.NIRNode, meta: dict[str, Any]) -> Op:
     kind = _text(meta[OP_KEY]) if OP_KEY in meta else None
-    if isinstance(node, nir.Input):
-        return TokenInput(int(np.asarray(node.input_type["input"])[0]))
-    if isinstance(node, nir.Output):
-        return Output(int(np.asarray(node.output_type["output"])[0]))
     if isinstance(node, nir.NIRGraph):
         return Op.registry[kind].from_extension(meta)
     if kind is not None:

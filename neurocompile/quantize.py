@@ -56,8 +56,8 @@ class Program:
     @property
     def vocab_size(self) -> int:
         """Token ids the program takes: rows of the code table its token input feeds."""
-        token = next(n.name for n in self.nodes.values() if n.kind == "TokenInput")
-        table = next(n for n in self.nodes.values() if token in n.inputs)
+        source = next(n.name for n in self.nodes.values() if not n.inputs)
+        table = next(n for n in self.nodes.values() if source in n.inputs)
         return int(table.q.table.shape[0])
 
     def width(self, name: str) -> int:

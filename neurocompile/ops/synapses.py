@@ -25,7 +25,7 @@ class Embedding(Op):
 
     def float_step(self, inputs, state):
         (tokens,) = inputs
-        return torch.as_tensor(self.weight)[tokens.long()], state  # the executor casts to its dtype
+        return torch.as_tensor(self.weight)[tokens[:, 0].long()], state  # the executor casts to its dtype
 
     def to_nir(self, input_names):
         return nir.Linear(weight=np.ascontiguousarray(self.weight.T), metadata={OP_KEY: self.kind})
@@ -129,7 +129,7 @@ class SpikeEmbedding(Op):
         return self.codes.shape[1]
 
     def float_step(self, inputs, state):
-        return torch.as_tensor(self.codes)[inputs[0].long()].to(torch.float64), state
+        return torch.as_tensor(self.codes)[inputs[0][:, 0].long()].to(torch.float64), state
 
     Q: ClassVar[type] = QSpikeEmbedding
 
@@ -142,7 +142,7 @@ class SpikeEmbedding(Op):
 
     @staticmethod
     def int_step(q: QSpikeEmbedding, inputs, state, tally):
-        out = q.table[inputs[0]]
+        out = q.table[inputs[0][:, 0]]
         tally.spikes += int(out.sum())
         tally.op_evals += len(inputs[0])  # one table look-up per stream
         return out, state

@@ -42,12 +42,13 @@ class Simulator:
         out = program.output
         self.logit_scale = 2.0 ** -out.frac
 
-    def step(self, tokens: np.ndarray) -> np.ndarray:
-        """tokens [B] -> integer logits [B, V]; this step's counters are added to ``self.totals``."""
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """The step's input, [B] or [B, n] (token ids: [B]) -> the output [B, n] (integers); this step's counters
+        are added to ``self.totals``.  The program's input node (an op of arity 0) takes `x` as its value."""
         values: dict[str, np.ndarray] = {}
         for i, (node, cls) in enumerate(zip(self.nodes, self.classes)):
-            if node.kind == "TokenInput":
-                values[node.name] = np.asarray(tokens, dtype=np.int64)
+            if cls.arity == 0:
+                values[node.name] = np.asarray(x, dtype=np.int64).reshape(len(x), -1)
                 continue
             tally = Tally()
             try:
@@ -71,27 +72,27 @@ class Simulator:
         return np.stack([self.logits(tokens[:, t]) for t in range(tokens.shape[1])], 1)
 
 
-def check_program(program: Program, path: Path) -> None:
-    """Refuse a program this engine cannot run: its structure, then one step on the first and last token ids."""
+def check_program(program: Program, path: Path, probe: np.ndarray) -> None:
+    """Refuse a program this engine cannot run: its structure, then one step on `probe` (the extreme inputs)."""
     from neurocompile.ops import Op
 
     where = f"{path}: not a valid neurocompile program"
     names: set[str] = set()
     kinds = [node.kind for node in program.nodes.values()]
-    if kinds.count("TokenInput") != 1 or kinds.count("Output") != 1 or kinds[0] != "TokenInput":
-        raise UserError(f"{where} (it needs one token input, first, and one output); export again")
+    inputs = [n for n in program.nodes.values() if n.kind in Op.registry and Op.registry[n.kind].arity == 0]
+    if len(inputs) != 1 or kinds.count("Output") != 1 or next(iter(program.nodes)) != inputs[0].name:
+        raise UserError(f"{where} (it needs one input, first, and one output); export again")
     for node in program.nodes.values():
         if node.kind not in Op.registry:
             raise UserError(f"{where}: node {node.name} has unknown kind {node.kind!r}; export again")
         undefined = [src for src in node.inputs if src not in names]
         if undefined:
             raise UserError(f"{where}: node {node.name} reads {', '.join(undefined)}, not defined before it; export again")
-        if node.q is None and node.kind != "TokenInput":
+        if node.q is None and node.op_class.arity != 0:
             raise UserError(f"{where}: node {node.name} has no parameters; export again")
         names.add(node.name)
     try:
-        sim = Simulator(program, 2)
-        sim.step(np.array([0, program.vocab_size - 1]))
+        Simulator(program, len(probe)).step(probe)
     except NodeFailure as exc:
         raise UserError(f"{where}: {exc}; export again") from None
     except (ArithmeticError, IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -62,7 +62,9 @@ def lowering(kind: str, placement: str, delay: int = 0):
 
 
 def rule(kind: str) -> Rule:
-    return RULES.get(kind, DEFAULT)
+    from neurocompile.ops import Op
+
+    return RULES.get(kind, INPUT if Op.registry[kind].arity == 0 else DEFAULT)
 
 
 def placement(kind: str) -> str:
@@ -86,18 +88,20 @@ def _neuron_program(g: LavaGraph, name: str, node: QNode) -> None:
 DEFAULT = Rule("neuron", _neuron_program)
 
 
-@lowering("TokenInput", "host")
-def _tokens(g: LavaGraph, name: str, node: QNode) -> None:
-    source = g.lava.Source(data=np.asarray(g.tokens, dtype=np.int64)[None, :])
+def _input(g: LavaGraph, name: str, node: QNode) -> None:
+    """The graph's input (any op of arity 0): a RingBuffer source playing the run's inputs, one row per step."""
+    data = np.asarray(g.tokens, dtype=np.int64).reshape(len(g.tokens), -1)
+    source = g.lava.Source(data=data.T)
     g.outputs[name], g.heads[name] = source.s_out, source
     g.processes += 1
 
 
-@lowering("SpikeEmbedding", "host")
+INPUT = Rule("host", _input)
+
+
+@lowering("SpikeEmbedding", "host")  # a table look-up per token, before the chip
 def _embedding(g: LavaGraph, name: str, node: QNode) -> None:
-    proc = g.node_process(name, node, [(1,)], input_delays=[0], token_input=True)
-    g.outputs[node.inputs[0]].connect(proc.in0)
-    g.outputs[name], g.heads[name] = proc.out, proc
+    _neuron_program(g, name, node)
 
 
 @lowering("LIF", "neuron")

@@ -32,10 +32,10 @@ MAX_INPUTS = 3  # ProcessModels declare their ports statically: every NodeProces
 
 class NodeProcess(AbstractProcess):
     def __init__(self, *, kind: str, q, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...], depth: int,
-                 input_delays: list[int], steps: int, token_input: bool = False, accumulate_only: bool = False,
+                 input_delays: list[int], steps: int, accumulate_only: bool = False,
                  name: str | None = None):
         super().__init__(kind=kind, q=q, n_in=len(in_shapes), depth=depth, input_delays=list(input_delays),
-                         token_input=token_input, accumulate_only=accumulate_only, name=name)
+                         accumulate_only=accumulate_only, name=name)
         if len(in_shapes) > MAX_INPUTS:
             raise ValueError(f"{name}: {len(in_shapes)} inputs, NodeProcess takes at most {MAX_INPUTS}")
         for i in range(MAX_INPUTS):
@@ -61,7 +61,7 @@ class PyNodeModelFixed(PyLoihiProcessModel):
         p = proc_params
         self.op = Op.registry[p["kind"]]
         self.q, self.n_in, self.depth = p["q"], p["n_in"], p["depth"]
-        self.token_input, self.accumulate_only = p["token_input"], p["accumulate_only"]
+        self.accumulate_only = p["accumulate_only"]
         self.state = self.op.int_initial_state(self.q, 1)
         self.pending = [deque([None] * d) for d in p["input_delays"]]
 
@@ -78,9 +78,6 @@ class PyNodeModelFixed(PyLoihiProcessModel):
             y = np.zeros(shape, np.int64)
         elif self.accumulate_only:  # the receiving side of Lava Dense processes
             y = self.op.accumulate(self.q, inputs[0][None], Tally())[0]
-        elif self.token_input:
-            y, self.state = self.op.int_step(self.q, [inputs[0]], self.state, Tally())
-            y = y[0]
         else:
             y, self.state = self.op.int_step(self.q, [x[None] for x in inputs], self.state, Tally())
             y = y[0]
