@@ -12,7 +12,7 @@ def __getattr__(name: str):
     """`load_model` (and torch with it) is imported on first use, so the command line starts, and can be
     interrupted, before any heavy import."""
     if name == "load_model":
-        from .load import load_model
+        from .frontends import load_model
 
         return load_model
     raise AttributeError(f"module 'neurocompile' has no attribute {name!r}")

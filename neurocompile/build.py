@@ -25,7 +25,7 @@ from . import __version__, files
 from .errors import UserError
 from .graph import Graph, read_nir, write_nir
 from .quantize import Program, load_program, save_program
-from .tokenizers import ByteTokenizer, CharTokenizer, HFTokenizer, Tokenizer, load_tokenizer
+from .tasks.language.tokenizers import ByteTokenizer, CharTokenizer, HFTokenizer, Tokenizer, load_tokenizer
 
 BUILD_FORMAT = "neurocompile.build/2"
 MANIFEST = "manifest.json"

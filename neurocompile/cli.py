@@ -147,12 +147,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace, need_tokenizer: bool = True):
-    from .load import build_model, read_checkpoint
-    from .tokenizers import find_tokenizer
+    from .checkpoint import read_checkpoint
+    from .frontends import build_model
+    from .tasks.language.tokenizers import find_tokenizer
 
     path = args.model if args.model is not None else zoo.path()
     ckpt = read_checkpoint(path)
-    model = build_model(ckpt, args.v_threshold)
+    model = build_model(ckpt, v_threshold=args.v_threshold)
     try:
         tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, args.tokenizer)
     except UserError:
@@ -181,7 +182,7 @@ def _read_text(path: Path, option: str) -> str:
 def cmd_inspect(args: argparse.Namespace) -> None:
     import torch
 
-    from .probe import probe
+    from .frontends.spikegpt.probe import probe
 
     ckpt, model, tokenizer = _load(args, need_tokenizer=args.text is not None)
     cfg = model.config
@@ -239,7 +240,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from .generate import generate
+    from .tasks.language import generate
 
     _, model, tokenizer = _load(args)
     prompt_ids = tokenizer.encode(args.prompt)
@@ -320,7 +321,7 @@ class _Progress:
 def cmd_simulate(args: argparse.Namespace) -> None:
     from . import files
     from .build import RUN_FILE, read_build
-    from .pipeline import generate_int, lif_nodes
+    from .tasks.language import generate_int, lif_nodes
     from .report import TEXT_HEAD, save_run
 
     build = read_build(args.build, target="loihi2" if args.engine == "lava" else None)
@@ -441,7 +442,7 @@ def _check_lava(lava: dict | None) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .build import read_build
-    from .pipeline import evaluate
+    from .tasks.language import evaluate
 
     build = read_build(args.build)
     if args.text is not None:

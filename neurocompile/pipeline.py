@@ -1,62 +1,23 @@
-"""The stages joined: export (load -> trace -> lower -> calibrate -> quantize -> build directory),
-and what runs a build: integer generation with counters, and float-vs-integer evaluation."""
+"""The stages joined: export (frontend -> graph -> lower -> calibrate on the task's data -> quantize ->
+partition on the target -> build directory)."""
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
-import torch
 
-from .build import PARTITION_FILE, Build, check_replaceable, write_build
 from . import files
+from .build import PARTITION_FILE, check_replaceable, write_build
+from .checkpoint import read_checkpoint
 from .errors import UserError
-from .generate import sample_token
-from .graph import FloatRun
-from .load import build_model, read_checkpoint
+from .frontends import build_model, trace
 from .lower import lower
-from .models import zoo
-from .ops import Tally
 from .quantize import calibrate, quantize
 from .target import get_target
-from .tokenizers import Tokenizer, find_tokenizer
-from .trace import trace
-
-CALIBRATION_STREAMS = 8
-
-
-def _progress(message: str, quiet: bool) -> None:
-    """Progress on stderr: only on a terminal (a script or a log gets results and errors, not chatter)."""
-    if not quiet and sys.stderr.isatty():
-        print(f"[neurocompile] {message}", file=sys.stderr, flush=True)
-
-
-def _calibration_ids(tokenizer: Tokenizer, text: str | None, source: str, n_tokens: int) -> tuple[torch.Tensor, dict]:
-    if text is None:  # the zoo corpus, training part only (the held-out part is for evaluation)
-        corpus = zoo.corpus()
-        text, source = corpus[: zoo.split_point(len(corpus))], "zoo corpus (pydoc_data.topics), training part"
-        try:
-            ids = tokenizer.encode(text)
-        except UserError as exc:
-            raise UserError(f"the default calibration text does not fit this model's vocabulary ({exc}); "
-                            f"pass --calibration FILE with text in the model's language") from None
-    else:
-        ids = tokenizer.encode(text)
-    per_stream = max(1, min(n_tokens, len(ids)) // CALIBRATION_STREAMS)
-    if len(ids) < CALIBRATION_STREAMS * 2:
-        raise UserError(f"calibration text too short: {len(ids)} tokens, need at least {CALIBRATION_STREAMS * 2}")
-    # evenly spaced windows across the text
-    starts = np.linspace(0, len(ids) - per_stream, CALIBRATION_STREAMS).astype(int)
-    windows = torch.tensor(np.stack([ids[s : s + per_stream] for s in starts]))
-    info = {"source": source, "sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "streams": CALIBRATION_STREAMS, "tokens_per_stream": per_stream}
-    return windows, info
+from .tasks.language import _progress, calibration_windows
+from .tasks.language.tokenizers import find_tokenizer
 
 
 def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float = 1.0, tokenizer_path: Path | None = None,
@@ -77,10 +38,10 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         spec = replace(spec, block_rows=block_rows)
     start = time.perf_counter()
     ckpt = read_checkpoint(checkpoint)
-    model = build_model(ckpt, v_threshold)
+    model = build_model(ckpt, v_threshold=v_threshold)
     tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, tokenizer_path)
     _progress(f"loaded {ckpt.path.name}: SpikeGPT L{model.config.n_layer} C{model.config.n_embd} V{model.config.vocab_size}", quiet)
-    windows, cal_info = _calibration_ids(tokenizer, calibration_text, calibration_source, calibration_tokens)
+    windows, cal_info = calibration_windows(tokenizer, calibration_text, calibration_source, calibration_tokens)
     graph = trace(model)
     lowered = lower(graph)
     _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)}", quiet)
@@ -129,89 +90,3 @@ APPROXIMATIONS = [
 # --------------------------------------------------------------------------------------------------
 # Running a build
 # --------------------------------------------------------------------------------------------------
-
-
-def simulator_for(build: Build, batch: int, record: tuple[str, ...] = ()):
-    from .targets.cpu.simulator import Simulator
-
-    return Simulator(build.program, batch, record)
-
-
-def lif_nodes(build: Build) -> list[str]:
-    return [name for name, node in build.program.nodes.items() if node.kind == "LIF"]
-
-
-def generate_int(build: Build, prompt_ids: list[int], n_tokens: int, temperature: float, top_p: float, seed: int,
-                 record: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: False):
-    """Yield sampled token ids from the integer simulation; the simulator (with counters) is returned first.
-
-    `stop()` is asked before every step (prompt steps included): when it says so, the stream ends early and the
-    simulator holds the counters of the steps run."""
-    sim = simulator_for(build, 1, record)
-    gen = torch.Generator().manual_seed(seed)
-
-    def tokens() -> Iterator[int]:
-        logits = None
-        for token in prompt_ids or [0]:
-            if stop():
-                return
-            logits = sim.logits(np.array([token]))
-        for _ in range(n_tokens):
-            token = sample_token(torch.from_numpy(logits[0]), temperature, top_p, gen)
-            yield token
-            if stop():
-                return
-            logits = sim.logits(np.array([token]))
-
-    return sim, tokens()
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    tokens: int
-    streams: int
-    float_bpc: float
-    int_bpc: float
-    spike_agreement: dict[str, float]  # per LIF: fraction of (token, neuron) where float and integer agree
-    saturations: int
-    wraps: int
-
-    @property
-    def ratio(self) -> float:
-        return self.int_bpc / self.float_bpc
-
-
-def _cross_entropy_bits(logits: np.ndarray, targets: np.ndarray) -> float:
-    shifted = logits - logits.max(1, keepdims=True)
-    lse = np.log(np.exp(shifted).sum(1))
-    return float((lse - shifted[np.arange(len(targets)), targets]).sum() / math.log(2))
-
-
-def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = False) -> Evaluation:
-    """Bits per token of the float graph and of the integer simulation, side by side, on `ids`."""
-    streams = max(1, min(streams, (len(ids) - 1) // 8))
-    length = (len(ids) - 1) // streams
-    if length < 1:
-        raise UserError(f"the text has {len(ids)} tokens: at least 2 are needed to score a prediction")
-    x = np.asarray(ids[: streams * length]).reshape(streams, length)
-    y = np.asarray(ids[1 : streams * length + 1]).reshape(streams, length)
-    lifs = tuple(lif_nodes(build))
-    sim = simulator_for(build, streams)
-    run = FloatRun(lower(build.graph), streams)
-    bits_int = bits_float = 0.0
-    agree = {name: 0 for name in lifs}
-    for t in range(length):
-        li = sim.logits(x[:, t])
-        lf = run.step(torch.from_numpy(x[:, t])).numpy()
-        bits_int += _cross_entropy_bits(li, y[:, t])
-        bits_float += _cross_entropy_bits(lf, y[:, t])
-        for name in lifs:
-            agree[name] += int((sim.values[name] == run.values[name].numpy()).sum())
-        if t % max(1, length // 5) == 0:
-            _progress(f"evaluate: {t * streams}/{length * streams} tokens", quiet)
-    counts = sim.totals
-    n = streams * length
-    width = {name: build.program.nodes[name].q.n for name in lifs}
-    return Evaluation(n, streams, bits_float / n, bits_int / n, {k: agree[k] / (n * width[k]) for k in lifs},
-                      int(counts[:, Tally.FIELDS.index("saturations")].sum()),
-                      int(counts[:, Tally.FIELDS.index("wraps")].sum()))

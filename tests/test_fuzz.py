@@ -97,7 +97,8 @@ def _fresh(build: Path, tmp_path: Path, name: str, data: bytes, rehash: bool) ->
 @FUZZ
 @given(st.data())
 def test_checkpoint_reader(tmp_path_factory, data):
-    from neurocompile.load import build_model, read_checkpoint
+    from neurocompile.checkpoint import read_checkpoint
+    from neurocompile.frontends import build_model
 
     path = tmp_path_factory.mktemp("ckpt") / "m.pt"
     path.write_bytes(_mutate(zoo.path().read_bytes(), data.draw))
@@ -149,7 +150,7 @@ def test_energy_model_reader(tmp_path_factory, data):
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=3), inner, max_size=4)),
     max_leaves=10).map(lambda v: __import__("json").dumps(v).encode())))
 def test_tokenizer_reader(tmp_path_factory, data):
-    from neurocompile.tokenizers import load_tokenizer
+    from neurocompile.tasks.language.tokenizers import load_tokenizer
 
     path = tmp_path_factory.mktemp("tok") / "v.json"
     path.write_bytes(data)

@@ -10,7 +10,7 @@ from neurocompile import load_model
 from neurocompile.graph import FloatRun, Graph, read_nir, run_float, write_nir
 from neurocompile.lower import lower
 from neurocompile.ops import LIF, Op, TokenShift
-from neurocompile.trace import trace
+from neurocompile.frontends import trace
 
 from helpers import UPSTREAM, VARIANTS
 

@@ -265,8 +265,8 @@ def _forge_run(build: Path) -> Path:
 def _foreign_graph(build: Path) -> Path:
     """A valid neurocompile graph of another model (upstream's small test checkpoint), rehashed in."""
     from neurocompile.graph import write_nir
-    from neurocompile.load import load_model
-    from neurocompile.trace import trace
+    from neurocompile.frontends import load_model
+    from neurocompile.frontends import trace
 
     write_nir(trace(load_model(Path(__file__).parent / "data" / "upstream" / "RWKV.pt")), build / "graph.nir")
     _rehash(build, "graph.nir")

@@ -15,7 +15,7 @@ from neurocompile.quantize import calibrate, quantize
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
 from neurocompile.targets.loihi2.lava_engine import depths, run_lava
-from neurocompile.trace import trace
+from neurocompile.frontends import trace
 
 from helpers import UPSTREAM, tiny_program
 

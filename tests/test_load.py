@@ -79,13 +79,13 @@ def test_pickle_that_would_run_code_is_refused_not_executed(capsys, tmp_path):
 def test_unknown_family_lists_keys(capsys, tmp_path):
     bad = tmp_path / "resnet.pt"
     torch.save({"conv1.weight": torch.zeros(3, 3), "fc.bias": torch.zeros(3)}, bad)
-    _fails(capsys, bad, "not a SpikeGPT or SpikeDecoder checkpoint", "conv1.weight")
+    _fails(capsys, bad, "not a checkpoint of a family neurocompile knows", "for SpikeGPT", "for SpikeDecoder", "conv1.weight")
 
 
 def test_spikedecoder_is_recognised_but_not_yet_loaded(capsys, tmp_path):
     bad = tmp_path / "sd.pt"
     torch.save({"embedder.tok_embed.weight": torch.zeros(30, 8), "blocks.0.SMHA.query_L.weight": torch.zeros(8, 8)}, bad)
-    _fails(capsys, bad, "spikedecoder", "SpikeGPT only")
+    _fails(capsys, bad, "recognised a SpikeDecoder checkpoint", "does not load yet")
 
 
 def test_missing_and_unexpected_keys_are_listed_with_the_guess(capsys, tmp_path):

@@ -13,7 +13,7 @@ from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mul, QuantContext, Sig
 from neurocompile.quantize import calibrate, load_program, quantize, save_program
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
-from neurocompile.trace import trace
+from neurocompile.frontends import trace
 
 from helpers import UPSTREAM, VARIANTS, tiny_program
 

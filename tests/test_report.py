@@ -20,7 +20,7 @@ from neurocompile.quantize import calibrate, quantize
 from neurocompile.report import FORMATS, Run, make_report, to_csv, to_json, to_latex, to_markdown, write_plots
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
-from neurocompile.tokenizers import CharTokenizer
+from neurocompile.tasks.language.tokenizers import CharTokenizer
 
 from helpers import tiny_program
 

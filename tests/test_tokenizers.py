@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from neurocompile import UserError
-from neurocompile.tokenizers import ByteTokenizer, CharTokenizer, HFTokenizer, find_tokenizer, load_tokenizer
+from neurocompile.tasks.language.tokenizers import ByteTokenizer, CharTokenizer, HFTokenizer, find_tokenizer, load_tokenizer
 
 
 def test_bytes_round_trip_unicode():

@@ -29,7 +29,7 @@ from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
 from neurocompile.quantize import calibrate, quantize
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
-from neurocompile.trace import trace
+from neurocompile.frontends import trace
 
 
 def random_45m(seed: int = 0) -> SpikeGPT:

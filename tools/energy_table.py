@@ -29,8 +29,8 @@ from neurocompile.quantize import calibrate, quantize  # noqa: E402
 from neurocompile.report import Run, make_report  # noqa: E402
 from neurocompile.targets.cpu.simulator import Simulator  # noqa: E402
 from neurocompile.targets.loihi2 import NUMERIC  # noqa: E402
-from neurocompile.tokenizers import find_tokenizer  # noqa: E402
-from neurocompile.trace import trace  # noqa: E402
+from neurocompile.tasks.language.tokenizers import find_tokenizer  # noqa: E402
+from neurocompile.frontends import trace  # noqa: E402
 
 
 class TokenIds:

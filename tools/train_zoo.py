@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from neurocompile.evaluate import bits_per_token
+from neurocompile.tasks.language import bits_per_token
 from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
-from neurocompile.tokenizers import CharTokenizer
+from neurocompile.tasks.language.tokenizers import CharTokenizer
 
 
 @torch.no_grad()

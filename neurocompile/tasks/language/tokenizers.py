@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Protocol
 
-from .errors import UserError
+from ...errors import UserError
 
 
 class Tokenizer(Protocol):

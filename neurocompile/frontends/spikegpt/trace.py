@@ -1,24 +1,18 @@
-"""Trace stage: a loaded model -> a Graph of typed ops, node names following upstream's module names.
+"""SpikeGPT -> a Graph of typed ops, node names following upstream's module names.
 
 Token-shift mixing ``x * m + shift(x) * (1 - m)`` feeding a Linear becomes two ``Scale`` nodes summed
 into that Linear (NIR's edge semantics), so quantization can fold the mixing ratios into the weights.
-Each family registers a tracer; SpikeDecoder's will add its own ops without touching these.
 """
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
-from .graph import Graph
-from .models.spikegpt import ChannelMix, SpikeGPT, TimeMix
-from .ops import LIF, WKV, Add, Embedding, Heaviside, LayerNorm, Linear, Mul, Output, Scale, Sigmoid, SquaredReLU, TokenInput, TokenShift
-
-TRACERS: dict[type, Callable[[nn.Module], Graph]] = {}
-
+from ... import __version__
+from ...graph import Graph
+from ...models.spikegpt import ChannelMix, SpikeGPT, TimeMix
+from ...ops import LIF, WKV, Add, Embedding, Heaviside, LayerNorm, Linear, Mul, Output, Scale, Sigmoid, SquaredReLU, TokenInput, TokenShift
 
 def _np(t: torch.Tensor) -> np.ndarray:
     """The parameter's values as numpy, sharing memory with the (possibly memory-mapped) checkpoint."""
@@ -60,6 +54,7 @@ def _time_mix(g: Graph, prefix: str, tm: TimeMix, x: str) -> str:
     return g.add(f"{prefix}.output", Linear(_np(tm.output.weight)), gated)
 
 
+@torch.no_grad()
 def trace_spikegpt(model: SpikeGPT) -> Graph:
     cfg = model.config
     c = cfg.n_embd
@@ -84,15 +79,3 @@ def trace_spikegpt(model: SpikeGPT) -> Graph:
     head = g.add("head", Linear(_np(model.head.weight)), x)
     g.add("logits", Output(cfg.vocab_size), head)
     return g
-
-
-TRACERS[SpikeGPT] = trace_spikegpt
-
-
-def trace(model: nn.Module) -> Graph:
-    try:
-        tracer = TRACERS[type(model)]
-    except KeyError:
-        raise TypeError(f"no tracer for {type(model).__name__}; known: {[t.__name__ for t in TRACERS]}") from None
-    with torch.no_grad():
-        return tracer(model)

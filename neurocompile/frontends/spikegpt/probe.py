@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .models.spikegpt import LIFNode
+from ...models.spikegpt import LIFNode
 
 
 @dataclass

@@ -1,9 +1,8 @@
-"""Load stage: a checkpoint file -> a model of a known family, safely and with clear errors.
+"""Reading a checkpoint file, safely: what every checkpoint frontend starts from.
 
-Checkpoints are read with ``torch.load(..., weights_only=True)``: a file that needs anything beyond
-tensors and plain containers is refused, never executed.  The family is recognised from the key names
-(upstream's own), the configuration is inferred from the tensors, and every key, shape and value is
-checked before a model is built.
+The file is identified first (torch's zip format, its legacy pickle, or neither), then read with
+``torch.load(..., weights_only=True)``: a file that needs anything beyond tensors and plain containers is
+refused, never executed.  No tensor shape is trusted before it is checked against the bytes the file stores.
 """
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
-from .models.spikegpt import SpikeGPT, SpikeGPTConfig
 
 _SHOWN = 8  # how many offending keys an error lists
 
@@ -30,7 +28,7 @@ class Checkpoint:
     stored_dtypes: tuple[str, ...]
 
 
-def _listing(keys: list[str]) -> str:
+def listing(keys: list[str]) -> str:
     more = f" … and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
     return ", ".join(keys[:_SHOWN]) + more
 
@@ -47,7 +45,7 @@ def _sniff(path: Path, head: bytes) -> None:
             raise UserError(f"{path}: a damaged zip archive ({exc}); not a readable checkpoint") from None
         if not any(n.endswith("data.pkl") for n in names):
             raise UserError(f"{path}: a zip archive, but not a PyTorch checkpoint (no data.pkl inside; it holds "
-                            f"{_listing(names)})")
+                            f"{listing(names)})")
         return
     if not head:
         raise UserError(f"{path}: the file is empty; not a PyTorch checkpoint")
@@ -127,66 +125,7 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
                         f"model.state_dict()")
     not_tensors = [str(k) for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if not_tensors:
-        raise UserError(f"{path}: entries that are not named tensors: {_listing(not_tensors)}")
+        raise UserError(f"{path}: entries that are not named tensors: {listing(not_tensors)}")
     if all(k.startswith("module.") for k in obj):  # saved from DataParallel / DeepSpeed
         obj = {k[len("module."):]: v for k, v in obj.items()}
     return obj
-
-
-def detect_family(state: dict[str, torch.Tensor], path: Path) -> str:
-    keys = set(state)
-    if "emb.weight" in keys or any(".att.time_decay" in k for k in keys):
-        return "spikegpt"
-    if "embedder.tok_embed.weight" in keys or any(".SMHA." in k for k in keys):
-        return "spikedecoder"
-    raise UserError(
-        f"{path}: not a SpikeGPT or SpikeDecoder checkpoint (no 'emb.weight' or 'blocks.N.att.*' keys for "
-        f"SpikeGPT, no 'embedder.tok_embed.weight' or 'blocks.N.SMHA.*' for SpikeDecoder). Keys found: "
-        f"{_listing(sorted(keys))}"
-    )
-
-
-def build_model(ckpt: Checkpoint, v_threshold: float = 1.0) -> SpikeGPT:
-    """Check every key, shape and value against the family's definition, then build the model (float32)."""
-    family = detect_family(ckpt.state, ckpt.path)
-    if family != "spikegpt":
-        raise UserError(
-            f"{ckpt.path}: recognised a {family} checkpoint, which this version of neurocompile does not load yet "
-            f"(SpikeGPT only)."
-        )
-    cfg = SpikeGPTConfig.from_state_dict(ckpt.state, ckpt.path, v_threshold)
-    with torch.device("meta"):
-        skeleton = SpikeGPT(cfg)
-    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    got = ckpt.state
-    guess = f"(family guessed: SpikeGPT, L={cfg.n_layer} C={cfg.n_embd} V={cfg.vocab_size} from the tensors)"
-    missing = sorted(expected.keys() - got.keys())
-    unexpected = sorted(got.keys() - expected.keys())
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_listing(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_listing(unexpected)}")
-        raise UserError(f"{ckpt.path}: {'; '.join(parts)} {guess}")
-    wrong = [f"{k} is {tuple(got[k].shape)}, expected {shape}" for k, shape in sorted(expected.items())
-             if tuple(got[k].shape) != shape]
-    if wrong:
-        raise UserError(f"{ckpt.path}: shape mismatch: {_listing(wrong)} {guess}")
-    not_float = sorted(k for k, t in got.items() if not t.is_floating_point())
-    if not_float:
-        raise UserError(f"{ckpt.path}: parameters that are not floating point: {_listing(not_float)}")
-    bad = sorted(k for k, t in got.items() if not bool(torch.isfinite(t).all()))
-    if bad:
-        raise UserError(f"{ckpt.path}: NaN or Inf values in: {_listing(bad)}. The checkpoint is damaged or diverged.")
-    state = {k: t.to(torch.float32) for k, t in got.items()}
-    skeleton.load_state_dict(state, assign=True)
-    return skeleton.eval()
-
-
-def load_model(path: str | Path, v_threshold: float = 1.0) -> SpikeGPT:
-    """Load an upstream-format checkpoint: ``model(tokens [B, T]) -> logits [B, T, V]``.
-
-    ``v_threshold`` is the LIF threshold the model was trained with (not stored in upstream checkpoints).
-    """
-    return build_model(read_checkpoint(path), v_threshold)

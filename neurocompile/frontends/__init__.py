@@ -1,0 +1,65 @@
+"""Frontends: a model family's checkpoint -> its PyTorch model -> a Graph.
+
+One folder per family, registered in ``FAMILIES`` below (adding a family is a folder and a line).  A family
+is recognised from its upstream key names; its ``build`` checks every key, shape and value before it builds
+the model; its ``trace`` turns the model into the graph the compiler takes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import Checkpoint, listing, read_checkpoint
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str  # the model's `family` attribute and the manifest's
+    title: str
+    keys: str  # the upstream keys that identify it, for messages
+    recognises: Callable[[set[str]], bool]
+    build: Callable[..., Any] | None  # (checkpoint, **options) -> model; None: recognised, not loaded yet
+    trace: Callable[[Any], Any] | None  # model -> Graph
+
+
+def families() -> list[Family]:
+    from . import spikedecoder, spikegpt
+
+    return [spikegpt.FAMILY, spikedecoder.FAMILY]
+
+
+def family_of(ckpt: Checkpoint) -> Family:
+    keys = set(ckpt.state)
+    for family in families():
+        if family.recognises(keys):
+            if family.build is None:
+                raise UserError(f"{ckpt.path}: recognised a {family.title} checkpoint, which this version of "
+                                f"neurocompile does not load yet")
+            return family
+    known = "; ".join(f"{f.keys} for {f.title}" for f in families())
+    raise UserError(f"{ckpt.path}: not a checkpoint of a family neurocompile knows (looked for {known}). "
+                    f"Keys found: {listing(sorted(keys))}")
+
+
+def build_model(ckpt: Checkpoint, **options: Any):
+    """The checked model of the checkpoint's family (float32, eval mode)."""
+    return family_of(ckpt).build(ckpt, **options)
+
+
+def load_model(path: str | Path, v_threshold: float = 1.0):
+    """Load an upstream-format checkpoint: ``model(tokens [B, T]) -> logits [B, T, V]``.
+
+    ``v_threshold`` is the LIF threshold a SpikeGPT was trained with (not stored in upstream checkpoints)."""
+    return build_model(read_checkpoint(path), v_threshold=v_threshold)
+
+
+def trace(model: Any):
+    """The model's Graph, by its family's tracer."""
+    by_name = {f.name: f for f in families() if f.trace is not None}
+    family = getattr(model, "family", None)
+    if family not in by_name:
+        raise TypeError(f"no tracer for {type(model).__name__}; known families: {', '.join(by_name)}")
+    return by_name[family].trace(model)

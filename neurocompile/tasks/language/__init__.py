@@ -1,0 +1,201 @@
+"""The language-model task: what a run of a token-stream model *means*.
+
+Token ids in, logits out, one token per step.  The task owns the tokenizer, the calibration text, sampling
+(float reference and integer engine), bits per character (token) and the report's unit, per token.  The
+Program below it knows nothing of text; the model families that make token models (SpikeGPT) use it.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...errors import UserError
+from ...graph import FloatRun
+from ...lower import lower
+from ...models import zoo
+from ...ops import Tally
+from .tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    from ...build import Build
+
+UNIT = "token"  # the report's unit: per token = per step
+CALIBRATION_STREAMS = 8
+
+
+def _progress(message: str, quiet: bool) -> None:
+    """Progress on stderr: only on a terminal (a script or a log gets results and errors, not chatter)."""
+    if not quiet and sys.stderr.isatty():
+        print(f"[neurocompile] {message}", file=sys.stderr, flush=True)
+
+
+def calibration_windows(tokenizer: Tokenizer, text: str | None, source: str, n_tokens: int) -> tuple[torch.Tensor, dict]:
+    if text is None:  # the zoo corpus, training part only (the held-out part is for evaluation)
+        corpus = zoo.corpus()
+        text, source = corpus[: zoo.split_point(len(corpus))], "zoo corpus (pydoc_data.topics), training part"
+        try:
+            ids = tokenizer.encode(text)
+        except UserError as exc:
+            raise UserError(f"the default calibration text does not fit this model's vocabulary ({exc}); "
+                            f"pass --calibration FILE with text in the model's language") from None
+    else:
+        ids = tokenizer.encode(text)
+    per_stream = max(1, min(n_tokens, len(ids)) // CALIBRATION_STREAMS)
+    if len(ids) < CALIBRATION_STREAMS * 2:
+        raise UserError(f"calibration text too short: {len(ids)} tokens, need at least {CALIBRATION_STREAMS * 2}")
+    # evenly spaced windows across the text
+    starts = np.linspace(0, len(ids) - per_stream, CALIBRATION_STREAMS).astype(int)
+    windows = torch.tensor(np.stack([ids[s : s + per_stream] for s in starts]))
+    info = {"source": source, "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "streams": CALIBRATION_STREAMS, "tokens_per_stream": per_stream}
+    return windows, info
+
+
+# --------------------------------------------------------------------------------------------------
+# The float reference
+# --------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def generate(model, prompt_ids: list[int], n_tokens: int, temperature: float = 0.8,
+             top_p: float = 0.9, seed: int = 0) -> Iterator[int]:
+    """Yield `n_tokens` sampled token ids (temperature 0 means greedy); deterministic for a given seed."""
+    gen = torch.Generator().manual_seed(seed)
+    state = model.initial_state(1)
+    if prompt_ids:
+        logits, state = model.forward_with_state(torch.tensor([prompt_ids]), state)
+        last = logits[0, -1]
+    else:  # no prompt: condition on token 0, as upstream does for an empty context
+        last, state = model.step(torch.tensor([0]), state)
+        last = last[0]
+    for _ in range(n_tokens):
+        token = sample_token(last, temperature, top_p, gen)
+        yield token
+        last, state = model.step(torch.tensor([token]), state)
+        last = last[0]
+
+
+def sample_token(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
+    if temperature <= 0:
+        return int(logits.argmax())
+    probs = torch.softmax(logits.double() / temperature, -1)
+    sorted_probs, order = probs.sort(descending=True)
+    keep = sorted_probs.cumsum(0) - sorted_probs < top_p  # the smallest set whose mass reaches top_p
+    sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
+    return int(order[torch.multinomial(sorted_probs, 1, generator=gen)])
+
+
+@torch.no_grad()
+def bits_per_token(model, ids: torch.Tensor, window: int = 512) -> float:
+    """Mean next-token cross-entropy in bits over `ids` (1-D), streaming the state across windows."""
+    if ids.numel() < 2:
+        raise ValueError("need at least two tokens to score a prediction")
+    state = model.initial_state(1)
+    total, count = 0.0, 0
+    for start in range(0, ids.numel() - 1, window):
+        chunk = ids[start : start + window + 1]
+        if chunk.numel() < 2:
+            break
+        logits, state = model.forward_with_state(chunk[None, :-1], state)
+        total += F.cross_entropy(logits[0].double(), chunk[1:], reduction="sum").item()
+        count += chunk.numel() - 1
+    return total / count / math.log(2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Running a build
+# --------------------------------------------------------------------------------------------------
+
+
+def simulator_for(build: Build, batch: int, record: tuple[str, ...] = ()):
+    from ...targets.cpu.simulator import Simulator
+
+    return Simulator(build.program, batch, record)
+
+
+def lif_nodes(build: Build) -> list[str]:
+    return [name for name, node in build.program.nodes.items() if node.kind == "LIF"]
+
+
+def generate_int(build: Build, prompt_ids: list[int], n_tokens: int, temperature: float, top_p: float, seed: int,
+                 record: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: False):
+    """Yield sampled token ids from the integer simulation; the simulator (with counters) is returned first.
+
+    `stop()` is asked before every step (prompt steps included): when it says so, the stream ends early and the
+    simulator holds the counters of the steps run."""
+    sim = simulator_for(build, 1, record)
+    gen = torch.Generator().manual_seed(seed)
+
+    def tokens() -> Iterator[int]:
+        logits = None
+        for token in prompt_ids or [0]:
+            if stop():
+                return
+            logits = sim.logits(np.array([token]))
+        for _ in range(n_tokens):
+            token = sample_token(torch.from_numpy(logits[0]), temperature, top_p, gen)
+            yield token
+            if stop():
+                return
+            logits = sim.logits(np.array([token]))
+
+    return sim, tokens()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    tokens: int
+    streams: int
+    float_bpc: float
+    int_bpc: float
+    spike_agreement: dict[str, float]  # per LIF: fraction of (token, neuron) where float and integer agree
+    saturations: int
+    wraps: int
+
+    @property
+    def ratio(self) -> float:
+        return self.int_bpc / self.float_bpc
+
+
+def _cross_entropy_bits(logits: np.ndarray, targets: np.ndarray) -> float:
+    shifted = logits - logits.max(1, keepdims=True)
+    lse = np.log(np.exp(shifted).sum(1))
+    return float((lse - shifted[np.arange(len(targets)), targets]).sum() / math.log(2))
+
+
+def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = False) -> Evaluation:
+    """Bits per token of the float graph and of the integer simulation, side by side, on `ids`."""
+    streams = max(1, min(streams, (len(ids) - 1) // 8))
+    length = (len(ids) - 1) // streams
+    if length < 1:
+        raise UserError(f"the text has {len(ids)} tokens: at least 2 are needed to score a prediction")
+    x = np.asarray(ids[: streams * length]).reshape(streams, length)
+    y = np.asarray(ids[1 : streams * length + 1]).reshape(streams, length)
+    lifs = tuple(lif_nodes(build))
+    sim = simulator_for(build, streams)
+    run = FloatRun(lower(build.graph), streams)
+    bits_int = bits_float = 0.0
+    agree = {name: 0 for name in lifs}
+    for t in range(length):
+        li = sim.logits(x[:, t])
+        lf = run.step(torch.from_numpy(x[:, t])).numpy()
+        bits_int += _cross_entropy_bits(li, y[:, t])
+        bits_float += _cross_entropy_bits(lf, y[:, t])
+        for name in lifs:
+            agree[name] += int((sim.values[name] == run.values[name].numpy()).sum())
+        if t % max(1, length // 5) == 0:
+            _progress(f"evaluate: {t * streams}/{length * streams} tokens", quiet)
+    counts = sim.totals
+    n = streams * length
+    width = {name: build.program.nodes[name].q.n for name in lifs}
+    return Evaluation(n, streams, bits_float / n, bits_int / n, {k: agree[k] / (n * width[k]) for k in lifs},
+                      int(counts[:, Tally.FIELDS.index("saturations")].sum()),
+                      int(counts[:, Tally.FIELDS.index("wraps")].sum()))
