@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .errors import UserError
+from .errors import EngineMismatch, UserError
 from .models import zoo
 
 # A short English sample for measuring activations when the user gives no text.
@@ -164,14 +164,10 @@ def _load(args: argparse.Namespace, need_tokenizer: bool = True):
 
 
 def _read_text(path: Path, option: str) -> str:
+    from .files import read_user_file
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file (given to {option})") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: a folder; {option} takes a UTF-8 text file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read it ({exc.strerror}); {option} takes a readable UTF-8 text file") from None
+        text = read_user_file(path, option).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); {option} takes UTF-8 text") from None
     if not text:
@@ -285,18 +281,6 @@ def cmd_export(args: argparse.Namespace) -> None:
                   f"{t['across_cores']:,} across cores, {t['across_chips']:,} across chips")
 
 
-def _tally_table(build, counts, steps: int) -> list[dict]:
-    from .ops import Tally
-
-    rows = []
-    for node, row in zip(build.program.nodes.values(), counts):
-        entry = {"node": node.name, "kind": node.kind, **{f: int(v) for f, v in zip(Tally.FIELDS, row)}}
-        if node.kind == "LIF":
-            entry["firing_rate"] = entry["spikes"] / (steps * node.q.n)
-        rows.append(entry)
-    return rows
-
-
 class _Progress:
     """A status line on stderr for long runs: only on a terminal, never with --json, never over the text."""
 
@@ -376,12 +360,16 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         if spikes is not None:
             spikes.discard()
     steps = sim.steps
-    table = _tally_table(build, sim.totals, steps)
+    table = sim.table()
     totals = {f: int(sum(r[f] for r in table)) for f in ("spikes", "binary_events", "graded_events", "neuron_updates",
                                                        "op_evals", "saturations", "wraps")}
     lava = None
     if args.engine == "lava" and complete:
-        lava = _compare_with_lava(build, sim, replay[:steps], quiet=args.json)
+        from .targets.loihi2.lava_engine import compare_with_cpu
+
+        if not args.json:
+            print(f"[neurocompile] running {steps} tokens through Lava...", file=sys.stderr)
+        lava = compare_with_cpu(build, sim, replay[:steps])
     kept = f"{run_file}" + (f" and {spikes_file}" if spikes_file else "")
     if args.json:
         print(json.dumps({"prompt": args.prompt, "completion": completion.getvalue(), "tokens": generated,
@@ -409,32 +397,6 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     if not complete:
         print(f"[neurocompile] interrupted after {generated:,} of {args.tokens:,} tokens: kept {kept}, with the counters "
               f"of the {steps:,} steps run{'; the Lava check was skipped' if args.engine == 'lava' else ''}", file=sys.stderr)
-    _check_lava(lava)
-
-
-class EngineMismatch(Exception):
-    """The two engines disagree: a bug in neurocompile, not a user error (exit code 1)."""
-
-
-def _compare_with_lava(build, sim, tokens: list[int], quiet: bool) -> dict:
-    import numpy as np
-
-    from .targets.loihi2.lava_engine import core_slices, run_lava
-
-    if not quiet:
-        print(f"[neurocompile] running {len(tokens)} tokens through Lava...", file=sys.stderr)
-    start = time.perf_counter()
-    run = run_lava(build.program, tokens, core_slices(build))
-    seconds = time.perf_counter() - start
-    ours = np.stack(sim.recorded[build.program.output.name])[:, 0]
-    spikes = {name: bool(np.array_equal(np.stack(sim.recorded[name])[:, 0], run.spikes[name])) for name in run.spikes}
-    logits_same = bool(np.array_equal(ours, run.logits))
-    return {"tokens": len(tokens), "processes": run.processes, "latency": run.latency, "seconds": round(seconds, 2),
-            "logits_identical": logits_same, "spikes_identical": spikes,
-            "identical": logits_same and all(spikes.values())}
-
-
-def _check_lava(lava: dict | None) -> None:
     if lava and not lava["identical"]:
         raise EngineMismatch(f"the Lava engine and the cpu engine disagree (logits identical: {lava['logits_identical']}, "
                              f"spikes: {lava['spikes_identical']}); please report this with the build directory")

@@ -6,3 +6,7 @@ class UserError(Exception):
     """A mistake in what the user gave us (a file, an option): the message says what and what to do."""
 
     exit_code = 2
+
+
+class EngineMismatch(Exception):
+    """Two engines disagree on the same program: a bug in neurocompile, not a user error (exit code 1)."""

@@ -47,6 +47,19 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_user_file(path: Path, what: str) -> bytes:
+    """A file the user named, read whole; every way it can fail is one clear UserError naming it and `what`."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file (given as {what})") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a file; {what} is a file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror}); {what} must be a readable file") from None
+
+
 # --------------------------------------------------------------------------------------------------
 # What is ours
 # --------------------------------------------------------------------------------------------------

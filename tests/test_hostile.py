@@ -186,7 +186,7 @@ CASES = [
          ("m.pt", "cannot read it", "Permission denied"), unprivileged=True),
     Case("checkpoint-is-a-folder", lambda w, b: ["inspect", w], ("not a file",)),
     Case("calibration-is-a-folder", lambda w, b: ["export", "-o", w / "x", "--calibration", w], ("--calibration", "a folder")),
-    Case("tokenizer-is-a-folder", lambda w, b: ["generate", "--tokenizer", w], ("a folder, not a tokenizer file",)),
+    Case("tokenizer-is-a-folder", lambda w, b: ["generate", "--tokenizer", w], ("a folder, not a file; the tokenizer is a file",)),
     Case("energy-is-a-folder", lambda w, b: ["report", _copy_build(b, "cpu", w), "--energy", w], ("a folder, not a file",)),
     Case("text-unreadable",
          lambda w, b: ["evaluate", _copy_build(b, "cpu", w), "--text", _write(w / "t.txt", "abc", 0o000)],

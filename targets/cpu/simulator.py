@@ -63,6 +63,17 @@ class Simulator:
         self.values = values
         return values[self.program.output.name]
 
+    def table(self) -> list[dict]:
+        """The counters so far, one row per node (summed over steps and streams); neuron populations with their
+        firing rate (spikes per neuron update)."""
+        rows = []
+        for node, row in zip(self.nodes, self.totals):
+            entry = {"node": node.name, "kind": node.kind, **{f: int(v) for f, v in zip(Tally.FIELDS, row)}}
+            if entry["neuron_updates"]:  # a neuron population: spikes per neuron update
+                entry["firing_rate"] = entry["spikes"] / entry["neuron_updates"]
+            rows.append(entry)
+        return rows
+
     def logits(self, tokens: np.ndarray) -> np.ndarray:
         """tokens [B] -> float logits [B, V] (the integer logits times their scale)."""
         return self.step(tokens) * self.logit_scale

@@ -62,6 +62,20 @@ def core_slices(build) -> dict[str, list[tuple[int, int]]] | None:
     return slices
 
 
+def compare_with_cpu(build, sim, tokens: list[int]) -> dict:
+    """Run `tokens` through the build's Lava process graph and compare with the cpu engine's recorded run
+    (`sim` must have recorded the LIF populations and the output): logits and every spike, exactly."""
+    start = time.perf_counter()
+    run = run_lava(build.program, tokens, core_slices(build))
+    seconds = time.perf_counter() - start
+    ours = np.stack(sim.recorded[build.program.output.name])[:, 0]
+    spikes = {name: bool(np.array_equal(np.stack(sim.recorded[name])[:, 0], run.spikes[name])) for name in run.spikes}
+    logits_same = bool(np.array_equal(ours, run.logits))
+    return {"tokens": len(tokens), "processes": run.processes, "latency": run.latency, "seconds": round(seconds, 2),
+            "logits_identical": logits_same, "spikes_identical": spikes,
+            "identical": logits_same and all(spikes.values())}
+
+
 def _lava_classes() -> SimpleNamespace:
     lava_compat.ensure_importable()
     from lava.proc.dense.process import Dense

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ...errors import UserError
+from ...files import read_user_file
 
 
 class Tokenizer(Protocol):
@@ -103,14 +104,9 @@ class HFTokenizer:
 
 def load_tokenizer(path: Path) -> Tokenizer:
     """A character vocabulary or a Hugging Face tokenizer file, told apart by content."""
+    data = read_user_file(path, "the tokenizer")
     try:
-        head = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise UserError(f"{path}: tokenizer file not found") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: a folder, not a tokenizer file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the tokenizer file ({exc.strerror})") from None
+        head = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: not a JSON tokenizer or vocabulary file: {exc}") from None
     if isinstance(head, dict) and "model" in head:
