@@ -175,6 +175,13 @@ def _read_text(path: Path, option: str) -> str:
     return text
 
 
+def _encode(tokenizer, text: str, option: str) -> list[int]:
+    try:
+        return tokenizer.encode(text)
+    except UserError as exc:
+        raise UserError(f"{option}: {exc}") from None
+
+
 def cmd_inspect(args: argparse.Namespace) -> None:
     import torch
 
@@ -182,11 +189,18 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
     ckpt, model, tokenizer = _load(args, need_tokenizer=args.text is not None)
     cfg = model.config
-    if tokenizer is not None:
-        source = "--text" if args.text else "a built-in sentence"
-        ids = tokenizer.encode(_read_text(args.text, "--text") if args.text else SAMPLE_TEXT)
-    else:  # no vocabulary beside the checkpoint: random token ids still show what feeds what
-        source = "random token ids (no tokenizer found; give --tokenizer or --text for real text)"
+    ids = None
+    if args.text is not None:
+        source, ids = "--text", _encode(tokenizer, _read_text(args.text, "--text"), "--text")
+    elif tokenizer is not None:
+        try:
+            source, ids = "a built-in sentence", tokenizer.encode(SAMPLE_TEXT)
+        except UserError:
+            why = "the built-in English sentence does not fit the vocabulary"
+    else:
+        why = "no tokenizer found"
+    if ids is None:  # random token ids still show what feeds what
+        source = f"random token ids ({why}; give --text for real text)"
         ids = torch.randint(0, cfg.vocab_size, (256,), generator=torch.Generator().manual_seed(0)).tolist()
     with torch.no_grad(), probe(model) as measured:
         model(torch.tensor([ids[:2048]]))
@@ -239,7 +253,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from .tasks.language import generate
 
     _, model, tokenizer = _load(args)
-    prompt_ids = tokenizer.encode(args.prompt)
+    prompt_ids = _encode(tokenizer, args.prompt, "--prompt")
     start = time.perf_counter()
     out: list[int] = []
     if not args.json:
@@ -309,7 +323,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from .report import TEXT_HEAD, save_run
 
     build = read_build(args.build, target="loihi2" if args.engine == "lava" else None)
-    prompt_ids = build.tokenizer.encode(args.prompt)
+    prompt_ids = _encode(build.tokenizer, args.prompt, "--prompt")
     files.check_file_target(build.path / RUN_FILE, "the run file")  # before the run, not after it
     lifs = lif_nodes(build)
     record = (*lifs, build.program.output.name) if args.engine == "lava" else ()
