@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 from .errors import UserError
 
-__all__ = ["UserError", "load_model", "__version__"]
+__all__ = ["UserError", "export", "load_model", "__version__"]
 
 
 def __getattr__(name: str):
@@ -15,4 +15,8 @@ def __getattr__(name: str):
         from .frontends import load_model
 
         return load_model
+    if name == "export":
+        from .api import export
+
+        return export
     raise AttributeError(f"module 'neurocompile' has no attribute {name!r}")

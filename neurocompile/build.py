@@ -54,6 +54,30 @@ class Build:
         """The traced float graph, read (and checked against the program) on first use."""
         return self.loaded_graph or _read_graph(self.path / GRAPH_FILE, self.program)
 
+    # -- the command line's verbs, for notebooks (errors raise UserError with the CLI's message) ---------------
+    def simulate(self, prompt: str = "The ", tokens: int = 200, temperature: float = 0.8, top_p: float = 0.9,
+                 seed: int = 0, engine: str = "cpu", spikes_out: Path | None = None):
+        """Generate on the bit-accurate engine (``engine='lava'``: also replay through Lava and compare); the
+        counters are stored in the build for ``report``.  Returns a ``Simulation`` (text, counters, files)."""
+        from .tasks.language import simulate
+
+        return simulate(self, self.tokenizer.encode(prompt), tokens, temperature, top_p, seed, engine=engine,
+                        spikes_out=spikes_out, collect=True)
+
+    def evaluate(self, text: str | None = None, max_tokens: int = 0):
+        """Bits per character (token) of the float graph and of the integer engine on `text` (default: the zoo
+        corpus's held-out part)."""
+        from .tasks.language import evaluate, evaluation_ids
+
+        return evaluate(self, evaluation_ids(self.tokenizer, text, max_tokens)[0], quiet=True)
+
+    def report(self, energy: str | Path | None = None):
+        """The energy report of the last simulation, under an energy model (a shipped name or a TOML file)."""
+        from .energy import load_energy_model
+        from .report import load_run, make_report
+
+        return make_report(self, load_run(self), load_energy_model(energy))
+
     @cached_property
     def target(self):
         from .target import get_target

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import signal
@@ -317,100 +316,59 @@ class _Progress:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from . import files
     from .build import RUN_FILE, read_build
-    from .tasks.language import generate_int, lif_nodes
-    from .report import TEXT_HEAD, save_run
+    from .tasks.language import Simulation, simulate
 
     build = read_build(args.build, target="loihi2" if args.engine == "lava" else None)
     prompt_ids = _encode(build.tokenizer, args.prompt, "--prompt")
-    files.check_file_target(build.path / RUN_FILE, "the run file")  # before the run, not after it
-    lifs = lif_nodes(build)
-    record = (*lifs, build.program.output.name) if args.engine == "lava" else ()
-    spikes = None
-    if args.spikes_out is not None:
-        spikes = files.NpzStream(args.spikes_out, {"tokens": ((), "int64"),
-                                                   **{name: ((build.program.width(name),), "uint8") for name in lifs}},
-                                 "neurocompile.spikes/1", "--spikes-out")
-    head = list(prompt_ids or [0])
-    start = time.perf_counter()
-    try:
-        with INTERRUPT.deferred():
-            sim, stream = generate_int(build, prompt_ids, args.tokens, args.temperature, args.top_p, args.seed, record,
-                                       stop=lambda: INTERRUPT.requested)
-            if spikes is not None:
-                step = sim.step
+    progress = _Progress(args.tokens, not args.json and sys.stderr.isatty() and not sys.stdout.isatty())
+    done = 0
 
-                def step_and_record(tokens, step=step):
-                    out = step(tokens)
-                    spikes.append({"tokens": tokens[0], **{name: sim.values[name][0] for name in lifs}})
-                    return out
-
-                sim.step = step_and_record
-            completion = io.StringIO()
-            progress = _Progress(args.tokens, not args.json and sys.stderr.isatty() and not sys.stdout.isatty())
-            if not args.json:
-                print(args.prompt, end="", flush=True)
-            generated = 0
-            replay = list(prompt_ids or [0])  # the stepped tokens, kept only for the Lava engine to replay
-            for token in stream:
-                generated += 1
-                if args.engine == "lava":
-                    replay.append(token)
-                if len(head) < TEXT_HEAD:
-                    head.append(token)
-                text = build.tokenizer.decode([token])
-                if args.json:
-                    completion.write(text)
-                else:
-                    print(text, end="", flush=True)
-                progress.update(generated)
-            progress.close()
-            seconds = time.perf_counter() - start
-            complete = not INTERRUPT.requested
-            run_file = save_run(build, sim, head, args.seed, complete)
-            spikes_file = spikes.close({}) if spikes is not None else None
-    finally:
-        if spikes is not None:
-            spikes.discard()
-    steps = sim.steps
-    table = sim.table()
-    totals = {f: int(sum(r[f] for r in table)) for f in ("spikes", "binary_events", "graded_events", "neuron_updates",
-                                                       "op_evals", "saturations", "wraps")}
-    lava = None
-    if args.engine == "lava" and complete:
-        from .targets.loihi2.lava_engine import compare_with_cpu
-
+    def show(token: int) -> None:
+        nonlocal done
+        done += 1
         if not args.json:
-            print(f"[neurocompile] running {steps} tokens through Lava...", file=sys.stderr)
-        lava = compare_with_cpu(build, sim, replay[:steps])
-    kept = f"{run_file}" + (f" and {spikes_file}" if spikes_file else "")
+            print(build.tokenizer.decode([token]), end="", flush=True)
+        progress.update(done)
+
+    if not args.json:
+        print(args.prompt, end="", flush=True)
+    with INTERRUPT.deferred():
+        run: Simulation = simulate(build, prompt_ids, args.tokens, args.temperature, args.top_p, args.seed,
+                                   engine=args.engine, spikes_out=args.spikes_out, on_token=show,
+                                   stop=lambda: INTERRUPT.requested, collect=args.json)
+    progress.close()
+    if args.engine == "lava" and run.complete and not args.json:
+        print(f"[neurocompile] ran {run.steps} tokens through Lava", file=sys.stderr)
+    written = [str(run.run_file)] + ([str(run.spikes_file)] if run.spikes_file else [])
+    lava = run.lava
     if args.json:
-        print(json.dumps({"prompt": args.prompt, "completion": completion.getvalue(), "tokens": generated,
-                          "steps": steps, "complete": complete, "seconds": round(seconds, 3), "engine": args.engine,
-                          "seed": args.seed, "totals": totals,
-                          "per_step": {k: v / steps for k, v in totals.items()},
-                          "units": "totals: summed over the whole run; per_step: per token step, prompt included",
-                          "nodes": table, "written": [str(run_file)] + ([str(spikes_file)] if spikes_file else []),
+        print(json.dumps({"prompt": args.prompt, "completion": run.completion, "tokens": run.generated,
+                          "steps": run.steps, "complete": run.complete, "seconds": round(run.seconds, 3),
+                          "engine": args.engine, "seed": args.seed, "totals": run.totals, "per_step": run.per_step,
+                          "units": run.UNITS, "nodes": run.table, "written": written,
                           **({"lava": lava} if lava else {})}, indent=2))
     else:
-        print(f"\n\n[{generated} tokens generated ({steps} steps with the prompt) in {seconds:.2f} s, "
-              f"{steps / max(seconds, 1e-9):.0f} steps/s, bit-accurate cpu engine, seed {args.seed}]", file=sys.stderr)
-        print(f"per step (prompt included): {totals['spikes'] / steps:.1f} spikes, "
-              f"{totals['graded_events'] / steps:,.0f} graded synaptic ops, {totals['binary_events'] / steps:,.0f} binary "
-              f"synaptic ops, {totals['op_evals'] / steps:,.0f} extension-op evaluations", file=sys.stderr)
-        print(f"whole run ({steps} steps): {totals['saturations']:,} saturations, {totals['wraps']:,} wraps", file=sys.stderr)
-        rates = ", ".join(f"{r['node'].replace('blocks.', 'b')} {r['firing_rate']:.0%}" for r in table if r["kind"] == "LIF")
-        print(f"LIF firing rates: {rates}", file=sys.stderr)
+        t, steps = run.totals, run.steps
+        print(f"\n\n[{run.generated} tokens generated ({steps} steps with the prompt) in {run.seconds:.2f} s, "
+              f"{steps / max(run.seconds, 1e-9):.0f} steps/s, bit-accurate cpu engine, seed {args.seed}]", file=sys.stderr)
+        print(f"per step (prompt included): {t['spikes'] / steps:.1f} spikes, {t['graded_events'] / steps:,.0f} graded "
+              f"synaptic ops, {t['binary_events'] / steps:,.0f} binary synaptic ops, {t['op_evals'] / steps:,.0f} "
+              f"extension-op evaluations", file=sys.stderr)
+        print(f"whole run ({steps} steps): {t['saturations']:,} saturations, {t['wraps']:,} wraps", file=sys.stderr)
+        rates = ", ".join(f"{r['node'].replace('blocks.', 'b')} {r['firing_rate']:.0%}" for r in run.table if "firing_rate" in r)
+        print(f"firing rates: {rates}", file=sys.stderr)
         if lava:
             verdict = "identical" if lava["identical"] else "DIFFERENT"
             print(f"Lava engine ({lava['processes']} Lava processes, Loihi2SimCfg fixed_pt, pipeline latency "
                   f"{lava['latency']} steps, {lava['seconds']:.1f} s): logits and spikes of {len(lava['spikes_identical'])} "
                   f"LIF populations over {lava['tokens']} tokens are {verdict} to the cpu engine's", file=sys.stderr)
-        print(f"[neurocompile] wrote {kept} ({RUN_FILE} is what `neurocompile report` reads)", file=sys.stderr)
-    if not complete:
-        print(f"[neurocompile] interrupted after {generated:,} of {args.tokens:,} tokens: kept {kept}, with the counters "
-              f"of the {steps:,} steps run{'; the Lava check was skipped' if args.engine == 'lava' else ''}", file=sys.stderr)
+        print(f"[neurocompile] wrote {' and '.join(written)} ({RUN_FILE} is what `neurocompile report` reads)",
+              file=sys.stderr)
+    if not run.complete:
+        print(f"[neurocompile] interrupted after {run.generated:,} of {args.tokens:,} tokens: kept {' and '.join(written)}, "
+              f"with the counters of the {run.steps:,} steps run{'; the Lava check was skipped' if args.engine == 'lava' else ''}",
+              file=sys.stderr)
     if lava and not lava["identical"]:
         raise EngineMismatch(f"the Lava engine and the cpu engine disagree (logits identical: {lava['logits_identical']}, "
                              f"spikes: {lava['spikes_identical']}); please report this with the build directory")
@@ -418,17 +376,15 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .build import read_build
-    from .tasks.language import evaluate
+    from .tasks.language import evaluate, evaluation_ids
 
     build = read_build(args.build)
-    if args.text is not None:
-        text, source = _read_text(args.text, "--text"), str(args.text)
-    else:
-        corpus = zoo.corpus()
-        text, source = corpus[zoo.split_point(len(corpus)):], "zoo corpus held-out part"
-    ids = build.tokenizer.encode(text)
-    if args.max_tokens > 0:
-        ids = ids[: args.max_tokens + 1]
+    text = _read_text(args.text, "--text") if args.text is not None else None
+    try:
+        ids, source = evaluation_ids(build.tokenizer, text, args.max_tokens)
+    except UserError as exc:
+        raise UserError(f"--text: {exc}" if text is not None else str(exc)) from None
+    source = str(args.text) if args.text is not None else source
     result = evaluate(build, ids, quiet=args.json)
     if args.json:
         print(json.dumps({"text": source, "tokens": result.tokens, "float_bpc": result.float_bpc,

@@ -68,7 +68,7 @@ def test_simulate_generates_counts_and_is_deterministic(build, capsys, tmp_path)
 
 def test_simulate_text_output(build, capsys):
     code, out, err = _run(capsys, "simulate", build, "--prompt", "def ", "--tokens", "10")
-    assert code == 0 and out.startswith("def ") and "LIF firing rates" in err
+    assert code == 0 and out.startswith("def ") and "firing rates: b0.lif1" in err
 
 
 def _error(capsys, *argv) -> str:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import math
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -171,6 +173,18 @@ def _cross_entropy_bits(logits: np.ndarray, targets: np.ndarray) -> float:
     return float((lse - shifted[np.arange(len(targets)), targets]).sum() / math.log(2))
 
 
+def evaluation_ids(tokenizer: Tokenizer, text: str | None, max_tokens: int = 0) -> tuple[list[int], str]:
+    """The token ids to score (at most `max_tokens` + 1; 0: all) and where they come from (default: the zoo
+    corpus's held-out part)."""
+    if text is None:
+        corpus = zoo.corpus()
+        text, source = corpus[zoo.split_point(len(corpus)):], "zoo corpus held-out part"
+    else:
+        source = "the given text"
+    ids = tokenizer.encode(text)
+    return (ids[: max_tokens + 1] if max_tokens > 0 else ids), source
+
+
 def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = False) -> Evaluation:
     """Bits per token of the float graph and of the integer simulation, side by side, on `ids`."""
     streams = max(1, min(streams, (len(ids) - 1) // 8))
@@ -199,3 +213,91 @@ def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = Fals
     return Evaluation(n, streams, bits_float / n, bits_int / n, {k: agree[k] / (n * width[k]) for k in lifs},
                       int(counts[:, Tally.FIELDS.index("saturations")].sum()),
                       int(counts[:, Tally.FIELDS.index("wraps")].sum()))
+
+
+@dataclass
+class Simulation:
+    """A run of the integer engine: what it generated, its counters, and the files it wrote."""
+
+    generated: int  # tokens sampled
+    steps: int  # tokens stepped through, the prompt's included
+    complete: bool  # False: ended early by `stop`
+    seconds: float
+    table: list[dict]  # per node: counters summed over the run (Simulator.table)
+    totals: dict[str, int]  # summed over nodes
+    run_file: Path
+    spikes_file: Path | None
+    lava: dict | None  # the Lava engine's verdict, when asked for
+    completion: str = ""  # the generated text, when collected
+
+    UNITS: ClassVar[str] = "totals: summed over the whole run; per_step: per token step, prompt included"
+
+    @property
+    def per_step(self) -> dict[str, float]:
+        return {k: v / self.steps for k, v in self.totals.items()}
+
+
+TOTALS = ("spikes", "binary_events", "graded_events", "neuron_updates", "op_evals", "saturations", "wraps")
+
+
+def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: float = 0.8, top_p: float = 0.9,
+             seed: int = 0, *, engine: str = "cpu", spikes_out: Path | None = None,
+             on_token: Callable[[int], None] = lambda token: None, stop: Callable[[], bool] = lambda: False,
+             collect: bool = False) -> Simulation:
+    """Generate on the bit-accurate engine, store the counters in the build (``run.npz``), optionally stream every
+    LIF's spikes to `spikes_out` and replay the run through Lava (engine 'lava': every spike and logit compared).
+
+    Memory stays flat in `n_tokens` (unless `collect` keeps the text); `stop()` ends the run early, keeping
+    the counters of the steps run (marked incomplete)."""
+    from ... import files
+    from ...build import RUN_FILE
+    from ...report import TEXT_HEAD, save_run
+
+    files.check_file_target(build.path / RUN_FILE, "the run file")  # before the run, not after it
+    lifs = lif_nodes(build)
+    record = (*lifs, build.program.output.name) if engine == "lava" else ()
+    spikes = None
+    if spikes_out is not None:
+        spikes = files.NpzStream(spikes_out, {"tokens": ((), "int64"),
+                                              **{name: ((build.program.width(name),), "uint8") for name in lifs}},
+                                 "neurocompile.spikes/1", "--spikes-out")
+    head = list(prompt_ids or [0])
+    replay = list(prompt_ids or [0])  # the stepped tokens, kept only for the Lava engine to replay
+    text = []
+    start = time.perf_counter()
+    try:
+        sim, stream = generate_int(build, prompt_ids, n_tokens, temperature, top_p, seed, record, stop)
+        if spikes is not None:
+            step = sim.step
+
+            def step_and_record(tokens, step=step):
+                out = step(tokens)
+                spikes.append({"tokens": tokens[0], **{name: sim.values[name][0] for name in lifs}})
+                return out
+
+            sim.step = step_and_record
+        generated = 0
+        for token in stream:
+            generated += 1
+            if engine == "lava":
+                replay.append(token)
+            if len(head) < TEXT_HEAD:
+                head.append(token)
+            if collect:
+                text.append(build.tokenizer.decode([token]))
+            on_token(token)
+        seconds = time.perf_counter() - start
+        complete = not stop()
+        run_file = save_run(build, sim, head, seed, complete)
+        spikes_file = spikes.close({}) if spikes is not None else None
+    finally:
+        if spikes is not None:
+            spikes.discard()
+    table = sim.table()
+    totals = {f: int(sum(r[f] for r in table)) for f in TOTALS}
+    lava = None
+    if engine == "lava" and complete:
+        from ...targets.loihi2.lava_engine import compare_with_cpu
+
+        lava = compare_with_cpu(build, sim, replay[: sim.steps])
+    return Simulation(generated, sim.steps, complete, seconds, table, totals, run_file, spikes_file, lava, "".join(text))
