@@ -329,6 +329,9 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # TrueType (Type 42) fonts in PDFs: Type 3 fonts are refused by IEEE PDF eXpress and many publishers
+    plt.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42})
+
     layers = [layer for layer, energy in report.by_layer.items() if energy > 0]
     kinds = sorted({r.kind for r in report.nodes if r.energy_pj > 0})
     written = []

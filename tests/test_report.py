@@ -110,6 +110,9 @@ def test_every_format(round_model, tmp_path):
         (tmp_path / "r.tex").write_text(tex)
         subprocess.run(["pdflatex", "-interaction=nonstopmode", "r.tex"], cwd=tmp_path, check=True, capture_output=True)
     paths = write_plots(report, tmp_path / "plots")
+    for pdf in (p for p in paths if p.suffix == ".pdf"):  # embedded TrueType fonts, no Type 3 (publishers refuse them)
+        data = pdf.read_bytes()
+        assert b"/Type3" not in data and (b"/TrueType" in data or b"/CIDFontType2" in data), pdf.name
     assert sorted(p.name for p in paths) == ["energy_by_layer.pdf", "energy_by_layer.png", "firing_rates.pdf", "firing_rates.png"]
     assert all(p.read_bytes()[:4] in (b"\x89PNG", b"%PDF") for p in paths)
 
