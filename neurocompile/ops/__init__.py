@@ -4,13 +4,14 @@ registers every op (``Op.registry``); a new op family is a new module here and o
 """
 from __future__ import annotations
 
+from .cells import EulerLIF
 from .base import (CALIBRATE, INPUTS_KEY, NOTE_KEY, OP_KEY, PARAM_PREFIX, Op, QuantContext, Tally)
 from .elementwise import SIGMOID_FRAC, Add, Mul, QAdd, QProduct, QTable, Sigmoid, SquaredReLU
-from .io import Output, QOutput, TokenInput
+from .io import Output, QOutput, SpikeInput, TokenInput
 from .neurons import LIF, LIF_VTH_MAX, QLIF, QShift, TokenShift
 from .norm import LayerNorm, QLayerNorm
 from .rwkv import WKV, QWKV
-from .synapses import Dense, Embedding, Heaviside, Linear, QDense, QSpikeEmbedding, Scale, SpikeEmbedding
+from .synapses import Affine, Dense, Embedding, Heaviside, Linear, QDense, QSpikeEmbedding, Scale, SpikeEmbedding
 
 # NIR node type -> our op, for NIR nodes without neurocompile metadata (each op declares its own).
 NATIVE: dict[type, type[Op]] = {cls.nir_native: cls for cls in Op.registry.values() if cls.nir_native is not None}
@@ -18,4 +19,4 @@ NATIVE: dict[type, type[Op]] = {cls.nir_native: cls for cls in Op.registry.value
 __all__ = ["CALIBRATE", "INPUTS_KEY", "NATIVE", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "Op", "QuantContext", "Tally",
            "SIGMOID_FRAC", "Add", "Mul", "QAdd", "QProduct", "QTable", "Sigmoid", "SquaredReLU", "Output", "QOutput",
            "TokenInput", "LIF", "LIF_VTH_MAX", "QLIF", "QShift", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV",
-           "Dense", "Embedding", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]
+           "Affine", "Dense", "Embedding", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]

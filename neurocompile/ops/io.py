@@ -41,6 +41,21 @@ class TokenInput(Op):
         return None
 
 
+@dataclass(frozen=True, eq=False)
+class SpikeInput(_Width):
+    """Graph input of a spike-train network: `n` values per stream and step (NIR: Input of shape [n])."""
+
+    kind: ClassVar[str] = "SpikeInput"
+    arity: ClassVar[int | None] = 0
+
+    def to_nir(self, input_names):
+        return nir.Input(input_type={"input": np.array([self.n])}, metadata={OP_KEY: self.kind})
+
+    @classmethod
+    def from_nir(cls, node: nir.Input) -> "SpikeInput":
+        return cls(int(np.prod(np.asarray(node.input_type["input"]))))
+
+
 @dataclass(frozen=True)
 class QOutput:
     frac: int

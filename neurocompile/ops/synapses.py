@@ -83,6 +83,32 @@ class Linear(Op):
 
 
 @dataclass(frozen=True, eq=False)
+class Affine(Op):
+    """``y = W x + b`` on the sum of its inputs (NIR: Affine)."""
+
+    kind: ClassVar[str] = "Affine"
+    arity: ClassVar[int | None] = None
+    nir_native: ClassVar[type] = nir.Affine
+    weight: np.ndarray  # [out, in]
+    bias: np.ndarray  # [out]
+
+    @property
+    def size(self) -> int:
+        return self.weight.shape[0]
+
+    def float_step(self, inputs, state):
+        x = _sum(inputs)
+        return torch.nn.functional.linear(x, _t(self.weight, x), _t(self.bias, x)), state
+
+    def to_nir(self, input_names):
+        return nir.Affine(weight=self.weight, bias=self.bias)
+
+    @classmethod
+    def from_nir(cls, node: nir.Affine) -> "Affine":
+        return cls(np.asarray(node.weight), np.asarray(node.bias))
+
+
+@dataclass(frozen=True, eq=False)
 class Scale(Op):
     """Elementwise ``x * s`` (NIR: Scale).  Token-shift mixing is two of these summed into a Linear."""
 
