@@ -19,7 +19,7 @@ snn = pytest.importorskip("snntorch")
 pytest.importorskip("nirtorch")
 
 
-def _snntorch_mlp(seed: int, sizes=(12, 10, 4)) -> torch.nn.Sequential:
+def _snntorch_mlp(seed: int, sizes=(12, 10, 4), cell: str = "Leaky") -> torch.nn.Sequential:
     torch.manual_seed(seed)
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -27,9 +27,11 @@ def _snntorch_mlp(seed: int, sizes=(12, 10, 4)) -> torch.nn.Sequential:
         with torch.no_grad():
             linear.weight.mul_(4.0)  # default init is too weak to make the second layer fire
         layers.append(linear)
-        beta = torch.rand(b) * 0.5 + 0.45  # per neuron (NIR needs per-neuron parameters from snnTorch)
-        layers.append(snn.Leaky(beta=beta, threshold=torch.ones(b), init_hidden=True, reset_mechanism="zero",
-                                output=i == len(sizes) - 2))
+        decay = {"beta": torch.rand(b) * 0.5 + 0.45}  # per neuron (NIR needs per-neuron parameters from snnTorch)
+        if cell == "Synaptic":
+            decay["alpha"] = torch.rand(b) * 0.5 + 0.4
+        layers.append(getattr(snn, cell)(**decay, threshold=torch.ones(b), init_hidden=True, reset_mechanism="zero",
+                                         output=i == len(sizes) - 2))
     return torch.nn.Sequential(*layers)
 
 
@@ -53,11 +55,12 @@ def _ours(graph, raster: torch.Tensor) -> np.ndarray:
     return np.stack([run.step(raster[t].double()).numpy() for t in range(raster.shape[0])])
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_float_engine_reproduces_snntorch_on_its_exported_mlp(seed):
+@pytest.mark.parametrize("cell, seed", [("Leaky", 0), ("Leaky", 1), ("Leaky", 2), ("Synaptic", 0), ("Synaptic", 1)])
+def test_float_engine_reproduces_snntorch_on_its_exported_mlp(cell, seed):
+    """NIR LIF (from Leaky) and CubaLIF (from Synaptic), per-neuron parameters, Affine layers."""
     from snntorch.export_nir import export_to_nir
 
-    net = _snntorch_mlp(seed)
+    net = _snntorch_mlp(seed, cell=cell)
     exported = export_to_nir(net, torch.zeros(12))
     gen = torch.Generator().manual_seed(seed)
     raster = (torch.rand(60, 3, 12, generator=gen) < 0.4).float() * 1.5

@@ -4,7 +4,7 @@ registers every op (``Op.registry``); a new op family is a new module here and o
 """
 from __future__ import annotations
 
-from .cells import EulerLIF
+from .cells import EulerCubaLIF, EulerLIF
 from .base import (CALIBRATE, INPUTS_KEY, NOTE_KEY, OP_KEY, PARAM_PREFIX, Op, QuantContext, Tally)
 from .elementwise import SIGMOID_FRAC, Add, Mul, QAdd, QProduct, QTable, Sigmoid, SquaredReLU
 from .io import Output, QOutput, SpikeInput, TokenInput
@@ -19,4 +19,4 @@ NATIVE: dict[type, type[Op]] = {cls.nir_native: cls for cls in Op.registry.value
 __all__ = ["CALIBRATE", "INPUTS_KEY", "NATIVE", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "Op", "QuantContext", "Tally",
            "SIGMOID_FRAC", "Add", "Mul", "QAdd", "QProduct", "QTable", "Sigmoid", "SquaredReLU", "Output", "QOutput",
            "TokenInput", "LIF", "LIF_VTH_MAX", "QLIF", "QShift", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV",
-           "Affine", "Dense", "Embedding", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]
+           "Affine", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]

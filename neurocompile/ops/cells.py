@@ -52,15 +52,10 @@ class EulerLIF(Op):
     @classmethod
     def from_nir(cls, node: nir.LIF, dt: float | None = None, reset: str | None = None) -> "EulerLIF":
         """A NIR LIF; `dt` and `reset` from the arguments (an import) or from our metadata (a round trip)."""
-        meta = node.metadata or {}
-        dt = float(np.asarray(meta[DT_KEY])) if dt is None else dt
-        reset = (reset if reset is not None else
-                 np.asarray(meta[RESET_KEY]).item().decode() if isinstance(np.asarray(meta[RESET_KEY]).item(), bytes)
-                 else str(np.asarray(meta[RESET_KEY]).item()))
+        dt, reset = _dt_reset(node, dt, reset)
         n = np.asarray(node.tau).size
-        param = lambda v: np.broadcast_to(np.asarray(v, np.float64).reshape(-1), (n,)).copy()  # noqa: E731
-        return cls(param(node.tau), param(node.r), param(node.v_leak), param(node.v_threshold), param(node.v_reset),
-                   float(dt), reset)
+        p = lambda v: _per_neuron(v, n)  # noqa: E731
+        return cls(p(node.tau), p(node.r), p(node.v_leak), p(node.v_threshold), p(node.v_reset), dt, reset)
 
     def initial_state(self, batch, dtype):
         return torch.zeros(batch, self.size, dtype=dtype)
@@ -68,9 +63,81 @@ class EulerLIF(Op):
     def float_step(self, inputs, v):
         x = _sum(inputs)
         v = v + _t(self.dt / self.tau, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * x)
-        spikes = v > _t(self.v_threshold, v)
-        if self.reset == "zero":
-            v = torch.where(spikes, _t(self.v_reset, v).expand_as(v), v)
-        else:
-            v = v - spikes.to(v.dtype) * _t(self.v_threshold, v)
-        return spikes.to(v.dtype), v
+        return _fire(v, self.v_threshold, self.v_reset, self.reset)
+
+
+@dataclass(frozen=True, eq=False)
+class EulerCubaLIF(Op):
+    """NIR's CubaLIF (a LIF fed by a synaptic current), every parameter per neuron, forward Euler at ``dt``:
+    ``I += dt / tau_syn * (-I + w_in x)``, then ``v += dt / tau_mem * (v_leak - v + r I)`` with this step's
+    ``I`` -- the order snnTorch's importer runs (``Synaptic``: ``syn = alpha syn + x; mem = beta mem + syn``)."""
+
+    kind: ClassVar[str] = "EulerCubaLIF"
+    arity: ClassVar[int | None] = None
+    binary_output: ClassVar[bool] = True
+    tau_syn: np.ndarray
+    tau_mem: np.ndarray
+    r: np.ndarray
+    v_leak: np.ndarray
+    v_threshold: np.ndarray
+    v_reset: np.ndarray
+    w_in: np.ndarray
+    dt: float
+    reset: str = "zero"
+
+    def __post_init__(self) -> None:
+        if self.reset not in RESETS:
+            raise ValueError(f"reset must be one of {RESETS}, got {self.reset!r}")
+
+    @property
+    def size(self) -> int:
+        return int(self.tau_mem.shape[0])
+
+    def to_nir(self, input_names):
+        return nir.CubaLIF(tau_syn=self.tau_syn, tau_mem=self.tau_mem, r=self.r, v_leak=self.v_leak,
+                           v_threshold=self.v_threshold, v_reset=self.v_reset, w_in=self.w_in,
+                           metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset})
+
+    @classmethod
+    def from_nir(cls, node: nir.CubaLIF, dt: float | None = None, reset: str | None = None) -> "EulerCubaLIF":
+        dt, reset = _dt_reset(node, dt, reset)
+        n = np.asarray(node.tau_mem).size
+        p = lambda v: _per_neuron(v, n)  # noqa: E731
+        return cls(p(node.tau_syn), p(node.tau_mem), p(node.r), p(node.v_leak), p(node.v_threshold), p(node.v_reset),
+                   p(node.w_in), dt, reset)
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
+
+    def float_step(self, inputs, state):
+        i, v = state
+        x = _sum(inputs)
+        i = i + _t(self.dt / self.tau_syn, i) * (_t(self.w_in, i) * x - i)
+        v = v + _t(self.dt / self.tau_mem, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * i)
+        spikes, v = _fire(v, self.v_threshold, self.v_reset, self.reset)
+        return spikes, (i, v)
+
+
+def _fire(v: torch.Tensor, v_threshold: np.ndarray, v_reset: np.ndarray, reset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spike where ``v > v_threshold`` (NIR's strict threshold), then reset in the same step."""
+    spikes = v > _t(v_threshold, v)
+    if reset == "zero":
+        v = torch.where(spikes, _t(v_reset, v).expand_as(v), v)
+    else:
+        v = v - spikes.to(v.dtype) * _t(v_threshold, v)
+    return spikes.to(v.dtype), v
+
+
+def _per_neuron(value, n: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(value, np.float64).reshape(-1), (n,)).copy()
+
+
+def _dt_reset(node: nir.NIRNode, dt: float | None, reset: str | None) -> tuple[float, str]:
+    """From the arguments (an import), else from our metadata (a round trip of our own file)."""
+    meta = node.metadata or {}
+    if dt is None:
+        dt = float(np.asarray(meta[DT_KEY]))
+    if reset is None:
+        value = np.asarray(meta[RESET_KEY]).item()
+        reset = value.decode() if isinstance(value, bytes) else str(value)
+    return float(dt), reset

@@ -6,8 +6,8 @@ NIR nodes are continuous-time; a run is discrete.  The importer states both conv
 type has one converter, registered below; anything else is refused with the node's name and type, never
 approximated.
 
-Supported in this slice: Input and Output (1-D), Affine, Linear, LIF.  Not yet: recurrent edges (cycles),
-nested graphs, CubaLIF, IF, LI, CubaLI, Integrator, Threshold, Flatten, Delay, Conv, pooling, C x H x W
+Supported in this slice: Input and Output (1-D), Affine, Linear, LIF, CubaLIF.  Not yet: recurrent edges
+(cycles), nested graphs, IF, LI, CubaLI, Integrator, Threshold, Flatten, Delay, Conv, pooling, C x H x W
 shapes; and no integer semantics for the imported ops yet (float engine only).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import UserError
 from ...graph import Graph
-from ...ops import Affine, EulerLIF, Linear, Op, Output, SpikeInput
+from ...ops import Affine, EulerCubaLIF, EulerLIF, Linear, Op, Output, SpikeInput
 from ...ops.cells import RESETS
 
 DEFAULT_DT = 1e-4
@@ -62,6 +62,11 @@ def _affine(node: nir.Affine, dt: float, reset: str) -> Op:
 @converts(nir.Linear)
 def _linear(node: nir.Linear, dt: float, reset: str) -> Op:
     return Linear(np.asarray(node.weight, np.float64))
+
+
+@converts(nir.CubaLIF)
+def _cuba_lif(node: nir.CubaLIF, dt: float, reset: str) -> Op:
+    return EulerCubaLIF.from_nir(node, dt, reset)
 
 
 @converts(nir.LIF)
