@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml Makefile tools/fix_lava.py
 	# lava declares Python <3.11 and pins old torch/pytest: install without its metadata, then patch
 	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python $(LAVA)
 	$(BIN)/python tools/fix_lava.py
+	# Norse (a test golden for NIR import) declares torchvision, which it needs only for data sets we never import
+	$(BIN)/python -m pip install --quiet --no-deps "norse==1.1.0"
 	touch $(STAMP)
 
 # The fullest path that exists: inspect, export for loihi2 (trace, quantize, partition), simulate on our engine

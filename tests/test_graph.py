@@ -42,17 +42,39 @@ def test_graph_spikes_equal_pytorch(traced):
         assert torch.equal(torch.stack(seen[name], 1).bool(), expected), name
 
 
+def _imported_graph():
+    """An imported spike-train graph holding every op the NIR frontend makes (SpikeInput, Affine, EulerLIF,
+    Linear, EulerCubaLIF, Output)."""
+    import nir
+
+    from neurocompile.frontends.nir import import_graph
+
+    rng, n, ones = np.random.default_rng(0), 3, np.ones(3)
+    return import_graph(nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([4])}),
+        "fc": nir.Affine(weight=rng.normal(size=(n, 4)), bias=rng.normal(size=n)),
+        "lif": nir.LIF(tau=2e-3 * ones, r=ones, v_leak=0 * ones, v_threshold=ones, v_reset=0 * ones),
+        "lin": nir.Linear(weight=rng.normal(size=(n, n))),
+        "cuba": nir.CubaLIF(tau_syn=1e-3 * ones, tau_mem=2e-3 * ones, r=ones, v_leak=0 * ones, v_threshold=ones,
+                            v_reset=0 * ones, w_in=ones),
+        "output": nir.Output(output_type={"output": np.array([n])})},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "lin"), ("lin", "cuba"), ("cuba", "output")]), dt=1e-3,
+        reset="subtract")
+
+
 def test_every_op_kind_appears_and_round_trips(traced, tmp_path):
     _, graph = traced
-    kinds = {node.op.kind for node in graph.nodes.values()}
+    graphs = [graph, _imported_graph()]
+    kinds = {node.op.kind for g in graphs for node in g.nodes.values()}
     expected = {kind for kind, cls in Op.registry.items() if not cls.lowered}
     assert kinds == expected, f"op kinds without a round-trip test: {expected - kinds}"
     assert {n.op.kind for n in lower(graph).nodes.values()} - kinds == {"Dense", "SpikeEmbedding"}
-    path = tmp_path / "g.nir"
-    write_nir(graph, path)
-    again = read_nir(path)
-    assert again == graph
-    assert list(again.nodes) == list(graph.nodes)
+    for i, g in enumerate(graphs):
+        path = tmp_path / f"g{i}.nir"
+        write_nir(g, path)
+        again = read_nir(path)
+        assert again == g
+        assert list(again.nodes) == list(g.nodes)
     with pytest.raises(TypeError, match="lowered op"):
         write_nir(lower(graph), tmp_path / "lowered.nir")
 

@@ -100,3 +100,37 @@ def test_unsupported_graphs_are_refused_by_name(tmp_path):
     (tmp_path / "bad.nir").write_bytes(b"not hdf5")
     with pytest.raises(UserError, match="not a NIR file"):
         read_nir_file(tmp_path / "bad.nir")
+
+
+def _dyadic_lif_graph(seed: int) -> nir.NIRGraph:
+    """Input -> Affine -> LIF -> Output in Norse's convention (r = 1), leak, bias and thresholds per neuron, every
+    parameter a short binary fraction: Norse computes 1/tau in float32, so exactly representable values make its
+    arithmetic and ours agree to the last bit, and any difference a difference of semantics."""
+    rng = np.random.default_rng(seed)
+    n_in, n = 8, 6
+    q = lambda x, bits=6: np.round(np.asarray(x) * 2**bits) / 2**bits  # noqa: E731
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([n_in])}),
+        "fc": nir.Affine(weight=q(rng.normal(0, 1.5, (n, n_in))).astype(np.float32),
+                         bias=q(rng.normal(0, 0.2, n)).astype(np.float32)),
+        "lif": nir.LIF(tau=2.0 ** -rng.integers(8, 11, n), r=np.ones(n), v_leak=q(rng.normal(0, 0.1, n)),
+                       v_threshold=q(rng.uniform(0.3, 0.8, n)), v_reset=np.zeros(n)),
+        "output": nir.Output(output_type={"output": np.array([n])})},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_float_engine_reproduces_norse_with_leak_and_bias(seed):
+    """Norse's NIR importer (LIFBox: dv = dt/tau (x + v_leak - v), strict threshold, reset to 0) as the golden."""
+    norse_nir = pytest.importorskip("norse.torch.utils.import_nir")
+    graph, dt = _dyadic_lif_graph(seed), 2.0**-10
+    raster = (torch.rand(80, 3, 8, generator=torch.Generator().manual_seed(seed)) < 0.5).double()
+    module, state, theirs = norse_nir.from_nir(graph, dt=dt).double(), None, []
+    with torch.no_grad():
+        for t in range(raster.shape[0]):
+            y, state = module(raster[t], state)
+            theirs.append(y.numpy().copy())
+    theirs = np.stack(theirs)
+    ours = _ours(import_graph(graph, dt=dt, reset="zero"), raster)
+    assert 20 < theirs.sum() < 0.8 * theirs.size
+    np.testing.assert_array_equal(ours, theirs)
