@@ -451,7 +451,9 @@ class _Interrupt:
 INTERRUPT = _Interrupt()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
+    """Run one command; return its exit code.  `exiting`: the process ends right after (the console script),
+    so SIGINT stays handled until it does -- a late Ctrl-C must not turn exit code 130 into death by signal."""
     INTERRUPT.requested = False
     previous = signal.signal(signal.SIGINT, INTERRUPT.handler)
     try:
@@ -465,6 +467,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("\nneurocompile: interrupted; nothing was written (outputs are written whole or not at all)", file=sys.stderr)
+        # CPython (3.11) marks a KeyboardInterrupt that leaves an exec() of a string as "unhandled" even when it is
+        # caught later (libraries define functions that way: dataclasses, namedtuple), and Py_RunMain then ends the
+        # process by SIGINT instead of our exit code 130.  Every exec() of a string clears that mark first.
+        exec("None")
         return 130
     except MemoryError:
         print("neurocompile: error: out of memory; try a smaller model, fewer streams or fewer tokens", file=sys.stderr)
@@ -474,9 +480,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"neurocompile: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if exiting else previous)
     return 130 if INTERRUPT.requested else 0
 
 
+def entry() -> None:
+    """The ``neurocompile`` console script."""
+    sys.exit(main(exiting=True))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
