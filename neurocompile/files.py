@@ -126,7 +126,8 @@ def _alive(pid: int) -> bool:
 def sweep(path: Path) -> list[Path]:
     """Remove temporaries that a killed neurocompile left beside `path`: ours by name, their writer gone."""
     path = Path(path)
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{TMP_TAG}-(\d+)-[A-Za-z0-9_]+(\.[A-Za-z0-9]+)?$")
+    # exactly the names _prefix + tempfile's 8 random characters make (files: + the output's suffix; folders: none)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{TMP_TAG}-(\d+)-[a-z0-9_]{{8}}(?:{re.escape(path.suffix)})?$")
     removed = []
     try:
         entries = list(path.parent.iterdir())

@@ -8,7 +8,7 @@ snnTorch's and Norse's NIR importers (tests/test_nir_import.py checks it against
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import nir
@@ -22,13 +22,44 @@ DT_KEY, RESET_KEY = "neurocompile.dt", "neurocompile.reset"
 RESETS = ("zero", "subtract")
 
 
-@dataclass(frozen=True, eq=False)
-class EulerLIF(Op):
-    """NIR's LIF, every parameter per neuron, forward Euler at ``dt``."""
+class _EulerCell(Op):
+    """What NIR's spiking cells share here: every NIR parameter per neuron, plus ``dt`` and the reset mode (kept in
+    our NIR metadata, so a file round-trips), NIR's edge sum as input, spikes as output."""
 
-    kind: ClassVar[str] = "EulerLIF"
     arity: ClassVar[int | None] = None  # NIR sums the edges that enter a node
     binary_output: ClassVar[bool] = True
+    nir_type: ClassVar[type]  # the NIR node this op is
+
+    def __post_init__(self) -> None:
+        if self.reset not in RESETS:
+            raise ValueError(f"reset must be one of {RESETS}, got {self.reset!r}")
+
+    @classmethod
+    def _nir_fields(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name not in ("dt", "reset")]
+
+    @property
+    def size(self) -> int:
+        return int(self.v_threshold.shape[0])
+
+    def to_nir(self, input_names):
+        return self.nir_type(**{k: getattr(self, k) for k in self._nir_fields()},
+                             metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset})
+
+    @classmethod
+    def from_nir(cls, node: nir.NIRNode, dt: float | None = None, reset: str | None = None) -> "_EulerCell":
+        """`dt` and `reset` from the arguments (an import) or from our metadata (a round trip of our file)."""
+        dt, reset = _dt_reset(node, dt, reset)
+        n = np.asarray(node.v_threshold).size
+        return cls(**{k: _per_neuron(getattr(node, k), n) for k in cls._nir_fields()}, dt=dt, reset=reset)
+
+
+@dataclass(frozen=True, eq=False)
+class EulerLIF(_EulerCell):
+    """NIR's LIF, forward Euler at ``dt``: ``v += dt / tau * (v_leak - v + r x)``."""
+
+    kind: ClassVar[str] = "EulerLIF"
+    nir_type: ClassVar[type] = nir.LIF
     tau: np.ndarray
     r: np.ndarray
     v_leak: np.ndarray
@@ -36,26 +67,6 @@ class EulerLIF(Op):
     v_reset: np.ndarray
     dt: float
     reset: str = "zero"
-
-    def __post_init__(self) -> None:
-        if self.reset not in RESETS:
-            raise ValueError(f"reset must be one of {RESETS}, got {self.reset!r}")
-
-    @property
-    def size(self) -> int:
-        return int(self.tau.shape[0])
-
-    def to_nir(self, input_names):
-        return nir.LIF(tau=self.tau, r=self.r, v_leak=self.v_leak, v_threshold=self.v_threshold, v_reset=self.v_reset,
-                       metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset})
-
-    @classmethod
-    def from_nir(cls, node: nir.LIF, dt: float | None = None, reset: str | None = None) -> "EulerLIF":
-        """A NIR LIF; `dt` and `reset` from the arguments (an import) or from our metadata (a round trip)."""
-        dt, reset = _dt_reset(node, dt, reset)
-        n = np.asarray(node.tau).size
-        p = lambda v: _per_neuron(v, n)  # noqa: E731
-        return cls(p(node.tau), p(node.r), p(node.v_leak), p(node.v_threshold), p(node.v_reset), dt, reset)
 
     def initial_state(self, batch, dtype):
         return torch.zeros(batch, self.size, dtype=dtype)
@@ -67,14 +78,13 @@ class EulerLIF(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class EulerCubaLIF(Op):
-    """NIR's CubaLIF (a LIF fed by a synaptic current), every parameter per neuron, forward Euler at ``dt``:
+class EulerCubaLIF(_EulerCell):
+    """NIR's CubaLIF (a LIF fed by a synaptic current), forward Euler at ``dt``:
     ``I += dt / tau_syn * (-I + w_in x)``, then ``v += dt / tau_mem * (v_leak - v + r I)`` with this step's
     ``I`` -- the order snnTorch's importer runs (``Synaptic``: ``syn = alpha syn + x; mem = beta mem + syn``)."""
 
     kind: ClassVar[str] = "EulerCubaLIF"
-    arity: ClassVar[int | None] = None
-    binary_output: ClassVar[bool] = True
+    nir_type: ClassVar[type] = nir.CubaLIF
     tau_syn: np.ndarray
     tau_mem: np.ndarray
     r: np.ndarray
@@ -84,27 +94,6 @@ class EulerCubaLIF(Op):
     w_in: np.ndarray
     dt: float
     reset: str = "zero"
-
-    def __post_init__(self) -> None:
-        if self.reset not in RESETS:
-            raise ValueError(f"reset must be one of {RESETS}, got {self.reset!r}")
-
-    @property
-    def size(self) -> int:
-        return int(self.tau_mem.shape[0])
-
-    def to_nir(self, input_names):
-        return nir.CubaLIF(tau_syn=self.tau_syn, tau_mem=self.tau_mem, r=self.r, v_leak=self.v_leak,
-                           v_threshold=self.v_threshold, v_reset=self.v_reset, w_in=self.w_in,
-                           metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset})
-
-    @classmethod
-    def from_nir(cls, node: nir.CubaLIF, dt: float | None = None, reset: str | None = None) -> "EulerCubaLIF":
-        dt, reset = _dt_reset(node, dt, reset)
-        n = np.asarray(node.tau_mem).size
-        p = lambda v: _per_neuron(v, n)  # noqa: E731
-        return cls(p(node.tau_syn), p(node.tau_mem), p(node.r), p(node.v_leak), p(node.v_threshold), p(node.v_reset),
-                   p(node.w_in), dt, reset)
 
     def initial_state(self, batch, dtype):
         return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
