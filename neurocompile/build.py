@@ -46,8 +46,14 @@ class Build:
     path: Path
     manifest: dict
     program: Program
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | None  # the language task's; None for other tasks
     loaded_graph: Graph | None = field(default=None, repr=False)  # given when the graph is at hand already
+
+    @cached_property
+    def task(self):
+        from .tasks import get_task
+
+        return get_task(self.manifest["task"])
 
     @cached_property
     def graph(self) -> Graph:
@@ -56,20 +62,47 @@ class Build:
 
     # -- the command line's verbs, for notebooks (errors raise UserError with the CLI's message) ---------------
     def simulate(self, prompt: str = "The ", tokens: int = 200, temperature: float = 0.8, top_p: float = 0.9,
-                 seed: int = 0, engine: str = "cpu", spikes_out: Path | None = None):
-        """Generate on the bit-accurate engine (``engine='lava'``: also replay through Lava and compare); the
-        counters are stored in the build for ``report``.  Returns a ``Simulation`` (text, counters, files)."""
+                 seed: int = 0, engine: str = "cpu", spikes_out: Path | None = None, *, input_spikes=None,
+                 output_spikes: Path | None = None):
+        """Language builds: generate on the bit-accurate engine (``engine='lava'``: also replay through Lava and
+        compare); returns a ``Simulation`` (text, counters, files).  Spike-train builds: run `input_spikes` (an
+        array [T, n] or [T, B, n] of 0/1, or an .npz path) on ``engine`` 'cpu', 'lava' or 'float'; returns a
+        ``SpikeSimulation`` (output rasters, counters, files).  Integer runs store their counters for ``report``."""
+        if self.task.name == "spikes":
+            from .tasks.spikes import simulate
+
+            return simulate(self, self._raster(input_spikes), engine, output_spikes)
         from .tasks.language import simulate
 
         return simulate(self, self.tokenizer.encode(prompt), tokens, temperature, top_p, seed, engine=engine,
                         spikes_out=spikes_out, collect=True)
 
-    def evaluate(self, text: str | None = None, max_tokens: int = 0):
-        """Bits per character (token) of the float graph and of the integer engine on `text` (default: the zoo
-        corpus's held-out part)."""
+    def evaluate(self, text: str | None = None, max_tokens: int = 0, *, input_spikes=None):
+        """Language builds: bits per character (token) of the float graph and of the integer engine on `text`
+        (default: the zoo corpus's held-out part).  Spike-train builds: agreement of the integer engine with the
+        float semantics on `input_spikes`, per output and population."""
+        if self.task.name == "spikes":
+            from .tasks.spikes import evaluate
+
+            return evaluate(self, self._raster(input_spikes))
         from .tasks.language import evaluate, evaluation_ids
 
         return evaluate(self, evaluation_ids(self.tokenizer, text, max_tokens)[0], quiet=True)
+
+    def _raster(self, spikes):
+        from .tasks.spikes import Raster, read_raster
+
+        if spikes is None:
+            raise UserError(f"{self.path}: a spike-train build runs input spikes: pass input_spikes=")
+        width = self.task.probe(self.program).shape[1]
+        if isinstance(spikes, (str, Path)):
+            return read_raster(Path(spikes), width, "input_spikes")
+        array = np.asarray(spikes)
+        if array.ndim not in (2, 3) or array.shape[-1] != width or not np.isin(array, (0, 1)).all():
+            raise UserError(f"input_spikes: expected 0/1 spikes shaped [T, {width}] or [T, B, {width}], got an array "
+                            f"of shape {array.shape}")
+        spikes = array.astype(np.int64)
+        return Raster(spikes if spikes.ndim == 3 else spikes[:, None], spikes.ndim == 3, "an array")
 
     def report(self, energy: str | Path | None = None):
         """The energy report of the last simulation, under an energy model (a shipped name or a TOML file)."""
@@ -130,18 +163,18 @@ def check_replaceable(out: Path) -> None:
                         f"or move those files out")
 
 
-def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer, manifest: dict,
+def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer | None, manifest: dict,
                 extra_files: dict[str, Callable[[Path], None]] | None = None) -> None:
     """`extra_files`: target-specific files, name -> a function that writes it at the given path."""
 
     def fill(tmp: Path) -> None:
         write_nir(graph, tmp / GRAPH_FILE)
         save_program(program, tmp / PROGRAM_FILE)
-        tokenizer_entry = _save_tokenizer(tokenizer, tmp)
+        tokenizer_entry = {} if tokenizer is None else {"tokenizer": _save_tokenizer(tokenizer, tmp)}
         for name, write in (extra_files or {}).items():
             write(tmp / name)
         listed = {name: files.sha256(tmp / name) for name in sorted(os.listdir(tmp))}
-        full = {"format": BUILD_FORMAT, **manifest, "tokenizer": tokenizer_entry, "versions": versions(), "files": listed}
+        full = {"format": BUILD_FORMAT, **manifest, **tokenizer_entry, "versions": versions(), "files": listed}
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
 
     files.replace_dir(Path(out), fill, check_replaceable)
@@ -199,19 +232,27 @@ def read_build(path: Path, target: str | None = None) -> Build:
             raise UserError(f"{path}: {name} is missing; the build is incomplete, {again}")
         if files.sha256(file) != digest:
             raise UserError(f"{path}: {name} does not match its hash in {MANIFEST} (changed or damaged); {again}")
-    program = _read_program(path / PROGRAM_FILE)
+    from .tasks import get_task
+
+    try:
+        task = get_task(str(manifest.get("task")))
+    except UserError:
+        raise UserError(f"{path / MANIFEST}: unknown task {manifest.get('task')!r}; {again}") from None
+    program = _read_program(path / PROGRAM_FILE, task)
     if program.metadata.get("target") != built_for.name:
         raise UserError(f"{path}: {PROGRAM_FILE} was quantized for target {program.metadata.get('target')!r} but the "
                         f"manifest says {built_for.name!r}; {again}")
-    tokenizer = _read_tokenizer(path, manifest)
-    vocab = program.vocab_size
-    if tokenizer.vocab_size != vocab:
-        raise UserError(f"{path}: the tokenizer has {tokenizer.vocab_size} entries but {PROGRAM_FILE} takes {vocab} token "
-                        f"ids; {again}")
+    tokenizer = None
+    if task.tokenizer:
+        tokenizer = _read_tokenizer(path, manifest)
+        vocab = program.vocab_size
+        if tokenizer.vocab_size != vocab:
+            raise UserError(f"{path}: the tokenizer has {tokenizer.vocab_size} entries but {PROGRAM_FILE} takes {vocab} "
+                            f"token ids; {again}")
     return Build(path, manifest, program, tokenizer)
 
 
-def _read_program(path: Path) -> Program:
+def _read_program(path: Path, task) -> Program:
     from .targets.cpu.simulator import check_program
 
     try:
@@ -220,7 +261,7 @@ def _read_program(path: Path) -> Program:
         raise
     except Exception as exc:  # h5py and a damaged file fail in many ways; each means "not a valid program"
         raise UserError(f"{path}: not a readable neurocompile program ({type(exc).__name__}: {exc}); export again") from None
-    check_program(program, path, np.array([0, program.vocab_size - 1]))  # the first and the last token id
+    check_program(program, path, task.probe)
     return program
 
 

@@ -63,7 +63,7 @@ def _float(lo: float, hi: float, lo_open: bool = False):
 
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", default="The ", help="text to continue (default %(default)r)")
+    p.add_argument("--prompt", default=None, help="text to continue (default 'The ')")
     p.add_argument("--tokens", type=_int(0, MAX_TOKENS), default=200, help="how many tokens to generate (default %(default)s)")
     p.add_argument("--temperature", type=_float(0, 100), default=0.8, help="0 for greedy (default %(default)s)")
     p.add_argument("--top-p", type=_float(0, 1, lo_open=True), default=0.9,
@@ -99,8 +99,17 @@ def _parser() -> argparse.ArgumentParser:
     _sampling_args(p)
     p.set_defaults(run=cmd_generate)
 
-    p = sub.add_parser("export", help="trace, quantize and write a build directory for a target")
+    p = sub.add_parser("export", help="trace (a checkpoint) or import (a .nir graph), quantize and write a build "
+                                      "directory for a target")
     _model_arg(p)
+    p.add_argument("--dt", type=_float(0, 1e3, lo_open=True), default=None,
+                   help="NIR graphs: the forward-Euler time step in seconds (default: the graph's metadata, else 1e-4)")
+    p.add_argument("--reset", choices=["zero", "subtract"], default="zero",
+                   help="NIR graphs: what a spike does to the voltage (NIR does not say; default %(default)s)")
+    p.add_argument("--calibration-rate", type=_float(0, 1, lo_open=True), default=None,
+                   help="NIR graphs without --calibration: Poisson input spikes per neuron and step (default 0.2)")
+    p.add_argument("--calibration-steps", type=_int(1, 10**6), default=None,
+                   help="NIR graphs without --calibration: time steps per calibration stream (default 256)")
     p.add_argument("--target", default="cpu",
                    help="cpu (bit-accurate simulator of Loihi 2 arithmetic) or loihi2 (the same, plus the core and chip map) "
                         "(default %(default)s)")
@@ -108,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="loihi2 system: oheo-gulch (1 chip), kapoho-point (8), hala-point (1152); default: the smallest that fits")
     p.add_argument("-o", "--output", type=Path, default=Path("build"), help="build directory (default %(default)s)")
     p.add_argument("--calibration", type=Path, default=None,
-                   help="UTF-8 text to calibrate fixed-point ranges on (default: the zoo corpus, training part)")
+                   help="what to calibrate fixed-point ranges on: UTF-8 text for language models (default: the zoo "
+                        "corpus, training part); an input raster .npz for NIR graphs (default: Poisson input)")
     p.add_argument("--calibration-tokens", type=_int(16, 10**8), default=4096, help="tokens of it to use (default %(default)s)")
     p.add_argument("--payload-bits", type=_int(2, 24), default=None,
                    help="graded spike payload width, 2..24 (default: the target's)")
@@ -116,19 +126,27 @@ def _parser() -> argparse.ArgumentParser:
                    help="weight rows per shared exponent (default: the target's; 0 = one exponent per matrix)")
     p.set_defaults(run=cmd_export)
 
-    p = sub.add_parser("simulate", help="generate text on the bit-accurate simulator and print its counters")
+    p = sub.add_parser("simulate", help="run a build on an engine (language models: generate text) and print its "
+                                        "counters")
     p.add_argument("build", type=Path, help="build directory made by `neurocompile export`")
     _sampling_args(p)
-    p.add_argument("--engine", default="cpu", choices=["cpu", "lava"],
-                   help="cpu: our bit-accurate simulator (default); lava: also run the token sequence through the build's "
-                        "Lava process graph (loihi2 builds) and check that spikes and logits are identical")
+    p.add_argument("--engine", default="cpu", choices=["cpu", "lava", "float"],
+                   help="cpu: our bit-accurate simulator (default); lava: also run the inputs through the build's "
+                        "Lava process graph (loihi2 builds) and check that spikes and outputs are identical; float: "
+                        "the graph's float64 semantics, no quantization (spike-train builds)")
+    p.add_argument("--input-spikes", type=Path, default=None,
+                   help="spike-train builds: input raster .npz, array 'input' shaped [T, n] or [T, B, n] of 0/1")
+    p.add_argument("--output-spikes", type=Path, default=None,
+                   help="spike-train builds: write the output rasters here (.npz, one array per Output node)")
     p.add_argument("--spikes-out", type=Path, default=None,
                    help="write every LIF's spikes (stream 0, one row per step) to this .npz, streamed as the run goes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_simulate)
 
-    p = sub.add_parser("evaluate", help="bits per character of the float model and of the integer simulation")
+    p = sub.add_parser("evaluate", help="the integer engine against the float semantics: bits per character (language "
+                                        "models) or raster agreement (spike-train builds)")
     p.add_argument("build", type=Path)
+    p.add_argument("--input-spikes", type=Path, default=None, help="spike-train builds: input raster .npz")
     p.add_argument("--text", type=Path, default=None, help="UTF-8 text (default: the zoo corpus's held-out part)")
     p.add_argument("--max-tokens", type=_int(0, 10**10), default=0, help="score at most this many tokens (0: all)")
     p.add_argument("--json", action="store_true")
@@ -252,6 +270,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from .tasks.language import generate
 
     _, model, tokenizer = _load(args)
+    args.prompt = "The " if args.prompt is None else args.prompt
     prompt_ids = _encode(tokenizer, args.prompt, "--prompt")
     start = time.perf_counter()
     out: list[int] = []
@@ -272,6 +291,15 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    from .frontends.nir import is_nir_file
+
+    if is_nir_file(args.model):
+        return _export_nir(args)
+    nir_only = [o for o, v in (("--dt", args.dt), ("--calibration-rate", args.calibration_rate),
+                               ("--calibration-steps", args.calibration_steps)) if v is not None]
+    if nir_only or args.reset != "zero":
+        raise UserError(f"{', '.join(nir_only or ['--reset'])}: for NIR graphs; {args.model or 'the zoo model'} is a "
+                        f"checkpoint")
     from .pipeline import export
 
     text = _read_text(args.calibration, "--calibration") if args.calibration else None
@@ -292,6 +320,25 @@ def cmd_export(args: argparse.Namespace) -> None:
                   f"{p['cores_over_bound']:.2f}x); synaptic memory used {p['synaptic_utilisation_mean']:.0%} on average; "
                   f"{p['embedded_cpu_ops']} ops on embedded x86 cores; messages per token: {t['same_core']:,} within a core, "
                   f"{t['across_cores']:,} across cores, {t['across_chips']:,} across chips")
+
+
+def _export_nir(args: argparse.Namespace) -> None:
+    from .pipeline import export_nir
+
+    manifest = export_nir(args.model, args.target, args.output, dt=args.dt, reset=args.reset,
+                          calibration=args.calibration, rate=args.calibration_rate, steps=args.calibration_steps,
+                          payload_bits=args.payload_bits, block_rows=args.block_rows, system=args.system,
+                          quiet=args.json)
+    if args.json:
+        print(json.dumps({"build": str(args.output), **manifest}, indent=2))
+        return
+    m = manifest["model"]
+    print(f"{args.output}: NIR graph {manifest['source']['nir']} ({m['nodes']} nodes, {m['input']} inputs, "
+          f"{m['output']} outputs; dt {m['dt']:g} s, reset to {m['reset']}) for target {manifest['target']}")
+    print(f"  calibrated on {manifest['calibration']['source']}")
+    if "partition" in manifest:
+        p = manifest["partition"]
+        print(f"  {p['cores']} neurocores on {p['chips']} chip(s) of {p['system']} (lower bound {p['lower_bound_cores']})")
 
 
 class _Progress:
@@ -320,6 +367,13 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from .tasks.language import Simulation, simulate
 
     build = read_build(args.build, target="loihi2" if args.engine == "lava" else None)
+    if build.task.name == "spikes":
+        return _simulate_spikes(args, build)
+    spike_only = [o for o, v in (("--input-spikes", args.input_spikes), ("--output-spikes", args.output_spikes)) if v]
+    if spike_only or args.engine == "float":
+        raise UserError(f"{', '.join(spike_only or ['--engine float'])}: for spike-train builds; {args.build} is a "
+                        f"language model (give --prompt{'; the float model runs with `neurocompile generate`' if not spike_only else ''})")
+    args.prompt = "The " if args.prompt is None else args.prompt
     prompt_ids = _encode(build.tokenizer, args.prompt, "--prompt")
     progress = _Progress(args.tokens, not args.json and sys.stderr.isatty() and not sys.stdout.isatty())
     done = 0
@@ -374,11 +428,88 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                              f"spikes: {lava['spikes_identical']}); please report this with the build directory")
 
 
+def _language_only(args: argparse.Namespace, build) -> None:
+    given = [o for o, v in (("--prompt", getattr(args, "prompt", None)), ("--spikes-out", getattr(args, "spikes_out", None)),
+                            ("--text", getattr(args, "text", None)), ("--max-tokens", getattr(args, "max_tokens", 0)))
+             if v]
+    if given:
+        raise UserError(f"{', '.join(given)}: for language models; {args.build} is a spike-train build (give "
+                        f"--input-spikes)")
+    if args.input_spikes is None:
+        raise UserError(f"{args.build} is a spike-train build: give --input-spikes in.npz (array 'input' shaped "
+                        f"[T, n] or [T, B, n] of 0/1)")
+
+
+def _simulate_spikes(args: argparse.Namespace, build) -> None:
+    from .tasks.spikes import read_raster, simulate
+
+    _language_only(args, build)
+    raster = read_raster(args.input_spikes, build.task.probe(build.program).shape[1], "--input-spikes")
+    with INTERRUPT.deferred():
+        run = simulate(build, raster, args.engine, args.output_spikes, stop=lambda: INTERRUPT.requested)
+    written = [str(p) for p in (run.run_file, run.outputs_file) if p is not None]
+    if args.json:
+        print(json.dumps({"engine": run.engine, "steps": run.steps, "streams": run.streams, "complete": run.complete,
+                          "seconds": round(run.seconds, 3), "totals": run.totals, "per_step": run.per_step,
+                          "units": run.UNITS, "outputs": {k: {"shape": list(v.shape), "spikes": float(v.sum())}
+                                                          for k, v in run.outputs.items()},
+                          "nodes": run.table, "written": written, **({"lava": run.lava} if run.lava else {})}, indent=2))
+    else:
+        outs = ", ".join(f"{k} {float(v.sum()):,.0f} spikes" for k, v in run.outputs.items())
+        print(f"{run.steps} time steps x {run.streams} stream(s) on the {run.engine} engine in {run.seconds:.2f} s: {outs}")
+        if run.totals:
+            t, n = run.totals, max(run.steps * run.streams, 1)
+            print(f"per time step and stream: {t['spikes'] / n:.2f} spikes, {t['binary_events'] / n:,.1f} binary and "
+                  f"{t['graded_events'] / n:,.1f} graded synaptic ops; whole run: {t['saturations']:,} saturations, "
+                  f"{t['wraps']:,} wraps")
+        if run.lava:
+            lava = run.lava
+            verdict = "identical" if lava["identical"] else "DIFFERENT"
+            print(f"Lava ({lava['processes']} processes per stream, Loihi2SimCfg fixed_pt, pipeline latency "
+                  f"{lava['latency']} steps removed): outputs and {len(lava['spikes_identical'])} spiking populations "
+                  f"{verdict} to the cpu engine's; the output file holds Lava's")
+        if written:
+            print(f"[neurocompile] wrote {' and '.join(written)}", file=sys.stderr)
+    if not run.complete:
+        print(f"[neurocompile] interrupted after {run.steps:,} time steps: kept {' and '.join(written)}", file=sys.stderr)
+    if run.lava and not run.lava["identical"]:
+        raise EngineMismatch(f"the Lava engine and the cpu engine disagree (outputs identical: "
+                             f"{run.lava['outputs_identical']}, spikes: {run.lava['spikes_identical']}); please report "
+                             f"this with the build directory")
+
+
+def _evaluate_spikes(args: argparse.Namespace, build) -> None:
+    from .tasks.spikes import evaluate, read_raster
+
+    _language_only(args, build)
+    raster = read_raster(args.input_spikes, build.task.probe(build.program).shape[1], "--input-spikes")
+    result = evaluate(build, raster)
+    if args.json:
+        print(json.dumps({"input": str(args.input_spikes), "steps": result.steps, "streams": result.streams,
+                          "outputs": result.outputs, "populations": result.populations,
+                          "saturations": result.saturations, "wraps": result.wraps}, indent=2))
+        return
+    print(f"{args.input_spikes}: {result.steps} time steps x {result.streams} stream(s); integer ({build.manifest['target']}) "
+          f"against the float semantics")
+    print(f"  {'population':<16}{'raster match':>14}{'count r':>10}{'argmax':>9}{'spikes int / float':>22}")
+    for kind, table in (("output", result.outputs), ("", result.populations)):
+        for name, a in table.items():
+            r = "-" if a["count_pearson_r"] is None else f"{a['count_pearson_r']:.4f}"
+            label = f"{name} ({kind})" if kind else name
+            print(f"  {label:<16}{a['raster_match']:>14.2%}{r:>10}{a['argmax_agreement']:>9.0%}"
+                  f"{a['count_total_integer']:>12,.0f} / {a['count_total_float']:,.0f}")
+    print(f"  saturations {result.saturations}, wraps {result.wraps}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .build import read_build
     from .tasks.language import evaluate, evaluation_ids
 
     build = read_build(args.build)
+    if build.task.name == "spikes":
+        return _evaluate_spikes(args, build)
+    if args.input_spikes is not None:
+        raise UserError(f"--input-spikes: for spike-train builds; {args.build} is a language model (give --text)")
     text = _read_text(args.text, "--text") if args.text is not None else None
     try:
         ids, source = evaluation_ids(build.tokenizer, text, args.max_tokens)

@@ -93,15 +93,19 @@ def _decay(x: np.ndarray, factor: int) -> np.ndarray:
     return np.sign(y) * (np.abs(y) >> DECAY_SHIFT)
 
 
-def lif_step(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, p: LIFParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """One Lava LIF step on int64 arrays: returns (spikes bool, u, v, number of u wraps)."""
+def lif_step(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, p: LIFParams,
+             subtract: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One Lava LIF step on int64 arrays: returns (spikes bool, u, v, number of u wraps).  The parameters may be
+    per-neuron arrays.  `subtract`: a spike removes ``vth << 6`` from v instead of resetting it to 0 (not Lava's
+    LIF: a Loihi 2 neuron program with otherwise the same arithmetic)."""
     u = _decay(u, DECAY_UNITY - (p.du + 1)) + (a_in.astype(np.int64) << ACT_SHIFT)
     wraps = int(np.count_nonzero((u > UV_MAX) | (u <= -UV_MAX)))
     u = np.where(u > UV_MAX, u - 2 * UV_MAX, np.where(u <= -UV_MAX, u + 2 * UV_MAX, u))
     bias = (p.bias_mant << p.bias_exp) if p.bias_exp >= 0 else (p.bias_mant >> -p.bias_exp)
     v = np.clip(_decay(v, DECAY_UNITY - p.dv) + u + bias, -UV_MAX + 1, UV_MAX - 1)
-    spikes = v > (p.vth << VTH_SHIFT)
-    return spikes, u, np.where(spikes, 0, v), wraps
+    threshold = p.vth << VTH_SHIFT
+    spikes = v > threshold
+    return spikes, u, np.where(spikes, v - threshold if subtract else 0, v), wraps
 
 
 # --------------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ class Graph:
         if name in self.nodes:
             raise ValueError(f"duplicate node name {name!r}")
         missing = [i for i in inputs if i not in self.nodes]
-        if missing:
+        if missing and op.feedthrough:  # a node without feedthrough may read one defined later (a loop)
             raise ValueError(f"node {name!r}: inputs not defined yet: {missing}")
         if op.arity is not None and len(inputs) != op.arity:
             raise ValueError(f"node {name!r}: {op.kind} takes {op.arity} input(s), got {len(inputs)}")
@@ -79,12 +79,19 @@ class FloatRun:
         """The step's input, [B] or [B, n] (token ids: [B]) -> the output node's value [B, n]; all node values
         stay in ``self.values``.  The graph's input node (an op of arity 0) takes `x` as its value."""
         values: dict[str, torch.Tensor] = {}
+        delays = []
         for name, node in self.graph.nodes.items():
             if node.op.arity == 0:
                 values[name] = x.reshape(x.shape[0], -1)
                 continue
+            if not node.op.feedthrough:  # its output from its state; its input at the end of the step
+                values[name] = node.op.emit(self.state[name])
+                delays.append(node)
+                continue
             out, self.state[name] = node.op.float_step([values[i] for i in node.inputs], self.state[name])
             values[name] = out.to(self.dtype) if out.is_floating_point() else out
+        for node in delays:
+            _, self.state[node.name] = node.op.float_step([values[i] for i in node.inputs], self.state[node.name])
         self.values = values
         return values[self.graph.output.name]
 

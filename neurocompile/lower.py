@@ -1,17 +1,22 @@
 """Lower stage: fold traced ops into the forms integers are computed in; float semantics unchanged.
 
-* ``Scale`` nodes that feed only a ``Linear`` fold into it: ``W (s * x)`` = ``(W diag s) x``.  The Linear
-  becomes a ``Dense`` whose inputs each carry their scale (token mixing: one input for the current token,
-  one for the previous); quantization turns each input into its own 8-bit matrix ``W diag(s_p)``, which is
-  how two Lava Dense processes feed one neuron.  The weight array is shared, never copied.
+* Weight matrices (ops with a ``synapse_form``: Linear, Affine) become ``Dense`` nodes.  ``Scale`` nodes that
+  feed only one of them fold into it: ``W (s * x)`` = ``(W diag s) x``; each input becomes a port carrying its
+  scale (token mixing: one port for the current token, one for the previous); quantization turns each port into
+  its own 8-bit matrix ``W diag(s_p)``, which is how two Lava Dense processes feed one neuron.  The weight array
+  is shared, never copied, unless a neuron's gain is folded into it (below).
 * ``Embedding`` followed by ``Heaviside`` becomes a table of binary codes (``SpikeEmbedding``).
+* Neuron models with a ``neuron_form`` (NIR's cells) become the neuron that form names (Loihi's ``CUBA``), fed
+  only by synapses: a weight matrix used by that neuron alone takes the neuron's input gain into its rows (and
+  bias); any other input gets a synapse of its own (``NAME.syn<k>``, the diagonal of the gain).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .errors import UserError
 from .graph import Graph
-from .ops import Dense, Embedding, Heaviside, Linear, Scale, SpikeEmbedding
+from .ops import Dense, Embedding, Heaviside, Scale, SpikeEmbedding
 
 
 def _consumers(graph: Graph) -> dict[str, list[str]]:
@@ -24,30 +29,55 @@ def _consumers(graph: Graph) -> dict[str, list[str]]:
 
 def lower(graph: Graph) -> Graph:
     users = _consumers(graph)
+    nodes = graph.nodes
     folded: set[str] = set()
-    for node in graph.nodes.values():
-        if isinstance(node.op, Linear):
-            folded.update(i for i in node.inputs if isinstance(graph.nodes[i].op, Scale) and users[i] == [node.name])
-        if isinstance(node.op, Heaviside) and isinstance(graph.nodes[node.inputs[0]].op, Embedding) \
+    gains: dict[str, np.ndarray] = {}  # weight node -> the gain of the one neuron it feeds
+    neurons = {name: form for name, node in nodes.items() if (form := _neuron_form(name, node.op)) is not None}
+    for node in nodes.values():
+        if node.op.synapse_form() is not None:
+            folded.update(i for i in node.inputs if isinstance(nodes[i].op, Scale) and users[i] == [node.name])
+            if len(users[node.name]) == 1 and users[node.name][0] in neurons:
+                gains[node.name] = neurons[users[node.name][0]][0]
+        if isinstance(node.op, Heaviside) and isinstance(nodes[node.inputs[0]].op, Embedding) \
                 and users[node.inputs[0]] == [node.name]:
             folded.add(node.inputs[0])
     out = Graph(metadata=dict(graph.metadata))
-    for node in graph.nodes.values():
+    for node in nodes.values():
         if node.name in folded:
             continue
         op, inputs = node.op, node.inputs
-        if isinstance(op, Linear):
+        if (synapse := op.synapse_form()) is not None:
+            weight, bias = synapse
             scales, ports = [], []
             for src in node.inputs:
                 if src in folded:
-                    scales.append(graph.nodes[src].op.scale)
-                    ports.append(graph.nodes[src].inputs[0])
+                    scales.append(nodes[src].op.scale)
+                    ports.append(nodes[src].inputs[0])
                 else:
-                    scales.append(np.ones(op.weight.shape[1], op.weight.dtype))
+                    scales.append(np.ones(weight.shape[1], weight.dtype))
                     ports.append(src)
-            op, inputs = Dense(op.weight, np.stack(scales)), tuple(ports)
+            if node.name in gains:
+                gain = gains[node.name]
+                weight, bias = weight * gain[:, None], None if bias is None else bias * gain
+            op, inputs = Dense(weight, np.stack(scales), bias), tuple(ports)
         elif isinstance(op, Heaviside) and node.inputs[0] in folded:
-            embedding = graph.nodes[node.inputs[0]]
+            embedding = nodes[node.inputs[0]]
             op, inputs = SpikeEmbedding(embedding.op.weight >= 0), embedding.inputs
+        elif node.name in neurons:
+            gain, op = neurons[node.name]
+            inputs = tuple(src if src in gains else _own_synapse(out, f"{node.name}.syn{k}", src, gain)
+                           for k, src in enumerate(node.inputs))
         out.add(node.name, op, *inputs)
     return out
+
+
+def _neuron_form(name: str, op):
+    try:
+        return op.neuron_form()
+    except ValueError as exc:
+        raise UserError(f"layer {name} ({op.kind}) has no integer form: {exc}") from None
+
+
+def _own_synapse(out: Graph, name: str, src: str, gain: np.ndarray) -> str:
+    """A one-to-one synapse carrying a neuron's gain, for an input that is not a weight matrix of its own."""
+    return out.add(name, Dense(np.diag(gain), np.ones((1, gain.shape[0]))), src)

@@ -2,6 +2,7 @@
 partition on the target -> build directory)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, replace
@@ -24,18 +25,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
            calibration_text: str | None = None, calibration_source: str = "", calibration_tokens: int = 4096,
            payload_bits: int | None = None, block_rows: int | None = None, system: str | None = None,
            quiet: bool = False) -> dict:
-    target = get_target(target_name)
-    if system is not None and target.resources is None:
-        raise UserError(f"--system applies to partitioned targets (loihi2), not {target.name}")
-    if system is not None and system not in target.resources.systems:
-        raise UserError(f"unknown system {system!r}; known: {', '.join(target.resources.systems)}")
-    files.check_parent(Path(out), "-o")
-    check_replaceable(Path(out))
-    spec = target.numeric
-    if payload_bits is not None:
-        spec = replace(spec, payload_bits=payload_bits)
-    if block_rows is not None:
-        spec = replace(spec, block_rows=block_rows)
+    target, spec = _setup(target_name, out, payload_bits, block_rows, system)
     start = time.perf_counter()
     ckpt = read_checkpoint(checkpoint)
     model = build_model(ckpt, v_threshold=v_threshold)
@@ -49,8 +39,39 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     _progress(f"calibrated on {windows.numel()} tokens of {cal_info['source']}", quiet)
     program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name})
     del lowered  # its folded float weights are the largest thing held; the program replaces them
+    manifest = {
+        "target": target.name,
+        "task": "language",
+        "source": {"checkpoint": ckpt.path.name, "sha256": ckpt.sha256},
+        "model": {"family": model.family, "n_layer": model.config.n_layer, "n_embd": model.config.n_embd,
+                  "vocab_size": model.config.vocab_size, "v_threshold": v_threshold, "tau": model.config.tau},
+        "numeric": asdict(spec),
+        "calibration": cal_info,
+        "approximations": APPROXIMATIONS,
+    }
+    return _place_and_write(target, system, graph, program, tokenizer, manifest, out, start, quiet)
+
+
+def _setup(target_name: str, out: Path, payload_bits: int | None, block_rows: int | None, system: str | None):
+    target = get_target(target_name)
+    if system is not None and target.resources is None:
+        raise UserError(f"--system applies to partitioned targets (loihi2), not {target.name}")
+    if system is not None and system not in target.resources.systems:
+        raise UserError(f"unknown system {system!r}; known: {', '.join(target.resources.systems)}")
+    files.check_parent(Path(out), "-o")
+    check_replaceable(Path(out))
+    spec = target.numeric
+    if payload_bits is not None:
+        spec = replace(spec, payload_bits=payload_bits)
+    if block_rows is not None:
+        spec = replace(spec, block_rows=block_rows)
+    return target, spec
+
+
+def _place_and_write(target, system, graph, program, tokenizer, manifest: dict, out: Path, start: float,
+                     quiet: bool) -> dict:
+    """The target's placement (partitioned targets) and files, then the build directory."""
     extra_files = {}
-    placement = None
     if target.place is not None:
         placement = target.place(program, system)
         text = json.dumps(placement.to_dict(), indent=1, sort_keys=True) + "\n"
@@ -59,20 +80,53 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         s = placement.summary()
         _progress(f"partitioned onto {s['cores']} cores ({s['chips']} chip(s) of {s['system']}), lower bound "
                   f"{s['lower_bound_cores']}", quiet)
-    manifest = {
-        "target": target.name,
-        "source": {"checkpoint": ckpt.path.name, "sha256": ckpt.sha256},
-        "model": {"family": model.family, "n_layer": model.config.n_layer, "n_embd": model.config.n_embd,
-                  "vocab_size": model.config.vocab_size, "v_threshold": v_threshold, "tau": model.config.tau},
-        "numeric": asdict(spec),
-        "calibration": cal_info,
-        "approximations": APPROXIMATIONS,
-    }
-    if placement is not None:
-        manifest["partition"] = placement.summary()
+        manifest["partition"] = s
     write_build(out, graph, program, tokenizer, manifest, extra_files)
     _progress(f"wrote {out} in {time.perf_counter() - start:.1f} s", quiet)
     return manifest
+
+
+def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = None, reset: str = "zero",
+               calibration: Path | None = None, rate: float | None = None, steps: int | None = None,
+               payload_bits: int | None = None, block_rows: int | None = None, system: str | None = None,
+               quiet: bool = False, nir_graph=None) -> dict:
+    """A NIR graph (a file, or `nir_graph` in memory) -> a spike-train build: import (forward Euler at `dt`, the
+    stated reset), lower to Loihi neurons, calibrate on the user's raster or Poisson input, quantize, place."""
+    from .frontends.nir import graph_dt, import_graph, read_nir_file
+    from .tasks.spikes import DEFAULT_RATE, DEFAULT_STEPS, calibration_raster
+
+    if calibration is not None and rate is not None:
+        raise UserError("--calibration and --calibration-rate exclude each other: a raster has its own rate")
+    target, spec = _setup(target_name, out, payload_bits, block_rows, system)
+    start = time.perf_counter()
+    if nir_graph is None:
+        raw = files.read_user_file(path, "the NIR file")  # hashed as read; nir.read reads the same path
+        nir_graph = read_nir_file(path)
+        source = {"nir": Path(path).name, "sha256": hashlib.sha256(raw).hexdigest()}
+    else:
+        source = {"nir": "a nir.NIRGraph in memory", "sha256": None}
+    dt, dt_source = graph_dt(nir_graph, dt)
+    graph = import_graph(nir_graph, dt=dt, reset=reset)
+    lowered = lower(graph)
+    _progress(f"imported {len(graph.nodes)} NIR nodes (dt {dt:g} s, {dt_source}; reset to {reset}), lowered to "
+              f"{len(lowered.nodes)}", quiet)
+    width = lowered.input.op.size
+    windows, cal_info = calibration_raster(calibration, width, DEFAULT_RATE if rate is None else rate,
+                                           DEFAULT_STEPS if steps is None else steps)
+    peaks = calibrate(lowered, windows)
+    _progress(f"calibrated on {cal_info['source']}", quiet)
+    program = quantize(lowered, spec, peaks, {"family": "nir", "target": target.name})
+    manifest = {
+        "target": target.name,
+        "task": "spikes",
+        "source": source,
+        "model": {"family": "nir", "nodes": len(graph.nodes), "dt": dt, "dt_source": dt_source, "reset": reset,
+                  "input": width, "output": graph.output.op.size},
+        "numeric": asdict(spec),
+        "calibration": cal_info,
+        "approximations": NIR_APPROXIMATIONS,
+    }
+    return _place_and_write(target, system, graph, program, None, manifest, out, start, quiet)
 
 
 # Named in every manifest: where the integer program departs from the float model, by design.
@@ -84,6 +138,18 @@ APPROXIMATIONS = [
     "sigmoid: 4096-entry table over [-8, 8), output Q0.15",
     "WKV exp: 16384-entry table exp(-x), x in [0, 16), step 2^-10, Q0.15; one rounded division per channel",
     "LayerNorm: integer square root and rounded division (embedded CPU)",
+]
+
+NIR_APPROXIMATIONS = [
+    "time: forward Euler at dt (model.dt), spikes and reset in the step that crosses the threshold (v > v_threshold)",
+    "neurons: Loihi's CUBA neuron (Lava LIF arithmetic): decays 1 - dt/tau rounded to 12 bits, 24-bit u and v "
+    "(u wraps, v saturates), truncation toward zero in every decay",
+    "thresholds: mantissa v_threshold x 2^f rounded to an integer (f: the input's fractional bits)",
+    "weights: 8-bit mantissa, one power-of-two exponent per weight block, the neuron's input gain (dt/tau x r, "
+    "CubaLIF: x dt/tau_syn x w_in) folded in; biases at the synapse output's scale",
+    "voltage bias (dt/tau x v_leak): Loihi's 13-bit mantissa x 2^exp",
+    "input scales: calibrated on the calibration raster (manifest calibration), with headroom for the synaptic "
+    "current's sum over 1/du steps; saturations are counted",
 ]
 
 

@@ -98,18 +98,23 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
     """Each node's scale: fixed by the op (``Op.output_frac``), or calibrated into the width its consumers ask
     for (``Op.input_bits``; else the op's own ``value_bits``) within their limits (``Op.input_frac_limit``)."""
     users: dict[str, list[tuple[Op, int]]] = {name: [] for name in graph.nodes}
+    users_of: dict[str, set[str]] = {name: set() for name in graph.nodes}
     for node in graph.nodes.values():
         for port, src in enumerate(node.inputs):
             users[src].append((node.op, port))
+            users_of[src].add(node.name)
     fracs: dict[str, int | None] = {}
     nodes: dict[str, QNode] = {}
     for name, node in graph.nodes.items():
         op = node.op
-        in_frac = tuple(fracs[i] for i in node.inputs)
+        in_frac = tuple(fracs.get(i) for i in node.inputs)  # None: a loop's later node (read by a delay)
         frac = op.output_frac(in_frac)
         if frac == CALIBRATE:
             asked = [b for user, port in users[name] if (b := user.input_bits(port, spec)) is not None]
-            frac = _frac(peaks[name], min(asked) if asked else op.value_bits(spec))
+            # a user that sums its inputs as they arrive needs one scale for all: size it for their summed peaks
+            peak = max([peaks[name], *(sum(peaks[i] for i in graph.nodes[u].inputs) for u in users_of[name]
+                                       if graph.nodes[u].op.same_input_frac)])
+            frac = _frac(peak, min(asked) if asked else op.value_bits(spec))
             limits = [lim for user, port in users[name] if (lim := user.input_frac_limit(port)) is not None]
             frac = min([frac, *limits])
         binary_in = tuple(graph.nodes[i].op.binary_output for i in node.inputs)

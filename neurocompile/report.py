@@ -129,8 +129,8 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
             first_dense = first_dense or (name, out * inp)
         else:
             kind_in = "-"
-        if node.kind == "LIF":
-            firing[name] = events["spikes"] / node.q.n
+        if events["neuron_updates"]:  # a spiking population: spikes per neuron update
+            firing[name] = events["spikes"] / events["neuron_updates"]
         rows.append(NodeRow(name, layer_of(name), node.kind, build.target.placement(node.kind), kind_in, events, energy))
     report = Report(_header(build, run, model), steps, rows, firing)
     for r in rows:
@@ -168,22 +168,25 @@ def _comparison(rows, summed, dense_macs, first_dense, model, counted_pj) -> lis
 
 
 def _header(build: Build, run: Run, model: EnergyModel) -> dict:
-    text = build.tokenizer.decode(run.tokens)
+    source = build.manifest["source"]
+    language = build.tokenizer is not None
+    text = build.tokenizer.decode(run.tokens) if language else ""
     return {
         "neurocompile": __version__,
-        "model": build.manifest["source"]["checkpoint"], "model_sha256": build.manifest["source"]["sha256"],
-        "target": build.manifest["target"], "numeric": build.manifest["numeric"],
+        "model": source.get("checkpoint") or source.get("nir"), "model_sha256": source["sha256"],
+        "target": build.manifest["target"], "task": build.task.name, "unit": build.task.unit,
+        "numeric": build.manifest["numeric"],
         "text": text if len(text) <= 200 else text[:200] + "…", "tokens": run.steps, "streams": run.streams,
         "complete": run.complete,
         "energy_model": f"{model.name} ({model.origin}): {model.description}",
         "constants": {e: asdict(c) for e, c in model.events.items()},
         "baseline": {"mac_fp32_pj": model.mac_fp32_pj, "mac_int8_pj": model.mac_int8_pj, "source": model.baseline_source},
-        "units": "per token = per step of the simulated run (the prompt's tokens and the generated ones), "
-                 "summed over the run and divided by steps x streams",
+        "units": build.task.units,
         "approximations": build.manifest["approximations"] + [
             "energy counts events of the integer simulation; routing between cores and chips is not counted until "
             "the Loihi 2 partition exists",
-            "the first token of the run is the prompt's first character (or token 0 for an empty prompt)",
+            *(["the first token of the run is the prompt's first character (or token 0 for an empty prompt)"]
+              if language else []),
             "dense ANN baselines count the MACs of the Linear layers only (norms, WKV, gates excluded)",
         ],
         "resources": _resources(build),
@@ -230,34 +233,36 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
     share = lambda d: [[k, _fmt(v / 1e3), f"{100 * v / total:.1f}"] for k, v in d.items()]  # noqa: E731
     lif = [[k, f"{100 * v:.1f}"] for k, v in report.firing_rates.items()]
     comparison = [[c["method"], _fmt(c["synops_per_token"]), _fmt(c["energy_pj_per_token"] / 1e3)] for c in report.comparison]
-    t = report.totals
+    t, unit = report.totals, report.header["unit"]
     totals = [["spikes", _fmt(t["spikes"])], ["binary synaptic ops", _fmt(t["binary_events"])],
               ["graded synaptic ops", _fmt(t["graded_events"])], ["graded messages", _fmt(t["graded_messages"])],
               ["neuron updates", _fmt(t["neuron_updates"])], ["extension-op evaluations", _fmt(t["op_evals"])],
               ["saturations", _fmt(t["saturations"])], ["wraps", _fmt(t["wraps"])],
               ["energy (nJ)", _fmt(t["energy_pj_per_token"] / 1e3)]]
     return [
-        ("Per token: counted events and energy", ["quantity", "per token"], totals),
-        ("Energy by layer", ["layer", "nJ / token", "%"], share(report.by_layer)),
-        ("Energy by op type", ["op", "nJ / token", "%"], share(report.by_kind)),
-        ("Energy by placement", ["placement", "nJ / token", "%"], share(report.by_placement)),
-        ("Firing rate per LIF population", ["population", "rate %"], lif),
-        ("Conventions compared", ["method", "ops / token", "nJ / token"], comparison),
+        (f"Per {unit}: counted events and energy", ["quantity", f"per {unit}"], totals),
+        ("Energy by layer", ["layer", f"nJ / {unit}", "%"], share(report.by_layer)),
+        ("Energy by op type", ["op", f"nJ / {unit}", "%"], share(report.by_kind)),
+        ("Energy by placement", ["placement", f"nJ / {unit}", "%"], share(report.by_placement)),
+        ("Firing rate per spiking population", ["population", "rate %"], lif),
+        ("Conventions compared", ["method", f"ops / {unit}", f"nJ / {unit}"], comparison),
     ]
 
 
 def to_markdown(report: Report) -> str:
     h = report.header
+    interrupted = "" if h["complete"] else f" (interrupted: the counters of the {h['unit']}s run)"
     lines = ["# neurocompile energy report", f"<!-- {files.REPORT_FORMAT} -->", "",
              f"- neurocompile {h['neurocompile']}; model `{h['model']}` (sha256 {h['model_sha256'][:16]}…), target {h['target']}",
-             f"- run: {h['tokens']} tokens x {h['streams']} stream(s){'' if h['complete'] else ' (interrupted: the counters of the tokens run)'}; text: {h['text']!r}",
+             f"- run: {h['tokens']} {h['unit']}s x {h['streams']} stream(s){interrupted}"
+             + (f"; text: {h['text']!r}" if h["text"] else ""),
              f"- units: {h['units']}", f"- energy model: {h['energy_model']}", "", "Constants (pJ per event):", ""]
     for event, c in h["constants"].items():
         lines.append(f"- `{event}` = {c['pj']} pJ [{c['status']}] — {c['source']}")
     lines += [f"- dense baselines: fp32 MAC {h['baseline']['mac_fp32_pj']} pJ, int8 MAC {h['baseline']['mac_int8_pj']} pJ — "
               f"{h['baseline']['source']}", "", "Approximations:", ""]
     lines += [f"- {a}" for a in h["approximations"]]
-    lines += ["", _resources_line(h["resources"]), ""]
+    lines += ["", _resources_line(h["resources"], h["unit"]), ""]
     for title, head, rows in _tables(report):
         lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -265,7 +270,7 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _resources_line(resources: dict | str) -> str:
+def _resources_line(resources: dict | str, unit: str) -> str:
     if isinstance(resources, str):
         return f"Resources: {resources}"
     t = resources["traffic_per_token"]
@@ -273,7 +278,7 @@ def _resources_line(resources: dict | str) -> str:
             f"(lower bound {resources['lower_bound_cores']}); synaptic memory {resources['synaptic_utilisation_mean']:.0%} "
             f"used on average (max {resources['synaptic_utilisation_max']:.0%}), neuron slots "
             f"{resources['neuron_utilisation_mean']:.0%} (max {resources['neuron_utilisation_max']:.0%}); "
-            f"{resources['embedded_cpu_ops']} ops on embedded x86 cores; messages per token (upper bound): "
+            f"{resources['embedded_cpu_ops']} ops on embedded x86 cores; messages per {unit} (upper bound): "
             f"{t['same_core']:,} within a core, {t['across_cores']:,} across cores, {t['across_chips']:,} across chips, "
             f"{t['to_cpu_or_host']:,} to x86 or host")
 
@@ -290,8 +295,8 @@ def to_latex(report: Report) -> str:
     out = [f"% {files.REPORT_FORMAT}: written by neurocompile {__version__}", r"\documentclass{article}", r"\usepackage{booktabs}", r"\usepackage[T1]{fontenc}", r"\begin{document}",
            r"\section*{neurocompile energy report}",
            rf"neurocompile {h['neurocompile']}; model \texttt{{{_tex_escape(h['model'])}}}, "
-           rf"energy model {_tex_escape(h['energy_model'])}; {h['tokens']} tokens.", "",
-           _tex_escape(_resources_line(h["resources"])), ""]
+           rf"energy model {_tex_escape(h['energy_model'])}; {h['tokens']} {h['unit']}s.", "",
+           _tex_escape(_resources_line(h["resources"], h["unit"])), ""]
     for title, head, rows in _tables(report):
         spec = "l" + "r" * (len(head) - 1)
         out += [r"\begin{table}[h]", r"\centering", rf"\caption{{{_tex_escape(title)}}}", rf"\begin{{tabular}}{{{spec}}}",
@@ -341,7 +346,7 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
         values = np.array([sum(r.energy_pj for r in report.nodes if r.layer == layer and r.kind == kind) / 1e3 for layer in layers])
         ax.bar(layers, values, bottom=bottom, label=kind)
         bottom += values
-    ax.set_ylabel("energy per token (nJ)")
+    ax.set_ylabel(f"energy per {report.header['unit']} (nJ)")
     ax.set_title(f"Energy by layer — {report.header['energy_model'].split(':')[0]}")
     ax.legend(fontsize=7, ncol=2)
     ax.tick_params(axis="x", rotation=45, labelsize=7)
@@ -351,7 +356,7 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
     names = list(report.firing_rates)
     ax.bar([n.replace("blocks.", "b") for n in names], [100 * report.firing_rates[n] for n in names], color="tab:orange")
     ax.set_ylabel("firing rate (%)")
-    ax.set_title("Firing rate per LIF population")
+    ax.set_title("Firing rate per spiking population")
     ax.tick_params(axis="x", rotation=45, labelsize=7)
     fig.tight_layout()
     written += _save(fig, folder / "firing_rates")

@@ -22,7 +22,7 @@ def test_export_simulate_evaluate_report(tmp_path):
 
 
 def test_errors_are_user_errors(tmp_path):
-    with pytest.raises(UserError, match="takes a checkpoint path"):
+    with pytest.raises(UserError, match="takes a checkpoint or .nir path"):
         neurocompile.export(object(), output=tmp_path / "x")
     with pytest.raises(UserError, match="no such file"):
         neurocompile.export(tmp_path / "missing.pt", output=tmp_path / "x")

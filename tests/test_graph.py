@@ -44,7 +44,7 @@ def test_graph_spikes_equal_pytorch(traced):
 
 def _imported_graph():
     """An imported spike-train graph holding every op the NIR frontend makes (SpikeInput, Affine, EulerLIF,
-    Linear, EulerCubaLIF, Output)."""
+    Linear, EulerCubaLIF, Output, and the SpikeDelay of a loop)."""
     import nir
 
     from neurocompile.frontends.nir import import_graph
@@ -57,8 +57,10 @@ def _imported_graph():
         "lin": nir.Linear(weight=rng.normal(size=(n, n))),
         "cuba": nir.CubaLIF(tau_syn=1e-3 * ones, tau_mem=2e-3 * ones, r=ones, v_leak=0 * ones, v_threshold=ones,
                             v_reset=0 * ones, w_in=ones),
+        "rec": nir.Linear(weight=rng.normal(size=(n, n))),
         "output": nir.Output(output_type={"output": np.array([n])})},
-        edges=[("input", "fc"), ("fc", "lif"), ("lif", "lin"), ("lin", "cuba"), ("cuba", "output")]), dt=1e-3,
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "lin"), ("lin", "cuba"), ("cuba", "rec"), ("rec", "cuba"),
+               ("cuba", "output")]), dt=1e-3,
         reset="subtract")
 
 

@@ -21,7 +21,7 @@ def _program(exp: int) -> Program:
     weights = 2 * rng.integers(-127, 128, (1, n_out, n_in))
     nodes = [QNode("tokens", "TokenInput", (), None, None),
              QNode("codes", "SpikeEmbedding", ("tokens",), 0, QSpikeEmbedding(codes)),
-             QNode("fc", "Dense", ("codes",), 0, QDense(weights, np.full((1, n_out), exp), np.array([True]), 24)),
+             QNode("fc", "Dense", ("codes",), 0, QDense(weights, np.full((1, n_out), exp), np.array([True]), 24, np.zeros(n_out, np.int64))),
              QNode("lif", "LIF", ("fc",), 0, QLIF(n_out, du=4095, dv=2048, vth=300 << max(exp, 0))),
              QNode("out", "Output", ("lif",), 0, QOutput(0))]
     return Program({n.name: n for n in nodes}, NUMERIC)

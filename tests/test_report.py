@@ -68,7 +68,7 @@ def _tiny_report(model):
     tokens = [1, 1, 0]
     for t in tokens:
         sim.step(np.array([t]))
-    manifest = {"source": {"checkpoint": "tiny.pt", "sha256": "0" * 64}, "target": "cpu", "numeric": {},
+    manifest = {"source": {"checkpoint": "tiny.pt", "sha256": "0" * 64}, "target": "cpu", "task": "language", "numeric": {},
                 "approximations": ["test"]}
     build = Build(Path("."), manifest, program, CharTokenizer(["a", "b"]), g)
     return make_report(build, Run(sim.totals, sim.steps, tokens, 1), model)

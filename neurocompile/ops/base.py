@@ -73,6 +73,10 @@ class Op:
     registry: ClassVar[dict[str, type["Op"]]] = {}
     binary_output: ClassVar[bool] = False  # spikes (0/1, frac 0)
     lowered: ClassVar[bool] = False  # exists only after `lower`; stored in program.h5, never in NIR files
+    same_input_frac: ClassVar[bool] = False
+    # False: the output depends on the state alone (a delay).  Such a node may read nodes later in the order;
+    # executors take its output first and run ``float_step`` / ``int_step`` at the end of the step.
+    feedthrough: ClassVar[bool] = True  # the inputs are summed as they arrive: quantization gives them one scale
     nir_native: ClassVar[type | None] = None  # the NIR node type read as this op when it carries no metadata of ours
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -92,6 +96,11 @@ class Op:
     def float_step(self, inputs: list[torch.Tensor], state: Any) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
 
+    @staticmethod
+    def emit(state: Any) -> Any:
+        """The output of an op without feedthrough, from its state alone (float and integer state alike)."""
+        raise NotImplementedError
+
     # -- quantization rules: what this op fixes about its own and its inputs' fixed point -------------
     Q: ClassVar[type | None] = None  # the dataclass of the op's quantized parameters
 
@@ -109,6 +118,15 @@ class Op:
 
     def input_frac_limit(self, port: int) -> int | None:
         """The most fractional bits input `port` may carry (None: no limit)."""
+        return None
+
+    # -- lowering: what the op becomes before quantization (``neurocompile.lower``) ---------------------
+    def synapse_form(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(weight [out, in], bias [out] or None) for an op that is a weight matrix on the sum of its inputs."""
+        return None
+
+    def neuron_form(self) -> tuple[np.ndarray, Op] | None:
+        """(gain [n] on the summed input, the lowered neuron) for a neuron model with an integer form."""
         return None
 
     # -- integer semantics ----------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import nir
 import numpy as np
 import torch
 
-from .base import OP_KEY, Op, _sum, _t
+from .. import fixed
+from .base import OP_KEY, Op, Tally, _sum, _t
 
 DT_KEY, RESET_KEY = "neurocompile.dt", "neurocompile.reset"
 
@@ -76,6 +77,13 @@ class EulerLIF(_EulerCell):
         v = v + _t(self.dt / self.tau, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * x)
         return _fire(v, self.v_threshold, self.v_reset, self.reset)
 
+    def neuron_form(self):
+        """``v' = (1 - a) v + a v_leak + a r x`` with ``a = dt / tau``: no current memory (``du = 1``), the input
+        scaled by ``a r``, ``a v_leak`` as the voltage bias."""
+        a = self.dt / self.tau
+        _check_reset(self)
+        return a * self.r, CUBA(np.ones_like(a), a, a * self.v_leak, self.v_threshold, self.reset)
+
 
 @dataclass(frozen=True, eq=False)
 class EulerCubaLIF(_EulerCell):
@@ -106,6 +114,14 @@ class EulerCubaLIF(_EulerCell):
         spikes, v = _fire(v, self.v_threshold, self.v_reset, self.reset)
         return spikes, (i, v)
 
+    def neuron_form(self):
+        """With ``a_s = dt / tau_syn``, ``a_m = dt / tau_mem`` and ``u = a_m r I``: ``u' = (1 - a_s) u + (a_m r a_s
+        w_in) x`` and ``v' = (1 - a_m) v + a_m v_leak + u'`` -- Loihi's CUBA neuron, exactly."""
+        a_s, a_m = self.dt / self.tau_syn, self.dt / self.tau_mem
+        _check_reset(self)
+        return a_m * self.r * a_s * self.w_in, CUBA(a_s, a_m, a_m * self.v_leak, self.v_threshold,
+                                                   self.reset)
+
 
 def _fire(v: torch.Tensor, v_threshold: np.ndarray, v_reset: np.ndarray, reset: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Spike where ``v > v_threshold`` (NIR's strict threshold), then reset in the same step."""
@@ -115,6 +131,13 @@ def _fire(v: torch.Tensor, v_threshold: np.ndarray, v_reset: np.ndarray, reset: 
     else:
         v = v - spikes.to(v.dtype) * _t(v_threshold, v)
     return spikes.to(v.dtype), v
+
+
+def _check_reset(cell: _EulerCell) -> None:
+    """Loihi's neurons reset to 0: a cell that resets elsewhere has no integer form (yet)."""
+    if cell.reset == "zero" and np.any(cell.v_reset != 0):
+        raise ValueError(f"v_reset = {cell.v_reset[cell.v_reset != 0][0]:g}: Loihi's neurons reset the voltage to 0, "
+                         f"and this version maps only v_reset = 0 to integers")
 
 
 def _per_neuron(value, n: int) -> np.ndarray:
@@ -130,3 +153,138 @@ def _dt_reset(node: nir.NIRNode, dt: float | None, reset: str | None) -> tuple[f
         value = np.asarray(meta[RESET_KEY]).item()
         reset = value.decode() if isinstance(value, bytes) else str(value)
     return float(dt), reset
+
+
+# --------------------------------------------------------------------------------------------------
+# The integer neuron the cells lower to
+# --------------------------------------------------------------------------------------------------
+
+CUBA_DECAY_MAX = fixed.DECAY_UNITY - 1  # 12-bit decays
+
+
+@dataclass(frozen=True)
+class QCUBA:
+    du: np.ndarray  # [n] Lava's current decay (factor (4095 - du) / 4096)
+    dv: np.ndarray  # [n] Lava's voltage decay (factor (4096 - dv) / 4096)
+    vth: np.ndarray  # [n] threshold mantissa: spike iff v > vth << 6
+    bias_mant: np.ndarray  # [n] voltage bias, 13-bit signed mantissa ...
+    bias_exp: np.ndarray  # [n] ... times 2**bias_exp (0..7)
+    subtract: bool  # reset by subtracting the threshold (a neuron program) instead of to zero (Lava's LIF)
+
+    @property
+    def n(self) -> int:
+        return int(self.vth.shape[0])
+
+    @property
+    def bias(self) -> np.ndarray:
+        return self.bias_mant << self.bias_exp
+
+    @property
+    def lava_lif(self) -> bool:
+        """Lava's own LIF process computes exactly this neuron: one du, dv and vth for the population, reset to
+        zero, and no voltage bias (Lava's LIF adds its bias from step 0, before a pipelined input arrives)."""
+        return (not self.subtract and not self.bias.any()
+                and all(np.all(a == a[0]) for a in (self.du, self.dv, self.vth)))
+
+
+@dataclass(frozen=True, eq=False)
+class CUBA(Op):
+    """Loihi's current-based LIF neuron (lowered form of every NIR cell):
+    ``u' = (1 - du) u + x``; ``v' = (1 - dv) v + u' + bias``; a spike where ``v' > v_threshold``, then reset.
+
+    ``x`` is the sum of the inputs (synapse outputs, already scaled by the cell's gain: ``neuron_form``).
+    Integer form: Lava's LIF arithmetic (``fixed.lif_step``): 12-bit decays, 24-bit u and v, input at ``f``
+    fractional bits entering as ``a_in << 6``, so ``v_int = v 2^(f+6)``, the threshold mantissa is
+    ``v_threshold 2^f`` and the bias ``bias 2^(f+6)`` (13-bit mantissa, 3-bit exponent).
+    """
+
+    kind: ClassVar[str] = "CUBA"
+    arity: ClassVar[int | None] = None
+    binary_output: ClassVar[bool] = True
+    lowered: ClassVar[bool] = True
+    same_input_frac: ClassVar[bool] = True  # the inputs are summed as they arrive, so they share one scale
+    du: np.ndarray
+    dv: np.ndarray
+    bias: np.ndarray
+    v_threshold: np.ndarray
+    reset: str = "zero"
+
+    @property
+    def size(self) -> int:
+        return int(self.v_threshold.shape[0])
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
+
+    def float_step(self, inputs, state):
+        u, v = state
+        u = (1 - _t(self.du, u)) * u + _sum(inputs)
+        v = (1 - _t(self.dv, v)) * v + u + _t(self.bias, v)
+        spikes, v = _fire(v, self.v_threshold, np.zeros_like(self.v_threshold), self.reset)
+        return spikes, (u, v)
+
+    Q: ClassVar[type] = QCUBA
+
+    def input_bits(self, port, spec):
+        """Lava adds ``a_in << 6`` to a 24-bit current, which sums inputs over about ``1 / du`` steps: the input
+        gets ``lif_input_bits`` less the bits of that sum (a current at rest under the largest input stays inside)."""
+        return spec.lif_input_bits - int(np.ceil(np.log2(1 / float(np.min(self.du)))))
+
+    def input_frac_limit(self, port):
+        """The threshold mantissa v_threshold 2^f must fit Lava's 17 bits."""
+        from .neurons import LIF_VTH_MAX
+
+        peak = float(np.max(np.abs(self.v_threshold)))
+        return int(np.floor(np.log2(LIF_VTH_MAX / peak))) if peak > 0 else None
+
+    def quantize(self, ctx):
+        from .neurons import LIF_VTH_MAX
+
+        if len(set(ctx.in_frac)) != 1:
+            raise ValueError(f"its inputs arrive at different scales {ctx.in_frac} (they are summed as they arrive)")
+        f = ctx.in_frac[0]
+        if np.any(self.du <= 0) or np.any(self.dv <= 0) or np.any(self.du > 1) or np.any(self.dv >= 1):
+            raise ValueError("a decay outside what 12 bits hold: needs dt < tau (the membrane) and dt <= tau_syn")
+        du = np.rint(self.du * fixed.DECAY_UNITY).astype(np.int64) - 1
+        dv = np.rint(self.dv * fixed.DECAY_UNITY).astype(np.int64)
+        if np.any(du < 0) or np.any(dv < 1) or np.any(dv > CUBA_DECAY_MAX):
+            raise ValueError("dt / tau outside [1/4096, 4095/4096]: Loihi's 12-bit decays cannot hold it; choose another dt")
+        vth = np.rint(self.v_threshold * 2.0**f).astype(np.int64)
+        if np.any(vth < 1) or np.any(vth > LIF_VTH_MAX):
+            raise ValueError(f"threshold mantissa outside 1..{LIF_VTH_MAX} at input scale 2^-{f}; thresholds must be > 0")
+        mant, exp = _mantissa_exponent(np.rint(self.bias * 2.0 ** (f + fixed.ACT_SHIFT)).astype(np.int64))
+        return QCUBA(du, dv, vth, mant, exp, self.reset == "subtract")
+
+    @staticmethod
+    def int_width(q: QCUBA):
+        return q.n
+
+    @staticmethod
+    def int_initial_state(q: QCUBA, batch):
+        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64)
+
+    @staticmethod
+    def int_step(q: QCUBA, inputs, state, tally: Tally):
+        u, v = state
+        x = inputs[0]
+        for more in inputs[1:]:
+            x = x + more
+        spikes, u, v, wraps = fixed.lif_step(u, v, x, fixed.LIFParams(q.du, q.dv, q.vth, q.bias, 0), q.subtract)
+        tally.wraps += wraps
+        tally.neuron_updates += spikes.size
+        tally.spikes += int(spikes.sum())
+        return spikes.astype(np.int64), (u, v)
+
+
+BIAS_MANT_MAX = (1 << 12) - 1  # 13-bit signed mantissa
+BIAS_EXP_MAX = 7
+
+
+def _mantissa_exponent(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Loihi's bias: a 13-bit signed mantissa shifted left by a 3-bit exponent (rounded to the nearest)."""
+    exp = np.maximum(fixed.bit_length(b) - 12, 0)
+    if np.any(exp > BIAS_EXP_MAX):
+        raise ValueError("a bias beyond Loihi's 13-bit mantissa << 7")
+    mant = fixed.div_round(b, np.int64(1) << exp)
+    over = np.abs(mant) > BIAS_MANT_MAX  # rounding up to 2^12: one more exponent step
+    return np.where(over, fixed.div_round(b, np.int64(1) << (exp + 1)), mant), np.where(over, exp + 1, exp)

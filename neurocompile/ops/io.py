@@ -41,12 +41,27 @@ class TokenInput(Op):
         return None
 
 
+@dataclass(frozen=True)
+class QSpikeInput:
+    n: int
+
+
 @dataclass(frozen=True, eq=False)
 class SpikeInput(_Width):
-    """Graph input of a spike-train network: `n` values per stream and step (NIR: Input of shape [n])."""
+    """Graph input of a spike-train network: `n` spikes (0/1) per stream and step (NIR: Input of shape [n])."""
 
     kind: ClassVar[str] = "SpikeInput"
     arity: ClassVar[int | None] = 0
+    binary_output: ClassVar[bool] = True
+
+    Q: ClassVar[type] = QSpikeInput
+
+    def quantize(self, ctx):
+        return QSpikeInput(self.n)
+
+    @staticmethod
+    def int_width(q: QSpikeInput) -> int:
+        return q.n
 
     def to_nir(self, input_names):
         return nir.Input(input_type={"input": np.array([self.n])}, metadata={OP_KEY: self.kind})

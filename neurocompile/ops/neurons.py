@@ -146,3 +146,56 @@ class LIF(_Width):
         tally.neuron_updates += spikes.size
         tally.spikes += int(spikes.sum())
         return spikes.astype(np.int64), (u, v)
+
+
+@dataclass(frozen=True)
+class QSpikeDelay:
+    n: int
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeDelay(_Width):
+    """Spikes of the previous time step (zeros at the first): how a recurrent edge reads in discrete time (NIR: Delay
+    of one time step).  It has no feedthrough: its output comes from its state alone, so it may read a node that
+    comes later in the execution order (the loop's spiking node); executors evaluate it first (``emit``) and give
+    it its input at the end of the step (``absorb``)."""
+
+    kind: ClassVar[str] = "SpikeDelay"
+    binary_output: ClassVar[bool] = True
+    feedthrough: ClassVar[bool] = False
+    dt: float = 1.0  # seconds per step, for its NIR form
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.n, dtype=dtype)
+
+    @staticmethod
+    def emit(state):
+        return state
+
+    def float_step(self, inputs, state):
+        return state, inputs[0]
+
+    def to_nir(self, input_names):
+        return nir.Delay(delay=np.full(self.n, self.dt), metadata={OP_KEY: self.kind, NOTE_KEY: "one time step"})
+
+    @classmethod
+    def from_nir(cls, node: nir.Delay) -> "SpikeDelay":
+        delay = np.asarray(node.delay, np.float64)
+        return cls(int(delay.shape[0]), float(delay[0]))
+
+    Q: ClassVar[type] = QSpikeDelay
+
+    def quantize(self, ctx):
+        return QSpikeDelay(self.n)
+
+    @staticmethod
+    def int_width(q: QSpikeDelay):
+        return q.n
+
+    @staticmethod
+    def int_initial_state(q: QSpikeDelay, batch):
+        return np.zeros((batch, q.n), np.int64)
+
+    @staticmethod
+    def int_step(q, inputs, state, tally):
+        return state, inputs[0]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .. import fixed
-from .base import OP_KEY, NOTE_KEY, Op, Tally, _Width, _saturated, _sum, _t
+from .base import OP_KEY, NOTE_KEY, Op, Tally, _bits_max, _Width, _saturated, _sum, _t
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +72,9 @@ class Linear(Op):
         x = _sum(inputs)
         return torch.nn.functional.linear(x, _t(self.weight, x)), state
 
+    def synapse_form(self):
+        return self.weight, None
+
     nir_native: ClassVar[type] = nir.Linear
 
     def to_nir(self, input_names):
@@ -99,6 +102,9 @@ class Affine(Op):
     def float_step(self, inputs, state):
         x = _sum(inputs)
         return torch.nn.functional.linear(x, _t(self.weight, x), _t(self.bias, x)), state
+
+    def synapse_form(self):
+        return self.weight, self.bias
 
     def to_nir(self, input_names):
         return nir.Affine(weight=self.weight, bias=self.bias)
@@ -180,6 +186,7 @@ class QDense:
     exps: np.ndarray  # [ports, out] weight exponents (Lava's weight_exp, per row block)
     binary: np.ndarray  # [ports] bool: the port carries spikes (else graded payloads)
     out_bits: int
+    bias: np.ndarray  # [out] added at the receiving neurons, at the output's scale (zeros: none)
 
     @property
     def blas_weights(self) -> np.ndarray:
@@ -193,11 +200,12 @@ class QDense:
 
 @dataclass(frozen=True, eq=False)
 class Dense(Op):
-    """``y = W (sum_p s_p * x_p)``: a Linear whose inputs are scaled elementwise first (folded Scales).
+    """``y = W (sum_p s_p * x_p) + b``: a Linear or Affine whose inputs are scaled elementwise first (folded Scales).
 
     ``weight`` is the traced Linear's own array (not copied); ``scales[p]`` scales input ``p`` (token-shift
     mixing ratios, or ones).  Integer form: per port, a Lava Dense of ``W diag(s_p)`` (8-bit weights, one
-    exponent per block of ``block_rows`` rows); the ports' outputs are summed at the receiving neuron.
+    exponent per block of ``block_rows`` rows); the ports' outputs are summed at the receiving neuron, which
+    adds the bias (a constant of the neuron program, at the output's scale).
     """
 
     kind: ClassVar[str] = "Dense"
@@ -205,6 +213,7 @@ class Dense(Op):
     lowered: ClassVar[bool] = True
     weight: np.ndarray  # [out, in]
     scales: np.ndarray  # [ports, in]
+    bias: np.ndarray | None = None  # [out]
 
     @property
     def size(self) -> int:
@@ -214,7 +223,8 @@ class Dense(Op):
         x = inputs[0] * _t(self.scales[0], inputs[0])
         for s, x_p in zip(self.scales[1:], inputs[1:]):
             x = x + x_p * _t(s, x_p)
-        return torch.nn.functional.linear(x, _t(self.weight, x)), state
+        bias = None if self.bias is None else _t(self.bias, x)
+        return torch.nn.functional.linear(x, _t(self.weight, x), bias), state
 
     Q: ClassVar[type] = QDense
 
@@ -236,7 +246,13 @@ class Dense(Op):
             weights.append(2 * np.round(real).astype(np.int16))  # even, within [-254, 254]
             del real
             exps.append(e)
-        return QDense(np.stack(weights), np.stack(exps), np.array(ctx.binary_in), spec.state_bits)
+        bias = np.zeros(self.weight.shape[0], np.int64)
+        if self.bias is not None:
+            bias = np.rint(self.bias * 2.0**ctx.out_frac).astype(np.int64)
+            if np.abs(bias).max(initial=0) > _bits_max(spec.state_bits):
+                raise ValueError(f"a bias of {np.abs(self.bias).max():g} does not fit {spec.state_bits} bits at the "
+                                 f"output's scale 2^-{ctx.out_frac}")
+        return QDense(np.stack(weights), np.stack(exps), np.array(ctx.binary_in), spec.state_bits, bias)
 
     @staticmethod
     def int_width(q: QDense):
@@ -258,5 +274,6 @@ class Dense(Op):
 
     @staticmethod
     def accumulate(q: QDense, acc: np.ndarray, tally: Tally) -> np.ndarray:
-        """The receiving neurons' side: the ports' Dense outputs arrive summed; the state width bounds them."""
-        return _saturated(acc, q.out_bits, tally)
+        """The receiving neurons' side: the ports' Dense outputs arrive summed, the bias is added; the state width
+        bounds them."""
+        return _saturated(acc + q.bias, q.out_bits, tally)

@@ -9,7 +9,7 @@ only for the nodes named in ``record``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -46,22 +46,34 @@ class Simulator:
         """The step's input, [B] or [B, n] (token ids: [B]) -> the output [B, n] (integers); this step's counters
         are added to ``self.totals``.  The program's input node (an op of arity 0) takes `x` as its value."""
         values: dict[str, np.ndarray] = {}
+        delays = []
         for i, (node, cls) in enumerate(zip(self.nodes, self.classes)):
             if cls.arity == 0:
                 values[node.name] = np.asarray(x, dtype=np.int64).reshape(len(x), -1)
                 continue
-            tally = Tally()
-            try:
-                values[node.name], self.state[node.name] = cls.int_step(
-                    node.q, [values[src] for src in node.inputs], self.state[node.name], tally)
-            except (ArithmeticError, IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise NodeFailure(node.name, node.kind, exc) from exc
-            self.totals[i] += tally.as_array()
+            if not cls.feedthrough:  # its output from its state; its input at the end of the step
+                values[node.name] = cls.emit(self.state[node.name])
+                delays.append((i, node, cls))
+                continue
+            self._step(i, node, cls, values)
+        for i, node, cls in delays:
+            self._step(i, node, cls, values)
         for name in self.record:
             self.recorded[name].append(values[name].copy())
         self.steps += 1
         self.values = values
         return values[self.program.output.name]
+
+    def _step(self, i: int, node, cls, values: dict[str, np.ndarray]) -> None:
+        tally = Tally()
+        try:
+            out, self.state[node.name] = cls.int_step(node.q, [values[src] for src in node.inputs], self.state[node.name],
+                                                      tally)
+        except (ArithmeticError, IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise NodeFailure(node.name, node.kind, exc) from exc
+        if cls.feedthrough:
+            values[node.name] = out
+        self.totals[i] += tally.as_array()
 
     def table(self) -> list[dict]:
         """The counters so far, one row per node (summed over steps and streams); neuron populations with their
@@ -83,8 +95,9 @@ class Simulator:
         return np.stack([self.logits(tokens[:, t]) for t in range(tokens.shape[1])], 1)
 
 
-def check_program(program: Program, path: Path, probe: np.ndarray) -> None:
-    """Refuse a program this engine cannot run: its structure, then one step on `probe` (the extreme inputs)."""
+def check_program(program: Program, path: Path, probe: Callable[[Program], np.ndarray]) -> None:
+    """Refuse a program this engine cannot run: its structure, then one step on ``probe(program)`` (the task's
+    extreme inputs)."""
     from neurocompile.ops import Op
 
     where = f"{path}: not a valid neurocompile program"
@@ -96,14 +109,15 @@ def check_program(program: Program, path: Path, probe: np.ndarray) -> None:
     for node in program.nodes.values():
         if node.kind not in Op.registry:
             raise UserError(f"{where}: node {node.name} has unknown kind {node.kind!r}; export again")
-        undefined = [src for src in node.inputs if src not in names]
+        undefined = [src for src in node.inputs if src not in names and (node.op_class.feedthrough or src not in program.nodes)]
         if undefined:
             raise UserError(f"{where}: node {node.name} reads {', '.join(undefined)}, not defined before it; export again")
         if node.q is None and node.op_class.arity != 0:
             raise UserError(f"{where}: node {node.name} has no parameters; export again")
         names.add(node.name)
     try:
-        Simulator(program, len(probe)).step(probe)
+        inputs = probe(program)
+        Simulator(program, len(inputs)).step(inputs)
     except NodeFailure as exc:
         raise UserError(f"{where}: {exc}; export again") from None
     except (ArithmeticError, IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -27,28 +27,41 @@ from . import rules
 
 @dataclass(frozen=True)
 class LavaRun:
-    logits: np.ndarray  # [T, V] integers, token by token
-    spikes: dict[str, np.ndarray]  # LIF node -> [T, n] 0/1
-    latency: int  # pipeline depth in steps: token t's logits leave at step t + 1 + latency
+    logits: np.ndarray  # [T, n] integers: the output node's value, input step by input step
+    spikes: dict[str, np.ndarray]  # spiking population -> [T, n] 0/1, as Lava recorded it (its sink or its process)
+    latency: int  # pipeline depth in steps: input t's output leaves at step t + 1 + latency
     processes: int
     seconds_first_step: float  # compiling, starting the OS processes and the first step
     seconds_per_step: float  # every later step
 
 
 def depths(program: Program) -> dict[str, int]:
-    """Steps between the token input and each node: the delays of the rules on the longest path."""
+    """Steps between the input and each node: the delays of the rules on the longest path.
+
+    A loop (a node without feedthrough reading a later node) is solved as a fixpoint: the delay node sits at its
+    source's depth plus its rule's delay (-1: Lava's Dense already delivers the previous step).  A loop that holds
+    more pipeline stages than that cannot run one graph step per Lava step, and is refused."""
     depth: dict[str, int] = {}
-    for name, node in program.nodes.items():
-        if not node.inputs:
-            depth[name] = 0
-            continue
-        delay = rules.rule(node.kind).delay
-        ins = [depth[i] for i in node.inputs]
-        if delay and len(set(ins)) > 1:
-            raise UserError(f"layer {name}: its inputs arrive at different pipeline depths {ins}; "
-                            f"the Lava engine cannot balance delays in front of a {node.kind} yet")
-        depth[name] = max(ins) + delay
-    return depth
+    for _ in range(3):
+        previous = dict(depth)
+        for name, node in program.nodes.items():
+            if not node.inputs:
+                depth[name] = 0
+                continue
+            delay = rules.rule(node.kind).delay
+            ins = [depth[i] for i in node.inputs if i in depth]
+            if not ins:  # a delay whose source comes later: placed once the source is
+                continue
+            if delay and node.op_class.feedthrough and len(set(ins)) > 1:
+                raise UserError(f"layer {name}: its inputs arrive at different pipeline depths {ins}; "
+                                f"the Lava engine cannot balance delays in front of a {node.kind} yet")
+            depth[name] = max(ins) + delay
+        if depth == previous:
+            return depth
+    loops = sorted(n for n in depth if depth[n] != previous.get(n))
+    raise UserError(f"a recurrent loop through {', '.join(loops)} holds more than one synapse stage; Lava's Dense "
+                    f"delivers one step late, so the deployed loop would take longer than one time step (keep one "
+                    f"weight matrix between a population and its own input)")
 
 
 def core_slices(build) -> dict[str, list[tuple[int, int]]] | None:
@@ -69,7 +82,8 @@ def compare_with_cpu(build, sim, tokens: list[int]) -> dict:
     run = run_lava(build.program, tokens, core_slices(build))
     seconds = time.perf_counter() - start
     ours = np.stack(sim.recorded[build.program.output.name])[:, 0]
-    spikes = {name: bool(np.array_equal(np.stack(sim.recorded[name])[:, 0], run.spikes[name])) for name in run.spikes}
+    spikes = {name: bool(np.array_equal(np.stack(sim.recorded[name])[:, 0], run.spikes[name])) for name in run.spikes
+              if name in sim.recorded}
     logits_same = bool(np.array_equal(ours, run.logits))
     return {"tokens": len(tokens), "processes": run.processes, "latency": run.latency, "seconds": round(seconds, 2),
             "logits_identical": logits_same, "spikes_identical": spikes,
@@ -91,18 +105,23 @@ def _lava_classes() -> SimpleNamespace:
                            csr_matrix=csr_matrix)
 
 
-def run_lava(program: Program, tokens: list[int], slices: dict[str, list[tuple[int, int]]] | None = None) -> LavaRun:
-    """Run `tokens` through the program in Lava, each node lowered by its rule (``rules.py``).  `slices`: node
-    -> core slices (row ranges) from the partition; the synapses of each slice become their own Lava process."""
+def run_lava(program: Program, inputs, slices: dict[str, list[tuple[int, int]]] | None = None) -> LavaRun:
+    """Run `inputs` (one input value per step: token ids, or spike rows [T, n]) through the program in Lava, each
+    node lowered by its rule (``rules.py``).  `slices`: node -> core slices (row ranges) from the partition; the
+    synapses of each slice become their own Lava process.  Outputs are aligned to the input steps (the pipeline
+    latency removed)."""
     lava = _lava_classes()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     depth = depths(program)
     out_node = program.output
-    graph = rules.LavaGraph(program, list(tokens), depth, len(tokens) + depth[out_node.name], slices, lava)
+    inputs = np.asarray(inputs, dtype=np.int64)
+    steps = len(inputs)
+    graph = rules.LavaGraph(program, inputs, depth, steps + depth[out_node.name], slices, lava)
     for name, node in program.nodes.items():
         rules.rule(node.kind).lava(graph, name, node)
+    graph.connect_later()
     head = graph.heads[out_node.name]
     try:
         start = time.perf_counter()
@@ -112,11 +131,14 @@ def run_lava(program: Program, tokens: list[int], slices: dict[str, list[tuple[i
             head.run(condition=RunSteps(num_steps=graph.steps - 1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         rest = (time.perf_counter() - first) / max(graph.steps - 1, 1)
         lat = depth[out_node.name]
-        logits = head.history.get().astype(np.int64)[lat : lat + len(tokens)]
+        logits = head.history.get().astype(np.int64)[lat : lat + steps]
         spikes = {}
-        for name, sink in graph.sinks.items():
+        for name, node in program.nodes.items():  # every spiking population, from Lava's sink or its own process
             d = depth[name]
-            spikes[name] = sink.data.get().T.astype(np.int64)[d : d + len(tokens)]
+            if name in graph.sinks:
+                spikes[name] = graph.sinks[name].data.get().T.astype(np.int64)[d : d + steps]
+            elif node.inputs and node.op_class.binary_output and hasattr(graph.heads.get(name), "history"):
+                spikes[name] = graph.heads[name].history.get().astype(np.int64)[d : d + steps]
     finally:
         head.stop()
     return LavaRun(logits, spikes, depth[out_node.name], graph.processes, first - start, rest)

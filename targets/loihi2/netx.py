@@ -35,7 +35,7 @@ def dense_lif_pairs(program: Program) -> list[tuple[str, str]]:
         if node.kind == "LIF":
             src = program.nodes[node.inputs[0]]
             if src.kind == "Dense" and src.q.weights.shape[0] == 1 and readers[src.name] == [name] \
-                    and not src.q.exps[0].any():
+                    and not src.q.exps[0].any() and not src.q.bias.any():
                 pairs.append((src.name, name))
     return pairs
 

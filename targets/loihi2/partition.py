@@ -176,8 +176,9 @@ def _populations(program: Program) -> tuple[list[tuple[str, int, int]], list[str
             populations.append((name, program.width(name), 0))
         elif placement == "embedded_cpu":
             cpu.append(name)
-        else:
+        elif placement == "host":
             host.append(name)
+        # "wire": a connection, nothing to place
     return populations, cpu, host
 
 
@@ -241,8 +242,15 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
         for s in core.slices:
             where.setdefault(s.node, []).append((s.rows[0], s.rows[1], core.index, core.chip))
     counts = {"same_core": 0, "across_cores": 0, "across_chips": 0, "to_cpu_or_host": 0}
+
+    def origin(name: str) -> str:  # through wires (delays) to the population that sends
+        node = program.nodes[name]
+        return origin(node.inputs[0]) if rules.placement(node.kind) == "wire" else name
+
     for node in program.nodes.values():
-        for src in node.inputs:
+        if rules.placement(node.kind) == "wire":
+            continue
+        for src in map(origin, node.inputs):
             if src not in where:
                 continue
             for start, end, core, chip in where[src]:

@@ -4,7 +4,7 @@ per platform.  A rule says where the op runs on the chip (``placement``) and how
 ``NodeProcess`` executing the op's own ``int_step``.
 
 Placements: ``synapse`` (a neurocore's synaptic memory), ``neuron`` (a neurocore's programmable neurons),
-``embedded_cpu`` (the chip's x86 cores), ``host`` (off chip).  Adding an op that needs a different mapping is
+``embedded_cpu`` (the chip's x86 cores), ``host`` (off chip), ``wire`` (nothing of its own: a connection).  Adding an op that needs a different mapping is
 one ``@lowering`` here; adding a target is a folder like this one.
 """
 from __future__ import annotations
@@ -26,15 +26,21 @@ class LavaGraph:
     """The Lava processes made so far, and what a rule needs to add its own."""
 
     program: Program
-    tokens: list[int]
-    depth: dict[str, int]  # Dense stages between the token input and each node
-    steps: int  # steps the run takes (tokens + pipeline latency)
+    inputs: np.ndarray  # [T, ...]: the input node's value per step (token ids, spike rows)
+    depth: dict[str, int]  # Dense stages between the input and each node
+    steps: int  # steps the run takes (inputs + pipeline latency)
     slices: dict[str, list[tuple[int, int]]] | None  # node -> row ranges per core (the partition)
     lava: Any  # the Lava classes (imported once Lava is importable)
     outputs: dict[str, Any] = field(default_factory=dict)  # node -> the OutPort carrying its value
     heads: dict[str, Any] = field(default_factory=dict)  # node -> its process
-    sinks: dict[str, Any] = field(default_factory=dict)  # LIF node -> the sink recording its spikes
+    sinks: dict[str, Any] = field(default_factory=dict)  # node on a Lava LIF -> the sink recording its spikes
     processes: int = 0
+    later: list["_Later"] = field(default_factory=list)  # connections to ports of nodes not built yet (loops)
+
+    def connect_later(self) -> None:
+        for wire in self.later:
+            for port in wire.ports:
+                self.outputs[wire.source].connect(port)
 
     def node_process(self, name: str, node: QNode, in_shapes, **kw):
         proc = self.lava.NodeProcess(kind=node.kind, q=node.q, in_shapes=in_shapes, out_shape=(self.program.width(name),),
@@ -90,7 +96,7 @@ DEFAULT = Rule("neuron", _neuron_program)
 
 def _input(g: LavaGraph, name: str, node: QNode) -> None:
     """The graph's input (any op of arity 0): a RingBuffer source playing the run's inputs, one row per step."""
-    data = np.asarray(g.tokens, dtype=np.int64).reshape(len(g.tokens), -1)
+    data = np.asarray(g.inputs, dtype=np.int64).reshape(len(g.inputs), -1)
     source = g.lava.Source(data=data.T)
     g.outputs[name], g.heads[name] = source.s_out, source
     g.processes += 1
@@ -99,21 +105,60 @@ def _input(g: LavaGraph, name: str, node: QNode) -> None:
 INPUT = Rule("host", _input)
 
 
+@dataclass
+class _Later:
+    """The OutPort of a node built later (a loop's source): connections wait until every process exists."""
+
+    source: str
+    ports: list = field(default_factory=list)
+
+    def connect(self, port) -> None:
+        self.ports.append(port)
+
+
+@lowering("SpikeDelay", "wire", delay=-1)
+def _delay(g: LavaGraph, name: str, node: QNode) -> None:
+    """No process: the source's spikes, wired straight into the synapses that read them.  Lava's Dense delivers
+    them one step late, which is the delay (depth: the source's, minus one)."""
+    (source,) = node.inputs
+    if source in g.outputs:
+        g.outputs[name] = g.outputs[source]
+    else:
+        g.outputs[name] = wire = _Later(source)
+        g.later.append(wire)
+
+
 @lowering("SpikeEmbedding", "host")  # a table look-up per token, before the chip
 def _embedding(g: LavaGraph, name: str, node: QNode) -> None:
     _neuron_program(g, name, node)
 
 
-@lowering("LIF", "neuron")
-def _lif(g: LavaGraph, name: str, node: QNode) -> None:
-    """Lava's own LIF (du, dv, vth from quantization; no bias); a sink records its spikes."""
-    q = node.q
-    lif = g.lava.LIF(shape=(q.n,), du=q.du, dv=q.dv, vth=q.vth, bias_mant=0, bias_exp=0, name=name)
-    g.outputs[node.inputs[0]].connect(lif.a_in)
-    sink = g.lava.Sink(shape=(q.n,), buffer=g.steps)
+def _lava_lif(g: LavaGraph, name: str, node: QNode, n: int, du: int, dv: int, vth: int) -> None:
+    """Lava's own LIF process (no bias), fed by the node's inputs (summed at a_in); a sink records its spikes."""
+    lif = g.lava.LIF(shape=(n,), du=du, dv=dv, vth=vth, bias_mant=0, bias_exp=0, name=name)
+    for src in node.inputs:
+        g.outputs[src].connect(lif.a_in)
+    sink = g.lava.Sink(shape=(n,), buffer=g.steps)
     lif.s_out.connect(sink.a_in)
     g.outputs[name], g.heads[name], g.sinks[name] = lif.s_out, lif, sink
     g.processes += 2
+
+
+@lowering("LIF", "neuron")
+def _lif(g: LavaGraph, name: str, node: QNode) -> None:
+    """Lava's own LIF (du, dv, vth from quantization)."""
+    _lava_lif(g, name, node, node.q.n, node.q.du, node.q.dv, node.q.vth)
+
+
+@lowering("CUBA", "neuron")
+def _cuba(g: LavaGraph, name: str, node: QNode) -> None:
+    """Lava's own LIF where it computes this neuron (``QCUBA.lava_lif``) and every input arrives at one depth (a LIF
+    cannot hold inputs back); otherwise a Loihi 2 neuron program (NodeProcess) with the same arithmetic."""
+    q = node.q
+    if q.lava_lif and len({g.depth[i] for i in node.inputs}) == 1:
+        _lava_lif(g, name, node, q.n, int(q.du[0]), int(q.dv[0]), int(q.vth[0]))
+    else:
+        _neuron_program(g, name, node)
 
 
 def row_groups(q, port: int, slices: list[tuple[int, int]]) -> list[tuple[int, int, int]]:

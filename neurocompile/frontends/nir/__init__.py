@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import UserError
 from ...graph import Graph
-from ...ops import Affine, EulerCubaLIF, EulerLIF, Linear, Op, Output, SpikeInput
+from ...ops import Affine, EulerCubaLIF, EulerLIF, Linear, Op, Output, SpikeDelay, SpikeInput
 from ...ops.cells import RESETS
 
 DEFAULT_DT = 1e-4
@@ -74,6 +74,68 @@ def _lif(node: nir.LIF, dt: float, reset: str) -> Op:
     return EulerLIF.from_nir(node, dt, reset)
 
 
+DT_KEYS = ("dt", "neurocompile.dt")  # graph metadata that may state the time step
+
+
+def graph_dt(g: nir.NIRGraph, dt: float | None) -> tuple[float, str]:
+    """The time step to import at, and where it came from: the caller's, else the graph's metadata, else the
+    default (snnTorch's importer's)."""
+    if dt is not None:
+        return float(dt), "given"
+    for key in DT_KEYS:
+        if key in (g.metadata or {}):
+            try:
+                value = float(np.asarray(g.metadata[key]).reshape(-1)[0])
+            except (TypeError, ValueError, IndexError):
+                raise UserError(f"the graph's metadata {key!r} is {g.metadata[key]!r}, not a time step; pass --dt") from None
+            return value, f"the graph's metadata {key!r}"
+    return DEFAULT_DT, f"default {DEFAULT_DT:g} s (snnTorch's importer's; the graph states none -- pass --dt to change it)"
+
+
+def is_nir_file(path: str | Path | None) -> bool:
+    """NIR files are HDF5; checkpoints are zip archives or pickles (the first bytes tell)."""
+    if path is None or not Path(path).is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
+def from_module(module, sample_input) -> nir.NIRGraph:
+    """A snnTorch or Norse module as NIR, by its framework's own exporter (`sample_input`: one step's input)."""
+    import torch
+
+    frameworks = {type(m).__module__.split(".")[0] for m in module.modules()} & set(EXPORTERS)
+    if len(frameworks) != 1:
+        raise UserError(f"a {type(module).__name__} made of {'no' if not frameworks else 'several'} known framework's "
+                        f"layers; export takes snnTorch or Norse modules ({', '.join(EXPORTERS)}), or a nir.NIRGraph")
+    if sample_input is None:
+        raise UserError("exporting a module to NIR needs sample_input= (one time step's input tensor)")
+    framework = frameworks.pop()
+    try:
+        return EXPORTERS[framework](module, torch.as_tensor(sample_input, dtype=torch.float32))
+    except Exception as exc:  # the frameworks' exporters fail in many ways on modules they do not cover
+        raise UserError(f"{framework}'s NIR exporter failed on this {type(module).__name__} ({type(exc).__name__}: "
+                        f"{exc})") from None
+
+
+def _snntorch(module, sample):
+    from snntorch.export_nir import export_to_nir
+
+    return export_to_nir(module, sample)
+
+
+def _norse(module, sample):
+    import norse.torch
+
+    return norse.torch.to_nir(module, sample)
+
+
+EXPORTERS = {"snntorch": _snntorch, "norse": _norse}  # top-level package of a module's layers -> its NIR exporter
+
+
 def read_nir_file(path: str | Path) -> nir.NIRGraph:
     path = Path(path)
     if not path.is_file():
@@ -85,21 +147,79 @@ def read_nir_file(path: str | Path) -> nir.NIRGraph:
                         f"({type(exc).__name__}: {exc})") from None
 
 
+def flatten(g: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
+    """Nested NIR graphs inlined: a subgraph's nodes become ``NAME.SUB``; its Input and Output nodes vanish, the edges
+    into the subgraph going to what its Input feeds and the edges out of it leaving from what feeds its Output."""
+    nodes: dict[str, nir.NIRNode] = {}
+    entry: dict[str, list[str]] = {}  # subgraph name -> flattened nodes its Input feeds
+    leave: dict[str, list[str]] = {}  # subgraph name -> flattened nodes feeding its Output
+    inner_edges: list[tuple[str, str]] = []
+    for name, node in g.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges = flatten(node, f"{prefix}{name}.")
+            ins = [n for n, x in node.nodes.items() if isinstance(x, nir.Input)]
+            outs = [n for n, x in node.nodes.items() if isinstance(x, nir.Output)]
+            if len(ins) != 1 or len(outs) != 1:
+                raise UserError(f"node {prefix}{name}: a nested graph with {len(ins)} Input and {len(outs)} Output "
+                                f"nodes; this importer inlines nested graphs with one of each")
+            i_name, o_name = f"{prefix}{name}.{ins[0]}", f"{prefix}{name}.{outs[0]}"
+            entry[name] = [d for s, d in sub_edges if s == i_name]
+            leave[name] = [s for s, d in sub_edges if d == o_name]
+            nodes.update({k: v for k, v in sub_nodes.items() if k not in (i_name, o_name)})
+            inner_edges += [(s, d) for s, d in sub_edges if i_name not in (s, d) and o_name not in (s, d)]
+        else:
+            nodes[f"{prefix}{name}"] = node
+    edges = list(inner_edges)
+    for src, dst in g.edges:
+        for s in leave.get(src, [f"{prefix}{src}"]):
+            for d in entry.get(dst, [f"{prefix}{dst}"]):
+                edges.append((s, d))
+    return nodes, edges
+
+
+def _back_edges(sources: dict[str, list[str]], start: str) -> list[tuple[str, str]]:
+    """Edges that close a loop, as a depth-first walk from the input meets them (edge order kept): in discrete time
+    these read the previous step."""
+    users: dict[str, list[str]] = {n: [] for n in sources}
+    for dst, srcs in sources.items():
+        for src in srcs:
+            users[src].append(dst)
+    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
+    back: list[tuple[str, str]] = []
+    stack = [(start, iter(users[start]))]
+    state[start] = 1
+    while stack:
+        node, it = stack[-1]
+        nxt = next(it, None)
+        if nxt is None:
+            state[node] = 2
+            stack.pop()
+        elif state.get(nxt) == 1:
+            back.append((node, nxt))
+        elif nxt not in state:
+            state[nxt] = 1
+            stack.append((nxt, iter(users[nxt])))
+    return back
+
+
 def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -> Graph:
-    """The NIR graph as a neurocompile Graph, nodes in execution order, with `dt` and `reset` recorded."""
+    """The NIR graph as a neurocompile Graph, nodes in execution order, with `dt` and `reset` recorded.
+
+    Nested graphs are inlined (``flatten``).  A loop reads the previous step's spikes: each edge that closes one
+    (``_back_edges``) is traced back through the weight matrices feeding it to the spiking node it starts from, and a
+    ``SpikeDelay`` of that node's spikes (``NAME.prev``) takes its place -- so a recurrent weight's bias is there
+    from the first step, as in snnTorch's RLeaky and RSynaptic."""
     if not (np.isfinite(dt) and dt > 0):
         raise UserError(f"dt must be a positive number of seconds, got {dt}")
     if reset not in RESETS:
         raise UserError(f"reset must be one of {', '.join(RESETS)}, got {reset!r}")
-    nested = [name for name, node in g.nodes.items() if isinstance(node, nir.NIRGraph)]
-    if nested:
-        raise UserError(f"node {nested[0]}: a nested NIR graph, which this importer does not flatten yet")
-    unknown = [f"node {name}: NIR {type(node).__name__}" for name, node in g.nodes.items() if type(node) not in CONVERTERS]
+    flat, edges = flatten(g)
+    unknown = [f"node {name}: NIR {type(node).__name__}" for name, node in flat.items() if type(node) not in CONVERTERS]
     if unknown:
         raise UserError(f"{'; '.join(unknown)} is not supported yet (supported: "
                         f"{', '.join(sorted(t.__name__ for t in CONVERTERS))})")
     ops: dict[str, Op] = {}
-    for name, node in g.nodes.items():
+    for name, node in flat.items():
         try:
             ops[name] = CONVERTERS[type(node)](node, dt, reset)
         except (ValueError, TypeError, KeyError) as exc:
@@ -110,27 +230,51 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
             raise UserError(f"the graph has {len(found)} {'Input' if kind is SpikeInput else 'Output'} nodes; this "
                             f"importer takes exactly one")
     sources: dict[str, list[str]] = {name: [] for name in ops}
-    for src, dst in g.edges:
+    for src, dst in edges:
         if src not in ops or dst not in ops:
             raise UserError(f"edge {src} -> {dst} names a node the graph does not have")
         sources[dst].append(src)
-    order: list[str] = []
-    ready = [n for n in ops if not sources[n]]
-    remaining = {n: len(set(s)) for n, s in sources.items()}
-    users = {n: [d for d, s in sources.items() if n in s] for n in ops}
-    while ready:
-        name = ready.pop(0)
-        order.append(name)
-        for user in users[name]:
-            remaining[user] -= 1
-            if remaining[user] == 0:
-                ready.append(user)
-    if len(order) != len(ops):
-        cycle = sorted(set(ops) - set(order))
-        raise UserError(f"the graph has recurrent edges among {', '.join(cycle)}, which this importer does not support "
-                        f"yet")
+    start = next(n for n, op in ops.items() if isinstance(op, SpikeInput))
+    delayed: dict[str, str] = {}  # delay node -> the spiking node it delays
+    for src, dst in _back_edges(sources, start):
+        spiking, head = src, dst
+        while ops[spiking].synapse_form() is not None and len(sources[spiking]) == 1 \
+                and _users(sources, spiking) == [head]:
+            spiking, head = sources[spiking][0], spiking
+        if not ops[spiking].binary_output:
+            raise UserError(f"the loop closed by edge {src} -> {dst} does not start at a spiking node (it starts at "
+                            f"{spiking}, {type(flat[spiking]).__name__}); this importer reads loops through spikes only")
+        delay = f"{spiking}.prev"
+        if delay not in ops:
+            ops[delay], sources[delay], delayed[delay] = SpikeDelay(ops[spiking].size, dt), [spiking], spiking
+        sources[head] = [delay if (s == spiking) else s for s in sources[head]]
+    order = _order(ops, sources, set(delayed))
     graph = Graph(metadata={"neurocompile.family": "nir", "neurocompile.dt": repr(float(dt)),
                             "neurocompile.reset": reset})
     for name in order:
         graph.add(name, ops[name], *sources[name])
     return graph
+
+
+def _users(sources: dict[str, list[str]], name: str) -> list[str]:
+    return [dst for dst, srcs in sources.items() for s in srcs if s == name]
+
+
+def _order(ops: dict[str, Op], sources: dict[str, list[str]], delays: set[str]) -> list[str]:
+    """Execution order: a node after everything it reads, except that a delay reads the previous step (no wait)."""
+    waits = {n: (set() if n in delays else set(s)) for n, s in sources.items()}
+    order: list[str] = []
+    ready = [n for n in ops if not waits[n]]
+    done: set[str] = set()
+    while ready:
+        name = ready.pop(0)
+        order.append(name)
+        done.add(name)
+        for user, w in waits.items():
+            if user not in done and user not in ready and name in w and w <= done:
+                ready.append(user)
+    if len(order) != len(ops):
+        stuck = sorted(set(ops) - set(order))
+        raise UserError(f"nodes {', '.join(stuck)} cannot be ordered (a loop without a spiking node, or nodes the "
+                        f"input does not reach)")
+    return order

@@ -24,6 +24,7 @@ from ...graph import FloatRun
 from ...lower import lower
 from ...models import zoo
 from ...ops import Tally
+from .. import Task
 from .tokenizers import Tokenizer
 
 if TYPE_CHECKING:
@@ -31,6 +32,14 @@ if TYPE_CHECKING:
 
 UNIT = "token"  # the report's unit: per token = per step
 CALIBRATION_STREAMS = 8
+
+
+def _probe(program) -> np.ndarray:
+    return np.array([0, program.vocab_size - 1])  # the first and the last token id
+
+
+TASK = Task("language", UNIT, "per token = per step of the simulated run (the prompt's tokens and the generated "
+            "ones), summed over the run and divided by steps x streams", _probe, tokenizer=True)
 
 
 def _progress(message: str, quiet: bool) -> None:

@@ -1,0 +1,305 @@
+"""The spike-train task: what a run of a network imported from NIR means.
+
+Spikes in, spikes out, one time step per step.  An input raster is an ``.npz`` holding an array ``input`` (or its
+only array) shaped ``[T, n]`` or ``[T, B, n]`` (B independent streams), of 0/1 spikes.  A run writes one array
+per Output node, keyed by the node's name, shaped like the input (``[T, B, n]`` when B was given), integer spike
+counts.  Calibration uses the user's raster, else Poisson spikes at a stated rate.  ``evaluate`` measures how far
+the integer engine is from the graph's float semantics (the exporting framework's, see ``frontends/nir``), per
+Output and per spiking population.  The report's unit is one time step.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ... import files
+from ...errors import UserError
+from ...graph import FloatRun
+from .. import Task
+
+if TYPE_CHECKING:
+    from ...build import Build
+
+UNIT = "time step"
+INPUT_KEY = "input"
+OUTPUT_FORMAT = "neurocompile.spikes/1"
+ENGINES = ("cpu", "lava", "float")
+DEFAULT_RATE = 0.2  # Poisson calibration input: spikes per input neuron and step
+DEFAULT_STEPS = 256  # calibration steps per stream
+CALIBRATION_STREAMS = 8
+MAX_RASTER_BYTES = 1 << 31
+
+
+def _input_width(program) -> int:
+    source = next(node for node in program.nodes.values() if not node.inputs)
+    return program.width(source.name)
+
+
+def _probe(program) -> np.ndarray:
+    n = _input_width(program)
+    return np.stack([np.zeros(n, np.int64), np.ones(n, np.int64)])  # silent, and every input spiking
+
+
+TASK = Task("spikes", UNIT, "per time step of the simulated run, summed over the run and divided by steps x streams",
+            _probe, tokenizer=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Rasters
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Raster:
+    spikes: np.ndarray  # [T, B, n] int64, 0/1
+    batched: bool  # the file gave B (outputs keep it)
+    source: str
+
+    @property
+    def steps(self) -> int:
+        return self.spikes.shape[0]
+
+    @property
+    def streams(self) -> int:
+        return self.spikes.shape[1]
+
+
+def read_raster(path: Path, width: int, option: str) -> Raster:
+    """An input raster from an ``.npz`` the user gave; every way it can be wrong is one UserError naming it."""
+    data = files.read_user_file(path, option)
+    if len(data) > MAX_RASTER_BYTES:
+        raise UserError(f"{path}: {len(data):,} bytes, over the {MAX_RASTER_BYTES:,} this reads whole; split the run")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            names = list(npz.files)
+            key = INPUT_KEY if INPUT_KEY in names else names[0] if len(names) == 1 else None
+            if key is None:
+                raise UserError(f"{path}: {option} needs an array named {INPUT_KEY!r} (or a single array); found "
+                                f"{', '.join(names) or 'none'}")
+            array = npz[key]
+    except UserError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
+        raise UserError(f"{path}: not an .npz of arrays numpy reads without pickles ({type(exc).__name__}: {exc}); "
+                        f"save it with numpy.savez") from None
+    where = f"{path}: array {key!r}"
+    if array.ndim not in (2, 3) or array.shape[-1] != width:
+        raise UserError(f"{where} has shape {array.shape}; this network takes [T, {width}] or [T, B, {width}] "
+                        f"(time steps, streams, input neurons)")
+    if array.shape[0] < 1 or (array.ndim == 3 and array.shape[1] < 1):
+        raise UserError(f"{where} has no time steps or no streams (shape {array.shape})")
+    if array.dtype.kind not in "biuf":
+        raise UserError(f"{where} has dtype {array.dtype}; spikes are numbers 0 and 1")
+    bad = ~np.isin(array, (0, 1))
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise UserError(f"{where} holds {array[at]!r} at index {at}; spike rasters hold 0 and 1 only")
+    spikes = array.astype(np.int64)
+    batched = spikes.ndim == 3
+    return Raster(spikes if batched else spikes[:, None], batched, str(path))
+
+
+def poisson(width: int, steps: int, streams: int, rate: float, seed: int = 0) -> Raster:
+    """Independent Bernoulli spikes at `rate` per step (discrete Poisson), reproducible from `seed`."""
+    rng = np.random.default_rng(seed)
+    spikes = (rng.random((steps, streams, width)) < rate).astype(np.int64)
+    return Raster(spikes, True, f"Poisson spikes, rate {rate:g} per step, seed {seed}")
+
+
+def calibration_raster(path: Path | None, width: int, rate: float, steps: int) -> tuple[torch.Tensor, dict]:
+    """Streams [B, T, n] to measure value ranges on: the user's raster, else Poisson input; and what it was."""
+    raster = read_raster(path, width, "--calibration") if path is not None else \
+        poisson(width, steps, CALIBRATION_STREAMS, rate)
+    spikes = raster.spikes
+    info = {"source": raster.source, "sha256": hashlib.sha256(np.ascontiguousarray(spikes).tobytes()).hexdigest(),
+            "streams": raster.streams, "steps": raster.steps, "rate": float(spikes.mean())}
+    return torch.from_numpy(spikes.transpose(1, 0, 2).astype(np.float32)), info
+
+
+# --------------------------------------------------------------------------------------------------
+# Engines
+# --------------------------------------------------------------------------------------------------
+
+
+def spiking_nodes(build: Build) -> list[str]:
+    """The program's spiking populations (neurons), by name: what evaluate compares and Lava records."""
+    return [name for name, node in build.program.nodes.items() if node.inputs and node.op_class.binary_output
+            and node.op_class.feedthrough and node.kind != "Output"]
+
+
+def _output_values(program, ints: np.ndarray) -> np.ndarray:
+    frac = program.output.frac or 0
+    return ints if frac == 0 else ints * 2.0**-frac
+
+
+def run_cpu(build: Build, raster: Raster, record: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: False):
+    """The bit-accurate engine over the raster: (outputs [T', B, n], the simulator with its counters); T' < T when
+    `stop()` ended the run early."""
+    from ...targets.cpu.simulator import Simulator
+
+    sim = Simulator(build.program, raster.streams, record)
+    out = []
+    for t in range(raster.steps):
+        if stop():
+            break
+        out.append(sim.step(raster.spikes[t]).copy())
+    width = build.program.width(build.program.output.name)
+    return _output_values(build.program, np.stack(out) if out else np.zeros((0, raster.streams, width), np.int64)), sim
+
+
+def run_float(build: Build, raster: Raster, record: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The graph's float64 semantics (no quantization): (outputs [T, B, n], recorded populations [T, B, n])."""
+    run = FloatRun(build.graph, raster.streams)
+    out, seen = [], {name: [] for name in record}
+    with torch.no_grad():
+        for t in range(raster.steps):
+            out.append(run.step(torch.from_numpy(raster.spikes[t]).double()).numpy().copy())
+            for name in record:
+                seen[name].append(run.values[name].numpy().copy())
+    outputs = np.stack(out)
+    if build.graph.nodes[build.graph.output.inputs[0]].op.binary_output:
+        outputs = outputs.astype(np.int64)
+    return outputs, {name: np.stack(v) for name, v in seen.items()}
+
+
+def run_lava(build: Build, raster: Raster) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
+    """Lava's own run of the build's process graph, one Lava run per stream: (outputs [T, B, n], spikes of Lava's
+    recorded populations [T, B, n], what ran)."""
+    from ...targets.loihi2.lava_engine import core_slices
+    from ...targets.loihi2.lava_engine import run_lava as lava
+
+    outs, spikes, runs = [], {}, []
+    for b in range(raster.streams):
+        run = lava(build.program, raster.spikes[:, b], core_slices(build))
+        outs.append(run.logits)
+        for name, s in run.spikes.items():
+            spikes.setdefault(name, []).append(s)
+        runs.append(run)
+    info = {"processes": runs[0].processes, "latency": runs[0].latency, "streams": raster.streams,
+            "seconds_per_step": round(float(np.mean([r.seconds_per_step for r in runs])), 4)}
+    return (_output_values(build.program, np.stack(outs, 1)), {k: np.stack(v, 1) for k, v in spikes.items()}, info)
+
+
+# --------------------------------------------------------------------------------------------------
+# simulate
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SpikeSimulation:
+    engine: str
+    steps: int  # time steps run (per stream)
+    streams: int
+    complete: bool  # False: ended early by `stop`
+    seconds: float
+    outputs: dict[str, np.ndarray]  # Output node -> [T, B, n] (as written)
+    table: list[dict] = field(default_factory=list)  # per node: counters summed over the run (integer engines)
+    totals: dict[str, int] = field(default_factory=dict)
+    run_file: Path | None = None
+    outputs_file: Path | None = None
+    lava: dict | None = None  # Lava against the cpu engine, when engine is 'lava'
+
+    UNITS = "totals: summed over the whole run (every stream); per_step: per time step and stream"
+
+    @property
+    def per_step(self) -> dict[str, float]:
+        return {k: v / max(self.steps * self.streams, 1) for k, v in self.totals.items()}
+
+
+TOTALS = ("spikes", "binary_events", "graded_events", "neuron_updates", "op_evals", "saturations", "wraps")
+
+
+def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Path | None = None,
+             stop: Callable[[], bool] = lambda: False) -> SpikeSimulation:
+    """Run the raster on an engine and write its output rasters to `output_path`.  'cpu' and 'lava' also store the
+    counters in the build (``run.npz``) for ``report``; 'lava' writes Lava's own outputs, and checks them and every
+    population Lava records against the cpu engine, bit for bit."""
+    from ...build import RUN_FILE
+    from ...report import save_run
+
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine {engine!r}; this build runs on {', '.join(ENGINES)}")
+    if engine == "lava" and build.target.name != "loihi2":
+        raise UserError(f"{build.path}: --engine lava runs loihi2 builds; this one is for {build.target.name} "
+                        f"(export with --target loihi2)")
+    if output_path is not None:
+        files.check_file_target(output_path, "--output-spikes")
+        files.check_parent(output_path, "--output-spikes")
+    if engine != "float":
+        files.check_file_target(build.path / RUN_FILE, "the run file")
+    name = build.program.output.name
+    start = time.perf_counter()
+    result = SpikeSimulation(engine, raster.steps, raster.streams, True, 0.0, {})
+    if engine == "float":
+        outputs, _ = run_float(build, raster)
+    else:
+        record = tuple(spiking_nodes(build)) if engine == "lava" else ()
+        outputs, sim = run_cpu(build, raster, record, stop)
+        result.steps, result.complete = sim.steps, sim.steps == raster.steps
+        result.run_file = save_run(build, sim, [], 0, result.complete)
+        result.table = sim.table()
+        result.totals = {f: int(sum(r[f] for r in result.table)) for f in TOTALS}
+        if engine == "lava" and result.complete:
+            cpu = outputs
+            outputs, spikes, info = run_lava(build, raster)
+            same = {k: bool(np.array_equal(np.stack(sim.recorded[k]), v)) for k, v in spikes.items() if k in sim.recorded}
+            out_same = bool(np.array_equal(cpu, outputs))
+            result.lava = {**info, "outputs_identical": out_same, "spikes_identical": same,
+                           "identical": out_same and all(same.values())}
+    result.seconds = time.perf_counter() - start
+    result.outputs = {name: outputs if raster.batched else outputs[:, 0]}
+    if output_path is not None:
+        arrays = {files.NPZ_MARK: np.array(OUTPUT_FORMAT), **result.outputs}
+        result.outputs_file = files.write_file(output_path, lambda tmp: np.savez_compressed(tmp, **arrays),
+                                               "--output-spikes")
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluate: the integer engine against the float semantics
+# --------------------------------------------------------------------------------------------------
+
+
+def agreement(ints: np.ndarray, floats: np.ndarray) -> dict:
+    """Two rasters [T, B, n] of one population: spike-count Pearson r over (stream, neuron), exact raster match rate,
+    argmax-of-counts agreement over streams, and the total count difference."""
+    a, b = ints.sum(0).astype(np.float64).ravel(), floats.sum(0).astype(np.float64).ravel()
+    r = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else (1.0 if np.array_equal(a, b) else None)
+    total_i, total_f = float(ints.sum()), float(floats.sum())
+    return {"count_pearson_r": r, "raster_match": float((ints == floats).mean()),
+            "argmax_agreement": float((ints.sum(0).argmax(-1) == floats.sum(0).argmax(-1)).mean()),
+            "count_total_integer": total_i, "count_total_float": total_f, "count_difference": total_i - total_f,
+            "count_difference_relative": (total_i - total_f) / total_f if total_f else None}
+
+
+@dataclass(frozen=True)
+class SpikeEvaluation:
+    steps: int
+    streams: int
+    outputs: dict[str, dict]  # Output node -> agreement
+    populations: dict[str, dict]  # spiking population -> agreement
+    saturations: int
+    wraps: int
+
+
+def evaluate(build: Build, raster: Raster) -> SpikeEvaluation:
+    from ...ops import Tally
+
+    populations = tuple(n for n in spiking_nodes(build) if n in build.graph.nodes)  # those the float graph names too
+    ints, sim = run_cpu(build, raster, populations)
+    floats, seen = run_float(build, raster, populations)
+    counts = sim.totals
+    return SpikeEvaluation(
+        raster.steps, raster.streams, {build.program.output.name: agreement(ints, floats)},
+        {name: agreement(np.stack(sim.recorded[name]), seen[name]) for name in populations},
+        int(counts[:, Tally.FIELDS.index("saturations")].sum()), int(counts[:, Tally.FIELDS.index("wraps")].sum()))

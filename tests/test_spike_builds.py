@@ -1,0 +1,209 @@
+"""NIR graphs exported by snnTorch, deployed: export -> loihi2 build -> float, cpu and Lava engines.
+
+Goldens: the float engine's raster is snnTorch's own (its NIR importer running the graph it exported); the Lava
+engine is Lava's own processes (LIF, Dense, Sparse) under Loihi2SimCfg.  The integer engine's distance from the
+float semantics is measured and held to the tolerance stated in docs/nir.md.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nir
+import numpy as np
+import pytest
+import torch
+
+import neurocompile
+from neurocompile import UserError
+
+from test_nir_import import _recurrent_net, _snntorch_mlp, _snntorch_own_run, _snntorch_run
+
+snn = pytest.importorskip("snntorch")
+
+
+def _raster(seed: int, steps: int = 80, streams: int = 3, width: int = 12, rate: float = 0.3) -> np.ndarray:
+    return (np.random.default_rng(seed).random((steps, streams, width)) < rate).astype(np.int64)
+
+
+def _uniform_mlp(seed: int, cell: str) -> torch.nn.Sequential:
+    """One decay per layer (snnTorch's scalar beta/alpha): Lava's own LIF process computes these neurons."""
+    torch.manual_seed(seed)
+    layers = []
+    for i, (a, b) in enumerate([(12, 24), (24, 5)]):
+        linear = torch.nn.Linear(a, b)
+        with torch.no_grad():
+            linear.weight.mul_(4.0)
+        decay = {"beta": torch.full((b,), 0.875)}
+        if cell == "Synaptic":
+            decay["alpha"] = torch.full((b,), 0.75)
+        layers += [linear, getattr(snn, cell)(**decay, threshold=torch.ones(b), init_hidden=True, reset_mechanism="zero",
+                                              output=i == 1)]
+    return torch.nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("cell", ["Leaky", "Synaptic"])
+def test_float_engine_is_snntorch_and_integer_engine_stays_close(tmp_path, cell):
+    from snntorch.export_nir import export_to_nir
+
+    exported = export_to_nir(_snntorch_mlp(3, sizes=(12, 32, 5), cell=cell), torch.zeros(12))
+    build = neurocompile.export(exported, target="cpu", output=tmp_path / "b")
+    raster = _raster(1, steps=150, streams=4)
+    theirs = _snntorch_run(exported, torch.from_numpy(raster).float())
+    float_run = build.simulate(input_spikes=raster, engine="float")
+    np.testing.assert_array_equal(float_run.outputs["output"], theirs)  # snnTorch's own raster, spike for spike
+    assert theirs.sum() > 50
+    result = build.evaluate(input_spikes=raster)
+    out = result.outputs["output"]
+    # the tolerance docs/nir.md states for these networks
+    assert out["raster_match"] >= 0.98 and out["count_pearson_r"] >= 0.99, out
+    assert abs(out["count_difference_relative"]) <= 0.05, out
+    assert set(result.populations) == {"1", "3"} and result.saturations == 0 and result.wraps == 0
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("make, cell", [(_uniform_mlp, "Leaky"), (_uniform_mlp, "Synaptic"),
+                                        (lambda seed, cell: _snntorch_mlp(seed, sizes=(12, 20, 5), cell=cell), "Synaptic")])
+def test_lava_engine_equals_cpu_engine_bit_for_bit(tmp_path, make, cell):
+    """Uniform decays run on Lava's LIF process; per-neuron decays as a neuron program: both equal the cpu engine."""
+    from snntorch.export_nir import export_to_nir
+
+    build = neurocompile.export(export_to_nir(make(5, cell), torch.zeros(12)), target="loihi2", output=tmp_path / "b")
+    uniform = make is _uniform_mlp
+    assert all(build.program.nodes[n].q.lava_lif == uniform for n in ("1", "3"))
+    run = build.simulate(input_spikes=_raster(2, steps=40, streams=2), engine="lava")
+    assert run.lava["identical"], run.lava
+    assert set(run.lava["spikes_identical"]) == {"1", "3"} and run.outputs["output"].sum() > 5
+    cpu = build.simulate(input_spikes=_raster(2, steps=40, streams=2), engine="cpu")
+    np.testing.assert_array_equal(cpu.outputs["output"], run.outputs["output"])
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("seed", range(3))
+def test_random_cuba_networks_lava_equals_cpu(tmp_path, seed):
+    """Random NIR graphs (LIF and CubaLIF, biases, leak voltages, either reset, per-neuron or shared parameters):
+    Lava's processes and the cpu engine agree on every spike."""
+    rng = np.random.default_rng(seed)
+    sizes = [int(rng.integers(3, 9)), int(rng.integers(4, 16)), int(rng.integers(2, 8))]
+    nodes, edges, prev = {"input": nir.Input(input_type={"input": np.array([sizes[0]])})}, [], "input"
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shared = rng.random() < 0.5
+        per = (lambda lo, hi: np.full(b, rng.uniform(lo, hi))) if shared else (lambda lo, hi: rng.uniform(lo, hi, b))
+        nodes[f"w{i}"] = nir.Affine(weight=rng.normal(0, 3, (b, a)), bias=rng.normal(0, 0.3, b) * (rng.random() < 0.5))
+        common = dict(r=per(0.5, 2), v_leak=per(-0.2, 0.4) * (rng.random() < 0.5), v_threshold=per(0.5, 1.5),
+                      v_reset=np.zeros(b))
+        nodes[f"n{i}"] = (nir.CubaLIF(tau_syn=per(2e-4, 1e-3), tau_mem=per(3e-4, 2e-3), w_in=per(0.5, 1.5), **common)
+                          if rng.random() < 0.5 else nir.LIF(tau=per(2e-4, 2e-3), **common))
+        edges += [(prev, f"w{i}"), (f"w{i}", f"n{i}")]
+        prev = f"n{i}"
+    nodes["output"] = nir.Output(output_type={"output": np.array([sizes[-1]])})
+    edges.append((prev, "output"))
+    graph = nir.NIRGraph(nodes=nodes, edges=edges)
+    reset = ["zero", "subtract"][seed % 2]
+    build = neurocompile.export(graph, target="loihi2", output=tmp_path / "b", reset=reset, rate=0.4)
+    run = build.simulate(input_spikes=(rng.random((30, sizes[0])) < 0.4).astype(np.int64), engine="lava")
+    assert run.lava["identical"], run.lava
+    assert run.outputs["output"].shape == (30, sizes[-1])
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("cell, seed", [("RSynaptic", 0), ("RLeaky", 2)])
+def test_recurrent_network_on_all_three_engines(tmp_path, cell, seed):
+    """A recurrent snnTorch network (RSynaptic: NIR CubaLIF with a loop through its recurrent weights): float is
+    snnTorch's own run, the integer engine stays within the stated tolerance, Lava equals the cpu engine."""
+    from snntorch.export_nir import export_to_nir
+
+    net = _recurrent_net(cell, seed)
+    build = neurocompile.export(export_to_nir(net, torch.zeros(6)), target="loihi2", output=tmp_path / "b")
+    raster = (np.random.default_rng(seed).random((60, 6)) < 0.4).astype(np.int64)
+    float_run = build.simulate(input_spikes=raster, engine="float")
+    np.testing.assert_array_equal(float_run.outputs["output"], _snntorch_own_run(net, cell, torch.from_numpy(raster).float()))
+    lava = build.simulate(input_spikes=raster, engine="lava")
+    assert lava.lava["identical"] and set(lava.lava["spikes_identical"]) == {"1.lif", "3"}, lava.lava
+    result = build.evaluate(input_spikes=raster)
+    out = result.outputs["output"]
+    assert out["raster_match"] >= 0.85 and out["count_pearson_r"] >= 0.98, out  # loops amplify: docs/nir.md
+    assert set(result.populations) == {"1.lif", "3"}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "neurocompile.cli", *args], capture_output=True, text=True)
+
+
+def test_command_line_exports_runs_evaluates_and_reports(tmp_path):
+    from snntorch.export_nir import export_to_nir
+
+    nir.write(str(tmp_path / "net.nir"), export_to_nir(_uniform_mlp(0, "Leaky"), torch.zeros(12)))
+    np.savez(tmp_path / "in.npz", input=_raster(4, steps=50, streams=2).astype(np.uint8))
+    out = _cli("export", str(tmp_path / "net.nir"), "--target", "cpu", "-o", str(tmp_path / "b"), "--json")
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads(out.stdout)
+    assert manifest["task"] == "spikes" and manifest["model"]["dt"] == 1e-4 and "default" in manifest["model"]["dt_source"]
+    out = _cli("simulate", str(tmp_path / "b"), "--input-spikes", str(tmp_path / "in.npz"), "--output-spikes",
+               str(tmp_path / "out.npz"), "--json")
+    assert out.returncode == 0, out.stderr
+    with np.load(tmp_path / "out.npz") as z:
+        assert z["output"].shape == (50, 2, 5) and z["output"].dtype.kind == "i"
+    out = _cli("evaluate", str(tmp_path / "b"), "--input-spikes", str(tmp_path / "in.npz"), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["outputs"]["output"]["raster_match"] > 0.95
+    out = _cli("report", str(tmp_path / "b"), "--format", "md")
+    assert out.returncode == 0 and "per time step" in out.stdout and "token" not in out.stdout.split("Approximations")[0]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: np.savez(p, input=np.full((5, 12), 2)), "holds 2 at index (0, 0); spike rasters hold 0 and 1 only"),
+    (lambda p: np.savez(p, input=np.zeros((5, 11))), "has shape (5, 11); this network takes [T, 12] or [T, B, 12]"),
+    (lambda p: np.savez(p, a=np.zeros((5, 12)), b=np.zeros(2)), "needs an array named 'input' (or a single array)"),
+    (lambda p: p.write_bytes(b"not a zip"), "not an .npz of arrays numpy reads without pickles"),
+])
+def test_bad_rasters_are_one_clear_error(tmp_path, make, message):
+    from snntorch.export_nir import export_to_nir
+
+    build = neurocompile.export(export_to_nir(_uniform_mlp(0, "Leaky"), torch.zeros(12)), target="cpu",
+                                output=tmp_path / "b")
+    make(tmp_path / "in.npz")
+    out = _cli("simulate", str(tmp_path / "b"), "--input-spikes", str(tmp_path / "in.npz"))
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert not (build.path / "run.npz").exists()
+
+
+def test_options_of_the_other_task_are_refused(tmp_path):
+    from snntorch.export_nir import export_to_nir
+
+    neurocompile.export(export_to_nir(_uniform_mlp(0, "Leaky"), torch.zeros(12)), target="cpu", output=tmp_path / "b")
+    out = _cli("simulate", str(tmp_path / "b"), "--prompt", "The ")
+    assert out.returncode == 2 and "--prompt: for language models" in out.stderr
+    out = _cli("simulate", str(tmp_path / "b"))
+    assert out.returncode == 2 and "give --input-spikes" in out.stderr
+    out = _cli("export", "--dt", "1e-3", "-o", str(tmp_path / "z"))
+    assert out.returncode == 2 and "--dt: for NIR graphs" in out.stderr
+
+
+def test_python_api_takes_an_snntorch_module(tmp_path):
+    build = neurocompile.export(_uniform_mlp(1, "Synaptic"), target="cpu", output=tmp_path / "b",
+                                sample_input=torch.zeros(12))
+    run = build.simulate(input_spikes=_raster(3, steps=20, streams=1)[:, 0])
+    assert run.outputs["output"].shape == (20, 5) and run.run_file.is_file()
+    assert build.report().header["unit"] == "time step"
+    with pytest.raises(UserError, match="needs sample_input="):
+        neurocompile.export(_uniform_mlp(1, "Leaky"), target="cpu", output=tmp_path / "c")
+    with pytest.raises(UserError, match="expected 0/1 spikes shaped"):
+        build.simulate(input_spikes=np.zeros((4, 3)))
+
+
+def test_unrepresentable_parameters_name_the_node(tmp_path):
+    graph = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([3])}),
+        "w": nir.Linear(weight=np.ones((2, 3))),
+        "lif": nir.LIF(tau=np.full(2, 1e-4), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2),
+                       v_reset=np.full(2, 0.5)),
+        "output": nir.Output(output_type={"output": np.array([2])})},
+        edges=[("input", "w"), ("w", "lif"), ("lif", "output")])
+    with pytest.raises(UserError, match="layer lif .*v_reset = 0.5: Loihi's neurons reset the voltage to 0"):
+        neurocompile.export(graph, target="cpu", output=tmp_path / "b")
+    graph.nodes["lif"] = nir.LIF(tau=np.full(2, 1e-4), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2),
+                                 v_reset=np.zeros(2))
+    with pytest.raises(UserError, match=r"layer lif \(CUBA\) cannot be quantized.*needs dt < tau"):  # dt = tau: no memory, not a 12-bit decay
+        neurocompile.export(graph, target="cpu", output=tmp_path / "b")
+    assert not (tmp_path / "b").exists()

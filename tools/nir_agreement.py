@@ -1,0 +1,68 @@
+"""Agreement of the integer engine with the float semantics on networks that snnTorch exports itself.
+
+    .venv/bin/python tools/nir_agreement.py [--seeds 5] [--steps 200] [--streams 8]
+
+For each network family and seed: snnTorch builds a network (random weights, scaled so that every layer fires),
+exports it with its own NIR exporter; neurocompile exports it to loihi2 (calibrated on Poisson input, rate 0.2,
+seed 0) and evaluates it on a *different* Poisson raster (rate 0.3).  Prints per family the min / median over
+seeds of the output's raster match, spike-count Pearson r, argmax agreement and relative count difference: the
+figures docs/nir.md quotes, and the tolerances the tests hold.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+warnings.filterwarnings("ignore")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--streams", type=int, default=8)
+    args = ap.parse_args()
+    from snntorch.export_nir import export_to_nir
+    from test_nir_import import _recurrent_net, _snntorch_mlp
+
+    import neurocompile
+
+    families = {
+        "Leaky MLP 12-32-5 (NIR LIF)": (lambda s: _snntorch_mlp(s, sizes=(12, 32, 5), cell="Leaky"), 12),
+        "Synaptic MLP 12-32-5 (NIR CubaLIF)": (lambda s: _snntorch_mlp(s, sizes=(12, 32, 5), cell="Synaptic"), 12),
+        "RLeaky 6-10(rec)-3 (NIR LIF + loop)": (lambda s: _recurrent_net("RLeaky", s), 6),
+        "RSynaptic 6-10(rec)-3 (NIR CubaLIF + loop)": (lambda s: _recurrent_net("RSynaptic", s), 6),
+    }
+    print(f"steps {args.steps}, streams {args.streams}, seeds 0..{args.seeds - 1}; input Poisson rate 0.3")
+    print(f"{'network':<44}{'raster match':>22}{'count r':>20}{'argmax':>16}{'count diff':>22}")
+    for title, (make, width) in families.items():
+        rows = []
+        for seed in range(args.seeds):
+            with tempfile.TemporaryDirectory() as tmp:
+                build = neurocompile.export(export_to_nir(make(seed), torch.zeros(width)), target="loihi2",
+                                            output=Path(tmp) / "b")
+                raster = (np.random.default_rng(100 + seed).random((args.steps, args.streams, width)) < 0.3)
+                out = build.evaluate(input_spikes=raster.astype(np.int64)).outputs["output"]
+            rows.append(out)
+
+        def cell(key: str, fmt: str) -> str:
+            values = [r[key] for r in rows if r[key] is not None]
+            if not values:
+                return "-"
+            return f"{format(min(values), fmt)} / {format(statistics.median(values), fmt)}"
+
+        print(f"{title:<44}{cell('raster_match', '.4f'):>22}{cell('count_pearson_r', '.4f'):>20}"
+              f"{cell('argmax_agreement', '.3f'):>16}{cell('count_difference_relative', '+.4f'):>22}")
+    print("(min / median over seeds)")
+
+
+if __name__ == "__main__":
+    main()
