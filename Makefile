@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml Makefile tools/fix_lava.py
 	$(BIN)/python tools/fix_lava.py
 	# Norse (a test golden for NIR import) declares torchvision, which it needs only for data sets we never import
 	$(BIN)/python -m pip install --quiet --no-deps "norse==1.1.0"
+	# Sinabs (exports the spiking CNN the NIR tests deploy) declares samna, a hardware SDK its NIR path never imports
+	$(BIN)/python -m pip install --quiet --no-deps "sinabs==2.0.3" "pbr==7.1.3"
 	touch $(STAMP)
 
 # The fullest path that exists: inspect, export for loihi2 (trace, quantize, partition), simulate on our engine

@@ -90,19 +90,13 @@ class Build:
         return evaluate(self, evaluation_ids(self.tokenizer, text, max_tokens)[0], quiet=True)
 
     def _raster(self, spikes):
-        from .tasks.spikes import Raster, read_raster
+        from .tasks.spikes import as_raster, input_shape, read_raster
 
         if spikes is None:
             raise UserError(f"{self.path}: a spike-train build runs input spikes: pass input_spikes=")
-        width = self.task.probe(self.program).shape[1]
         if isinstance(spikes, (str, Path)):
-            return read_raster(Path(spikes), width, "input_spikes")
-        array = np.asarray(spikes)
-        if array.ndim not in (2, 3) or array.shape[-1] != width or not np.isin(array, (0, 1)).all():
-            raise UserError(f"input_spikes: expected 0/1 spikes shaped [T, {width}] or [T, B, {width}], got an array "
-                            f"of shape {array.shape}")
-        spikes = array.astype(np.int64)
-        return Raster(spikes if spikes.ndim == 3 else spikes[:, None], spikes.ndim == 3, "an array")
+            return read_raster(Path(spikes), input_shape(self.program), "input_spikes")
+        return as_raster(np.asarray(spikes), input_shape(self.program), "input_spikes", "an array")
 
     def report(self, energy: str | Path | None = None):
         """The energy report of the last simulation, under an energy model (a shipped name or a TOML file)."""

@@ -333,7 +333,7 @@ def _export_nir(args: argparse.Namespace) -> None:
         print(json.dumps({"build": str(args.output), **manifest}, indent=2))
         return
     m = manifest["model"]
-    print(f"{args.output}: NIR graph {manifest['source']['nir']} ({m['nodes']} nodes, {m['input']} inputs, "
+    print(f"{args.output}: NIR graph {manifest['source']['nir']} ({m['nodes']} nodes, input {'x'.join(map(str, m['input']))}, "
           f"{m['output']} outputs; dt {m['dt']:g} s, reset to {m['reset']}) for target {manifest['target']}")
     print(f"  calibrated on {manifest['calibration']['source']}")
     if "partition" in manifest:
@@ -441,10 +441,10 @@ def _language_only(args: argparse.Namespace, build) -> None:
 
 
 def _simulate_spikes(args: argparse.Namespace, build) -> None:
-    from .tasks.spikes import read_raster, simulate
+    from .tasks.spikes import input_shape, read_raster, simulate
 
     _language_only(args, build)
-    raster = read_raster(args.input_spikes, build.task.probe(build.program).shape[1], "--input-spikes")
+    raster = read_raster(args.input_spikes, input_shape(build.program), "--input-spikes")
     with INTERRUPT.deferred():
         run = simulate(build, raster, args.engine, args.output_spikes, stop=lambda: INTERRUPT.requested)
     written = [str(p) for p in (run.run_file, run.outputs_file) if p is not None]
@@ -479,15 +479,16 @@ def _simulate_spikes(args: argparse.Namespace, build) -> None:
 
 
 def _evaluate_spikes(args: argparse.Namespace, build) -> None:
-    from .tasks.spikes import evaluate, read_raster
+    from .tasks.spikes import evaluate, input_shape, read_raster
 
     _language_only(args, build)
-    raster = read_raster(args.input_spikes, build.task.probe(build.program).shape[1], "--input-spikes")
+    raster = read_raster(args.input_spikes, input_shape(build.program), "--input-spikes")
     result = evaluate(build, raster)
     if args.json:
         print(json.dumps({"input": str(args.input_spikes), "steps": result.steps, "streams": result.streams,
                           "outputs": result.outputs, "populations": result.populations,
-                          "saturations": result.saturations, "wraps": result.wraps}, indent=2))
+                          "saturations": result.saturations, "wraps": result.wraps,
+                          **({"accuracy": result.accuracy} if result.accuracy else {})}, indent=2))
         return
     print(f"{args.input_spikes}: {result.steps} time steps x {result.streams} stream(s); integer ({build.manifest['target']}) "
           f"against the float semantics")
@@ -499,6 +500,9 @@ def _evaluate_spikes(args: argparse.Namespace, build) -> None:
             print(f"  {label:<16}{a['raster_match']:>14.2%}{r:>10}{a['argmax_agreement']:>9.0%}"
                   f"{a['count_total_integer']:>12,.0f} / {a['count_total_float']:,.0f}")
     print(f"  saturations {result.saturations}, wraps {result.wraps}")
+    if result.accuracy:
+        print(f"  accuracy on the file's labels (argmax of output spike counts): float {result.accuracy['float']:.2%}, "
+              f"integer {result.accuracy['integer']:.2%}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

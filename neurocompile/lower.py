@@ -1,11 +1,13 @@
 """Lower stage: fold traced ops into the forms integers are computed in; float semantics unchanged.
 
-* Weight matrices (ops with a ``synapse_form``: Linear, Affine) become ``Dense`` nodes.  ``Scale`` nodes that
+* Weight matrices (ops with a ``synapse_form``: Linear, Affine, Conv2d, pooling) become ``Dense`` nodes; one that
+  only feeds another (pooling, then Affine: nothing spikes in between) is multiplied into it.  ``Scale`` nodes that
   feed only one of them fold into it: ``W (s * x)`` = ``(W diag s) x``; each input becomes a port carrying its
   scale (token mixing: one port for the current token, one for the previous); quantization turns each port into
   its own 8-bit matrix ``W diag(s_p)``, which is how two Lava Dense processes feed one neuron.  The weight array
   is shared, never copied, unless a neuron's gain is folded into it (below).
 * ``Embedding`` followed by ``Heaviside`` becomes a table of binary codes (``SpikeEmbedding``).
+* Identity ops (``Flatten``: maps are held flat) vanish.
 * Neuron models with a ``neuron_form`` (NIR's cells) become the neuron that form names (Loihi's ``CUBA``), fed
   only by synapses: a weight matrix used by that neuron alone takes the neuron's input gain into its rows (and
   bias); any other input gets a synapse of its own (``NAME.syn<k>``, the diagonal of the gain).
@@ -28,6 +30,7 @@ def _consumers(graph: Graph) -> dict[str, list[str]]:
 
 
 def lower(graph: Graph) -> Graph:
+    graph = _without_identities(graph)
     users = _consumers(graph)
     nodes = graph.nodes
     folded: set[str] = set()
@@ -36,30 +39,44 @@ def lower(graph: Graph) -> Graph:
     for node in nodes.values():
         if node.op.synapse_form() is not None:
             folded.update(i for i in node.inputs if isinstance(nodes[i].op, Scale) and users[i] == [node.name])
+            if len(node.inputs) == 1 and nodes[node.inputs[0]].op.synapse_form() is not None \
+                    and users[node.inputs[0]] == [node.name]:  # nothing spikes in between (pooling, then Affine)
+                folded.add(node.inputs[0])
             if len(users[node.name]) == 1 and users[node.name][0] in neurons:
                 gains[node.name] = neurons[users[node.name][0]][0]
         if isinstance(node.op, Heaviside) and isinstance(nodes[node.inputs[0]].op, Embedding) \
                 and users[node.inputs[0]] == [node.name]:
             folded.add(node.inputs[0])
     out = Graph(metadata=dict(graph.metadata))
+    synapses: dict[str, tuple] = {}  # weight node -> (weight, scales, bias, ports), folded ones included
     for node in nodes.values():
-        if node.name in folded:
-            continue
         op, inputs = node.op, node.inputs
         if (synapse := op.synapse_form()) is not None:
             weight, bias = synapse
-            scales, ports = [], []
-            for src in node.inputs:
-                if src in folded:
-                    scales.append(nodes[src].op.scale)
-                    ports.append(nodes[src].inputs[0])
-                else:
-                    scales.append(np.ones(weight.shape[1], weight.dtype))
-                    ports.append(src)
+            if len(node.inputs) == 1 and node.inputs[0] in synapses and node.inputs[0] in folded:
+                inner, scales, inner_bias, ports = synapses[node.inputs[0]]  # W2 (W1 x + b1) + b2
+                if inner_bias is not None:
+                    bias = weight @ inner_bias + (0 if bias is None else bias)
+                weight = weight @ inner
+            else:
+                scales, ports = [], []
+                for src in node.inputs:
+                    if src in folded:
+                        scales.append(nodes[src].op.scale)
+                        ports.append(nodes[src].inputs[0])
+                    else:
+                        scales.append(np.ones(weight.shape[1], weight.dtype))
+                        ports.append(src)
+                scales = np.stack(scales)
             if node.name in gains:
                 gain = gains[node.name]
                 weight, bias = weight * gain[:, None], None if bias is None else bias * gain
-            op, inputs = Dense(weight, np.stack(scales), bias), tuple(ports)
+            synapses[node.name] = (weight, scales, bias, tuple(ports))
+            op, inputs = Dense(weight, scales, bias), tuple(ports)
+        if node.name in folded:
+            continue
+        if synapse is not None:
+            pass  # the Dense above
         elif isinstance(op, Heaviside) and node.inputs[0] in folded:
             embedding = nodes[node.inputs[0]]
             op, inputs = SpikeEmbedding(embedding.op.weight >= 0), embedding.inputs
@@ -68,6 +85,21 @@ def lower(graph: Graph) -> Graph:
             inputs = tuple(src if src in gains else _own_synapse(out, f"{node.name}.syn{k}", src, gain)
                            for k, src in enumerate(node.inputs))
         out.add(node.name, op, *inputs)
+    return out
+
+
+def _without_identities(graph: Graph) -> Graph:
+    """Ops that pass their input on (Flatten of a flat map) removed; their users read their input."""
+    through: dict[str, str] = {}
+    if not any(node.op.identity for node in graph.nodes.values()):
+        return graph
+    out = Graph(metadata=dict(graph.metadata))
+    for node in graph.nodes.values():
+        inputs = tuple(through.get(i, i) for i in node.inputs)
+        if node.op.identity and len(inputs) == 1:
+            through[node.name] = inputs[0]
+        else:
+            out.add(node.name, node.op, *inputs)
     return out
 
 

@@ -110,8 +110,8 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
     lowered = lower(graph)
     _progress(f"imported {len(graph.nodes)} NIR nodes (dt {dt:g} s, {dt_source}; reset to {reset}), lowered to "
               f"{len(lowered.nodes)}", quiet)
-    width = lowered.input.op.size
-    windows, cal_info = calibration_raster(calibration, width, DEFAULT_RATE if rate is None else rate,
+    shape = lowered.input.op.shape
+    windows, cal_info = calibration_raster(calibration, shape, DEFAULT_RATE if rate is None else rate,
                                            DEFAULT_STEPS if steps is None else steps)
     peaks = calibrate(lowered, windows)
     _progress(f"calibrated on {cal_info['source']}", quiet)
@@ -121,7 +121,7 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
         "task": "spikes",
         "source": source,
         "model": {"family": "nir", "nodes": len(graph.nodes), "dt": dt, "dt_source": dt_source, "reset": reset,
-                  "input": width, "output": graph.output.op.size},
+                  "input": list(shape), "output": graph.output.op.size},
         "numeric": asdict(spec),
         "calibration": cal_info,
         "approximations": NIR_APPROXIMATIONS,

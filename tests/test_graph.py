@@ -64,9 +64,31 @@ def _imported_graph():
         reset="subtract")
 
 
+def _imported_cnn():
+    """Conv2d, IF, SumPool2d, AvgPool2d, Flatten on C x H x W maps."""
+    import nir
+
+    from neurocompile.frontends.nir import import_graph
+
+    rng = np.random.default_rng(0)
+    return import_graph(nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([2, 6, 6])}),
+        "conv": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(size=(3, 2, 3, 3)), stride=1, padding=1, dilation=1,
+                           groups=1, bias=rng.normal(size=3)),
+        "if": nir.IF(r=np.ones((3, 6, 6)), v_threshold=np.ones((3, 6, 6)), v_reset=np.zeros((3, 6, 6))),
+        "sum": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "avg": nir.AvgPool2d(kernel_size=np.array([3, 3]), stride=np.array([1, 1]), padding=np.array([0, 0])),
+        "flat": nir.Flatten(input_type={"input": np.array([3, 1, 1])}, start_dim=0),
+        "fc": nir.Affine(weight=rng.normal(size=(2, 3)), bias=np.zeros(2)),
+        "if2": nir.IF(r=np.ones(2), v_threshold=np.ones(2)),
+        "output": nir.Output(output_type={"output": np.array([2])})},
+        edges=[("input", "conv"), ("conv", "if"), ("if", "sum"), ("sum", "avg"), ("avg", "flat"), ("flat", "fc"),
+               ("fc", "if2"), ("if2", "output")]))
+
+
 def test_every_op_kind_appears_and_round_trips(traced, tmp_path):
     _, graph = traced
-    graphs = [graph, _imported_graph()]
+    graphs = [graph, _imported_graph(), _imported_cnn()]
     kinds = {node.op.kind for g in graphs for node in g.nodes.values()}
     expected = {kind for kind, cls in Op.registry.items() if not cls.lowered}
     assert kinds == expected, f"op kinds without a round-trip test: {expected - kinds}"

@@ -76,7 +76,8 @@ class Op:
     same_input_frac: ClassVar[bool] = False
     # False: the output depends on the state alone (a delay).  Such a node may read nodes later in the order;
     # executors take its output first and run ``float_step`` / ``int_step`` at the end of the step.
-    feedthrough: ClassVar[bool] = True  # the inputs are summed as they arrive: quantization gives them one scale
+    feedthrough: ClassVar[bool] = True
+    identity: ClassVar[bool] = False  # the output is the input (a reshape of a flat map): ``lower`` removes it  # the inputs are summed as they arrive: quantization gives them one scale
     nir_native: ClassVar[type | None] = None  # the NIR node type read as this op when it carries no metadata of ours
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -195,6 +196,12 @@ def _t(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     if array.dtype == np.float32 and like.dtype == torch.float32 and array.flags.c_contiguous:
         return torch.from_numpy(array)
     return torch.as_tensor(array, dtype=like.dtype, device=like.device)
+
+
+def _numpy(value) -> np.ndarray:
+    """A NIR parameter as float64 (exporters leave torch tensors in some nodes; None, NIR's optional v_reset, is 0)."""
+    value = 0.0 if value is None else value.detach().cpu().numpy() if hasattr(value, "detach") else value
+    return np.asarray(value, np.float64)
 
 
 def _sum(inputs: list[torch.Tensor]) -> torch.Tensor:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import fixed
-from .base import OP_KEY, Op, Tally, _sum, _t
+from .base import OP_KEY, Op, Tally, _numpy, _sum, _t
 
 DT_KEY, RESET_KEY = "neurocompile.dt", "neurocompile.reset"
 
@@ -37,22 +37,33 @@ class _EulerCell(Op):
 
     @classmethod
     def _nir_fields(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.name not in ("dt", "reset")]
+        return [f.name for f in fields(cls) if f.name not in ("dt", "reset", "shape")]
 
     @property
     def size(self) -> int:
         return int(self.v_threshold.shape[0])
 
     def to_nir(self, input_names):
-        return self.nir_type(**{k: getattr(self, k) for k in self._nir_fields()},
+        shape = tuple(self.shape) or (self.size,)  # parameters shaped like the map they act on (NIR's type check)
+        return self.nir_type(**{k: getattr(self, k).reshape(shape) for k in self._nir_fields()},
                              metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset})
 
     @classmethod
-    def from_nir(cls, node: nir.NIRNode, dt: float | None = None, reset: str | None = None) -> "_EulerCell":
-        """`dt` and `reset` from the arguments (an import) or from our metadata (a round trip of our file)."""
+    def from_nir(cls, node: nir.NIRNode, dt: float | None = None, reset: str | None = None,
+                 shape: tuple | None = None) -> "_EulerCell":
+        """`dt` and `reset` from the arguments (an import) or from our metadata (a round trip of our file); `shape`:
+        the map its input carries (parameters given once for the population are broadcast to it)."""
         dt, reset = _dt_reset(node, dt, reset)
-        n = np.asarray(node.v_threshold).size
-        return cls(**{k: _per_neuron(getattr(node, k), n) for k in cls._nir_fields()}, dt=dt, reset=reset)
+        if shape is None:
+            shape = _numpy(node.v_threshold).shape
+        n = int(np.prod(shape))
+        params = {}
+        for k in cls._nir_fields():
+            value = _numpy(getattr(node, k)).reshape(-1)
+            if value.size not in (1, n):
+                raise ValueError(f"{k} has {value.size} values for {n} neurons")
+            params[k] = np.broadcast_to(value, (n,)).copy()
+        return cls(**params, dt=dt, reset=reset, shape=tuple(shape) if len(shape) > 1 else ())
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +79,7 @@ class EulerLIF(_EulerCell):
     v_reset: np.ndarray
     dt: float
     reset: str = "zero"
+    shape: tuple = ()  # the map the neurons form (C, H, W), when not a vector
 
     def initial_state(self, batch, dtype):
         return torch.zeros(batch, self.size, dtype=dtype)
@@ -83,6 +95,33 @@ class EulerLIF(_EulerCell):
         a = self.dt / self.tau
         _check_reset(self)
         return a * self.r, CUBA(np.ones_like(a), a, a * self.v_leak, self.v_threshold, self.reset)
+
+
+@dataclass(frozen=True, eq=False)
+class EulerIF(_EulerCell):
+    """NIR's IF, ``dv/dt = r I``, integrated without dt as Norse and Sinabs do: ``v += r x``; a spike where
+    ``v > v_threshold``, then reset (NIR's literal semantics, Norse's: one spike per step, no lower bound)."""
+
+    kind: ClassVar[str] = "EulerIF"
+    nir_type: ClassVar[type] = nir.IF
+    r: np.ndarray
+    v_threshold: np.ndarray
+    v_reset: np.ndarray
+    dt: float
+    reset: str = "zero"
+    shape: tuple = ()  # the map the neurons form (C, H, W), when not a vector
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.size, dtype=dtype)
+
+    def float_step(self, inputs, v):
+        return _fire(v + _t(self.r, v) * _sum(inputs), self.v_threshold, self.v_reset, self.reset)
+
+    def neuron_form(self):
+        """No leak and no current memory: ``du = 1``, ``dv = 0``, the input scaled by ``r``."""
+        _check_reset(self)
+        n = self.size
+        return self.r, CUBA(np.ones(n), np.zeros(n), np.zeros(n), self.v_threshold, self.reset)
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +141,7 @@ class EulerCubaLIF(_EulerCell):
     w_in: np.ndarray
     dt: float
     reset: str = "zero"
+    shape: tuple = ()  # the map the neurons form (C, H, W), when not a vector
 
     def initial_state(self, batch, dtype):
         return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
@@ -138,10 +178,6 @@ def _check_reset(cell: _EulerCell) -> None:
     if cell.reset == "zero" and np.any(cell.v_reset != 0):
         raise ValueError(f"v_reset = {cell.v_reset[cell.v_reset != 0][0]:g}: Loihi's neurons reset the voltage to 0, "
                          f"and this version maps only v_reset = 0 to integers")
-
-
-def _per_neuron(value, n: int) -> np.ndarray:
-    return np.broadcast_to(np.asarray(value, np.float64).reshape(-1), (n,)).copy()
 
 
 def _dt_reset(node: nir.NIRNode, dt: float | None, reset: str | None) -> tuple[float, str]:
@@ -243,11 +279,11 @@ class CUBA(Op):
         if len(set(ctx.in_frac)) != 1:
             raise ValueError(f"its inputs arrive at different scales {ctx.in_frac} (they are summed as they arrive)")
         f = ctx.in_frac[0]
-        if np.any(self.du <= 0) or np.any(self.dv <= 0) or np.any(self.du > 1) or np.any(self.dv >= 1):
+        if np.any(self.du <= 0) or np.any(self.dv < 0) or np.any(self.du > 1) or np.any(self.dv >= 1):
             raise ValueError("a decay outside what 12 bits hold: needs dt < tau (the membrane) and dt <= tau_syn")
         du = np.rint(self.du * fixed.DECAY_UNITY).astype(np.int64) - 1
         dv = np.rint(self.dv * fixed.DECAY_UNITY).astype(np.int64)
-        if np.any(du < 0) or np.any(dv < 1) or np.any(dv > CUBA_DECAY_MAX):
+        if np.any(du < 0) or np.any((dv < 1) & (self.dv > 0)) or np.any(dv > CUBA_DECAY_MAX):
             raise ValueError("dt / tau outside [1/4096, 4095/4096]: Loihi's 12-bit decays cannot hold it; choose another dt")
         vth = np.rint(self.v_threshold * 2.0**f).astype(np.int64)
         if np.any(vth < 1) or np.any(vth > LIF_VTH_MAX):

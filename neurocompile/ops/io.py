@@ -44,31 +44,39 @@ class TokenInput(Op):
 @dataclass(frozen=True)
 class QSpikeInput:
     n: int
+    shape: tuple  # the input's map shape (C, H, W), or (n,)
 
 
 @dataclass(frozen=True, eq=False)
 class SpikeInput(_Width):
-    """Graph input of a spike-train network: `n` spikes (0/1) per stream and step (NIR: Input of shape [n])."""
+    """Graph input of a spike-train network: `n` spikes (0/1) per stream and step, a map of `shape` held flat
+    (row-major) (NIR: Input of that shape)."""
 
     kind: ClassVar[str] = "SpikeInput"
     arity: ClassVar[int | None] = 0
     binary_output: ClassVar[bool] = True
+    shape: tuple = ()
+
+    def __post_init__(self) -> None:
+        if not self.shape:
+            object.__setattr__(self, "shape", (self.n,))
 
     Q: ClassVar[type] = QSpikeInput
 
     def quantize(self, ctx):
-        return QSpikeInput(self.n)
+        return QSpikeInput(self.n, tuple(self.shape))
 
     @staticmethod
     def int_width(q: QSpikeInput) -> int:
         return q.n
 
     def to_nir(self, input_names):
-        return nir.Input(input_type={"input": np.array([self.n])}, metadata={OP_KEY: self.kind})
+        return nir.Input(input_type={"input": np.array(self.shape)}, metadata={OP_KEY: self.kind})
 
     @classmethod
     def from_nir(cls, node: nir.Input) -> "SpikeInput":
-        return cls(int(np.prod(np.asarray(node.input_type["input"]))))
+        shape = tuple(int(v) for v in np.asarray(node.input_type["input"]).reshape(-1))
+        return cls(int(np.prod(shape)), shape)
 
 
 @dataclass(frozen=True)

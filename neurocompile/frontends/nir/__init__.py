@@ -1,18 +1,20 @@
-"""NIR graphs exported by snnTorch, Norse, Sinabs or Rockpool -> a Graph (float semantics; first slice).
+"""NIR graphs exported by snnTorch, Norse, Sinabs or Rockpool -> a Graph (the graph's float semantics).
 
 NIR nodes are continuous-time; a run is discrete.  The importer states both conventions NIR leaves open:
 ``dt`` (forward Euler; default 1e-4, snnTorch's importer's; Norse's default is 1e-3) and the reset mode
 ('zero' or 'subtract'; NIR has no field for it), and records them in the graph's metadata.  Each NIR node
 type has one converter, registered below; anything else is refused with the node's name and type, never
-approximated.
+approximated.  Maps (C x H x W) are held flat, row-major: a converter gets the shape its input carries and gives
+the shape of its output, so convolutions and pooling know their geometry whatever the exporter wrote down.
 
-Supported in this slice: Input and Output (1-D), Affine, Linear, LIF, CubaLIF.  Not yet: recurrent edges
-(cycles), nested graphs, IF, LI, CubaLI, Integrator, Threshold, Flatten, Delay, Conv, pooling, C x H x W
-shapes; and no integer semantics for the imported ops yet (float engine only).
+Supported: Input, Output, Affine, Linear, LIF, CubaLIF, IF, Conv2d, SumPool2d, AvgPool2d, Flatten; nested graphs
+(inlined); loops (read the previous step's spikes).  Not yet: LI, CubaLI, Integrator, Threshold, Delay, Conv1d,
+several Input or Output nodes.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import nir
@@ -20,58 +22,105 @@ import numpy as np
 
 from ...errors import UserError
 from ...graph import Graph
-from ...ops import Affine, EulerCubaLIF, EulerLIF, Linear, Op, Output, SpikeDelay, SpikeInput
+from ...ops import (Affine, Conv2d, EulerCubaLIF, EulerIF, EulerLIF, Flatten, Linear, Op, Output, SpikeDelay,
+                    SpikeInput, SumPool2d)
+from ...ops.base import _numpy
 from ...ops.cells import RESETS
 
 DEFAULT_DT = 1e-4
 
-CONVERTERS: dict[type, Callable[[nir.NIRNode, float, str], Op]] = {}
+
+@dataclass(frozen=True)
+class Context:
+    dt: float
+    reset: str
+    in_shape: tuple[int, ...] | None  # the shape the node's input carries (None: the node is a source)
+
+    @property
+    def width(self) -> int | None:
+        return None if self.in_shape is None else int(np.prod(self.in_shape))
 
 
-def converts(nir_type: type):
-    def register(fn: Callable[[nir.NIRNode, float, str], Op]):
-        CONVERTERS[nir_type] = fn
+# NIR type -> converter: (node, context) -> (op, output shape)
+Converter = Callable[[nir.NIRNode, Context], tuple[Op, tuple[int, ...]]]
+CONVERTERS: dict[type, Converter] = {}
+
+
+def converts(*nir_types: type):
+    def register(fn: Converter) -> Converter:
+        for t in nir_types:
+            CONVERTERS[t] = fn
         return fn
 
     return register
 
 
-def _width(shape, where: str) -> int:
-    shape = np.asarray(shape).reshape(-1)
-    if shape.size != 1:
-        raise UserError(f"{where}: shape {tuple(int(s) for s in shape)} is multi-dimensional, which this importer "
-                        f"does not support yet (1-D only)")
-    return int(shape[0])
+def _shape(value) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.asarray(value).reshape(-1))
 
 
 @converts(nir.Input)
-def _input(node: nir.Input, dt: float, reset: str) -> Op:
-    return SpikeInput(_width(node.input_type["input"], "the graph's Input"))
+def _input(node: nir.Input, ctx: Context):
+    shape = _shape(node.input_type["input"])
+    if len(shape) == 4 and shape[0] == 1:  # a batch of one, as some exporters write it
+        shape = shape[1:]
+    return SpikeInput(int(np.prod(shape)), shape), shape
 
 
 @converts(nir.Output)
-def _output(node: nir.Output, dt: float, reset: str) -> Op:
-    return Output(_width(node.output_type["output"], "the graph's Output"))
+def _output(node: nir.Output, ctx: Context):
+    return Output(ctx.width), (ctx.width,)
+
+
+def _matrix(node, ctx: Context) -> np.ndarray:
+    weight = _numpy(node.weight)
+    if weight.ndim != 2:
+        raise ValueError(f"weight of shape {weight.shape}, expected [out, in]")
+    if ctx.width is not None and weight.shape[1] != ctx.width:
+        raise ValueError(f"weight of shape {weight.shape} reads {weight.shape[1]} inputs, but its input carries "
+                         f"{ctx.width} ({'x'.join(map(str, ctx.in_shape))})")
+    return weight
 
 
 @converts(nir.Affine)
-def _affine(node: nir.Affine, dt: float, reset: str) -> Op:
-    return Affine(np.asarray(node.weight, np.float64), np.asarray(node.bias, np.float64))
+def _affine(node: nir.Affine, ctx: Context):
+    weight = _matrix(node, ctx)
+    return Affine(weight, np.broadcast_to(_numpy(node.bias).reshape(-1), weight.shape[:1]).copy()), weight.shape[:1]
 
 
 @converts(nir.Linear)
-def _linear(node: nir.Linear, dt: float, reset: str) -> Op:
-    return Linear(np.asarray(node.weight, np.float64))
+def _linear(node: nir.Linear, ctx: Context):
+    weight = _matrix(node, ctx)
+    return Linear(weight), weight.shape[:1]
 
 
-@converts(nir.CubaLIF)
-def _cuba_lif(node: nir.CubaLIF, dt: float, reset: str) -> Op:
-    return EulerCubaLIF.from_nir(node, dt, reset)
+@converts(nir.LIF, nir.CubaLIF, nir.IF)
+def _cell(node, ctx: Context):
+    cell = {nir.LIF: EulerLIF, nir.CubaLIF: EulerCubaLIF, nir.IF: EulerIF}[type(node)]
+    op = cell.from_nir(node, ctx.dt, ctx.reset, ctx.in_shape)
+    return op, ctx.in_shape if ctx.in_shape is not None else (op.size,)
 
 
-@converts(nir.LIF)
-def _lif(node: nir.LIF, dt: float, reset: str) -> Op:
-    return EulerLIF.from_nir(node, dt, reset)
+@converts(nir.Conv2d)
+def _conv2d(node: nir.Conv2d, ctx: Context):
+    if ctx.in_shape is None or len(ctx.in_shape) != 3:
+        raise ValueError(f"its input carries shape {ctx.in_shape}; a Conv2d reads C x H x W maps")
+    op = Conv2d.from_nir(node, ctx.in_shape)
+    return op, op.shape
+
+
+@converts(nir.SumPool2d, nir.AvgPool2d)
+def _pool(node, ctx: Context):
+    if ctx.in_shape is None or len(ctx.in_shape) != 3:
+        raise ValueError(f"its input carries shape {ctx.in_shape}; pooling reads C x H x W maps")
+    op = SumPool2d.from_nir(node, ctx.in_shape)
+    return op, op.shape
+
+
+@converts(nir.Flatten)
+def _flatten(node: nir.Flatten, ctx: Context):
+    op = Flatten.from_nir(node, ctx.in_shape or (ctx.width,))  # maps are flat already: the identity, kept for NIR
+    return op, op.shape
 
 
 DT_KEYS = ("dt", "neurocompile.dt")  # graph metadata that may state the time step
@@ -218,23 +267,33 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
     if unknown:
         raise UserError(f"{'; '.join(unknown)} is not supported yet (supported: "
                         f"{', '.join(sorted(t.__name__ for t in CONVERTERS))})")
-    ops: dict[str, Op] = {}
-    for name, node in flat.items():
-        try:
-            ops[name] = CONVERTERS[type(node)](node, dt, reset)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UserError(f"node {name} ({type(node).__name__}): {exc}") from None
-    for kind in (SpikeInput, Output):
-        found = [n for n, op in ops.items() if isinstance(op, kind)]
+    inputs = [n for n, node in flat.items() if isinstance(node, nir.Input)]
+    outputs = [n for n, node in flat.items() if isinstance(node, nir.Output)]
+    for found, what in ((inputs, "Input"), (outputs, "Output")):
         if len(found) != 1:
-            raise UserError(f"the graph has {len(found)} {'Input' if kind is SpikeInput else 'Output'} nodes; this "
-                            f"importer takes exactly one")
-    sources: dict[str, list[str]] = {name: [] for name in ops}
+            raise UserError(f"the graph has {len(found)} {what} nodes; this importer takes exactly one")
+    sources: dict[str, list[str]] = {name: [] for name in flat}
     for src, dst in edges:
-        if src not in ops or dst not in ops:
+        if src not in flat or dst not in flat:
             raise UserError(f"edge {src} -> {dst} names a node the graph does not have")
         sources[dst].append(src)
-    start = next(n for n, op in ops.items() if isinstance(op, SpikeInput))
+    start = inputs[0]
+    ops: dict[str, Op] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name in _reached(sources, start):  # sources before users, loops aside: shapes flow forward
+        node = flat[name]
+        known = [shapes[s] for s in sources[name] if s in shapes]
+        sizes = {int(np.prod(k)) for k in known}
+        try:
+            if len(sizes) > 1:
+                raise ValueError(f"its inputs carry different sizes {sorted(sizes)}")
+            op, shapes[name] = CONVERTERS[type(node)](node, Context(dt, reset, known[0] if known else None))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"node {name} ({type(node).__name__}): {exc}") from None
+        ops[name] = op
+    unreached = sorted(set(flat) - set(shapes))
+    if unreached:
+        raise UserError(f"nodes {', '.join(unreached)} are not reached from the graph's Input")
     delayed: dict[str, str] = {}  # delay node -> the spiking node it delays
     for src, dst in _back_edges(sources, start):
         spiking, head = src, dst
@@ -254,6 +313,27 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
     for name in order:
         graph.add(name, ops[name], *sources[name])
     return graph
+
+
+def _reached(sources: dict[str, list[str]], start: str) -> list[str]:
+    """The nodes reached from `start`, each after its sources (reverse post-order of a depth-first walk; the edge
+    closing a loop is the one exception)."""
+    users: dict[str, list[str]] = {n: [] for n in sources}
+    for dst, srcs in sources.items():
+        for src in srcs:
+            users[src].append(dst)
+    seen, post = {start}, []
+    stack = [(start, iter(users[start]))]
+    while stack:
+        node, it = stack[-1]
+        nxt = next(it, None)
+        if nxt is None:
+            post.append(node)
+            stack.pop()
+        elif nxt not in seen:
+            seen.add(nxt)
+            stack.append((nxt, iter(users[nxt])))
+    return post[::-1]
 
 
 def _users(sources: dict[str, list[str]], name: str) -> list[str]:

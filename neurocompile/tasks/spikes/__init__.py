@@ -40,13 +40,14 @@ CALIBRATION_STREAMS = 8
 MAX_RASTER_BYTES = 1 << 31
 
 
-def _input_width(program) -> int:
+def input_shape(program) -> tuple[int, ...]:
+    """The map one step's input spikes form (C, H, W), or (n,)."""
     source = next(node for node in program.nodes.values() if not node.inputs)
-    return program.width(source.name)
+    return tuple(source.q.shape)
 
 
 def _probe(program) -> np.ndarray:
-    n = _input_width(program)
+    n = int(np.prod(input_shape(program)))
     return np.stack([np.zeros(n, np.int64), np.ones(n, np.int64)])  # silent, and every input spiking
 
 
@@ -64,6 +65,7 @@ class Raster:
     spikes: np.ndarray  # [T, B, n] int64, 0/1
     batched: bool  # the file gave B (outputs keep it)
     source: str
+    labels: np.ndarray | None = None  # [B] class per stream, when the file has them (evaluate reports accuracy)
 
     @property
     def steps(self) -> int:
@@ -74,7 +76,7 @@ class Raster:
         return self.spikes.shape[1]
 
 
-def read_raster(path: Path, width: int, option: str) -> Raster:
+def read_raster(path: Path, shape: tuple[int, ...], option: str) -> Raster:
     """An input raster from an ``.npz`` the user gave; every way it can be wrong is one UserError naming it."""
     data = files.read_user_file(path, option)
     if len(data) > MAX_RASTER_BYTES:
@@ -87,16 +89,33 @@ def read_raster(path: Path, width: int, option: str) -> Raster:
                 raise UserError(f"{path}: {option} needs an array named {INPUT_KEY!r} (or a single array); found "
                                 f"{', '.join(names) or 'none'}")
             array = npz[key]
+            labels = npz["labels"] if "labels" in names and key != "labels" else None
     except UserError:
         raise
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
         raise UserError(f"{path}: not an .npz of arrays numpy reads without pickles ({type(exc).__name__}: {exc}); "
                         f"save it with numpy.savez") from None
-    where = f"{path}: array {key!r}"
-    if array.ndim not in (2, 3) or array.shape[-1] != width:
-        raise UserError(f"{where} has shape {array.shape}; this network takes [T, {width}] or [T, B, {width}] "
-                        f"(time steps, streams, input neurons)")
-    if array.shape[0] < 1 or (array.ndim == 3 and array.shape[1] < 1):
+    raster = as_raster(array, shape, f"{path}: array {key!r}", str(path))
+    if labels is not None:
+        if labels.shape != (raster.streams,) or labels.dtype.kind not in "iu" or (labels < 0).any():
+            raise UserError(f"{path}: array 'labels' has shape {labels.shape} ({labels.dtype}); it takes one class "
+                            f"index >= 0 per stream, [{raster.streams}]")
+        raster = Raster(raster.spikes, raster.batched, raster.source, labels.astype(np.int64))
+    return raster
+
+
+def as_raster(array: np.ndarray, shape: tuple[int, ...], where: str, source: str) -> Raster:
+    """[T, *shape] or [T, B, *shape] (or flat: [T, n], [T, B, n]) of 0/1 -> a Raster; else one UserError."""
+    n = int(np.prod(shape))
+    array = np.asarray(array)
+    forms = {(1 + len(shape), False): shape, (2 + len(shape), True): shape, (2, False): (n,), (3, True): (n,)}
+    batched = next((b for (ndim, b), tail in forms.items() if array.ndim == ndim and array.shape[array.ndim - len(tail):] == tail),
+                   None)
+    if batched is None:
+        dims = "x".join(map(str, shape))
+        raise UserError(f"{where} has shape {array.shape}; this network takes [T, {dims}] or [T, B, {dims}] (time "
+                        f"steps, streams, input{' map' if len(shape) > 1 else ' neurons'})")
+    if array.shape[0] < 1 or (batched and array.shape[1] < 1):
         raise UserError(f"{where} has no time steps or no streams (shape {array.shape})")
     if array.dtype.kind not in "biuf":
         raise UserError(f"{where} has dtype {array.dtype}; spikes are numbers 0 and 1")
@@ -104,9 +123,8 @@ def read_raster(path: Path, width: int, option: str) -> Raster:
     if bad.any():
         at = tuple(int(i) for i in np.argwhere(bad)[0])
         raise UserError(f"{where} holds {array[at]!r} at index {at}; spike rasters hold 0 and 1 only")
-    spikes = array.astype(np.int64)
-    batched = spikes.ndim == 3
-    return Raster(spikes if batched else spikes[:, None], batched, str(path))
+    spikes = array.astype(np.int64).reshape(array.shape[0], array.shape[1] if batched else 1, n)
+    return Raster(spikes, batched, source)
 
 
 def poisson(width: int, steps: int, streams: int, rate: float, seed: int = 0) -> Raster:
@@ -116,10 +134,10 @@ def poisson(width: int, steps: int, streams: int, rate: float, seed: int = 0) ->
     return Raster(spikes, True, f"Poisson spikes, rate {rate:g} per step, seed {seed}")
 
 
-def calibration_raster(path: Path | None, width: int, rate: float, steps: int) -> tuple[torch.Tensor, dict]:
+def calibration_raster(path: Path | None, shape: tuple[int, ...], rate: float, steps: int) -> tuple[torch.Tensor, dict]:
     """Streams [B, T, n] to measure value ranges on: the user's raster, else Poisson input; and what it was."""
-    raster = read_raster(path, width, "--calibration") if path is not None else \
-        poisson(width, steps, CALIBRATION_STREAMS, rate)
+    raster = read_raster(path, shape, "--calibration") if path is not None else \
+        poisson(int(np.prod(shape)), steps, CALIBRATION_STREAMS, rate)
     spikes = raster.spikes
     info = {"source": raster.source, "sha256": hashlib.sha256(np.ascontiguousarray(spikes).tobytes()).hexdigest(),
             "streams": raster.streams, "steps": raster.steps, "rate": float(spikes.mean())}
@@ -290,6 +308,7 @@ class SpikeEvaluation:
     populations: dict[str, dict]  # spiking population -> agreement
     saturations: int
     wraps: int
+    accuracy: dict[str, float] | None = None  # with labels: argmax of output counts = label, per engine
 
 
 def evaluate(build: Build, raster: Raster) -> SpikeEvaluation:
@@ -299,7 +318,12 @@ def evaluate(build: Build, raster: Raster) -> SpikeEvaluation:
     ints, sim = run_cpu(build, raster, populations)
     floats, seen = run_float(build, raster, populations)
     counts = sim.totals
+    accuracy = None
+    if raster.labels is not None:
+        accuracy = {engine: float((out.sum(0).argmax(-1) == raster.labels).mean())
+                    for engine, out in (("float", floats), ("integer", ints))}
     return SpikeEvaluation(
         raster.steps, raster.streams, {build.program.output.name: agreement(ints, floats)},
         {name: agreement(np.stack(sim.recorded[name]), seen[name]) for name in populations},
-        int(counts[:, Tally.FIELDS.index("saturations")].sum()), int(counts[:, Tally.FIELDS.index("wraps")].sum()))
+        int(counts[:, Tally.FIELDS.index("saturations")].sum()), int(counts[:, Tally.FIELDS.index("wraps")].sum()),
+        accuracy)

@@ -1,0 +1,187 @@
+"""Convolution and pooling on C x H x W maps, stored flat (row-major, as ``torch.flatten`` orders them).
+
+Float semantics: PyTorch's ``conv2d`` / a sum over each window (NIR's SumPool2d; AvgPool2d divides by the window
+size).  Integer form: a weight matrix like any other (``synapse_form``, the operator unrolled onto the flat
+vectors: the entries are the kernel's, placed where each output reads each input), so a conv or a pooling layer
+becomes a ``Dense`` in ``lower`` -- folded into the next layer's weights when nothing spikes in between (pooling
+then Affine), or carrying the next neuron's gain.  The unrolled matrix holds the zeros too: the partition counts
+them as synaptic memory (named in the report's approximations), an over-estimate of what a conv-aware core stores.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import nir
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .base import OP_KEY, Op, _numpy, _sum, _t
+
+
+def _pair(value) -> tuple[int, int]:
+    a = np.asarray(value).reshape(-1)
+    if a.size == 1:
+        return int(a[0]), int(a[0])
+    if a.size != 2:
+        raise ValueError(f"expected one or two integers, got {a.tolist()}")
+    return int(a[0]), int(a[1])
+
+
+class _Map(Op):
+    """An op on a C x H x W map held flat: its input shape is a field; ``shape`` is its output's."""
+
+    arity: ClassVar[int | None] = None  # NIR sums incoming edges
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        raise NotImplementedError
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def _apply(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, C, H, W] -> [B, C', H', W']"""
+        raise NotImplementedError
+
+    def float_step(self, inputs, state):
+        x = _sum(inputs)
+        return self._apply(x.reshape(x.shape[0], *self.in_shape)).reshape(x.shape[0], -1), state
+
+    def _unrolled(self) -> np.ndarray:
+        """The linear part as a matrix [out, in]: the op applied to every unit input."""
+        n = int(np.prod(self.in_shape))
+        with torch.no_grad():
+            basis = torch.eye(n, dtype=torch.float64).reshape(n, *self.in_shape)
+            return self._linear(basis).reshape(n, -1).T.contiguous().numpy()
+
+    def _linear(self, x: torch.Tensor) -> torch.Tensor:
+        return self._apply(x)
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2d(_Map):
+    """NIR's Conv2d on a flat C x H x W input: ``torch.nn.functional.conv2d`` with the node's stride, padding,
+    dilation and groups, plus the bias per output channel."""
+
+    kind: ClassVar[str] = "Conv2d"
+    nir_native: ClassVar[type] = nir.Conv2d
+    weight: np.ndarray  # [C_out, C_in / groups, kh, kw]
+    bias: np.ndarray  # [C_out]
+    in_shape: tuple  # (C_in, H, W)
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+    dilation: tuple = (1, 1)
+    groups: int = 1
+
+    @property
+    def shape(self):
+        _, h, w = self.in_shape
+        kh, kw = self.weight.shape[2:]
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        return (self.weight.shape[0], (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+
+    def _conv(self, x: torch.Tensor, bias: bool) -> torch.Tensor:
+        return F.conv2d(x, _t(self.weight, x), _t(self.bias, x) if bias else None, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+    def _apply(self, x):
+        return self._conv(x, True)
+
+    def _linear(self, x):
+        return self._conv(x, False)
+
+    def synapse_form(self):
+        _, h, w = self.shape
+        return self._unrolled(), np.repeat(np.asarray(self.bias, np.float64), h * w)
+
+    def to_nir(self, input_names):
+        return nir.Conv2d(input_shape=tuple(self.in_shape[1:]), weight=self.weight, stride=self.stride,
+                          padding=self.padding, dilation=self.dilation, groups=self.groups, bias=self.bias,
+                          metadata={OP_KEY: self.kind, "neurocompile.in_shape": np.asarray(self.in_shape)})
+
+    @classmethod
+    def from_nir(cls, node: nir.Conv2d, in_shape: tuple | None = None) -> "Conv2d":
+        weight = _numpy(node.weight)
+        if weight.ndim != 4:
+            raise ValueError(f"weight of shape {weight.shape}, expected [C_out, C_in/groups, kh, kw]")
+        if in_shape is None:
+            in_shape = tuple(int(v) for v in np.asarray(node.metadata["neurocompile.in_shape"]))
+        if isinstance(node.padding, str):
+            raise ValueError(f"padding {node.padding!r}: give the padding as numbers")
+        bias = _numpy(node.bias).reshape(-1)
+        groups = int(node.groups)
+        if len(in_shape) != 3 or in_shape[0] != weight.shape[1] * groups:
+            raise ValueError(f"input of shape {in_shape}, but the kernel reads {weight.shape[1] * groups} channels")
+        return cls(weight, np.broadcast_to(bias, (weight.shape[0],)).copy(), tuple(in_shape), _pair(node.stride),
+                   _pair(node.padding), _pair(node.dilation), groups)
+
+
+@dataclass(frozen=True, eq=False)
+class SumPool2d(_Map):
+    """NIR's SumPool2d (``mean = False``) or AvgPool2d (``mean = True``) on a flat C x H x W input."""
+
+    kind: ClassVar[str] = "SumPool2d"
+    nir_native: ClassVar[type] = nir.SumPool2d
+    in_shape: tuple  # (C, H, W)
+    kernel_size: tuple
+    stride: tuple
+    padding: tuple = (0, 0)
+    mean: bool = False
+
+    @property
+    def shape(self):
+        c, h, w = self.in_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+
+    def _apply(self, x):
+        divisor = None if self.mean else 1  # a sum: every window divided by 1
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, count_include_pad=True,
+                            divisor_override=divisor)
+
+    def synapse_form(self):
+        return self._unrolled(), None
+
+    def to_nir(self, input_names):
+        node_type = nir.AvgPool2d if self.mean else nir.SumPool2d
+        return node_type(kernel_size=np.array(self.kernel_size), stride=np.array(self.stride),
+                         padding=np.array(self.padding),
+                         metadata={OP_KEY: self.kind, "neurocompile.in_shape": np.asarray(self.in_shape)})
+
+    @classmethod
+    def from_nir(cls, node, in_shape: tuple | None = None) -> "SumPool2d":
+        if in_shape is None:
+            in_shape = tuple(int(v) for v in np.asarray(node.metadata["neurocompile.in_shape"]))
+        if len(in_shape) != 3:
+            raise ValueError(f"input of shape {in_shape}, expected C x H x W")
+        return cls(tuple(in_shape), _pair(node.kernel_size), _pair(node.stride), _pair(node.padding),
+                   isinstance(node, nir.AvgPool2d))
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten(_Map):
+    """NIR's Flatten: the identity on maps held flat (row-major, torch.flatten's order); ``lower`` removes it."""
+
+    kind: ClassVar[str] = "Flatten"
+    nir_native: ClassVar[type] = nir.Flatten
+    identity: ClassVar[bool] = True
+    in_shape: tuple
+
+    @property
+    def shape(self):
+        return (int(np.prod(self.in_shape)),)
+
+    def float_step(self, inputs, state):
+        return _sum(inputs), state
+
+    def to_nir(self, input_names):
+        return nir.Flatten(input_type={"input": np.array(self.in_shape)}, start_dim=0, end_dim=-1)
+
+    @classmethod
+    def from_nir(cls, node: nir.Flatten, in_shape: tuple | None = None) -> "Flatten":
+        if in_shape is None:
+            in_shape = tuple(int(v) for v in np.asarray(node.input_type["input"]).reshape(-1))
+        return cls(tuple(in_shape))
