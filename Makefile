@@ -10,6 +10,8 @@ LAVA   := lava-nc==0.10.0 lava-dl==0.6.0
 ZOO    := models/zoo/spikegpt-pydoc.pt
 
 BUILD  := build/zoo-loihi2
+NIR    := models/zoo/rleaky-patterns
+NBUILD := build/rleaky-loihi2
 
 .PHONY: install demo test bench clean
 
@@ -30,7 +32,8 @@ $(STAMP): pyproject.toml Makefile tools/fix_lava.py
 	touch $(STAMP)
 
 # The fullest path that exists: inspect, export for loihi2 (trace, quantize, partition), simulate on our engine
-# and on Lava (checked identical), evaluate fidelity, report energy.
+# and on Lava (checked identical), evaluate fidelity, report energy -- for the zoo SpikeGPT, then for the zoo's
+# NIR graph.
 demo: install
 	$(BIN)/neurocompile inspect $(ZOO)
 	$(BIN)/neurocompile export $(ZOO) --target loihi2 -o $(BUILD)
@@ -39,6 +42,13 @@ demo: install
 	$(BIN)/neurocompile evaluate $(BUILD) --max-tokens 4000
 	$(BIN)/neurocompile report $(BUILD) --format md -o $(BUILD)/report.md --plots $(BUILD)/plots
 	@sed -n '/^## Per token/,/^## Energy by layer/p;/^## Conventions compared/,$$p' $(BUILD)/report.md
+	# a recurrent spiking classifier trained in snnTorch and exported by snnTorch to NIR: the same path, rasters in
+	$(BIN)/neurocompile export $(NIR).nir --target loihi2 -o $(NBUILD)
+	$(BIN)/neurocompile simulate $(NBUILD) --input-spikes $(NIR).sample.npz --engine lava --output-spikes build/rleaky-out.npz
+	$(BIN)/neurocompile evaluate $(NBUILD) --input-spikes $(NIR).test.npz
+	$(BIN)/neurocompile simulate $(NBUILD) --input-spikes $(NIR).test.npz
+	$(BIN)/neurocompile report $(NBUILD) --format md -o $(NBUILD)/report.md
+	@sed -n '/^## Per time step/,/^## Energy by layer/p' $(NBUILD)/report.md
 
 bench: install
 	$(BIN)/python tools/benchmark.py

@@ -223,3 +223,17 @@ def test_unrepresentable_parameters_name_the_node(tmp_path):
     with pytest.raises(UserError, match=r"layer lif \(CUBA\) cannot be quantized.*needs dt < tau"):  # dt = tau: no memory, not a 12-bit decay
         neurocompile.export(graph, target="cpu", output=tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+def test_zoo_classifier_keeps_its_accuracy(tmp_path):
+    """The zoo's snnTorch-trained recurrent classifier: our float engine has snnTorch's accuracy (its card), and the
+    integer engine stays within two points of it (docs/nir.md)."""
+    import json as _json
+
+    from neurocompile.models import zoo
+
+    card = _json.loads(zoo.path("rleaky-patterns.card.json").read_text())
+    build = neurocompile.export(zoo.path("rleaky-patterns.nir"), target="cpu", output=tmp_path / "b")
+    result = build.evaluate(input_spikes=zoo.path("rleaky-patterns.test.npz"))
+    assert result.accuracy["float"] == pytest.approx(card["test_accuracy_snntorch"], abs=1e-4)
+    assert abs(result.accuracy["integer"] - result.accuracy["float"]) <= 0.02, result.accuracy
