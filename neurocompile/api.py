@@ -4,7 +4,7 @@
     build = neurocompile.export("model.pt", target="loihi2", output="build/")   # -> a checked Build
     run = build.simulate(prompt="The ", tokens=100)                            # text, counters, files
     build.evaluate(max_tokens=2000).ratio                                       # integer / float bpc
-    build.report(energy="hw-45nm").totals["energy_pj_per_token"]
+    build.report(energy="hw-45nm").totals["energy_pj_per_step"]
 
     build = neurocompile.export(snntorch_net, sample_input=torch.zeros(12))    # or a nir.NIRGraph, or "net.nir"
     run = build.simulate(input_spikes=raster, engine="lava")                   # raster [T, n] or [T, B, n] of 0/1

@@ -315,7 +315,7 @@ def cmd_export(args: argparse.Namespace) -> None:
               f"({manifest['numeric']['weight_bits']}-bit weights, {manifest['numeric']['payload_bits']}-bit payloads)")
         if "partition" in manifest:
             p = manifest["partition"]
-            t = p["traffic_per_token"]
+            t = p["traffic_per_step"]
             print(f"  {p['cores']} neurocores on {p['chips']} chip(s) of {p['system']} (lower bound {p['lower_bound_cores']}, "
                   f"{p['cores_over_bound']:.2f}x); synaptic memory used {p['synaptic_utilisation_mean']:.0%} on average; "
                   f"{p['embedded_cpu_ops']} ops on embedded x86 cores; messages per token: {t['same_core']:,} within a core, "

@@ -28,7 +28,8 @@ import numpy as np
 from .errors import UserError
 
 TMP_TAG = "neurocompile-tmp"
-REPORT_FORMAT = "neurocompile.report/1"  # carried by every report we write (JSON key, Markdown/TeX comment)
+REPORT_FORMAT = "neurocompile.report/2"  # carried by every report we write (JSON key, Markdown/TeX comment)
+REPORT_MARK = "neurocompile.report/"  # any version of it: an earlier report is ours to replace too
 NPZ_MARK = "neurocompile_format"  # a member of every .npz we write
 CSV_MARK = "node,layer,kind,placement,input,"  # the first columns of every report CSV we write
 _PDF_MARK = b"/Creator (neurocompile"
@@ -82,7 +83,7 @@ def owned_file(path: Path) -> bool:
         if suffix == ".pdf":
             return head.startswith(b"%PDF") and path.stat().st_size < 1 << 26 and _PDF_MARK in path.read_bytes()
         text = head.decode("utf-8", errors="replace")
-        return REPORT_FORMAT in text[:400] or text.startswith(CSV_MARK)
+        return REPORT_MARK in text[:400] or text.startswith(CSV_MARK)
     except (OSError, zipfile.BadZipFile):
         return False
 

@@ -89,8 +89,8 @@ class NodeRow:
     kind: str
     placement: str
     input: str  # what the run fed it: "binary", "real-valued", or "-" (no synapses)
-    per_token: dict[str, float]  # counted events per token
-    energy_pj: float  # per token, under the report's energy model
+    per_step: dict[str, float]  # counted events per step (header["unit"]: a token, a time step)
+    energy_pj: float  # per step, under the report's energy model
 
 
 @dataclass
@@ -137,10 +137,10 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
         report.by_layer[r.layer] = report.by_layer.get(r.layer, 0.0) + r.energy_pj
         report.by_kind[r.kind] = report.by_kind.get(r.kind, 0.0) + r.energy_pj
         report.by_placement[r.placement] = report.by_placement.get(r.placement, 0.0) + r.energy_pj
-    summed = {f: float(sum(r.per_token[f] for r in rows)) for f in fields}
-    report.totals = {**summed, "energy_pj_per_token": float(sum(r.energy_pj for r in rows)), "steps": steps}
-    report.totals["energy_pj_per_sequence"] = report.totals["energy_pj_per_token"] * steps
-    report.comparison = _comparison(rows, summed, dense_macs, first_dense, model, report.totals["energy_pj_per_token"])
+    summed = {f: float(sum(r.per_step[f] for r in rows)) for f in fields}
+    report.totals = {**summed, "energy_pj_per_step": float(sum(r.energy_pj for r in rows)), "steps": steps}
+    report.totals["energy_pj_per_sequence"] = report.totals["energy_pj_per_step"] * steps
+    report.comparison = _comparison(rows, summed, dense_macs, first_dense, model, report.totals["energy_pj_per_step"])
     return report
 
 
@@ -150,20 +150,20 @@ def _comparison(rows, summed, dense_macs, first_dense, model, counted_pj) -> lis
     synops = summed["binary_events"] + summed["graded_events"]
     first_name, first_macs = first_dense
     first_events = next(r for r in rows if r.node == first_name)
-    first_synops = first_events.per_token["binary_events"] + first_events.per_token["graded_events"]
+    first_synops = first_events.per_step["binary_events"] + first_events.per_step["graded_events"]
     paper_pj = mac * first_macs + ac * (synops - first_synops)
     honest_paper_pj = ac * summed["binary_events"] + mac * summed["graded_events"]
     return [
         {"method": "SNN-paper convention: MAC x FLOPs(first layer) + AC x SynOps (0.9 / 4.6 pJ)",
-         "synops_per_token": synops, "energy_pj_per_token": paper_pj},
+         "synops_per_step": synops, "energy_pj_per_step": paper_pj},
         {"method": "paper constants on counted events: binary -> AC, graded -> MAC",
-         "synops_per_token": synops, "energy_pj_per_token": honest_paper_pj},
+         "synops_per_step": synops, "energy_pj_per_step": honest_paper_pj},
         {"method": f"counted, {model.name} (hardware-aware, every event type)",
-         "synops_per_token": synops, "energy_pj_per_token": counted_pj},
-        {"method": "dense ANN, fp32 MACs (Linear layers only)", "synops_per_token": dense_macs,
-         "energy_pj_per_token": dense_macs * model.mac_fp32_pj},
-        {"method": "dense ANN, int8 MACs (Linear layers only)", "synops_per_token": dense_macs,
-         "energy_pj_per_token": dense_macs * model.mac_int8_pj},
+         "synops_per_step": synops, "energy_pj_per_step": counted_pj},
+        {"method": "dense ANN, fp32 MACs (Linear layers only)", "synops_per_step": dense_macs,
+         "energy_pj_per_step": dense_macs * model.mac_fp32_pj},
+        {"method": "dense ANN, int8 MACs (Linear layers only)", "synops_per_step": dense_macs,
+         "energy_pj_per_step": dense_macs * model.mac_int8_pj},
     ]
 
 
@@ -217,9 +217,9 @@ def to_json(report: Report) -> str:
 def to_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*files.CSV_MARK.rstrip(",").split(","), *Tally.FIELDS, "energy_pj_per_token"])
+    writer.writerow([*files.CSV_MARK.rstrip(",").split(","), *Tally.FIELDS, "energy_pj_per_step"])
     for r in report.nodes:
-        writer.writerow([r.node, r.layer, r.kind, r.placement, r.input, *(f"{r.per_token[f]:.6g}" for f in Tally.FIELDS),
+        writer.writerow([r.node, r.layer, r.kind, r.placement, r.input, *(f"{r.per_step[f]:.6g}" for f in Tally.FIELDS),
                          f"{r.energy_pj:.6g}"])
     return out.getvalue()
 
@@ -229,16 +229,16 @@ def _fmt(x: float) -> str:
 
 
 def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
-    total = report.totals["energy_pj_per_token"] or 1.0
+    total = report.totals["energy_pj_per_step"] or 1.0
     share = lambda d: [[k, _fmt(v / 1e3), f"{100 * v / total:.1f}"] for k, v in d.items()]  # noqa: E731
     lif = [[k, f"{100 * v:.1f}"] for k, v in report.firing_rates.items()]
-    comparison = [[c["method"], _fmt(c["synops_per_token"]), _fmt(c["energy_pj_per_token"] / 1e3)] for c in report.comparison]
+    comparison = [[c["method"], _fmt(c["synops_per_step"]), _fmt(c["energy_pj_per_step"] / 1e3)] for c in report.comparison]
     t, unit = report.totals, report.header["unit"]
     totals = [["spikes", _fmt(t["spikes"])], ["binary synaptic ops", _fmt(t["binary_events"])],
               ["graded synaptic ops", _fmt(t["graded_events"])], ["graded messages", _fmt(t["graded_messages"])],
               ["neuron updates", _fmt(t["neuron_updates"])], ["extension-op evaluations", _fmt(t["op_evals"])],
               ["saturations", _fmt(t["saturations"])], ["wraps", _fmt(t["wraps"])],
-              ["energy (nJ)", _fmt(t["energy_pj_per_token"] / 1e3)]]
+              ["energy (nJ)", _fmt(t["energy_pj_per_step"] / 1e3)]]
     return [
         (f"Per {unit}: counted events and energy", ["quantity", f"per {unit}"], totals),
         ("Energy by layer", ["layer", f"nJ / {unit}", "%"], share(report.by_layer)),
@@ -273,7 +273,7 @@ def to_markdown(report: Report) -> str:
 def _resources_line(resources: dict | str, unit: str) -> str:
     if isinstance(resources, str):
         return f"Resources: {resources}"
-    t = resources["traffic_per_token"]
+    t = resources["traffic_per_step"]
     return (f"Resources: {resources['cores']} neurocores on {resources['chips']} chip(s) of {resources['system']} "
             f"(lower bound {resources['lower_bound_cores']}); synaptic memory {resources['synaptic_utilisation_mean']:.0%} "
             f"used on average (max {resources['synaptic_utilisation_max']:.0%}), neuron slots "

@@ -18,7 +18,7 @@ def test_export_simulate_evaluate_report(tmp_path):
     result = build.evaluate(max_tokens=64)
     assert result.tokens > 0 and 0.9 < result.ratio < 1.1
     report = build.report(energy="snn-paper-45nm")
-    assert report.steps == 16 and report.totals["energy_pj_per_token"] > 0
+    assert report.steps == 16 and report.totals["energy_pj_per_step"] > 0
 
 
 def test_errors_are_user_errors(tmp_path):

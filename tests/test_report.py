@@ -78,7 +78,7 @@ def test_energy_is_counted_events_times_constants(round_model):
     report = _tiny_report(round_model)
     # by construction (see test_quantize): 20 binary synaptic ops, 6 neuron updates, 3 look-ups in 3 tokens
     assert report.totals["binary_events"] == pytest.approx(20 / 3)
-    assert report.totals["energy_pj_per_token"] == pytest.approx((20 * 1 + 6 * 1000 + 3 * 10000) / 3)
+    assert report.totals["energy_pj_per_step"] == pytest.approx((20 * 1 + 6 * 1000 + 3 * 10000) / 3)
     assert report.by_placement["synapse"] == pytest.approx(20 / 3)
     assert report.by_placement["neuron"] == pytest.approx(6000 / 3)
     assert report.by_placement["host"] == pytest.approx(10000)
@@ -87,9 +87,9 @@ def test_energy_is_counted_events_times_constants(round_model):
     assert rows["fc"].input == "binary" and rows["fc"].energy_pj == pytest.approx(14 / 3)
     paper, _, counted, ann32, ann8 = report.comparison
     # paper convention: 4.6 pJ x 8 MACs of the first layer + 0.9 pJ x the other synaptic ops (6 in 3 tokens)
-    assert paper["energy_pj_per_token"] == pytest.approx(4.6 * 8 + 0.9 * 6 / 3)
-    assert counted["energy_pj_per_token"] == report.totals["energy_pj_per_token"]
-    assert ann32["energy_pj_per_token"] == pytest.approx(2 * (8 + 6)) and ann8["energy_pj_per_token"] == pytest.approx(0.5 * 14)
+    assert paper["energy_pj_per_step"] == pytest.approx(4.6 * 8 + 0.9 * 6 / 3)
+    assert counted["energy_pj_per_step"] == report.totals["energy_pj_per_step"]
+    assert ann32["energy_pj_per_step"] == pytest.approx(2 * (8 + 6)) and ann8["energy_pj_per_step"] == pytest.approx(0.5 * 14)
 
 
 def test_every_format(round_model, tmp_path):
@@ -165,4 +165,4 @@ def test_report_cli_on_the_zoo_model(capsys, tmp_path):
     assert data["steps"] == 24 and data["header"]["model"] == "spikegpt-pydoc.pt"
     dense = [n for n in data["nodes"] if n["kind"] == "Dense"]
     assert dense and all(n["input"] == "real-valued" for n in dense)  # measured: upstream feeds real values
-    assert sum(data["by_layer"].values()) == pytest.approx(data["totals"]["energy_pj_per_token"])
+    assert sum(data["by_layer"].values()) == pytest.approx(data["totals"]["energy_pj_per_step"])

@@ -84,13 +84,13 @@ def main() -> None:
         print("| method | ops / token (M) | nJ / token |")
         print("|---|---|---|")
         paper, honest, _, ann32, ann8 = hw.comparison
-        print(f"| {paper['method']} | {paper['synops_per_token'] / 1e6:.3f} | {paper['energy_pj_per_token'] / 1e3:,.1f} |")
-        print(f"| {honest['method']} | {honest['synops_per_token'] / 1e6:.3f} | {honest['energy_pj_per_token'] / 1e3:,.1f} |")
+        print(f"| {paper['method']} | {paper['synops_per_step'] / 1e6:.3f} | {paper['energy_pj_per_step'] / 1e3:,.1f} |")
+        print(f"| {honest['method']} | {honest['synops_per_step'] / 1e6:.3f} | {honest['energy_pj_per_step'] / 1e3:,.1f} |")
         for key in ("hw-45nm", "loihi1-proxy"):
             c = reports[key].comparison[2]
-            print(f"| {c['method']} | {c['synops_per_token'] / 1e6:.3f} | {c['energy_pj_per_token'] / 1e3:,.1f} |")
-        print(f"| {ann32['method']} | {ann32['synops_per_token'] / 1e6:.3f} | {ann32['energy_pj_per_token'] / 1e3:,.1f} |")
-        print(f"| {ann8['method']} | {ann8['synops_per_token'] / 1e6:.3f} | {ann8['energy_pj_per_token'] / 1e3:,.1f} |")
+            print(f"| {c['method']} | {c['synops_per_step'] / 1e6:.3f} | {c['energy_pj_per_step'] / 1e3:,.1f} |")
+        print(f"| {ann32['method']} | {ann32['synops_per_step'] / 1e6:.3f} | {ann32['energy_pj_per_step'] / 1e3:,.1f} |")
+        print(f"| {ann8['method']} | {ann8['synops_per_step'] / 1e6:.3f} | {ann8['energy_pj_per_step'] / 1e3:,.1f} |")
         print()
 
 

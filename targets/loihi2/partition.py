@@ -83,7 +83,7 @@ class Placement:
             "synaptic_utilisation_mean": sum(syn) / len(syn) if syn else 0.0, "synaptic_utilisation_max": max(syn, default=0.0),
             "neuron_utilisation_mean": sum(neu) / len(neu) if neu else 0.0, "neuron_utilisation_max": max(neu, default=0.0),
             "embedded_cpu_ops": len(self.embedded_cpu), "host_ops": len(self.host),
-            "traffic_per_token": dict(self.traffic),
+            "traffic_per_step": dict(self.traffic),
         }
 
     def to_dict(self) -> dict:
@@ -107,7 +107,7 @@ class Placement:
                     raise ValueError(f"a slice names node {s.node!r} rows {s.rows[0]}..{s.rows[1]}, which the program lacks")
         placement = cls(str(summary["system"]), int(summary["chips_available"]), cores,
                         {str(k): int(v) for k, v in d["embedded_cpu"].items()}, [str(h) for h in d["host"]],
-                        int(summary["lower_bound_cores"]), {str(k): int(v) for k, v in summary["traffic_per_token"].items()},
+                        int(summary["lower_bound_cores"]), {str(k): int(v) for k, v in summary["traffic_per_step"].items()},
                         ResourceSpec(**d["resources"]))
         if placement.to_dict() != d:
             raise ValueError("its summary or resources disagree with its cores")
