@@ -239,7 +239,9 @@ def read_build(path: Path, target: str | None = None) -> Build:
     tokenizer = None
     if task.tokenizer:
         tokenizer = _read_tokenizer(path, manifest)
-        vocab = program.vocab_size
+        from .tasks.language import vocab_size
+
+        vocab = vocab_size(program)
         if tokenizer.vocab_size != vocab:
             raise UserError(f"{path}: the tokenizer has {tokenizer.vocab_size} entries but {PROGRAM_FILE} takes {vocab} "
                             f"token ids; {again}")

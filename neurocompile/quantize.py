@@ -53,13 +53,6 @@ class Program:
     def output(self) -> QNode:
         return next(n for n in self.nodes.values() if n.kind == "Output")
 
-    @property
-    def vocab_size(self) -> int:
-        """Token ids the program takes: rows of the code table its token input feeds."""
-        source = next(n.name for n in self.nodes.values() if not n.inputs)
-        table = next(n for n in self.nodes.values() if source in n.inputs)
-        return int(table.q.table.shape[0])
-
     def width(self, name: str) -> int:
         """Values a node outputs per stream and step: its own width, or (elementwise ops) its first input's."""
         node = self.nodes[name]

@@ -46,6 +46,12 @@ def save_run(build: Build, sim, tokens_head: list[int], seed: int, complete: boo
     return files.write_file(build.path / RUN_FILE, lambda tmp: np.savez_compressed(tmp, **arrays), "the run file")
 
 
+def _vocab(build: Build) -> int:
+    from .tasks.language import vocab_size
+
+    return vocab_size(build.program)
+
+
 @dataclass(frozen=True)
 class Run:
     totals: np.ndarray  # [nodes, fields], summed over steps and streams
@@ -72,7 +78,7 @@ def load_run(build: Build) -> Run:
     if nodes != list(build.program.nodes) or fields_ != list(Tally.FIELDS):
         raise UserError(f"{path}: recorded for another program or version; {again}")
     if (run.totals.shape != (len(nodes), len(fields_)) or run.totals.dtype.kind not in "iu" or (run.totals < 0).any()
-            or run.steps < 1 or run.streams < 1 or any(not 0 <= t < build.program.vocab_size for t in run.tokens)):
+            or run.steps < 1 or run.streams < 1 or any(not 0 <= t < _vocab(build) for t in run.tokens)):
         raise UserError(f"{path}: damaged (counters of the wrong shape or sign, or no steps); {again}")
     return Run(run.totals.astype(np.int64), run.steps, run.tokens, run.streams, run.complete)
 

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from neurocompile.graph import Graph
-from neurocompile.ops import LIF, Dense, Output, SpikeEmbedding, TokenInput
+from neurocompile.ops import LIF, Dense, Output, SpikeEmbedding
+from neurocompile.tasks.language.ops import TokenInput
 
 DATA = Path(__file__).parent / "data"
 UPSTREAM = DATA / "upstream"

@@ -28,6 +28,7 @@ from neurocompile.cli import main
 from neurocompile.models import zoo
 
 ZOO = zoo.path()
+NIR, SAMPLE = zoo.path("rleaky-patterns.nir"), zoo.path("rleaky-patterns.sample.npz")
 NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
 CAN_DROP = os.geteuid() != 0 or shutil.which("setpriv") is not None
 
@@ -68,6 +69,10 @@ def builds(tmp_path_factory) -> dict[str, Path]:
         assert main(["export", "--target", target, "-o", str(out), "--calibration-tokens", "256", "--json"]) == 0
         assert main(["simulate", str(out), "--tokens", "8", "--json"]) == 0
         made[target] = out
+    out = root / "spikes"  # a spike-train build of the zoo's NIR graph
+    assert main(["export", str(NIR), "--target", "cpu", "-o", str(out), "--json"]) == 0
+    assert main(["simulate", str(out), "--input-spikes", str(SAMPLE), "--json"]) == 0
+    made["spikes"] = out
     return made
 
 
@@ -218,7 +223,47 @@ CASES = [
          ("not a PyTorch checkpoint", "binary data")),
     Case("empty-state-dict", lambda w, b: ["inspect", _checkpoint(w / "e.pt", lambda s: {})], ("the state_dict is empty",)),
     Case("zip-that-is-not-torch", lambda w, b: ["inspect", _zip(w / "z.pt")], ("a zip archive, but not a PyTorch checkpoint",)),
+    # spike-train builds: rasters, NIR files and their options
+    Case("output-spikes-over-a-user-file",
+         lambda w, b: ["simulate", _copy_build(b, "spikes", w), "--input-spikes", SAMPLE, "--output-spikes",
+                       _write(w / "out.npz", b"PK my results")], ("out.npz", "not written by neurocompile")),
+    Case("raster-with-nan",
+         lambda w, b: ["simulate", _copy_build(b, "spikes", w), "--input-spikes", _npz(w / "in.npz", input=np.full((4, 12), np.nan))],
+         ("in.npz", "holds nan", "0 and 1 only")),
+    Case("raster-with-pickled-objects",
+         lambda w, b: ["simulate", _copy_build(b, "spikes", w), "--input-spikes", _pickled_npz(w / "in.npz")],
+         ("in.npz", "without pickles")),
+    Case("raster-is-a-folder", lambda w, b: ["evaluate", _copy_build(b, "spikes", w), "--input-spikes", w],
+         ("--input-spikes", "a folder")),
+    Case("labels-of-the-wrong-shape",
+         lambda w, b: ["evaluate", _copy_build(b, "spikes", w), "--input-spikes",
+                       _npz(w / "in.npz", input=np.zeros((4, 3, 12)), labels=np.zeros(5, np.int64))],
+         ("labels", "one class index >= 0 per stream, [3]")),
+    Case("language-option-on-a-spike-build",
+         lambda w, b: ["evaluate", _copy_build(b, "spikes", w), "--text", _write(w / "t.txt", "abc")],
+         ("--text: for language models",)),
+    Case("spike-option-on-a-language-build",
+         lambda w, b: ["simulate", _copy_build(b, "cpu", w), "--input-spikes", SAMPLE], ("--input-spikes: for spike-train",)),
+    Case("manifest-with-unknown-task",
+         lambda w, b: [_edit_manifest(_copy_build(b, "spikes", w), task="vision") and "simulate", w / "b"],
+         ("unknown task 'vision'",)),
+    Case("nir-that-is-not-nir", lambda w, b: ["export", _write(w / "n.nir", b"\x89HDF\r\n\x1a\n" + b"0" * 64), "-o", w / "x"],
+         ("n.nir", "not a NIR file")),
+    Case("dt-zero", lambda w, b: ["export", NIR, "--dt", "0", "-o", w / "x"], ("--dt", "finite number in (0")),
+    Case("calibration-raster-and-rate",
+         lambda w, b: ["export", NIR, "-o", w / "x", "--calibration", SAMPLE, "--calibration-rate", "0.1"],
+         ("--calibration and --calibration-rate exclude each other",)),
 ]
+
+
+def _npz(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def _pickled_npz(path: Path) -> Path:
+    np.savez(path, input=np.array([{"spikes": 1}], dtype=object))  # saved by pickling the object
+    return path
 
 
 def _edit_manifest(build: Path, **changes) -> Path:

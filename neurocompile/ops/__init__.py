@@ -8,16 +8,16 @@ from .cells import CUBA, QCUBA, EulerCubaLIF, EulerIF, EulerLIF
 from .conv import Conv2d, Flatten, SumPool2d
 from .base import (CALIBRATE, INPUTS_KEY, NOTE_KEY, OP_KEY, PARAM_PREFIX, Op, QuantContext, Tally)
 from .elementwise import SIGMOID_FRAC, Add, Mul, QAdd, QProduct, QTable, Sigmoid, SquaredReLU
-from .io import Output, QOutput, QSpikeInput, SpikeInput, TokenInput
+from .io import Output, QOutput, QSpikeInput, SpikeInput
 from .neurons import LIF, LIF_VTH_MAX, QLIF, QShift, QSpikeDelay, SpikeDelay, TokenShift
 from .norm import LayerNorm, QLayerNorm
 from .rwkv import WKV, QWKV
 from .synapses import Affine, Dense, Embedding, Heaviside, Linear, QDense, QSpikeEmbedding, Scale, SpikeEmbedding
 
 # NIR node type -> our op, for NIR nodes without neurocompile metadata (each op declares its own).
-NATIVE: dict[type, type[Op]] = {cls.nir_native: cls for cls in Op.registry.values() if cls.nir_native is not None}
+NATIVE: dict[type, type[Op]] = {cls.nir_native: cls for cls in dict.values(Op.registry) if cls.nir_native is not None}
 
 __all__ = ["CALIBRATE", "INPUTS_KEY", "NATIVE", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "Op", "QuantContext", "Tally",
            "SIGMOID_FRAC", "Add", "Mul", "QAdd", "QProduct", "QTable", "Sigmoid", "SquaredReLU", "Output", "QOutput",
-           "TokenInput", "LIF", "LIF_VTH_MAX", "QLIF", "QShift", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV",
+           "LIF", "LIF_VTH_MAX", "QLIF", "QShift", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV",
            "Affine", "Conv2d", "Flatten", "SumPool2d", "EulerIF", "QSpikeDelay", "SpikeDelay", "CUBA", "QCUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]

@@ -50,6 +50,51 @@ class Tally:
         return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.int64)
 
 
+# Ops that belong to a task or a frontend live in its folder; these modules hold them.  The registry imports them
+# the first time it is read (never while the core is being imported), so the core never names their ops.
+EXTENSION_MODULES = ("neurocompile.tasks.language.ops",)
+
+
+class _Registry(dict):
+    """kind -> Op class; reading it first imports ``EXTENSION_MODULES`` (once)."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if not _Registry._loaded:
+            _Registry._loaded = True
+            import importlib
+
+            for module in EXTENSION_MODULES:
+                importlib.import_module(module)
+
+    def __missing__(self, kind: str):
+        self._load()
+        if dict.__contains__(self, kind):
+            return dict.__getitem__(self, kind)
+        raise KeyError(kind)
+
+    def __contains__(self, kind: object) -> bool:
+        self._load()
+        return dict.__contains__(self, kind)
+
+    def __iter__(self):
+        self._load()
+        return dict.__iter__(self)
+
+    def items(self):
+        self._load()
+        return dict.items(self)
+
+    def values(self):
+        self._load()
+        return dict.values(self)
+
+    def keys(self):
+        self._load()
+        return dict.keys(self)
+
+
 @dataclass(frozen=True)
 class QuantContext:
     """What quantizing one node may use: its inputs' fractional bits, its own, the numeric spec."""
@@ -70,7 +115,7 @@ class Op:
 
     kind: ClassVar[str]
     arity: ClassVar[int | None] = 1  # None: any number of inputs, summed (NIR's edge semantics)
-    registry: ClassVar[dict[str, type["Op"]]] = {}
+    registry: ClassVar[dict[str, type["Op"]]] = _Registry()
     binary_output: ClassVar[bool] = False  # spikes (0/1, frac 0)
     lowered: ClassVar[bool] = False  # exists only after `lower`; stored in program.h5, never in NIR files
     same_input_frac: ClassVar[bool] = False

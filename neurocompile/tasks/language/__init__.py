@@ -34,8 +34,15 @@ UNIT = "token"  # the report's unit: per token = per step
 CALIBRATION_STREAMS = 8
 
 
+def vocab_size(program) -> int:
+    """Token ids a program takes: rows of the code table its token input feeds."""
+    source = next(n.name for n in program.nodes.values() if not n.inputs)
+    table = next(n for n in program.nodes.values() if source in n.inputs)
+    return int(table.q.table.shape[0])
+
+
 def _probe(program) -> np.ndarray:
-    return np.array([0, program.vocab_size - 1])  # the first and the last token id
+    return np.array([0, vocab_size(program) - 1])  # the first and the last token id
 
 
 TASK = Task("language", UNIT, "per token = per step of the simulated run (the prompt's tokens and the generated "
