@@ -493,7 +493,13 @@ def _evaluate_spikes(args: argparse.Namespace, build) -> None:
     print(f"{args.input_spikes}: {result.steps} time steps x {result.streams} stream(s); integer ({build.manifest['target']}) "
           f"against the float semantics")
     print(f"  {'population':<16}{'raster match':>14}{'count r':>10}{'argmax':>9}{'spikes int / float':>22}")
-    for kind, table in (("output", result.outputs), ("", result.populations)):
+    for name, a in result.outputs.items():
+        if "value_pearson_r" in a:  # a graded readout
+            r = "-" if a["value_pearson_r"] is None else f"{a['value_pearson_r']:.6f}"
+            print(f"  output {name} (graded): value r {r}, largest difference {a['max_abs_difference']:.4g} "
+                  f"({a['max_abs_difference_over_range']:.2%} of its range), argmax agreement {a['argmax_agreement']:.0%}")
+    for kind, table in (("output", {k: v for k, v in result.outputs.items() if "raster_match" in v}),
+                        ("", result.populations)):
         for name, a in table.items():
             r = "-" if a["count_pearson_r"] is None else f"{a['count_pearson_r']:.4f}"
             label = f"{name} ({kind})" if kind else name

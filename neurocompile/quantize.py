@@ -92,9 +92,11 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
     for (``Op.input_bits``; else the op's own ``value_bits``) within their limits (``Op.input_frac_limit``)."""
     users: dict[str, list[tuple[Op, int]]] = {name: [] for name in graph.nodes}
     users_of: dict[str, set[str]] = {name: set() for name in graph.nodes}
+    users_named: dict[str, list[tuple[Op, int, str]]] = {name: [] for name in graph.nodes}
     for node in graph.nodes.values():
         for port, src in enumerate(node.inputs):
             users[src].append((node.op, port))
+            users_named[src].append((node.op, port, node.name))
             users_of[src].add(node.name)
     fracs: dict[str, int | None] = {}
     nodes: dict[str, QNode] = {}
@@ -108,7 +110,8 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
             peak = max([peaks[name], *(sum(peaks[i] for i in graph.nodes[u].inputs) for u in users_of[name]
                                        if graph.nodes[u].op.same_input_frac)])
             frac = _frac(peak, min(asked) if asked else op.value_bits(spec))
-            limits = [lim for user, port in users[name] if (lim := user.input_frac_limit(port)) is not None]
+            limits = [lim for user, port, user_name in users_named[name]
+                      if (lim := user.input_frac_limit(port, peaks[user_name])) is not None]
             frac = min([frac, *limits])
         binary_in = tuple(graph.nodes[i].op.binary_output for i in node.inputs)
         try:

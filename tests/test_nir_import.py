@@ -80,12 +80,12 @@ def test_imported_graph_round_trips_through_our_nir_file(tmp_path):
 
 
 def test_unsupported_graphs_are_refused_by_name(tmp_path):
-    li = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
-                             "li": nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)),
-                             "output": nir.Output(output_type={"output": np.array([2])})},
-                      edges=[("input", "li"), ("li", "output")])
-    with pytest.raises(UserError, match="node li: NIR LI is not supported yet"):
-        import_graph(li)
+    integrator = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                                     "acc": nir.I(r=np.ones(2)),
+                                     "output": nir.Output(output_type={"output": np.array([2])})},
+                              edges=[("input", "acc"), ("acc", "output")])
+    with pytest.raises(UserError, match="node acc: NIR I is not supported yet"):
+        import_graph(integrator)
     linear_loop = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([3])}),
                                       "a": nir.Linear(weight=np.eye(3)), "b": nir.Linear(weight=np.eye(3)),
                                       "output": nir.Output(output_type={"output": np.array([3])})},
@@ -249,3 +249,46 @@ def test_float_engine_reproduces_norse_on_a_sinabs_cnn(seed):
     ours = _ours(import_graph(graph), raster.reshape(40, 2, -1))
     assert 10 < theirs.sum() < 0.8 * theirs.size
     np.testing.assert_array_equal(ours, theirs)
+
+
+def _readout_graph(seed: int, cell: str) -> nir.NIRGraph:
+    rng = np.random.default_rng(seed)
+    n_in, n_h, n_out = 8, 16, 4
+    li = (nir.LI(tau=rng.uniform(2e-3, 5e-3, n_out), r=rng.uniform(0.5, 2, n_out), v_leak=rng.normal(0, 0.1, n_out))
+          if cell == "LI" else
+          nir.CubaLI(tau_syn=rng.uniform(1e-3, 2e-3, n_out), tau_mem=rng.uniform(2e-3, 5e-3, n_out), r=np.ones(n_out),
+                     v_leak=rng.normal(0, 0.1, n_out), w_in=rng.uniform(0.5, 2, n_out)))
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([n_in])}),
+        "fc": nir.Affine(weight=rng.normal(0, 6, (n_h, n_in)), bias=rng.normal(0, .1, n_h)),
+        "lif": nir.LIF(tau=np.full(n_h, 2e-3), r=np.ones(n_h), v_leak=np.zeros(n_h), v_threshold=np.ones(n_h),
+                       v_reset=np.zeros(n_h)),
+        "ro": nir.Linear(weight=rng.normal(0, 1, (n_out, n_h))), "li": li,
+        "output": nir.Output(output_type={"output": np.array([n_out])})},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "ro"), ("ro", "li"), ("li", "output")])
+
+
+@pytest.mark.parametrize("cell", ["LI", "CubaLI"])
+def test_leaky_integrator_readouts_follow_the_nir_equations(cell):
+    """No framework here imports LI/CubaLI by NIR's equations (Norse 1.1 has no LI importer; Sinabs integrates with
+    exp(-dt/tau)), so the reference is NIR's ODEs stepped by forward Euler, written out below from NIR's docs."""
+    graph, dt = _readout_graph(0, cell), 1e-4
+    raster = (torch.rand(60, 2, 8, generator=torch.Generator().manual_seed(0)) < 0.3).double()
+    n = {k: graph.nodes[k] for k in ("fc", "lif", "ro", "li")}
+    v_h, v, i = np.zeros((2, 16)), np.zeros((2, 4)), np.zeros((2, 4))
+    expected = []
+    for t in range(60):
+        x = raster[t].numpy() @ n["fc"].weight.T + n["fc"].bias
+        v_h = v_h + dt / n["lif"].tau * (n["lif"].v_leak - v_h + n["lif"].r * x)
+        s = (v_h > n["lif"].v_threshold).astype(float)
+        v_h = np.where(s > 0, n["lif"].v_reset, v_h)
+        y = s @ n["ro"].weight.T
+        li = n["li"]
+        if cell == "CubaLI":
+            i = i + dt / li.tau_syn * (li.w_in * y - i)
+            y = i
+        v = v + dt / (li.tau if cell == "LI" else li.tau_mem) * (li.v_leak - v + li.r * y)
+        expected.append(v.copy())
+    ours = _ours(import_graph(graph, dt=dt), raster)
+    np.testing.assert_allclose(ours, np.stack(expected), rtol=1e-12, atol=1e-12)
+    assert np.abs(ours).max() > 0.1

@@ -162,8 +162,9 @@ class Op:
         """Width this op needs input `port` to fit (None: whatever its producer chooses)."""
         return None
 
-    def input_frac_limit(self, port: int) -> int | None:
-        """The most fractional bits input `port` may carry (None: no limit)."""
+    def input_frac_limit(self, port: int, own_peak: float = 0.0) -> int | None:
+        """The most fractional bits input `port` may carry (None: no limit); `own_peak`: the largest |output| this op
+        gave on the calibration input."""
         return None
 
     # -- lowering: what the op becomes before quantization (``neurocompile.lower``) ---------------------

@@ -41,7 +41,7 @@ class _EulerCell(Op):
 
     @property
     def size(self) -> int:
-        return int(self.v_threshold.shape[0])
+        return int(getattr(self, self._nir_fields()[0]).shape[0])
 
     def to_nir(self, input_names):
         shape = tuple(self.shape) or (self.size,)  # parameters shaped like the map they act on (NIR's type check)
@@ -55,7 +55,7 @@ class _EulerCell(Op):
         the map its input carries (parameters given once for the population are broadcast to it)."""
         dt, reset = _dt_reset(node, dt, reset)
         if shape is None:
-            shape = _numpy(node.v_threshold).shape
+            shape = _numpy(getattr(node, cls._nir_fields()[0])).shape
         n = int(np.prod(shape))
         params = {}
         for k in cls._nir_fields():
@@ -163,6 +163,63 @@ class EulerCubaLIF(_EulerCell):
                                                    self.reset)
 
 
+@dataclass(frozen=True, eq=False)
+class EulerLI(_EulerCell):
+    """NIR's LI (a leaky integrator, no spikes), forward Euler at ``dt``: ``v += dt / tau * (v_leak - v + r x)``;
+    its output is ``v`` (a graded value: a readout)."""
+
+    kind: ClassVar[str] = "EulerLI"
+    nir_type: ClassVar[type] = nir.LI
+    binary_output: ClassVar[bool] = False
+    tau: np.ndarray
+    r: np.ndarray
+    v_leak: np.ndarray
+    dt: float
+    reset: str = "zero"  # unused: an LI does not spike (kept so every cell reads and writes alike)
+    shape: tuple = ()
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.size, dtype=dtype)
+
+    def float_step(self, inputs, v):
+        v = v + _t(self.dt / self.tau, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * _sum(inputs))
+        return v, v
+
+    def neuron_form(self):
+        a = self.dt / self.tau
+        return a * self.r, CUBAVoltage(np.ones_like(a), a, a * self.v_leak)
+
+
+@dataclass(frozen=True, eq=False)
+class EulerCubaLI(_EulerCell):
+    """NIR's CubaLI: the CubaLIF's synaptic current into a leaky integrator, no spikes; its output is ``v``."""
+
+    kind: ClassVar[str] = "EulerCubaLI"
+    nir_type: ClassVar[type] = nir.CubaLI
+    binary_output: ClassVar[bool] = False
+    tau_syn: np.ndarray
+    tau_mem: np.ndarray
+    r: np.ndarray
+    v_leak: np.ndarray
+    w_in: np.ndarray
+    dt: float
+    reset: str = "zero"  # unused: a CubaLI does not spike
+    shape: tuple = ()
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
+
+    def float_step(self, inputs, state):
+        i, v = state
+        i = i + _t(self.dt / self.tau_syn, i) * (_t(self.w_in, i) * _sum(inputs) - i)
+        v = v + _t(self.dt / self.tau_mem, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * i)
+        return v, (i, v)
+
+    def neuron_form(self):
+        a_s, a_m = self.dt / self.tau_syn, self.dt / self.tau_mem
+        return a_m * self.r * a_s * self.w_in, CUBAVoltage(a_s, a_m, a_m * self.v_leak)
+
+
 def _fire(v: torch.Tensor, v_threshold: np.ndarray, v_reset: np.ndarray, reset: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Spike where ``v > v_threshold`` (NIR's strict threshold), then reset in the same step."""
     spikes = v > _t(v_threshold, v)
@@ -266,7 +323,7 @@ class CUBA(Op):
         gets ``lif_input_bits`` less the bits of that sum (a current at rest under the largest input stays inside)."""
         return spec.lif_input_bits - int(np.ceil(np.log2(1 / float(np.min(self.du)))))
 
-    def input_frac_limit(self, port):
+    def input_frac_limit(self, port, own_peak=0.0):
         """The threshold mantissa v_threshold 2^f must fit Lava's 17 bits."""
         from .neurons import LIF_VTH_MAX
 
@@ -276,15 +333,8 @@ class CUBA(Op):
     def quantize(self, ctx):
         from .neurons import LIF_VTH_MAX
 
-        if len(set(ctx.in_frac)) != 1:
-            raise ValueError(f"its inputs arrive at different scales {ctx.in_frac} (they are summed as they arrive)")
-        f = ctx.in_frac[0]
-        if np.any(self.du <= 0) or np.any(self.dv < 0) or np.any(self.du > 1) or np.any(self.dv >= 1):
-            raise ValueError("a decay outside what 12 bits hold: needs dt < tau (the membrane) and dt <= tau_syn")
-        du = np.rint(self.du * fixed.DECAY_UNITY).astype(np.int64) - 1
-        dv = np.rint(self.dv * fixed.DECAY_UNITY).astype(np.int64)
-        if np.any(du < 0) or np.any((dv < 1) & (self.dv > 0)) or np.any(dv > CUBA_DECAY_MAX):
-            raise ValueError("dt / tau outside [1/4096, 4095/4096]: Loihi's 12-bit decays cannot hold it; choose another dt")
+        f = _one_input_frac(ctx)
+        du, dv = _decays(self.du, self.dv)
         vth = np.rint(self.v_threshold * 2.0**f).astype(np.int64)
         if np.any(vth < 1) or np.any(vth > LIF_VTH_MAX):
             raise ValueError(f"threshold mantissa outside 1..{LIF_VTH_MAX} at input scale 2^-{f}; thresholds must be > 0")
@@ -310,6 +360,113 @@ class CUBA(Op):
         tally.neuron_updates += spikes.size
         tally.spikes += int(spikes.sum())
         return spikes.astype(np.int64), (u, v)
+
+
+def _one_input_frac(ctx) -> int:
+    if len(set(ctx.in_frac)) != 1:
+        raise ValueError(f"its inputs arrive at different scales {ctx.in_frac} (they are summed as they arrive)")
+    return ctx.in_frac[0]
+
+
+def _decays(du_real: np.ndarray, dv_real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lava's 12-bit decays: factor (4095 - du) / 4096 on u, (4096 - dv) / 4096 on v."""
+    if np.any(du_real <= 0) or np.any(dv_real < 0) or np.any(du_real > 1) or np.any(dv_real >= 1):
+        raise ValueError("a decay outside what 12 bits hold: needs dt < tau (the membrane) and dt <= tau_syn")
+    du = np.rint(du_real * fixed.DECAY_UNITY).astype(np.int64) - 1
+    dv = np.rint(dv_real * fixed.DECAY_UNITY).astype(np.int64)
+    if np.any(du < 0) or np.any((dv < 1) & (dv_real > 0)) or np.any(dv > CUBA_DECAY_MAX):
+        raise ValueError("dt / tau outside [1/4096, 4095/4096]: Loihi's 12-bit decays cannot hold it; choose another dt")
+    return du, dv
+
+
+@dataclass(frozen=True)
+class QCUBAVoltage:
+    du: np.ndarray
+    dv: np.ndarray
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.du.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class CUBAVoltage(Op):
+    """Loihi's CUBA neuron without a threshold, sending its voltage each step as a graded spike (the lowered LI and
+    CubaLI: a readout).  ``u' = (1 - du) u + x``; ``v' = (1 - dv) v + u' + bias``; output ``v'``.  Integer form: the
+    same Lava arithmetic as ``CUBA`` (24-bit saturating v), output at ``f + 6`` fractional bits; a Loihi 2 neuron
+    program (Lava's LIF sends spikes only)."""
+
+    kind: ClassVar[str] = "CUBAVoltage"
+    arity: ClassVar[int | None] = None
+    lowered: ClassVar[bool] = True
+    same_input_frac: ClassVar[bool] = True
+    du: np.ndarray
+    dv: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.du.shape[0])
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
+
+    def float_step(self, inputs, state):
+        u, v = state
+        u = (1 - _t(self.du, u)) * u + _sum(inputs)
+        v = (1 - _t(self.dv, v)) * v + u + _t(self.bias, v)
+        return v, (u, v)
+
+    Q: ClassVar[type] = QCUBAVoltage
+
+    def input_bits(self, port, spec):
+        """Inputs summed over ~1/du steps into u stay inside its 24 bits (v: ``input_frac_limit``)."""
+        return spec.lif_input_bits - int(np.ceil(np.log2(1 / float(np.min(self.du)))))
+
+    def input_frac_limit(self, port, own_peak=0.0):
+        """The voltage -- this op's output, at f + 6 fractional bits -- must fit 24 bits at its calibrated peak
+        (with the quantizer's headroom)."""
+        from ..quantize import HEADROOM
+
+        if own_peak <= 0:
+            return None
+        return int(np.floor(np.log2((fixed.UV_MAX - 1) / (own_peak * HEADROOM)))) - fixed.ACT_SHIFT
+
+    def output_frac(self, in_frac):
+        return None if in_frac[0] is None else in_frac[0] + fixed.ACT_SHIFT  # v_int = v 2^(f+6)
+
+    def value_bits(self, spec):
+        return spec.state_bits
+
+    def quantize(self, ctx):
+        f = _one_input_frac(ctx)
+        if np.any(self.dv <= 0):
+            raise ValueError("a leaky integrator without leak has no bounded voltage on 24 bits")
+        du, dv = _decays(self.du, self.dv)
+        mant, exp = _mantissa_exponent(np.rint(self.bias * 2.0 ** (f + fixed.ACT_SHIFT)).astype(np.int64))
+        return QCUBAVoltage(du, dv, mant, exp)
+
+    @staticmethod
+    def int_width(q: QCUBAVoltage):
+        return q.n
+
+    @staticmethod
+    def int_initial_state(q: QCUBAVoltage, batch):
+        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64)
+
+    @staticmethod
+    def int_step(q: QCUBAVoltage, inputs, state, tally: Tally):
+        u, v = state
+        x = inputs[0]
+        for more in inputs[1:]:
+            x = x + more
+        never = np.full(q.n, 1 << 17, np.int64)  # a threshold above every 24-bit voltage: no spike, no reset
+        _, u, v, wraps = fixed.lif_step(u, v, x, fixed.LIFParams(q.du, q.dv, never, q.bias_mant << q.bias_exp, 0))
+        tally.wraps += wraps
+        tally.neuron_updates += v.size
+        return v, (u, v)
 
 
 BIAS_MANT_MAX = (1 << 12) - 1  # 13-bit signed mantissa

@@ -119,7 +119,7 @@ class LIF(_Width):
     def input_bits(self, port, spec):
         return spec.lif_input_bits  # Lava adds a_in << 6 to a 24-bit current
 
-    def input_frac_limit(self, port):
+    def input_frac_limit(self, port, own_peak=0.0):
         """The threshold mantissa tau * vth * 2**frac must fit Lava's 17 bits."""
         return int(math.floor(math.log2(LIF_VTH_MAX / (self.tau * self.v_threshold))))
 

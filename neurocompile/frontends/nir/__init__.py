@@ -7,8 +7,8 @@ type has one converter, registered below; anything else is refused with the node
 approximated.  Maps (C x H x W) are held flat, row-major: a converter gets the shape its input carries and gives
 the shape of its output, so convolutions and pooling know their geometry whatever the exporter wrote down.
 
-Supported: Input, Output, Affine, Linear, LIF, CubaLIF, IF, Conv2d, SumPool2d, AvgPool2d, Flatten; nested graphs
-(inlined); loops (read the previous step's spikes).  Not yet: LI, CubaLI, Integrator, Threshold, Delay, Conv1d,
+Supported: Input, Output, Affine, Linear, LIF, CubaLIF, IF, LI, CubaLI, Conv2d, SumPool2d, AvgPool2d, Flatten;
+nested graphs (inlined); loops (read the previous step's spikes).  Not yet: I (integrator), Threshold, Delay, Conv1d,
 several Input or Output nodes.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from ...errors import UserError
 from ...graph import Graph
-from ...ops import (Affine, Conv2d, EulerCubaLIF, EulerIF, EulerLIF, Flatten, Linear, Op, Output, SpikeDelay,
+from ...ops import (Affine, Conv2d, EulerCubaLI, EulerCubaLIF, EulerIF, EulerLI, EulerLIF, Flatten, Linear, Op, Output, SpikeDelay,
                     SpikeInput, SumPool2d)
 from ...ops.base import _numpy
 from ...ops.cells import RESETS
@@ -94,9 +94,12 @@ def _linear(node: nir.Linear, ctx: Context):
     return Linear(weight), weight.shape[:1]
 
 
-@converts(nir.LIF, nir.CubaLIF, nir.IF)
+CELLS = {nir.LIF: EulerLIF, nir.CubaLIF: EulerCubaLIF, nir.IF: EulerIF, nir.LI: EulerLI, nir.CubaLI: EulerCubaLI}
+
+
+@converts(*CELLS)
 def _cell(node, ctx: Context):
-    cell = {nir.LIF: EulerLIF, nir.CubaLIF: EulerCubaLIF, nir.IF: EulerIF}[type(node)]
+    cell = CELLS[type(node)]
     op = cell.from_nir(node, ctx.dt, ctx.reset, ctx.in_shape)
     return op, ctx.in_shape if ctx.in_shape is not None else (op.size,)
 

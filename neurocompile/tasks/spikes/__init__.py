@@ -160,6 +160,10 @@ def _output_values(program, ints: np.ndarray) -> np.ndarray:
     return ints if frac == 0 else ints * 2.0**-frac
 
 
+def _spiking_output(build: Build) -> bool:
+    return build.graph.nodes[build.graph.output.inputs[0]].op.binary_output
+
+
 def run_cpu(build: Build, raster: Raster, record: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: False):
     """The bit-accurate engine over the raster: (outputs [T', B, n], the simulator with its counters); T' < T when
     `stop()` ended the run early."""
@@ -185,7 +189,7 @@ def run_float(build: Build, raster: Raster, record: tuple[str, ...] = ()) -> tup
             for name in record:
                 seen[name].append(run.values[name].numpy().copy())
     outputs = np.stack(out)
-    if build.graph.nodes[build.graph.output.inputs[0]].op.binary_output:
+    if _spiking_output(build):
         outputs = outputs.astype(np.int64)
     return outputs, {name: np.stack(v) for name, v in seen.items()}
 
@@ -288,6 +292,19 @@ def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Pat
 # --------------------------------------------------------------------------------------------------
 
 
+def graded_agreement(ints: np.ndarray, floats: np.ndarray) -> dict:
+    """Two graded outputs [T, B, n] (a readout's voltage): Pearson r over every value, the largest and the mean
+    absolute difference (relative to the float range), and argmax agreement of the time-summed values."""
+    a, b = ints.astype(np.float64).ravel(), floats.astype(np.float64).ravel()
+    r = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else None
+    span = float(np.ptp(b)) or 1.0
+    return {"value_pearson_r": r, "max_abs_difference": float(np.abs(a - b).max()),
+            "mean_abs_difference": float(np.abs(a - b).mean()),
+            "max_abs_difference_over_range": float(np.abs(a - b).max()) / span,
+            "mean_abs_difference_over_range": float(np.abs(a - b).mean()) / span,
+            "argmax_agreement": float((ints.sum(0).argmax(-1) == floats.sum(0).argmax(-1)).mean())}
+
+
 def agreement(ints: np.ndarray, floats: np.ndarray) -> dict:
     """Two rasters [T, B, n] of one population: spike-count Pearson r over (stream, neuron), exact raster match rate,
     argmax-of-counts agreement over streams, and the total count difference."""
@@ -323,7 +340,8 @@ def evaluate(build: Build, raster: Raster) -> SpikeEvaluation:
         accuracy = {engine: float((out.sum(0).argmax(-1) == raster.labels).mean())
                     for engine, out in (("float", floats), ("integer", ints))}
     return SpikeEvaluation(
-        raster.steps, raster.streams, {build.program.output.name: agreement(ints, floats)},
+        raster.steps, raster.streams,
+        {build.program.output.name: (agreement if _spiking_output(build) else graded_agreement)(ints, floats)},
         {name: agreement(np.stack(sim.recorded[name]), seen[name]) for name in populations},
         int(counts[:, Tally.FIELDS.index("saturations")].sum()), int(counts[:, Tally.FIELDS.index("wraps")].sum()),
         accuracy)
