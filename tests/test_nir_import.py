@@ -292,3 +292,69 @@ def test_leaky_integrator_readouts_follow_the_nir_equations(cell):
     ours = _ours(import_graph(graph, dt=dt), raster)
     np.testing.assert_allclose(ours, np.stack(expected), rtol=1e-12, atol=1e-12)
     assert np.abs(ours).max() > 0.1
+
+
+def _conv1d_graph(seed: int) -> nir.NIRGraph:
+    rng = np.random.default_rng(seed)
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([2, 16])}),
+        "conv": nir.Conv1d(input_shape=16, weight=rng.normal(0, 1.5, (3, 2, 3)), stride=2, padding=1, dilation=1,
+                           groups=1, bias=rng.normal(0, 0.1, 3)),
+        "if": nir.IF(r=np.ones((3, 8)), v_threshold=np.ones((3, 8))),
+        "flat": nir.Flatten(input_type={"input": np.array([3, 8])}, start_dim=0),
+        "fc": nir.Affine(weight=rng.normal(0, 1, (4, 24)), bias=np.zeros(4)),
+        "out_if": nir.IF(r=np.ones(4), v_threshold=np.ones(4)),
+        "output": nir.Output(output_type={"output": np.array([4])})},
+        edges=[("input", "conv"), ("conv", "if"), ("if", "flat"), ("flat", "fc"), ("fc", "out_if"), ("out_if", "output")])
+
+
+def test_conv1d_follows_torch():
+    """Conv1d (stride 2, padding 1) -> IF -> Flatten -> Affine -> IF, against torch's conv1d with the IF written out."""
+    graph = _conv1d_graph(0)
+    raster = (torch.rand(40, 2, 2, 16, generator=torch.Generator().manual_seed(0)) < 0.4).double()
+    n = graph.nodes
+    v1, v2, expected = torch.zeros(2, 3, 8, dtype=torch.float64), torch.zeros(2, 4, dtype=torch.float64), []
+    for t in range(40):
+        v1 = v1 + torch.nn.functional.conv1d(raster[t], torch.from_numpy(n["conv"].weight), torch.from_numpy(n["conv"].bias),
+                                             stride=2, padding=1)
+        s1 = (v1 > 1).double()
+        v1 = torch.where(s1 > 0, 0.0, v1)
+        v2 = v2 + s1.reshape(2, -1) @ torch.from_numpy(n["fc"].weight).T
+        s2 = (v2 > 1).double()
+        v2 = torch.where(s2 > 0, 0.0, v2)
+        expected.append(s2.numpy())
+    ours = _ours(import_graph(graph), raster.reshape(40, 2, -1))
+    assert np.stack(expected).sum() > 10
+    np.testing.assert_array_equal(ours, np.stack(expected))
+
+
+def test_a_conv_too_large_to_unroll_is_refused_by_name():
+    graph = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([16, 64, 64])}),
+        "big": nir.Conv2d(input_shape=(64, 64), weight=np.zeros((16, 16, 3, 3)), stride=1, padding=1, dilation=1,
+                          groups=1, bias=np.zeros(16)),
+        "output": nir.Output(output_type={"output": np.array([16, 64, 64])})},
+        edges=[("input", "big"), ("big", "output")])
+    with pytest.raises(UserError, match=r"node big \(Conv2d\): unrolls to a 65,536 x 65,536 weight matrix"):
+        import_graph(graph)
+
+
+def _threshold_graph(seed: int) -> nir.NIRGraph:
+    rng = np.random.default_rng(seed)
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([6])}),
+        "fc": nir.Affine(weight=rng.normal(0, 1, (5, 6)), bias=rng.normal(0, 0.2, 5)),
+        "thr": nir.Threshold(threshold=rng.uniform(0.2, 0.8, 5)),
+        "output": nir.Output(output_type={"output": np.array([5])})},
+        edges=[("input", "fc"), ("fc", "thr"), ("thr", "output")])
+
+
+def test_threshold_follows_nir():
+    """NIR's Threshold: a spike where the input exceeds the threshold, no state."""
+    graph = _threshold_graph(0)
+    raster = (torch.rand(30, 3, 6, generator=torch.Generator().manual_seed(0)) < 0.5).double()
+    n = graph.nodes
+    expected = ((raster.numpy() @ n["fc"].weight.T + n["fc"].bias) > n["thr"].threshold).astype(float)
+    ours = _ours(import_graph(graph), raster)
+    assert 0 < expected.mean() < 1
+    np.testing.assert_array_equal(ours, expected)

@@ -18,7 +18,7 @@ import torch
 import neurocompile
 from neurocompile import UserError
 
-from test_nir_import import _readout_graph, _norse_run, _recurrent_net, _sinabs_cnn, _snntorch_mlp, _snntorch_own_run, _snntorch_run
+from test_nir_import import _threshold_graph, _conv1d_graph, _readout_graph, _norse_run, _recurrent_net, _sinabs_cnn, _snntorch_mlp, _snntorch_own_run, _snntorch_run
 
 snn = pytest.importorskip("snntorch")
 
@@ -141,6 +141,16 @@ def test_spiking_cnn_on_all_three_engines(tmp_path):
     assert lava.lava["identical"] and lava.lava["latency"] == 2, lava.lava
     out = build.evaluate(input_spikes=raster).outputs["output"]
     assert out["raster_match"] >= 0.95 and out["count_pearson_r"] >= 0.99, out  # IF never forgets: docs/nir.md
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("make, width", [(_conv1d_graph, 32), (_threshold_graph, 6)])
+def test_conv1d_and_threshold_lava_equals_cpu(tmp_path, make, width):
+    build = neurocompile.export(make(1), target="loihi2", output=tmp_path / "b")
+    raster = (np.random.default_rng(2).random((30, 2, width)) < 0.4).astype(np.int64)
+    run = build.simulate(input_spikes=raster, engine="lava")
+    assert run.lava["identical"] and run.outputs["output"].sum() > 0, run.lava
+    assert build.evaluate(input_spikes=raster).outputs["output"]["raster_match"] >= 0.95
 
 
 @pytest.mark.lava

@@ -220,6 +220,64 @@ class EulerCubaLI(_EulerCell):
         return a_m * self.r * a_s * self.w_in, CUBAVoltage(a_s, a_m, a_m * self.v_leak)
 
 
+@dataclass(frozen=True)
+class QThreshold:
+    threshold: np.ndarray  # [n] floor(v_threshold 2^f): x_int > floor(t) exactly when x_int > t
+
+
+@dataclass(frozen=True, eq=False)
+class Threshold(Op):
+    """NIR's Threshold: a spike where the (summed) input exceeds ``threshold``; no state.  Integer form: a neuron
+    program comparing the input, at its ``f`` fractional bits, with ``floor(threshold 2^f)`` (exact)."""
+
+    kind: ClassVar[str] = "Threshold"
+    arity: ClassVar[int | None] = None
+    binary_output: ClassVar[bool] = True
+    threshold: np.ndarray  # [n]
+    shape: tuple = ()
+
+    @property
+    def size(self) -> int:
+        return int(self.threshold.shape[0])
+
+    def float_step(self, inputs, state):
+        x = _sum(inputs)
+        return (x > _t(self.threshold, x)).to(x.dtype), state
+
+    def to_nir(self, input_names):
+        return nir.Threshold(threshold=self.threshold.reshape(tuple(self.shape) or (self.size,)),
+                             metadata={OP_KEY: self.kind})
+
+    @classmethod
+    def from_nir(cls, node: nir.Threshold, shape: tuple | None = None) -> "Threshold":
+        value = _numpy(node.threshold)
+        shape = tuple(shape) if shape is not None else value.shape
+        n = int(np.prod(shape))
+        if value.size not in (1, n):
+            raise ValueError(f"threshold has {value.size} values for {n} neurons")
+        return cls(np.broadcast_to(value.reshape(-1), (n,)).copy(), shape if len(shape) > 1 else ())
+
+    Q: ClassVar[type] = QThreshold
+
+    def quantize(self, ctx):
+        f = _one_input_frac(ctx)
+        return QThreshold(np.floor(self.threshold * 2.0**f).astype(np.int64))
+
+    @staticmethod
+    def int_width(q: QThreshold):
+        return int(q.threshold.shape[0])
+
+    @staticmethod
+    def int_step(q: QThreshold, inputs, state, tally: Tally):
+        x = inputs[0]
+        for more in inputs[1:]:
+            x = x + more
+        spikes = (x > q.threshold).astype(np.int64)
+        tally.neuron_updates += spikes.size
+        tally.spikes += int(spikes.sum())
+        return spikes, state
+
+
 def _fire(v: torch.Tensor, v_threshold: np.ndarray, v_reset: np.ndarray, reset: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Spike where ``v > v_threshold`` (NIR's strict threshold), then reset in the same step."""
     spikes = v > _t(v_threshold, v)

@@ -1,4 +1,4 @@
-"""Convolution and pooling on C x H x W maps, stored flat (row-major, as ``torch.flatten`` orders them).
+"""Convolution and pooling on C x H x W (or C x L) maps, stored flat (row-major, as ``torch.flatten`` orders them).
 
 Float semantics: PyTorch's ``conv2d`` / a sum over each window (NIR's SumPool2d; AvgPool2d divides by the window
 size).  Integer form: a weight matrix like any other (``synapse_form``, the operator unrolled onto the flat
@@ -20,6 +20,9 @@ import torch.nn.functional as F
 from .base import OP_KEY, Op, _numpy, _sum, _t
 
 
+MAX_UNROLLED = 1 << 25  # entries of an unrolled conv/pool matrix this version builds (256 MB as float64)
+
+
 def _pair(value) -> tuple[int, int]:
     a = np.asarray(value).reshape(-1)
     if a.size == 1:
@@ -35,7 +38,7 @@ class _Map(Op):
     arity: ClassVar[int | None] = None  # NIR sums incoming edges
 
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def shape(self) -> tuple[int, ...]:
         raise NotImplementedError
 
     @property
@@ -49,6 +52,14 @@ class _Map(Op):
     def float_step(self, inputs, state):
         x = _sum(inputs)
         return self._apply(x.reshape(x.shape[0], *self.in_shape)).reshape(x.shape[0], -1), state
+
+    def check_size(self) -> None:
+        """Refuse a layer whose unrolled matrix would not fit memory (this version stores it dense)."""
+        entries = int(np.prod(self.in_shape)) * self.size
+        if entries > MAX_UNROLLED:
+            raise ValueError(f"unrolls to a {self.size:,} x {int(np.prod(self.in_shape)):,} weight matrix "
+                             f"({entries:,} entries, over the {MAX_UNROLLED:,} this version builds: convolutions are "
+                             f"stored as dense matrices); use smaller maps")
 
     def _unrolled(self) -> np.ndarray:
         """The linear part as a matrix [out, in]: the op applied to every unit input."""
@@ -117,6 +128,62 @@ class Conv2d(_Map):
             raise ValueError(f"input of shape {in_shape}, but the kernel reads {weight.shape[1] * groups} channels")
         return cls(weight, np.broadcast_to(bias, (weight.shape[0],)).copy(), tuple(in_shape), _pair(node.stride),
                    _pair(node.padding), _pair(node.dilation), groups)
+
+
+@dataclass(frozen=True, eq=False)
+class Conv1d(_Map):
+    """NIR's Conv1d on a flat C x L input: ``torch.nn.functional.conv1d``, bias per output channel."""
+
+    kind: ClassVar[str] = "Conv1d"
+    nir_native: ClassVar[type] = nir.Conv1d
+    weight: np.ndarray  # [C_out, C_in / groups, k]
+    bias: np.ndarray  # [C_out]
+    in_shape: tuple  # (C_in, L)
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    groups: int = 1
+
+    @property
+    def shape(self):
+        _, length = self.in_shape
+        k = self.weight.shape[2]
+        return (self.weight.shape[0], (length + 2 * self.padding - self.dilation * (k - 1) - 1) // self.stride + 1)
+
+    def _conv(self, x: torch.Tensor, bias: bool) -> torch.Tensor:
+        return F.conv1d(x, _t(self.weight, x), _t(self.bias, x) if bias else None, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+    def _apply(self, x):
+        return self._conv(x, True)
+
+    def _linear(self, x):
+        return self._conv(x, False)
+
+    def synapse_form(self):
+        return self._unrolled(), np.repeat(np.asarray(self.bias, np.float64), self.shape[1])
+
+    def to_nir(self, input_names):
+        return nir.Conv1d(input_shape=int(self.in_shape[1]), weight=self.weight, stride=self.stride,
+                          padding=self.padding, dilation=self.dilation, groups=self.groups, bias=self.bias,
+                          metadata={OP_KEY: self.kind, "neurocompile.in_shape": np.asarray(self.in_shape)})
+
+    @classmethod
+    def from_nir(cls, node: nir.Conv1d, in_shape: tuple | None = None) -> "Conv1d":
+        weight = _numpy(node.weight)
+        if weight.ndim != 3:
+            raise ValueError(f"weight of shape {weight.shape}, expected [C_out, C_in/groups, k]")
+        if in_shape is None:
+            in_shape = tuple(int(v) for v in np.asarray(node.metadata["neurocompile.in_shape"]))
+        if isinstance(node.padding, str):
+            raise ValueError(f"padding {node.padding!r}: give the padding as a number")
+        groups = int(node.groups)
+        if len(in_shape) != 2 or in_shape[0] != weight.shape[1] * groups:
+            raise ValueError(f"input of shape {in_shape}, but the kernel reads {weight.shape[1] * groups} channels")
+        one = lambda v: int(np.asarray(v).reshape(-1)[0])  # noqa: E731
+        bias = _numpy(node.bias).reshape(-1)
+        return cls(weight, np.broadcast_to(bias, (weight.shape[0],)).copy(), tuple(in_shape), one(node.stride),
+                   one(node.padding), one(node.dilation), groups)
 
 
 @dataclass(frozen=True, eq=False)

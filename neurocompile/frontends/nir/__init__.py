@@ -7,8 +7,8 @@ type has one converter, registered below; anything else is refused with the node
 approximated.  Maps (C x H x W) are held flat, row-major: a converter gets the shape its input carries and gives
 the shape of its output, so convolutions and pooling know their geometry whatever the exporter wrote down.
 
-Supported: Input, Output, Affine, Linear, LIF, CubaLIF, IF, LI, CubaLI, Conv2d, SumPool2d, AvgPool2d, Flatten;
-nested graphs (inlined); loops (read the previous step's spikes).  Not yet: I (integrator), Threshold, Delay, Conv1d,
+Supported: Input, Output, Affine, Linear, LIF, CubaLIF, IF, LI, CubaLI, Threshold, Conv1d, Conv2d, SumPool2d,
+AvgPool2d, Flatten; nested graphs (inlined); loops (read the previous step's spikes).  Not yet: I (integrator), Delay,
 several Input or Output nodes.
 """
 from __future__ import annotations
@@ -22,8 +22,8 @@ import numpy as np
 
 from ...errors import UserError
 from ...graph import Graph
-from ...ops import (Affine, Conv2d, EulerCubaLI, EulerCubaLIF, EulerIF, EulerLI, EulerLIF, Flatten, Linear, Op, Output, SpikeDelay,
-                    SpikeInput, SumPool2d)
+from ...ops import (Affine, Conv1d, Conv2d, EulerCubaLI, EulerCubaLIF, EulerIF, EulerLI, EulerLIF, Flatten, Linear, Op, Output, SpikeDelay,
+                    SpikeInput, SumPool2d, Threshold)
 from ...ops.base import _numpy
 from ...ops.cells import RESETS
 
@@ -104,19 +104,23 @@ def _cell(node, ctx: Context):
     return op, ctx.in_shape if ctx.in_shape is not None else (op.size,)
 
 
-@converts(nir.Conv2d)
-def _conv2d(node: nir.Conv2d, ctx: Context):
-    if ctx.in_shape is None or len(ctx.in_shape) != 3:
-        raise ValueError(f"its input carries shape {ctx.in_shape}; a Conv2d reads C x H x W maps")
-    op = Conv2d.from_nir(node, ctx.in_shape)
-    return op, op.shape
+@converts(nir.Threshold)
+def _threshold(node: nir.Threshold, ctx: Context):
+    op = Threshold.from_nir(node, ctx.in_shape)
+    return op, ctx.in_shape if ctx.in_shape is not None else (op.size,)
 
 
-@converts(nir.SumPool2d, nir.AvgPool2d)
-def _pool(node, ctx: Context):
-    if ctx.in_shape is None or len(ctx.in_shape) != 3:
-        raise ValueError(f"its input carries shape {ctx.in_shape}; pooling reads C x H x W maps")
-    op = SumPool2d.from_nir(node, ctx.in_shape)
+MAPS = {nir.Conv2d: (Conv2d, "C x H x W"), nir.Conv1d: (Conv1d, "C x L"), nir.SumPool2d: (SumPool2d, "C x H x W"),
+        nir.AvgPool2d: (SumPool2d, "C x H x W")}
+
+
+@converts(*MAPS)
+def _map(node, ctx: Context):
+    op_type, dims = MAPS[type(node)]
+    if ctx.in_shape is None or len(ctx.in_shape) != dims.count("x") + 1:
+        raise ValueError(f"its input carries shape {ctx.in_shape}; it reads {dims} maps")
+    op = op_type.from_nir(node, ctx.in_shape)
+    op.check_size()
     return op, op.shape
 
 
