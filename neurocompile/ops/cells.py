@@ -43,6 +43,9 @@ class _EulerCell(Op):
     def size(self) -> int:
         return int(getattr(self, self._nir_fields()[0]).shape[0])
 
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.size, dtype=dtype)  # v (the cells with a synaptic current add I)
+
     def to_nir(self, input_names):
         shape = tuple(self.shape) or (self.size,)  # parameters shaped like the map they act on (NIR's type check)
         return self.nir_type(**{k: getattr(self, k).reshape(shape) for k in self._nir_fields()},
@@ -81,9 +84,6 @@ class EulerLIF(_EulerCell):
     reset: str = "zero"
     shape: tuple = ()  # the map the neurons form (C, H, W), when not a vector
 
-    def initial_state(self, batch, dtype):
-        return torch.zeros(batch, self.size, dtype=dtype)
-
     def float_step(self, inputs, v):
         x = _sum(inputs)
         v = v + _t(self.dt / self.tau, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * x)
@@ -110,9 +110,6 @@ class EulerIF(_EulerCell):
     dt: float
     reset: str = "zero"
     shape: tuple = ()  # the map the neurons form (C, H, W), when not a vector
-
-    def initial_state(self, batch, dtype):
-        return torch.zeros(batch, self.size, dtype=dtype)
 
     def float_step(self, inputs, v):
         return _fire(v + _t(self.r, v) * _sum(inputs), self.v_threshold, self.v_reset, self.reset)
@@ -177,9 +174,6 @@ class EulerLI(_EulerCell):
     dt: float
     reset: str = "zero"  # unused: an LI does not spike (kept so every cell reads and writes alike)
     shape: tuple = ()
-
-    def initial_state(self, batch, dtype):
-        return torch.zeros(batch, self.size, dtype=dtype)
 
     def float_step(self, inputs, v):
         v = v + _t(self.dt / self.tau, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * _sum(inputs))
@@ -338,9 +332,61 @@ class QCUBA:
                 and all(np.all(a == a[0]) for a in (self.du, self.dv, self.vth)))
 
 
+class _Compartment(Op):
+    """What Loihi's CUBA compartments share: ``u' = (1 - du) u + x`` on the summed inputs (one scale for all),
+    ``v' = (1 - dv) v + u' + bias``, 12-bit decays, a 13-bit-mantissa bias, 24-bit u and v (Lava's arithmetic)."""
+
+    arity: ClassVar[int | None] = None
+    lowered: ClassVar[bool] = True
+    same_input_frac: ClassVar[bool] = True  # the inputs are summed as they arrive, so they share one scale
+
+    @property
+    def size(self) -> int:
+        return int(self.du.shape[0])
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
+
+    def _uv(self, inputs, state):
+        u, v = state
+        u = (1 - _t(self.du, u)) * u + _sum(inputs)
+        return u, (1 - _t(self.dv, v)) * v + u + _t(self.bias, v)
+
+    def input_bits(self, port, spec):
+        """Lava adds ``a_in << 6`` to a 24-bit current, which sums inputs over about ``1 / du`` steps: the input
+        gets ``lif_input_bits`` less the bits of that sum (a current at rest under the largest input stays inside)."""
+        return spec.lif_input_bits - int(np.ceil(np.log2(1 / float(np.min(self.du)))))
+
+    def _integers(self, ctx) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(input frac f, du, dv, bias mantissa, bias exponent): the bias at v's scale 2^(f+6)."""
+        f = _one_input_frac(ctx)
+        du, dv = _decays(self.du, self.dv)
+        mant, exp = _mantissa_exponent(np.rint(self.bias * 2.0 ** (f + fixed.ACT_SHIFT)).astype(np.int64))
+        return f, du, dv, mant, exp
+
+    @staticmethod
+    def int_width(q):
+        return q.n
+
+    @staticmethod
+    def int_initial_state(q, batch):
+        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64)
+
+    @staticmethod
+    def _lava_step(q, inputs, state, vth, tally: Tally, subtract: bool = False):
+        x = inputs[0]
+        for more in inputs[1:]:
+            x = x + more
+        spikes, u, v, wraps = fixed.lif_step(*state, x, fixed.LIFParams(q.du, q.dv, vth, q.bias_mant << q.bias_exp, 0),
+                                             subtract)
+        tally.wraps += wraps
+        tally.neuron_updates += v.size
+        return spikes, u, v
+
+
 @dataclass(frozen=True, eq=False)
-class CUBA(Op):
-    """Loihi's current-based LIF neuron (lowered form of every NIR cell):
+class CUBA(_Compartment):
+    """Loihi's current-based LIF neuron (lowered form of every spiking NIR cell):
     ``u' = (1 - du) u + x``; ``v' = (1 - dv) v + u' + bias``; a spike where ``v' > v_threshold``, then reset.
 
     ``x`` is the sum of the inputs (synapse outputs, already scaled by the cell's gain: ``neuron_form``).
@@ -350,36 +396,19 @@ class CUBA(Op):
     """
 
     kind: ClassVar[str] = "CUBA"
-    arity: ClassVar[int | None] = None
     binary_output: ClassVar[bool] = True
-    lowered: ClassVar[bool] = True
-    same_input_frac: ClassVar[bool] = True  # the inputs are summed as they arrive, so they share one scale
     du: np.ndarray
     dv: np.ndarray
     bias: np.ndarray
     v_threshold: np.ndarray
     reset: str = "zero"
 
-    @property
-    def size(self) -> int:
-        return int(self.v_threshold.shape[0])
-
-    def initial_state(self, batch, dtype):
-        return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
-
     def float_step(self, inputs, state):
-        u, v = state
-        u = (1 - _t(self.du, u)) * u + _sum(inputs)
-        v = (1 - _t(self.dv, v)) * v + u + _t(self.bias, v)
+        u, v = self._uv(inputs, state)
         spikes, v = _fire(v, self.v_threshold, np.zeros_like(self.v_threshold), self.reset)
         return spikes, (u, v)
 
     Q: ClassVar[type] = QCUBA
-
-    def input_bits(self, port, spec):
-        """Lava adds ``a_in << 6`` to a 24-bit current, which sums inputs over about ``1 / du`` steps: the input
-        gets ``lif_input_bits`` less the bits of that sum (a current at rest under the largest input stays inside)."""
-        return spec.lif_input_bits - int(np.ceil(np.log2(1 / float(np.min(self.du)))))
 
     def input_frac_limit(self, port, own_peak=0.0):
         """The threshold mantissa v_threshold 2^f must fit Lava's 17 bits."""
@@ -391,31 +420,15 @@ class CUBA(Op):
     def quantize(self, ctx):
         from .neurons import LIF_VTH_MAX
 
-        f = _one_input_frac(ctx)
-        du, dv = _decays(self.du, self.dv)
+        f, du, dv, mant, exp = self._integers(ctx)
         vth = np.rint(self.v_threshold * 2.0**f).astype(np.int64)
         if np.any(vth < 1) or np.any(vth > LIF_VTH_MAX):
             raise ValueError(f"threshold mantissa outside 1..{LIF_VTH_MAX} at input scale 2^-{f}; thresholds must be > 0")
-        mant, exp = _mantissa_exponent(np.rint(self.bias * 2.0 ** (f + fixed.ACT_SHIFT)).astype(np.int64))
         return QCUBA(du, dv, vth, mant, exp, self.reset == "subtract")
 
     @staticmethod
-    def int_width(q: QCUBA):
-        return q.n
-
-    @staticmethod
-    def int_initial_state(q: QCUBA, batch):
-        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64)
-
-    @staticmethod
     def int_step(q: QCUBA, inputs, state, tally: Tally):
-        u, v = state
-        x = inputs[0]
-        for more in inputs[1:]:
-            x = x + more
-        spikes, u, v, wraps = fixed.lif_step(u, v, x, fixed.LIFParams(q.du, q.dv, q.vth, q.bias, 0), q.subtract)
-        tally.wraps += wraps
-        tally.neuron_updates += spikes.size
+        spikes, u, v = CUBA._lava_step(q, inputs, state, q.vth, tally, q.subtract)
         tally.spikes += int(spikes.sum())
         return spikes.astype(np.int64), (u, v)
 
@@ -450,38 +463,22 @@ class QCUBAVoltage:
 
 
 @dataclass(frozen=True, eq=False)
-class CUBAVoltage(Op):
+class CUBAVoltage(_Compartment):
     """Loihi's CUBA neuron without a threshold, sending its voltage each step as a graded spike (the lowered LI and
     CubaLI: a readout).  ``u' = (1 - du) u + x``; ``v' = (1 - dv) v + u' + bias``; output ``v'``.  Integer form: the
     same Lava arithmetic as ``CUBA`` (24-bit saturating v), output at ``f + 6`` fractional bits; a Loihi 2 neuron
     program (Lava's LIF sends spikes only)."""
 
     kind: ClassVar[str] = "CUBAVoltage"
-    arity: ClassVar[int | None] = None
-    lowered: ClassVar[bool] = True
-    same_input_frac: ClassVar[bool] = True
     du: np.ndarray
     dv: np.ndarray
     bias: np.ndarray
 
-    @property
-    def size(self) -> int:
-        return int(self.du.shape[0])
-
-    def initial_state(self, batch, dtype):
-        return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
-
     def float_step(self, inputs, state):
-        u, v = state
-        u = (1 - _t(self.du, u)) * u + _sum(inputs)
-        v = (1 - _t(self.dv, v)) * v + u + _t(self.bias, v)
+        u, v = self._uv(inputs, state)
         return v, (u, v)
 
     Q: ClassVar[type] = QCUBAVoltage
-
-    def input_bits(self, port, spec):
-        """Inputs summed over ~1/du steps into u stay inside its 24 bits (v: ``input_frac_limit``)."""
-        return spec.lif_input_bits - int(np.ceil(np.log2(1 / float(np.min(self.du)))))
 
     def input_frac_limit(self, port, own_peak=0.0):
         """The voltage -- this op's output, at f + 6 fractional bits -- must fit 24 bits at its calibrated peak
@@ -499,31 +496,15 @@ class CUBAVoltage(Op):
         return spec.state_bits
 
     def quantize(self, ctx):
-        f = _one_input_frac(ctx)
         if np.any(self.dv <= 0):
             raise ValueError("a leaky integrator without leak has no bounded voltage on 24 bits")
-        du, dv = _decays(self.du, self.dv)
-        mant, exp = _mantissa_exponent(np.rint(self.bias * 2.0 ** (f + fixed.ACT_SHIFT)).astype(np.int64))
+        _, du, dv, mant, exp = self._integers(ctx)
         return QCUBAVoltage(du, dv, mant, exp)
 
     @staticmethod
-    def int_width(q: QCUBAVoltage):
-        return q.n
-
-    @staticmethod
-    def int_initial_state(q: QCUBAVoltage, batch):
-        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64)
-
-    @staticmethod
     def int_step(q: QCUBAVoltage, inputs, state, tally: Tally):
-        u, v = state
-        x = inputs[0]
-        for more in inputs[1:]:
-            x = x + more
         never = np.full(q.n, 1 << 17, np.int64)  # a threshold above every 24-bit voltage: no spike, no reset
-        _, u, v, wraps = fixed.lif_step(u, v, x, fixed.LIFParams(q.du, q.dv, never, q.bias_mant << q.bias_exp, 0))
-        tally.wraps += wraps
-        tally.neuron_updates += v.size
+        _, u, v = CUBAVoltage._lava_step(q, inputs, state, never, tally)
         return v, (u, v)
 
 

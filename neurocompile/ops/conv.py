@@ -72,13 +72,58 @@ class _Map(Op):
         return self._apply(x)
 
 
+class _Conv(_Map):
+    """What Conv1d and Conv2d share: torch's convolution with the node's geometry, a bias per output channel."""
+
+    nir_native: ClassVar[type]
+    _dims: ClassVar[int]
+
+    def _conv(self, x: torch.Tensor, bias: bool) -> torch.Tensor:
+        conv = F.conv1d if self._dims == 1 else F.conv2d
+        return conv(x, _t(self.weight, x), _t(self.bias, x) if bias else None, self.stride, self.padding,
+                    self.dilation, self.groups)
+
+    def _apply(self, x):
+        return self._conv(x, True)
+
+    def _linear(self, x):
+        return self._conv(x, False)
+
+    def synapse_form(self):
+        return self._unrolled(), np.repeat(np.asarray(self.bias, np.float64), int(np.prod(self.shape[1:])))
+
+    def to_nir(self, input_names):
+        spatial = self.in_shape[1:] if self._dims == 2 else int(self.in_shape[1])
+        return self.nir_native(input_shape=spatial, weight=self.weight, stride=self.stride, padding=self.padding,
+                               dilation=self.dilation, groups=self.groups, bias=self.bias,
+                               metadata={OP_KEY: self.kind, "neurocompile.in_shape": np.asarray(self.in_shape)})
+
+    @classmethod
+    def from_nir(cls, node, in_shape: tuple | None = None) -> "_Conv":
+        weight = _numpy(node.weight)
+        if weight.ndim != 2 + cls._dims:
+            raise ValueError(f"weight of shape {weight.shape}, expected [C_out, C_in/groups, {'kh, kw' if cls._dims == 2 else 'k'}]")
+        if in_shape is None:
+            in_shape = tuple(int(v) for v in np.asarray(node.metadata["neurocompile.in_shape"]))
+        if isinstance(node.padding, str):
+            raise ValueError(f"padding {node.padding!r}: give the padding as numbers")
+        groups = int(node.groups)
+        if len(in_shape) != 1 + cls._dims or in_shape[0] != weight.shape[1] * groups:
+            raise ValueError(f"input of shape {in_shape}, but the kernel reads {weight.shape[1] * groups} channels")
+        geometry = _pair if cls._dims == 2 else (lambda v: int(np.asarray(v).reshape(-1)[0]))
+        bias = _numpy(node.bias).reshape(-1)
+        return cls(weight, np.broadcast_to(bias, (weight.shape[0],)).copy(), tuple(in_shape), geometry(node.stride),
+                   geometry(node.padding), geometry(node.dilation), groups)
+
+
 @dataclass(frozen=True, eq=False)
-class Conv2d(_Map):
+class Conv2d(_Conv):
     """NIR's Conv2d on a flat C x H x W input: ``torch.nn.functional.conv2d`` with the node's stride, padding,
     dilation and groups, plus the bias per output channel."""
 
     kind: ClassVar[str] = "Conv2d"
     nir_native: ClassVar[type] = nir.Conv2d
+    _dims: ClassVar[int] = 2
     weight: np.ndarray  # [C_out, C_in / groups, kh, kw]
     bias: np.ndarray  # [C_out]
     in_shape: tuple  # (C_in, H, W)
@@ -94,48 +139,14 @@ class Conv2d(_Map):
         (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
         return (self.weight.shape[0], (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
 
-    def _conv(self, x: torch.Tensor, bias: bool) -> torch.Tensor:
-        return F.conv2d(x, _t(self.weight, x), _t(self.bias, x) if bias else None, self.stride, self.padding,
-                        self.dilation, self.groups)
-
-    def _apply(self, x):
-        return self._conv(x, True)
-
-    def _linear(self, x):
-        return self._conv(x, False)
-
-    def synapse_form(self):
-        _, h, w = self.shape
-        return self._unrolled(), np.repeat(np.asarray(self.bias, np.float64), h * w)
-
-    def to_nir(self, input_names):
-        return nir.Conv2d(input_shape=tuple(self.in_shape[1:]), weight=self.weight, stride=self.stride,
-                          padding=self.padding, dilation=self.dilation, groups=self.groups, bias=self.bias,
-                          metadata={OP_KEY: self.kind, "neurocompile.in_shape": np.asarray(self.in_shape)})
-
-    @classmethod
-    def from_nir(cls, node: nir.Conv2d, in_shape: tuple | None = None) -> "Conv2d":
-        weight = _numpy(node.weight)
-        if weight.ndim != 4:
-            raise ValueError(f"weight of shape {weight.shape}, expected [C_out, C_in/groups, kh, kw]")
-        if in_shape is None:
-            in_shape = tuple(int(v) for v in np.asarray(node.metadata["neurocompile.in_shape"]))
-        if isinstance(node.padding, str):
-            raise ValueError(f"padding {node.padding!r}: give the padding as numbers")
-        bias = _numpy(node.bias).reshape(-1)
-        groups = int(node.groups)
-        if len(in_shape) != 3 or in_shape[0] != weight.shape[1] * groups:
-            raise ValueError(f"input of shape {in_shape}, but the kernel reads {weight.shape[1] * groups} channels")
-        return cls(weight, np.broadcast_to(bias, (weight.shape[0],)).copy(), tuple(in_shape), _pair(node.stride),
-                   _pair(node.padding), _pair(node.dilation), groups)
-
 
 @dataclass(frozen=True, eq=False)
-class Conv1d(_Map):
+class Conv1d(_Conv):
     """NIR's Conv1d on a flat C x L input: ``torch.nn.functional.conv1d``, bias per output channel."""
 
     kind: ClassVar[str] = "Conv1d"
     nir_native: ClassVar[type] = nir.Conv1d
+    _dims: ClassVar[int] = 1
     weight: np.ndarray  # [C_out, C_in / groups, k]
     bias: np.ndarray  # [C_out]
     in_shape: tuple  # (C_in, L)
@@ -149,41 +160,6 @@ class Conv1d(_Map):
         _, length = self.in_shape
         k = self.weight.shape[2]
         return (self.weight.shape[0], (length + 2 * self.padding - self.dilation * (k - 1) - 1) // self.stride + 1)
-
-    def _conv(self, x: torch.Tensor, bias: bool) -> torch.Tensor:
-        return F.conv1d(x, _t(self.weight, x), _t(self.bias, x) if bias else None, self.stride, self.padding,
-                        self.dilation, self.groups)
-
-    def _apply(self, x):
-        return self._conv(x, True)
-
-    def _linear(self, x):
-        return self._conv(x, False)
-
-    def synapse_form(self):
-        return self._unrolled(), np.repeat(np.asarray(self.bias, np.float64), self.shape[1])
-
-    def to_nir(self, input_names):
-        return nir.Conv1d(input_shape=int(self.in_shape[1]), weight=self.weight, stride=self.stride,
-                          padding=self.padding, dilation=self.dilation, groups=self.groups, bias=self.bias,
-                          metadata={OP_KEY: self.kind, "neurocompile.in_shape": np.asarray(self.in_shape)})
-
-    @classmethod
-    def from_nir(cls, node: nir.Conv1d, in_shape: tuple | None = None) -> "Conv1d":
-        weight = _numpy(node.weight)
-        if weight.ndim != 3:
-            raise ValueError(f"weight of shape {weight.shape}, expected [C_out, C_in/groups, k]")
-        if in_shape is None:
-            in_shape = tuple(int(v) for v in np.asarray(node.metadata["neurocompile.in_shape"]))
-        if isinstance(node.padding, str):
-            raise ValueError(f"padding {node.padding!r}: give the padding as a number")
-        groups = int(node.groups)
-        if len(in_shape) != 2 or in_shape[0] != weight.shape[1] * groups:
-            raise ValueError(f"input of shape {in_shape}, but the kernel reads {weight.shape[1] * groups} channels")
-        one = lambda v: int(np.asarray(v).reshape(-1)[0])  # noqa: E731
-        bias = _numpy(node.bias).reshape(-1)
-        return cls(weight, np.broadcast_to(bias, (weight.shape[0],)).copy(), tuple(in_shape), one(node.stride),
-                   one(node.padding), one(node.dilation), groups)
 
 
 @dataclass(frozen=True, eq=False)
