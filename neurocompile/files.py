@@ -28,7 +28,7 @@ import numpy as np
 from .errors import UserError
 
 TMP_TAG = "neurocompile-tmp"
-REPORT_FORMAT = "neurocompile.report/2"  # carried by every report we write (JSON key, Markdown/TeX comment)
+REPORT_FORMAT = "neurocompile.report/1"  # carried by every report we write (JSON key, Markdown/TeX comment)
 REPORT_MARK = "neurocompile.report/"  # any version of it: an earlier report is ours to replace too
 NPZ_MARK = "neurocompile_format"  # a member of every .npz we write
 CSV_MARK = "node,layer,kind,placement,input,"  # the first columns of every report CSV we write

@@ -181,6 +181,7 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
         "neurocompile": __version__,
         "model": source.get("checkpoint") or source.get("nir"), "model_sha256": source["sha256"],
         "target": build.manifest["target"], "task": build.task.name, "unit": build.task.unit,
+        "unit_key": build.task.key,
         "numeric": build.manifest["numeric"],
         "text": text if len(text) <= 200 else text[:200] + "…", "tokens": run.steps, "streams": run.streams,
         "complete": run.complete,
@@ -214,16 +215,27 @@ def _resources(build: Build) -> dict | str:
 # --------------------------------------------------------------------------------------------------
 
 
+def _unit_keys(value, key: str):
+    """Field names carry the task's unit: ``..._per_step`` becomes ``..._per_token`` for a language model."""
+    if isinstance(value, dict):
+        return {(k[: -len("_per_step")] + f"_per_{key}" if isinstance(k, str) and k.endswith("_per_step") else
+                 f"per_{key}" if k == "per_step" else k): _unit_keys(v, key) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unit_keys(v, key) for v in value]
+    return value
+
+
 def to_json(report: Report) -> str:
     import json
 
-    return json.dumps({"format": files.REPORT_FORMAT, **asdict(report)}, indent=2) + "\n"
+    body = _unit_keys(asdict(report), report.header["unit_key"])
+    return json.dumps({"format": files.REPORT_FORMAT, **body}, indent=2) + "\n"
 
 
 def to_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*files.CSV_MARK.rstrip(",").split(","), *Tally.FIELDS, "energy_pj_per_step"])
+    writer.writerow([*files.CSV_MARK.rstrip(",").split(","), *Tally.FIELDS, f"energy_pj_per_{report.header['unit_key']}"])
     for r in report.nodes:
         writer.writerow([r.node, r.layer, r.kind, r.placement, r.input, *(f"{r.per_step[f]:.6g}" for f in Tally.FIELDS),
                          f"{r.energy_pj:.6g}"])

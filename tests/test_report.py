@@ -165,4 +165,4 @@ def test_report_cli_on_the_zoo_model(capsys, tmp_path):
     assert data["steps"] == 24 and data["header"]["model"] == "spikegpt-pydoc.pt"
     dense = [n for n in data["nodes"] if n["kind"] == "Dense"]
     assert dense and all(n["input"] == "real-valued" for n in dense)  # measured: upstream feeds real values
-    assert sum(data["by_layer"].values()) == pytest.approx(data["totals"]["energy_pj_per_step"])
+    assert sum(data["by_layer"].values()) == pytest.approx(data["totals"]["energy_pj_per_token"])

@@ -189,6 +189,10 @@ def test_command_line_exports_runs_evaluates_and_reports(tmp_path):
     assert out.returncode == 0 and json.loads(out.stdout)["outputs"]["output"]["raster_match"] > 0.95
     out = _cli("report", str(tmp_path / "b"), "--format", "md")
     assert out.returncode == 0 and "per time step" in out.stdout and "token" not in out.stdout.split("Approximations")[0]
+    out = _cli("report", str(tmp_path / "b"), "--format", "json")  # field names carry the task's unit
+    data = json.loads(out.stdout)
+    assert data["header"]["unit"] == "time step" and data["totals"]["energy_pj_per_step"] > 0
+    assert "_per_token" not in out.stdout
 
 
 @pytest.mark.parametrize("make, message", [

@@ -20,6 +20,7 @@ class Task:
     units: str  # how the report's figures are normalised, in words
     probe: Callable[..., np.ndarray]  # Program -> the extreme inputs a build's program is checked on when read
     tokenizer: bool  # whether a build of this task carries a tokenizer
+    key: str  # the unit in the report's field names: energy_pj_per_<key> ("token"; "step" for a time step)
 
 
 def get_task(name: str) -> Task:

@@ -46,7 +46,7 @@ def _probe(program) -> np.ndarray:
 
 
 TASK = Task("language", UNIT, "per token = per step of the simulated run (the prompt's tokens and the generated "
-            "ones), summed over the run and divided by steps x streams", _probe, tokenizer=True)
+            "ones), summed over the run and divided by steps x streams", _probe, tokenizer=True, key="token")
 
 
 def _progress(message: str, quiet: bool) -> None:

@@ -52,7 +52,7 @@ def _probe(program) -> np.ndarray:
 
 
 TASK = Task("spikes", UNIT, "per time step of the simulated run, summed over the run and divided by steps x streams",
-            _probe, tokenizer=False)
+            _probe, tokenizer=False, key="step")
 
 
 # --------------------------------------------------------------------------------------------------
