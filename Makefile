@@ -43,6 +43,7 @@ demo: install
 	$(BIN)/neurocompile report $(BUILD) --format md -o $(BUILD)/report.md --plots $(BUILD)/plots
 	@sed -n '/^## Per token/,/^## Energy by layer/p;/^## Conventions compared/,$$p' $(BUILD)/report.md
 	# a recurrent spiking classifier trained in snnTorch and exported by snnTorch to NIR: the same path, rasters in
+	$(BIN)/neurocompile inspect $(NIR).nir
 	$(BIN)/neurocompile export $(NIR).nir --target loihi2 -o $(NBUILD)
 	$(BIN)/neurocompile simulate $(NBUILD) --input-spikes $(NIR).sample.npz --engine lava --output-spikes build/rleaky-out.npz
 	$(BIN)/neurocompile evaluate $(NBUILD) --input-spikes $(NIR).test.npz

@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"neurocompile {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("inspect", help="family, config, parameters, ops and what feeds them (measured on text)")
+    p = sub.add_parser("inspect", help="family, config, parameters, ops and what feeds them (measured on text); for a "
+                                       ".nir graph: its nodes as imported, loops, and what they lower to")
     _model_arg(p)
     p.add_argument("--text", type=Path, default=None, help="UTF-8 text to measure activations on (default: a built-in sentence)")
     p.set_defaults(run=cmd_inspect)
@@ -199,8 +200,41 @@ def _encode(tokenizer, text: str, option: str) -> list[int]:
         raise UserError(f"{option}: {exc}") from None
 
 
+def _inspect_nir(args: argparse.Namespace) -> None:
+    """A NIR graph as the importer reads it: nodes in execution order, shapes, parameters, the delays its loops get."""
+    from .frontends.nir import graph_dt, import_graph, read_nir_file
+    from .lower import lower
+
+    g = read_nir_file(args.model)
+    dt, dt_source = graph_dt(g, None)
+    graph = import_graph(g, dt=dt)
+    lowered = lower(graph)
+    nodes = [{"name": name, "op": node.op.kind, "inputs": list(node.inputs), "size": node.op.size,
+              "shape": list(getattr(node.op, "shape", ()) or ()) or None} for name, node in graph.nodes.items()]
+    result = {"file": str(args.model), "family": "nir", "dt": dt, "dt_source": dt_source, "reset": "zero (NIR states none; export --reset subtract to change)",
+              "nodes": nodes, "loops": [n["name"] for n in nodes if n["op"] == "SpikeDelay"],
+              "lowered": [{"name": name, "op": node.op.kind, "inputs": list(node.inputs)} for name, node in lowered.nodes.items()]}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{args.model}  NIR graph, {len(g.nodes)} top-level nodes; dt {dt:g} s ({dt_source}); reset to zero "
+          f"(--reset subtract to change)")
+    width = max(len(n["name"]) for n in nodes) + 1
+    print(f"  {'node':<{width}} {'op':<14} {'size':>7}  inputs")
+    for n in nodes:
+        print(f"  {n['name']:<{width}} {n['op']:<14} {n['size']:>7}  {', '.join(n['inputs']) or '-'}")
+    if result["loops"]:
+        print(f"loops read the previous step through: {', '.join(result['loops'])}")
+    print(f"on the integer targets: {', '.join(f'{n.name} {n.op.kind}' for n in lowered.nodes.values())}")
+
+
 def cmd_inspect(args: argparse.Namespace) -> None:
     import torch
+
+    from .frontends.nir import is_nir_file
+
+    if is_nir_file(args.model):
+        return _inspect_nir(args)
 
     from .frontends.spikegpt.probe import probe
 

@@ -161,3 +161,20 @@ def test_tokenizer_reader(tmp_path_factory, data):
         tok.decode(list(range(tok.vocab_size)))
 
     _refused_or_fine(load_and_use)
+
+
+@FUZZ
+@given(st.data())
+def test_nir_and_raster_readers(tmp_path_factory, data):
+    """A mutated NIR file through the importer, and a mutated raster through the raster reader."""
+    from neurocompile.frontends.nir import import_graph, read_nir_file
+    from neurocompile.lower import lower
+    from neurocompile.tasks.spikes import read_raster
+
+    folder = tmp_path_factory.mktemp("nir")
+    nir_path = folder / "net.nir"
+    nir_path.write_bytes(_mutate(zoo.path("rleaky-patterns.nir").read_bytes(), data.draw))
+    _refused_or_fine(lambda: lower(import_graph(read_nir_file(nir_path))))
+    raster = folder / "in.npz"
+    raster.write_bytes(_mutate(zoo.path("rleaky-patterns.sample.npz").read_bytes(), data.draw))
+    _refused_or_fine(lambda: read_raster(raster, (12,), "--input-spikes"))

@@ -176,10 +176,13 @@ def test_command_line_exports_runs_evaluates_and_reports(tmp_path):
 
     nir.write(str(tmp_path / "net.nir"), export_to_nir(_uniform_mlp(0, "Leaky"), torch.zeros(12)))
     np.savez(tmp_path / "in.npz", input=_raster(4, steps=50, streams=2).astype(np.uint8))
+    out = _cli("inspect", str(tmp_path / "net.nir"), "--json")
+    assert out.returncode == 0 and [n["op"] for n in json.loads(out.stdout)["nodes"]] == \
+        ["SpikeInput", "Affine", "EulerLIF", "Affine", "EulerLIF", "Output"]
     out = _cli("export", str(tmp_path / "net.nir"), "--target", "cpu", "-o", str(tmp_path / "b"), "--json")
     assert out.returncode == 0, out.stderr
     manifest = json.loads(out.stdout)
-    assert manifest["task"] == "spikes" and manifest["model"]["dt"] == 1e-4 and "default" in manifest["model"]["dt_source"]
+    assert manifest["task"] == "spikes" and manifest["model"]["dt"] == 1e-4 and "the default" in manifest["model"]["dt_source"]
     out = _cli("simulate", str(tmp_path / "b"), "--input-spikes", str(tmp_path / "in.npz"), "--output-spikes",
                str(tmp_path / "out.npz"), "--json")
     assert out.returncode == 0, out.stderr

@@ -145,7 +145,7 @@ def graph_dt(g: nir.NIRGraph, dt: float | None) -> tuple[float, str]:
             except (TypeError, ValueError, IndexError):
                 raise UserError(f"the graph's metadata {key!r} is {g.metadata[key]!r}, not a time step; pass --dt") from None
             return value, f"the graph's metadata {key!r}"
-    return DEFAULT_DT, f"default {DEFAULT_DT:g} s (snnTorch's importer's; the graph states none -- pass --dt to change it)"
+    return DEFAULT_DT, "the default, snnTorch's importer's (the graph states none; --dt changes it)"
 
 
 def is_nir_file(path: str | Path | None) -> bool:
