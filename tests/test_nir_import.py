@@ -358,3 +358,44 @@ def test_threshold_follows_nir():
     ours = _ours(import_graph(graph), raster)
     assert 0 < expected.mean() < 1
     np.testing.assert_array_equal(ours, expected)
+
+
+def _delay_graph(dt: float, seed: int = 0) -> nir.NIRGraph:
+    rng, ones = np.random.default_rng(seed), np.ones(4)
+    lif = dict(tau=ones * 2e-3, r=ones, v_leak=0 * ones, v_threshold=ones, v_reset=0 * ones)
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([4])}),
+        "w1": nir.Linear(weight=rng.normal(0, 3, (4, 4))), "a": nir.LIF(**lif),
+        "d": nir.Delay(delay=np.full(4, dt)), "w2": nir.Linear(weight=rng.normal(0, 3, (4, 4))), "b": nir.LIF(**lif),
+        "rec": nir.Linear(weight=rng.normal(0, 1, (4, 4))),
+        "output": nir.Output(output_type={"output": np.array([4])})},
+        edges=[("input", "w1"), ("w1", "a"), ("a", "d"), ("d", "w2"), ("w2", "b"), ("b", "output"), ("d", "rec"),
+               ("rec", "a")])
+
+
+def test_a_delay_node_of_one_step_reads_the_previous_step():
+    """NIR Delay (delay = dt) between two layers, and a loop closed through one: no second delay is added."""
+    dt = 1e-3
+    graph = _delay_graph(dt)
+    imported = import_graph(graph, dt=dt)
+    assert [n for n, node in imported.nodes.items() if node.op.kind == "SpikeDelay"] == ["d"]  # the loop a -> d -> rec
+    raster = (torch.rand(30, 2, 4, generator=torch.Generator().manual_seed(0)) < 0.5).double()
+    n = graph.nodes
+    a = b = np.zeros((2, 4))
+    prev = np.zeros((2, 4))
+    expected = []
+    for t in range(30):  # NIR's equations, the delay written out: d(t) = a(t - 1)
+        a = a + dt / n["a"].tau * (-a + raster[t].numpy() @ n["w1"].weight.T + prev @ n["rec"].weight.T)
+        sa = (a > 1).astype(float)
+        a = np.where(sa > 0, 0.0, a)
+        b = b + dt / n["b"].tau * (-b + prev @ n["w2"].weight.T)
+        sb = (b > 1).astype(float)
+        b = np.where(sb > 0, 0.0, b)
+        prev = sa
+        expected.append(sb)
+    ours = _ours(imported, raster)
+    assert np.stack(expected).sum() > 5
+    np.testing.assert_allclose(ours, np.stack(expected))
+    bad = nir.NIRGraph(nodes={**graph.nodes, "d": nir.Delay(delay=np.full(4, 3 * dt))}, edges=graph.edges)
+    with pytest.raises(UserError, match=r"node d \(Delay\): delays of \[3.0\] time steps"):
+        import_graph(bad, dt=dt)

@@ -18,7 +18,7 @@ import torch
 import neurocompile
 from neurocompile import UserError
 
-from test_nir_import import _threshold_graph, _conv1d_graph, _readout_graph, _norse_run, _recurrent_net, _sinabs_cnn, _snntorch_mlp, _snntorch_own_run, _snntorch_run
+from test_nir_import import _delay_graph, _threshold_graph, _conv1d_graph, _readout_graph, _norse_run, _recurrent_net, _sinabs_cnn, _snntorch_mlp, _snntorch_own_run, _snntorch_run
 
 snn = pytest.importorskip("snntorch")
 
@@ -144,9 +144,10 @@ def test_spiking_cnn_on_all_three_engines(tmp_path):
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize("make, width", [(_conv1d_graph, 32), (_threshold_graph, 6)])
-def test_conv1d_and_threshold_lava_equals_cpu(tmp_path, make, width):
-    build = neurocompile.export(make(1), target="loihi2", output=tmp_path / "b")
+@pytest.mark.parametrize("make, width", [(_conv1d_graph, 32), (_threshold_graph, 6), (_delay_graph, 4)])
+def test_conv1d_threshold_and_delay_lava_equals_cpu(tmp_path, make, width):
+    graph = make(1e-3) if make is _delay_graph else make(1)
+    build = neurocompile.export(graph, target="loihi2", output=tmp_path / "b", dt=1e-3)
     raster = (np.random.default_rng(2).random((30, 2, width)) < 0.4).astype(np.int64)
     run = build.simulate(input_spikes=raster, engine="lava")
     assert run.lava["identical"] and run.outputs["output"].sum() > 0, run.lava

@@ -121,6 +121,10 @@ def _delay(g: LavaGraph, name: str, node: QNode) -> None:
     """No process: the source's spikes, wired straight into the synapses that read them.  Lava's Dense delivers
     them one step late, which is the delay (depth: the source's, minus one)."""
     (source,) = node.inputs
+    readers = [n for n in g.program.nodes.values() if name in n.inputs]
+    if any(rule(r.kind).placement != "synapse" for r in readers):
+        raise UserError(f"layer {name}: a one-step delay read by {', '.join(r.name for r in readers)}; on Loihi 2 the "
+                        f"delay is the synapse's, so only synapses may read it (the cpu engine runs this build)")
     if source in g.outputs:
         g.outputs[name] = g.outputs[source]
     else:

@@ -7,8 +7,9 @@ type has one converter, registered below; anything else is refused with the node
 approximated.  Maps (C x H x W) are held flat, row-major: a converter gets the shape its input carries and gives
 the shape of its output, so convolutions and pooling know their geometry whatever the exporter wrote down.
 
-Supported: Input, Output, Affine, Linear, LIF, CubaLIF, IF, LI, CubaLI, Threshold, Conv1d, Conv2d, SumPool2d,
-AvgPool2d, Flatten; nested graphs (inlined); loops (read the previous step's spikes).  Not yet: I (integrator), Delay,
+Supported: Input, Output, Affine, Linear, LIF, CubaLIF, IF, LI, CubaLI, Threshold, Delay (one step, on spikes),
+Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten; nested graphs (inlined); loops (read the previous step's spikes).
+Not yet: I (integrator), longer delays,
 several Input or Output nodes.
 """
 from __future__ import annotations
@@ -108,6 +109,17 @@ def _cell(node, ctx: Context):
 def _threshold(node: nir.Threshold, ctx: Context):
     op = Threshold.from_nir(node, ctx.in_shape)
     return op, ctx.in_shape if ctx.in_shape is not None else (op.size,)
+
+
+@converts(nir.Delay)
+def _delay(node: nir.Delay, ctx: Context):
+    """A delay of one time step (``delay == dt``, every neuron alike): the previous step's input.  Its input must be
+    spikes (checked once the graph's ops are known); longer or per-neuron delays are not supported yet."""
+    steps = _numpy(node.delay).reshape(-1) / ctx.dt
+    if steps.size == 0 or not np.allclose(steps, 1.0, rtol=1e-6):
+        raise ValueError(f"delays of {sorted(set(np.round(steps, 6).tolist()))[:4]} time steps at dt {ctx.dt:g} s; "
+                         f"this version delays by exactly one step (delay = dt)")
+    return SpikeDelay(ctx.width, ctx.dt), ctx.in_shape
 
 
 MAPS = {nir.Conv2d: (Conv2d, "C x H x W"), nir.Conv1d: (Conv1d, "C x L"), nir.SumPool2d: (SumPool2d, "C x H x W"),
@@ -233,13 +245,14 @@ def flatten(g: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.NIRNode], 
     return nodes, edges
 
 
-def _back_edges(sources: dict[str, list[str]], start: str) -> list[tuple[str, str]]:
+def _back_edges(sources: dict[str, list[str]], start: str, delays: set[str]) -> list[tuple[str, str]]:
     """Edges that close a loop, as a depth-first walk from the input meets them (edge order kept): in discrete time
-    these read the previous step."""
+    these read the previous step.  A loop through a delay node reads it already: the walk does not go on from one."""
     users: dict[str, list[str]] = {n: [] for n in sources}
     for dst, srcs in sources.items():
         for src in srcs:
-            users[src].append(dst)
+            if src not in delays:
+                users[src].append(dst)
     state: dict[str, int] = {}  # 1: on the walk's path, 2: done
     back: list[tuple[str, str]] = []
     stack = [(start, iter(users[start]))]
@@ -301,8 +314,12 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
     unreached = sorted(set(flat) - set(shapes))
     if unreached:
         raise UserError(f"nodes {', '.join(unreached)} are not reached from the graph's Input")
-    delayed: dict[str, str] = {}  # delay node -> the spiking node it delays
-    for src, dst in _back_edges(sources, start):
+    delayed = {name: sources[name][0] for name, op in ops.items() if not op.feedthrough}  # the graph's own delays
+    for name, source in delayed.items():
+        if len(sources[name]) != 1 or not ops[source].binary_output:
+            raise UserError(f"node {name} (Delay): it delays {', '.join(sources[name])}, which is not one spiking node; "
+                            f"this version delays spikes only")
+    for src, dst in _back_edges(sources, start, set(delayed)):
         spiking, head = src, dst
         while ops[spiking].synapse_form() is not None and len(sources[spiking]) == 1 \
                 and _users(sources, spiking) == [head]:
