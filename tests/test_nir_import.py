@@ -399,3 +399,27 @@ def test_a_delay_node_of_one_step_reads_the_previous_step():
     bad = nir.NIRGraph(nodes={**graph.nodes, "d": nir.Delay(delay=np.full(4, 3 * dt))}, edges=graph.edges)
     with pytest.raises(UserError, match=r"node d \(Delay\): delays of \[3.0\] time steps"):
         import_graph(bad, dt=dt)
+
+
+def test_scale_is_a_diagonal_synapse(tmp_path):
+    import neurocompile
+
+    rng = np.random.default_rng(0)
+    ones = np.ones(3)
+    graph = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([3])}), "s": nir.Scale(scale=np.array([0.5, 2.0, -1.0])),
+        "lif": nir.LIF(tau=ones * 1e-3, r=ones, v_leak=0 * ones, v_threshold=ones * 0.1, v_reset=0 * ones),
+        "output": nir.Output(output_type={"output": np.array([3])})},
+        edges=[("input", "s"), ("s", "lif"), ("lif", "output")])
+    raster = torch.from_numpy((rng.random((20, 1, 3)) < 0.6).astype(np.float64))
+    v, expected = np.zeros(3), []
+    for t in range(20):
+        v = v + 0.1 * (-v + np.array([0.5, 2.0, -1.0]) * raster[t, 0].numpy())
+        s = (v > 0.1).astype(float)
+        v = np.where(s > 0, 0.0, v)
+        expected.append(s)
+    ours = _ours(import_graph(graph), raster)[:, 0]
+    assert np.stack(expected)[:, 1].sum() > 0 and np.stack(expected)[:, 2].sum() == 0
+    np.testing.assert_array_equal(ours, np.stack(expected))
+    build = neurocompile.export(graph, target="cpu", output=tmp_path / "b")
+    assert [n.kind for n in build.program.nodes.values()] == ["SpikeInput", "Dense", "CUBA", "Output"]

@@ -7,7 +7,7 @@ type has one converter, registered below; anything else is refused with the node
 approximated.  Maps (C x H x W) are held flat, row-major: a converter gets the shape its input carries and gives
 the shape of its output, so convolutions and pooling know their geometry whatever the exporter wrote down.
 
-Supported: Input, Output, Affine, Linear, LIF, CubaLIF, IF, LI, CubaLI, Threshold, Delay (one step, on spikes),
+Supported: Input, Output, Affine, Linear, Scale (as a diagonal matrix), LIF, CubaLIF, IF, LI, CubaLI, Threshold, Delay (one step, on spikes),
 Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten; nested graphs (inlined); loops (read the previous step's spikes).
 Not yet: I (integrator), longer delays,
 several Input or Output nodes.
@@ -109,6 +109,13 @@ def _cell(node, ctx: Context):
 def _threshold(node: nir.Threshold, ctx: Context):
     op = Threshold.from_nir(node, ctx.in_shape)
     return op, ctx.in_shape if ctx.in_shape is not None else (op.size,)
+
+
+@converts(nir.Scale)
+def _scale(node: nir.Scale, ctx: Context):
+    """An elementwise scale: a diagonal weight matrix (exact), so it folds into synapses like any other."""
+    scale = np.broadcast_to(_numpy(node.scale).reshape(-1), (ctx.width,)) if ctx.width else _numpy(node.scale).reshape(-1)
+    return Linear(np.diag(scale)), ctx.in_shape or scale.shape
 
 
 @converts(nir.Delay)
