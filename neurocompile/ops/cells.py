@@ -43,8 +43,19 @@ class _EulerCell(Op):
     def size(self) -> int:
         return int(getattr(self, self._nir_fields()[0]).shape[0])
 
+    current: ClassVar[bool] = False  # a synaptic current I before the membrane (CubaLIF, CubaLI): state (I, v)
+
     def initial_state(self, batch, dtype):
-        return torch.zeros(batch, self.size, dtype=dtype)  # v (the cells with a synaptic current add I)
+        v = torch.zeros(batch, self.size, dtype=dtype)
+        return (torch.zeros_like(v), v) if self.current else v
+
+    def _membrane(self, v: torch.Tensor, tau: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+        """One Euler step of ``tau dv/dt = v_leak - v + r x``."""
+        return v + _t(self.dt / tau, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * x)
+
+    def _synapse(self, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """One Euler step of ``tau_syn dI/dt = w_in x - I``."""
+        return i + _t(self.dt / self.tau_syn, i) * (_t(self.w_in, i) * x - i)
 
     def to_nir(self, input_names):
         shape = tuple(self.shape) or (self.size,)  # parameters shaped like the map they act on (NIR's type check)
@@ -85,9 +96,7 @@ class EulerLIF(_EulerCell):
     shape: tuple = ()  # the map the neurons form (C, H, W), when not a vector
 
     def float_step(self, inputs, v):
-        x = _sum(inputs)
-        v = v + _t(self.dt / self.tau, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * x)
-        return _fire(v, self.v_threshold, self.v_reset, self.reset)
+        return _fire(self._membrane(v, self.tau, _sum(inputs)), self.v_threshold, self.v_reset, self.reset)
 
     def neuron_form(self):
         """``v' = (1 - a) v + a v_leak + a r x`` with ``a = dt / tau``: no current memory (``du = 1``), the input
@@ -128,6 +137,7 @@ class EulerCubaLIF(_EulerCell):
     ``I`` -- the order snnTorch's importer runs (``Synaptic``: ``syn = alpha syn + x; mem = beta mem + syn``)."""
 
     kind: ClassVar[str] = "EulerCubaLIF"
+    current: ClassVar[bool] = True
     nir_type: ClassVar[type] = nir.CubaLIF
     tau_syn: np.ndarray
     tau_mem: np.ndarray
@@ -140,14 +150,9 @@ class EulerCubaLIF(_EulerCell):
     reset: str = "zero"
     shape: tuple = ()  # the map the neurons form (C, H, W), when not a vector
 
-    def initial_state(self, batch, dtype):
-        return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
-
     def float_step(self, inputs, state):
-        i, v = state
-        x = _sum(inputs)
-        i = i + _t(self.dt / self.tau_syn, i) * (_t(self.w_in, i) * x - i)
-        v = v + _t(self.dt / self.tau_mem, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * i)
+        i = self._synapse(state[0], _sum(inputs))
+        v = self._membrane(state[1], self.tau_mem, i)
         spikes, v = _fire(v, self.v_threshold, self.v_reset, self.reset)
         return spikes, (i, v)
 
@@ -176,7 +181,7 @@ class EulerLI(_EulerCell):
     shape: tuple = ()
 
     def float_step(self, inputs, v):
-        v = v + _t(self.dt / self.tau, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * _sum(inputs))
+        v = self._membrane(v, self.tau, _sum(inputs))
         return v, v
 
     def neuron_form(self):
@@ -189,6 +194,7 @@ class EulerCubaLI(_EulerCell):
     """NIR's CubaLI: the CubaLIF's synaptic current into a leaky integrator, no spikes; its output is ``v``."""
 
     kind: ClassVar[str] = "EulerCubaLI"
+    current: ClassVar[bool] = True
     nir_type: ClassVar[type] = nir.CubaLI
     binary_output: ClassVar[bool] = False
     tau_syn: np.ndarray
@@ -200,13 +206,9 @@ class EulerCubaLI(_EulerCell):
     reset: str = "zero"  # unused: a CubaLI does not spike
     shape: tuple = ()
 
-    def initial_state(self, batch, dtype):
-        return torch.zeros(batch, self.size, dtype=dtype), torch.zeros(batch, self.size, dtype=dtype)
-
     def float_step(self, inputs, state):
-        i, v = state
-        i = i + _t(self.dt / self.tau_syn, i) * (_t(self.w_in, i) * _sum(inputs) - i)
-        v = v + _t(self.dt / self.tau_mem, v) * (_t(self.v_leak, v) - v + _t(self.r, v) * i)
+        i = self._synapse(state[0], _sum(inputs))
+        v = self._membrane(state[1], self.tau_mem, i)
         return v, (i, v)
 
     def neuron_form(self):

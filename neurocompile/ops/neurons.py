@@ -148,32 +148,22 @@ class LIF(_Width):
         return spikes.astype(np.int64), (u, v)
 
 
-@dataclass(frozen=True)
-class QSpikeDelay:
-    n: int
-
-
 @dataclass(frozen=True, eq=False)
-class SpikeDelay(_Width):
+class SpikeDelay(TokenShift):
     """Spikes of the previous time step (zeros at the first): how a recurrent edge reads in discrete time (NIR: Delay
-    of one time step).  It has no feedthrough: its output comes from its state alone, so it may read a node that
-    comes later in the execution order (the loop's spiking node); executors evaluate it first (``emit``) and give
-    it its input at the end of the step (``absorb``)."""
+    of one time step).  The token shift's semantics, on spikes and without feedthrough: its output comes from its
+    state alone, so it may read a node that comes later in the execution order (the loop's spiking node); executors
+    take its output first (``emit``) and give it its input at the end of the step."""
 
     kind: ClassVar[str] = "SpikeDelay"
     binary_output: ClassVar[bool] = True
     feedthrough: ClassVar[bool] = False
+    nir_native: ClassVar[type | None] = None  # a plain NIR Delay reads as a TokenShift; ours carries its kind
     dt: float = 1.0  # seconds per step, for its NIR form
-
-    def initial_state(self, batch, dtype):
-        return torch.zeros(batch, self.n, dtype=dtype)
 
     @staticmethod
     def emit(state):
         return state
-
-    def float_step(self, inputs, state):
-        return state, inputs[0]
 
     def to_nir(self, input_names):
         return nir.Delay(delay=np.full(self.n, self.dt), metadata={OP_KEY: self.kind, NOTE_KEY: "one time step"})
@@ -183,19 +173,8 @@ class SpikeDelay(_Width):
         delay = np.asarray(node.delay, np.float64)
         return cls(int(delay.shape[0]), float(delay[0]))
 
-    Q: ClassVar[type] = QSpikeDelay
+    def output_frac(self, in_frac):
+        return 0  # spikes (its input, a later node, has no scale yet when this is quantized)
 
     def quantize(self, ctx):
-        return QSpikeDelay(self.n)
-
-    @staticmethod
-    def int_width(q: QSpikeDelay):
-        return q.n
-
-    @staticmethod
-    def int_initial_state(q: QSpikeDelay, batch):
-        return np.zeros((batch, q.n), np.int64)
-
-    @staticmethod
-    def int_step(q, inputs, state, tally):
-        return state, inputs[0]
+        return QShift(self.n)
