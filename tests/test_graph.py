@@ -88,12 +88,12 @@ def _imported_cnn():
 
 def test_every_op_kind_appears_and_round_trips(traced, tmp_path):
     from neurocompile.frontends.nir import import_graph
-    from test_nir_import import _conv1d_graph, _readout_graph, _threshold_graph
+    from test_nir_import import _conv1d_graph, _delay_graph, _readout_graph, _threshold_graph
 
     _, graph = traced
-    graphs = [graph, _imported_graph(), _imported_cnn(), import_graph(_readout_graph(0, "LI")),
-              import_graph(_readout_graph(0, "CubaLI")), import_graph(_conv1d_graph(0)),
-              import_graph(_threshold_graph(0))]
+    graphs = [graph, _imported_graph(), _imported_cnn(), *(import_graph(_readout_graph(0, c)) for c in ("LI", "CubaLI", "I")),
+              import_graph(_conv1d_graph(0)), import_graph(_threshold_graph(0)),
+              import_graph(_delay_graph(1e-3, steps=(1, 2, 3, 5)), dt=1e-3)]
     kinds = {node.op.kind for g in graphs for node in g.nodes.values()}
     expected = {kind for kind, cls in Op.registry.items() if not cls.lowered}
     assert kinds == expected, f"op kinds without a round-trip test: {expected - kinds}"

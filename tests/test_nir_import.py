@@ -79,13 +79,17 @@ def test_imported_graph_round_trips_through_our_nir_file(tmp_path):
     assert again == graph and again.nodes["1"].op.dt == 1e-3 and again.nodes["1"].op.reset == "subtract"
 
 
+class Future(nir.Threshold):
+    """A node type this importer has never seen (as a newer NIR version or another exporter's extension would be)."""
+
+
 def test_unsupported_graphs_are_refused_by_name(tmp_path):
-    integrator = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
-                                     "acc": nir.I(r=np.ones(2)),
-                                     "output": nir.Output(output_type={"output": np.array([2])})},
-                              edges=[("input", "acc"), ("acc", "output")])
-    with pytest.raises(UserError, match="node acc: NIR I is not supported yet"):
-        import_graph(integrator)
+    future = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                                 "acc": Future(threshold=np.ones(2)),
+                                 "output": nir.Output(output_type={"output": np.array([2])})},
+                          edges=[("input", "acc"), ("acc", "output")])
+    with pytest.raises(UserError, match="node acc: NIR Future is not supported yet"):
+        import_graph(future)
     linear_loop = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([3])}),
                                       "a": nir.Linear(weight=np.eye(3)), "b": nir.Linear(weight=np.eye(3)),
                                       "output": nir.Output(output_type={"output": np.array([3])})},
@@ -254,10 +258,11 @@ def test_float_engine_reproduces_norse_on_a_sinabs_cnn(seed):
 def _readout_graph(seed: int, cell: str) -> nir.NIRGraph:
     rng = np.random.default_rng(seed)
     n_in, n_h, n_out = 8, 16, 4
-    li = (nir.LI(tau=rng.uniform(2e-3, 5e-3, n_out), r=rng.uniform(0.5, 2, n_out), v_leak=rng.normal(0, 0.1, n_out))
-          if cell == "LI" else
-          nir.CubaLI(tau_syn=rng.uniform(1e-3, 2e-3, n_out), tau_mem=rng.uniform(2e-3, 5e-3, n_out), r=np.ones(n_out),
-                     v_leak=rng.normal(0, 0.1, n_out), w_in=rng.uniform(0.5, 2, n_out)))
+    li = {"LI": lambda: nir.LI(tau=rng.uniform(2e-3, 5e-3, n_out), r=rng.uniform(0.5, 2, n_out),
+                               v_leak=rng.normal(0, 0.1, n_out)),
+          "CubaLI": lambda: nir.CubaLI(tau_syn=rng.uniform(1e-3, 2e-3, n_out), tau_mem=rng.uniform(2e-3, 5e-3, n_out),
+                                       r=np.ones(n_out), v_leak=rng.normal(0, 0.1, n_out), w_in=rng.uniform(0.5, 2, n_out)),
+          "I": lambda: nir.I(r=rng.uniform(0.05, 0.2, n_out))}[cell]()
     return nir.NIRGraph(nodes={
         "input": nir.Input(input_type={"input": np.array([n_in])}),
         "fc": nir.Affine(weight=rng.normal(0, 6, (n_h, n_in)), bias=rng.normal(0, .1, n_h)),
@@ -268,10 +273,11 @@ def _readout_graph(seed: int, cell: str) -> nir.NIRGraph:
         edges=[("input", "fc"), ("fc", "lif"), ("lif", "ro"), ("ro", "li"), ("li", "output")])
 
 
-@pytest.mark.parametrize("cell", ["LI", "CubaLI"])
+@pytest.mark.parametrize("cell", ["LI", "CubaLI", "I"])
 def test_leaky_integrator_readouts_follow_the_nir_equations(cell):
-    """No framework here imports LI/CubaLI by NIR's equations (Norse 1.1 has no LI importer; Sinabs integrates with
-    exp(-dt/tau)), so the reference is NIR's ODEs stepped by forward Euler, written out below from NIR's docs."""
+    """No framework here imports LI/CubaLI/I by NIR's equations (Norse 1.1 has no LI importer; Sinabs integrates with
+    exp(-dt/tau); none imports I), so the reference is NIR's ODEs stepped by forward Euler, written out below from
+    NIR's docs -- the integrator without dt, as every framework integrates the IF whose membrane it is."""
     graph, dt = _readout_graph(0, cell), 1e-4
     raster = (torch.rand(60, 2, 8, generator=torch.Generator().manual_seed(0)) < 0.3).double()
     n = {k: graph.nodes[k] for k in ("fc", "lif", "ro", "li")}
@@ -287,7 +293,10 @@ def test_leaky_integrator_readouts_follow_the_nir_equations(cell):
         if cell == "CubaLI":
             i = i + dt / li.tau_syn * (li.w_in * y - i)
             y = i
-        v = v + dt / (li.tau if cell == "LI" else li.tau_mem) * (li.v_leak - v + li.r * y)
+        if cell == "I":
+            v = v + li.r * y
+        else:
+            v = v + dt / (li.tau if cell == "LI" else li.tau_mem) * (li.v_leak - v + li.r * y)
         expected.append(v.copy())
     ours = _ours(import_graph(graph, dt=dt), raster)
     np.testing.assert_allclose(ours, np.stack(expected), rtol=1e-12, atol=1e-12)
@@ -360,44 +369,53 @@ def test_threshold_follows_nir():
     np.testing.assert_array_equal(ours, expected)
 
 
-def _delay_graph(dt: float, seed: int = 0) -> nir.NIRGraph:
+def _delay_graph(dt: float, seed: int = 0, steps=(1, 1, 1, 1)) -> nir.NIRGraph:
     rng, ones = np.random.default_rng(seed), np.ones(4)
     lif = dict(tau=ones * 2e-3, r=ones, v_leak=0 * ones, v_threshold=ones, v_reset=0 * ones)
     return nir.NIRGraph(nodes={
         "input": nir.Input(input_type={"input": np.array([4])}),
         "w1": nir.Linear(weight=rng.normal(0, 3, (4, 4))), "a": nir.LIF(**lif),
-        "d": nir.Delay(delay=np.full(4, dt)), "w2": nir.Linear(weight=rng.normal(0, 3, (4, 4))), "b": nir.LIF(**lif),
+        "d": nir.Delay(delay=np.asarray(steps) * dt), "w2": nir.Linear(weight=rng.normal(0, 3, (4, 4))), "b": nir.LIF(**lif),
         "rec": nir.Linear(weight=rng.normal(0, 1, (4, 4))),
         "output": nir.Output(output_type={"output": np.array([4])})},
         edges=[("input", "w1"), ("w1", "a"), ("a", "d"), ("d", "w2"), ("w2", "b"), ("b", "output"), ("d", "rec"),
                ("rec", "a")])
 
 
-def test_a_delay_node_of_one_step_reads_the_previous_step():
-    """NIR Delay (delay = dt) between two layers, and a loop closed through one: no second delay is added."""
+@pytest.mark.parametrize("steps", [(1, 1, 1, 1), (1, 2, 3, 5), (4, 4, 4, 4)])
+def test_a_delay_node_delays_each_neuron_by_its_own_steps(steps):
+    """NIR Delay (delay = steps x dt, per neuron) between two layers, and a loop closed through it: no second delay
+    is added; the reference writes the delay line out, d_i(t) = a_i(t - steps_i)."""
     dt = 1e-3
-    graph = _delay_graph(dt)
+    graph = _delay_graph(dt, steps=steps)
     imported = import_graph(graph, dt=dt)
     assert [n for n, node in imported.nodes.items() if node.op.kind == "SpikeDelay"] == ["d"]  # the loop a -> d -> rec
-    raster = (torch.rand(30, 2, 4, generator=torch.Generator().manual_seed(0)) < 0.5).double()
+    raster = (torch.rand(40, 2, 4, generator=torch.Generator().manual_seed(0)) < 0.5).double()
     n = graph.nodes
     a = b = np.zeros((2, 4))
-    prev = np.zeros((2, 4))
+    history = [np.zeros((2, 4))] * max(steps)  # a's spikes, newest last
     expected = []
-    for t in range(30):  # NIR's equations, the delay written out: d(t) = a(t - 1)
-        a = a + dt / n["a"].tau * (-a + raster[t].numpy() @ n["w1"].weight.T + prev @ n["rec"].weight.T)
+    for t in range(40):
+        d = np.stack([history[-k][:, i] for i, k in enumerate(steps)], 1)
+        a = a + dt / n["a"].tau * (-a + raster[t].numpy() @ n["w1"].weight.T + d @ n["rec"].weight.T)
         sa = (a > 1).astype(float)
         a = np.where(sa > 0, 0.0, a)
-        b = b + dt / n["b"].tau * (-b + prev @ n["w2"].weight.T)
+        b = b + dt / n["b"].tau * (-b + d @ n["w2"].weight.T)
         sb = (b > 1).astype(float)
         b = np.where(sb > 0, 0.0, b)
-        prev = sa
+        history.append(sa)
         expected.append(sb)
     ours = _ours(imported, raster)
     assert np.stack(expected).sum() > 5
     np.testing.assert_allclose(ours, np.stack(expected))
-    bad = nir.NIRGraph(nodes={**graph.nodes, "d": nir.Delay(delay=np.full(4, 3 * dt))}, edges=graph.edges)
-    with pytest.raises(UserError, match=r"node d \(Delay\): delays of \[3.0\] time steps"):
+
+
+def test_delays_that_are_not_whole_steps_are_refused():
+    dt = 1e-3
+    graph = _delay_graph(dt)
+    bad = nir.NIRGraph(nodes={**graph.nodes, "d": nir.Delay(delay=np.array([1, 2.5, 1, 0]) * dt)}, edges=graph.edges)
+    with pytest.raises(UserError, match=r"node d \(Delay\): delays of \[0.0, 2.5\] time steps at dt 0.001 s; a delay must "
+                                        r"be a whole number of steps, at least one"):
         import_graph(bad, dt=dt)
 
 

@@ -144,9 +144,11 @@ def test_spiking_cnn_on_all_three_engines(tmp_path):
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize("make, width", [(_conv1d_graph, 32), (_threshold_graph, 6), (_delay_graph, 4)])
+@pytest.mark.parametrize("make, width", [(_conv1d_graph, 32), (_threshold_graph, 6), (_delay_graph, 4),
+                                         (lambda dt: _delay_graph(dt, steps=(1, 2, 3, 7)), 4)])
 def test_conv1d_threshold_and_delay_lava_equals_cpu(tmp_path, make, width):
-    graph = make(1e-3) if make is _delay_graph else make(1)
+    """The delay line with steps (1, 2, 3, 7) runs on Lava as Loihi 2's synaptic delays (DelayDense)."""
+    graph = make(1e-3) if make.__name__ in ("_delay_graph", "<lambda>") else make(1)
     build = neurocompile.export(graph, target="loihi2", output=tmp_path / "b", dt=1e-3)
     raster = (np.random.default_rng(2).random((30, 2, width)) < 0.4).astype(np.int64)
     run = build.simulate(input_spikes=raster, engine="lava")
@@ -155,9 +157,9 @@ def test_conv1d_threshold_and_delay_lava_equals_cpu(tmp_path, make, width):
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize("cell", ["LI", "CubaLI"])
+@pytest.mark.parametrize("cell", ["LI", "CubaLI", "I"])
 def test_graded_readout_on_lava_and_within_tolerance(tmp_path, cell):
-    """An LI / CubaLI readout sends its voltage as a graded spike (a neuron program): Lava = cpu bit for bit, and the
+    """An LI / CubaLI / I readout sends its voltage as a graded spike (a neuron program): Lava = cpu bit for bit, and the
     integer voltage tracks the float one (value r >= 0.98, mean difference <= 2 % of the range: docs/nir.md; one
     hidden spike a step off moves the readout by a weight, so the largest difference is not a useful bound)."""
     build = neurocompile.export(_readout_graph(1, cell), target="loihi2", output=tmp_path / "b")
@@ -166,6 +168,16 @@ def test_graded_readout_on_lava_and_within_tolerance(tmp_path, cell):
     assert run.lava["identical"] and run.outputs["output"].dtype == np.float64, run.lava
     out = build.evaluate(input_spikes=raster).outputs["output"]
     assert out["value_pearson_r"] >= 0.98 and out["mean_abs_difference_over_range"] <= 0.02, out
+
+
+def test_a_delay_longer_than_loihi2_synapses_hold_is_refused_for_loihi2_only(tmp_path):
+    graph = _delay_graph(1e-3, steps=(1, 2, 65, 1))
+    with pytest.raises(UserError, match=r"layer d: a delay of 65 time steps; Loihi 2's synapses delay by at most 63 "
+                                        r"steps beyond the first \(64 in all\)"):
+        neurocompile.export(graph, target="loihi2", output=tmp_path / "b", dt=1e-3)
+    assert not (tmp_path / "b").exists()
+    build = neurocompile.export(graph, target="cpu", output=tmp_path / "c", dt=1e-3)
+    assert build.simulate(input_spikes=_raster(0, 80, 2, 4, 0.5)).outputs["output"].shape == (80, 2, 4)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

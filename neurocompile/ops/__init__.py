@@ -4,7 +4,7 @@ registers every op (``Op.registry``); a new op family is a new module here and o
 """
 from __future__ import annotations
 
-from .cells import CUBA, QCUBA, CUBAVoltage, QThreshold, Threshold, EulerCubaLI, EulerCubaLIF, EulerIF, EulerLI, EulerLIF, QCUBAVoltage
+from .cells import CUBA, QCUBA, CUBAVoltage, QThreshold, Threshold, EulerCubaLI, EulerCubaLIF, EulerI, EulerIF, EulerLI, EulerLIF, QCUBAVoltage
 from .conv import Conv1d, Conv2d, Flatten, SumPool2d
 from .base import (CALIBRATE, INPUTS_KEY, NOTE_KEY, OP_KEY, PARAM_PREFIX, Op, QuantContext, Tally)
 from .elementwise import SIGMOID_FRAC, Add, Mul, QAdd, QProduct, QTable, Sigmoid, SquaredReLU
@@ -20,4 +20,4 @@ NATIVE: dict[type, type[Op]] = {cls.nir_native: cls for cls in dict.values(Op.re
 __all__ = ["CALIBRATE", "INPUTS_KEY", "NATIVE", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "Op", "QuantContext", "Tally",
            "SIGMOID_FRAC", "Add", "Mul", "QAdd", "QProduct", "QTable", "Sigmoid", "SquaredReLU", "Output", "QOutput",
            "LIF", "LIF_VTH_MAX", "QLIF", "QShift", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV",
-           "Affine", "QThreshold", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "QCUBAVoltage", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "EulerIF", "SpikeDelay", "CUBA", "QCUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]
+           "Affine", "QThreshold", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "QCUBAVoltage", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "EulerI", "EulerIF", "SpikeDelay", "CUBA", "QCUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]

@@ -216,6 +216,30 @@ class EulerCubaLI(_EulerCell):
         return a_m * self.r * a_s * self.w_in, CUBAVoltage(a_s, a_m, a_m * self.v_leak)
 
 
+@dataclass(frozen=True, eq=False)
+class EulerI(_EulerCell):
+    """NIR's I (integrator), ``dv/dt = r I``: no leak, no spikes; integrated without dt like the IF (``v += r x``, the
+    convention Norse and Sinabs use for the IF, whose membrane is this one); its output is ``v`` (a graded value).
+    Lowered to a CUBA voltage readout without leak: the voltage's 24 bits hold the calibrated range, and steps that
+    reach the rail are counted as saturations."""
+
+    kind: ClassVar[str] = "EulerI"
+    nir_type: ClassVar[type] = nir.I
+    binary_output: ClassVar[bool] = False
+    r: np.ndarray
+    dt: float
+    reset: str = "zero"  # unused: an integrator does not spike
+    shape: tuple = ()
+
+    def float_step(self, inputs, v):
+        v = v + _t(self.r, v) * _sum(inputs)
+        return v, v
+
+    def neuron_form(self):
+        n = self.size
+        return self.r, CUBAVoltage(np.ones(n), np.zeros(n), np.zeros(n))
+
+
 @dataclass(frozen=True)
 class QThreshold:
     threshold: np.ndarray  # [n] floor(v_threshold 2^f): x_int > floor(t) exactly when x_int > t
@@ -498,8 +522,6 @@ class CUBAVoltage(_Compartment):
         return spec.state_bits
 
     def quantize(self, ctx):
-        if np.any(self.dv <= 0):
-            raise ValueError("a leaky integrator without leak has no bounded voltage on 24 bits")
         _, du, dv, mant, exp = self._integers(ctx)
         return QCUBAVoltage(du, dv, mant, exp)
 
@@ -507,6 +529,7 @@ class CUBAVoltage(_Compartment):
     def int_step(q: QCUBAVoltage, inputs, state, tally: Tally):
         never = np.full(q.n, 1 << 17, np.int64)  # a threshold above every 24-bit voltage: no spike, no reset
         _, u, v = CUBAVoltage._lava_step(q, inputs, state, never, tally)
+        tally.saturations += int(np.count_nonzero(np.abs(v) >= fixed.UV_MAX - 1))  # at the rail (v saturates there)
         return v, (u, v)
 
 

@@ -12,6 +12,8 @@ import torch
 from .. import fixed
 from .base import NOTE_KEY, OP_KEY, _Width
 
+DT_KEY = "neurocompile.dt"
+
 
 @dataclass(frozen=True)
 class QShift:
@@ -148,33 +150,86 @@ class LIF(_Width):
         return spikes.astype(np.int64), (u, v)
 
 
+@dataclass(frozen=True)
+class QDelay:
+    steps: np.ndarray  # [n] int64 >= 1: each neuron's delay in time steps
+
+    @property
+    def n(self) -> int:
+        return int(self.steps.shape[0])
+
+
 @dataclass(frozen=True, eq=False)
 class SpikeDelay(TokenShift):
-    """Spikes of the previous time step (zeros at the first): how a recurrent edge reads in discrete time (NIR: Delay
-    of one time step).  The token shift's semantics, on spikes and without feedthrough: its output comes from its
-    state alone, so it may read a node that comes later in the execution order (the loop's spiking node); executors
-    take its output first (``emit``) and give it its input at the end of the step."""
+    """Spikes of ``steps`` time steps ago (zeros before), per neuron: NIR's Delay on spikes, and how a recurrent edge
+    reads in discrete time (one step).  Without feedthrough: its output comes from its state alone, so it may read a
+    node that comes later in the execution order (the loop's spiking node); executors take its output first
+    (``emit``) and give it its input at the end of the step.
+
+    The state is a delay line ``[B, D, n]`` (D = the longest delay) whose slot 0 is the output: each step the line
+    moves one slot towards 0 and neuron i's input enters at slot ``steps[i] - 1``, so it leaves ``steps[i]`` steps
+    later -- the same state in float and integer form, and on Loihi 2 the synapses' own delays."""
 
     kind: ClassVar[str] = "SpikeDelay"
     binary_output: ClassVar[bool] = True
     feedthrough: ClassVar[bool] = False
     nir_native: ClassVar[type | None] = None  # a plain NIR Delay reads as a TokenShift; ours carries its kind
     dt: float = 1.0  # seconds per step, for its NIR form
+    steps: np.ndarray | None = None  # [n] delays in steps (None: one step each)
+
+    def __post_init__(self) -> None:
+        steps = np.ones(self.n, np.int64) if self.steps is None else np.asarray(self.steps, np.int64).reshape(-1)
+        if steps.shape != (self.n,) or np.any(steps < 1):
+            raise ValueError(f"delays must be >= 1 step, one per neuron ({self.n}); got {steps.tolist()[:6]}")
+        object.__setattr__(self, "steps", steps)
+
+    @property
+    def longest(self) -> int:
+        return int(self.steps.max())
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.longest, self.n, dtype=dtype)
 
     @staticmethod
     def emit(state):
-        return state
+        return state[:, 0]
+
+    @staticmethod
+    def _enter(line, x, steps):
+        """The line one slot on, `x` entering at each neuron's own slot (torch or numpy alike)."""
+        line = torch.roll(line, -1, 1) if isinstance(line, torch.Tensor) else np.roll(line, -1, 1)
+        line[:, -1] = 0
+        line[:, steps - 1, np.arange(steps.shape[0])] = x
+        return line
+
+    def float_step(self, inputs, state):
+        return state[:, 0], self._enter(state, inputs[0], self.steps)
 
     def to_nir(self, input_names):
-        return nir.Delay(delay=np.full(self.n, self.dt), metadata={OP_KEY: self.kind, NOTE_KEY: "one time step"})
+        return nir.Delay(delay=self.steps * self.dt, metadata={OP_KEY: self.kind, DT_KEY: self.dt})
 
     @classmethod
     def from_nir(cls, node: nir.Delay) -> "SpikeDelay":
-        delay = np.asarray(node.delay, np.float64)
-        return cls(int(delay.shape[0]), float(delay[0]))
+        delay = np.asarray(node.delay, np.float64).reshape(-1)
+        dt = float(np.asarray((node.metadata or {}).get(DT_KEY, delay.min())))
+        return cls(int(delay.shape[0]), dt, np.rint(delay / dt).astype(np.int64))
+
+    Q: ClassVar[type] = QDelay
 
     def output_frac(self, in_frac):
         return 0  # spikes (its input, a later node, has no scale yet when this is quantized)
 
     def quantize(self, ctx):
-        return QShift(self.n)
+        return QDelay(self.steps.copy())
+
+    @staticmethod
+    def int_width(q: QDelay):
+        return q.n
+
+    @staticmethod
+    def int_initial_state(q: QDelay, batch):
+        return np.zeros((batch, int(q.steps.max()), q.n), np.int64)
+
+    @staticmethod
+    def int_step(q: QDelay, inputs, state, tally):
+        return state[:, 0], SpikeDelay._enter(state, inputs[0], q.steps)

@@ -25,12 +25,14 @@ RESOURCES = ResourceSpec(
     synaptic_memory_bytes=128 * 1024,
     embedded_cpus_per_chip=6,
     max_payload_bits=24,
+    max_synaptic_delay=63,
     systems={"oheo-gulch": 1, "kapoho-point": 8, "hala-point": 1152},
     sources={
         "cores_per_chip": "Intel Loihi 2 brief: 128 neuromorphic cores, 6 x86 cores per chip (secondary)",
         "neurons_per_core": "1 M neurons per chip / 128 cores (Intel brief, secondary)",
         "synaptic_memory_bytes": "128 KB per core: one of two circulating figures (128 / 192 KB), unverified; a parameter",
         "max_payload_bits": "Lava 0.10 graded spikes: 24 bits (Loihi 2 reported up to 32)",
+        "max_synaptic_delay": "Lava 0.10's bit-accurate DelayDense: a 6-bit delay field, 0..63 steps beyond the first",
         "systems": "Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips (Intel, secondary)",
     },
 )

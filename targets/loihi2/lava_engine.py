@@ -92,7 +92,7 @@ def compare_with_cpu(build, sim, tokens: list[int]) -> dict:
 
 def _lava_classes() -> SimpleNamespace:
     lava_compat.ensure_importable()
-    from lava.proc.dense.process import Dense
+    from lava.proc.dense.process import Dense, DelayDense
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
@@ -101,7 +101,7 @@ def _lava_classes() -> SimpleNamespace:
 
     from .processes.node import NodeProcess
 
-    return SimpleNamespace(Dense=Dense, Sparse=Sparse, LIF=LIF, Source=Source, Sink=Sink, NodeProcess=NodeProcess,
+    return SimpleNamespace(Dense=Dense, DelayDense=DelayDense, Sparse=Sparse, LIF=LIF, Source=Source, Sink=Sink, NodeProcess=NodeProcess,
                            csr_matrix=csr_matrix)
 
 

@@ -31,6 +31,7 @@ class ResourceSpec:
     synaptic_memory_bytes: int
     embedded_cpus_per_chip: int
     max_payload_bits: int
+    max_synaptic_delay: int  # steps a synapse may add to the one every synapse takes
     systems: dict[str, int]  # name -> chips
     sources: dict[str, str]
 
@@ -187,6 +188,8 @@ def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
         raise UserError(f"unknown system {system!r}; known: {', '.join(spec.systems)}")
     check_payload(program, spec)
     check_weights(program, spec)
+    for node in program.nodes.values():
+        rules.rule(node.kind).check(node, spec)
     populations, cpu, host = _populations(program)
     cores: list[Core] = []
 

@@ -36,6 +36,7 @@ class LavaGraph:
     sinks: dict[str, Any] = field(default_factory=dict)  # node on a Lava LIF -> the sink recording its spikes
     processes: int = 0
     later: list["_Later"] = field(default_factory=list)  # connections to ports of nodes not built yet (loops)
+    synaptic_delays: dict[str, np.ndarray] = field(default_factory=dict)  # wire -> steps its readers' synapses add, per source neuron
 
     def connect_later(self) -> None:
         for wire in self.later:
@@ -49,19 +50,24 @@ class LavaGraph:
         return proc
 
 
+def _no_check(node: QNode, spec) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Rule:
     placement: str
     lava: Callable[[LavaGraph, str, QNode], None]
     delay: int = 0  # steps the Lava mapping adds between the node's inputs and its output
+    check: Callable[[QNode, Any], None] = _no_check  # the op's design rule against the ResourceSpec (raises UserError)
 
 
 RULES: dict[str, Rule] = {}
 
 
-def lowering(kind: str, placement: str, delay: int = 0):
+def lowering(kind: str, placement: str, delay: int = 0, check: Callable[[QNode, Any], None] = _no_check):
     def register(fn: Callable[[LavaGraph, str, QNode], None]):
-        RULES[kind] = Rule(placement, fn, delay)
+        RULES[kind] = Rule(placement, fn, delay, check)
         return fn
 
     return register
@@ -116,15 +122,26 @@ class _Later:
         self.ports.append(port)
 
 
-@lowering("SpikeDelay", "wire", delay=-1)
+def _check_delay(node: QNode, spec) -> None:
+    longest = int(node.q.steps.max())
+    if longest - 1 > spec.max_synaptic_delay:
+        raise UserError(f"layer {node.name}: a delay of {longest} time steps; Loihi 2's synapses delay by at most "
+                        f"{spec.max_synaptic_delay} steps beyond the first ({spec.max_synaptic_delay + 1} in all); "
+                        f"export with --target cpu, or shorten the delay")
+
+
+@lowering("SpikeDelay", "wire", delay=-1, check=_check_delay)
 def _delay(g: LavaGraph, name: str, node: QNode) -> None:
     """No process: the source's spikes, wired straight into the synapses that read them.  Lava's Dense delivers
-    them one step late, which is the delay (depth: the source's, minus one)."""
+    them one step late, which is the first step of the delay (depth: the source's, minus one); the synapses add
+    the rest, per source neuron (``steps - 1``: Loihi 2's synaptic delays, Lava's ``DelayDense``)."""
     (source,) = node.inputs
     readers = [n for n in g.program.nodes.values() if name in n.inputs]
     if any(rule(r.kind).placement != "synapse" for r in readers):
-        raise UserError(f"layer {name}: a one-step delay read by {', '.join(r.name for r in readers)}; on Loihi 2 the "
+        raise UserError(f"layer {name}: a delay read by {', '.join(r.name for r in readers)}; on Loihi 2 the "
                         f"delay is the synapse's, so only synapses may read it (the cpu engine runs this build)")
+    if np.any(node.q.steps > 1):
+        g.synaptic_delays[name] = node.q.steps - 1
     if source in g.outputs:
         g.outputs[name] = g.outputs[source]
     else:
@@ -192,7 +209,13 @@ def _dense(g: LavaGraph, name: str, node: QNode) -> None:
                         f"over {MAX_SYNAPSE_PROCESSES_PER_NODE}; export with --block-rows 0 (or larger blocks)")
     for port, (start, end, exp) in groups:
         bits = 0 if q.binary[port] else 24
-        if (start, end) == (0, width):
+        delays = g.synaptic_delays.get(node.inputs[port])
+        if delays is not None:  # a delay line: Loihi 2's synaptic delays, per source neuron (rows outside the slice empty)
+            rows = np.zeros_like(q.weights[port], dtype=np.int32)
+            rows[start:end] = q.weights[port][start:end]
+            synapses = g.lava.DelayDense(weights=rows, delays=np.broadcast_to(delays, rows.shape).astype(int),
+                                         weight_exp=exp, num_message_bits=bits, name=f"{name}.port{port}.rows{start}-{end}")
+        elif (start, end) == (0, width):
             synapses = g.lava.Dense(weights=q.weights[port].astype(np.int32), weight_exp=exp, num_message_bits=bits,
                                     name=f"{name}.port{port}")
         else:  # this core slice's rows only; the other rows are empty

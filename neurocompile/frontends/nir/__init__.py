@@ -7,10 +7,9 @@ type has one converter, registered below; anything else is refused with the node
 approximated.  Maps (C x H x W) are held flat, row-major: a converter gets the shape its input carries and gives
 the shape of its output, so convolutions and pooling know their geometry whatever the exporter wrote down.
 
-Supported: Input, Output, Affine, Linear, Scale (as a diagonal matrix), LIF, CubaLIF, IF, LI, CubaLI, Threshold, Delay (one step, on spikes),
-Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten; nested graphs (inlined); loops (read the previous step's spikes).
-Not yet: I (integrator), longer delays,
-several Input or Output nodes.
+Supported: Input, Output, Affine, Linear, Scale (as a diagonal matrix), LIF, CubaLIF, IF, LI, CubaLI, I, Threshold,
+Delay (whole steps per neuron, on spikes), Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten; nested graphs (inlined);
+loops (read the previous step's spikes).  Not yet: several Input or Output nodes.
 """
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ import numpy as np
 
 from ...errors import UserError
 from ...graph import Graph
-from ...ops import (Affine, Conv1d, Conv2d, EulerCubaLI, EulerCubaLIF, EulerIF, EulerLI, EulerLIF, Flatten, Linear, Op, Output, SpikeDelay,
+from ...ops import (Affine, Conv1d, Conv2d, EulerCubaLI, EulerCubaLIF, EulerI, EulerIF, EulerLI, EulerLIF, Flatten, Linear, Op, Output, SpikeDelay,
                     SpikeInput, SumPool2d, Threshold)
 from ...ops.base import _numpy
 from ...ops.cells import RESETS
@@ -95,7 +94,7 @@ def _linear(node: nir.Linear, ctx: Context):
     return Linear(weight), weight.shape[:1]
 
 
-CELLS = {nir.LIF: EulerLIF, nir.CubaLIF: EulerCubaLIF, nir.IF: EulerIF, nir.LI: EulerLI, nir.CubaLI: EulerCubaLI}
+CELLS = {nir.LIF: EulerLIF, nir.CubaLIF: EulerCubaLIF, nir.IF: EulerIF, nir.LI: EulerLI, nir.CubaLI: EulerCubaLI, nir.I: EulerI}
 
 
 @converts(*CELLS)
@@ -120,13 +119,18 @@ def _scale(node: nir.Scale, ctx: Context):
 
 @converts(nir.Delay)
 def _delay(node: nir.Delay, ctx: Context):
-    """A delay of one time step (``delay == dt``, every neuron alike): the previous step's input.  Its input must be
-    spikes (checked once the graph's ops are known); longer or per-neuron delays are not supported yet."""
+    """A delay line: each neuron's input ``delay / dt`` steps later (a whole number >= 1 per neuron, or one for all).
+    Its input must be spikes (checked once the graph's ops are known)."""
     steps = _numpy(node.delay).reshape(-1) / ctx.dt
-    if steps.size == 0 or not np.allclose(steps, 1.0, rtol=1e-6):
-        raise ValueError(f"delays of {sorted(set(np.round(steps, 6).tolist()))[:4]} time steps at dt {ctx.dt:g} s; "
-                         f"this version delays by exactly one step (delay = dt)")
-    return SpikeDelay(ctx.width, ctx.dt), ctx.in_shape
+    whole = np.rint(steps)
+    if steps.size == 0 or not np.allclose(steps, whole, rtol=1e-6, atol=1e-6) or np.any(whole < 1):
+        bad = steps[(np.abs(steps - whole) > 1e-6 * np.maximum(1, np.abs(steps))) | (whole < 1)] if steps.size else steps
+        raise ValueError(f"delays of {sorted(set(np.round(bad, 6).tolist()))[:4]} time steps at dt {ctx.dt:g} s; a "
+                         f"delay must be a whole number of steps, at least one (choose dt with --dt)")
+    width = ctx.width or steps.size
+    if steps.size not in (1, width):
+        raise ValueError(f"delay has {steps.size} values for {width} neurons")
+    return SpikeDelay(width, ctx.dt, np.broadcast_to(whole.astype(np.int64), (width,)).copy()), ctx.in_shape
 
 
 MAPS = {nir.Conv2d: (Conv2d, "C x H x W"), nir.Conv1d: (Conv1d, "C x L"), nir.SumPool2d: (SumPool2d, "C x H x W"),
