@@ -368,7 +368,7 @@ def _export_nir(args: argparse.Namespace) -> None:
         return
     m = manifest["model"]
     print(f"{args.output}: NIR graph {manifest['source']['nir']} ({m['nodes']} nodes, input {'x'.join(map(str, m['input']))}, "
-          f"{m['output']} outputs; dt {m['dt']:g} s, reset to {m['reset']}) for target {manifest['target']}")
+          f"output{'s' if len(m['outputs']) > 1 else ''} {', '.join(f'{k} ({v})' for k, v in m['outputs'].items())}; dt {m['dt']:g} s, reset to {m['reset']}) for target {manifest['target']}")
     print(f"  calibrated on {manifest['calibration']['source']}")
     if "partition" in manifest:
         p = manifest["partition"]
@@ -474,6 +474,11 @@ def _language_only(args: argparse.Namespace, build) -> None:
                         f"[T, n] or [T, B, n] of 0/1)")
 
 
+def _output_summary(values) -> dict:
+    """An Output's raster in one figure: its spike count, or the mean of a graded output (a readout's voltage)."""
+    return {"spikes": int(values.sum())} if values.dtype.kind == "i" else {"mean_value": float(values.mean())}
+
+
 def _simulate_spikes(args: argparse.Namespace, build) -> None:
     from .tasks.spikes import input_shape, read_raster, simulate
 
@@ -485,11 +490,12 @@ def _simulate_spikes(args: argparse.Namespace, build) -> None:
     if args.json:
         print(json.dumps({"engine": run.engine, "steps": run.steps, "streams": run.streams, "complete": run.complete,
                           "seconds": round(run.seconds, 3), "totals": run.totals, "per_step": run.per_step,
-                          "units": run.UNITS, "outputs": {k: {"shape": list(v.shape), "spikes": float(v.sum())}
+                          "units": run.UNITS, "outputs": {k: {"shape": list(v.shape), **_output_summary(v)}
                                                           for k, v in run.outputs.items()},
                           "nodes": run.table, "written": written, **({"lava": run.lava} if run.lava else {})}, indent=2))
     else:
-        outs = ", ".join(f"{k} {float(v.sum()):,.0f} spikes" for k, v in run.outputs.items())
+        outs = ", ".join(f"{k} " + (f"{v.sum():,} spikes" if v.dtype.kind == "i" else f"mean value {v.mean():.4g} (graded)")
+                         for k, v in run.outputs.items())
         print(f"{run.steps} time steps x {run.streams} stream(s) on the {run.engine} engine in {run.seconds:.2f} s: {outs}")
         if run.totals:
             t, n = run.totals, max(run.steps * run.streams, 1)

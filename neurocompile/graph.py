@@ -52,8 +52,14 @@ class Graph:
         return next(n for n in self.nodes.values() if n.op.arity == 0)
 
     @property
+    def outputs(self) -> list[Node]:
+        """The Output nodes, in execution order (a language model has one; a NIR graph may have several)."""
+        return [n for n in self.nodes.values() if isinstance(n.op, Output)]
+
+    @property
     def output(self) -> Node:
-        return next(n for n in self.nodes.values() if isinstance(n.op, Output))
+        """The first Output node (the logits of a language model)."""
+        return self.outputs[0]
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Graph) and list(self.nodes) == list(other.nodes)
@@ -76,8 +82,8 @@ class FloatRun:
         self.values: dict[str, torch.Tensor] = {}
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
-        """The step's input, [B] or [B, n] (token ids: [B]) -> the output node's value [B, n]; all node values
-        stay in ``self.values``.  The graph's input node (an op of arity 0) takes `x` as its value."""
+        """The step's input, [B] or [B, n] (token ids: [B]) -> the (first) output node's value [B, n]; all node
+        values stay in ``self.values``.  The graph's input node (an op of arity 0) takes `x` as its value."""
         values: dict[str, torch.Tensor] = {}
         delays = []
         for name, node in self.graph.nodes.items():

@@ -121,7 +121,7 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
         "task": "spikes",
         "source": source,
         "model": {"family": "nir", "nodes": len(graph.nodes), "dt": dt, "dt_source": dt_source, "reset": reset,
-                  "input": list(shape), "output": graph.output.op.size},
+                  "input": list(shape), "outputs": {n.name: n.op.size for n in graph.outputs}},
         "numeric": asdict(spec),
         "calibration": cal_info,
         "approximations": NIR_APPROXIMATIONS,

@@ -50,8 +50,14 @@ class Program:
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
+    def outputs(self) -> list[QNode]:
+        """The Output nodes, in execution order."""
+        return [n for n in self.nodes.values() if n.kind == "Output"]
+
+    @property
     def output(self) -> QNode:
-        return next(n for n in self.nodes.values() if n.kind == "Output")
+        """The first Output node (the logits of a language model)."""
+        return self.outputs[0]
 
     def width(self, name: str) -> int:
         """Values a node outputs per stream and step: its own width, or (elementwise ops) its first input's."""

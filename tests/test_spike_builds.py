@@ -180,6 +180,39 @@ def test_a_delay_longer_than_loihi2_synapses_hold_is_refused_for_loihi2_only(tmp
     assert build.simulate(input_spikes=_raster(0, 80, 2, 4, 0.5)).outputs["output"].shape == (80, 2, 4)
 
 
+@pytest.mark.lava
+def test_several_outputs_each_get_their_own_raster(tmp_path):
+    """A NIR graph with two Output nodes -- the hidden LIF's spikes and the LI readout's voltage: each is written
+    under its own name (spike counts as integers, the voltage as floats), on every engine, and Lava = cpu on both."""
+    graph = _readout_graph(2, "LI")
+    graph = nir.NIRGraph(nodes={**graph.nodes, "hidden": nir.Output(output_type={"output": np.array([16])})},
+                         edges=[*graph.edges, ("lif", "hidden")])
+    build = neurocompile.export(graph, target="loihi2", output=tmp_path / "b")
+    raster = (np.random.default_rng(3).random((40, 2, 8)) < 0.3).astype(np.int64)
+    lava = build.simulate(input_spikes=raster, engine="lava")
+    assert lava.lava["identical"] and set(lava.outputs) == {"output", "hidden"}, lava.lava
+    assert lava.outputs["hidden"].dtype == np.int64 and lava.outputs["hidden"].shape == (40, 2, 16)
+    assert lava.outputs["output"].dtype == np.float64 and lava.outputs["output"].shape == (40, 2, 4)
+    floats = build.simulate(input_spikes=raster, engine="float").outputs
+    # the hidden spikes are the graph's own, written out from NIR's equations (the readout test checks the LI)
+    n, v, expected = graph.nodes, np.zeros((2, 16)), []
+    for t in range(40):
+        v = v + 1e-4 / n["lif"].tau * (-v + raster[t] @ n["fc"].weight.T + n["fc"].bias)
+        s = (v > 1).astype(np.int64)
+        v = np.where(s > 0, 0.0, v)
+        expected.append(s)
+    assert np.stack(expected).sum() > 20
+    np.testing.assert_array_equal(floats["hidden"], np.stack(expected))
+    evaluation = build.evaluate(input_spikes=raster)
+    assert set(evaluation.outputs) == {"output", "hidden"} and "raster_match" in evaluation.outputs["hidden"]
+    np.savez(tmp_path / "in.npz", input=raster)
+    out = _cli("simulate", str(tmp_path / "b"), "--input-spikes", str(tmp_path / "in.npz"), "--output-spikes",
+               str(tmp_path / "out.npz"))
+    assert out.returncode == 0, out.stderr
+    with np.load(tmp_path / "out.npz") as z:
+        assert z["hidden"].shape == (40, 2, 16) and z["output"].shape == (40, 2, 4)
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "neurocompile.cli", *args], capture_output=True, text=True)
 

@@ -43,7 +43,8 @@ class Simulator:
         self.logit_scale = 2.0 ** -out.frac
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        """The step's input, [B] or [B, n] (token ids: [B]) -> the output [B, n] (integers); this step's counters
+        """The step's input, [B] or [B, n] (token ids: [B]) -> the (first) output [B, n] (integers; every node's value
+        stays in ``self.values``); this step's counters
         are added to ``self.totals``.  The program's input node (an op of arity 0) takes `x` as its value."""
         values: dict[str, np.ndarray] = {}
         delays = []
@@ -104,8 +105,8 @@ def check_program(program: Program, path: Path, probe: Callable[[Program], np.nd
     names: set[str] = set()
     kinds = [node.kind for node in program.nodes.values()]
     inputs = [n for n in program.nodes.values() if n.kind in Op.registry and Op.registry[n.kind].arity == 0]
-    if len(inputs) != 1 or kinds.count("Output") != 1 or next(iter(program.nodes)) != inputs[0].name:
-        raise UserError(f"{where} (it needs one input, first, and one output); export again")
+    if len(inputs) != 1 or "Output" not in kinds or next(iter(program.nodes)) != inputs[0].name:
+        raise UserError(f"{where} (it needs one input, first, and an output); export again")
     for node in program.nodes.values():
         if node.kind not in Op.registry:
             raise UserError(f"{where}: node {node.name} has unknown kind {node.kind!r}; export again")

@@ -27,12 +27,17 @@ from . import rules
 
 @dataclass(frozen=True)
 class LavaRun:
-    logits: np.ndarray  # [T, n] integers: the output node's value, input step by input step
+    outputs: dict[str, np.ndarray]  # Output node -> [T, n] integers, input step by input step
     spikes: dict[str, np.ndarray]  # spiking population -> [T, n] 0/1, as Lava recorded it (its sink or its process)
-    latency: int  # pipeline depth in steps: input t's output leaves at step t + 1 + latency
+    latency: int  # pipeline depth in steps: input t's (first) output leaves at step t + 1 + latency
     processes: int
     seconds_first_step: float  # compiling, starting the OS processes and the first step
     seconds_per_step: float  # every later step
+
+    @property
+    def logits(self) -> np.ndarray:
+        """The first Output's values (a language model's logits)."""
+        return next(iter(self.outputs.values()))
 
 
 def depths(program: Program) -> dict[str, int]:
@@ -115,14 +120,14 @@ def run_lava(program: Program, inputs, slices: dict[str, list[tuple[int, int]]] 
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     depth = depths(program)
-    out_node = program.output
+    outs = [node.name for node in program.outputs]
     inputs = np.asarray(inputs, dtype=np.int64)
     steps = len(inputs)
-    graph = rules.LavaGraph(program, inputs, depth, steps + depth[out_node.name], slices, lava)
+    graph = rules.LavaGraph(program, inputs, depth, steps + max(depth[o] for o in outs), slices, lava)
     for name, node in program.nodes.items():
         rules.rule(node.kind).lava(graph, name, node)
     graph.connect_later()
-    head = graph.heads[out_node.name]
+    head = graph.heads[outs[0]]  # running one process runs the whole connected graph
     try:
         start = time.perf_counter()
         head.run(condition=RunSteps(num_steps=1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
@@ -130,8 +135,7 @@ def run_lava(program: Program, inputs, slices: dict[str, list[tuple[int, int]]] 
         if graph.steps > 1:
             head.run(condition=RunSteps(num_steps=graph.steps - 1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         rest = (time.perf_counter() - first) / max(graph.steps - 1, 1)
-        lat = depth[out_node.name]
-        logits = head.history.get().astype(np.int64)[lat : lat + steps]
+        outputs = {o: graph.heads[o].history.get().astype(np.int64)[depth[o] : depth[o] + steps] for o in outs}
         spikes = {}
         for name, node in program.nodes.items():  # every spiking population, from Lava's sink or its own process
             d = depth[name]
@@ -141,4 +145,4 @@ def run_lava(program: Program, inputs, slices: dict[str, list[tuple[int, int]]] 
                 spikes[name] = graph.heads[name].history.get().astype(np.int64)[d : d + steps]
     finally:
         head.stop()
-    return LavaRun(logits, spikes, depth[out_node.name], graph.processes, first - start, rest)
+    return LavaRun(outputs, spikes, depth[outs[0]], graph.processes, first - start, rest)

@@ -9,7 +9,7 @@ the shape of its output, so convolutions and pooling know their geometry whateve
 
 Supported: Input, Output, Affine, Linear, Scale (as a diagonal matrix), LIF, CubaLIF, IF, LI, CubaLI, I, Threshold,
 Delay (whole steps per neuron, on spikes), Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten; nested graphs (inlined);
-loops (read the previous step's spikes).  Not yet: several Input or Output nodes.
+loops (read the previous step's spikes); several Output nodes (one Input).
 """
 from __future__ import annotations
 
@@ -300,9 +300,11 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
                         f"{', '.join(sorted(t.__name__ for t in CONVERTERS))})")
     inputs = [n for n, node in flat.items() if isinstance(node, nir.Input)]
     outputs = [n for n, node in flat.items() if isinstance(node, nir.Output)]
-    for found, what in ((inputs, "Input"), (outputs, "Output")):
-        if len(found) != 1:
-            raise UserError(f"the graph has {len(found)} {what} nodes; this importer takes exactly one")
+    if len(inputs) != 1:
+        raise UserError(f"the graph has {len(inputs)} Input nodes; this importer takes exactly one (merge the inputs "
+                        f"into one map before exporting)")
+    if not outputs:
+        raise UserError("the graph has no Output node: nothing to read a run's result from")
     sources: dict[str, list[str]] = {name: [] for name in flat}
     for src, dst in edges:
         if src not in flat or dst not in flat:

@@ -155,61 +155,73 @@ def spiking_nodes(build: Build) -> list[str]:
             and node.op_class.feedthrough and node.kind != "Output"]
 
 
-def _output_values(program, ints: np.ndarray) -> np.ndarray:
-    frac = program.output.frac or 0
+def output_names(build: Build) -> list[str]:
+    """The Output nodes, in execution order: a run writes one raster per name."""
+    return [node.name for node in build.program.outputs]
+
+
+def _output_values(build: Build, name: str, ints: np.ndarray) -> np.ndarray:
+    frac = build.program.nodes[name].q.frac or 0
     return ints if frac == 0 else ints * 2.0**-frac
 
 
-def _spiking_output(build: Build) -> bool:
-    return build.graph.nodes[build.graph.output.inputs[0]].op.binary_output
+def _spiking(build: Build, name: str) -> bool:
+    """Whether the Output carries spikes (else graded values: a readout's voltage)."""
+    return build.graph.nodes[build.graph.nodes[name].inputs[0]].op.binary_output
 
 
 def run_cpu(build: Build, raster: Raster, record: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: False):
-    """The bit-accurate engine over the raster: (outputs [T', B, n], the simulator with its counters); T' < T when
+    """The bit-accurate engine over the raster: ({Output: [T', B, n]}, the simulator with its counters); T' < T when
     `stop()` ended the run early."""
     from ...targets.cpu.simulator import Simulator
 
     sim = Simulator(build.program, raster.streams, record)
-    out = []
+    names = output_names(build)
+    out: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for t in range(raster.steps):
         if stop():
             break
-        out.append(sim.step(raster.spikes[t]).copy())
-    width = build.program.width(build.program.output.name)
-    return _output_values(build.program, np.stack(out) if out else np.zeros((0, raster.streams, width), np.int64)), sim
+        sim.step(raster.spikes[t])
+        for name in names:
+            out[name].append(sim.values[name].copy())
+    return {name: _output_values(build, name, np.stack(v) if v else
+                                 np.zeros((0, raster.streams, build.program.width(name)), np.int64))
+            for name, v in out.items()}, sim
 
 
-def run_float(build: Build, raster: Raster, record: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The graph's float64 semantics (no quantization): (outputs [T, B, n], recorded populations [T, B, n])."""
+def run_float(build: Build, raster: Raster, record: tuple[str, ...] = ()) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The graph's float64 semantics (no quantization): ({Output: [T, B, n]}, recorded populations [T, B, n])."""
     run = FloatRun(build.graph, raster.streams)
-    out, seen = [], {name: [] for name in record}
+    names = output_names(build)
+    seen: dict[str, list[np.ndarray]] = {name: [] for name in (*names, *record)}
     with torch.no_grad():
         for t in range(raster.steps):
-            out.append(run.step(torch.from_numpy(raster.spikes[t]).double()).numpy().copy())
-            for name in record:
+            run.step(torch.from_numpy(raster.spikes[t]).double())
+            for name in seen:
                 seen[name].append(run.values[name].numpy().copy())
-    outputs = np.stack(out)
-    if _spiking_output(build):
-        outputs = outputs.astype(np.int64)
-    return outputs, {name: np.stack(v) for name, v in seen.items()}
+    arrays = {name: np.stack(v) for name, v in seen.items()}
+    outputs = {name: arrays[name].astype(np.int64) if _spiking(build, name) else arrays[name] for name in names}
+    return outputs, {name: arrays[name] for name in record}
 
 
-def run_lava(build: Build, raster: Raster) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
-    """Lava's own run of the build's process graph, one Lava run per stream: (outputs [T, B, n], spikes of Lava's
+def run_lava(build: Build, raster: Raster) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
+    """Lava's own run of the build's process graph, one Lava run per stream: ({Output: [T, B, n]}, spikes of Lava's
     recorded populations [T, B, n], what ran)."""
     from ...targets.loihi2.lava_engine import core_slices
     from ...targets.loihi2.lava_engine import run_lava as lava
 
-    outs, spikes, runs = [], {}, []
+    outs, spikes, runs = {}, {}, []
     for b in range(raster.streams):
         run = lava(build.program, raster.spikes[:, b], core_slices(build))
-        outs.append(run.logits)
+        for name, o in run.outputs.items():
+            outs.setdefault(name, []).append(o)
         for name, s in run.spikes.items():
             spikes.setdefault(name, []).append(s)
         runs.append(run)
     info = {"processes": runs[0].processes, "latency": runs[0].latency, "streams": raster.streams,
             "seconds_per_step": round(float(np.mean([r.seconds_per_step for r in runs])), 4)}
-    return (_output_values(build.program, np.stack(outs, 1)), {k: np.stack(v, 1) for k, v in spikes.items()}, info)
+    return ({name: _output_values(build, name, np.stack(v, 1)) for name, v in outs.items()},
+            {k: np.stack(v, 1) for k, v in spikes.items()}, info)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -224,7 +236,7 @@ class SpikeSimulation:
     streams: int
     complete: bool  # False: ended early by `stop`
     seconds: float
-    outputs: dict[str, np.ndarray]  # Output node -> [T, B, n] (as written)
+    outputs: dict[str, np.ndarray]  # Output node -> [T, B, n] ([T, n] when the input had no B), as written
     table: list[dict] = field(default_factory=list)  # per node: counters summed over the run (integer engines)
     totals: dict[str, int] = field(default_factory=dict)
     run_file: Path | None = None
@@ -259,7 +271,6 @@ def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Pat
         files.check_parent(output_path, "--output-spikes")
     if engine != "float":
         files.check_file_target(build.path / RUN_FILE, "the run file")
-    name = build.program.output.name
     start = time.perf_counter()
     result = SpikeSimulation(engine, raster.steps, raster.streams, True, 0.0, {})
     if engine == "float":
@@ -275,11 +286,11 @@ def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Pat
             cpu = outputs
             outputs, spikes, info = run_lava(build, raster)
             same = {k: bool(np.array_equal(np.stack(sim.recorded[k]), v)) for k, v in spikes.items() if k in sim.recorded}
-            out_same = bool(np.array_equal(cpu, outputs))
+            out_same = all(np.array_equal(cpu[k], outputs[k]) for k in cpu)
             result.lava = {**info, "outputs_identical": out_same, "spikes_identical": same,
                            "identical": out_same and all(same.values())}
     result.seconds = time.perf_counter() - start
-    result.outputs = {name: outputs if raster.batched else outputs[:, 0]}
+    result.outputs = {name: v if raster.batched else v[:, 0] for name, v in outputs.items()}
     if output_path is not None:
         arrays = {files.NPZ_MARK: np.array(OUTPUT_FORMAT), **result.outputs}
         result.outputs_file = files.write_file(output_path, lambda tmp: np.savez_compressed(tmp, **arrays),
@@ -325,7 +336,7 @@ class SpikeEvaluation:
     populations: dict[str, dict]  # spiking population -> agreement
     saturations: int
     wraps: int
-    accuracy: dict[str, float] | None = None  # with labels: argmax of output counts = label, per engine
+    accuracy: dict[str, float] | None = None  # with labels: argmax of the first Output's counts = label, per engine
 
 
 def evaluate(build: Build, raster: Raster) -> SpikeEvaluation:
@@ -337,11 +348,12 @@ def evaluate(build: Build, raster: Raster) -> SpikeEvaluation:
     counts = sim.totals
     accuracy = None
     if raster.labels is not None:
-        accuracy = {engine: float((out.sum(0).argmax(-1) == raster.labels).mean())
+        first = output_names(build)[0]
+        accuracy = {engine: float((out[first].sum(0).argmax(-1) == raster.labels).mean())
                     for engine, out in (("float", floats), ("integer", ints))}
     return SpikeEvaluation(
         raster.steps, raster.streams,
-        {build.program.output.name: (agreement if _spiking_output(build) else graded_agreement)(ints, floats)},
+        {name: (agreement if _spiking(build, name) else graded_agreement)(ints[name], floats[name]) for name in ints},
         {name: agreement(np.stack(sim.recorded[name]), seen[name]) for name in populations},
         int(counts[:, Tally.FIELDS.index("saturations")].sum()), int(counts[:, Tally.FIELDS.index("wraps")].sum()),
         accuracy)
