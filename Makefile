@@ -29,6 +29,8 @@ $(STAMP): pyproject.toml Makefile tools/fix_lava.py
 	$(BIN)/python -m pip install --quiet --no-deps "norse==1.1.0"
 	# Sinabs (exports the spiking CNN the NIR tests deploy) declares samna, a hardware SDK its NIR path never imports
 	$(BIN)/python -m pip install --quiet --no-deps "sinabs==2.0.3" "pbr==7.1.3"
+	# Rockpool (exports the CubaLIF network the NIR tests read back) needs nothing beyond torch, numpy and nirtorch
+	$(BIN)/python -m pip install --quiet --no-deps "rockpool==3.1.0"
 	touch $(STAMP)
 
 # The fullest path that exists: inspect, export for loihi2 (trace, quantize, partition), simulate on our engine

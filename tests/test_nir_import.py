@@ -229,6 +229,64 @@ def _sinabs_cnn(seed: int) -> nir.NIRGraph:
     return sinabs.to_nir(model, torch.zeros(1, 2, 8, 8))
 
 
+def _rockpool_net(seed: int, dt: float = 1e-3):
+    """A Rockpool LIFTorch MLP 16-24-6 (one spike per step at most, per-neuron time constants)."""
+    pytest.importorskip("rockpool")
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+
+    torch.manual_seed(seed)
+
+    def lif(n):
+        return LIFTorch(n, tau_mem=torch.rand(n) * 0.02 + 0.01, tau_syn=torch.rand(n) * 0.01 + 0.004, dt=dt,
+                        max_spikes_per_dt=1.0)
+
+    net = Sequential(LinearTorch((16, 24), has_bias=False), lif(24), LinearTorch((24, 6), has_bias=False), lif(6))
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+        net[2].weight.mul_(4.0)
+    return net
+
+
+def _rockpool_file(path, seed: int):
+    """The network as Rockpool writes it: its own NIR exporter, then nir.write."""
+    from rockpool.nn.modules.torch.nir import to_nir
+
+    net = _rockpool_net(seed)
+    nir.write(str(path), to_nir(net, torch.zeros(1, 16)))
+    return path, net
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rockpool_files_are_read_and_follow_nir_equations(tmp_path, seed):
+    """Rockpool 3.1 writes its sample's batch into the Input's type (1 x 16), so nir.read's own type check refuses
+    the file Rockpool wrote: we read it unchecked and take the shape its first layer declares.  The reference is
+    NIR's CubaLIF stepped by forward Euler, written out here from NIR's docs with the file's own parameters (Rockpool's
+    simulation discretises differently; the measured agreement with it is in docs/nir.md)."""
+    path, _ = _rockpool_file(tmp_path / "rockpool.nir", seed)
+    with pytest.raises(ValueError, match="type mismatch"):
+        nir.read(str(path))
+    graph = read_nir_file(path)
+    imported = import_graph(graph, dt=1e-3, reset="subtract")
+    assert imported.nodes["input"].op.shape == (16,)
+    raster = (torch.rand(80, 3, 16, generator=torch.Generator().manual_seed(seed)) < 0.2).double()
+    layers = [(graph.nodes["0_LinearTorch"], graph.nodes["1_LIFTorch"]), (graph.nodes["2_LinearTorch"], graph.nodes["3_LIFTorch"])]
+    state = [(np.zeros((3, c.tau_mem.size)), np.zeros((3, c.tau_mem.size))) for _, c in layers]
+    expected = []
+    for t in range(80):
+        x = raster[t].numpy()
+        for k, (w, c) in enumerate(layers):
+            i, v = state[k]
+            i = i + 1e-3 / c.tau_syn * (c.w_in * (x @ w.weight.T) - i)
+            v = v + 1e-3 / c.tau_mem * (c.v_leak - v + c.r * i)
+            x = (v > c.v_threshold).astype(float)
+            state[k] = (i, v - x * c.v_threshold)
+        expected.append(x)
+    ours = _ours(imported, raster)
+    assert 20 < np.stack(expected).sum() < 0.8 * np.stack(expected).size
+    np.testing.assert_array_equal(ours, np.stack(expected))
+
+
 def _norse_run(graph: nir.NIRGraph, raster: torch.Tensor) -> np.ndarray:
     """Norse's NIR importer (IF as NIR writes it: v += r x, one spike per step, reset to v_reset), per stream."""
     norse_nir = pytest.importorskip("norse.torch.utils.import_nir")

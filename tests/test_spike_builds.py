@@ -18,7 +18,7 @@ import torch
 import neurocompile
 from neurocompile import UserError
 
-from test_nir_import import _delay_graph, _threshold_graph, _conv1d_graph, _readout_graph, _norse_run, _recurrent_net, _sinabs_cnn, _snntorch_mlp, _snntorch_own_run, _snntorch_run
+from test_nir_import import _delay_graph, _rockpool_file, _threshold_graph, _conv1d_graph, _readout_graph, _norse_run, _recurrent_net, _sinabs_cnn, _snntorch_mlp, _snntorch_own_run, _snntorch_run
 
 snn = pytest.importorskip("snntorch")
 
@@ -178,6 +178,20 @@ def test_a_delay_longer_than_loihi2_synapses_hold_is_refused_for_loihi2_only(tmp
     assert not (tmp_path / "b").exists()
     build = neurocompile.export(graph, target="cpu", output=tmp_path / "c", dt=1e-3)
     assert build.simulate(input_spikes=_raster(0, 80, 2, 4, 0.5)).outputs["output"].shape == (80, 2, 4)
+
+
+@pytest.mark.lava
+def test_a_rockpool_file_deploys_to_lava(tmp_path):
+    """The file Rockpool's exporter wrote (CubaLIF, per-neuron time constants, its batch in the Input's type), at
+    Rockpool's dt (1 ms) with reset by subtraction (Rockpool's): Lava = cpu bit for bit, and the integer engine within
+    the feed-forward tolerance of docs/nir.md."""
+    path, _ = _rockpool_file(tmp_path / "rockpool.nir", 0)
+    build = neurocompile.export(path, target="loihi2", output=tmp_path / "b", dt=1e-3, reset="subtract")
+    raster = _raster(0, 60, 2, 16, 0.25)
+    run = build.simulate(input_spikes=raster, engine="lava")
+    assert run.lava["identical"] and run.outputs["output"].sum() > 20, run.lava
+    out = build.evaluate(input_spikes=raster).outputs["output"]
+    assert out["raster_match"] >= 0.98 and out["count_pearson_r"] >= 0.99, out
 
 
 @pytest.mark.lava

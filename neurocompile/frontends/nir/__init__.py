@@ -35,6 +35,7 @@ class Context:
     dt: float
     reset: str
     in_shape: tuple[int, ...] | None  # the shape the node's input carries (None: the node is a source)
+    read_as: tuple[int, ...] | None = None  # a source's output shape as the nodes it feeds declare their input
 
     @property
     def width(self) -> int | None:
@@ -61,8 +62,10 @@ def _shape(value) -> tuple[int, ...]:
 
 @converts(nir.Input)
 def _input(node: nir.Input, ctx: Context):
+    """The Input's shape, less a leading batch of one where the exporter wrote its sample's batch (Rockpool: 1 x n,
+    Sinabs: 1 x C x H x W) and the nodes it feeds declare the shape without it."""
     shape = _shape(node.input_type["input"])
-    if len(shape) == 4 and shape[0] == 1:  # a batch of one, as some exporters write it
+    if len(shape) > 1 and shape[0] == 1 and (ctx.read_as == shape[1:] or len(shape) == 4):
         shape = shape[1:]
     return SpikeInput(int(np.prod(shape)), shape), shape
 
@@ -216,14 +219,21 @@ EXPORTERS = {"snntorch": _snntorch, "norse": _norse}  # top-level package of a m
 
 
 def read_nir_file(path: str | Path) -> nir.NIRGraph:
+    """The file's graph.  A graph whose stated types disagree -- Rockpool writes its sample's batch into the Input's
+    shape -- is read without NIR's type check: the importer derives every shape from the Input itself and refuses,
+    by node, what does not fit."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {'a folder, not a file' if path.is_dir() else 'no such file'}")
     try:
         return nir.read(str(path))
     except Exception as exc:  # nir.read fails in many ways on damaged or foreign files
+        first = exc
+    try:
+        return nir.read(str(path), type_check=False)
+    except Exception:
         raise UserError(f"{path}: not a NIR file nir {getattr(nir, 'version', '')} can read "
-                        f"({type(exc).__name__}: {exc})") from None
+                        f"({type(first).__name__}: {first})") from None
 
 
 def flatten(g: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
@@ -320,7 +330,8 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
         try:
             if len(sizes) > 1:
                 raise ValueError(f"its inputs carry different sizes {sorted(sizes)}")
-            op, shapes[name] = CONVERTERS[type(node)](node, Context(dt, reset, known[0] if known else None))
+            ctx = Context(dt, reset, known[0]) if known else Context(dt, reset, None, _read_as(flat, sources, name))
+            op, shapes[name] = CONVERTERS[type(node)](node, ctx)
         except (ValueError, TypeError, KeyError) as exc:
             raise UserError(f"node {name} ({type(node).__name__}): {exc}") from None
         ops[name] = op
@@ -371,6 +382,15 @@ def _reached(sources: dict[str, list[str]], start: str) -> list[str]:
             seen.add(nxt)
             stack.append((nxt, iter(users[nxt])))
     return post[::-1]
+
+
+def _read_as(flat: dict[str, nir.NIRNode], sources: dict[str, list[str]], name: str) -> tuple[int, ...] | None:
+    """The input shape the first node that `name` feeds declares (NIR's ``input_type``), if it declares one."""
+    for user in _users(sources, name):
+        declared = (getattr(flat[user], "input_type", None) or {}).get("input")
+        if declared is not None:
+            return _shape(declared)
+    return None
 
 
 def _users(sources: dict[str, list[str]], name: str) -> list[str]:
