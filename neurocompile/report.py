@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -120,19 +121,17 @@ def layer_of(node: str) -> str:
 def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
     program = build.program
     steps = run.steps * run.streams
-    totals = run.totals.astype(np.float64) / steps  # per token
+    totals = run.totals.astype(np.float64) / steps  # per step
     fields = list(Tally.FIELDS)
     rows, firing = [], {}
-    dense_macs = 0.0
-    first_dense = None
+    macs: list[tuple[str, int]] = []  # (node, MACs of the unfolded Linear an ANN would run), in program order
     for (name, node), row in zip(program.nodes.items(), totals):
         events = dict(zip(fields, row.tolist()))
         energy = sum(events[EVENT_FIELD[e]] * model.cost(e) for e in EVENTS)
         if node.kind == "Dense":
             kind_in = "real-valued" if events["graded_events"] > 0 else "binary" if events["binary_events"] > 0 else "silent"
             out, inp = node.q.weights.shape[1:]
-            dense_macs += out * inp  # the unfolded Linear an ANN would run
-            first_dense = first_dense or (name, out * inp)
+            macs.append((name, out * inp))
         else:
             kind_in = "-"
         if events["neuron_updates"]:  # a spiking population: spikes per neuron update
@@ -144,32 +143,63 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
         report.by_kind[r.kind] = report.by_kind.get(r.kind, 0.0) + r.energy_pj
         report.by_placement[r.placement] = report.by_placement.get(r.placement, 0.0) + r.energy_pj
     summed = {f: float(sum(r.per_step[f] for r in rows)) for f in fields}
-    report.totals = {**summed, "energy_pj_per_step": float(sum(r.energy_pj for r in rows)), "steps": steps}
+    counted = {e: summed[EVENT_FIELD[e]] for e in EVENTS}
+    report.totals = {**summed, "energy_pj_per_step": float(sum(r.energy_pj for r in rows)), "steps": steps,
+                     "energy_pj_per_step_range": [sum(n * model.cost_range(e)[0] for e, n in counted.items()),
+                                                  sum(n * model.cost_range(e)[1] for e, n in counted.items())],
+                     "memory_pj_per_step": sum(n * model.events[e].memory for e, n in counted.items())}
     report.totals["energy_pj_per_sequence"] = report.totals["energy_pj_per_step"] * steps
-    report.comparison = _comparison(rows, summed, dense_macs, first_dense, model, report.totals["energy_pj_per_step"])
+    report.comparison = comparison(counted, summed, spiking_rate(rows), macs, model, report.totals)
     return report
 
 
-def _comparison(rows, summed, dense_macs, first_dense, model, counted_pj) -> list[dict]:
+def spiking_rate(rows: list[NodeRow]) -> float:
+    """Spikes per neuron update over every neuron population (the pooled firing rate; an input's bits are not
+    spikes of a population)."""
+    updates = sum(r.per_step["neuron_updates"] for r in rows)
+    return sum(r.per_step["spikes"] for r in rows if r.per_step["neuron_updates"]) / updates if updates else 0.0
+
+
+def comparison(counted: dict[str, float], summed: dict[str, float], rate: float, macs: list[tuple[str, int]],
+               model: EnergyModel, totals: dict) -> list[dict]:
+    """This network on its target beside the same network as a dense ANN (fp32 and int8), both priced by `model` and
+    paying the same memory model (its weight reads per MAC at the SNN's synaptic memory size; ``..._without_memory``
+    drops memory on both sides), and beside the SNN-paper convention as published.
+
+    The convention (Spikformer lineage, used by the SpikeGPT and SpikeDecoder papers; shared/reference/
+    loihi2-energy.md): ``E = E_MAC * FLOPs_first + E_AC * sum_l SOPs_l`` with ``SOPs_l = fr * T * FLOPs_l`` over the
+    layers after the first, ``E_MAC = 4.6 pJ`` and ``E_AC = 0.9 pJ`` (fp32 at 45 nm).  ``FLOPs_l`` are the MACs of
+    the layer as a dense ANN, ``fr`` the firing rate (here the pooled rate of every spiking population, as the papers
+    report one rate), and the unit is one step (T = 1)."""
     paper = load_energy_model("snn-paper-45nm")
     ac, mac = paper.cost("binary_synaptic_op"), paper.cost("graded_synaptic_op")
+    ann = float(sum(m for _, m in macs))
+    first = float(macs[0][1]) if macs else 0.0
     synops = summed["binary_events"] + summed["graded_events"]
-    first_name, first_macs = first_dense
-    first_events = next(r for r in rows if r.node == first_name)
-    first_synops = first_events.per_step["binary_events"] + first_events.per_step["graded_events"]
-    paper_pj = mac * first_macs + ac * (synops - first_synops)
-    honest_paper_pj = ac * summed["binary_events"] + mac * summed["graded_events"]
+    memory = totals["memory_pj_per_step"] if any(model.events[e].memory for e in EVENTS) else None
+    b = model.baseline
+
+    def dense(key: str, precision: str) -> dict:
+        compute, read = b[f"mac_{precision}_pj"], b[f"weight_read_{precision}_pj"]
+        return {"id": key, "method": f"dense ANN, {precision} MACs, weights read per MAC (Linear layers only)",
+                "synops_per_step": ann, "energy_pj_per_step": ann * (compute.value + read.value),
+                "memory_pj_per_step": ann * read.value, "energy_pj_per_step_without_memory": ann * compute.value,
+                "energy_pj_per_step_range": [ann * (compute.low + read.low), ann * (compute.high + read.high)]}
+
     return [
-        {"method": "SNN-paper convention: MAC x FLOPs(first layer) + AC x SynOps (0.9 / 4.6 pJ)",
-         "synops_per_step": synops, "energy_pj_per_step": paper_pj},
-        {"method": "paper constants on counted events: binary -> AC, graded -> MAC",
-         "synops_per_step": synops, "energy_pj_per_step": honest_paper_pj},
-        {"method": f"counted, {model.name} (hardware-aware, every event type)",
-         "synops_per_step": synops, "energy_pj_per_step": counted_pj},
-        {"method": "dense ANN, fp32 MACs (Linear layers only)", "synops_per_step": dense_macs,
-         "energy_pj_per_step": dense_macs * model.mac_fp32_pj},
-        {"method": "dense ANN, int8 MACs (Linear layers only)", "synops_per_step": dense_macs,
-         "energy_pj_per_step": dense_macs * model.mac_int8_pj},
+        {"id": "target", "method": f"this network, counted events, {model.name}", "synops_per_step": synops,
+         "energy_pj_per_step": totals["energy_pj_per_step"], "memory_pj_per_step": memory,
+         "energy_pj_per_step_without_memory": None if memory is None else totals["energy_pj_per_step"] - memory,
+         "energy_pj_per_step_range": totals["energy_pj_per_step_range"]},
+        dense("ann_fp32", "fp32"),
+        dense("ann_int8", "int8"),
+        {"id": "convention", "method": f"SNN-paper convention: E_MAC x FLOPs(first layer) + E_AC x fr x FLOPs(other layers), "
+                                       f"fr = {rate:.3f}",
+         "synops_per_step": first + rate * (ann - first), "energy_pj_per_step": mac * first + ac * rate * (ann - first),
+         "firing_rate": rate, "ann_macs_per_step": ann, "first_layer_macs": first, "first_layer": macs[0][0] if macs else None,
+         "pj_per_ac": ac, "pj_per_mac": mac},
+        {"id": "paper_constants_counted", "method": "the convention's constants on counted events: binary -> AC, graded -> MAC",
+         "synops_per_step": synops, "energy_pj_per_step": ac * summed["binary_events"] + mac * summed["graded_events"]},
     ]
 
 
@@ -186,8 +216,10 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
         "text": text if len(text) <= 200 else text[:200] + "…", "tokens": run.steps, "streams": run.streams,
         "complete": run.complete,
         "energy_model": f"{model.name} ({model.origin}): {model.description}",
-        "constants": {e: asdict(c) for e, c in model.events.items()},
-        "baseline": {"mac_fp32_pj": model.mac_fp32_pj, "mac_int8_pj": model.mac_int8_pj, "source": model.baseline_source},
+        "constants": {e: {"pj": c.value, **asdict(c)} for e, c in model.events.items()},
+        "inputs": {k: asdict(q) for k, q in model.inputs.items()},
+        "derived": {k: asdict(q) for k, q in model.derived.items()},
+        "baseline": {**{k: asdict(q) for k, q in model.baseline.items()}, "source": model.baseline_source},
         "units": build.task.units,
         "approximations": build.manifest["approximations"] + [
             "energy counts events of the integer simulation; routing between cores and chips is not counted until "
@@ -216,10 +248,10 @@ def _resources(build: Build) -> dict | str:
 
 
 def _unit_keys(value, key: str):
-    """Field names carry the task's unit: ``..._per_step`` becomes ``..._per_token`` for a language model."""
+    """Field names carry the task's unit: ``..._per_step...`` becomes ``..._per_token...`` for a language model."""
     if isinstance(value, dict):
-        return {(k[: -len("_per_step")] + f"_per_{key}" if isinstance(k, str) and k.endswith("_per_step") else
-                 f"per_{key}" if k == "per_step" else k): _unit_keys(v, key) for k, v in value.items()}
+        return {(re.sub(r"(^|_)per_step(?=$|_)", rf"\1per_{key}", k) if isinstance(k, str) else k): _unit_keys(v, key)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [_unit_keys(v, key) for v in value]
     return value
@@ -250,20 +282,26 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
     total = report.totals["energy_pj_per_step"] or 1.0
     share = lambda d: [[k, _fmt(v / 1e3), f"{100 * v / total:.1f}"] for k, v in d.items()]  # noqa: E731
     lif = [[k, f"{100 * v:.1f}"] for k, v in report.firing_rates.items()]
-    comparison = [[c["method"], _fmt(c["synops_per_step"]), _fmt(c["energy_pj_per_step"] / 1e3)] for c in report.comparison]
+    nj = lambda v: "-" if v is None else _fmt(v / 1e3)  # noqa: E731
+    span = lambda c: "-" if "energy_pj_per_step_range" not in c else \
+        f"{_fmt(c['energy_pj_per_step_range'][0] / 1e3)}–{_fmt(c['energy_pj_per_step_range'][1] / 1e3)}"  # noqa: E731
+    comparison = [[c["method"], _fmt(c["synops_per_step"]), nj(c["energy_pj_per_step"]),
+                   nj(c.get("energy_pj_per_step_without_memory")), span(c)] for c in report.comparison]
     t, unit = report.totals, report.header["unit"]
     totals = [["spikes", _fmt(t["spikes"])], ["binary synaptic ops", _fmt(t["binary_events"])],
               ["graded synaptic ops", _fmt(t["graded_events"])], ["graded messages", _fmt(t["graded_messages"])],
               ["neuron updates", _fmt(t["neuron_updates"])], ["extension-op evaluations", _fmt(t["op_evals"])],
               ["saturations", _fmt(t["saturations"])], ["wraps", _fmt(t["wraps"])],
-              ["energy (nJ)", _fmt(t["energy_pj_per_step"] / 1e3)]]
+              ["energy (nJ)", _fmt(t["energy_pj_per_step"] / 1e3)],
+              ["energy range (nJ)", f"{_fmt(t['energy_pj_per_step_range'][0] / 1e3)}–{_fmt(t['energy_pj_per_step_range'][1] / 1e3)}"]]
     return [
         (f"Per {unit}: counted events and energy", ["quantity", f"per {unit}"], totals),
         ("Energy by layer", ["layer", f"nJ / {unit}", "%"], share(report.by_layer)),
         ("Energy by op type", ["op", f"nJ / {unit}", "%"], share(report.by_kind)),
         ("Energy by placement", ["placement", f"nJ / {unit}", "%"], share(report.by_placement)),
         ("Firing rate per spiking population", ["population", "rate %"], lif),
-        ("Conventions compared", ["method", f"ops / {unit}", f"nJ / {unit}"], comparison),
+        ("Conventions compared", ["method", f"ops / {unit}", f"nJ / {unit}", f"nJ / {unit}, no memory", "range (nJ)"],
+         comparison),
     ]
 
 
@@ -276,9 +314,17 @@ def to_markdown(report: Report) -> str:
              + (f"; text: {h['text']!r}" if h["text"] else ""),
              f"- units: {h['units']}", f"- energy model: {h['energy_model']}", "", "Constants (pJ per event):", ""]
     for event, c in h["constants"].items():
-        lines.append(f"- `{event}` = {c['pj']} pJ [{c['status']}] — {c['source']}")
-    lines += [f"- dense baselines: fp32 MAC {h['baseline']['mac_fp32_pj']} pJ, int8 MAC {h['baseline']['mac_int8_pj']} pJ — "
-              f"{h['baseline']['source']}", "", "Approximations:", ""]
+        lines.append(f"- `{event}` = {_figure(c)} [{c['status']}] — {c['source']}")
+    base = h["baseline"]
+    lines += [f"- dense baselines: fp32 MAC {_figure(base['mac_fp32_pj'])}, int8 MAC {_figure(base['mac_int8_pj'])}; weight "
+              f"read per MAC fp32 {_figure(base['weight_read_fp32_pj'])}, int8 {_figure(base['weight_read_int8_pj'])} — "
+              f"{base['source']}", ""]
+    if h["inputs"]:
+        lines += ["Inputs (the figures every constant above is computed from):", ""]
+        lines += [f"- `{k}` = {_figure(q)} [{q['status']}] — {q['source']}" for k, q in h["inputs"].items()]
+        lines += [f"- `{k}` = {_figure(q)} (derived) — {q['source']}" for k, q in h["derived"].items()]
+        lines.append("")
+    lines += ["Approximations:", ""]
     lines += [f"- {a}" for a in h["approximations"]]
     lines += ["", _resources_line(h["resources"], h["unit"]), ""]
     for title, head, rows in _tables(report):
@@ -286,6 +332,15 @@ def to_markdown(report: Report) -> str:
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
     return "\n".join(lines)
+
+
+def _figure(q: dict) -> str:
+    """A model's figure as text: value and unit, its range when it has one, its formula when computed."""
+    unit = q.get("unit", "pJ")
+    text = f"{q['value']:.4g} {unit}"
+    if q["low"] != q["high"]:
+        text += f" ({q['low']:.4g}–{q['high']:.4g})"
+    return text + (f" = {q['formula']}" if q.get("formula") else "")
 
 
 def _resources_line(resources: dict | str, unit: str) -> str:
@@ -323,7 +378,10 @@ def to_latex(report: Report) -> str:
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     out.append(r"\section*{Sources and approximations}")
     out.append(r"\begin{itemize}")
-    out += [rf"\item \texttt{{{_tex_escape(e)}}}: {c['pj']} pJ ({c['status']}): {_tex_escape(c['source'])}" for e, c in h["constants"].items()]
+    out += [rf"\item \texttt{{{_tex_escape(e)}}}: {_tex_escape(_figure(c))} ({c['status']}): {_tex_escape(c['source'])}"
+            for e, c in h["constants"].items()]
+    out += [rf"\item \texttt{{{_tex_escape(k)}}}: {_tex_escape(_figure(q))} ({q['status']}): {_tex_escape(q['source'])}"
+            for k, q in h["inputs"].items()]
     out += [rf"\item {_tex_escape(a)}" for a in h["approximations"]]
     out += [r"\end{itemize}", r"\end{document}", ""]
     return "\n".join(out)

@@ -185,7 +185,7 @@ CASES = [
          ("partition.json", "manifest was edited")),
     Case("energy-model-typo",
          lambda w, b: ["report", _copy_build(b, "cpu", w), "--energy", _typo_toml(w)],
-         ("unknown key(s) events.neuron_update.pJ", "pj, source, status, note")),
+         ("unknown key(s) events.neuron_update.fromula", "pj, low, high, formula, memory, source, status, note")),
     # tracebacks before: unreadable, wrong kind of path, read-only, missing parent
     Case("unreadable-checkpoint", lambda w, b: ["inspect", _write(w / "m.pt", ZOO.read_bytes(), 0o000)],
          ("m.pt", "cannot read it", "Permission denied"), unprivileged=True),
@@ -279,8 +279,8 @@ def _typo_toml(work: Path) -> Path:
 
     text = (resources.files("neurocompile") / "energy_models" / "hw-45nm.toml").read_text()
     start = text.index("[events.neuron_update]")
-    end = text.index("pj =", start)
-    return _write(work / "mine.toml", text[:end] + "pJ =" + text[end + 4:])
+    end = text.index("formula =", start)
+    return _write(work / "mine.toml", text[:end] + "fromula =" + text[end + 9:])
 
 
 def _readonly(folder: Path) -> Path:

@@ -49,7 +49,8 @@ def run(name, model, tokens: np.ndarray, calibration: np.ndarray, tokenizer):
     sim = Simulator(program, 1)
     for t in tokens:
         sim.step(np.array([t]))
-    manifest = {"source": {"checkpoint": name, "sha256": "-"}, "target": "cpu", "numeric": {}, "approximations": APPROXIMATIONS}
+    manifest = {"source": {"checkpoint": name, "sha256": "-"}, "target": "cpu", "task": "language", "numeric": {},
+                "approximations": APPROXIMATIONS}
     build = Build(Path("."), manifest, program, tokenizer, graph)
     return Run(sim.totals, sim.steps, tokens.tolist(), 1), build
 
@@ -81,18 +82,30 @@ def main() -> None:
         print(f"Counted per token: {t['spikes']:,.0f} spikes (LIF firing {min(rates):.0%}–{max(rates):.0%}), "
               f"{t['binary_events'] / 1e6:.3f} M binary and {t['graded_events'] / 1e6:.3f} M graded synaptic ops, "
               f"{t['neuron_updates']:,.0f} neuron updates, {t['op_evals']:,.0f} extension-op evaluations.\n")
-        print("| method | ops / token (M) | nJ / token |")
-        print("|---|---|---|")
-        paper, honest, _, ann32, ann8 = hw.comparison
-        print(f"| {paper['method']} | {paper['synops_per_step'] / 1e6:.3f} | {paper['energy_pj_per_step'] / 1e3:,.1f} |")
-        print(f"| {honest['method']} | {honest['synops_per_step'] / 1e6:.3f} | {honest['energy_pj_per_step'] / 1e3:,.1f} |")
-        for key in ("hw-45nm", "loihi1-proxy"):
-            c = reports[key].comparison[2]
-            print(f"| {c['method']} | {c['synops_per_step'] / 1e6:.3f} | {c['energy_pj_per_step'] / 1e3:,.1f} |")
-        print(f"| {ann32['method']} | {ann32['synops_per_step'] / 1e6:.3f} | {ann32['energy_pj_per_step'] / 1e3:,.1f} |")
-        print(f"| {ann8['method']} | {ann8['synops_per_step'] / 1e6:.3f} | {ann8['energy_pj_per_step'] / 1e3:,.1f} |")
-        print()
+        c = {e["id"]: e for e in hw.comparison}
+        conv = c["convention"]
+        print(f"SNN-paper convention: firing rate {conv['firing_rate']:.3f} (spikes per neuron update, every LIF), "
+              f"{conv['ann_macs_per_step']:,.0f} ANN MACs per token, first layer `{conv['first_layer']}` "
+              f"{conv['first_layer_macs']:,.0f} MACs at {conv['pj_per_mac']} pJ, the rest at {conv['pj_per_ac']} pJ x rate.\n")
+        print("| method | ops / token (M) | nJ / token, same memory model | nJ / token, no memory | range (nJ) |")
+        print("|---|---|---|---|---|")
 
+        def nj(v):
+            return "-" if v is None else f"{v / 1e3:,.1f}"
+
+        def row(entry):
+            span = entry.get("energy_pj_per_step_range")
+            span = "-" if span is None else f"{span[0] / 1e3:,.0f}–{span[1] / 1e3:,.0f}"
+            print(f"| {entry['method']} | {entry['synops_per_step'] / 1e6:.3f} | {nj(entry['energy_pj_per_step'])} | "
+                  f"{nj(entry.get('energy_pj_per_step_without_memory'))} | {span} |")
+
+        row(conv)
+        row(c["paper_constants_counted"])
+        for key in ("hw-45nm", "loihi1-proxy"):
+            row({e["id"]: e for e in reports[key].comparison}["target"])
+        for ann in ("ann_fp32", "ann_int8"):  # both models price the ANN with Horowitz's figures and the same SRAM
+            row(c[ann])
+        print()
 
 if __name__ == "__main__":
     main()
