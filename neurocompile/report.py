@@ -278,22 +278,25 @@ def _fmt(x: float) -> str:
     return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
-def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
+Cell = str | float | tuple | None  # text, a number, a (low, high) range, or nothing
+
+
+def _tables(report: Report) -> list[tuple[str, list[str], list[list[Cell]]]]:
+    """The report's tables as typed cells (numbers stay numbers, so each format sets them its own way)."""
     total = report.totals["energy_pj_per_step"] or 1.0
-    share = lambda d: [[k, _fmt(v / 1e3), f"{100 * v / total:.1f}"] for k, v in d.items()]  # noqa: E731
-    lif = [[k, f"{100 * v:.1f}"] for k, v in report.firing_rates.items()]
-    nj = lambda v: "-" if v is None else _fmt(v / 1e3)  # noqa: E731
-    span = lambda c: "-" if "energy_pj_per_step_range" not in c else \
-        f"{_fmt(c['energy_pj_per_step_range'][0] / 1e3)}–{_fmt(c['energy_pj_per_step_range'][1] / 1e3)}"  # noqa: E731
-    comparison = [[c["method"], _fmt(c["synops_per_step"]), nj(c["energy_pj_per_step"]),
+    share = lambda d: [[k, v / 1e3, 100 * v / total] for k, v in d.items()]  # noqa: E731
+    lif = [[k, 100 * v] for k, v in report.firing_rates.items()]
+    nj = lambda v: None if v is None else v / 1e3  # noqa: E731
+    span = lambda c: tuple(v / 1e3 for v in c["energy_pj_per_step_range"]) if "energy_pj_per_step_range" in c else None  # noqa: E731
+    comparison = [[c["method"], c["synops_per_step"], nj(c["energy_pj_per_step"]),
                    nj(c.get("energy_pj_per_step_without_memory")), span(c)] for c in report.comparison]
     t, unit = report.totals, report.header["unit"]
-    totals = [["spikes", _fmt(t["spikes"])], ["binary synaptic ops", _fmt(t["binary_events"])],
-              ["graded synaptic ops", _fmt(t["graded_events"])], ["graded messages", _fmt(t["graded_messages"])],
-              ["neuron updates", _fmt(t["neuron_updates"])], ["extension-op evaluations", _fmt(t["op_evals"])],
-              ["saturations", _fmt(t["saturations"])], ["wraps", _fmt(t["wraps"])],
-              ["energy (nJ)", _fmt(t["energy_pj_per_step"] / 1e3)],
-              ["energy range (nJ)", f"{_fmt(t['energy_pj_per_step_range'][0] / 1e3)}–{_fmt(t['energy_pj_per_step_range'][1] / 1e3)}"]]
+    totals = [["spikes", t["spikes"]], ["binary synaptic ops", t["binary_events"]],
+              ["graded synaptic ops", t["graded_events"]], ["graded messages", t["graded_messages"]],
+              ["neuron updates", t["neuron_updates"]], ["extension-op evaluations", t["op_evals"]],
+              ["saturations", t["saturations"]], ["wraps", t["wraps"]],
+              ["energy (nJ)", t["energy_pj_per_step"] / 1e3],
+              ["energy range (nJ)", tuple(v / 1e3 for v in t["energy_pj_per_step_range"])]]
     return [
         (f"Per {unit}: counted events and energy", ["quantity", f"per {unit}"], totals),
         ("Energy by layer", ["layer", f"nJ / {unit}", "%"], share(report.by_layer)),
@@ -303,6 +306,14 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         ("Conventions compared", ["method", f"ops / {unit}", f"nJ / {unit}", f"nJ / {unit}, no memory", "range (nJ)"],
          comparison),
     ]
+
+
+def _md(cell: Cell) -> str:
+    if cell is None:
+        return "-"
+    if isinstance(cell, tuple):
+        return f"{_fmt(cell[0])}–{_fmt(cell[1])}"
+    return cell if isinstance(cell, str) else _fmt(cell)
 
 
 def to_markdown(report: Report) -> str:
@@ -329,7 +340,7 @@ def to_markdown(report: Report) -> str:
     lines += ["", _resources_line(h["resources"], h["unit"]), ""]
     for title, head, rows in _tables(report):
         lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
         lines.append("")
     return "\n".join(lines)
 
@@ -363,27 +374,57 @@ def _tex_escape(s: str) -> str:
     return s
 
 
+def _tex_number(x: float) -> str:
+    return f"{x:.10g}"
+
+
+ROUNDED = "round-mode=figures, round-precision=3"  # siunitx: three significant figures, as the Markdown shows them
+
+
+def _tex_cell(cell: Cell, numeric: bool) -> str:
+    """A cell in an S column (numeric: a bare number, siunitx sets it) or in a text column (numbers through \\num)."""
+    if cell is None:
+        return "{--}" if numeric else "--"
+    if isinstance(cell, tuple):
+        return "--".join(rf"\num[{ROUNDED}]{{{_tex_number(v)}}}" for v in cell)
+    if isinstance(cell, str):
+        return _tex_escape(cell)
+    return _tex_number(cell) if numeric else rf"\num[{ROUNDED}]{{{_tex_number(cell)}}}"
+
+
 def to_latex(report: Report) -> str:
+    """Tables to ``\\input`` into a paper (booktabs, siunitx, tabularx), each with a caption that names the model,
+    target, energy model and run, and a label; then the energy model's figures with their sources."""
     h = report.header
-    out = [f"% {files.REPORT_FORMAT}: written by neurocompile {__version__}", r"\documentclass{article}", r"\usepackage{booktabs}", r"\usepackage[T1]{fontenc}", r"\begin{document}",
-           r"\section*{neurocompile energy report}",
-           rf"neurocompile {h['neurocompile']}; model \texttt{{{_tex_escape(h['model'])}}}, "
-           rf"energy model {_tex_escape(h['energy_model'])}; {h['tokens']} {h['unit']}s.", "",
-           _tex_escape(_resources_line(h["resources"], h["unit"])), ""]
+    name = h["energy_model"].split(" ")[0]
+    excerpt = " ".join(h["text"].split())  # one line: a blank line would end the caption's paragraph
+    text = f"; text ``{_tex_escape(excerpt[:60])}{'...' if len(excerpt) > 60 else ''}''" if excerpt else ""
+    run = (rf"Model \texttt{{{_tex_escape(h['model'])}}} on {_tex_escape(h['target'])}, energy model "
+           rf"\texttt{{{_tex_escape(name)}}}, {h['tokens']} {h['unit']}s $\times$ {h['streams']} stream(s){text}.")
+    out = [f"% {files.REPORT_FORMAT}: written by neurocompile {__version__}",
+           r"% A snippet to \input into a document whose preamble loads booktabs, siunitx and tabularx:",
+           r"%   \usepackage{booktabs}\usepackage{siunitx}\usepackage{tabularx}",
+           "% " + _tex_escape(_resources_line(h["resources"], h["unit"])), ""]
     for title, head, rows in _tables(report):
-        spec = "l" + "r" * (len(head) - 1)
-        out += [r"\begin{table}[h]", r"\centering", rf"\caption{{{_tex_escape(title)}}}", rf"\begin{{tabular}}{{{spec}}}",
-                r"\toprule", " & ".join(_tex_escape(x) for x in head) + r" \\", r"\midrule"]
-        out += [" & ".join(_tex_escape(x) for x in row) + r" \\" for row in rows]
-        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
-    out.append(r"\section*{Sources and approximations}")
-    out.append(r"\begin{itemize}")
-    out += [rf"\item \texttt{{{_tex_escape(e)}}}: {_tex_escape(_figure(c))} ({c['status']}): {_tex_escape(c['source'])}"
-            for e, c in h["constants"].items()]
-    out += [rf"\item \texttt{{{_tex_escape(k)}}}: {_tex_escape(_figure(q))} ({q['status']}): {_tex_escape(q['source'])}"
-            for k, q in h["inputs"].items()]
-    out += [rf"\item {_tex_escape(a)}" for a in h["approximations"]]
-    out += [r"\end{itemize}", r"\end{document}", ""]
+        numeric = [all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) and i > 0 for i in range(len(head))]
+        spec = "".join("X" if i == 0 else f"S[{ROUNDED}]" if numeric[i] else "l" for i in range(len(head)))
+        label = "tab:neurocompile-" + "-".join("".join(ch if ch.isalnum() else " " for ch in title.lower()).split()[:4])
+        out += [r"\begin{table}[t]", r"\centering", r"\small",
+                rf"\caption{{{_tex_escape(title)}. {run}}}", rf"\label{{{label}}}",
+                rf"\begin{{tabularx}}{{\columnwidth}}{{{spec}}}", r"\toprule",
+                " & ".join("{" + _tex_escape(x) + "}" if numeric[i] else _tex_escape(x) for i, x in enumerate(head)) + r" \\",
+                r"\midrule"]
+        out += [" & ".join(_tex_cell(c, numeric[i]) for i, c in enumerate(row)) + r" \\" for row in rows]
+        out += [r"\bottomrule", r"\end{tabularx}", r"\end{table}", ""]
+    out += [r"\begin{table}[t]", r"\centering", r"\small",
+            rf"\caption{{Energy model \texttt{{{_tex_escape(name)}}}: each price, its status and its source. {run}}}",
+            r"\label{tab:neurocompile-energy-model}", rf"\begin{{tabularx}}{{\columnwidth}}{{l S[{ROUNDED}] l X}}",
+            r"\toprule", r"figure & {value} & status & source \\", r"\midrule"]
+    figures = {**h["constants"], **h["inputs"], **h["derived"]}
+    out += [rf"\texttt{{{_tex_escape(k)}}} & {_tex_number(q['value'])} & {q['status'] if 'status' in q else ''} & "
+            rf"{_tex_escape(q['source'])} \\" for k, q in figures.items()]
+    out += [r"\bottomrule", r"\end{tabularx}", r"\end{table}", ""]
+    out += ["% Approximations:"] + [f"%   {_tex_escape(a)}" for a in h["approximations"]] + [""]
     return "\n".join(out)
 
 
@@ -415,18 +456,30 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
 
     layers = [layer for layer, energy in report.by_layer.items() if energy > 0]
     kinds = sorted({r.kind for r in report.nodes if r.energy_pj > 0})
+    unit = report.header["unit"]
     written = []
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    bottom = np.zeros(len(layers))
-    for kind in kinds:
-        values = np.array([sum(r.energy_pj for r in report.nodes if r.layer == layer and r.kind == kind) / 1e3 for layer in layers])
-        ax.bar(layers, values, bottom=bottom, label=kind)
-        bottom += values
-    ax.set_ylabel(f"energy per {report.header['unit']} (nJ)")
-    ax.set_title(f"Energy by layer — {report.header['energy_model'].split(':')[0]}")
-    ax.legend(fontsize=7, ncol=2)
-    ax.tick_params(axis="x", rotation=45, labelsize=7)
-    fig.tight_layout()
+    # left: each layer's energy on a log axis (layers differ by orders of magnitude); right: what it is spent on, as
+    # shares; the legend below both panels, never over a bar
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.5, 0.3 * len(layers) + 1.6), sharey=True,
+                                      gridspec_kw={"width_ratios": [1, 1.3]})
+    y = np.arange(len(layers))
+    left.barh(y, [report.by_layer[layer] / 1e3 for layer in layers], color="0.35")
+    left.set_xscale("log")
+    left.set_xlabel(f"energy per {unit} (nJ, log scale)")
+    left.set_yticks(y, layers, fontsize=7)
+    left.invert_yaxis()
+    shares = np.array([[sum(r.energy_pj for r in report.nodes if r.layer == layer and r.kind == kind)
+                        for kind in kinds] for layer in layers])
+    shares = 100 * shares / shares.sum(1, keepdims=True)
+    start = np.zeros(len(layers))
+    for i, kind in enumerate(kinds):
+        right.barh(y, shares[:, i], left=start, label=kind)
+        start += shares[:, i]
+    right.set_xlim(0, 100)
+    right.set_xlabel("share of the layer's energy by op (%)")
+    fig.legend(*right.get_legend_handles_labels(), loc="lower center", ncol=min(len(kinds), 6), fontsize=7, frameon=False)
+    fig.suptitle(f"Energy by layer, per {unit} — {report.header['energy_model'].split(':')[0]}", fontsize=9)
+    fig.tight_layout(rect=(0, 0.1 + 0.04 * (len(kinds) // 6), 1, 1))
     written += _save(fig, folder / "energy_by_layer")
     fig, ax = plt.subplots(figsize=(7, 3))
     names = list(report.firing_rates)

@@ -107,14 +107,25 @@ def test_every_format(round_model, tmp_path):
     assert [r["node"] for r in rows] == [n.node for n in report.nodes] and float(rows[3]["neuron_updates"]) == 2
     md = to_markdown(report)
     assert "## Conventions compared" in md and "round (round.toml)" in md and "| lif | 33.3 |" in md
-    tex = to_latex(report)
-    assert tex.count(r"\begin{") == tex.count(r"\end{") and r"\toprule" in tex and r"\usepackage{booktabs}" in tex
-    for spec, body in re.findall(r"\\begin\{tabular\}\{(\w+)\}(.*?)\\end\{tabular\}", tex, re.S):
+    tex = to_latex(report)  # a snippet to \input: tables with captions and labels, no document of its own
+    assert r"\documentclass" not in tex and r"\begin{document}" not in tex
+    assert tex.count(r"\begin{") == tex.count(r"\end{") and r"\toprule" in tex
+    labels = re.findall(r"\\label\{(tab:neurocompile-[\w-]+)\}", tex)
+    assert len(labels) == len(set(labels)) == tex.count(r"\begin{table}") == 7
+    assert all("tiny.pt" in c and "round" in c for c in re.findall(r"\\caption\{(.*)\}", tex))
+    tables = re.findall(r"\\begin\{tabularx\}\{\\columnwidth\}\{(.*?)\}\n(.*?)\\end\{tabularx\}", tex, re.S)
+    assert len(tables) == 7
+    for spec, body in tables:
+        columns = re.sub(r"\[.*?\]", "", spec).replace(" ", "")
+        assert set(columns) <= set("XSl") and "S" in columns or spec.startswith("Xl"), spec
         for line in body.splitlines():
             if line.endswith(r"\\"):
-                assert line.count(" & ") == len(spec) - 1, line
+                assert line.count(" & ") == len(columns) - 1, line
+    assert "1,2" not in tex.split(r"\begin{table}", 1)[1]  # no thousands separators: siunitx would read a comma as a decimal mark
     if shutil.which("pdflatex"):
-        (tmp_path / "r.tex").write_text(tex)
+        (tmp_path / "r.tex").write_text("\\documentclass{article}\\usepackage{booktabs}\\usepackage{siunitx}"
+                                        "\\usepackage{tabularx}\\begin{document}\\input{snippet}\\end{document}\n")
+        (tmp_path / "snippet.tex").write_text(tex)
         subprocess.run(["pdflatex", "-interaction=nonstopmode", "r.tex"], cwd=tmp_path, check=True, capture_output=True)
     paths = write_plots(report, tmp_path / "plots")
     for pdf in (p for p in paths if p.suffix == ".pdf"):  # embedded TrueType fonts, no Type 3 (publishers refuse them)
