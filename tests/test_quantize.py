@@ -93,8 +93,9 @@ def test_counters_match_a_hand_counted_graph():
     for token in (1, 1, 0):
         sim.step(np.array([token]))
     counts = {name: dict(zip(Tally.FIELDS, row)) for name, row in zip(program.nodes, sim.totals)}
-    # codes: 3 + 3 + 1 spikes; fc: binary events = active inputs x 2 outputs
-    assert counts["codes"]["spikes"] == 7
+    # codes: 3 + 3 + 1 bits, the input's encoding (not counted as a population's spikes); fc: binary events =
+    # active inputs x 2 outputs
+    assert counts["codes"]["spikes"] == 0 and counts["codes"]["op_evals"] == 3
     assert counts["fc"]["binary_events"] == 7 * 2 and counts["fc"]["graded_events"] == 0
     # fc outputs 3.0 for neuron 0 on token 1: v = 1.5 >= 1 -> spikes at steps 1 and 2; neuron 1 (-0.25) never
     assert counts["lif"]["spikes"] == 2 and counts["lif"]["neuron_updates"] == 3 * 2

@@ -174,8 +174,7 @@ class SpikeEmbedding(Op):
 
     @staticmethod
     def int_step(q: QSpikeEmbedding, inputs, state, tally):
-        out = q.table[inputs[0][:, 0]]
-        tally.spikes += int(out.sum())
+        out = q.table[inputs[0][:, 0]]  # the token's binary code: the input's encoding, not a population's spikes
         tally.op_evals += len(inputs[0])  # one table look-up per stream
         return out, state
 
