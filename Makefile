@@ -31,6 +31,9 @@ $(STAMP): pyproject.toml Makefile tools/fix_lava.py
 	$(BIN)/python -m pip install --quiet --no-deps "sinabs==2.0.3" "pbr==7.1.3"
 	# Rockpool (exports the CubaLIF network the NIR tests read back) needs nothing beyond torch, numpy and nirtorch
 	$(BIN)/python -m pip install --quiet --no-deps "rockpool==3.1.0"
+	# NeuroBench (the report's NeuroBench metrics are checked against it) declares numba, tonic and torchaudio for
+	# data sets and processors; its metrics and snnTorch wrapper import none of them
+	$(BIN)/python -m pip install --quiet --no-deps "neurobench==2.3.0"
 	touch $(STAMP)
 
 # The fullest path that exists: inspect, export for loihi2 (trace, quantize, partition), simulate on our engine

@@ -69,3 +69,19 @@ def test_dense_lif_runs_in_lava_with_documented_fixed_point_semantics():
     got = _lava_dense_lif(weights, spikes_in, **params)
     assert 0 < expected.sum() < expected.size  # some, not all, neurons fire
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("method, ok", [("fork", True), ("spawn", False)])
+def test_lava_imports_after_the_start_method_was_set(method, ok):
+    """Lava sets multiprocessing's start method on import and fails if something set it first: an earlier 'fork'
+    is handed over, anything else is one clear error."""
+    import subprocess
+    import sys
+
+    code = (f"import multiprocessing as mp; mp.set_start_method({method!r})\n"
+            "from neurocompile import lava_compat\nfrom neurocompile.errors import UserError\n"
+            "try:\n    lava_compat.ensure_importable(); print('imported', mp.get_start_method())\n"
+            "except UserError as e:\n    print('refused:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    expected = "imported fork" if ok else "refused: Lava's simulator needs multiprocessing's 'fork' start method"
+    assert expected in out.stdout and "Traceback" not in out.stderr, out.stdout + out.stderr

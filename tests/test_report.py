@@ -111,10 +111,10 @@ def test_every_format(round_model, tmp_path):
     assert r"\documentclass" not in tex and r"\begin{document}" not in tex
     assert tex.count(r"\begin{") == tex.count(r"\end{") and r"\toprule" in tex
     labels = re.findall(r"\\label\{(tab:neurocompile-[\w-]+)\}", tex)
-    assert len(labels) == len(set(labels)) == tex.count(r"\begin{table}") == 7
+    assert len(labels) == len(set(labels)) == tex.count(r"\begin{table}") == 8
     assert all("tiny.pt" in c and "round" in c for c in re.findall(r"\\caption\{(.*)\}", tex))
     tables = re.findall(r"\\begin\{tabularx\}\{\\columnwidth\}\{(.*?)\}\n(.*?)\\end\{tabularx\}", tex, re.S)
-    assert len(tables) == 7
+    assert len(tables) == 8
     for spec, body in tables:
         columns = re.sub(r"\[.*?\]", "", spec).replace(" ", "")
         assert set(columns) <= set("XSl") and "S" in columns or spec.startswith("Xl"), spec

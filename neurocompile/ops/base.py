@@ -42,9 +42,13 @@ class Tally:
     op_evals: int = 0  # extension-op evaluations, per output element
     saturations: int = 0  # values clipped to their bit width
     wraps: int = 0  # 24-bit current wraps (Lava LIF)
+    # NeuroBench's "effective" synaptic operations: the events above whose weight is not zero
+    effective_binary_events: int = 0
+    effective_graded_events: int = 0
 
     FIELDS: ClassVar[tuple[str, ...]] = ("spikes", "binary_events", "graded_events", "graded_messages",
-                                         "neuron_updates", "op_evals", "saturations", "wraps")
+                                         "neuron_updates", "op_evals", "saturations", "wraps",
+                                         "effective_binary_events", "effective_graded_events")
 
     def as_array(self) -> np.ndarray:
         return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.int64)

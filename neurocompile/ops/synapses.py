@@ -188,6 +188,15 @@ class QDense:
     bias: np.ndarray  # [out] added at the receiving neurons, at the output's scale (zeros: none)
 
     @property
+    def nonzero_per_input(self) -> np.ndarray:
+        """[ports, in]: the non-zero weights each input reaches (its effective fan-out), made on first use."""
+        cached = self.__dict__.get("_nonzero")
+        if cached is None:
+            cached = np.count_nonzero(self.weights, axis=1).astype(np.int64)
+            object.__setattr__(self, "_nonzero", cached)
+        return cached
+
+    @property
     def blas_weights(self) -> np.ndarray:
         """float64 copy for exact BLAS products (see fixed.dense), made on first use: export never needs it."""
         cached = self.__dict__.get("_blas")
@@ -260,13 +269,17 @@ class Dense(Op):
     @staticmethod
     def int_step(q: QDense, inputs, state, tally):
         acc = None
-        for w, e, binary, x in zip(q.blas_weights, q.exps, q.binary, inputs):
-            active = np.count_nonzero(x)
+        for w, e, binary, x, nonzero in zip(q.blas_weights, q.exps, q.binary, inputs, q.nonzero_per_input):
+            mask = x != 0
+            active = np.count_nonzero(mask)
+            effective = int(np.dot(nonzero, mask.sum(0)))  # active inputs x their non-zero weights
             if binary:
                 tally.binary_events += active * w.shape[0]
+                tally.effective_binary_events += effective
             else:
                 tally.graded_events += active * w.shape[0]
                 tally.graded_messages += active
+                tally.effective_graded_events += effective
             y = fixed.dense(w, e, x, graded=not binary)
             acc = y if acc is None else acc + y
         return Dense.accumulate(q, acc, tally), state
