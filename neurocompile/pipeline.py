@@ -31,7 +31,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     model = build_model(ckpt, v_threshold=v_threshold)
     tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, tokenizer_path)
     _progress(f"loaded {ckpt.path.name}: SpikeGPT L{model.config.n_layer} C{model.config.n_embd} V{model.config.vocab_size}", quiet)
-    windows, cal_info = calibration_windows(tokenizer, calibration_text, calibration_source, calibration_tokens)
+    windows, cal_info = calibration_windows(tokenizer, calibration_text, calibration_source, calibration_tokens, model)
     graph = trace(model)
     lowered = lower(graph)
     _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)}", quiet)
@@ -47,7 +47,9 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
                   "vocab_size": model.config.vocab_size, "v_threshold": v_threshold, "tau": model.config.tau},
         "numeric": asdict(spec),
         "calibration": cal_info,
-        "approximations": APPROXIMATIONS,
+        "approximations": APPROXIMATIONS + (["calibration: on text the float model sampled itself (the default text "
+                                             "does not fit its vocabulary; manifest calibration says how)"]
+                                            if cal_info.get("sampled") else []),
     }
     return _place_and_write(target, system, graph, program, tokenizer, manifest, out, start, quiet)
 

@@ -204,8 +204,6 @@ CASES = [
     Case("huge-declared-shape",
          lambda w, b: ["inspect", _checkpoint(w / "h.pt", lambda s: {**s, "emb.weight": torch.zeros(1).expand(10**8, 128)})],
          ("emb.weight", "declares shape (100000000, 128)")),
-    Case("small-vocabulary-default-calibration", lambda w, b: ["export", _small_vocab(w), "-o", w / "x"],
-         ("default calibration text does not fit",)),
     Case("damaged-run", lambda w, b: ["report", _damage(_copy_build(b, "cpu", w), "run.npz", b"PK\x03\x04garbage", False)],
          ("run.npz", "damaged")),
     Case("run-of-another-shape", lambda w, b: ["report", _forge_run(_copy_build(b, "cpu", w))], ("run.npz", "damaged")),
@@ -446,3 +444,19 @@ def test_a_killed_export_leaves_temporaries_that_the_next_run_removes(tmp_path):
     assert stranded(), "the export finished before it could be killed"
     assert main(["export", "-o", str(tmp_path / "b"), "--calibration-tokens", "256", "--json"]) == 0
     assert not stranded() and look_alike.read_text() == "a user's file with a similar name"
+
+
+def test_a_model_the_default_text_does_not_fit_calibrates_on_text_it_samples(tmp_path, capsys):
+    """A 5-character model cannot read the default calibration text: export calibrates on text the float model
+    samples itself (reproducibly) and says so in the manifest and among the report's approximations."""
+    import neurocompile
+
+    model = _small_vocab(tmp_path)
+    assert main(["export", str(model), "-o", str(tmp_path / "b"), "--json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    cal = manifest["calibration"]
+    assert cal["sampled"] and "sampled from the float model" in cal["source"] and "does not fit" in cal["source"]
+    assert any("sampled itself" in a for a in manifest["approximations"])
+    assert main(["export", str(model), "-o", str(tmp_path / "c"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["calibration"]["sha256"] == cal["sha256"]  # the same samples again
+    assert main(["simulate", str(tmp_path / "b"), "--prompt", "ab", "--tokens", "5"]) == 0

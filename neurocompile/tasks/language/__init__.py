@@ -55,15 +55,23 @@ def _progress(message: str, quiet: bool) -> None:
         print(f"[neurocompile] {message}", file=sys.stderr, flush=True)
 
 
-def calibration_windows(tokenizer: Tokenizer, text: str | None, source: str, n_tokens: int) -> tuple[torch.Tensor, dict]:
+SAMPLED_TOKENS = 1024  # calibration tokens sampled from the float model when no text fits (all streams together)
+
+
+def calibration_windows(tokenizer: Tokenizer, text: str | None, source: str, n_tokens: int,
+                        model=None) -> tuple[torch.Tensor, dict]:
+    """Token windows to calibrate on: the user's text, else the zoo corpus's training part, else -- when that text
+    does not fit the model's vocabulary -- text the float model samples itself (said in the manifest)."""
     if text is None:  # the zoo corpus, training part only (the held-out part is for evaluation)
         corpus = zoo.corpus()
         text, source = corpus[: zoo.split_point(len(corpus))], "zoo corpus (pydoc_data.topics), training part"
         try:
             ids = tokenizer.encode(text)
         except UserError as exc:
-            raise UserError(f"the default calibration text does not fit this model's vocabulary ({exc}); "
-                            f"pass --calibration FILE with text in the model's language") from None
+            if model is None:
+                raise UserError(f"the default calibration text does not fit this model's vocabulary ({exc}); "
+                                f"pass --calibration FILE with text in the model's language") from None
+            return sampled_windows(model, min(n_tokens, SAMPLED_TOKENS), f"the default text does not fit ({exc})")
     else:
         ids = tokenizer.encode(text)
     per_stream = max(1, min(n_tokens, len(ids)) // CALIBRATION_STREAMS)
@@ -74,6 +82,18 @@ def calibration_windows(tokenizer: Tokenizer, text: str | None, source: str, n_t
     windows = torch.tensor(np.stack([ids[s : s + per_stream] for s in starts]))
     info = {"source": source, "sha256": hashlib.sha256(text.encode()).hexdigest(),
             "streams": CALIBRATION_STREAMS, "tokens_per_stream": per_stream}
+    return windows, info
+
+
+def sampled_windows(model, n_tokens: int, why: str) -> tuple[torch.Tensor, dict]:
+    """Calibration windows the float model writes itself: one stream per window, each from token 0, sampled at
+    temperature 0.8 and top-p 0.9 with its own seed (reproducible)."""
+    per_stream = max(2, n_tokens // CALIBRATION_STREAMS)
+    windows = torch.tensor([list(generate(model, [], per_stream, seed=s)) for s in range(CALIBRATION_STREAMS)])
+    info = {"source": f"sampled from the float model ({why}): {CALIBRATION_STREAMS} streams from token 0, "
+                      f"temperature 0.8, top-p 0.9, seeds 0-{CALIBRATION_STREAMS - 1}",
+            "sha256": hashlib.sha256(windows.numpy().tobytes()).hexdigest(),
+            "streams": CALIBRATION_STREAMS, "tokens_per_stream": per_stream, "sampled": True}
     return windows, info
 
 
