@@ -39,6 +39,29 @@ def make_checkpoint(folder: Path, layers: int, embd: int, vocab: int) -> Path:
     return path
 
 
+def measure(layers: int, embd: int, vocab: int, calibration_tokens: int) -> dict:
+    """Export a random checkpoint of this shape in a child process: seconds, the child's peak RSS, the partition."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ckpt = make_checkpoint(folder, layers, embd, vocab)
+        size = ckpt.stat().st_size
+        argv = ["export", str(ckpt), "--target", "loihi2", "--json", "--calibration", str(folder / "calibration.txt"),
+                "--calibration-tokens", str(calibration_tokens), "-o", str(folder / "build")]
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            sys.exit(proc.stderr)
+        peak = int(proc.stderr.strip().splitlines()[-1].split()[-1]) * 1024  # the child's own maximum resident set
+    return {"seconds": seconds, "checkpoint_bytes": size, "peak_rss_bytes": peak, "peak_rss_over_checkpoint": peak / size,
+            "partition": json.loads(proc.stdout)["partition"]}
+
+
+# the export in a child process that reports its own peak resident set (KB) as the last line of stderr
+CHILD = ("import resource, sys\nfrom neurocompile.cli import main\nrc = main(sys.argv[1:])\n"
+         "print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\nsys.exit(rc)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, default=18)
@@ -46,25 +69,11 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=50277)
     ap.add_argument("--calibration-tokens", type=int, default=1024)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        ckpt = make_checkpoint(folder, args.layers, args.embd, args.vocab)
-        size = ckpt.stat().st_size
-        cmd = [sys.executable, "-m", "neurocompile.cli", "export", str(ckpt), "--target", "loihi2", "--json",
-               "--calibration", str(folder / "calibration.txt"), "--calibration-tokens", str(args.calibration_tokens),
-               "-o", str(folder / "build")]
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-        if proc.returncode != 0:
-            print(proc.stderr)
-            sys.exit(proc.returncode)
-        p = json.loads(proc.stdout)["partition"]
-        print(f"| L{args.layers} C{args.embd} V{args.vocab} | {size / 1e6:,.0f} MB | {seconds:.0f} s | {peak / 1e9:.2f} GB "
-              f"({peak / size:.1f}x) | {p['cores']:,} cores ({p['lower_bound_cores']:,} bound), {p['chips']} chip(s): "
-              f"{p['system']} |")
-
+    r = measure(args.layers, args.embd, args.vocab, args.calibration_tokens)
+    p, size, peak = r["partition"], r["checkpoint_bytes"], r["peak_rss_bytes"]
+    print(f"| L{args.layers} C{args.embd} V{args.vocab} | {size / 1e6:,.0f} MB | {r['seconds']:.0f} s | {peak / 1e9:.2f} GB "
+          f"({peak / size:.1f}x) | {p['cores']:,} cores ({p['lower_bound_cores']:,} bound), {p['chips']} chip(s): "
+          f"{p['system']} |")
 
 if __name__ == "__main__":
     main()

@@ -1,23 +1,29 @@
-"""Benchmarks: the bit-accurate simulator against the float PyTorch model, measured in the same run.
+"""Benchmarks: our bit-accurate simulator against its peers, measured side by side in one run.
 
-    python tools/benchmark.py [--tokens 200] [--only zoo|45m|lava]
+    python tools/benchmark.py [--tokens 200] [--repeats 5] [--only zoo|45m|lava|export] [--json]
 
-Models: the zoo model, and a 45M-shaped SpikeGPT (L12 C512 V4096, 45 M parameters) with random weights
-made here (never saved).  For each: tokens per second of
-  * the integer simulator (targets/cpu), one stream and 16 streams;
-  * the float model's recurrent step (the same streaming work), same batch;
-  * the float model's parallel forward over 128 tokens (training-style, not streaming);
-and the weight-streaming bound: bytes of integer weights read per token / memory bandwidth measured here.
-``lava``: the same integer program on Lava's simulator (the loihi2 target's process graph) against our
-simulator, identical spikes and logits checked, and Lava's own Dense -> LIF network against ours.
-Prints Markdown tables for BENCHMARKS.md.
+Every ratio is ours over a peer (higher is better) from measurements taken in turn -- A B A B ..., ``--repeats``
+times -- and each peer's min and median are printed (as tokens or steps per second: the best and the median run).
+Peers:
+  * zoo, 45m: the integer simulator (targets/cpu) against the float model's recurrent step (the same streaming
+    work), one stream and 16 streams; the float model's parallel forward over 128 tokens (training-style) beside
+    them; and the weight-streaming bound: bytes of 8-bit weights per token over the memory bandwidth measured here.
+    Models: the zoo model, and a 45M-shaped SpikeGPT (L12 C512 V4096) with random weights made here (never saved).
+  * lava: the zoo program on Lava's simulator (the loihi2 target's process graph) against ours per step after the
+    first (identical spikes and logits checked), and Lava's own Dense(1000) -> LIF(1000) against ours per step.
+  * export: ``neurocompile export`` of a 216M-shaped checkpoint (tools/bench_export.py): seconds and peak RSS.
+``--json`` prints one JSON object (the keys BENCHMARKS.md and the issues use) on stdout; tables go to stderr.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import statistics
+import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -30,6 +36,13 @@ from neurocompile.quantize import calibrate, quantize
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
 from neurocompile.frontends import trace
+
+THREADS = 2
+OUT = sys.stderr  # tables; stdout carries the JSON object with --json
+
+
+def say(text: str = "") -> None:
+    print(text, file=OUT, flush=True)
 
 
 def random_45m(seed: int = 0) -> SpikeGPT:
@@ -46,54 +59,82 @@ def random_45m(seed: int = 0) -> SpikeGPT:
     return model.eval()
 
 
-def per_second(fn, repeats: int) -> float:
-    fn()  # warm up
+def rate(fn: Callable[[], None], calls: int) -> float:
+    """Calls per second of `fn` over `calls` calls (one untimed call first)."""
+    fn()
     start = time.perf_counter()
-    for _ in range(repeats):
+    for _ in range(calls):
         fn()
-    return repeats / (time.perf_counter() - start)
+    return calls / (time.perf_counter() - start)
+
+
+def interleaved(peers: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+    """Each peer's measurement (a rate) taken in turn, A B A B ..., `repeats` times."""
+    runs: dict[str, list[float]] = {name: [] for name in peers}
+    for _ in range(repeats):
+        for name, measure in peers.items():
+            runs[name].append(measure())
+    return runs
+
+
+def summary(runs: list[float]) -> str:
+    return f"{max(runs):,.0f} / {statistics.median(runs):,.0f}"
+
+
+def ratio(ours: list[float], theirs: list[float]) -> float:
+    """Median over median: how many times the peer's rate ours is."""
+    return statistics.median(ours) / statistics.median(theirs)
 
 
 def memory_bandwidth() -> float:
-    """Bytes per second of a large numpy copy (read + write counted once each)."""
+    """Bytes per second of a large numpy copy (read + write counted once each), the best of 20."""
     a = np.ones(64 * 2**20 // 8)
     b = np.empty_like(a)
-    rate = per_second(lambda: np.copyto(b, a), 20)
-    return rate * 2 * a.nbytes
+    best = max(rate(lambda: np.copyto(b, a), 1) for _ in range(20))
+    return best * 2 * a.nbytes
 
 
-def bench(name: str, model: SpikeGPT, tokens: int) -> list[str]:
-    torch.set_num_threads(2)
+def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[dict, int]:
+    """Simulator vs float step (and float parallel) at 1 and 16 streams; ratios by stream count."""
     graph = lower(trace(model))
     rng = np.random.default_rng(0)
     vocab = model.config.vocab_size
     program = quantize(graph, NUMERIC, calibrate(graph, torch.from_numpy(rng.integers(0, vocab, (4, 64)))))
     weight_bytes = sum(n.q.weights.size for n in program.nodes.values() if n.kind == "Dense")  # 8-bit each
-    rows = []
+    results = {}
     for batch in (1, 16):
-        sim = Simulator(program, batch)
         stream = rng.integers(0, vocab, (tokens, batch))
-        it = iter(stream)
-        sim_rate = per_second(lambda: sim.step(next(it)), tokens - 1) * batch
-        state = model.initial_state(batch)
-        ft = iter(torch.from_numpy(stream))
-
-        def float_step():
-            nonlocal state
-            with torch.no_grad():
-                _, state = model.step(next(ft), state)
-
-        step_rate = per_second(float_step, tokens - 1) * batch
+        sim = Simulator(program, batch)
+        state = [model.initial_state(batch)]
         x = torch.from_numpy(rng.integers(0, vocab, (batch, 128)))
-        with torch.no_grad():
-            par_rate = per_second(lambda: model(x), 3) * batch * 128
-        rows.append(f"| {name} | {batch} | {sim_rate:,.0f} | {step_rate:,.0f} | {sim_rate / step_rate:.2f}× | "
-                    f"{par_rate:,.0f} | {sim_rate / par_rate:.2f}× |")
-    return rows, weight_bytes
+
+        def simulator() -> float:
+            it = iter(stream)
+            return rate(lambda: sim.step(next(it)), tokens - 1) * batch
+
+        def float_step() -> float:
+            it = iter(torch.from_numpy(stream))
+
+            def one():
+                with torch.no_grad():
+                    _, state[0] = model.step(next(it), state[0])
+
+            return rate(one, tokens - 1) * batch
+
+        def float_parallel() -> float:
+            with torch.no_grad():
+                return rate(lambda: model(x), 2) * batch * 128
+
+        runs = interleaved({"simulator": simulator, "float step": float_step, "float parallel": float_parallel}, repeats)
+        results[batch] = runs
+        say(f"| {name} | {batch} | {summary(runs['simulator'])} | {summary(runs['float step'])} | "
+            f"{ratio(runs['simulator'], runs['float step']):.2f}× | {summary(runs['float parallel'])} | "
+            f"{ratio(runs['simulator'], runs['float parallel']):.2f}× |")
+    return results, weight_bytes
 
 
-def bench_lava(tokens: int) -> list[str]:
-    """Whole zoo program: Lava (build, compile, run) vs our simulator on the same tokens; then Dense -> LIF."""
+def bench_lava(tokens: int, repeats: int) -> dict[str, float]:
+    """Lava against ours per step after the first: the whole zoo program, then Dense(1000) -> LIF(1000)."""
     from neurocompile.targets.loihi2.lava_engine import run_lava
 
     model = load_model(zoo.path())
@@ -101,26 +142,33 @@ def bench_lava(tokens: int) -> list[str]:
     rng = np.random.default_rng(0)
     program = quantize(graph, NUMERIC, calibrate(graph, torch.from_numpy(rng.integers(0, 103, (4, 64)))))
     seq = rng.integers(0, 103, tokens).tolist()
-    rows = ["| network | steps | Lava s | ours s | ours faster | identical |", "|---|---|---|---|---|---|"]
-    start = time.perf_counter()
-    run = run_lava(program, seq)
-    total = time.perf_counter() - start
-    sim = Simulator(program, 1, record=list(run.spikes))
-    start = time.perf_counter()
-    logits = np.stack([sim.step(np.array([t]))[0] for t in seq])
-    ours = time.perf_counter() - start
-    same = np.array_equal(logits, run.logits) and all(
-        np.array_equal(np.stack(sim.recorded[k])[:, 0], v) for k, v in run.spikes.items())
-    steps = tokens + run.latency
-    rows.append(f"| zoo program, {run.processes} Lava processes, whole run (build, compile, {steps} steps) | {steps} | "
-                f"{total:.1f} | {ours:.3f} | {total / ours:,.0f}× | {same} |")
-    rows.append(f"| same, per step after the first (Lava: {run.seconds_first_step:.1f} s to compile and take step 1) | 1 | "
-                f"{run.seconds_per_step:.4f} | {ours / tokens:.4f} | {run.seconds_per_step / (ours / tokens):,.0f}× | |")
-    rows += bench_dense_lif()
-    return rows
+    checks = []
+
+    def lava() -> float:
+        run = run_lava(program, seq)
+        sim = Simulator(program, 1, record=list(run.spikes))
+        logits = np.stack([sim.step(np.array([t]))[0] for t in seq])
+        checks.append(np.array_equal(logits, run.logits) and all(
+            np.array_equal(np.stack(sim.recorded[k])[:, 0], v) for k, v in run.spikes.items()))
+        return 1 / run.seconds_per_step
+
+    def ours() -> float:
+        sim = Simulator(program, 1)
+        it = iter(seq)
+        return rate(lambda: sim.step(np.array([next(it)])), tokens - 1)
+
+    runs = interleaved({"lava": lava, "ours": ours}, repeats)
+    zoo_ratio = ratio(runs["ours"], runs["lava"])
+    say("| network | Lava steps/s (best / median) | ours steps/s (best / median) | ours / Lava | identical |")
+    say("|---|---|---|---|---|")
+    say(f"| zoo program, per step after the first | {summary(runs['lava'])} | {summary(runs['ours'])} | "
+        f"{zoo_ratio:,.1f}× | {all(checks)} |")
+    dense = bench_dense_lif(1000, repeats)
+    return {"zoo.cpu_vs_lava_step": zoo_ratio, "dense1000.cpu_vs_lava_step": dense}
 
 
-def bench_dense_lif() -> list[str]:
+def bench_dense_lif(n: int, repeats: int, steps: int = 100) -> float:
+    """Lava's own Dense(n) -> LIF(n) against ours (the same fixed-point arithmetic), per step after the first."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.dense.process import Dense
@@ -130,63 +178,99 @@ def bench_dense_lif() -> list[str]:
 
     from neurocompile import fixed
 
-    rows = []
     rng = np.random.default_rng(0)
-    for n in (1000, 4096):
-        steps = 100
-        w = 2 * rng.integers(-60, 61, (n, n))
-        x = (rng.random((n, steps)) < 0.1).astype(np.int64)
-        p = fixed.LIFParams(du=4095, dv=2048, vth=200)
+    w = 2 * rng.integers(-60, 61, (n, n))
+    x = (rng.random((n, steps)) < 0.1).astype(np.int64)
+    p = fixed.LIFParams(du=4095, dv=2048, vth=200)
+    weff = fixed.effective_weights(w).astype(np.float64)
+    checks = []
+
+    def lava() -> float:
         source, dense = Source(data=x), Dense(weights=w)
         lif = LIF(shape=(n,), du=p.du, dv=p.dv, vth=p.vth)
         sink = Sink(shape=(n,), buffer=steps)
         source.s_out.connect(dense.s_in)
         dense.a_out.connect(lif.a_in)
         lif.s_out.connect(sink.a_in)
+        cfg = Loihi2SimCfg(select_tag="fixed_pt")
+        lif.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
         start = time.perf_counter()
-        lif.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        lif.run(condition=RunSteps(num_steps=steps - 1), run_cfg=cfg)
+        seconds = time.perf_counter() - start
         theirs = sink.data.get().astype(bool)
-        lava_s = time.perf_counter() - start
         lif.stop()
-        start = time.perf_counter()
+        checks.append(theirs)
+        return (steps - 1) / seconds
+
+    def ours() -> float:
         u = v = pending = np.zeros(n, np.int64)
-        weff = fixed.effective_weights(w).astype(np.float64)
-        ours = np.zeros((n, steps), bool)
+        spikes = np.zeros((n, steps), bool)
+        start = None
         for t in range(steps):
+            if t == 1:
+                start = time.perf_counter()
             a, pending = pending, fixed.dense(weff, 0, x[:, t], graded=False)
-            ours[:, t], u, v, _ = fixed.lif_step(u, v, a, p)
-        ours_s = time.perf_counter() - start
-        rows.append(f"| Lava Dense({n}x{n}) -> LIF({n}), 10 % input spikes (incl. compile) | {steps} | {lava_s:.2f} | "
-                    f"{ours_s:.3f} | {lava_s / ours_s:,.0f}× | {bool(np.array_equal(ours, theirs))} |")
-    return rows
+            spikes[:, t], u, v, _ = fixed.lif_step(u, v, a, p)
+        seconds = time.perf_counter() - start
+        checks.append(spikes)
+        return (steps - 1) / seconds
+
+    runs = interleaved({"lava": lava, "ours": ours}, repeats)
+    same = all(np.array_equal(checks[0], c) for c in checks)
+    result = ratio(runs["ours"], runs["lava"])
+    say(f"| Lava Dense({n}x{n}) -> LIF({n}), 10 % input spikes, per step after the first | {summary(runs['lava'])} | "
+        f"{summary(runs['ours'])} | {result:,.1f}× | {same} |")
+    return result
 
 
 def main() -> None:
+    global OUT
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=200)
-    ap.add_argument("--only", choices=["zoo", "45m", "lava"], default=None)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--only", choices=["zoo", "45m", "lava", "export"], default=None)
+    ap.add_argument("--json", action="store_true", help="print one JSON object of ratios on stdout")
     args = ap.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"numpy {np.__version__}, 2 threads")
+    OUT = sys.stderr if args.json else sys.stdout
+    torch.set_num_threads(THREADS)
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+               f"({torch.get_num_threads()} threads), numpy {np.__version__}, OMP_NUM_THREADS="
+               f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {args.repeats} interleaved repeats, {args.tokens} tokens each")
+    say(f"machine: {machine}")
+    out: dict[str, object] = {"machine": machine}
     if args.only in (None, "lava"):
-        print("\n".join(bench_lava(64)) + "\n", flush=True)
-        if args.only == "lava":
-            return
-    bandwidth = memory_bandwidth()
-    print(f"memory bandwidth (numpy copy): {bandwidth / 1e9:.1f} GB/s\n")
-    print("| model | streams | simulator tokens/s | float step tokens/s | sim / step | float parallel tokens/s | sim / parallel |")
-    print("|---|---|---|---|---|---|---|")
-    bounds = []
-    models = {"zoo (L4 C128 V103)": lambda: load_model(zoo.path()), "45M-shaped (L12 C512 V4096)": random_45m}
-    for name, make in models.items():
-        if args.only and args.only not in name:
-            continue
-        model = make()
-        rows, weight_bytes = bench(name, model, args.tokens)
-        print("\n".join(rows), flush=True)
-        bounds.append(f"{name}: {weight_bytes / 1e6:.1f} MB of 8-bit weights per token -> at most "
-                      f"{bandwidth / weight_bytes:,.0f} tokens/s for one stream if weights stream from memory")
-    print("\nweight-streaming bound:\n" + "\n".join(bounds))
+        say()
+        out.update(bench_lava(64, args.repeats))
+    models = {"zoo": ("zoo (L4 C128 V103)", lambda: load_model(zoo.path())),
+              "45m": ("45M-shaped (L12 C512 V4096)", random_45m)}
+    chosen = [k for k in models if args.only in (None, k)]
+    if chosen:
+        bandwidth = memory_bandwidth()
+        say(f"\nmemory bandwidth (numpy copy, best of 20): {bandwidth / 1e9:.1f} GB/s\n")
+        say("| model | streams | simulator tokens/s (best / median) | float step tokens/s | sim / step | "
+            "float parallel tokens/s | sim / parallel |")
+        say("|---|---|---|---|---|---|---|")
+        for key in chosen:
+            name, make = models[key]
+            results, weight_bytes = bench_model(name, make(), args.tokens, args.repeats)
+            for batch, runs in results.items():
+                out[f"{key}.cpu_vs_float.streams{batch}"] = ratio(runs["simulator"], runs["float step"])
+            bound = bandwidth / weight_bytes
+            out[f"{key}.bound_fraction"] = statistics.median(results[1]["simulator"]) / bound
+            say(f"  {name}: {weight_bytes / 1e6:.1f} MB of 8-bit weights per token -> at most {bound:,.0f} tokens/s "
+                f"for one stream if weights stream from memory; one stream runs at "
+                f"{out[f'{key}.bound_fraction']:.1%} of it")
+    if args.only in (None, "export"):
+        sys.path.insert(0, os.path.dirname(__file__))
+        from bench_export import measure
+
+        result = measure(18, 768, 50277, 1024)
+        out["export216m.seconds"] = result["seconds"]
+        out["export216m.peak_rss_over_checkpoint"] = result["peak_rss_over_checkpoint"]
+        say(f"\nexport of a 216M-shaped checkpoint: {result['seconds']:.0f} s, peak RSS {result['peak_rss_bytes'] / 1e9:.2f} GB "
+            f"= {result['peak_rss_over_checkpoint']:.2f}x the checkpoint ({result['checkpoint_bytes'] / 1e6:,.0f} MB)")
+    if args.json:
+        print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":
