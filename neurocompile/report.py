@@ -396,7 +396,7 @@ def _resources_line(resources: dict | str, unit: str) -> str:
             f"{resources['neuron_utilisation_mean']:.0%} (max {resources['neuron_utilisation_max']:.0%}); "
             f"{resources['embedded_cpu_ops']} ops on embedded x86 cores; messages per {unit} (upper bound): "
             f"{t['same_core']:,} within a core, {t['across_cores']:,} across cores, {t['across_chips']:,} across chips, "
-            f"{t['to_cpu_or_host']:,} to x86 or host")
+            f"{t['to_cpu_or_host']:,} to x86 or host, {t.get('from_cpu_or_host', 0):,} from x86 or host")
 
 
 def _tex_escape(s: str) -> str:

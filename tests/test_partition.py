@@ -29,8 +29,38 @@ def test_traffic_and_placement_by_construction():
     assert [[(s.node, s.rows) for s in c.slices] for c in placed.cores] == [
         [("fc", (0, 2)), ("lif", (0, 2))], [("head", (0, 3))]]
     assert placed.lower_bound == 2  # 14 bytes / 8
-    assert placed.traffic == {"same_core": 2, "across_cores": 2, "across_chips": 0, "to_cpu_or_host": 3}
+    # codes (host) sends its 4 values to fc's one core; logits (host) receives head's 3
+    assert placed.traffic == {"same_core": 2, "across_cores": 2, "across_chips": 0, "to_cpu_or_host": 3,
+                              "from_cpu_or_host": 4}
     assert placed.host == ["tokens", "codes", "logits"]
+
+
+def test_neuron_programs_sit_next_to_what_feeds_them():
+    """codes -> fc1 (4 rows) -> lif1 -> fc2 (4 rows) -> lif2 -> out, each weight matrix filling one core: the best
+    placement by construction puts each LIF's rows on the core holding the same rows of the Dense that feeds it, so
+    every Dense -> LIF value stays within its core (packing neuron programs from core 0 put lif2 beside fc1)."""
+    import numpy as np
+
+    from neurocompile.graph import Graph
+    from neurocompile.ops import LIF, Dense, Output, SpikeEmbedding
+    from neurocompile.tasks.language.ops import TokenInput
+
+    g = Graph()
+    g.add("tokens", TokenInput(2))
+    g.add("codes", SpikeEmbedding(np.array([[1, 0, 1, 0], [0, 1, 1, 1]], bool)), "tokens")
+    g.add("fc1", Dense(np.eye(4), np.ones((1, 4))), "codes")
+    g.add("lif1", LIF(4, 2.0, 0.5), "fc1")
+    g.add("fc2", Dense(np.eye(4)[::-1].copy(), np.ones((1, 4))), "lif1")
+    g.add("lif2", LIF(4, 2.0, 0.5), "fc2")
+    g.add("out", Output(4), "lif2")
+    program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
+    spec = dataclasses.replace(RESOURCES, synaptic_memory_bytes=16, neurons_per_core=16, cores_per_chip=4,
+                               systems={"one": 1})
+    placed = partition(program, spec, "one")
+    assert [[(s.node, s.rows) for s in c.slices] for c in placed.cores] == [
+        [("fc1", (0, 4)), ("lif1", (0, 4))], [("fc2", (0, 4)), ("lif2", (0, 4))]]
+    # fc1 -> lif1 and fc2 -> lif2 within their cores; lif1 -> fc2 the one crossing
+    assert placed.traffic["same_core"] == 8 and placed.traffic["across_cores"] == 4
 
 
 def test_rows_split_across_cores_and_chips():

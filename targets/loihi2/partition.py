@@ -183,6 +183,26 @@ def _populations(program: Program) -> tuple[list[tuple[str, int, int]], list[str
     return populations, cpu, host
 
 
+def _producers(program: Program, name: str) -> list[str]:
+    """The populations whose values `name` reads, through wires (delays), in input order."""
+    out = []
+    for src in program.nodes[name].inputs:
+        while rules.placement(program.nodes[src].kind) == "wire":
+            src = program.nodes[src].inputs[0]
+        out.append(src)
+    return out
+
+
+def _nearest_with_room(cores: list[Core], home: Core | None, spec: ResourceSpec) -> Core | None:
+    """The core with a free neuron slot closest to `home` (same chip first, then by index; the first when no home)."""
+    free = [c for c in cores if c.neurons < spec.neurons_per_core]
+    if not free:
+        return None
+    if home is None:
+        return free[0]
+    return min(free, key=lambda c: (c.chip != home.chip, abs(c.index - home.index), c.index))
+
+
 def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
     if system not in spec.systems:
         raise UserError(f"unknown system {system!r}; known: {', '.join(spec.systems)}")
@@ -212,19 +232,24 @@ def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
             end = min(neurons, start + room)
             core.slices.append(Slice(name, (start, end), (end - start) * row_bytes))
             start = end
-    # 2. neuron-only populations take leftover neuron slots, in order
-    cursor = 0
+    # 2. neuron-only populations go next to what feeds them: each row on the core holding the same row of its
+    #    producer (a synapse population, or a neuron population placed before it), else on the nearest core with room
+    placed: dict[str, list[tuple[int, int, Core]]] = {}  # node -> (row start, end, core)
+    for core in cores:
+        for sl in core.slices:
+            placed.setdefault(sl.node, []).append((*sl.rows, core))
     for name, neurons, row_bytes in populations:
         if row_bytes:
             continue
-        start = 0
-        while start < neurons:
-            while cursor < len(cores) and cores[cursor].neurons >= spec.neurons_per_core:
-                cursor += 1
-            core = cores[cursor] if cursor < len(cores) else new_core()
-            end = min(neurons, start + spec.neurons_per_core - core.neurons)
-            core.slices.append(Slice(name, (start, end), 0))
-            start = end
+        producer = next((p for p in _producers(program, name) if p in placed and program.width(p) == neurons), None)
+        wanted = sorted(placed[producer], key=lambda r: r[0]) if producer else [(0, neurons, None)]
+        for start, stop, home in wanted:
+            while start < stop:
+                core = _nearest_with_room(cores, home, spec) or new_core()
+                end = min(stop, start + spec.neurons_per_core - core.neurons)
+                core.slices.append(Slice(name, (start, end), 0))
+                placed.setdefault(name, []).append((start, end, core))
+                start = end
     total_bytes = sum(n * b for _, n, b in populations)
     total_neurons = sum(n for _, n, _ in populations)
     bound = max(math.ceil(total_bytes / spec.synaptic_memory_bytes), math.ceil(total_neurons / spec.neurons_per_core), 1)
@@ -238,13 +263,14 @@ def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
 
 def _traffic(program: Program, placement: Placement) -> dict[str, int]:
     """Messages per token, upper bound: every output of a population is sent (graded values are non-zero
-    almost always; spikes are counted as if all fired).  A message goes once to every core holding a slice
-    of a consumer; embedded-CPU and host ops are reached across the chip (counted as 'to_cpu_or_host')."""
+    almost always; spikes are counted as if all fired).  A value goes once to every core holding a slice of a
+    synapse population that reads it, and to the core holding the same row of an elementwise neuron program; embedded-CPU and host ops are reached across the chip ('to_cpu_or_host') and send their whole
+    output to every core holding a slice of each reader ('from_cpu_or_host')."""
     where: dict[str, list[tuple[int, int, int, int]]] = {}  # node -> (row start, end, core, chip)
     for core in placement.cores:
         for s in core.slices:
             where.setdefault(s.node, []).append((s.rows[0], s.rows[1], core.index, core.chip))
-    counts = {"same_core": 0, "across_cores": 0, "across_chips": 0, "to_cpu_or_host": 0}
+    counts = {"same_core": 0, "across_cores": 0, "across_chips": 0, "to_cpu_or_host": 0, "from_cpu_or_host": 0}
 
     def origin(name: str) -> str:  # through wires (delays) to the population that sends
         node = program.nodes[name]
@@ -254,14 +280,20 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
         if rules.placement(node.kind) == "wire":
             continue
         for src in map(origin, node.inputs):
-            if src not in where:
+            if src not in where:  # an x86 or host op: its whole output goes to every core holding a slice of the reader
+                if node.name in where:
+                    counts["from_cpu_or_host"] += program.width(src) * len({c for _, _, c, _ in where[node.name]})
                 continue
+            rowwise = rules.placement(node.kind) == "neuron" and program.width(node.name) == program.width(src)
             for start, end, core, chip in where[src]:
-                n = end - start
                 if node.name not in where:
-                    counts["to_cpu_or_host"] += n
+                    counts["to_cpu_or_host"] += end - start
                     continue
-                for _, _, dst_core, dst_chip in {(0, 0, c, ch) for _, _, c, ch in where[node.name]}:
+                if rowwise:  # an elementwise neuron program: row i reads row i, so only overlapping slices receive
+                    targets = [(max(0, min(end, e) - max(start, b)), c, ch) for b, e, c, ch in where[node.name]]
+                else:  # synapses: every core holding a slice of the reader needs every value
+                    targets = [(end - start, c, ch) for c, ch in {(c, ch) for _, _, c, ch in where[node.name]}]
+                for n, dst_core, dst_chip in targets:
                     key = "same_core" if dst_core == core else "across_cores" if dst_chip == chip else "across_chips"
                     counts[key] += n
     return counts
