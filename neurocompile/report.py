@@ -152,7 +152,26 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
     report.totals["energy_pj_per_sequence"] = report.totals["energy_pj_per_step"] * steps
     report.comparison = comparison(counted, summed, spiking_rate(rows), macs, model, report.totals)
     report.neurobench = neurobench(program, rows, summed)
+    placement = build.partition
+    if placement is not None and build.target.timing is not None:
+        _add_time(report, build.target.timing(program, placement, {r.node: r.per_step for r in rows}))
     return report
+
+
+def _add_time(report: Report, time: dict) -> None:
+    """Time per step on the target, the static energy over it, and the energy-delay product (dynamic + static)."""
+    t = report.totals
+    seconds, (fast, slow) = time["seconds_per_step"], time["seconds_per_step_range"]
+    low, high = t["energy_pj_per_step_range"]
+    static_low, static_high = time["static_pj_per_step_range"]
+    t.update({"seconds_per_step": seconds, "seconds_per_step_range": [fast, slow],
+              "static_pj_per_step": time["static_pj_per_step"], "static_pj_per_step_range": [static_low, static_high],
+              "energy_with_static_pj_per_step": t["energy_pj_per_step"] + time["static_pj_per_step"],
+              "edp_js_per_step": (t["energy_pj_per_step"] + time["static_pj_per_step"]) * 1e-12 * seconds,
+              "edp_js_per_step_range": [(low + static_low) * 1e-12 * fast, (high + static_high) * 1e-12 * slow]})
+    report.header["timing"] = {"bottleneck": time["bottleneck"], "chips_powered": time["chips_powered"],
+                               "figures": time["figures"]}
+    report.header["approximations"] = report.header["approximations"] + time["approximations"]
 
 
 def neurobench(program, rows: list[NodeRow], summed: dict[str, float]) -> dict:
@@ -326,6 +345,16 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[Cell]]]]:
               ["saturations", t["saturations"]], ["wraps", t["wraps"]],
               ["energy (nJ)", t["energy_pj_per_step"] / 1e3],
               ["energy range (nJ)", tuple(v / 1e3 for v in t["energy_pj_per_step_range"])]]
+    if "seconds_per_step" in t:  # a partitioned target's timing model
+        totals += [[f"time per {unit} (µs)", t["seconds_per_step"] * 1e6],
+                   [f"time per {unit}, range (µs)", tuple(v * 1e6 for v in t["seconds_per_step_range"])],
+                   [f"{unit}s per second", 1 / t["seconds_per_step"]],
+                   [f"static energy (nJ, {report.header['timing']['chips_powered']} chip(s) powered)",
+                    t["static_pj_per_step"] / 1e3],
+                   ["static energy range (nJ)", tuple(v / 1e3 for v in t["static_pj_per_step_range"])],
+                   ["energy with static (nJ)", t["energy_with_static_pj_per_step"] / 1e3],
+                   ["energy-delay product (nJ·µs)", t["edp_js_per_step"] * 1e15],
+                   ["energy-delay product range (nJ·µs)", tuple(v * 1e15 for v in t["edp_js_per_step_range"])]]
     return [
         (f"Per {unit}: counted events and energy", ["quantity", f"per {unit}"], totals),
         ("Energy by layer", ["layer", f"nJ / {unit}", "%"], share(report.by_layer)),
@@ -366,6 +395,10 @@ def to_markdown(report: Report) -> str:
         lines += ["Inputs (the figures every constant above is computed from):", ""]
         lines += [f"- `{k}` = {_figure(q)} [{q['status']}] — {q['source']}" for k, q in h["inputs"].items()]
         lines += [f"- `{k}` = {_figure(q)} (derived) — {q['source']}" for k, q in h["derived"].items()]
+        lines.append("")
+    if "timing" in h:
+        lines += [f"Timing (the step's bottleneck: {h['timing']['bottleneck']}):", ""]
+        lines += [f"- `{k}` = {_figure(q)} [{q['status']}] — {q['source']}" for k, q in h["timing"]["figures"].items()]
         lines.append("")
     lines += ["Approximations:", ""]
     lines += [f"- {a}" for a in h["approximations"]]

@@ -39,6 +39,8 @@ class Target:
     place: Callable[[Any, str | None], Any] | None = None
     read_placement: Callable[[Path, Any], Any] | None = None  # (file, program) -> the Placement, checked
     placement: Callable[[str], str] = lambda kind: "cpu"  # op kind -> where the target runs it
+    # (program, placement, {node: events per step}) -> time per step and static energy, for partitioned targets
+    timing: Callable[[Any, Any, dict], dict] | None = None
 
 
 def get_target(name: str) -> Target:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -114,3 +115,27 @@ def test_system_option_errors(capsys, tmp_path):
     assert main(["export", "--target", "loihi2", "--system", "moon", "-o", str(tmp_path / "x")]) == 2
     assert "unknown system 'moon'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_time_per_step_is_the_slowest_core_at_published_rates():
+    """The tiny program on two cores (fc + lif on core 0, head on core 1, as placed above): each core's time is its
+    synaptic ops over Hala Point's per-core rate (380e12 / 140,544 per second) plus its neuron work over the neuron
+    rate (240e12 / 140,544); the step takes the slower core; static energy is 0.232 W x chips x that time."""
+    from neurocompile.targets.cpu.simulator import Simulator
+    from neurocompile.targets.loihi2.timing import timing
+
+    program, spec = _tiny(synaptic_memory_bytes=8, neurons_per_core=4, cores_per_chip=2, systems={"one": 1})
+    placed = partition(program, spec, "one")
+    sim = Simulator(program, 1)
+    for token in (1, 1, 0, 1):
+        sim.step(np.array([token]))
+    per_step = {row["node"]: {k: v / 4 for k, v in row.items() if isinstance(v, (int, float))} for row in sim.table()}
+    syn, neu = 380e12 / 140_544, 240e12 / 140_544
+    core0 = (per_step["fc"]["graded_events"] + per_step["fc"]["binary_events"]) / syn + per_step["lif"]["neuron_updates"] / neu
+    core1 = (per_step["head"]["graded_events"] + per_step["head"]["binary_events"]) / syn
+    t = timing(program, placed, per_step)
+    assert t["seconds_per_step"] == pytest.approx(max(core0, core1)) and core0 > 0 and core1 > 0
+    assert t["bottleneck"] == ("neurocore 0" if core0 > core1 else "neurocore 1")
+    assert t["static_pj_per_step"] == pytest.approx(0.232 * 1 * max(core0, core1) * 1e12)
+    fast, slow = t["seconds_per_step_range"]
+    assert fast == pytest.approx(t["seconds_per_step"]) and slow == pytest.approx(2 * t["seconds_per_step"])

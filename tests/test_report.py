@@ -229,7 +229,7 @@ def test_energy_file_errors_name_the_key(capsys, tmp_path, edit, message):
 
 def test_report_cli_on_the_zoo_model(capsys, tmp_path):
     build = tmp_path / "b"
-    assert main(["export", "--json", "-o", str(build), "--calibration-tokens", "512"]) == 0
+    assert main(["export", "--json", "-o", str(build), "--calibration-tokens", "512", "--target", "loihi2"]) == 0
     capsys.readouterr()
     assert main(["report", str(build)]) == 2
     assert "no run to report on" in capsys.readouterr().err
@@ -250,3 +250,8 @@ def test_report_cli_on_the_zoo_model(capsys, tmp_path):
     dense = [n for n in data["nodes"] if n["kind"] == "Dense"]
     assert dense and all(n["input"] == "real-valued" for n in dense)  # measured: upstream feeds real values
     assert sum(data["by_layer"].values()) == pytest.approx(data["totals"]["energy_pj_per_token"])
+    t = data["totals"]  # the loihi2 timing model: time per token, its static energy, the energy-delay product
+    assert t["seconds_per_token_range"][0] <= t["seconds_per_token"] <= t["seconds_per_token_range"][1]
+    assert t["edp_js_per_token"] == pytest.approx((t["energy_pj_per_token"] + t["static_pj_per_token"]) * 1e-12
+                                                  * t["seconds_per_token"])
+    assert data["header"]["timing"]["bottleneck"].startswith(("neurocore", "x86 core"))

@@ -15,6 +15,7 @@ from neurocompile.target import NumericSpec, Target
 
 from . import rules
 from .partition import ResourceSpec, place, read_placement
+from .timing import timing
 
 NUMERIC = NumericSpec(name="loihi2", weight_bits=8, state_bits=24, payload_bits=16, lif_input_bits=18, decay_bits=12)
 
@@ -53,4 +54,5 @@ TARGET = Target(
     place=lambda program, system: place(program, RESOURCES, system),
     read_placement=read_placement,
     placement=rules.placement,
+    timing=timing,
 )

@@ -1,0 +1,95 @@
+"""Time per step on Loihi 2, from the partition and the counted events, and the static energy over that time.
+
+Loihi 2 runs a step on every core at once and moves on when the slowest is done (barrier synchronisation).  Each
+neurocore's time is its synaptic operations over a core's synaptic-op rate plus its neuron work (neuron updates and
+neuron-program evaluations) over a core's neuron-op rate; each embedded x86 core's time is the op evaluations of
+the ops placed on it times the cycles one costs, over its clock.  The step takes the longest of these (the
+bottleneck is named); a token or time step of the run leaves one step after the previous (the pipeline's depth is
+latency, not throughput).  Approximations, named in every report: the *average* load per step (a step whose spikes
+cluster on one core takes longer), message transport and barrier synchronisation not priced, peak rates.
+
+Static energy = static power per chip x the system's chips (powered whole, used or not) x time per step (Abreu et
+al. 2025 found it dominant on a 24-chip system).  Every figure below carries value, range, source and status (energy.Quantity).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from neurocompile.energy import Quantity
+
+HALA_POINT_CORES = 140_544  # Intel, Hala Point announcement (secondary; shared/reference/loihi2-energy.md)
+
+
+@dataclass(frozen=True)
+class TimingSpec:
+    synops_per_second_per_core: Quantity
+    neuron_ops_per_second_per_core: Quantity
+    x86_hz: Quantity
+    x86_cycles_per_op_eval: Quantity
+    static_watts_per_chip: Quantity
+
+
+TIMING = TimingSpec(
+    synops_per_second_per_core=Quantity(
+        380e12 / HALA_POINT_CORES, 380e12 / HALA_POINT_CORES / 2, 380e12 / HALA_POINT_CORES, unit="synaptic ops per second",
+        source="Hala Point: 380 trillion 8-bit synaptic ops/s over 140,544 neurocores (Intel, secondary): 2.7e9 per "
+               "core; low end half of it (a peak figure; sustained rates are not published)", status="secondary"),
+    neuron_ops_per_second_per_core=Quantity(
+        240e12 / HALA_POINT_CORES, 240e12 / HALA_POINT_CORES / 2, 240e12 / HALA_POINT_CORES, unit="neuron ops per second",
+        source="Hala Point: 240 trillion neuron ops/s over 140,544 neurocores (Intel, secondary): 1.7e9 per core; low "
+               "end half of it", status="secondary"),
+    x86_hz=Quantity(400e6, 200e6, 600e6, unit="Hz", source="embedded x86 (Lakemont) clock: not published; 'a few hundred MHz'",
+                    status="assumption"),
+    x86_cycles_per_op_eval=Quantity(
+        100.0, 60.0, 250.0, unit="cycles", source="an in-order 32-bit core doing the integer step of LayerNorm (60-150 cycles "
+        "per element: 64-bit arithmetic, a software division) or WKV (150-250 per channel), counted from int_step "
+        "(issue 14's count)", status="assumption"),
+    static_watts_per_chip=Quantity(
+        0.232, 0.232, 0.232, unit="W", source="lava-dl's PilotNet benchmark on Oheo Gulch (one Loihi 2 chip): 0.232 W static "
+        "of 0.679 W total, measured (shared/reference/loihi2-energy.md)", status="verified"),
+)
+
+APPROXIMATIONS = [
+    "time: each step takes its slowest neurocore or x86 core at the run's average load per step, at Hala Point's "
+    "published peak rates per core; message transport and barrier synchronisation are not priced",
+    "static energy: 0.232 W per powered chip (one-chip measurement, lava-dl PilotNet benchmark) x time per step",
+]
+
+
+def step_time(program, placement, per_step: dict[str, dict[str, float]], point: str = "value") -> tuple[float, str]:
+    """Seconds per step and the bottleneck's name, from each node's events per step; `point`: 'value', or 'low' /
+    'high' for the slow / fast end of the rates (so 'low' gives the longest time)."""
+    t = TIMING
+    synops = getattr(t.synops_per_second_per_core, point)
+    neuron = getattr(t.neuron_ops_per_second_per_core, point)
+    x86 = getattr(t.x86_hz, point) / getattr(t.x86_cycles_per_op_eval, {"value": "value", "low": "high", "high": "low"}[point])
+    loads: dict[str, float] = {}
+    for core in placement.cores:
+        seconds = 0.0
+        for s in core.slices:
+            events, share = per_step[s.node], (s.rows[1] - s.rows[0]) / program.width(s.node)
+            seconds += share * ((events["binary_events"] + events["graded_events"]) / synops
+                                + (events["neuron_updates"] + events["op_evals"]) / neuron)
+        loads[f"neurocore {core.index}"] = seconds
+    for name, cpu in placement.embedded_cpu.items():
+        key = f"x86 core {cpu}"
+        loads[key] = loads.get(key, 0.0) + per_step[name]["op_evals"] / x86
+    if not loads:
+        return 0.0, "-"
+    bottleneck = max(loads, key=loads.get)
+    return loads[bottleneck], bottleneck
+
+
+def timing(program, placement, per_step: dict[str, dict[str, float]]) -> dict:
+    """Seconds per step (nominal, and the range from the rates' low and high ends), the bottleneck, and the static
+    energy per step of the chips this placement powers."""
+    nominal, bottleneck = step_time(program, placement, per_step)
+    slow, _ = step_time(program, placement, per_step, "low")
+    fast, _ = step_time(program, placement, per_step, "high")
+    watts, chips = TIMING.static_watts_per_chip, placement.chips_available  # a system is powered whole
+    static = [watts.value * chips * s * 1e12 for s in (nominal, fast, slow)]
+    return {"seconds_per_step": nominal, "seconds_per_step_range": [fast, slow], "bottleneck": bottleneck,
+            "steps_per_second": 1 / nominal if nominal else None, "chips_powered": chips,
+            "static_pj_per_step": static[0], "static_pj_per_step_range": [static[1], static[2]],
+            "figures": {k: asdict(getattr(TIMING, k)) for k in TimingSpec.__dataclass_fields__},
+            "approximations": APPROXIMATIONS}
