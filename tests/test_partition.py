@@ -139,3 +139,38 @@ def test_time_per_step_is_the_slowest_core_at_published_rates():
     assert t["static_pj_per_step"] == pytest.approx(0.232 * 1 * max(core0, core1) * 1e12)
     fast, slow = t["seconds_per_step_range"]
     assert fast == pytest.approx(t["seconds_per_step"]) and slow == pytest.approx(2 * t["seconds_per_step"])
+
+
+def test_x86_ops_run_on_the_chip_where_their_input_lives():
+    """fc1 fills chip 0, fc2 fills chip 1 (one core per chip); the LayerNorm reading fc2 runs on chip 1's x86 cores,
+    so fc2's values reach it without crossing chips, and its output crosses once, to fc3 back on chip 2."""
+    import numpy as np
+
+    from neurocompile.graph import Graph
+    from neurocompile.ops import LIF, Dense, LayerNorm, Output, SpikeEmbedding
+    from neurocompile.tasks.language.ops import TokenInput
+    from neurocompile.targets.loihi2.timing import TIMING, timing
+
+    g = Graph()
+    g.add("tokens", TokenInput(2))
+    g.add("codes", SpikeEmbedding(np.array([[1, 0, 1, 0], [0, 1, 1, 1]], bool)), "tokens")
+    g.add("fc1", Dense(np.eye(4), np.ones((1, 4))), "codes")
+    g.add("lif1", LIF(4, 2.0, 0.5), "fc1")
+    g.add("fc2", Dense(np.eye(4)[::-1].copy(), np.ones((1, 4))), "lif1")
+    g.add("ln", LayerNorm(np.ones(4), np.zeros(4)), "fc2")
+    g.add("fc3", Dense(np.ones((4, 4)), np.ones((1, 4))), "ln")
+    g.add("out", Output(4), "fc3")
+    program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
+    spec = dataclasses.replace(RESOURCES, synaptic_memory_bytes=16, neurons_per_core=16, cores_per_chip=1,
+                               systems={"three": 3})
+    placed = partition(program, spec, "three")
+    assert [c.chip for c in placed.cores for s in c.slices if s.node.startswith("fc")] == [0, 1, 2]
+    assert placed.x86_chip == {"ln": 1}
+    # fc2 -> ln stays on chip 1 (4 values to x86); ln -> fc3 crosses to chip 2 (4 values); lif1 -> fc2 crosses (4)
+    assert placed.traffic["to_cpu_or_host"] == 4 + 4  # fc2 -> ln, fc3 -> out (host)
+    assert placed.traffic["across_chips"] == 4 + 4
+    per_step = {n: {"binary_events": 0, "graded_events": 0, "neuron_updates": 0, "op_evals": 0} for n in program.nodes}
+    per_step["ln"]["op_evals"] = 6000  # x86 work, split across the chip's 6 x86 cores
+    t = timing(program, placed, per_step)
+    assert t["bottleneck"] == "the x86 cores of chip 1"
+    assert t["seconds_per_step"] == pytest.approx(6000 * TIMING.x86_cycles_per_op_eval.value / TIMING.x86_hz.value / 6)

@@ -1,11 +1,11 @@
-"""Messages per token of the loihi2 partition: neuron programs beside what feeds them (now) against packed from
-the first core on (before), same programs, same counting.
+"""Messages per token of the loihi2 partition: neuron programs beside what feeds them and x86 ops on the chip of
+their input (now), against the same partitioner knowing no producers (neuron programs packed from core 0 on,
+every x86 op on chip 0), same programs, same counting.
 
     .venv/bin/python tools/bench_placement.py
 
 Programs: the zoo model on oheo-gulch, and the 45M-shaped SpikeGPT of tools/benchmark.py (random weights) on
-kapoho-point, each calibrated on seeded random tokens.  The old packing is the partitioner with no producer known
-for any neuron program (so every one takes the first free neuron slots).
+kapoho-point, each calibrated on seeded random tokens.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def main() -> None:
         graph = lower(trace(model))
         tokens = torch.randint(0, model.config.vocab_size, (4, 32), generator=torch.Generator().manual_seed(0))
         program = quantize(graph, NUMERIC, calibrate(graph, tokens))
-        for label, producers in (("packed from core 0 (before)", lambda p, n: []), ("beside its producer (now)", None)):
+        for label, producers in (("no producers known", lambda p, n: []), ("beside its producer (now)", None)):
             with mock.patch.object(P, "_producers", producers or P._producers):
                 placed = P.partition(program, RESOURCES, system)
             print(f"| {name} | {label} | {len(placed.cores)} | {placed.chips} | "

@@ -63,7 +63,7 @@ class Placement:
     system: str
     chips_available: int
     cores: list[Core]
-    embedded_cpu: dict[str, int]  # node -> x86 core index (chip * 6 + i)
+    x86_chip: dict[str, int]  # node -> the chip whose x86 cores run it (its work split across them)
     host: list[str]
     lower_bound: int
     traffic: dict[str, int]  # messages per token: same core, across cores on a chip, across chips
@@ -83,7 +83,7 @@ class Placement:
             "cores_over_bound": len(self.cores) / max(self.lower_bound, 1),
             "synaptic_utilisation_mean": sum(syn) / len(syn) if syn else 0.0, "synaptic_utilisation_max": max(syn, default=0.0),
             "neuron_utilisation_mean": sum(neu) / len(neu) if neu else 0.0, "neuron_utilisation_max": max(neu, default=0.0),
-            "embedded_cpu_ops": len(self.embedded_cpu), "host_ops": len(self.host),
+            "embedded_cpu_ops": len(self.x86_chip), "host_ops": len(self.host),
             "traffic_per_step": dict(self.traffic),
         }
 
@@ -92,7 +92,7 @@ class Placement:
                 "cores": [{"core": c.index, "chip": c.chip, "neurons": c.neurons, "synaptic_bytes": c.synaptic_bytes,
                            "slices": [{"node": s.node, "rows": list(s.rows), "synaptic_bytes": s.synaptic_bytes}
                                       for s in c.slices]} for c in self.cores],
-                "embedded_cpu": self.embedded_cpu, "host": self.host}
+                "x86_chip": self.x86_chip, "host": self.host}
 
     @classmethod
     def from_dict(cls, d: dict, program: Program) -> "Placement":
@@ -107,9 +107,11 @@ class Placement:
                 if s.node not in program.nodes or not 0 <= s.rows[0] < s.rows[1] <= program.width(s.node):
                     raise ValueError(f"a slice names node {s.node!r} rows {s.rows[0]}..{s.rows[1]}, which the program lacks")
         placement = cls(str(summary["system"]), int(summary["chips_available"]), cores,
-                        {str(k): int(v) for k, v in d["embedded_cpu"].items()}, [str(h) for h in d["host"]],
+                        {str(k): int(v) for k, v in d["x86_chip"].items()}, [str(h) for h in d["host"]],
                         int(summary["lower_bound_cores"]), {str(k): int(v) for k, v in summary["traffic_per_step"].items()},
                         ResourceSpec(**d["resources"]))
+        if any(not 0 <= chip < placement.chips_available for chip in placement.x86_chip.values()):
+            raise ValueError("an x86 op is placed on a chip the system does not have")
         if placement.to_dict() != d:
             raise ValueError("its summary or resources disagree with its cores")
         return placement
@@ -193,6 +195,25 @@ def _producers(program: Program, name: str) -> list[str]:
     return out
 
 
+def _x86_chips(program: Program, cores: list[Core], cpu: list[str]) -> dict[str, int]:
+    """Each x86 op on the chip where most of its input lives (rows of the neurocore populations it reads, or the
+    chip of the x86 op it reads); chip 0 for what reads only the host.  Its work is split across that chip's x86
+    cores (LayerNorm's and WKV's per-channel work is independent across channels)."""
+    rows_on: dict[str, dict[int, int]] = {}  # node -> chip -> rows there
+    for core in cores:
+        for s in core.slices:
+            chips = rows_on.setdefault(s.node, {})
+            chips[core.chip] = chips.get(core.chip, 0) + s.rows[1] - s.rows[0]
+    chip_of: dict[str, int] = {}
+    for name in cpu:  # in program order: an x86 op's x86 inputs are placed before it
+        votes: dict[int, int] = {}
+        for src in _producers(program, name):
+            for chip, rows in rows_on.get(src, {chip_of[src]: program.width(src)} if src in chip_of else {}).items():
+                votes[chip] = votes.get(chip, 0) + rows
+        chip_of[name] = max(votes, key=lambda c: (votes[c], -c)) if votes else 0
+    return chip_of
+
+
 def _nearest_with_room(cores: list[Core], home: Core | None, spec: ResourceSpec) -> Core | None:
     """The core with a free neuron slot closest to `home` (same chip first, then by index; the first when no home)."""
     free = [c for c in cores if c.neurons < spec.neurons_per_core]
@@ -255,7 +276,7 @@ def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
     bound = max(math.ceil(total_bytes / spec.synaptic_memory_bytes), math.ceil(total_neurons / spec.neurons_per_core), 1)
     chips = max((c.chip for c in cores), default=0) + 1
     check_system(len(cores), chips, system, spec)
-    embedded = {name: i % (spec.embedded_cpus_per_chip * chips) for i, name in enumerate(cpu)}
+    embedded = _x86_chips(program, cores, cpu)
     placement = Placement(system, spec.systems[system], cores, embedded, host, bound, {}, spec)
     placement.traffic = _traffic(program, placement)
     return placement
@@ -282,12 +303,15 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
         for src in map(origin, node.inputs):
             if src not in where:  # an x86 or host op: its whole output goes to every core holding a slice of the reader
                 if node.name in where:
-                    counts["from_cpu_or_host"] += program.width(src) * len({c for _, _, c, _ in where[node.name]})
+                    for chip in [ch for _, _, _, ch in {(0, 0, c, ch) for _, _, c, ch in where[node.name]}]:
+                        crosses = src in placement.x86_chip and placement.x86_chip[src] != chip
+                        counts["across_chips" if crosses else "from_cpu_or_host"] += program.width(src)
                 continue
             rowwise = rules.placement(node.kind) == "neuron" and program.width(node.name) == program.width(src)
             for start, end, core, chip in where[src]:
-                if node.name not in where:
-                    counts["to_cpu_or_host"] += end - start
+                if node.name not in where:  # to an x86 op (across chips when it runs on another chip) or the host
+                    crosses = node.name in placement.x86_chip and placement.x86_chip[node.name] != chip
+                    counts["across_chips" if crosses else "to_cpu_or_host"] += end - start
                     continue
                 if rowwise:  # an elementwise neuron program: row i reads row i, so only overlapping slices receive
                     targets = [(max(0, min(end, e) - max(start, b)), c, ch) for b, e, c, ch in where[node.name]]

@@ -3,7 +3,8 @@
 Loihi 2 runs a step on every core at once and moves on when the slowest is done (barrier synchronisation).  Each
 neurocore's time is its synaptic operations over a core's synaptic-op rate plus its neuron work (neuron updates and
 neuron-program evaluations) over a core's neuron-op rate; each embedded x86 core's time is the op evaluations of
-the ops placed on it times the cycles one costs, over its clock.  The step takes the longest of these (the
+the ops placed on its chip times the cycles one costs, over its clock, split evenly across the chip's x86 cores
+(LayerNorm's and WKV's work is independent across channels).  The step takes the longest of these (the
 bottleneck is named); a token or time step of the run leaves one step after the previous (the pipeline's depth is
 latency, not throughput).  Approximations, named in every report: the *average* load per step (a step whose spikes
 cluster on one core takes longer), message transport and barrier synchronisation not priced, peak rates.
@@ -71,9 +72,10 @@ def step_time(program, placement, per_step: dict[str, dict[str, float]], point: 
             seconds += share * ((events["binary_events"] + events["graded_events"]) / synops
                                 + (events["neuron_updates"] + events["op_evals"]) / neuron)
         loads[f"neurocore {core.index}"] = seconds
-    for name, cpu in placement.embedded_cpu.items():
-        key = f"x86 core {cpu}"
-        loads[key] = loads.get(key, 0.0) + per_step[name]["op_evals"] / x86
+    x86_cores = placement.resources.embedded_cpus_per_chip
+    for name, chip in placement.x86_chip.items():  # each op's work split across its chip's x86 cores
+        key = f"the x86 cores of chip {chip}"
+        loads[key] = loads.get(key, 0.0) + per_step[name]["op_evals"] / (x86 * x86_cores)
     if not loads:
         return 0.0, "-"
     bottleneck = max(loads, key=loads.get)
