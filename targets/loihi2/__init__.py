@@ -34,7 +34,10 @@ RESOURCES = ResourceSpec(
         "synaptic_memory_bytes": "128 KB per core: one of two circulating figures (128 / 192 KB), unverified; a parameter",
         "max_payload_bits": "Lava 0.10 graded spikes: 24 bits (Loihi 2 reported up to 32)",
         "max_synaptic_delay": "Lava 0.10's bit-accurate DelayDense: a 6-bit delay field, 0..63 steps beyond the first",
-        "systems": "Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips (Intel, secondary)",
+        "systems": "Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips (Intel, secondary). Intel's Hala "
+                   "Point announcement (restated by eeNews Europe, 2024-04-17; secondary) gives 140,544 neuromorphic "
+                   "cores and 'over 2,300' x86 processors: 122 cores and 2 x86 per chip, not 128 and 6. This spec "
+                   "keeps 128 and 6 per chip for every system, so Hala Point's core count is overstated by 4.9 %",
     },
 )
 
