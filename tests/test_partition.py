@@ -36,14 +36,10 @@ def test_traffic_and_placement_by_construction():
     assert placed.host == ["tokens", "codes", "logits"]
 
 
-def test_neuron_programs_sit_next_to_what_feeds_them():
-    """codes -> fc1 (4 rows) -> lif1 -> fc2 (4 rows) -> lif2 -> out, each weight matrix filling one core: the best
-    placement by construction puts each LIF's rows on the core holding the same rows of the Dense that feeds it, so
-    every Dense -> LIF value stays within its core (packing neuron programs from core 0 put lif2 beside fc1)."""
-    import numpy as np
-
+def _two_layers(tail):
+    """codes -> fc1 (4 rows) -> lif1 -> fc2 (4 rows) -> `tail(graph)`, quantized: each Dense is 16 bytes of weights."""
     from neurocompile.graph import Graph
-    from neurocompile.ops import LIF, Dense, Output, SpikeEmbedding
+    from neurocompile.ops import LIF, Dense, SpikeEmbedding
     from neurocompile.tasks.language.ops import TokenInput
 
     g = Graph()
@@ -52,9 +48,17 @@ def test_neuron_programs_sit_next_to_what_feeds_them():
     g.add("fc1", Dense(np.eye(4), np.ones((1, 4))), "codes")
     g.add("lif1", LIF(4, 2.0, 0.5), "fc1")
     g.add("fc2", Dense(np.eye(4)[::-1].copy(), np.ones((1, 4))), "lif1")
-    g.add("lif2", LIF(4, 2.0, 0.5), "fc2")
-    g.add("out", Output(4), "lif2")
-    program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
+    tail(g)
+    return quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
+
+
+def test_neuron_programs_sit_next_to_what_feeds_them():
+    """codes -> fc1 (4 rows) -> lif1 -> fc2 (4 rows) -> lif2 -> out, each weight matrix filling one core: the best
+    placement by construction puts each LIF's rows on the core holding the same rows of the Dense that feeds it, so
+    every Dense -> LIF value stays within its core (packing neuron programs from core 0 put lif2 beside fc1)."""
+    from neurocompile.ops import LIF, Output
+
+    program = _two_layers(lambda g: (g.add("lif2", LIF(4, 2.0, 0.5), "fc2"), g.add("out", Output(4), "lif2")))
     spec = dataclasses.replace(RESOURCES, synaptic_memory_bytes=16, neurons_per_core=16, cores_per_chip=4,
                                systems={"one": 1})
     placed = partition(program, spec, "one")
@@ -144,23 +148,12 @@ def test_time_per_step_is_the_slowest_core_at_published_rates():
 def test_x86_ops_run_on_the_chip_where_their_input_lives():
     """fc1 fills chip 0, fc2 fills chip 1 (one core per chip); the LayerNorm reading fc2 runs on chip 1's x86 cores,
     so fc2's values reach it without crossing chips, and its output crosses once, to fc3 back on chip 2."""
-    import numpy as np
-
-    from neurocompile.graph import Graph
-    from neurocompile.ops import LIF, Dense, LayerNorm, Output, SpikeEmbedding
-    from neurocompile.tasks.language.ops import TokenInput
+    from neurocompile.ops import Dense, LayerNorm, Output
     from neurocompile.targets.loihi2.timing import TIMING, timing
 
-    g = Graph()
-    g.add("tokens", TokenInput(2))
-    g.add("codes", SpikeEmbedding(np.array([[1, 0, 1, 0], [0, 1, 1, 1]], bool)), "tokens")
-    g.add("fc1", Dense(np.eye(4), np.ones((1, 4))), "codes")
-    g.add("lif1", LIF(4, 2.0, 0.5), "fc1")
-    g.add("fc2", Dense(np.eye(4)[::-1].copy(), np.ones((1, 4))), "lif1")
-    g.add("ln", LayerNorm(np.ones(4), np.zeros(4)), "fc2")
-    g.add("fc3", Dense(np.ones((4, 4)), np.ones((1, 4))), "ln")
-    g.add("out", Output(4), "fc3")
-    program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
+    program = _two_layers(lambda g: (g.add("ln", LayerNorm(np.ones(4), np.zeros(4)), "fc2"),
+                                     g.add("fc3", Dense(np.ones((4, 4)), np.ones((1, 4))), "ln"),
+                                     g.add("out", Output(4), "fc3")))
     spec = dataclasses.replace(RESOURCES, synaptic_memory_bytes=16, neurons_per_core=16, cores_per_chip=1,
                                systems={"three": 3})
     placed = partition(program, spec, "three")
