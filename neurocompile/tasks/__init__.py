@@ -23,6 +23,15 @@ class Task:
     key: str  # the unit in the report's field names: energy_pj_per_<key> ("token"; "step" for a time step)
 
 
+# the run's counters every task's simulate summarises (summed over the run; Tally.FIELDS has the rest)
+TOTALS = ("spikes", "binary_events", "graded_events", "neuron_updates", "op_evals", "saturations", "wraps")
+
+
+def totals(table: list[dict]) -> dict[str, int]:
+    """A simulation's per-node counter table summed into the run's totals."""
+    return {f: int(sum(r[f] for r in table)) for f in TOTALS}
+
+
 def get_task(name: str) -> Task:
     from . import language, spikes
 

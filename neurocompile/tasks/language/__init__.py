@@ -24,7 +24,7 @@ from ...graph import FloatRun
 from ...lower import lower
 from ...models import zoo
 from ...ops import Tally
-from .. import Task
+from .. import Task, totals as run_totals
 from .tokenizers import Tokenizer
 
 if TYPE_CHECKING:
@@ -273,7 +273,6 @@ class Simulation:
         return {k: v / self.steps for k, v in self.totals.items()}
 
 
-TOTALS = ("spikes", "binary_events", "graded_events", "neuron_updates", "op_evals", "saturations", "wraps")
 
 
 def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: float = 0.8, top_p: float = 0.9,
@@ -330,7 +329,7 @@ def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: fl
         if spikes is not None:
             spikes.discard()
     table = sim.table()
-    totals = {f: int(sum(r[f] for r in table)) for f in TOTALS}
+    totals = run_totals(table)
     lava = None
     if engine == "lava" and complete:
         from ...targets.loihi2.lava_engine import compare_with_cpu

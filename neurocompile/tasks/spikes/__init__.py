@@ -25,7 +25,7 @@ import torch
 from ... import files
 from ...errors import UserError
 from ...graph import FloatRun
-from .. import Task
+from .. import Task, totals as run_totals
 
 if TYPE_CHECKING:
     from ...build import Build
@@ -250,7 +250,6 @@ class SpikeSimulation:
         return {k: v / max(self.steps * self.streams, 1) for k, v in self.totals.items()}
 
 
-TOTALS = ("spikes", "binary_events", "graded_events", "neuron_updates", "op_evals", "saturations", "wraps")
 
 
 def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Path | None = None,
@@ -281,7 +280,7 @@ def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Pat
         result.steps, result.complete = sim.steps, sim.steps == raster.steps
         result.run_file = save_run(build, sim, [], 0, result.complete)
         result.table = sim.table()
-        result.totals = {f: int(sum(r[f] for r in result.table)) for f in TOTALS}
+        result.totals = run_totals(result.table)
         if engine == "lava" and result.complete:
             cpu = outputs
             outputs, spikes, info = run_lava(build, raster)
