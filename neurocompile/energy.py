@@ -50,8 +50,6 @@ class Quantity:
         return self.value
 
 
-Constant = Quantity  # an event's price
-
 
 @dataclass(frozen=True)
 class EnergyModel:
@@ -191,9 +189,9 @@ class _Parser:
             raise self.fail(f"{where} is negative ({value}); energies and sizes are >= 0")
         return float(value)
 
-    def text(self, table: dict, key: str, where: str, required: bool = True) -> str:
-        value = table.get(key, "" if not required else None)
-        if not isinstance(value, str) or (required and not value.strip()):
+    def text(self, table: dict, key: str, where: str) -> str:
+        value = table.get(key)
+        if not isinstance(value, str) or not value.strip():
             raise self.fail(f"{where}.{key} is missing: every figure needs a {key}")
         return value
 

@@ -91,7 +91,7 @@ def timing(program, placement, per_step: dict[str, dict[str, float]]) -> dict:
     watts, chips = TIMING.static_watts_per_chip, placement.chips_available  # a system is powered whole
     static = [watts.value * chips * s * 1e12 for s in (nominal, fast, slow)]
     return {"seconds_per_step": nominal, "seconds_per_step_range": [fast, slow], "bottleneck": bottleneck,
-            "steps_per_second": 1 / nominal if nominal else None, "chips_powered": chips,
+            "chips_powered": chips,
             "static_pj_per_step": static[0], "static_pj_per_step_range": [static[1], static[2]],
             "figures": {k: asdict(getattr(TIMING, k)) for k in TimingSpec.__dataclass_fields__},
             "approximations": APPROXIMATIONS}
