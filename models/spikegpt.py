@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from .neurons import heaviside, lif_sequence
+from . import OpInfo
+from .neurons import SpikingNeuron, heaviside, lif_sequence
 from .wkv import WKVState, wkv_chunked, wkv_step
 
 
@@ -56,6 +57,8 @@ class SpikeGPTConfig:
             ffn_pre=any(k.startswith("blocks.0.ffnPre.") for k in state),
         )
 
+    context = None  # recurrent: no limit on how many tokens it sees
+
     def parameter_count(self) -> int:
         c, h, v = self.n_embd, self.ffn_hidden, self.vocab_size
         ln = 2 * c
@@ -67,18 +70,7 @@ class SpikeGPTConfig:
         return 2 * v * c + blocks + ln
 
 
-@dataclass(frozen=True)
-class OpInfo:
-    """One op of the network: what it is, its weight, and which tensor feeds it."""
-
-    name: str
-    op: str
-    weight_shape: tuple[int, ...] | None
-    input: str
-    input_kind: str  # "spike" or "real" by construction; `inspect` also measures it on text
-
-
-class LIFNode(nn.Module):
+class LIFNode(SpikingNeuron):
     """spikingjelly MultiStepLIFNode over the token axis; has no parameters (adds no checkpoint keys)."""
 
     def __init__(self, tau: float, v_threshold: float):
@@ -270,6 +262,16 @@ class SpikeGPT(nn.Module):
             x, block_state = block.step(x, block_state)
             new_states.append(block_state)
         return self.head(self.ln_out(x)), SpikeGPTState(tuple(new_states))
+
+    def describe(self) -> tuple[str, dict, list[str]]:
+        """(a one-line title, the config as JSON-able values, notes) for ``inspect``."""
+        cfg = self.config
+        title = (f"SpikeGPT{' (RWKV-ffnPre)' if cfg.ffn_pre else ''}: {cfg.n_layer} layers, C={cfg.n_embd}, "
+                 f"FFN {cfg.ffn_hidden}, vocabulary {cfg.vocab_size}")
+        config = {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "vocab_size": cfg.vocab_size, "ffn_hidden": cfg.ffn_hidden,
+                  "ffn_pre": cfg.ffn_pre, "v_threshold": cfg.v_threshold, "tau": cfg.tau}
+        return title, config, [f"LIF tau={cfg.tau}, v_threshold={cfg.v_threshold} (threshold assumed: not stored in "
+                               f"checkpoints; --v-threshold to change)"]
 
     def ops(self) -> list[OpInfo]:
         """The ops in execution order, with the tensor that feeds each (upstream's dataflow)."""

@@ -76,15 +76,18 @@ def _model_arg(p: argparse.ArgumentParser) -> None:
                    help=f"checkpoint (.pt/.pth, upstream state_dict); default: the zoo model {zoo.DEFAULT}")
     p.add_argument("--tokenizer", type=Path, default=None,
                    help="character vocabulary JSON or Hugging Face tokenizer.json (default: found beside the checkpoint)")
-    p.add_argument("--v-threshold", type=_float(0, 1e6, lo_open=True), default=1.0,
-                   help="LIF threshold the model was trained with (not stored in upstream checkpoints; default 1.0)")
+    p.add_argument("--v-threshold", type=_float(0, 1e6, lo_open=True), default=None,
+                   help="SpikeGPT: the LIF threshold it was trained with (not stored in upstream checkpoints; default 1.0)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="SpikeDecoder: its hyper-parameters, JSON or TOML with upstream's SDconfig keys plus dim_hid "
+                        "(default: <checkpoint stem>.json or .toml beside the checkpoint)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(
         prog="neurocompile",
-        description="Deploy spiking language models (SpikeGPT) to neuromorphic hardware.",
+        description="Deploy spiking networks (SpikeGPT, SpikeDecoder, NIR graphs) to neuromorphic hardware.",
     )
     ap.add_argument("--version", action="version", version=f"neurocompile {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -166,14 +169,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace, need_tokenizer: bool = True):
     from .checkpoint import read_checkpoint
-    from .frontends import build_model
+    from .frontends import LoadOptions, build_model
     from .tasks.language.tokenizers import find_tokenizer
 
     path = args.model if args.model is not None else zoo.path()
     ckpt = read_checkpoint(path)
-    model = build_model(ckpt, v_threshold=args.v_threshold)
+    model = build_model(ckpt, LoadOptions(args.v_threshold, args.config))
     try:
-        tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, args.tokenizer)
+        tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, args.tokenizer, getattr(model, "tokenizer", None))
     except UserError:
         if need_tokenizer or args.tokenizer is not None:
             raise
@@ -236,7 +239,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     if is_nir_file(args.model):
         return _inspect_nir(args)
 
-    from .frontends.spikegpt.probe import probe
+    from .frontends.probe import probe
 
     ckpt, model, tokenizer = _load(args, need_tokenizer=args.text is not None)
     cfg = model.config
@@ -253,8 +256,9 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     if ids is None:  # random token ids still show what feeds what
         source = f"random token ids ({why}; give --text for real text)"
         ids = torch.randint(0, cfg.vocab_size, (256,), generator=torch.Generator().manual_seed(0)).tolist()
+    ids = ids[:min(2048, cfg.context or 2048)]
     with torch.no_grad(), probe(model) as measured:
-        model(torch.tensor([ids[:2048]]))
+        model(torch.tensor([ids]))
     ops = []
     for op in model.ops():
         entry = {"name": op.name, "op": op.op, "weight": list(op.weight_shape) if op.weight_shape else None,
@@ -266,26 +270,26 @@ def cmd_inspect(args: argparse.Namespace) -> None:
         if op.name in measured.firing:
             entry["firing_rate"] = round(measured.firing[op.name].density, 4)
         ops.append(entry)
+    title, config, notes = model.describe()
     result = {
         "file": str(ckpt.path), "sha256": ckpt.sha256, "stored_dtypes": list(ckpt.stored_dtypes),
-        "family": model.family,
-        "config": {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "vocab_size": cfg.vocab_size,
-                   "ffn_hidden": cfg.ffn_hidden, "ffn_pre": cfg.ffn_pre, "v_threshold": cfg.v_threshold, "tau": cfg.tau},
+        "family": model.family, "config": config,
         "parameters": sum(p.numel() for p in model.parameters()),
         "tokenizer": tokenizer.name if tokenizer else None, "measured_on": source,
-        "measured_on_tokens": min(len(ids), 2048), "ops": ops,
+        "measured_on_tokens": len(ids), "ops": ops,
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return
     print(f"{ckpt.path}  (sha256 {ckpt.sha256[:16]}…, stored as {', '.join(ckpt.stored_dtypes)})")
-    print(f"family     SpikeGPT{' (RWKV-ffnPre)' if cfg.ffn_pre else ''}: {cfg.n_layer} layers, "
-          f"C={cfg.n_embd}, FFN {cfg.ffn_hidden}, vocabulary {cfg.vocab_size} ({result['tokenizer'] or 'no tokenizer'})")
+    print(f"family     {title}; tokenizer: {result['tokenizer'] or 'none found'}")
     print(f"parameters {result['parameters']:,}")
-    print(f"LIF        tau={cfg.tau}, v_threshold={cfg.v_threshold} (threshold assumed: not stored in checkpoints)")
+    for note in notes:
+        print(f"           {note}")
     print(f"measured on {result['measured_on_tokens']} tokens of {source}:")
     width = max(len(e["name"]) for e in ops) + 1
-    print(f"  {'op':<{width}} {'kind':<22} {'weight':<12} {'input':<34} measured")
+    kind_width = max(22, *(len(e["op"]) for e in ops))
+    print(f"  {'op':<{width}} {'kind':<{kind_width}} {'weight':<12} {'input':<34} measured")
     for e in ops:
         weight = "×".join(map(str, e["weight"])) if e["weight"] else "-"
         if "firing_rate" in e:
@@ -294,18 +298,19 @@ def cmd_inspect(args: argparse.Namespace) -> None:
             seen = f"{e['measured_input']}, {e['measured_density']:.0%} non-zero"
         else:
             seen = ""
-        print(f"  {e['name']:<{width}} {e['op']:<22} {weight:<12} {e['input']:<34} {seen}")
+        print(f"  {e['name']:<{width}} {e['op']:<{kind_width}} {weight:<12} {e['input']:<34} {seen}")
     binary = [e["name"] for e in ops if e.get("measured_input") == "binary"]
     print(f"inputs measured binary: {', '.join(binary) if binary else 'none'}; "
-          f"every other Linear/LayerNorm receives real values (graded events, MACs)")
+          f"every other Linear/norm receives non-binary values (graded events, MACs)")
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from .tasks.language import generate
+    from .tasks.language import check_context, generate
 
     _, model, tokenizer = _load(args)
     args.prompt = "The " if args.prompt is None else args.prompt
     prompt_ids = _encode(tokenizer, args.prompt, "--prompt")
+    check_context(model, max(len(prompt_ids), 1) + args.tokens - 1, f"--prompt ({len(prompt_ids)} tokens) and --tokens {args.tokens}")
     start = time.perf_counter()
     out: list[int] = []
     if not args.json:
@@ -338,7 +343,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
     text = _read_text(args.calibration, "--calibration") if args.calibration else None
     manifest = export(args.model if args.model is not None else zoo.path(), args.target, args.output,
-                      v_threshold=args.v_threshold, tokenizer_path=args.tokenizer, calibration_text=text,
+                      v_threshold=args.v_threshold, config=args.config, tokenizer_path=args.tokenizer, calibration_text=text,
                       calibration_source=str(args.calibration or ""), calibration_tokens=args.calibration_tokens,
                       payload_bits=args.payload_bits, block_rows=args.block_rows, system=args.system, quiet=args.json)
     if args.json:

@@ -13,7 +13,7 @@ from . import files
 from .build import PARTITION_FILE, check_replaceable, write_build
 from .checkpoint import read_checkpoint
 from .errors import UserError
-from .frontends import build_model, trace
+from .frontends import LoadOptions, build_model, trace, tracer
 from .lower import lower
 from .quantize import calibrate, quantize
 from .target import get_target
@@ -21,15 +21,19 @@ from .tasks.language import _progress, calibration_windows
 from .tasks.language.tokenizers import find_tokenizer
 
 
-def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float = 1.0, tokenizer_path: Path | None = None,
+def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float | None = None,
+           config: Path | dict | None = None, tokenizer_path: Path | None = None,
            calibration_text: str | None = None, calibration_source: str = "", calibration_tokens: int = 4096,
            payload_bits: int | None = None, block_rows: int | None = None, system: str | None = None,
            quiet: bool = False) -> dict:
     target, spec = _setup(target_name, out, payload_bits, block_rows, system)
     start = time.perf_counter()
     ckpt = read_checkpoint(checkpoint)
-    model = build_model(ckpt, v_threshold=v_threshold)
-    tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, tokenizer_path)
+    model = build_model(ckpt, LoadOptions(v_threshold, config))
+    if tracer(model) is None:
+        raise UserError(f"{ckpt.path}: a {model.family} model loads and runs in float (neurocompile.load_model, "
+                        f"`neurocompile generate`), but compiling it for a target is not implemented yet")
+    tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, tokenizer_path, getattr(model, "tokenizer", None))
     _progress(f"loaded {ckpt.path.name}: SpikeGPT L{model.config.n_layer} C{model.config.n_embd} V{model.config.vocab_size}", quiet)
     windows, cal_info = calibration_windows(tokenizer, calibration_text, calibration_source, calibration_tokens, model)
     graph = trace(model)
@@ -44,7 +48,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         "task": "language",
         "source": {"checkpoint": ckpt.path.name, "sha256": ckpt.sha256},
         "model": {"family": model.family, "n_layer": model.config.n_layer, "n_embd": model.config.n_embd,
-                  "vocab_size": model.config.vocab_size, "v_threshold": v_threshold, "tau": model.config.tau},
+                  "vocab_size": model.config.vocab_size, "v_threshold": model.config.v_threshold, "tau": model.config.tau},
         "numeric": asdict(spec),
         "calibration": cal_info,
         "approximations": APPROXIMATIONS + (["calibration: on text the float model sampled itself (the default text "

@@ -82,10 +82,10 @@ def test_unknown_family_lists_keys(capsys, tmp_path):
     _fails(capsys, bad, "not a checkpoint of a family neurocompile knows", "for SpikeGPT", "for SpikeDecoder", "conv1.weight")
 
 
-def test_spikedecoder_is_recognised_but_not_yet_loaded(capsys, tmp_path):
+def test_spikedecoder_is_recognised_and_asks_for_its_config(capsys, tmp_path):
     bad = tmp_path / "sd.pt"
     torch.save({"embedder.tok_embed.weight": torch.zeros(30, 8), "blocks.0.SMHA.query_L.weight": torch.zeros(8, 8)}, bad)
-    _fails(capsys, bad, "recognised a SpikeDecoder checkpoint", "does not load yet")
+    _fails(capsys, bad, "a SpikeDecoder checkpoint does not hold its hyper-parameters", "--config FILE", "sd.json beside it")
 
 
 def test_missing_and_unexpected_keys_are_listed_with_the_guess(capsys, tmp_path):

@@ -21,8 +21,16 @@ class Family:
     title: str
     keys: str  # the upstream keys that identify it, for messages
     recognises: Callable[[set[str]], bool]
-    build: Callable[..., Any] | None  # (checkpoint, **options) -> model; None: recognised, not loaded yet
+    build: Callable[[Checkpoint, "LoadOptions"], Any] | None  # -> model; None: recognised, not loaded yet
     trace: Callable[[Any], Any] | None  # model -> Graph
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What a user may tell a frontend that the checkpoint does not say; each family refuses what it cannot use."""
+
+    v_threshold: float | None = None  # SpikeGPT's LIF threshold (not stored upstream); None: 1.0
+    config: str | Path | dict | None = None  # SpikeDecoder's SDconfig (JSON/TOML file or dict); None: beside the checkpoint
 
 
 def families() -> list[Family]:
@@ -44,22 +52,32 @@ def family_of(ckpt: Checkpoint) -> Family:
                     f"Keys found: {listing(sorted(keys))}")
 
 
-def build_model(ckpt: Checkpoint, **options: Any):
+def build_model(ckpt: Checkpoint, options: LoadOptions = LoadOptions()):
     """The checked model of the checkpoint's family (float32, eval mode)."""
-    return family_of(ckpt).build(ckpt, **options)
+    return family_of(ckpt).build(ckpt, options)
 
 
-def load_model(path: str | Path, v_threshold: float = 1.0):
-    """Load an upstream-format checkpoint: ``model(tokens [B, T]) -> logits [B, T, V]``.
+def load_model(path: str | Path, v_threshold: float | None = None, config: str | Path | dict | None = None):
+    """Load an upstream-format checkpoint: ``model(tokens [B, S]) -> logits [B, S, V]``.
 
-    ``v_threshold`` is the LIF threshold a SpikeGPT was trained with (not stored in upstream checkpoints)."""
-    return build_model(read_checkpoint(path), v_threshold=v_threshold)
+    ``v_threshold``: the LIF threshold a SpikeGPT was trained with (not stored in upstream checkpoints; default 1).
+    ``config``: a SpikeDecoder's hyper-parameters (upstream SDconfig names plus ``dim_hid``), a JSON/TOML path or
+    a dict; default ``<checkpoint stem>.json``/``.toml`` beside the checkpoint."""
+    return build_model(read_checkpoint(path), LoadOptions(v_threshold, config))
+
+
+def tracer(model: Any) -> Callable[[Any], Any] | None:
+    """The model's family's tracer; None when the family loads but does not compile yet."""
+    by_name = {f.name: f for f in families()}
+    family = getattr(model, "family", None)
+    if family not in by_name:
+        raise TypeError(f"{type(model).__name__} is not a model of a known family ({', '.join(by_name)})")
+    return by_name[family].trace
 
 
 def trace(model: Any):
     """The model's Graph, by its family's tracer."""
-    by_name = {f.name: f for f in families() if f.trace is not None}
-    family = getattr(model, "family", None)
-    if family not in by_name:
-        raise TypeError(f"no tracer for {type(model).__name__}; known families: {', '.join(by_name)}")
-    return by_name[family].trace(model)
+    trace_model = tracer(model)
+    if trace_model is None:
+        raise TypeError(f"the {model.family} family has no tracer yet")
+    return trace_model(model)

@@ -6,7 +6,7 @@ import torch
 from ...checkpoint import Checkpoint, listing
 from ...errors import UserError
 from ...models.spikegpt import SpikeGPT, SpikeGPTConfig
-from .. import Family
+from .. import Family, LoadOptions
 from .trace import trace_spikegpt
 
 
@@ -14,10 +14,14 @@ def recognises(keys: set[str]) -> bool:
     return "emb.weight" in keys or any(".att.time_decay" in k for k in keys)
 
 
-def build(ckpt: Checkpoint, v_threshold: float = 1.0) -> SpikeGPT:
+def build(ckpt: Checkpoint, options: LoadOptions) -> SpikeGPT:
     """Check every key, shape and value against SpikeGPT's definition, then build the model (float32).
 
-    ``v_threshold`` is the LIF threshold the model was trained with (not stored in upstream checkpoints)."""
+    ``options.v_threshold`` is the LIF threshold the model was trained with (not stored in upstream checkpoints)."""
+    if options.config is not None:
+        raise UserError(f"{ckpt.path}: --config is for SpikeDecoder checkpoints; a SpikeGPT's hyper-parameters follow "
+                        f"from its tensors")
+    v_threshold = 1.0 if options.v_threshold is None else options.v_threshold
     cfg = SpikeGPTConfig.from_state_dict(ckpt.state, ckpt.path, v_threshold)
     with torch.device("meta"):
         skeleton = SpikeGPT(cfg)

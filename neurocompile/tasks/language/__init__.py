@@ -103,6 +103,14 @@ def sampled_windows(model, n_tokens: int, why: str) -> tuple[torch.Tensor, dict]
 
 
 @torch.no_grad()
+def check_context(model, n_tokens: int, what: str) -> None:
+    """A model with a bounded context (SpikeDecoder: max_len positions) refuses a longer run before it starts."""
+    context = model.config.context
+    if context is not None and n_tokens > context:
+        raise UserError(f"{what} needs {n_tokens} positions, but the model's context is {context} (its config's "
+                        f"max_len); ask for fewer")
+
+
 def generate(model, prompt_ids: list[int], n_tokens: int, temperature: float = 0.8,
              top_p: float = 0.9, seed: int = 0) -> Iterator[int]:
     """Yield `n_tokens` sampled token ids (temperature 0 means greedy); deterministic for a given seed."""
@@ -114,11 +122,12 @@ def generate(model, prompt_ids: list[int], n_tokens: int, temperature: float = 0
     else:  # no prompt: condition on token 0, as upstream does for an empty context
         last, state = model.step(torch.tensor([0]), state)
         last = last[0]
-    for _ in range(n_tokens):
+    for i in range(n_tokens):
         token = sample_token(last, temperature, top_p, gen)
         yield token
-        last, state = model.step(torch.tensor([token]), state)
-        last = last[0]
+        if i + 1 < n_tokens:  # the last token's own step would only feed a token nobody asks for
+            last, state = model.step(torch.tensor([token]), state)
+            last = last[0]
 
 
 def sample_token(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:

@@ -4,6 +4,8 @@
 * ``CharTokenizer``: upstream's character vocabulary JSON (RWKV / SpikeGPT ``vocab_book.json`` style:
   ``{"0": "\\n", "1": " ", ...}``, index -> character).
 * ``HFTokenizer``: a Hugging Face ``tokenizer.json`` (e.g. SpikeGPT's ``20B_tokenizer.json``), via ``tokenizers``.
+* ``SpikeDecoderChars`` / ``SpikeDecoderWords``: SpikeDecoder's own, fixed by its config (upstream's alphabet of
+  30 or 32 symbols, or its word ``dictionary``), with upstream's text cleaning.
 
 ``find_tokenizer`` picks one for a checkpoint: an explicit path, else a file beside the checkpoint
 (``<stem>.vocab.json``, ``<stem>.tokenizer.json``, ``vocab.json``, ``20B_tokenizer.json``), else bytes when
@@ -12,6 +14,7 @@ the vocabulary has 256 entries.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -102,6 +105,52 @@ class HFTokenizer:
         return self._tok.decode(ids)
 
 
+def _upstream_clean(text: str) -> str:
+    """SpikeDecoder's text cleaning (upstream ``utils.Reader.clean`` / ``fix_punctuation``): whitespace collapsed,
+    ``!``/``?`` to ``.``, ``;`` and ``--`` to spaces, characters outside letters, ``.``, ``'`` and space dropped,
+    a space after punctuation, lowercase."""
+    text = " ".join(text.split()).replace("!", ".").replace("?", ".").replace(";", " ").replace("--", " ")
+    text = re.sub(r"[^a-zA-Z. ']+", "", text)
+    text = re.sub(r"(\d+\.\d+|\b[A-Z](?:\.[A-Z])*\b\.?)|([.,;:!?)])\s*", lambda m: m.group(1) or f"{m.group(2)} ", text)
+    return text.replace(". . .", "...").lower()
+
+
+class SpikeDecoderChars(CharTokenizer):
+    """Upstream SpikeDecoder's character alphabet; text is cleaned as upstream cleans its training text."""
+
+    def encode(self, text: str) -> list[int]:
+        return super().encode(_upstream_clean(text))
+
+
+class SpikeDecoderWords:
+    """Upstream SpikeDecoder's word models: the config's ``dictionary``, text split as upstream's ``generate``."""
+
+    def __init__(self, words: tuple[str, ...]):
+        self.words = list(words)
+        self.index = {w: i for i, w in enumerate(self.words)}
+        self.vocab_size = len(self.words)
+        self.name = f"the config's dictionary ({self.vocab_size} words)"
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        text = text.lower().replace("!", ".").replace("?", ".").replace(";", "")
+        text = re.sub(r"[^a-zA-Z. ']+", " ", text)
+        text = re.sub(r"(\d+\.\d+|\b[A-Z](?:\.[A-Z])*\b\.?)|([.,;:!?)])\s*", lambda m: m.group(1) or f"{m.group(2)} ", text)
+        text = text.replace(". . .", "...").replace(".", " .").replace("''", "'")
+        return re.sub(" +", " ", text).split()
+
+    def encode(self, text: str) -> list[int]:
+        words = self.split(text)
+        unknown = sorted(set(words) - self.index.keys())
+        if unknown:
+            raise UserError(f"the text has {len(unknown)} word(s) outside the model's dictionary ({self.vocab_size} "
+                            f"words): {', '.join(repr(w) for w in unknown[:10])}. Remove or replace them.")
+        return [self.index[w] for w in words]
+
+    def decode(self, ids: list[int]) -> str:
+        return " ".join(self.words[i] for i in ids)
+
+
 def load_tokenizer(path: Path) -> Tokenizer:
     """A character vocabulary or a Hugging Face tokenizer file, told apart by content."""
     data = read_user_file(path, "the tokenizer")
@@ -114,9 +163,14 @@ def load_tokenizer(path: Path) -> Tokenizer:
     return CharTokenizer.load(path)
 
 
-def find_tokenizer(checkpoint: Path, vocab_size: int, explicit: Path | None = None) -> Tokenizer:
+def find_tokenizer(checkpoint: Path, vocab_size: int, explicit: Path | None = None,
+                   builtin: Tokenizer | None = None) -> Tokenizer:
+    """``explicit`` (--tokenizer), else the model's own (``builtin``: a SpikeDecoder's config fixes it), else a file
+    beside the checkpoint, else bytes for a vocabulary of 256."""
     if explicit is not None:
         tok = load_tokenizer(explicit)
+    elif builtin is not None:
+        tok = builtin
     else:
         stem = checkpoint.with_suffix("")
         beside = [Path(f"{stem}.vocab.json"), Path(f"{stem}.tokenizer.json"),

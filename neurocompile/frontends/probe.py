@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ...models.spikegpt import LIFNode
+from ..models.neurons import SpikingNeuron
 
 
 @dataclass
@@ -40,18 +40,23 @@ class ProbeResult:
     firing: dict[str, InputStats] = field(default_factory=dict)  # per LIF output
 
 
+def _spikes(out: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """A neuron module returns its spikes, or (spikes, membrane) when it hands its state back."""
+    return out[0] if isinstance(out, tuple) else out
+
+
 @contextmanager
 def probe(model: nn.Module):
     """Within the block, every forward records its statistics into the yielded ProbeResult."""
     result = ProbeResult()
     handles = []
     for name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.LayerNorm)):
+        if isinstance(module, (nn.Linear, nn.LayerNorm, nn.BatchNorm1d)):
             stats = result.inputs.setdefault(name, InputStats())
             handles.append(module.register_forward_pre_hook(lambda m, args, s=stats: s.add(args[0].detach())))
-        elif isinstance(module, LIFNode):
+        elif isinstance(module, SpikingNeuron):
             stats = result.firing.setdefault(name, InputStats())
-            handles.append(module.register_forward_hook(lambda m, args, out, s=stats: s.add(out[0].detach())))
+            handles.append(module.register_forward_hook(lambda m, args, out, s=stats: s.add(_spikes(out).detach())))
     try:
         yield result
     finally:
