@@ -25,13 +25,12 @@ from . import __version__, files
 from .errors import UserError
 from .graph import Graph, read_nir, write_nir
 from .quantize import Program, load_program, save_program
-from .tasks.language.tokenizers import ByteTokenizer, CharTokenizer, HFTokenizer, Tokenizer, load_tokenizer
+from .tasks.language.tokenizers import SAVED_KINDS, TOKENIZER_FILE, Tokenizer
 
 BUILD_FORMAT = "neurocompile.build/2"
 MANIFEST = "manifest.json"
 GRAPH_FILE = "graph.nir"
 PROGRAM_FILE = "program.h5"
-TOKENIZER_FILE = "tokenizer.json"
 PARTITION_FILE = "partition.json"  # partitioned targets (loihi2)
 RUN_FILE = "run.npz"  # written by `simulate` into the build (see report.py)
 
@@ -175,13 +174,7 @@ def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer 
 
 
 def _save_tokenizer(tokenizer: Tokenizer, directory: Path) -> dict:
-    if isinstance(tokenizer, CharTokenizer):
-        tokenizer.save(directory / TOKENIZER_FILE)
-        return {"kind": "chars", "file": TOKENIZER_FILE, "vocab_size": tokenizer.vocab_size}
-    if isinstance(tokenizer, HFTokenizer):
-        tokenizer.save(directory / TOKENIZER_FILE)
-        return {"kind": "huggingface", "file": TOKENIZER_FILE, "vocab_size": tokenizer.vocab_size}
-    return {"kind": "bytes", "vocab_size": 256}
+    return tokenizer.save_into(directory)
 
 
 def read_build(path: Path, target: str | None = None) -> Build:
@@ -263,13 +256,11 @@ def _read_program(path: Path, task) -> Program:
 
 def _read_tokenizer(path: Path, manifest: dict) -> Tokenizer:
     entry = manifest.get("tokenizer")
-    if not isinstance(entry, dict) or entry.get("kind") not in ("bytes", "chars", "huggingface"):
+    if not isinstance(entry, dict) or entry.get("kind") not in SAVED_KINDS:
         raise UserError(f"{path / MANIFEST}: its tokenizer entry is damaged; export again")
-    if entry["kind"] == "bytes":
-        return ByteTokenizer()
-    if entry.get("file") != TOKENIZER_FILE:
+    if entry["kind"] != "bytes" and entry.get("file") != TOKENIZER_FILE:
         raise UserError(f"{path / MANIFEST}: its tokenizer entry names {entry.get('file')!r}, not {TOKENIZER_FILE}; export again")
-    return load_tokenizer(path / TOKENIZER_FILE)
+    return SAVED_KINDS[entry["kind"]](path / TOKENIZER_FILE)
 
 
 def _read_graph(path: Path, program: Program) -> Graph:

@@ -350,7 +350,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         print(json.dumps({"build": str(args.output), **manifest}, indent=2))
     else:
         m = manifest["model"]
-        print(f"{args.output}: SpikeGPT L{m['n_layer']} C{m['n_embd']} V{m['vocab_size']} for target {manifest['target']} "
+        print(f"{args.output}: {m['title']} for target {manifest['target']} "
               f"({manifest['numeric']['weight_bits']}-bit weights, {manifest['numeric']['payload_bits']}-bit payloads)")
         if "partition" in manifest:
             p = manifest["partition"]
@@ -574,11 +574,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     result = evaluate(build, ids, quiet=args.json)
     if args.json:
         print(json.dumps({"text": source, "tokens": result.tokens, "float_bpc": result.float_bpc,
-                          "int_bpc": result.int_bpc, "ratio": result.ratio, "spike_agreement": result.spike_agreement,
+                          "int_bpc": result.int_bpc, "ratio": result.ratio, "unit": build.tokenizer.unit,
+                          "window": result.window, "spike_agreement": result.spike_agreement,
                           "saturations": result.saturations, "wraps": result.wraps}, indent=2))
         return
-    unit = "bits per character" if build.manifest["tokenizer"]["kind"] == "chars" else "bits per token"
-    print(f"{source}: {result.tokens} tokens in {result.streams} streams ({unit})")
+    unit = f"bits per {build.tokenizer.unit}"
+    windows = f", windows of {result.window} from position 0 (the model's context)" if result.window else ""
+    print(f"{source}: {result.tokens} tokens in {result.streams} streams{windows} ({unit})")
     label = f"integer ({build.manifest['target']})"
     print(f"  {'float reference':<18}{result.float_bpc:.4f}")
     print(f"  {label:<18}{result.int_bpc:.4f}   ratio {result.ratio:.4f} ({(result.ratio - 1) * 100:+.2f} %)")

@@ -73,11 +73,29 @@ class Graph:
 # ------------------------------------------------------------------------------------------------------
 
 
+STEPS_PER_TOKEN = "neurocompile.steps_per_token"
+
+
+CONTEXT = "neurocompile.context"
+EXECUTION_KEYS = (STEPS_PER_TOKEN, CONTEXT)  # what a graph says about running it, carried into its program
+
+
+def context(metadata: dict[str, str]) -> int | None:
+    """How many tokens one stream may take (a SpikeDecoder's max_len); None: no limit (a recurrent model)."""
+    return int(metadata[CONTEXT]) if CONTEXT in metadata else None
+
+
+def steps_per_token(metadata: dict[str, str]) -> int:
+    """How many steps of a graph or program one input (token) takes: 1, or a SpikeDecoder's synthetic steps T."""
+    return int(metadata.get(STEPS_PER_TOKEN, 1))
+
+
 class FloatRun:
     """Streams tokens through a graph's float semantics; keeps every op's state between steps."""
 
     def __init__(self, graph: Graph, batch: int, dtype: torch.dtype = torch.float64):
         self.graph, self.dtype = graph, dtype
+        self.per_input = steps_per_token(graph.metadata)
         self.state = {name: node.op.initial_state(batch, dtype) for name, node in graph.nodes.items()}
         self.values: dict[str, torch.Tensor] = {}
 
@@ -101,11 +119,17 @@ class FloatRun:
         self.values = values
         return values[self.graph.output.name]
 
+    def token(self, x: torch.Tensor) -> torch.Tensor:
+        """One input held for all its steps (a token's synthetic steps) -> the output after the last."""
+        for _ in range(self.per_input):
+            out = self.step(x)
+        return out
+
 
 def run_float(graph: Graph, tokens: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """tokens [B, T] -> outputs [B, T, n], one step per token."""
+    """tokens [B, S] -> outputs [B, S, n]: each token held for ``steps_per_token`` steps, its output the last one's."""
     run = FloatRun(graph, tokens.shape[0], dtype)
-    return torch.stack([run.step(tokens[:, t]) for t in range(tokens.shape[1])], 1)
+    return torch.stack([run.token(tokens[:, t]) for t in range(tokens.shape[1])], 1)
 
 
 # ------------------------------------------------------------------------------------------------------

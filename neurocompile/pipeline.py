@@ -13,7 +13,7 @@ from . import files
 from .build import PARTITION_FILE, check_replaceable, write_build
 from .checkpoint import read_checkpoint
 from .errors import UserError
-from .frontends import LoadOptions, build_model, trace, tracer
+from .frontends import LoadOptions, build_model, family_of_model, trace
 from .lower import lower
 from .quantize import calibrate, quantize
 from .target import get_target
@@ -30,13 +30,12 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     start = time.perf_counter()
     ckpt = read_checkpoint(checkpoint)
     model = build_model(ckpt, LoadOptions(v_threshold, config))
-    if tracer(model) is None:
-        raise UserError(f"{ckpt.path}: a {model.family} model loads and runs in float (neurocompile.load_model, "
-                        f"`neurocompile generate`), but compiling it for a target is not implemented yet")
+    family = family_of_model(model)
     tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, tokenizer_path, getattr(model, "tokenizer", None))
-    _progress(f"loaded {ckpt.path.name}: SpikeGPT L{model.config.n_layer} C{model.config.n_embd} V{model.config.vocab_size}", quiet)
+    title, config_values, _ = model.describe()
+    _progress(f"loaded {ckpt.path.name}: {title}", quiet)
+    graph = trace(model)  # before calibration: a configuration it cannot compile is refused at once
     windows, cal_info = calibration_windows(tokenizer, calibration_text, calibration_source, calibration_tokens, model)
-    graph = trace(model)
     lowered = lower(graph)
     _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)}", quiet)
     peaks = calibrate(lowered, windows)
@@ -47,11 +46,10 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         "target": target.name,
         "task": "language",
         "source": {"checkpoint": ckpt.path.name, "sha256": ckpt.sha256},
-        "model": {"family": model.family, "n_layer": model.config.n_layer, "n_embd": model.config.n_embd,
-                  "vocab_size": model.config.vocab_size, "v_threshold": model.config.v_threshold, "tau": model.config.tau},
+        "model": {"family": model.family, "title": title, **config_values},
         "numeric": asdict(spec),
         "calibration": cal_info,
-        "approximations": APPROXIMATIONS + (["calibration: on text the float model sampled itself (the default text "
+        "approximations": APPROXIMATIONS + list(family.approximations) + (["calibration: on text the float model sampled itself (the default text "
                                              "does not fit its vocabulary; manifest calibration says how)"]
                                             if cal_info.get("sampled") else []),
     }
@@ -141,8 +139,6 @@ APPROXIMATIONS = [
     "activations: fixed point with per-node power-of-two scales from calibration text, saturating (counted)",
     "LIF: Lava's strict v > vth instead of spikingjelly's v >= vth (differs only when v lands exactly on the threshold)",
     "LIF decay: dv = round(4096 / tau) (exact for tau = 2)",
-    "sigmoid: 4096-entry table over [-8, 8), output Q0.15",
-    "WKV exp: 16384-entry table exp(-x), x in [0, 16), step 2^-10, Q0.15; one rounded division per channel",
     "LayerNorm: integer square root and rounded division (embedded CPU)",
 ]
 

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import torch
 
-from .graph import FloatRun, Graph
+from .graph import EXECUTION_KEYS, FloatRun, Graph
 from .ops import CALIBRATE, Op, QuantContext
 from .errors import UserError
 from .target import NumericSpec
@@ -76,10 +76,11 @@ def calibrate(graph: Graph, tokens: torch.Tensor) -> dict[str, float]:
     run = FloatRun(graph, tokens.shape[0], torch.float32)
     peak = {name: 0.0 for name in graph.nodes}
     for t in range(tokens.shape[1]):
-        run.step(tokens[:, t])
-        for name, value in run.values.items():
-            if value.is_floating_point():
-                peak[name] = max(peak[name], float(value.abs().max()))
+        for _ in range(run.per_input):  # every synthetic step of the token
+            run.step(tokens[:, t])
+            for name, value in run.values.items():
+                if value.is_floating_point():
+                    peak[name] = max(peak[name], float(value.abs().max()))
     return peak
 
 
@@ -115,7 +116,8 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
             # a user that sums its inputs as they arrive needs one scale for all: size it for their summed peaks
             peak = max([peaks[name], *(sum(peaks[i] for i in graph.nodes[u].inputs) for u in users_of[name]
                                        if graph.nodes[u].op.same_input_frac)])
-            frac = _frac(peak, min(asked) if asked else op.value_bits(spec))
+            # the narrower of what the consumers take and what the op itself holds (a message's payload, a state)
+            frac = _frac(peak, min([*asked, op.value_bits(spec)]))
             limits = [lim for user, port, user_name in users_named[name]
                       if (lim := user.input_frac_limit(port, peaks[user_name])) is not None]
             frac = min([frac, *limits])
@@ -126,7 +128,8 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
             raise UserError(f"layer {name} ({op.kind}) cannot be quantized for {spec.name}: {exc}") from None
         nodes[name] = QNode(name, op.kind, node.inputs, frac, q)
         fracs[name] = frac
-    return Program(nodes, spec, dict(metadata or {}))
+    execution = {k: v for k, v in graph.metadata.items() if k in EXECUTION_KEYS}
+    return Program(nodes, spec, {**execution, **(metadata or {})})
 
 
 # --------------------------------------------------------------------------------------------------

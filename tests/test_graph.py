@@ -12,7 +12,7 @@ from neurocompile.lower import lower
 from neurocompile.ops import LIF, Op, TokenShift
 from neurocompile.frontends import trace
 
-from helpers import UPSTREAM, VARIANTS
+from helpers import DATA, UPSTREAM, VARIANTS
 
 
 @pytest.fixture(scope="module", params=VARIANTS)
@@ -91,7 +91,8 @@ def test_every_op_kind_appears_and_round_trips(traced, tmp_path):
     from test_nir_import import _conv1d_graph, _delay_graph, _readout_graph, _threshold_graph
 
     _, graph = traced
-    graphs = [graph, _imported_graph(), _imported_cnn(), *(import_graph(_readout_graph(0, c)) for c in ("LI", "CubaLI", "I")),
+    decoder = trace(load_model(DATA / "spikedecoder" / "twohot-batch-head.pt"))  # synthetic steps, attention state
+    graphs = [graph, decoder, _imported_graph(), _imported_cnn(), *(import_graph(_readout_graph(0, c)) for c in ("LI", "CubaLI", "I")),
               import_graph(_conv1d_graph(0)), import_graph(_threshold_graph(0)),
               import_graph(_delay_graph(1e-3, steps=(1, 2, 3, 5)), dt=1e-3)]
     kinds = {node.op.kind for g in graphs for node in g.nodes.values()}

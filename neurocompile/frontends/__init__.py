@@ -23,6 +23,7 @@ class Family:
     recognises: Callable[[set[str]], bool]
     build: Callable[[Checkpoint, "LoadOptions"], Any] | None  # -> model; None: recognised, not loaded yet
     trace: Callable[[Any], Any] | None  # model -> Graph
+    approximations: tuple[str, ...] = ()  # where this family's integer program departs from its float model
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,17 @@ def load_model(path: str | Path, v_threshold: float | None = None, config: str |
     return build_model(read_checkpoint(path), LoadOptions(v_threshold, config))
 
 
-def tracer(model: Any) -> Callable[[Any], Any] | None:
-    """The model's family's tracer; None when the family loads but does not compile yet."""
+def family_of_model(model: Any) -> Family:
     by_name = {f.name: f for f in families()}
     family = getattr(model, "family", None)
     if family not in by_name:
         raise TypeError(f"{type(model).__name__} is not a model of a known family ({', '.join(by_name)})")
-    return by_name[family].trace
+    return by_name[family]
+
+
+def tracer(model: Any) -> Callable[[Any], Any] | None:
+    """The model's family's tracer; None when the family loads but does not compile yet."""
+    return family_of_model(model).trace
 
 
 def trace(model: Any):

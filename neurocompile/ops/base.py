@@ -231,7 +231,7 @@ class Op:
         kwargs = {}
         for f in fields(cls):  # type: ignore[arg-type]
             value = meta[PARAM_PREFIX + f.name]
-            kwargs[f.name] = value.item() if np.ndim(value) == 0 else np.asarray(value)
+            kwargs[f.name] = np.asarray(value).item() if np.ndim(value) == 0 else np.asarray(value)
         return cls(**kwargs)  # type: ignore[call-arg]
 
 

@@ -151,6 +151,67 @@ class LIF(_Width):
 
 
 @dataclass(frozen=True)
+class QPeriodicLIF(QLIF):
+    period: int = 1
+
+
+PERIOD_KEY = "neurocompile.param.period"
+
+
+@dataclass(frozen=True, eq=False)
+class PeriodicLIF(LIF):
+    """The LIF above with its state cleared every ``period`` steps, before that step's input: SpikeDecoder's LIFs run
+    over the T synthetic steps of one token, fresh for each token (positions interact only through attention).
+    Integer form: Lava's ``LIFReset`` (``reset_interval = period``), the same arithmetic as Lava's LIF."""
+
+    kind: ClassVar[str] = "PeriodicLIF"
+    nir_native: ClassVar[type | None] = None
+    period: int = 1
+
+    def initial_state(self, batch, dtype):
+        return torch.zeros(batch, self.n, dtype=dtype), 0
+
+    def float_step(self, inputs, state):
+        from ..models.neurons import lif_step
+
+        v, step = state
+        if step % self.period == 0:
+            v = torch.zeros_like(v)
+        spikes, v = lif_step(inputs[0], v, self.tau, self.v_threshold)
+        return spikes, (v, step + 1)
+
+    def to_nir(self, input_names):
+        node = super().to_nir(input_names)
+        node.metadata[PERIOD_KEY] = self.period
+        node.metadata[NOTE_KEY] = (f"Euler step of one synthetic time step (dt = 1); state cleared every {self.period} "
+                                   f"steps (one token); fires on v >= v_threshold; hard reset")
+        return node
+
+    @classmethod
+    def from_nir(cls, node: nir.LIF) -> "PeriodicLIF":
+        return cls(int(node.tau.shape[0]), float(node.tau[0]), float(node.v_threshold[0]),
+                   int(np.asarray(node.metadata[PERIOD_KEY])))
+
+    Q: ClassVar[type] = QPeriodicLIF
+
+    def quantize(self, ctx):
+        q = super().quantize(ctx)
+        return QPeriodicLIF(q.n, q.du, q.dv, q.vth, self.period)
+
+    @staticmethod
+    def int_initial_state(q: QPeriodicLIF, batch):
+        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64), 0
+
+    @staticmethod
+    def int_step(q, inputs, state, tally):
+        u, v, step = state
+        if step % q.period == 0:
+            u, v = np.zeros_like(u), np.zeros_like(v)
+        spikes, (u, v) = LIF.int_step(q, inputs, (u, v), tally)
+        return spikes, (u, v, step + 1)
+
+
+@dataclass(frozen=True)
 class QDelay:
     steps: np.ndarray  # [n] int64 >= 1: each neuron's delay in time steps
 

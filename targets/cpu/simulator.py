@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from neurocompile.errors import UserError
+from neurocompile.graph import steps_per_token
 from neurocompile.ops import Tally
 from neurocompile.quantize import Program
 
@@ -37,7 +38,8 @@ class Simulator:
         self.record = set(record)
         self.recorded: dict[str, list[np.ndarray]] = {name: [] for name in self.record}
         self.totals = np.zeros((len(self.nodes), len(Tally.FIELDS)), np.int64)  # summed over steps and streams
-        self.steps = 0
+        self.per_input = steps_per_token(program.metadata)  # steps one input (token) takes: 1, or T synthetic steps
+        self.substeps = 0
         self.values: dict[str, np.ndarray] = {}
         out = program.output
         self.logit_scale = 2.0 ** -out.frac
@@ -61,7 +63,7 @@ class Simulator:
             self._step(i, node, cls, values)
         for name in self.record:
             self.recorded[name].append(values[name].copy())
-        self.steps += 1
+        self.substeps += 1
         self.values = values
         return values[self.program.output.name]
 
@@ -76,20 +78,27 @@ class Simulator:
             values[node.name] = out
         self.totals[i] += tally.as_array()
 
+    @property
+    def steps(self) -> int:
+        """Inputs (tokens) taken whole so far: the unit counters are reported per."""
+        return self.substeps // self.per_input
+
     def table(self) -> list[dict]:
         """The counters so far, one row per node (summed over steps and streams); neuron populations with their
         firing rate (spikes per neuron update)."""
         rows = []
         for node, row in zip(self.nodes, self.totals):
             entry = {"node": node.name, "kind": node.kind, **{f: int(v) for f, v in zip(Tally.FIELDS, row)}}
-            if entry["neuron_updates"]:  # a neuron population: spikes per neuron update
+            if entry["neuron_updates"] and node.op_class.binary_output:  # a spiking population: spikes per update
                 entry["firing_rate"] = entry["spikes"] / entry["neuron_updates"]
             rows.append(entry)
         return rows
 
     def logits(self, tokens: np.ndarray) -> np.ndarray:
-        """tokens [B] -> float logits [B, V] (the integer logits times their scale)."""
-        return self.step(tokens) * self.logit_scale
+        """tokens [B] -> float logits [B, V] (the integer logits times their scale), after the token's last step."""
+        for _ in range(self.per_input):
+            out = self.step(tokens)
+        return out * self.logit_scale
 
     def run(self, tokens: np.ndarray) -> np.ndarray:
         """tokens [B, T] -> float logits [B, T, V]."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from neurocompile import lava_compat
 from neurocompile.errors import UserError
+from neurocompile.graph import steps_per_token
 from neurocompile.quantize import Program
 
 from . import rules
@@ -84,7 +85,8 @@ def compare_with_cpu(build, sim, tokens: list[int]) -> dict:
     """Run `tokens` through the build's Lava process graph and compare with the cpu engine's recorded run
     (`sim` must have recorded the LIF populations and the output): logits and every spike, exactly."""
     start = time.perf_counter()
-    run = run_lava(build.program, tokens, core_slices(build))
+    per_token = steps_per_token(build.program.metadata)  # each token held for its synthetic steps
+    run = run_lava(build.program, np.repeat(np.asarray(tokens, np.int64), per_token), core_slices(build))
     seconds = time.perf_counter() - start
     ours = np.stack(sim.recorded[build.program.output.name])[:, 0]
     spikes = {name: bool(np.array_equal(np.stack(sim.recorded[name])[:, 0], run.spikes[name])) for name in run.spikes
@@ -100,13 +102,14 @@ def _lava_classes() -> SimpleNamespace:
     from lava.proc.dense.process import Dense, DelayDense
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
-    from lava.proc.lif.process import LIF
+    from lava.proc.lif.process import LIF, LIFReset
     from lava.proc.sparse.process import Sparse
     from scipy.sparse import csr_matrix
 
     from .processes.node import NodeProcess
 
-    return SimpleNamespace(Dense=Dense, DelayDense=DelayDense, Sparse=Sparse, LIF=LIF, Source=Source, Sink=Sink, NodeProcess=NodeProcess,
+    return SimpleNamespace(Dense=Dense, DelayDense=DelayDense, Sparse=Sparse, LIF=LIF, LIFReset=LIFReset, Source=Source,
+                           Sink=Sink, NodeProcess=NodeProcess,
                            csr_matrix=csr_matrix)
 
 

@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from neurocompile.errors import UserError
+from neurocompile.graph import steps_per_token
 from neurocompile.quantize import Program
 
 from . import rules
@@ -104,7 +105,7 @@ class Placement:
                        for s in c["slices"]]) for c in d["cores"]]
         for core in cores:
             for s in core.slices:
-                if s.node not in program.nodes or not 0 <= s.rows[0] < s.rows[1] <= program.width(s.node):
+                if s.node not in program.nodes or not 0 <= s.rows[0] < s.rows[1] <= rules.neurons(program, s.node):
                     raise ValueError(f"a slice names node {s.node!r} rows {s.rows[0]}..{s.rows[1]}, which the program lacks")
         placement = cls(str(summary["system"]), int(summary["chips_available"]), cores,
                         {str(k): int(v) for k, v in d["x86_chip"].items()}, [str(h) for h in d["host"]],
@@ -176,7 +177,7 @@ def _populations(program: Program) -> tuple[list[tuple[str, int, int]], list[str
             ports, out, inp = node.q.weights.shape
             populations.append((name, out, ports * inp * program.spec.weight_bits // 8))
         elif placement == "neuron":
-            populations.append((name, program.width(name), 0))
+            populations.append((name, rules.neurons(program, name), 0))
         elif placement == "embedded_cpu":
             cpu.append(name)
         elif placement == "host":
@@ -262,7 +263,7 @@ def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
     for name, neurons, row_bytes in populations:
         if row_bytes:
             continue
-        producer = next((p for p in _producers(program, name) if p in placed and program.width(p) == neurons), None)
+        producer = next((p for p in _producers(program, name) if p in placed and rules.neurons(program, p) == neurons), None)
         wanted = sorted(placed[producer], key=lambda r: r[0]) if producer else [(0, neurons, None)]
         for start, stop, home in wanted:
             while start < stop:
@@ -278,12 +279,13 @@ def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
     check_system(len(cores), chips, system, spec)
     embedded = _x86_chips(program, cores, cpu)
     placement = Placement(system, spec.systems[system], cores, embedded, host, bound, {}, spec)
-    placement.traffic = _traffic(program, placement)
+    per_token = steps_per_token(program.metadata)  # a token of T synthetic steps sends T steps' messages
+    placement.traffic = {k: v * per_token for k, v in _traffic(program, placement).items()}
     return placement
 
 
 def _traffic(program: Program, placement: Placement) -> dict[str, int]:
-    """Messages per token, upper bound: every output of a population is sent (graded values are non-zero
+    """Messages per step, upper bound: every output of a population is sent (graded values are non-zero
     almost always; spikes are counted as if all fired).  A value goes once to every core holding a slice of a
     synapse population that reads it, and to the core holding the same row of an elementwise neuron program; embedded-CPU and host ops are reached across the chip ('to_cpu_or_host') and send their whole
     output to every core holding a slice of each reader ('from_cpu_or_host')."""
@@ -307,7 +309,8 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
                         crosses = src in placement.x86_chip and placement.x86_chip[src] != chip
                         counts["across_chips" if crosses else "from_cpu_or_host"] += program.width(src)
                 continue
-            rowwise = rules.placement(node.kind) == "neuron" and program.width(node.name) == program.width(src)
+            rowwise = (rules.placement(node.kind) == "neuron"
+                       and rules.neurons(program, node.name) == rules.neurons(program, src))
             for start, end, core, chip in where[src]:
                 if node.name not in where:  # to an x86 op (across chips when it runs on another chip) or the host
                     crosses = node.name in placement.x86_chip and placement.x86_chip[node.name] != chip

@@ -60,17 +60,26 @@ class Rule:
     lava: Callable[[LavaGraph, str, QNode], None]
     delay: int = 0  # steps the Lava mapping adds between the node's inputs and its output
     check: Callable[[QNode, Any], None] = _no_check  # the op's design rule against the ResourceSpec (raises UserError)
+    neurons: Callable[[Any], int] | None = None  # neurons the op occupies, from its Q (None: one per output value)
 
 
 RULES: dict[str, Rule] = {}
 
 
-def lowering(kind: str, placement: str, delay: int = 0, check: Callable[[QNode, Any], None] = _no_check):
+def lowering(kind: str, placement: str, delay: int = 0, check: Callable[[QNode, Any], None] = _no_check,
+             neurons: Callable[[Any], int] | None = None):
     def register(fn: Callable[[LavaGraph, str, QNode], None]):
-        RULES[kind] = Rule(placement, fn, delay, check)
+        RULES[kind] = Rule(placement, fn, delay, check, neurons)
         return fn
 
     return register
+
+
+def neurons(program: Program, name: str) -> int:
+    """Neurons a neurocore population occupies: one per output value, unless its rule says otherwise."""
+    node = program.nodes[name]
+    count = rule(node.kind).neurons
+    return count(node.q) if count is not None else program.width(name)
 
 
 def rule(kind: str) -> Rule:
@@ -150,13 +159,16 @@ def _delay(g: LavaGraph, name: str, node: QNode) -> None:
 
 
 @lowering("SpikeEmbedding", "host")  # a table look-up per token, before the chip
+@lowering("TokenCode", "host")  # token and position codes: table look-ups per token, before the chip
 def _embedding(g: LavaGraph, name: str, node: QNode) -> None:
     _neuron_program(g, name, node)
 
 
-def _lava_lif(g: LavaGraph, name: str, node: QNode, n: int, du: int, dv: int, vth: int) -> None:
-    """Lava's own LIF process (no bias), fed by the node's inputs (summed at a_in); a sink records its spikes."""
-    lif = g.lava.LIF(shape=(n,), du=du, dv=dv, vth=vth, bias_mant=0, bias_exp=0, name=name)
+def _lava_lif(g: LavaGraph, name: str, node: QNode, n: int, du: int, dv: int, vth: int, **reset) -> None:
+    """Lava's own LIF process (no bias), fed by the node's inputs (summed at a_in); a sink records its spikes.
+    ``reset``: Lava's LIFReset instead (``reset_interval``, ``reset_offset``)."""
+    kind = g.lava.LIFReset if reset else g.lava.LIF
+    lif = kind(shape=(n,), du=du, dv=dv, vth=vth, bias_mant=0, bias_exp=0, name=name, **reset)
     for src in node.inputs:
         g.outputs[src].connect(lif.a_in)
     sink = g.lava.Sink(shape=(n,), buffer=g.steps)
@@ -169,6 +181,26 @@ def _lava_lif(g: LavaGraph, name: str, node: QNode, n: int, du: int, dv: int, vt
 def _lif(g: LavaGraph, name: str, node: QNode) -> None:
     """Lava's own LIF (du, dv, vth from quantization)."""
     _lava_lif(g, name, node, node.q.n, node.q.du, node.q.dv, node.q.vth)
+
+
+@lowering("PeriodicLIF", "neuron")
+def _periodic_lif(g: LavaGraph, name: str, node: QNode) -> None:
+    """Lava's LIFReset: the LIF cleared every ``period`` steps.  A node at depth d computes stream step s at Lava
+    time step 1 + d + s, so a period starts where ``time_step % period == (1 + d) % period`` (Lava resets before
+    the step's input, as the integer op does)."""
+    q = node.q
+    if len({g.depth[i] for i in node.inputs}) != 1:
+        _neuron_program(g, name, node)
+        return
+    _lava_lif(g, name, node, q.n, q.du, q.dv, q.vth, reset_interval=q.period, reset_offset=(1 + g.depth[name]) % q.period)
+
+
+@lowering("SpikingAttention", "neuron", neurons=lambda q: q.period * q.heads * q.head_dim**2)
+def _attention(g: LavaGraph, name: str, node: QNode) -> None:
+    """The attention state on programmable neurons, one per (synthetic step, head, i, j): neuron (i, j) counts the
+    coincidences of key spike i and value spike j and sends its count to output j when query spike i arrives
+    (ops/attention.py).  In Lava: a NodeProcess running the same integer step."""
+    _neuron_program(g, name, node)
 
 
 @lowering("CUBA", "neuron")

@@ -21,6 +21,7 @@ from ...files import read_user_file
 from ...models.spikedecoder import SpikeDecoder, SpikeDecoderConfig
 from ...tasks.language.tokenizers import SpikeDecoderChars, SpikeDecoderWords
 from .. import Family, LoadOptions
+from .trace import trace_spikedecoder
 
 _TYPES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
@@ -183,4 +184,9 @@ def build(ckpt: Checkpoint, options: LoadOptions) -> SpikeDecoder:
 
 
 FAMILY = Family(name="spikedecoder", title="SpikeDecoder", keys="'embedder.tok_embed.weight' or 'blocks.N.SMHA.*'",
-                recognises=recognises, build=build, trace=None)
+                recognises=recognises, build=build, trace=trace_spikedecoder, approximations=(
+                    "batch norm: folded into the Linear before it (float64, then quantized with it)",
+                    "head: average / accumulate as a per-token sum of W x_t / T (or W x_t) with b / T per synthetic step "
+                    "(b once per token in float; rounded per step in integers)",
+                    "attention: exact (spike counts; the 0.125 scale is a shift); its state saturates at "
+                    "state_bits (counted), i.e. after 2^(state_bits-1) - 1 tokens at the earliest"))

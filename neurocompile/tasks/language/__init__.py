@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import UserError
-from ...graph import FloatRun
+from ...graph import FloatRun, context
 from ...lower import lower
 from ...models import zoo
 from ...ops import Tally
@@ -74,14 +74,19 @@ def calibration_windows(tokenizer: Tokenizer, text: str | None, source: str, n_t
             return sampled_windows(model, min(n_tokens, SAMPLED_TOKENS), f"the default text does not fit ({exc})")
     else:
         ids = tokenizer.encode(text)
-    per_stream = max(1, min(n_tokens, len(ids)) // CALIBRATION_STREAMS)
+    streams = CALIBRATION_STREAMS
+    per_stream = max(1, min(n_tokens, len(ids)) // streams)
     if len(ids) < CALIBRATION_STREAMS * 2:
         raise UserError(f"calibration text too short: {len(ids)} tokens, need at least {CALIBRATION_STREAMS * 2}")
+    context = model.config.context if model is not None else None
+    if context is not None and per_stream > context:  # a bounded context: more, shorter windows, each from position 0
+        per_stream = context
+        streams = max(CALIBRATION_STREAMS, min(math.ceil(min(n_tokens, len(ids)) / context), len(ids) // context))
     # evenly spaced windows across the text
-    starts = np.linspace(0, len(ids) - per_stream, CALIBRATION_STREAMS).astype(int)
+    starts = np.linspace(0, len(ids) - per_stream, streams).astype(int)
     windows = torch.tensor(np.stack([ids[s : s + per_stream] for s in starts]))
     info = {"source": source, "sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "streams": CALIBRATION_STREAMS, "tokens_per_stream": per_stream}
+            "streams": streams, "tokens_per_stream": per_stream}
     return windows, info
 
 
@@ -89,6 +94,8 @@ def sampled_windows(model, n_tokens: int, why: str) -> tuple[torch.Tensor, dict]
     """Calibration windows the float model writes itself: one stream per window, each from token 0, sampled at
     temperature 0.8 and top-p 0.9 with its own seed (reproducible)."""
     per_stream = max(2, n_tokens // CALIBRATION_STREAMS)
+    if model.config.context is not None:
+        per_stream = min(per_stream, model.config.context)
     windows = torch.tensor([list(generate(model, [], per_stream, seed=s)) for s in range(CALIBRATION_STREAMS)])
     info = {"source": f"sampled from the float model ({why}): {CALIBRATION_STREAMS} streams from token 0, "
                       f"temperature 0.8, top-p 0.9, seeds 0-{CALIBRATION_STREAMS - 1}",
@@ -169,7 +176,9 @@ def simulator_for(build: Build, batch: int, record: tuple[str, ...] = ()):
 
 
 def lif_nodes(build: Build) -> list[str]:
-    return [name for name, node in build.program.nodes.items() if node.kind == "LIF"]
+    from ...ops import LIF
+
+    return [name for name, node in build.program.nodes.items() if issubclass(node.op_class, LIF)]
 
 
 def generate_int(build: Build, prompt_ids: list[int], n_tokens: int, temperature: float, top_p: float, seed: int,
@@ -206,6 +215,7 @@ class Evaluation:
     spike_agreement: dict[str, float]  # per LIF: fraction of (token, neuron) where float and integer agree
     saturations: int
     wraps: int
+    window: int | None = None  # tokens per stream when the model's context bounds it (each from position 0)
 
     @property
     def ratio(self) -> float:
@@ -231,9 +241,15 @@ def evaluation_ids(tokenizer: Tokenizer, text: str | None, max_tokens: int = 0) 
 
 
 def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = False) -> Evaluation:
-    """Bits per token of the float graph and of the integer simulation, side by side, on `ids`."""
+    """Bits per token of the float graph and of the integer simulation, side by side, on `ids`.  A model with a
+    bounded context (SpikeDecoder) is scored on consecutive windows of its context, each from position 0."""
     streams = max(1, min(streams, (len(ids) - 1) // 8))
     length = (len(ids) - 1) // streams
+    window = context(build.program.metadata)
+    if window is not None and length > window:
+        length, streams = window, (len(ids) - 1) // window
+    else:
+        window = None
     if length < 1:
         raise UserError(f"the text has {len(ids)} tokens: at least 2 are needed to score a prediction")
     x = np.asarray(ids[: streams * length]).reshape(streams, length)
@@ -244,20 +260,22 @@ def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = Fals
     bits_int = bits_float = 0.0
     agree = {name: 0 for name in lifs}
     for t in range(length):
-        li = sim.logits(x[:, t])
-        lf = run.step(torch.from_numpy(x[:, t])).numpy()
+        for _ in range(sim.per_input):  # every (synthetic) step of the token
+            li = sim.step(x[:, t]) * sim.logit_scale
+            lf = run.step(torch.from_numpy(x[:, t])).numpy()
+            for name in lifs:
+                agree[name] += int((sim.values[name] == run.values[name].numpy()).sum())
         bits_int += _cross_entropy_bits(li, y[:, t])
         bits_float += _cross_entropy_bits(lf, y[:, t])
-        for name in lifs:
-            agree[name] += int((sim.values[name] == run.values[name].numpy()).sum())
         if t % max(1, length // 5) == 0:
             _progress(f"evaluate: {t * streams}/{length * streams} tokens", quiet)
     counts = sim.totals
     n = streams * length
     width = {name: build.program.nodes[name].q.n for name in lifs}
-    return Evaluation(n, streams, bits_float / n, bits_int / n, {k: agree[k] / (n * width[k]) for k in lifs},
+    steps = n * sim.per_input
+    return Evaluation(n, streams, bits_float / n, bits_int / n, {k: agree[k] / (steps * width[k]) for k in lifs},
                       int(counts[:, Tally.FIELDS.index("saturations")].sum()),
-                      int(counts[:, Tally.FIELDS.index("wraps")].sum()))
+                      int(counts[:, Tally.FIELDS.index("wraps")].sum()), window)
 
 
 @dataclass

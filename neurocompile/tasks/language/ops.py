@@ -7,8 +7,9 @@ from typing import ClassVar
 
 import nir
 import numpy as np
+import torch
 
-from ...ops.base import NOTE_KEY, OP_KEY, Op
+from ...ops.base import NOTE_KEY, OP_KEY, PARAM_PREFIX, Op
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,3 +41,84 @@ class TokenInput(Op):
 
     def quantize(self, ctx):
         return None
+
+
+@dataclass(frozen=True)
+class QTokenCode:
+    table: np.ndarray  # [V, Et] int64 0/1: the token codes
+    positions: np.ndarray  # [P, Ep] int64 0/1
+    outer: bool
+    period: int
+
+
+@dataclass(frozen=True, eq=False)
+class TokenCode(Op):
+    """A token's binary input code and its position's, concatenated (SpikeDecoder's embedder), held for the
+    ``period`` synthetic steps of each token: the position is the step count over ``period``.  ``outer``: the
+    one-hot code of (position, token) instead (upstream's ``one-hot`` encoding, ``P x V`` wide).  A table look-up
+    before the chip, like an embedding; a position beyond the table is refused (the model's context)."""
+
+    kind: ClassVar[str] = "TokenCode"
+    binary_output: ClassVar[bool] = True
+    tokens: np.ndarray  # [V, Et] bool
+    positions: np.ndarray  # [P, Ep] bool
+    outer: bool
+    period: int
+
+    @property
+    def size(self) -> int:
+        if self.outer:
+            return self.positions.shape[0] * self.tokens.shape[0]
+        return self.tokens.shape[1] + self.positions.shape[1]
+
+    def to_nir(self, input_names):
+        """A NIR Linear on the one-hot token (the token part of the code; the position part is zero there), with
+        every parameter in its metadata: NIR has no position-dependent input code."""
+        weight = np.zeros((self.size, self.tokens.shape[0]))
+        if not self.outer:
+            weight[: self.tokens.shape[1]] = self.tokens.T
+        meta = {PARAM_PREFIX + name: value for name, value in self.params().items()}
+        return nir.Linear(weight=weight, metadata={OP_KEY: self.kind, **meta, NOTE_KEY: (
+            f"token code, plus the position's code (position = step // {self.period}); held for {self.period} steps")})
+
+    @classmethod
+    def from_nir(cls, node: nir.Linear) -> "TokenCode":
+        return cls.from_extension(node.metadata)
+
+    @staticmethod
+    def _code(tokens, positions, outer, ids, position):
+        if position >= positions.shape[0]:
+            raise ValueError(f"position {position} is beyond the model's context of {positions.shape[0]} positions")
+        if outer:
+            out = np.zeros((len(ids), positions.shape[0], tokens.shape[0]), np.int64)
+            out[np.arange(len(ids)), position, ids] = 1
+            return out.reshape(len(ids), -1)
+        pos = np.broadcast_to(positions[position], (len(ids), positions.shape[1]))
+        return np.concatenate([tokens[ids], pos], axis=1).astype(np.int64)
+
+    def initial_state(self, batch, dtype):
+        return 0
+
+    def float_step(self, inputs, state):
+        ids = inputs[0][:, 0].long().numpy()
+        code = self._code(self.tokens, self.positions, self.outer, ids, state // self.period)
+        return torch.from_numpy(code).to(torch.float64), state + 1
+
+    Q: ClassVar[type] = QTokenCode
+
+    def quantize(self, ctx):
+        return QTokenCode(self.tokens.astype(np.int64), self.positions.astype(np.int64), bool(self.outer), int(self.period))
+
+    @staticmethod
+    def int_width(q: QTokenCode):
+        return q.positions.shape[0] * q.table.shape[0] if q.outer else q.table.shape[1] + q.positions.shape[1]
+
+    @staticmethod
+    def int_initial_state(q: QTokenCode, batch):
+        return 0
+
+    @staticmethod
+    def int_step(q: QTokenCode, inputs, state, tally):
+        out = TokenCode._code(q.table, q.positions, q.outer, inputs[0][:, 0], state // q.period)
+        tally.op_evals += len(inputs[0])  # one table look-up per stream
+        return out, state + 1

@@ -24,15 +24,24 @@ from ...files import read_user_file
 
 class Tokenizer(Protocol):
     vocab_size: int
+    kind: str  # how a build's manifest names it (SAVED_KINDS reads it back)
+    unit: str  # what one id stands for: bits per <unit>
 
     def encode(self, text: str) -> list[int]: ...
 
     def decode(self, ids: list[int]) -> str: ...
 
+    def save_into(self, directory: Path) -> dict: ...
+
 
 class ByteTokenizer:
     vocab_size = 256
     name = "bytes"
+    kind = "bytes"
+    unit = "byte"
+
+    def save_into(self, directory: Path) -> dict:
+        return {"kind": self.kind, "vocab_size": self.vocab_size}
 
     def encode(self, text: str) -> list[int]:
         return list(text.encode("utf-8"))
@@ -42,6 +51,9 @@ class ByteTokenizer:
 
 
 class CharTokenizer:
+    kind = "chars"
+    unit = "character"
+
     def __init__(self, chars: list[str], name: str = "chars"):
         self.chars = chars
         self.index = {c: i for i, c in enumerate(chars)}
@@ -70,6 +82,11 @@ class CharTokenizer:
         table = {str(i): c for i, c in enumerate(self.chars)}
         path.write_text(json.dumps(table, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
 
+    def save_into(self, directory: Path) -> dict:
+        """Write the tokenizer's file into a build directory; the manifest entry that reads it back."""
+        self.save(directory / TOKENIZER_FILE)
+        return {"kind": self.kind, "file": TOKENIZER_FILE, "vocab_size": self.vocab_size}
+
     def encode(self, text: str) -> list[int]:
         unknown = sorted(set(text) - self.index.keys())
         if unknown:
@@ -85,6 +102,10 @@ class CharTokenizer:
 
 
 class HFTokenizer:
+    kind = "huggingface"
+    unit = "token"
+    save_into = CharTokenizer.save_into
+
     def __init__(self, path: Path):
         from tokenizers import Tokenizer as _HF
 
@@ -118,12 +139,31 @@ def _upstream_clean(text: str) -> str:
 class SpikeDecoderChars(CharTokenizer):
     """Upstream SpikeDecoder's character alphabet; text is cleaned as upstream cleans its training text."""
 
+    kind = "spikedecoder-chars"
+
     def encode(self, text: str) -> list[int]:
         return super().encode(_upstream_clean(text))
 
 
 class SpikeDecoderWords:
     """Upstream SpikeDecoder's word models: the config's ``dictionary``, text split as upstream's ``generate``."""
+
+    kind = "spikedecoder-words"
+    unit = "word"
+    save_into = CharTokenizer.save_into
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.words, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "SpikeDecoderWords":
+        try:
+            words = json.loads(path.read_bytes())
+            if not isinstance(words, list) or not words or not all(isinstance(w, str) and w for w in words):
+                raise TypeError("expected a JSON list of words")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+            raise UserError(f"{path}: not a SpikeDecoder word dictionary: {exc}") from None
+        return cls(tuple(words))
 
     def __init__(self, words: tuple[str, ...]):
         self.words = list(words)
@@ -149,6 +189,13 @@ class SpikeDecoderWords:
 
     def decode(self, ids: list[int]) -> str:
         return " ".join(self.words[i] for i in ids)
+
+
+TOKENIZER_FILE = "tokenizer.json"  # a build's tokenizer file
+
+# manifest "kind" -> how a build reads its tokenizer back
+SAVED_KINDS = {"bytes": lambda path: ByteTokenizer(), "chars": CharTokenizer.load, "huggingface": HFTokenizer,
+               "spikedecoder-chars": SpikeDecoderChars.load, "spikedecoder-words": SpikeDecoderWords.load}
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
