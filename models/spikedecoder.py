@@ -411,6 +411,8 @@ class SpikeDecoder(nn.Module):
 
     def __init__(self, cfg: SpikeDecoderConfig):
         super().__init__()
+        if problems := cfg.problems():
+            raise ValueError("; ".join(problems))
         self.config = cfg
         self.embedder = Embedder(cfg)
         self.blocks = nn.Sequential(*[Block(cfg, first=(i == 0)) for i in range(cfg.blocks)])

@@ -310,7 +310,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
     _, model, tokenizer = _load(args)
     args.prompt = "The " if args.prompt is None else args.prompt
     prompt_ids = _encode(tokenizer, args.prompt, "--prompt")
-    check_context(model, max(len(prompt_ids), 1) + args.tokens - 1, f"--prompt ({len(prompt_ids)} tokens) and --tokens {args.tokens}")
+    check_context(model.config.context, max(len(prompt_ids), 1) + args.tokens - 1,
+                  f"--prompt ({len(prompt_ids)} tokens) and --tokens {args.tokens}")
     start = time.perf_counter()
     out: list[int] = []
     if not args.json:
@@ -403,7 +404,8 @@ class _Progress:
 
 def cmd_simulate(args: argparse.Namespace) -> None:
     from .build import RUN_FILE, read_build
-    from .tasks.language import Simulation, simulate
+    from .graph import context
+    from .tasks.language import Simulation, check_context, simulate
 
     build = read_build(args.build, target="loihi2" if args.engine == "lava" else None)
     if build.task.name == "spikes":
@@ -414,6 +416,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                         f"language model (give --prompt{'; the float model runs with `neurocompile generate`' if not spike_only else ''})")
     args.prompt = "The " if args.prompt is None else args.prompt
     prompt_ids = _encode(build.tokenizer, args.prompt, "--prompt")
+    check_context(context(build.program.metadata), len(prompt_ids or [0]) + args.tokens,
+                  f"--prompt ({len(prompt_ids)} tokens) and --tokens {args.tokens}")
     progress = _Progress(args.tokens, not args.json and sys.stderr.isatty() and not sys.stdout.isatty())
     done = 0
 

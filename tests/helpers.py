@@ -34,3 +34,27 @@ def tiny_program():
     g.add("head", Dense(np.ones((3, 2)), np.ones((1, 2))), "lif")
     g.add("logits", Output(3), "head")
     return g
+
+
+def random_spikedecoder(seed: int, **config):
+    """A SpikeDecoder with seeded weights whose LIFs fire: norm gains ~ U(1.8, 2.6) and biases ~ N(0.6, 0.3) (as
+    tools/spikedecoder_golden.py does for the upstream data), batch-norm statistics, learned thresholds ~ U(0.5, 0.8);
+    saved with its config so it loads like an upstream checkpoint.  Returns (model, state_dict, config)."""
+    from neurocompile.models.spikedecoder import SpikeDecoder, SpikeDecoderConfig
+
+    torch.manual_seed(seed)
+    model = SpikeDecoder(SpikeDecoderConfig(**config)).eval()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Embedding):
+                m.weight.normal_(generator=gen)
+            elif isinstance(m, (torch.nn.LayerNorm, torch.nn.BatchNorm1d)):
+                m.weight.uniform_(1.8, 2.6, generator=gen)
+                m.bias.normal_(0.6, 0.3, generator=gen)
+                if isinstance(m, torch.nn.BatchNorm1d):
+                    m.running_mean.normal_(0, 0.3, generator=gen)
+                    m.running_var.uniform_(0.5, 1.5, generator=gen)
+            elif isinstance(getattr(m, "v_threshold", None), torch.nn.Parameter):
+                m.v_threshold.uniform_(0.5, 0.8, generator=gen)
+    return model, model.state_dict(), config

@@ -110,11 +110,10 @@ def sampled_windows(model, n_tokens: int, why: str) -> tuple[torch.Tensor, dict]
 
 
 @torch.no_grad()
-def check_context(model, n_tokens: int, what: str) -> None:
+def check_context(limit: int | None, n_tokens: int, what: str) -> None:
     """A model with a bounded context (SpikeDecoder: max_len positions) refuses a longer run before it starts."""
-    context = model.config.context
-    if context is not None and n_tokens > context:
-        raise UserError(f"{what} needs {n_tokens} positions, but the model's context is {context} (its config's "
+    if limit is not None and n_tokens > limit:
+        raise UserError(f"{what} needs {n_tokens} positions, but the model's context is {limit} (its config's "
                         f"max_len); ask for fewer")
 
 
@@ -246,10 +245,10 @@ def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = Fals
     streams = max(1, min(streams, (len(ids) - 1) // 8))
     length = (len(ids) - 1) // streams
     window = context(build.program.metadata)
-    if window is not None and length > window:
-        length, streams = window, (len(ids) - 1) // window
-    else:
-        window = None
+    if window is not None:  # every stream starts at position 0: windows of at most the context
+        length = min(length, window)
+        streams = (len(ids) - 1) // length
+        window = length
     if length < 1:
         raise UserError(f"the text has {len(ids)} tokens: at least 2 are needed to score a prediction")
     x = np.asarray(ids[: streams * length]).reshape(streams, length)
@@ -316,6 +315,8 @@ def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: fl
     from ...report import TEXT_HEAD, save_run
 
     files.check_file_target(build.path / RUN_FILE, "the run file")  # before the run, not after it
+    check_context(context(build.program.metadata), len(prompt_ids or [0]) + n_tokens,
+                  f"the prompt ({len(prompt_ids)} tokens) and {n_tokens} generated")
     lifs = lif_nodes(build)
     record = (*lifs, build.program.output.name) if engine == "lava" else ()
     spikes = None

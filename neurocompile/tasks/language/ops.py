@@ -56,7 +56,9 @@ class TokenCode(Op):
     """A token's binary input code and its position's, concatenated (SpikeDecoder's embedder), held for the
     ``period`` synthetic steps of each token: the position is the step count over ``period``.  ``outer``: the
     one-hot code of (position, token) instead (upstream's ``one-hot`` encoding, ``P x V`` wide).  A table look-up
-    before the chip, like an embedding; a position beyond the table is refused (the model's context)."""
+    before the chip, like an embedding.  Past the table (the model's context) the code is all zeros: the language
+    task refuses such runs before they start (``graph.context``), and a pipelined executor's drain steps, which
+    run past the last token, must not fail."""
 
     kind: ClassVar[str] = "TokenCode"
     binary_output: ClassVar[bool] = True
@@ -88,7 +90,8 @@ class TokenCode(Op):
     @staticmethod
     def _code(tokens, positions, outer, ids, position):
         if position >= positions.shape[0]:
-            raise ValueError(f"position {position} is beyond the model's context of {positions.shape[0]} positions")
+            width = positions.shape[0] * tokens.shape[0] if outer else tokens.shape[1] + positions.shape[1]
+            return np.zeros((len(ids), width), np.int64)
         if outer:
             out = np.zeros((len(ids), positions.shape[0], tokens.shape[0]), np.int64)
             out[np.arange(len(ids)), position, ids] = 1
