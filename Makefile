@@ -12,6 +12,8 @@ ZOO    := models/zoo/spikegpt-pydoc.pt
 BUILD  := build/zoo-loihi2
 NIR    := models/zoo/rleaky-patterns
 NBUILD := build/rleaky-loihi2
+SD     := models/zoo/spikedecoder-pydoc.pt
+SBUILD := build/spikedecoder-loihi2
 
 .PHONY: install demo test bench clean
 
@@ -37,8 +39,8 @@ $(STAMP): pyproject.toml Makefile tools/fix_lava.py
 	touch $(STAMP)
 
 # The fullest path that exists: inspect, export for loihi2 (trace, quantize, partition), simulate on our engine
-# and on Lava (checked identical), evaluate fidelity, report energy -- for the zoo SpikeGPT, then for the zoo's
-# NIR graph.
+# and on Lava (checked identical), evaluate fidelity, report energy -- for the zoo SpikeGPT, the zoo SpikeDecoder
+# (its config beside it), and the zoo's NIR graph.
 demo: install
 	$(BIN)/neurocompile inspect $(ZOO)
 	$(BIN)/neurocompile export $(ZOO) --target loihi2 -o $(BUILD)
@@ -47,6 +49,14 @@ demo: install
 	$(BIN)/neurocompile evaluate $(BUILD) --max-tokens 4000
 	$(BIN)/neurocompile report $(BUILD) --format md -o $(BUILD)/report.md --plots $(BUILD)/plots
 	@sed -n '/^## Per token/,/^## Energy by layer/p;/^## Conventions compared/,$$p' $(BUILD)/report.md
+	# a spiking transformer decoder (upstream SpikeDecoder format): T synthetic steps per token, attention as state
+	$(BIN)/neurocompile inspect $(SD)
+	$(BIN)/neurocompile export $(SD) --target loihi2 -o $(SBUILD)
+	$(BIN)/neurocompile simulate $(SBUILD) --prompt "the " --tokens 12 --engine lava
+	$(BIN)/neurocompile simulate $(SBUILD) --prompt "the " --tokens 60
+	$(BIN)/neurocompile evaluate $(SBUILD) --max-tokens 4000
+	$(BIN)/neurocompile report $(SBUILD) --format md -o $(SBUILD)/report.md
+	@sed -n '/^## Per token/,/^## Energy by layer/p;/^## Conventions compared/,$$p' $(SBUILD)/report.md
 	# a recurrent spiking classifier trained in snnTorch and exported by snnTorch to NIR: the same path, rasters in
 	$(BIN)/neurocompile inspect $(NIR).nir
 	$(BIN)/neurocompile export $(NIR).nir --target loihi2 -o $(NBUILD)

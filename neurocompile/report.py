@@ -22,7 +22,8 @@ from . import files
 from .build import RUN_FILE, Build
 from .energy import EVENTS, EnergyModel, load_energy_model
 from .errors import UserError
-from .ops import Tally
+from .graph import steps_per_token
+from .ops import Op, Tally
 
 EVENT_FIELD = {"binary_synaptic_op": "binary_events", "graded_synaptic_op": "graded_events",
                "graded_message": "graded_messages", "neuron_update": "neuron_updates", "op_eval": "op_evals"}
@@ -125,17 +126,17 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
     totals = run.totals.astype(np.float64) / steps  # per step
     fields = list(Tally.FIELDS)
     rows, firing = [], {}
-    macs: list[tuple[str, int]] = []  # (node, MACs of the unfolded Linear an ANN would run), in program order
+    macs: list[tuple[str, str, int]] = []  # (node, kind, MACs per step the same op costs in a dense ANN), in order
     for (name, node), row in zip(program.nodes.items(), totals):
         events = dict(zip(fields, row.tolist()))
         energy = sum(events[EVENT_FIELD[e]] * model.cost(e) for e in EVENTS)
         if node.kind == "Dense":
             kind_in = "real-valued" if events["graded_events"] > 0 else "binary" if events["binary_events"] > 0 else "silent"
-            out, inp = node.q.weights.shape[1:]
-            macs.append((name, out * inp))
         else:
             kind_in = "-"
-        if events["neuron_updates"]:  # a spiking population: spikes per neuron update
+        if ann := node.op_class.ann_macs(node.q, run.steps):
+            macs.append((name, node.kind, ann))
+        if events["neuron_updates"] and node.op_class.binary_output:  # a spiking population: spikes per update
             firing[name] = events["spikes"] / events["neuron_updates"]
         rows.append(NodeRow(name, layer_of(name), node.kind, build.target.placement(node.kind), kind_in, events, energy))
     report = Report(_header(build, run, model), steps, rows, firing)
@@ -150,7 +151,8 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
                                                   sum(n * model.cost_range(e)[1] for e, n in counted.items())],
                      "memory_pj_per_step": sum(n * model.events[e].memory for e, n in counted.items())}
     report.totals["energy_pj_per_sequence"] = report.totals["energy_pj_per_step"] * steps
-    report.comparison = comparison(counted, summed, spiking_rate(rows), macs, model, report.totals)
+    report.comparison = comparison(counted, summed, spiking_rate(rows), macs, model, report.totals,
+                                   steps_per_token(program.metadata))
     report.neurobench = neurobench(program, rows, summed)
     placement = build.partition
     if placement is not None and build.target.timing is not None:
@@ -188,7 +190,8 @@ def neurobench(program, rows: list[NodeRow], summed: dict[str, float]) -> dict:
         "activation_sparsity": 1 - sum(r.per_step["spikes"] for r in spiking) / updates if updates else None,
         "effective_acs_per_step": summed["effective_binary_events"],
         "effective_macs_per_step": summed["effective_graded_events"],
-        "dense_synops_per_step": float(synapses),  # NeuroBench's "Dense": every synapse, every step, active or not
+        # NeuroBench's "Dense": every synapse, every step (each of a token's synthetic steps), active or not
+        "dense_synops_per_step": float(synapses * steps_per_token(program.metadata)),
         "membrane_updates_per_step": summed["neuron_updates"],
         "connection_sparsity": 1 - sum(int(np.count_nonzero(w)) for w in weights) / synapses if synapses else None,
         "footprint_bytes": synapses * program.spec.weight_bits // 8,
@@ -204,12 +207,13 @@ def neurobench(program, rows: list[NodeRow], summed: dict[str, float]) -> dict:
 def spiking_rate(rows: list[NodeRow]) -> float:
     """Spikes per neuron update over every neuron population (the pooled firing rate; an input's bits are not
     spikes of a population)."""
-    updates = sum(r.per_step["neuron_updates"] for r in rows)
-    return sum(r.per_step["spikes"] for r in rows if r.per_step["neuron_updates"]) / updates if updates else 0.0
+    spiking = [r for r in rows if Op.registry[r.kind].binary_output]
+    updates = sum(r.per_step["neuron_updates"] for r in spiking)
+    return sum(r.per_step["spikes"] for r in spiking) / updates if updates else 0.0
 
 
-def comparison(counted: dict[str, float], summed: dict[str, float], rate: float, macs: list[tuple[str, int]],
-               model: EnergyModel, totals: dict) -> list[dict]:
+def comparison(counted: dict[str, float], summed: dict[str, float], rate: float, macs: list[tuple[str, str, int]],
+               model: EnergyModel, totals: dict, timesteps: int = 1) -> list[dict]:
     """This network on its target beside the same network as a dense ANN (fp32 and int8), both priced by `model` and
     paying the same memory model (its weight reads per MAC at the SNN's synaptic memory size; ``..._without_memory``
     drops memory on both sides), and beside the SNN-paper convention as published.
@@ -218,18 +222,23 @@ def comparison(counted: dict[str, float], summed: dict[str, float], rate: float,
     loihi2-energy.md): ``E = E_MAC * FLOPs_first + E_AC * sum_l SOPs_l`` with ``SOPs_l = fr * T * FLOPs_l`` over the
     layers after the first, ``E_MAC = 4.6 pJ`` and ``E_AC = 0.9 pJ`` (fp32 at 45 nm).  ``FLOPs_l`` are the MACs of
     the layer as a dense ANN, ``fr`` the firing rate (here the pooled rate of every spiking population, as the papers
-    report one rate), and the unit is one step (T = 1)."""
+    report one rate), and the unit is one step of the run: a token, whose T is ``timesteps`` (SpikeDecoder's
+    synthetic steps; 1 for SpikeGPT and NIR graphs, where a step is the unit).  The dense ANN runs once per token."""
     paper = load_energy_model("snn-paper-45nm")
     ac, mac = paper.cost("binary_synaptic_op"), paper.cost("graded_synaptic_op")
-    ann = float(sum(m for _, m in macs))
-    first = float(macs[0][1]) if macs else 0.0
+    ann = float(sum(m for _, _, m in macs))
+    first = float(macs[0][2]) if macs else 0.0
     synops = summed["binary_events"] + summed["graded_events"]
     memory = totals["memory_pj_per_step"] if any(model.events[e].memory for e in EVENTS) else None
     b = model.baseline
 
+    attention = any(kind == "SpikingAttention" for _, kind, _ in macs)
+    what = ("Linear layers, and attention's q.K and A.V over a key/value cache at the run's mean position (cache reads "
+            "priced as weight reads)" if attention else "Linear layers only")
+
     def dense(key: str, precision: str) -> dict:
         compute, read = b[f"mac_{precision}_pj"], b[f"weight_read_{precision}_pj"]
-        return {"id": key, "method": f"dense ANN, {precision} MACs, weights read per MAC (Linear layers only)",
+        return {"id": key, "method": f"dense ANN, {precision} MACs, weights read per MAC ({what})",
                 "synops_per_step": ann, "energy_pj_per_step": ann * (compute.value + read.value),
                 "memory_pj_per_step": ann * read.value, "energy_pj_per_step_without_memory": ann * compute.value,
                 "energy_pj_per_step_range": [ann * (compute.low + read.low), ann * (compute.high + read.high)]}
@@ -241,10 +250,11 @@ def comparison(counted: dict[str, float], summed: dict[str, float], rate: float,
          "energy_pj_per_step_range": totals["energy_pj_per_step_range"]},
         dense("ann_fp32", "fp32"),
         dense("ann_int8", "int8"),
-        {"id": "convention", "method": f"SNN-paper convention: E_MAC x FLOPs(first layer) + E_AC x fr x FLOPs(other layers), "
-                                       f"fr = {rate:.3f}",
-         "synops_per_step": first + rate * (ann - first), "energy_pj_per_step": mac * first + ac * rate * (ann - first),
-         "firing_rate": rate, "ann_macs_per_step": ann, "first_layer_macs": first, "first_layer": macs[0][0] if macs else None,
+        {"id": "convention", "method": f"SNN-paper convention: E_MAC x FLOPs(first layer) + E_AC x fr x T x FLOPs(other "
+                                       f"layers), fr = {rate:.3f}, T = {timesteps}",
+         "synops_per_step": first + rate * timesteps * (ann - first),
+         "energy_pj_per_step": mac * first + ac * rate * timesteps * (ann - first),
+         "firing_rate": rate, "timesteps": timesteps, "ann_macs_per_step": ann, "first_layer_macs": first, "first_layer": macs[0][0] if macs else None,
          "pj_per_ac": ac, "pj_per_mac": mac},
         {"id": "paper_constants_counted", "method": "the convention's constants on counted events: binary -> AC, graded -> MAC",
          "synops_per_step": synops, "energy_pj_per_step": ac * summed["binary_events"] + mac * summed["graded_events"]},

@@ -178,6 +178,6 @@ def test_cli_inspect_generate_and_export(capsys, tmp_path):
     assert main(["generate", str(GOLDEN / "words-onehot-reunite.pt"), "--prompt", "the cat", "--tokens", "8"]) == 2
     assert "context is 8" in capsys.readouterr().err
 
-    assert main(["export", str(GOLDEN / "learned-layer.pt"), "-o", str(tmp_path / "b")]) == 2
-    assert "not implemented yet" in capsys.readouterr().err
+    assert main(["export", str(GOLDEN / "binary-sres2-concat.pt"), "-o", str(tmp_path / "b")]) == 2
+    assert "spike_mode = 'concatenate': not compiled yet" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()

@@ -15,19 +15,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import platform
 import sys
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from neurocompile.tasks.language import bits_per_token
 from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
 from neurocompile.tasks.language.tokenizers import CharTokenizer
+from zoo_training import common_args, train
 
 
 @torch.no_grad()
@@ -51,15 +49,10 @@ def sample(model: SpikeGPT, tok: CharTokenizer, prompt: str, n: int, seed: int =
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="models/zoo/spikegpt-pydoc")
+    common_args(ap, "models/zoo/spikegpt-pydoc", 1500, 2e-3)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--embd", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--ctx", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -74,24 +67,7 @@ def main() -> None:
     cfg = SpikeGPTConfig(n_layer=args.layers, n_embd=args.embd, vocab_size=tok.vocab_size)
     model = SpikeGPT.initialised(cfg, seed=args.seed).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99), eps=1e-8)
-    gen = torch.Generator().manual_seed(args.seed)
-    warmup = max(1, min(100, args.steps // 10))
-    start = time.time()
-    for step in range(args.steps):
-        lr = args.lr * min(1.0, (step + 1) / warmup) * (0.55 + 0.45 * math.cos(math.pi * step / args.steps))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        offsets = torch.randint(0, len(train_ids) - args.ctx - 1, (args.batch,), generator=gen)
-        batch = torch.stack([train_ids[o : o + args.ctx + 1] for o in offsets.tolist()]).to(device)
-        logits = model(batch[:, :-1])
-        loss = F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step % 50 == 0 or step == args.steps - 1:
-            elapsed = time.time() - start
-            print(f"step {step:5d}  loss {loss.item() / math.log(2):.3f} bpc  lr {lr:.2e}  {elapsed:7.0f} s", flush=True)
+    seconds = train(model, opt, train_ids, args.ctx, args, device)
 
     model = model.cpu().float()
     bpc = bits_per_token(model.eval(), held_out)
@@ -112,7 +88,7 @@ def main() -> None:
         "corpus_chars": len(text),
         "held_out": f"last {zoo.HELD_OUT_FRACTION:.0%} of characters ({len(held_out)} chars)",
         "held_out_bpc": round(bpc, 4),
-        "train_seconds": round(time.time() - start),
+        "train_seconds": round(seconds),
         "device": device if device == "cpu" else torch.cuda.get_device_name(),
         "command": "python " + " ".join(sys.argv),
         "sample_prompt": "The ",

@@ -110,6 +110,12 @@ class SpikingAttention(Op):
         tally.neuron_updates += b * q.period * q.heads * q.head_dim**2
         return _saturated(y, q.out_bits, tally), (sums, step + 1)
 
+    @staticmethod
+    def ann_macs(q: QAttention, tokens: int) -> int:
+        """A softmax-free transformer with a key/value cache: q.K and A.V over the n + 1 positions so far, 2 (n + 1) E
+        per token, E (L + 1) on average over a run of L tokens (the stream here: a constant T H d^2 state)."""
+        return q.heads * q.head_dim * (tokens + 1)
+
     def state_range(self, spec) -> int:
         """How many tokens the state counts exactly: one increment per token at most."""
         return _bits_max(spec.state_bits)

@@ -194,6 +194,12 @@ class Op:
         return None
 
     @staticmethod
+    def ann_macs(q: Any, tokens: int) -> int:
+        """Multiply-accumulates per step the same op costs in a dense ANN (the energy report's baselines), for a run
+        of `tokens` tokens per stream; 0 for ops that are not matrix products."""
+        return 0
+
+    @staticmethod
     def int_step(q: Any, inputs: list[np.ndarray], state: Any, tally: Tally) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 

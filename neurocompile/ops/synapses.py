@@ -285,6 +285,11 @@ class Dense(Op):
         return Dense.accumulate(q, acc, tally), state
 
     @staticmethod
+    def ann_macs(q: QDense, tokens: int) -> int:
+        out, inp = q.weights.shape[1:]
+        return out * inp  # the unfolded Linear (token-shift ports share one matrix in the ANN)
+
+    @staticmethod
     def accumulate(q: QDense, acc: np.ndarray, tally: Tally) -> np.ndarray:
         """The receiving neurons' side: the ports' Dense outputs arrive summed, the bias is added; the state width
         bounds them."""

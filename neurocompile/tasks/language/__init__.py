@@ -148,16 +148,23 @@ def sample_token(logits: torch.Tensor, temperature: float, top_p: float, gen: to
 
 @torch.no_grad()
 def bits_per_token(model, ids: torch.Tensor, window: int = 512) -> float:
-    """Mean next-token cross-entropy in bits over `ids` (1-D), streaming the state across windows."""
+    """Mean next-token cross-entropy in bits over `ids` (1-D), streaming the state across windows; a model with a
+    bounded context (SpikeDecoder) is scored on windows of its context, each from position 0 (fresh state)."""
     if ids.numel() < 2:
         raise ValueError("need at least two tokens to score a prediction")
+    limit = model.config.context
+    window = window if limit is None else min(window, limit)
     state = model.initial_state(1)
     total, count = 0.0, 0
     for start in range(0, ids.numel() - 1, window):
         chunk = ids[start : start + window + 1]
         if chunk.numel() < 2:
             break
-        logits, state = model.forward_with_state(chunk[None, :-1], state)
+        if limit is not None:
+            state = model.initial_state(1)
+            logits = model(chunk[None, :-1])  # the whole window at once (the matrix form: the same function)
+        else:
+            logits, state = model.forward_with_state(chunk[None, :-1], state)
         total += F.cross_entropy(logits[0].double(), chunk[1:], reduction="sum").item()
         count += chunk.numel() - 1
     return total / count / math.log(2)
