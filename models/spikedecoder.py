@@ -42,6 +42,7 @@ POSITIONS = ("linear", "binary", "static", "learned")
 NORMS = ("layer", "batch")  # upstream's third, PowerNorm, is a training-time experiment: refused with a message
 SPIKE_MODES = ("average", "accumulate", "concatenate", "final")
 
+MAX_TIMESTEPS = 4096
 TAU, V_THRESHOLD = 2.0, 1.0  # upstream's LIFs: MultiStepLIFNode(tau=2.0), threshold 1 (learnable with
 # learning_MSLIF, then stored in the checkpoint), hard reset to 0
 CHAR_ALPHABET = "abcdefghijklmnopqrstuvwxyz.'SEP "  # upstream's default character vocabulary (32)
@@ -143,6 +144,15 @@ class SpikeDecoderConfig:
         for key in ("vocab_size", "max_len", "heads", "blocks", "timesteps", "tok_embed_dim", "pos_embed_dim"):
             if not isinstance(getattr(self, key), int) or isinstance(getattr(self, key), bool) or getattr(self, key) < 1:
                 out.append(f"{key} = {getattr(self, key)!r}: expected a positive integer")
+        if isinstance(self.timesteps, int) and self.timesteps > MAX_TIMESTEPS:
+            out.append(f"timesteps = {self.timesteps}: at most {MAX_TIMESTEPS} synthetic steps per token "
+                       f"(upstream uses 2-4)")
+        for key in ("attention_scale", "pos_bias"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                out.append(f"{key} = {value!r}: expected a finite number")
+        if isinstance(self.attention_scale, (int, float)) and not self.attention_scale > 0:
+            out.append(f"attention_scale = {self.attention_scale!r}: expected a positive number")
         if self.dim_hid is not None and (not isinstance(self.dim_hid, int) or self.dim_hid < 1):
             out.append(f"dim_hid = {self.dim_hid!r}: expected a positive integer or null")
         if self.spiking_residuals not in (0, 1, 2):

@@ -104,6 +104,8 @@ def _with_config(tmp_path, name: str, **changes) -> tuple:
     (dict(vocab_size=None), r"no 'vocab_size'"),
     (dict(num_heads=2, heads=2), r"alias both given"),
     (dict(colour="blue"), r"unknown config key 'colour'"),
+    (dict(timesteps=10**9), r"timesteps = 1000000000: at most 4096"),
+    (dict(attention_scale=0), r"attention_scale = 0.0: expected a positive number"),
 ])
 def test_config_disagreeing_with_the_tensors_is_named(tmp_path, changes, message):
     path, config = _with_config(tmp_path, "learned-layer", **changes)
