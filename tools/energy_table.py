@@ -24,6 +24,7 @@ from neurocompile.build import Build  # noqa: E402
 from neurocompile.energy import load_energy_model  # noqa: E402
 from neurocompile.lower import lower  # noqa: E402
 from neurocompile.models import zoo  # noqa: E402
+from neurocompile.frontends import spikegpt  # noqa: E402
 from neurocompile.pipeline import APPROXIMATIONS  # noqa: E402
 from neurocompile.quantize import calibrate, quantize  # noqa: E402
 from neurocompile.report import Run, make_report  # noqa: E402
@@ -50,7 +51,7 @@ def run(name, model, tokens: np.ndarray, calibration: np.ndarray, tokenizer):
     for t in tokens:
         sim.step(np.array([t]))
     manifest = {"source": {"checkpoint": name, "sha256": "-"}, "target": "cpu", "task": "language", "numeric": {},
-                "approximations": APPROXIMATIONS}
+                "approximations": APPROXIMATIONS + list(spikegpt.FAMILY.approximations)}
     build = Build(Path("."), manifest, program, tokenizer, graph)
     return Run(sim.totals, sim.steps, tokens.tolist(), 1), build
 
