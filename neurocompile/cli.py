@@ -359,7 +359,7 @@ def cmd_export(args: argparse.Namespace) -> None:
             print(f"  {p['cores']} neurocores on {p['chips']} chip(s) of {p['system']} (lower bound {p['lower_bound_cores']}, "
                   f"{p['cores_over_bound']:.2f}x); synaptic memory used {p['synaptic_utilisation_mean']:.0%} on average; "
                   f"{p['embedded_cpu_ops']} ops on embedded x86 cores; messages per token: {t['same_core']:,} within a core, "
-                  f"{t['across_cores']:,} across cores, {t['across_chips']:,} across chips")
+                  f"{t['across_cores']:,} across cores ({t['mesh_hops']:,} mesh hops), {t['across_chips']:,} across chips")
 
 
 def _export_nir(args: argparse.Namespace) -> None:

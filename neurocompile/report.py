@@ -438,8 +438,9 @@ def _resources_line(resources: dict | str, unit: str) -> str:
             f"used on average (max {resources['synaptic_utilisation_max']:.0%}), neuron slots "
             f"{resources['neuron_utilisation_mean']:.0%} (max {resources['neuron_utilisation_max']:.0%}); "
             f"{resources['embedded_cpu_ops']} ops on embedded x86 cores; messages per {unit} (upper bound): "
-            f"{t['same_core']:,} within a core, {t['across_cores']:,} across cores, {t['across_chips']:,} across chips, "
-            f"{t['to_cpu_or_host']:,} to x86 or host, {t.get('from_cpu_or_host', 0):,} from x86 or host")
+            f"{t['same_core']:,} within a core, {t['across_cores']:,} across cores ({t.get('mesh_hops', 0):,} mesh hops, "
+            f"on an assumed core map), {t['across_chips']:,} across chips, {t['to_cpu_or_host']:,} to x86 or "
+            f"host, {t.get('from_cpu_or_host', 0):,} from x86 or host; routing energy not priced")
 
 
 def _tex_escape(s: str) -> str:

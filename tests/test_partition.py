@@ -32,7 +32,7 @@ def test_traffic_and_placement_by_construction():
     assert placed.lower_bound == 2  # 14 bytes / 8
     # codes (host) sends its 4 values to fc's one core; logits (host) receives head's 3
     assert placed.traffic == {"same_core": 2, "across_cores": 2, "across_chips": 0, "to_cpu_or_host": 3,
-                              "from_cpu_or_host": 4}
+                              "from_cpu_or_host": 4, "mesh_hops": 2}  # cores 0 and 1: neighbours on the mesh
     assert placed.host == ["tokens", "codes", "logits"]
 
 
@@ -66,6 +66,15 @@ def test_neuron_programs_sit_next_to_what_feeds_them():
         [("fc1", (0, 4)), ("lif1", (0, 4))], [("fc2", (0, 4)), ("lif2", (0, 4))]]
     # fc1 -> lif1 and fc2 -> lif2 within their cores; lif1 -> fc2 the one crossing
     assert placed.traffic["same_core"] == 8 and placed.traffic["across_cores"] == 4
+    assert placed.traffic["mesh_hops"] == 4  # one hop each
+    far = partition(program, dataclasses.replace(spec, mesh_columns=1), "one")  # a 1 x 4 column: still neighbours
+    assert far.traffic["mesh_hops"] == 4
+
+
+def test_mesh_hops_are_manhattan_within_a_chip():
+    spec = dataclasses.replace(RESOURCES, cores_per_chip=6, mesh_columns=3)  # 3 x 2: cores 0 1 2 / 3 4 5
+    assert [spec.hops(0, b) for b in range(6)] == [0, 1, 2, 1, 2, 3]
+    assert spec.hops(2, 3) == 3 and spec.hops(7, 11) == spec.hops(1, 5) == 2  # chip-local positions
 
 
 def test_rows_split_across_cores_and_chips():

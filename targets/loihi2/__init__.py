@@ -38,7 +38,10 @@ RESOURCES = ResourceSpec(
                    "Point announcement (restated by eeNews Europe, 2024-04-17; secondary) gives 140,544 neuromorphic "
                    "cores and 'over 2,300' x86 processors: 122 cores and 2 x86 per chip, not 128 and 6. This spec "
                    "keeps 128 and 6 per chip for every system, so Hala Point's core count is overstated by 4.9 %",
+        "mesh_columns": "assumption: a chip's cores on a 16 x 8 mesh, numbered row by row. Loihi 2's cores sit on an "
+                        "asynchronous 2D mesh (Intel; Shrestha et al. 2023), but no core map is published",
     },
+    mesh_columns=16,
 )
 
 def _netx_files(program):

@@ -35,6 +35,12 @@ class ResourceSpec:
     max_synaptic_delay: int  # steps a synapse may add to the one every synapse takes
     systems: dict[str, int]  # name -> chips
     sources: dict[str, str]
+    mesh_columns: int = 16  # cores per row of a chip's mesh: core i sits at (i mod columns, i div columns)
+
+    def hops(self, a: int, b: int) -> int:
+        """Manhattan hops between two cores of one chip on the mesh (core indices are global; chip-local here)."""
+        a, b = a % self.cores_per_chip, b % self.cores_per_chip
+        return abs(a % self.mesh_columns - b % self.mesh_columns) + abs(a // self.mesh_columns - b // self.mesh_columns)
 
 
 @dataclass
@@ -293,7 +299,8 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
     for core in placement.cores:
         for s in core.slices:
             where.setdefault(s.node, []).append((s.rows[0], s.rows[1], core.index, core.chip))
-    counts = {"same_core": 0, "across_cores": 0, "across_chips": 0, "to_cpu_or_host": 0, "from_cpu_or_host": 0}
+    counts = {"same_core": 0, "across_cores": 0, "across_chips": 0, "to_cpu_or_host": 0, "from_cpu_or_host": 0,
+              "mesh_hops": 0}  # mesh_hops: the across-core messages' Manhattan hops on their chip's mesh, summed
 
     def origin(name: str) -> str:  # through wires (delays) to the population that sends
         node = program.nodes[name]
@@ -323,6 +330,8 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
                 for n, dst_core, dst_chip in targets:
                     key = "same_core" if dst_core == core else "across_cores" if dst_chip == chip else "across_chips"
                     counts[key] += n
+                    if key == "across_cores":
+                        counts["mesh_hops"] += n * placement.resources.hops(core, dst_core)
     return counts
 
 
