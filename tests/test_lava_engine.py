@@ -82,3 +82,46 @@ def test_split_synapses_still_match_the_cpu_engine():
     sim = Simulator(program, 1)
     logits = np.stack([sim.step(np.array([t]))[0] for t in tokens])
     np.testing.assert_array_equal(run.logits, logits)
+
+
+FAILING_NODE = """
+import sys
+import numpy as np
+import torch
+sys.path.insert(0, {tests!r})
+from helpers import tiny_program
+from neurocompile.errors import EngineMismatch
+from neurocompile.ops import Dense
+from neurocompile.quantize import calibrate, quantize
+from neurocompile.targets.loihi2 import NUMERIC
+from neurocompile.targets.loihi2.lava_engine import run_lava
+
+g = tiny_program()
+program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
+original = Dense.accumulate
+
+def failing(q, acc, tally):  # the receiving side of 'head' fails once token 1 reaches it
+    if acc.any() and q.weights.shape[1] == 3:
+        raise ArithmeticError("boom")
+    return original(q, acc, tally)
+
+Dense.accumulate = staticmethod(failing)  # Lava forks its processes: they inherit this
+try:
+    run_lava(program, np.array([0, 1, 1]))
+except EngineMismatch as exc:
+    print("REPORTED:", exc)
+"""
+
+
+def test_a_node_that_raises_inside_lava_is_reported_not_a_hang(tmp_path):
+    """Lava cannot carry an exception out of a running process (the run waits forever): the NodeProcess records the
+    step, the engine names the node after the run.  Run in a subprocess with a timeout, so a regression fails
+    instead of hanging the suite."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "fail.py"
+    script.write_text(FAILING_NODE.format(tests=str(Path(__file__).parent)))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    assert "REPORTED: in Lava, node head (Dense) raised at Lava step" in done.stdout, done.stdout + done.stderr

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from neurocompile import lava_compat
-from neurocompile.errors import UserError
+from neurocompile.errors import EngineMismatch, UserError
 from neurocompile.graph import steps_per_token
 from neurocompile.quantize import Program
 
@@ -138,6 +138,13 @@ def run_lava(program: Program, inputs, slices: dict[str, list[tuple[int, int]]] 
         if graph.steps > 1:
             head.run(condition=RunSteps(num_steps=graph.steps - 1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         rest = (time.perf_counter() - first) / max(graph.steps - 1, 1)
+        failed = {name: int(proc.failed.get()[0]) for name, proc in graph.node_processes.items()}
+        failed = {name: step for name, step in failed.items() if step}
+        if failed:
+            culprit = min(failed, key=failed.get)
+            raise EngineMismatch(f"in Lava, node {culprit} ({program.nodes[culprit].kind}) raised at Lava step {failed[culprit]} "
+                                 f"(stream step {failed[culprit] - 1 - depth[culprit]}); the cpu engine runs the same integer "
+                                 f"step and shows the error" + (f"; {len(failed) - 1} other node(s) failed too" if len(failed) > 1 else ""))
         outputs = {o: graph.heads[o].history.get().astype(np.int64)[depth[o] : depth[o] + steps] for o in outs}
         spikes = {}
         for name, node in program.nodes.items():  # every spiking population, from Lava's sink or its own process

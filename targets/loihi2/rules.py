@@ -35,6 +35,7 @@ class LavaGraph:
     heads: dict[str, Any] = field(default_factory=dict)  # node -> its process
     sinks: dict[str, Any] = field(default_factory=dict)  # node on a Lava LIF -> the sink recording its spikes
     processes: int = 0
+    node_processes: dict[str, Any] = field(default_factory=dict)  # node -> its NodeProcess (checked for failures)
     later: list["_Later"] = field(default_factory=list)  # connections to ports of nodes not built yet (loops)
     synaptic_delays: dict[str, np.ndarray] = field(default_factory=dict)  # wire -> steps its readers' synapses add, per source neuron
 
@@ -47,6 +48,7 @@ class LavaGraph:
         proc = self.lava.NodeProcess(kind=node.kind, q=node.q, in_shapes=in_shapes, out_shape=(self.program.width(name),),
                                      depth=self.depth[name], steps=self.steps, name=name, **kw)
         self.processes += 1
+        self.node_processes[name] = proc
         return proc
 
 

@@ -9,6 +9,10 @@ Pipelining: the node only starts computing at step ``1 + depth`` (the step at wh
 through the Lava Dense delays); before that it sends zeros and leaves its state untouched.  Inputs that
 arrive earlier than the node's depth are held back by ``input_delays`` steps (delay balancing).
 
+Failure: Lava has no way to carry an exception out of a running process (the run would wait for the process's
+messages forever).  A node whose integer step raises records the Lava time step in ``failed``, sends zeros from
+then on, and the engine reports it after the run (``lava_engine.run_lava``).
+
 Lava discovers ProcessModels by importing, as top-level modules, the files beside a process's module: this
 folder holds nothing else, and this file uses absolute imports only.
 """
@@ -42,6 +46,7 @@ class NodeProcess(AbstractProcess):
             setattr(self, f"in{i}", InPort(shape=in_shapes[i] if i < len(in_shapes) else (1,)))
         self.out = OutPort(shape=out_shape)
         self.history = Var(shape=(steps,) + tuple(out_shape), init=np.zeros((steps,) + tuple(out_shape), np.int64))
+        self.failed = Var(shape=(1,), init=np.zeros(1, np.int64))  # the Lava step its integer step raised at (0: none)
 
 
 @implements(proc=NodeProcess, protocol=LoihiProtocol)
@@ -53,6 +58,7 @@ class PyNodeModelFixed(PyLoihiProcessModel):
     in2: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64)
     out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64)
     history: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    failed: np.ndarray = LavaPyType(np.ndarray, np.int64)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -74,13 +80,18 @@ class PyNodeModelFixed(PyLoihiProcessModel):
             self.pending[i].append(x)
             inputs.append(self.pending[i].popleft())
         shape = self.out.shape
-        if self.time_step < 1 + self.depth:  # token 0 has not reached this node yet
+        if self.time_step < 1 + self.depth or self.failed[0]:  # token 0 has not reached this node yet, or it failed
             y = np.zeros(shape, np.int64)
-        elif self.accumulate_only:  # the receiving side of Lava Dense processes
-            y = self.op.accumulate(self.q, inputs[0][None], Tally())[0]
         else:
-            y, self.state = self.op.int_step(self.q, [x[None] for x in inputs], self.state, Tally())
-            y = y[0]
+            try:
+                if self.accumulate_only:  # the receiving side of Lava Dense processes
+                    y = self.op.accumulate(self.q, inputs[0][None], Tally())[0]
+                else:
+                    y, self.state = self.op.int_step(self.q, [x[None] for x in inputs], self.state, Tally())
+                    y = y[0]
+            except Exception:  # noqa: BLE001 -- reported by the engine after the run; raising here would hang it
+                self.failed[0] = self.time_step
+                y = np.zeros(shape, np.int64)
         if self.time_step <= self.history.shape[0]:
             self.history[self.time_step - 1] = y
         self.out.send(y)
