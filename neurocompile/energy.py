@@ -28,6 +28,7 @@ EVENTS = ("binary_synaptic_op", "graded_synaptic_op", "graded_message", "neuron_
 STATUSES = ("verified", "secondary", "unverified", "assumption")  # from strongest to weakest
 DEFAULT = "hw-45nm"
 BASELINE = ("mac_fp32_pj", "mac_int8_pj", "weight_read_fp32_pj", "weight_read_int8_pj")
+ROUTING = ("hop_pj", "chip_crossing_pj")  # optional: per message per mesh hop, per message crossing chips
 POINTS = ("value", "low", "high")
 
 
@@ -61,6 +62,7 @@ class EnergyModel:
     origin: str  # file it came from
     inputs: dict[str, Quantity] = field(default_factory=dict)
     derived: dict[str, Quantity] = field(default_factory=dict)
+    routing: dict[str, Quantity] = field(default_factory=dict)  # what it prices of ROUTING (none: routing not priced)
 
     def cost(self, event: str) -> float:
         return self.events[event].value
@@ -155,11 +157,11 @@ def names_in(formula: str) -> set[str]:
 # The file
 # --------------------------------------------------------------------------------------------------
 
-KEYS = {"": ("model", "inputs", "derived", "events", "baseline"), "model": ("name", "description"),
+KEYS = {"": ("model", "inputs", "derived", "events", "baseline", "routing"), "model": ("name", "description"),
         "input": ("value", "low", "high", "unit", "source", "status", "note"),
         "derived": ("formula", "unit", "source", "status", "note"),
         "event": ("pj", "low", "high", "formula", "memory", "source", "status", "note"),
-        "baseline": (*BASELINE, "source")}
+        "baseline": (*BASELINE, "source"), "routing": (*ROUTING, "source")}
 
 
 def _only_known(table: object, allowed: tuple[str, ...], where: str, path: Path) -> None:
@@ -273,8 +275,19 @@ class _Parser:
             value = baseline[key]
             prices[key] = (self.computed(key, value, {"source": source}, where) if isinstance(value, str) else
                            self.primary(key, {"value": value, "source": source, "status": "secondary"}, where, "value"))
+        routing = {}
+        if "routing" in data:
+            table = data["routing"]
+            _only_known(table, KEYS["routing"], "routing", self.path)
+            routing_source = self.text(table, "source", "routing")
+            for key in ROUTING:
+                if key in table:
+                    value, where = table[key], f"routing.{key}"
+                    routing[key] = (self.computed(key, value, {"source": routing_source}, where) if isinstance(value, str)
+                                    else self.primary(key, {"value": value, "source": routing_source,
+                                                            "status": "assumption"}, where, "value"))
         return EnergyModel(str(model.get("name", self.path.stem)), str(model.get("description", "")), events, prices,
-                           source, self.path.name, inputs, derived)
+                           source, self.path.name, inputs, derived, routing)
 
     def table(self, data: dict, key: str) -> dict:
         table = data.get(key, {})

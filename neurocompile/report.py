@@ -157,7 +157,27 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
     placement = build.partition
     if placement is not None and build.target.timing is not None:
         _add_time(report, build.target.timing(program, placement, {r.node: r.per_step for r in rows}))
+    if placement is not None and build.target.traffic is not None:
+        _add_routing(report, build.target.traffic(program, placement), rows, model, steps_per_token(program.metadata))
     return report
+
+
+def _add_routing(report: Report, traffic: dict[str, dict[str, int]], rows: list[NodeRow], model: EnergyModel,
+                 per_token: int) -> None:
+    """Messages between cores and chips at the run's activity: each sending population's static traffic (every
+    value sent) scaled by the fraction of its values the run sent -- its firing rate for spikes, every value for
+    graded outputs -- priced per mesh hop and per chip crossing where the energy model gives a figure."""
+    activity = {r.node: (r.per_step["spikes"] / r.per_step["neuron_updates"]
+                         if Op.registry[r.kind].binary_output and r.per_step["neuron_updates"] else 1.0) for r in rows}
+    hops = per_token * sum(c["mesh_hops"] * activity.get(src, 1.0) for src, c in traffic.items())
+    crossings = per_token * sum(c["across_chips"] * activity.get(src, 1.0) for src, c in traffic.items())
+    t = report.totals
+    t["mesh_hops_per_step"], t["chip_crossings_per_step"] = hops, crossings
+    if "hop_pj" in model.routing:
+        hop = model.routing["hop_pj"]
+        t["routing_pj_per_step"] = hops * hop.value
+        t["routing_pj_per_step_range"] = [hops * hop.low, hops * hop.high]
+        t["energy_with_routing_pj_per_step"] = t["energy_pj_per_step"] + t["routing_pj_per_step"]
 
 
 def _add_time(report: Report, time: dict) -> None:
@@ -278,10 +298,13 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
         "inputs": {k: asdict(q) for k, q in model.inputs.items()},
         "derived": {k: asdict(q) for k, q in model.derived.items()},
         "baseline": {**{k: asdict(q) for k, q in model.baseline.items()}, "source": model.baseline_source},
+        "routing": {k: asdict(q) for k, q in model.routing.items()},
         "units": build.task.units,
         "approximations": build.manifest["approximations"] + [
-            "energy counts events of the integer simulation; routing between cores and chips is not counted until "
-            "the Loihi 2 partition exists",
+            "energy counts events of the integer simulation; routing (partitioned targets) is a separate line: each "
+            "sending population's messages (every value, on the partition's core map) scaled by the run's firing "
+            "rate for spikes (graded values all sent), priced per mesh hop where the energy model has a figure; "
+            "messages between chips are counted, not priced",
             *(["the first token of the run is the prompt's first character (or token 0 for an empty prompt)"]
               if language else []),
             "dense ANN baselines count the MACs of the Linear layers only (norms, WKV, gates excluded)",
@@ -355,6 +378,13 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[Cell]]]]:
               ["saturations", t["saturations"]], ["wraps", t["wraps"]],
               ["energy (nJ)", t["energy_pj_per_step"] / 1e3],
               ["energy range (nJ)", tuple(v / 1e3 for v in t["energy_pj_per_step_range"])]]
+    if "mesh_hops_per_step" in t:  # a partitioned target's traffic at the run's activity
+        totals += [["mesh hops (messages x hops between cores)", t["mesh_hops_per_step"]],
+                   ["messages between chips (not priced)", t["chip_crossings_per_step"]]]
+        if "routing_pj_per_step" in t:
+            totals += [["routing energy (nJ)", t["routing_pj_per_step"] / 1e3],
+                       ["routing energy range (nJ)", tuple(v / 1e3 for v in t["routing_pj_per_step_range"])],
+                       ["energy with routing (nJ)", t["energy_with_routing_pj_per_step"] / 1e3]]
     if "seconds_per_step" in t:  # a partitioned target's timing model
         totals += [[f"time per {unit} (µs)", t["seconds_per_step"] * 1e6],
                    [f"time per {unit}, range (µs)", tuple(v * 1e6 for v in t["seconds_per_step_range"])],
@@ -440,7 +470,7 @@ def _resources_line(resources: dict | str, unit: str) -> str:
             f"{resources['embedded_cpu_ops']} ops on embedded x86 cores; messages per {unit} (upper bound): "
             f"{t['same_core']:,} within a core, {t['across_cores']:,} across cores ({t.get('mesh_hops', 0):,} mesh hops, "
             f"on an assumed core map), {t['across_chips']:,} across chips, {t['to_cpu_or_host']:,} to x86 or "
-            f"host, {t.get('from_cpu_or_host', 0):,} from x86 or host; routing energy not priced")
+            f"host, {t.get('from_cpu_or_host', 0):,} from x86 or host")
 
 
 def _tex_escape(s: str) -> str:

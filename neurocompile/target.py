@@ -41,6 +41,8 @@ class Target:
     placement: Callable[[str], str] = lambda kind: "cpu"  # op kind -> where the target runs it
     # (program, placement, {node: events per step}) -> time per step and static energy, for partitioned targets
     timing: Callable[[Any, Any, dict], dict] | None = None
+    # (program, placement) -> {sending node: messages per step, by kind (mesh_hops, across_chips, ...)}: routing
+    traffic: Callable[[Any, Any], dict] | None = None
 
 
 def get_target(name: str) -> Target:

@@ -69,6 +69,11 @@ def test_neuron_programs_sit_next_to_what_feeds_them():
     assert placed.traffic["mesh_hops"] == 4  # one hop each
     far = partition(program, dataclasses.replace(spec, mesh_columns=1), "one")  # a 1 x 4 column: still neighbours
     assert far.traffic["mesh_hops"] == 4
+    from neurocompile.targets.loihi2.partition import traffic_by_source
+
+    by_source = traffic_by_source(program, placed)
+    assert by_source["lif1"]["mesh_hops"] == 4 and by_source["lif1"]["across_cores"] == 4  # the one crossing's sender
+    assert sum(c["mesh_hops"] for c in by_source.values()) == placed.traffic["mesh_hops"]
 
 
 def test_mesh_hops_are_manhattan_within_a_chip():

@@ -255,3 +255,8 @@ def test_report_cli_on_the_zoo_model(capsys, tmp_path):
     assert t["edp_js_per_token"] == pytest.approx((t["energy_pj_per_token"] + t["static_pj_per_token"]) * 1e-12
                                                   * t["seconds_per_token"])
     assert data["header"]["timing"]["bottleneck"].startswith(("neurocore", "the x86 cores of chip"))
+    # routing: the zoo spans 11 cores; loihi1-proxy prices a hop at the mean of Davies 2018's 3.0 and 4.0 pJ; spikes
+    # travel at the run's firing rate, so the hops are fewer than the partition's every-value-sent upper bound
+    partition = json.loads((build / "partition.json").read_text())["summary"]["traffic_per_step"]
+    assert 0 < t["mesh_hops_per_token"] < partition["mesh_hops"]
+    assert t["routing_pj_per_token"] == pytest.approx(3.5 * t["mesh_hops_per_token"])

@@ -121,6 +121,9 @@ def test_command_line_export_simulate_evaluate_report(tmp_path, capsys):
     rows = {r["node"]: r for r in report["nodes"]}
     attention = rows["blocks.0.SMHA.attention"]
     assert attention["placement"] == "neuron"
+    totals = report["totals"]  # routing: mesh hops at the run's activity (one core here: none), 3.5 pJ per hop
+    assert totals["mesh_hops_per_token"] >= 0 and totals["routing_pj_per_token"] == pytest.approx(3.5 * totals["mesh_hops_per_token"])
+    assert totals["energy_with_routing_pj_per_token"] == pytest.approx(totals["energy_pj_per_token"] + totals["routing_pj_per_token"])
     # per token: T steps, each updating all T x heads x d^2 resident state neurons
     assert attention["per_token"]["neuron_updates"] == 4 * (4 * 2 * 16 * 16)
     assert attention["energy_pj"] > 0

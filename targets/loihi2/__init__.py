@@ -14,7 +14,7 @@ visible).  Systems: Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 ch
 from neurocompile.target import NumericSpec, Target
 
 from . import rules
-from .partition import ResourceSpec, place, read_placement
+from .partition import ResourceSpec, place, read_placement, traffic_by_source
 from .timing import timing
 
 NUMERIC = NumericSpec(name="loihi2", weight_bits=8, state_bits=24, payload_bits=16, lif_input_bits=18, decay_bits=12)
@@ -61,4 +61,5 @@ TARGET = Target(
     read_placement=read_placement,
     placement=rules.placement,
     timing=timing,
+    traffic=traffic_by_source,
 )

@@ -290,7 +290,20 @@ def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
     return placement
 
 
+# mesh_hops: the across-core messages' Manhattan hops on their chip's mesh, summed
+TRAFFIC_KEYS = ("same_core", "across_cores", "across_chips", "to_cpu_or_host", "from_cpu_or_host", "mesh_hops")
+
+
 def _traffic(program: Program, placement: Placement) -> dict[str, int]:
+    """Messages per step, summed over the sending populations (``traffic_by_source``)."""
+    total = dict.fromkeys(TRAFFIC_KEYS, 0)
+    for counts in traffic_by_source(program, placement).values():
+        for key, n in counts.items():
+            total[key] += n
+    return total
+
+
+def traffic_by_source(program: Program, placement: Placement) -> dict[str, dict[str, int]]:
     """Messages per step, upper bound: every output of a population is sent (graded values are non-zero
     almost always; spikes are counted as if all fired).  A value goes once to every core holding a slice of a
     synapse population that reads it, and to the core holding the same row of an elementwise neuron program; embedded-CPU and host ops are reached across the chip ('to_cpu_or_host') and send their whole
@@ -299,8 +312,7 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
     for core in placement.cores:
         for s in core.slices:
             where.setdefault(s.node, []).append((s.rows[0], s.rows[1], core.index, core.chip))
-    counts = {"same_core": 0, "across_cores": 0, "across_chips": 0, "to_cpu_or_host": 0, "from_cpu_or_host": 0,
-              "mesh_hops": 0}  # mesh_hops: the across-core messages' Manhattan hops on their chip's mesh, summed
+    by_source: dict[str, dict[str, int]] = {}
 
     def origin(name: str) -> str:  # through wires (delays) to the population that sends
         node = program.nodes[name]
@@ -310,6 +322,7 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
         if rules.placement(node.kind) == "wire":
             continue
         for src in map(origin, node.inputs):
+            counts = by_source.setdefault(src, dict.fromkeys(TRAFFIC_KEYS, 0))
             if src not in where:  # an x86 or host op: its whole output goes to every core holding a slice of the reader
                 if node.name in where:
                     for chip in [ch for _, _, _, ch in {(0, 0, c, ch) for _, _, c, ch in where[node.name]}]:
@@ -332,7 +345,7 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
                     counts[key] += n
                     if key == "across_cores":
                         counts["mesh_hops"] += n * placement.resources.hops(core, dst_core)
-    return counts
+    return by_source
 
 
 def place(program: Program, spec: ResourceSpec, system: str | None) -> Placement:
