@@ -21,8 +21,8 @@ class Family:
     title: str
     keys: str  # the upstream keys that identify it, for messages
     recognises: Callable[[set[str]], bool]
-    build: Callable[[Checkpoint, "LoadOptions"], Any] | None  # -> model; None: recognised, not loaded yet
-    trace: Callable[[Any], Any] | None  # model -> Graph
+    build: Callable[[Checkpoint, "LoadOptions"], Any]  # -> the checked model
+    trace: Callable[[Any], Any]  # model -> Graph
     approximations: tuple[str, ...] = ()  # where this family's integer program departs from its float model
 
 
@@ -44,9 +44,6 @@ def family_of(ckpt: Checkpoint) -> Family:
     keys = set(ckpt.state)
     for family in families():
         if family.recognises(keys):
-            if family.build is None:
-                raise UserError(f"{ckpt.path}: recognised a {family.title} checkpoint, which this version of "
-                                f"neurocompile does not load yet")
             return family
     known = "; ".join(f"{f.keys} for {f.title}" for f in families())
     raise UserError(f"{ckpt.path}: not a checkpoint of a family neurocompile knows (looked for {known}). "
@@ -75,14 +72,6 @@ def family_of_model(model: Any) -> Family:
     return by_name[family]
 
 
-def tracer(model: Any) -> Callable[[Any], Any] | None:
-    """The model's family's tracer; None when the family loads but does not compile yet."""
-    return family_of_model(model).trace
-
-
 def trace(model: Any):
     """The model's Graph, by its family's tracer."""
-    trace_model = tracer(model)
-    if trace_model is None:
-        raise TypeError(f"the {model.family} family has no tracer yet")
-    return trace_model(model)
+    return family_of_model(model).trace(model)

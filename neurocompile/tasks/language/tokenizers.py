@@ -22,6 +22,9 @@ from ...errors import UserError
 from ...files import read_user_file
 
 
+TOKENIZER_FILE = "tokenizer.json"  # a build's tokenizer file
+
+
 class Tokenizer(Protocol):
     vocab_size: int
     kind: str  # how a build's manifest names it (SAVED_KINDS reads it back)
@@ -50,7 +53,12 @@ class ByteTokenizer:
         return bytes(ids).decode("utf-8", errors="replace")
 
 
-class CharTokenizer:
+class _OneFile:
+    """A tokenizer a build stores as one file (its own ``save``) read back by its ``kind`` (``SAVED_KINDS``)."""
+
+
+
+class CharTokenizer(_OneFile):
     kind = "chars"
     unit = "character"
 
@@ -101,10 +109,9 @@ class CharTokenizer:
         return "".join(self.chars[i] for i in ids)
 
 
-class HFTokenizer:
+class HFTokenizer(_OneFile):
     kind = "huggingface"
     unit = "token"
-    save_into = CharTokenizer.save_into
 
     def __init__(self, path: Path):
         from tokenizers import Tokenizer as _HF
@@ -126,14 +133,19 @@ class HFTokenizer:
         return self._tok.decode(ids)
 
 
+def _space_after_punctuation(text: str) -> str:
+    """Upstream's ``fix_punctuation``: one space after punctuation (decimals and initials kept), '. . .' as '...'."""
+    text = re.sub(r"(\d+\.\d+|\b[A-Z](?:\.[A-Z])*\b\.?)|([.,;:!?)])\s*", lambda m: m.group(1) or f"{m.group(2)} ", text)
+    return text.replace(". . .", "...")
+
+
 def _upstream_clean(text: str) -> str:
     """SpikeDecoder's text cleaning (upstream ``utils.Reader.clean`` / ``fix_punctuation``): whitespace collapsed,
     ``!``/``?`` to ``.``, ``;`` and ``--`` to spaces, characters outside letters, ``.``, ``'`` and space dropped,
     a space after punctuation, lowercase."""
     text = " ".join(text.split()).replace("!", ".").replace("?", ".").replace(";", " ").replace("--", " ")
     text = re.sub(r"[^a-zA-Z. ']+", "", text)
-    text = re.sub(r"(\d+\.\d+|\b[A-Z](?:\.[A-Z])*\b\.?)|([.,;:!?)])\s*", lambda m: m.group(1) or f"{m.group(2)} ", text)
-    return text.replace(". . .", "...").lower()
+    return _space_after_punctuation(text).lower()
 
 
 class SpikeDecoderChars(CharTokenizer):
@@ -145,12 +157,11 @@ class SpikeDecoderChars(CharTokenizer):
         return super().encode(_upstream_clean(text))
 
 
-class SpikeDecoderWords:
+class SpikeDecoderWords(_OneFile):
     """Upstream SpikeDecoder's word models: the config's ``dictionary``, text split as upstream's ``generate``."""
 
     kind = "spikedecoder-words"
     unit = "word"
-    save_into = CharTokenizer.save_into
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.words, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -175,8 +186,7 @@ class SpikeDecoderWords:
     def split(text: str) -> list[str]:
         text = text.lower().replace("!", ".").replace("?", ".").replace(";", "")
         text = re.sub(r"[^a-zA-Z. ']+", " ", text)
-        text = re.sub(r"(\d+\.\d+|\b[A-Z](?:\.[A-Z])*\b\.?)|([.,;:!?)])\s*", lambda m: m.group(1) or f"{m.group(2)} ", text)
-        text = text.replace(". . .", "...").replace(".", " .").replace("''", "'")
+        text = _space_after_punctuation(text).replace(".", " .").replace("''", "'")
         return re.sub(" +", " ", text).split()
 
     def encode(self, text: str) -> list[int]:
@@ -190,8 +200,6 @@ class SpikeDecoderWords:
     def decode(self, ids: list[int]) -> str:
         return " ".join(self.words[i] for i in ids)
 
-
-TOKENIZER_FILE = "tokenizer.json"  # a build's tokenizer file
 
 # manifest "kind" -> how a build reads its tokenizer back
 SAVED_KINDS = {"bytes": lambda path: ByteTokenizer(), "chars": CharTokenizer.load, "huggingface": HFTokenizer,
