@@ -1,11 +1,16 @@
 """Streaming bit-accurate simulator: token in, logits out, with counters per node.
 
-It runs each op's integer semantics (``neurocompile.ops``), the same code any other executor of the
-program runs, on a batch of independent streams.  One token is one step through the whole program; a
-pipelined executor (Lava) reaches the same values ``depth`` steps later.
+Two engines with one interface, on a batch of independent streams:
 
-Memory is flat in the number of steps: counters are running sums (``totals``); values are kept per step
-only for the nodes named in ``record``.
+* ``Simulator`` (the default) runs the program's compiled integer step (``kernels``): one numba loop over the
+  nodes' kernels, data in a few batched integer arrays, no Python per node; an op without a compiled kernel runs
+  its reference step in between;
+* ``ReferenceSimulator`` runs each op's numpy integer semantics (``neurocompile.ops``), the same code the Lava
+  engine's processes run: the readable definition the compiled one is tested against.
+
+One token is one step through the whole program (or ``steps_per_token`` synthetic steps); a pipelined executor
+(Lava) reaches the same values ``depth`` steps later.  Memory is flat in the number of steps: counters are
+running sums (``totals``); values are kept per step only for the nodes named in ``record``.
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from neurocompile.graph import steps_per_token
 from neurocompile.ops import Tally
 from neurocompile.quantize import Program
 
+from . import kernels
+
 
 class NodeFailure(Exception):
     """A node's integer step raised: which node, and what it raised."""
@@ -28,21 +35,27 @@ class NodeFailure(Exception):
         self.node, self.kind, self.error = node, kind, error
 
 
-class Simulator:
+class ReferenceSimulator:
     def __init__(self, program: Program, batch: int, record: Iterable[str] = ()):
         self.program = program
         self.batch = batch
         self.nodes = list(program.nodes.values())
         self.classes = [node.op_class for node in self.nodes]
-        self.state = {n.name: cls.int_initial_state(n.q, batch) for n, cls in zip(self.nodes, self.classes)}
+        self.state = {n.name: cls.int_initial_state(n.q, batch) for n, cls in zip(self.nodes, self.classes)
+                      if self._reference(cls)}
         self.record = set(record)
         self.recorded: dict[str, list[np.ndarray]] = {name: [] for name in self.record}
         self.totals = np.zeros((len(self.nodes), len(Tally.FIELDS)), np.int64)  # summed over steps and streams
         self.per_input = steps_per_token(program.metadata)  # steps one input (token) takes: 1, or T synthetic steps
         self.substeps = 0
-        self.values: dict[str, np.ndarray] = {}
+        self._values: dict[str, np.ndarray] = {}
         out = program.output
         self.logit_scale = 2.0 ** -out.frac
+
+    @staticmethod
+    def _reference(cls) -> bool:
+        """Whether this engine runs nodes of op class `cls` by their reference step (here: all)."""
+        return True
 
     def step(self, x: np.ndarray) -> np.ndarray:
         """The step's input, [B] or [B, n] (token ids: [B]) -> the (first) output [B, n] (integers; every node's value
@@ -64,10 +77,11 @@ class Simulator:
         for name in self.record:
             self.recorded[name].append(values[name].copy())
         self.substeps += 1
-        self.values = values
+        self._values = values
         return values[self.program.output.name]
 
-    def _step(self, i: int, node, cls, values: dict[str, np.ndarray]) -> None:
+    def _step(self, i: int, node, cls, values) -> None:
+        """Node `i`'s reference step on `values` (name -> [B, n]); its output is stored there."""
         tally = Tally()
         try:
             out, self.state[node.name] = cls.int_step(node.q, [values[src] for src in node.inputs], self.state[node.name],
@@ -77,6 +91,11 @@ class Simulator:
         if cls.feedthrough:
             values[node.name] = out
         self.totals[i] += tally.as_array()
+
+    @property
+    def values(self) -> dict[str, np.ndarray]:
+        """Every node's value of the last step, [B, n]."""
+        return self._values
 
     @property
     def steps(self) -> int:
@@ -103,6 +122,96 @@ class Simulator:
     def run(self, tokens: np.ndarray) -> np.ndarray:
         """tokens [B, T] -> float logits [B, T, V]."""
         return np.stack([self.logits(tokens[:, t]) for t in range(tokens.shape[1])], 1)
+
+
+class _Columns:
+    """The values of one step as name -> [B, n] views of the compiled engine's value array (what ``_step`` reads and
+    writes for the nodes that run their reference step)."""
+
+    def __init__(self, V: np.ndarray, columns: dict[str, tuple[int, int]]):
+        self.V, self.columns = V, columns
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        first, width = self.columns[name]
+        return self.V[:, first:first + width]
+
+    def __setitem__(self, name: str, value: np.ndarray) -> None:
+        first, width = self.columns[name]
+        if np.shape(value) != (len(self.V), width):
+            raise ValueError(f"{name} gave shape {np.shape(value)}, not {(len(self.V), width)}")
+        self.V[:, first:first + width] = value
+
+
+class Simulator(ReferenceSimulator):
+    """The compiled engine: bit for bit the reference's values and counters (``tests/test_compiled.py``)."""
+
+    def __init__(self, program: Program, batch: int, record: Iterable[str] = ()):
+        super().__init__(program, batch, record)
+        layout = kernels.Layout()
+        for node, cls in zip(self.nodes, self.classes):
+            width = cls.int_width(node.q) if node.q is not None or cls.arity == 0 else None
+            if width is None:
+                if not node.inputs or node.inputs[0] not in layout.values:
+                    raise ValueError(f"node {node.name}: its width is not known before its input {node.inputs[:1]}")
+                width = layout.values[node.inputs[0]][1]
+            layout.values[node.name] = (sum(w for _, w in layout.values.values()), int(width))
+        rows, code, plan, delays = [], [], [], []
+        for i, (node, cls) in enumerate(zip(self.nodes, self.classes)):
+            if cls.arity == 0:
+                self.input = node.name
+            elif not cls.feedthrough:
+                delays.append(i)
+            elif self._reference(cls):
+                plan.append(i)
+            else:
+                args = kernels.LOWERINGS[node.kind].pack(node, node.q, node.inputs, layout.values[node.name][0], layout)
+                rows.append((kernels.LOWERINGS[node.kind].kernel, len(code), len(code) + 1 + len(args), i))
+                code += [i, *args]
+                if plan and isinstance(plan[-1], list):
+                    plan[-1][1] += 1
+                else:
+                    plan.append([len(rows) - 1, len(rows)])
+        self.rows = rows
+        self.plan = [tuple(p) if isinstance(p, list) else p for p in plan]  # (first row, end row) or a node index
+        self.delays = delays
+        self.kernels = np.array([r[:3] for r in rows], np.int64).reshape(-1, 3)
+        self.code = np.array(code, np.int64)
+        self.V = np.zeros((batch, sum(w for _, w in layout.values.values())), np.int64)
+        state = np.concatenate(layout.state_init) if layout.state_init else np.zeros(0, np.int64)
+        self.S = np.tile(state, (batch, 1))
+        self.P = np.concatenate(layout.params) if layout.params else np.zeros(0, np.int64)
+        self.W = np.concatenate(layout.weights) if layout.weights else np.zeros(0, np.int8)
+        self.columns = _Columns(self.V, layout.values)
+
+    @staticmethod
+    def _reference(cls) -> bool:
+        return cls.kind not in kernels.LOWERINGS or not cls.feedthrough
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        columns = self.columns
+        columns[self.input] = np.asarray(x, dtype=np.int64).reshape(len(x), -1)
+        for i in self.delays:  # their output first, from their state
+            columns[self.nodes[i].name] = self.classes[i].emit(self.state[self.nodes[i].name])
+        for item in self.plan:
+            if isinstance(item, tuple):
+                failed = kernels.run(self.kernels, item[0], item[1], self.code, self.V, self.S, self.P, self.W,
+                                     self.totals, self.substeps)
+                if failed >= 0:
+                    node = self.nodes[self.rows[failed][3]]
+                    raise NodeFailure(node.name, node.kind, IndexError("an input outside the op's table"))
+            else:
+                self._step(item, self.nodes[item], self.classes[item], columns)
+        for i in self.delays:
+            self._step(i, self.nodes[i], self.classes[i], columns)
+        for name in self.record:
+            self.recorded[name].append(columns[name].copy())
+        self.substeps += 1
+        return columns[self.program.output.name].copy()
+
+    @property
+    def values(self) -> dict[str, np.ndarray]:
+        """Every node's value of the last step ([B, n] views, overwritten by the next step)."""
+        return {name: self.columns[name] for name in self.columns.columns}
 
 
 def check_program(program: Program, path: Path, probe: Callable[[Program], np.ndarray]) -> None:

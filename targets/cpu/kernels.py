@@ -1,0 +1,537 @@
+"""The cpu engine's compiled integer step: each op's integer semantics (``neurocompile.ops``) as a numba kernel, and
+one compiled loop that runs a program's kernels in order -- no Python per node per step.
+
+This is the cpu target's lowering of the ops, one per op kind (``LOWERINGS``), the way a compiler registers one
+lowering per op per platform; the numpy ``int_step`` of each op stays the readable reference, and
+``tests/test_compiled.py`` keeps the two identical on random programs, random inputs and every saturation corner.
+An op without a lowering here still runs: the engine calls its reference step between compiled stretches.
+
+Data layout (batched integer arrays, nothing Python-shaped, so another backend can take them as they are):
+
+* ``V`` int64 [streams, values]: every node's output this step, in columns (``Layout.values``);
+* ``S`` int64 [streams, state]: the per-stream state of every compiled node, in columns;
+* ``P`` int64 [params]: parameters (biases, exponents, thresholds, tables, ...), flat;
+* ``W`` int8 [weights]: the Dense weights, halved (Lava's 8-bit weights of a mixed-sign matrix are even), each
+  port's matrix transposed (in-major) so that one input's fan-out is one contiguous row;
+* ``C`` int64 [nodes, counters]: the counters of ``Tally``, summed over steps and streams;
+* ``code`` int64: each node's arguments (offsets into the arrays above, widths, constants), and ``table`` int64
+  [nodes, 3]: (kernel, first argument, end of arguments) per compiled node, in execution order.
+
+Dense products accumulate in int64 (exact for any fan-in); a binary input adds its weight row, a graded one adds
+the row times its value, and inputs equal to zero cost nothing (the event-driven order: input-major).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from neurocompile import fixed
+from neurocompile.ops import Tally
+
+# counter columns (Tally.FIELDS)
+SPIKES, BINARY, GRADED, MESSAGES, UPDATES, EVALS, SATURATIONS, WRAPS, EFF_BINARY, EFF_GRADED = (
+    Tally.FIELDS.index(f) for f in ("spikes", "binary_events", "graded_events", "graded_messages", "neuron_updates",
+                                    "op_evals", "saturations", "wraps", "effective_binary_events",
+                                    "effective_graded_events"))
+UV_MAX = fixed.UV_MAX
+DECAY_SHIFT, DECAY_UNITY, ACT_SHIFT, VTH_SHIFT = fixed.DECAY_SHIFT, fixed.DECAY_UNITY, fixed.ACT_SHIFT, fixed.VTH_SHIFT
+MAX_SHIFT = 62  # shifts beyond this are not the reference's arithmetic (numpy's and LLVM's differ): refused
+
+JIT = dict(cache=True, nogil=True, error_model="numpy")  # numpy's integer division by zero (0), not Python's error
+
+
+# --------------------------------------------------------------------------------------------------
+# Scalar helpers (fixed.py's arithmetic, one element at a time)
+# --------------------------------------------------------------------------------------------------
+
+
+@njit(**JIT)
+def _round_shift(x, s):
+    if s <= 0:
+        return x << -s
+    return (x + (np.int64(1) << (s - 1))) >> s
+
+
+@njit(**JIT)
+def _shift(x, e):
+    return x << e if e >= 0 else x >> -e
+
+
+@njit(**JIT)
+def _clip(x, bits):
+    """(value clipped to a signed `bits`-bit range, 1 if it was clipped)."""
+    hi = (np.int64(1) << (bits - 1)) - 1
+    if x > hi:
+        return hi, 1
+    if x < -hi - 1:
+        return -hi - 1, 1
+    return x, 0
+
+
+@njit(**JIT)
+def _lookup(P, tab, length, in_frac, step_frac, offset, x):
+    i = _round_shift(x, in_frac - step_frac) + offset
+    return P[tab + min(max(i, 0), length - 1)]
+
+
+@njit(**JIT)
+def _decay(x, factor):
+    y = x * factor
+    return -((-y) >> DECAY_SHIFT) if y < 0 else y >> DECAY_SHIFT
+
+
+@njit(**JIT)
+def _div_round(num, den):
+    q = (abs(num) + den // 2) // den
+    return -q if num < 0 else q
+
+
+@njit(**JIT)
+def _bit_length(x):
+    x, n = abs(x), 0
+    while x:
+        x >>= 1
+        n += 1
+    return n
+
+
+@njit(**JIT)
+def _isqrt(n):
+    r = np.int64(np.floor(np.sqrt(np.float64(n))))
+    for _ in range(2):
+        if r * r > n:
+            r -= 1
+        if (r + 1) * (r + 1) <= n:
+            r += 1
+    return r
+
+
+# --------------------------------------------------------------------------------------------------
+# Kernels: a = this node's arguments; each returns True, or False when its input is out of range
+# --------------------------------------------------------------------------------------------------
+
+
+@njit(**JIT)
+def dense(a, V, P, W, C):
+    """a: node, out, n_out, out_bits, bias, ports, then per port (in, n_in, binary, weights, exponents, nonzero)."""
+    node, out, n_out, out_bits, bias, ports = a[0], a[1], a[2], a[3], a[4], a[5]
+    B = V.shape[0]
+    total = np.zeros((B, n_out), np.int64)
+    acc = np.empty((B, n_out), np.int64)
+    for p in range(ports):
+        x0, n_in, binary, w0, e0, nz0 = a[6 + 6 * p: 12 + 6 * p]
+        acc[:] = 0
+        active, effective = 0, 0
+        for j in range(n_in):
+            row = W[w0 + j * n_out: w0 + (j + 1) * n_out]
+            for b in range(B):
+                xv = V[b, x0 + j]
+                if xv != 0:
+                    active += 1
+                    effective += P[nz0 + j]
+                    acc_b = acc[b]
+                    if binary:
+                        for o in range(n_out):
+                            acc_b[o] += row[o]
+                    else:
+                        for o in range(n_out):
+                            acc_b[o] += row[o] * xv
+        for b in range(B):
+            for o in range(n_out):
+                total[b, o] += _shift(acc[b, o], P[e0 + o])
+        if binary:
+            C[node, BINARY] += active * n_out
+            C[node, EFF_BINARY] += effective
+        else:
+            C[node, GRADED] += active * n_out
+            C[node, MESSAGES] += active
+            C[node, EFF_GRADED] += effective
+    clipped = 0
+    for b in range(B):
+        for o in range(n_out):
+            y, c = _clip(total[b, o] + P[bias + o], out_bits)
+            V[b, out + o] = y
+            clipped += c
+    C[node, SATURATIONS] += clipped
+    return True
+
+
+@njit(**JIT)
+def lif(a, V, S, C, t):
+    """a: node, in, out, n, state (u then v), du, dv, vth, period (0: never cleared)."""
+    node, x0, out, n, s, du, dv, vth, period = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]
+    B = V.shape[0]
+    clear = period > 0 and t % period == 0
+    threshold = vth << VTH_SHIFT
+    spikes, wraps = 0, 0
+    for b in range(B):
+        for i in range(n):
+            u, v = S[b, s + i], S[b, s + n + i]
+            if clear:
+                u, v = 0, 0
+            u = _decay(u, DECAY_UNITY - (du + 1)) + (V[b, x0 + i] << ACT_SHIFT)
+            if u > UV_MAX:
+                u -= 2 * UV_MAX
+                wraps += 1
+            elif u <= -UV_MAX:
+                u += 2 * UV_MAX
+                wraps += 1
+            v = min(max(_decay(v, DECAY_UNITY - dv) + u, -UV_MAX + 1), UV_MAX - 1)
+            if v > threshold:
+                V[b, out + i] = 1
+                spikes += 1
+                v = 0
+            else:
+                V[b, out + i] = 0
+            S[b, s + i], S[b, s + n + i] = u, v
+    C[node, WRAPS] += wraps
+    C[node, UPDATES] += B * n
+    C[node, SPIKES] += spikes
+    return True
+
+
+@njit(**JIT)
+def token_shift(a, V, S):
+    """a: node, in, out, n, state."""
+    x0, out, n, s = a[1], a[2], a[3], a[4]
+    for b in range(V.shape[0]):
+        for i in range(n):
+            V[b, out + i] = S[b, s + i]
+            S[b, s + i] = V[b, x0 + i]
+    return True
+
+
+@njit(**JIT)
+def layer_norm(a, V, P, C):
+    """a: node, in, out, n, budget, eps, gamma, gamma_frac, beta, out_frac, out_bits, std_bits."""
+    node, x0, out, n, budget, eps, gamma, gamma_frac, beta, out_frac, out_bits, std_bits = a[:12]
+    B = V.shape[0]
+    d = np.empty(n, np.int64)
+    up = out_frac + std_bits - gamma_frac
+    clipped = 0
+    for b in range(B):
+        total = 0
+        for i in range(n):
+            total += V[b, x0 + i]
+        peak = 0
+        for i in range(n):
+            d[i] = n * V[b, x0 + i] - total
+            peak = max(peak, abs(d[i]))
+        down = max(_bit_length(peak) - budget, 0)
+        squares = 0
+        for i in range(n):
+            d[i] = _round_shift(d[i], down)
+            squares += d[i] * d[i]
+        var = squares // n + _round_shift(eps, 2 * down)
+        std = _isqrt(var << (2 * std_bits))
+        for i in range(n):
+            num = d[i] * P[gamma + i]
+            num = num << up if up >= 0 else _round_shift(num, -up)
+            y, c = _clip(_div_round(num, std) + P[beta + i], out_bits)
+            V[b, out + i] = y
+            clipped += c
+    C[node, EVALS] += B * n
+    C[node, SATURATIONS] += clipped
+    return True
+
+
+@njit(**JIT)
+def wkv(a, V, S, P, C):
+    """a: node, k, v, out, n, state (p, q, o), w, u, exp table, its length, in_frac, step_frac, offset, exp_frac."""
+    node, k0, v0, out, n, s, w, u, tab, length, in_frac, step_frac, offset, exp_frac = a[:14]
+    B = V.shape[0]
+    one = np.int64(1) << exp_frac
+    for b in range(B):
+        for i in range(n):
+            k, v = V[b, k0 + i], V[b, v0 + i]
+            p, q, o = S[b, s + i], S[b, s + n + i], S[b, s + 2 * n + i]
+            uk = P[u + i] + k
+            no = max(o, uk)
+            ea = _lookup(P, tab, length, in_frac, step_frac, offset, no - o)
+            eb = _lookup(P, tab, length, in_frac, step_frac, offset, no - uk)
+            V[b, out + i] = _div_round(ea * p + eb * v * one, ea * q + eb * one)
+            wo = P[w + i] + o
+            no = max(wo, k)
+            ea = _lookup(P, tab, length, in_frac, step_frac, offset, no - wo)
+            eb = _lookup(P, tab, length, in_frac, step_frac, offset, no - k)
+            S[b, s + i] = _round_shift(ea * p + eb * v * one, exp_frac)
+            S[b, s + n + i] = _round_shift(ea * q + eb * one, exp_frac)
+            S[b, s + 2 * n + i] = no
+    C[node, EVALS] += B * n
+    return True
+
+
+@njit(**JIT)
+def table_lookup(a, V, P, C):
+    """a: node, in, out, n, table, its length, in_frac, step_frac, offset."""
+    node, x0, out, n, tab, length, in_frac, step_frac, offset = a[:9]
+    for b in range(V.shape[0]):
+        for i in range(n):
+            V[b, out + i] = _lookup(P, tab, length, in_frac, step_frac, offset, V[b, x0 + i])
+    C[node, EVALS] += V.shape[0] * n
+    return True
+
+
+@njit(**JIT)
+def product(a, V, C):
+    """a: node, first input, second input, out, n, shift, bits, relu (1: the first input's positive part squared)."""
+    node, x0, y0, out, n, shift, bits, square = a[:8]
+    clipped = 0
+    for b in range(V.shape[0]):
+        for i in range(n):
+            x = V[b, x0 + i]
+            if square:
+                x = max(x, 0)
+                y = x
+            else:
+                y = V[b, y0 + i]
+            r, c = _clip(_round_shift(x * y, shift), bits)
+            V[b, out + i] = r
+            clipped += c
+    C[node, EVALS] += V.shape[0] * n
+    C[node, SATURATIONS] += clipped
+    return True
+
+
+@njit(**JIT)
+def add(a, V, C):
+    """a: node, out, n, bits, inputs, then per input (in, shift)."""
+    node, out, n, bits, inputs = a[:5]
+    clipped = 0
+    for b in range(V.shape[0]):
+        for i in range(n):
+            total = 0
+            for k in range(inputs):
+                total += _round_shift(V[b, a[5 + 2 * k] + i], a[6 + 2 * k])
+            r, c = _clip(total, bits)
+            V[b, out + i] = r
+            clipped += c
+    C[node, EVALS] += V.shape[0] * n
+    C[node, SATURATIONS] += clipped
+    return True
+
+
+@njit(**JIT)
+def copy(a, V):
+    """a: node, in, out, n (a graph output)."""
+    x0, out, n = a[1], a[2], a[3]
+    for b in range(V.shape[0]):
+        for i in range(n):
+            V[b, out + i] = V[b, x0 + i]
+    return True
+
+
+@njit(**JIT)
+def embedding(a, V, P, C):
+    """a: node, in (token ids), out, n, table [rows, n], rows.  False for an id outside the table."""
+    node, x0, out, n, tab, rows = a[:6]
+    for b in range(V.shape[0]):
+        token = V[b, x0]
+        if token < 0:
+            token += rows  # numpy's negative index, as the reference reads it
+        if token < 0 or token >= rows:
+            return False
+        for i in range(n):
+            V[b, out + i] = P[tab + token * n + i]
+    C[node, EVALS] += V.shape[0]
+    return True
+
+
+DENSE, LIF, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING = range(10)
+
+
+@njit(**JIT)
+def run(table, start, stop, code, V, S, P, W, C, t):
+    """Run compiled nodes ``table[start:stop]`` for step `t`: -1, or the row whose kernel refused its input."""
+    for r in range(start, stop):
+        kernel, a = table[r, 0], code[table[r, 1]: table[r, 2]]
+        if kernel == DENSE:
+            ok = dense(a, V, P, W, C)
+        elif kernel == LIF:
+            ok = lif(a, V, S, C, t)
+        elif kernel == TOKEN_SHIFT:
+            ok = token_shift(a, V, S)
+        elif kernel == LAYER_NORM:
+            ok = layer_norm(a, V, P, C)
+        elif kernel == WKV:
+            ok = wkv(a, V, S, P, C)
+        elif kernel == TABLE:
+            ok = table_lookup(a, V, P, C)
+        elif kernel == PRODUCT:
+            ok = product(a, V, C)
+        elif kernel == ADD:
+            ok = add(a, V, C)
+        elif kernel == COPY:
+            ok = copy(a, V)
+        else:
+            ok = embedding(a, V, P, C)
+        if not ok:
+            return r
+    return -1
+
+
+# --------------------------------------------------------------------------------------------------
+# Packing: each op kind's quantized parameters into the arrays (Python, once per program)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    """Where everything of one program lives in the engine's arrays; filled by the lowerings, node by node."""
+
+    values: dict[str, tuple[int, int]] = field(default_factory=dict)  # node -> (first column of V, width)
+    state_init: list[np.ndarray] = field(default_factory=list)  # each compiled node's initial state row
+    params: list[np.ndarray] = field(default_factory=list)
+    weights: list[np.ndarray] = field(default_factory=list)
+    n_state = n_params = n_weights = 0
+
+    def value(self, name: str, width: int | None = None) -> int:
+        """The first column of node `name`'s value, checking its width when the op needs one."""
+        first, have = self.values[name]
+        if width is not None and have != width:
+            raise ValueError(f"input {name} is {have} wide, the op needs {width}")
+        return first
+
+    def state(self, init: np.ndarray) -> int:
+        self.state_init.append(np.asarray(init, np.int64).reshape(-1))
+        self.n_state += self.state_init[-1].size
+        return self.n_state - self.state_init[-1].size
+
+    def param(self, array) -> int:
+        self.params.append(np.asarray(array, np.int64).reshape(-1))
+        self.n_params += self.params[-1].size
+        return self.n_params - self.params[-1].size
+
+    def weight(self, array: np.ndarray) -> int:
+        self.weights.append(np.ascontiguousarray(array, np.int8).reshape(-1))
+        self.n_weights += self.weights[-1].size
+        return self.n_weights - self.weights[-1].size
+
+
+@dataclass(frozen=True)
+class Lowering:
+    kernel: int
+    pack: Callable  # (node, q, inputs, out, layout) -> the node's arguments after its counter row
+
+
+LOWERINGS: dict[str, Lowering] = {}
+
+
+def lowering(*kinds: str, kernel: int):
+    def register(pack: Callable) -> Callable:
+        for kind in kinds:
+            LOWERINGS[kind] = Lowering(kernel, pack)
+        return pack
+    return register
+
+
+def _shift_ok(*shifts: int) -> None:
+    if any(abs(int(s)) > MAX_SHIFT for s in shifts):
+        raise ValueError(f"a shift of {max(abs(int(s)) for s in shifts)} bits is beyond the {MAX_SHIFT}-bit range")
+
+
+@lowering("Dense", kernel=DENSE)
+def _dense(node, q, inputs, out, lay):
+    ports, n_out, n_in = q.weights.shape
+    if len(inputs) != ports or q.exps.shape != (ports, n_out) or q.bias.shape != (n_out,) or len(q.binary) != ports:
+        raise ValueError(f"{ports} weight ports for {len(inputs)} inputs, or exponents/bias of the wrong shape")
+    if n_in > fixed.MAX_EXACT_FAN_IN:  # the reference's own limit
+        raise ValueError(f"fan-in {n_in} exceeds the exact float64 range ({fixed.MAX_EXACT_FAN_IN})")
+    w = np.asarray(q.weights)
+    if w.size and (np.abs(w).max() > 254 or (w % 2).any()):
+        raise ValueError("Dense weights must be even integers in [-254, 254] (Lava's 8-bit weights)")
+    _shift_ok(*np.asarray(q.exps).reshape(-1) + 1)
+    args = [out, n_out, q.out_bits, lay.param(q.bias), ports]
+    for p, src in enumerate(inputs):
+        args += [lay.value(src, n_in), n_in, int(bool(q.binary[p])), lay.weight((w[p] // 2).T),
+                 lay.param(np.asarray(q.exps[p]) + 1),  # halved weights: one more left shift
+                 lay.param(q.nonzero_per_input[p])]
+    return args
+
+
+@lowering("LIF", "PeriodicLIF", kernel=LIF)
+def _lif(node, q, inputs, out, lay):
+    return [lay.value(inputs[0], q.n), out, q.n, lay.state(np.zeros(2 * q.n)), q.du, q.dv, q.vth,
+            getattr(q, "period", 0)]
+
+
+@lowering("TokenShift", kernel=TOKEN_SHIFT)
+def _token_shift(node, q, inputs, out, lay):
+    return [lay.value(inputs[0], q.n), out, q.n, lay.state(np.zeros(q.n))]
+
+
+@lowering("LayerNorm", kernel=LAYER_NORM)
+def _layer_norm(node, q, inputs, out, lay):
+    from neurocompile.ops.norm import LN_STD_BITS
+
+    _shift_ok(q.out_frac + LN_STD_BITS - q.gamma_frac, 2 * q.budget)
+    return [lay.value(inputs[0], q.n), out, q.n, q.budget, q.eps, lay.param(_sized(q.gamma, q.n)), q.gamma_frac,
+            lay.param(_sized(q.beta, q.n)), q.out_frac, q.out_bits, LN_STD_BITS]
+
+
+def _sized(array, n: int) -> np.ndarray:
+    array = np.asarray(array)
+    if array.shape != (n,):
+        raise ValueError(f"a parameter of shape {array.shape} where ({n},) is needed")
+    return array
+
+
+@lowering("WKV", kernel=WKV)
+def _wkv(node, q, inputs, out, lay):
+    from neurocompile.ops.rwkv import EXP_FRAC, WKV_EMPTY
+
+    init = np.concatenate([np.zeros(2 * q.n), np.full(q.n, WKV_EMPTY)])
+    return [lay.value(inputs[0], q.n), lay.value(inputs[1], q.n), out, q.n, lay.state(init),
+            lay.param(_sized(q.w, q.n)), lay.param(_sized(q.u, q.n)), *_lookup_args(q.exp, lay), EXP_FRAC]
+
+
+def _lookup_args(t, lay) -> list[int]:
+    if len(t.table) == 0:
+        raise ValueError("an empty look-up table")
+    _shift_ok(t.in_frac - t.step_frac)
+    return [lay.param(t.table), len(t.table), t.in_frac, t.step_frac, t.offset]
+
+
+@lowering("Sigmoid", kernel=TABLE)
+def _sigmoid(node, q, inputs, out, lay):
+    return [lay.value(inputs[0]), out, lay.values[inputs[0]][1], *_lookup_args(q, lay)]
+
+
+@lowering("SquaredReLU", kernel=PRODUCT)
+def _square(node, q, inputs, out, lay):
+    _shift_ok(q.shift)
+    x = lay.value(inputs[0])
+    return [x, x, out, lay.values[inputs[0]][1], q.shift, q.out_bits, 1]
+
+
+@lowering("Mul", kernel=PRODUCT)
+def _mul(node, q, inputs, out, lay):
+    _shift_ok(q.shift)
+    n = lay.values[inputs[0]][1]
+    return [lay.value(inputs[0]), lay.value(inputs[1], n), out, n, q.shift, q.out_bits, 0]
+
+
+@lowering("Add", kernel=ADD)
+def _add(node, q, inputs, out, lay):
+    if len(q.shifts) != len(inputs):
+        raise ValueError(f"{len(q.shifts)} input scales for {len(inputs)} inputs")
+    _shift_ok(*q.shifts)
+    n = lay.values[inputs[0]][1]
+    args = [out, n, q.out_bits, len(inputs)]
+    for src, s in zip(inputs, q.shifts):
+        args += [lay.value(src, n), s]
+    return args
+
+
+@lowering("Output", kernel=COPY)
+def _output(node, q, inputs, out, lay):
+    return [lay.value(inputs[0]), out, lay.values[inputs[0]][1]]
+
+
+@lowering("SpikeEmbedding", kernel=EMBEDDING)
+def _embedding(node, q, inputs, out, lay):
+    rows, n = q.table.shape
+    return [lay.value(inputs[0], 1), out, n, lay.param(q.table), rows]

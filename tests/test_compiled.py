@@ -1,0 +1,265 @@
+"""The compiled cpu engine (targets/cpu/kernels.py) equals the reference engine (each op's numpy ``int_step``) bit for
+bit: every output, every counter, every step.
+
+The reference is tested against Lava's own processes elsewhere (test_fixed.py, test_lava_engine.py,
+test_spikedecoder_build.py, all of which now run the compiled engine as ``Simulator``); here random single-op
+programs with random parameters and inputs drawn up to and beyond every bit width (saturations, 24-bit wraps,
+LayerNorm's down-shift, table edges, zero divisors) check each kernel, and whole programs check the glue: the
+layout, the order, token shift and delays, and the ops that still run their reference step between kernels.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from neurocompile import load_model
+from neurocompile.frontends import trace
+from neurocompile.lower import lower
+from neurocompile.ops import Op
+from neurocompile.ops.base import QuantContext
+from neurocompile.ops.elementwise import QAdd, QProduct, Sigmoid
+from neurocompile.ops.io import QOutput, QSpikeInput
+from neurocompile.ops.neurons import QLIF, QPeriodicLIF, QShift
+from neurocompile.ops.norm import QLayerNorm
+from neurocompile.ops.rwkv import WKV
+from neurocompile.ops.synapses import QDense, QSpikeEmbedding
+from neurocompile.quantize import Program, QNode, calibrate, quantize
+from neurocompile.targets.cpu import kernels
+from neurocompile.targets.cpu.simulator import NodeFailure, ReferenceSimulator, Simulator
+from neurocompile.targets.loihi2 import NUMERIC
+
+from helpers import UPSTREAM, random_spikedecoder, tiny_program
+
+# numpy warns where the reference divides by zero (LayerNorm of a constant row with eps 0); the kernel gives the same 0
+pytestmark = pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+PROPERTY = settings(max_examples=200, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _ints(draw, shape, bits, zeros=0.3):
+    """Integers of up to `bits` bits (both signs, the extremes included), a fraction of them zero."""
+    hi = (1 << (bits - 1)) - 1
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-hi - 1, hi + 1, shape, dtype=np.int64) >> rng.integers(0, bits, shape)  # every magnitude
+    corners = rng.random(shape) < 0.05
+    x[corners] = rng.choice([hi, -hi - 1, 1, -1], corners.sum())
+    x[rng.random(shape) < zeros] = 0
+    return x
+
+
+def _spikes(draw, shape):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return (rng.random(shape) < rng.random()).astype(np.int64)
+
+
+# One op at a time: its Q, the sources it reads, and the inputs per step.  Sources: "x" (the program input) and
+# "xs" (x one step ago, through a TokenShift: graded state, the token shift kernel itself).
+
+
+@st.composite
+def dense(draw, n):
+    ports = draw(st.integers(1, 3))
+    n_out = draw(st.integers(1, 24))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    weights = 2 * rng.integers(-127, 128, (ports, n_out, n)).astype(np.int16)
+    weights[rng.random(weights.shape) < draw(st.floats(0, 0.9))] = 0
+    if draw(st.booleans()):
+        weights = np.abs(weights)  # one sign: Lava's excitatory matrices
+    exps = rng.integers(-9, 5, (ports, n_out))
+    if draw(st.booleans()):
+        exps[:] = exps[0, 0]
+    bits = draw(st.sampled_from([8, 16, 24]))
+    bias = _ints(draw, (n_out,), bits)
+    binary = np.array([draw(st.booleans()) for _ in range(ports)])
+    return QDense(weights, exps, binary, bits, bias), [draw(st.sampled_from(["x", "xs"])) for _ in range(ports)]
+
+
+@st.composite
+def lif(draw, n, periodic=False):
+    du = draw(st.one_of(st.just(4095), st.integers(0, 4095)))  # 4095: u is this step's input (SpikeGPT's mapping)
+    dv, vth = draw(st.integers(0, 4096)), draw(st.integers(1, 2**17 - 1))
+    if periodic:
+        return QPeriodicLIF(n, du, dv, vth, draw(st.integers(1, 5))), ["x"]
+    return QLIF(n, du, dv, vth), ["x"]
+
+
+@st.composite
+def layer_norm(draw, n):
+    return QLayerNorm(n, budget=draw(st.integers(2, 20)), eps=draw(st.sampled_from([0, 1, 37, 10**6])),
+                      gamma=_ints(draw, (n,), 16, 0.1), gamma_frac=draw(st.integers(0, 20)),
+                      beta=_ints(draw, (n,), 16), out_frac=draw(st.integers(0, 16)),
+                      out_bits=draw(st.sampled_from([8, 16, 24]))), ["x"]
+
+
+def _ctx(in_frac, out_frac):
+    return QuantContext(tuple(in_frac), tuple(False for _ in in_frac), out_frac, NUMERIC)
+
+
+@st.composite
+def wkv(draw, n):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    k_frac, v_frac = draw(st.integers(0, 14)), draw(st.integers(0, 14))
+    op = WKV(rng.normal(0, 2, n), rng.normal(0, 2, n))
+    return op.quantize(_ctx((k_frac, v_frac), v_frac)), [draw(st.sampled_from(["x", "xs"])), "x"]
+
+
+@st.composite
+def sigmoid(draw, n):
+    q = Sigmoid(n).quantize(_ctx((draw(st.integers(0, 20)),), 15))
+    if draw(st.booleans()):  # any table: every entry, the edges included, must be the one the reference reads
+        length = draw(st.integers(1, 64))
+        q = dataclasses.replace(q, table=_ints(draw, (length,), 16, 0), offset=draw(st.integers(-8, length + 8)),
+                                step_frac=draw(st.integers(0, 12)))
+    return q, ["x"]
+
+
+@st.composite
+def product(draw, n):
+    q = QProduct(draw(st.integers(-4, 40)), draw(st.sampled_from([8, 16, 24])))
+    return q, (["x"] if draw(st.booleans()) else ["x", draw(st.sampled_from(["x", "xs"]))])
+
+
+@st.composite
+def add(draw, n):
+    count = draw(st.integers(1, 3))
+    return QAdd(tuple(draw(st.integers(-4, 12)) for _ in range(count)), draw(st.sampled_from([8, 16, 24]))), \
+        [draw(st.sampled_from(["x", "xs"])) for _ in range(count)]
+
+
+@st.composite
+def embedding(draw, n):
+    rows = draw(st.integers(1, 9))
+    return QSpikeEmbedding(_spikes(draw, (rows, n))), ["x"]
+
+
+OPS = {"Dense": dense, "LIF": lif, "PeriodicLIF": lambda n: lif(n, True), "LayerNorm": layer_norm, "WKV": wkv, "Sigmoid": sigmoid,
+       "SquaredReLU": product, "Mul": product, "Add": add, "SpikeEmbedding": embedding}
+
+
+def test_every_compiled_kernel_is_tested_here():
+    assert set(kernels.LOWERINGS) == set(OPS) | {"TokenShift", "Output"}  # those two are in every program below
+
+
+def _single_op_program(kind: str, q, sources: list[str], n: int) -> Program:
+    if kind == "SquaredReLU":
+        sources = sources[:1]
+    if kind == "Mul" and len(sources) == 1:
+        sources = sources * 2  # a square of one input, both signs
+    width = Op.registry[kind].int_width(q) or n
+    nodes = [QNode("x", "SpikeInput", (), 0, QSpikeInput(n, (n,))), QNode("xs", "TokenShift", ("x",), 0, QShift(n)),
+             QNode("op", kind, tuple(sources), 0, q), QNode("out", "Output", ("op",), 0, QOutput(0))]
+    assert width  # Output copies its input's width
+    return Program({node.name: node for node in nodes}, NUMERIC)
+
+
+def _same_run(program: Program, inputs: list[np.ndarray], batch: int) -> None:
+    """Both engines step by step: outputs, every node's value and every counter equal (or both refuse one step)."""
+    ours, reference = Simulator(program, batch), ReferenceSimulator(program, batch)
+    for step, x in enumerate(inputs):
+        try:
+            expected = reference.step(x)
+        except NodeFailure as exc:
+            with pytest.raises(NodeFailure) as ours_failed:
+                ours.step(x)
+            assert ours_failed.value.node == exc.node
+            return
+        got = ours.step(x)
+        np.testing.assert_array_equal(got, expected, err_msg=f"step {step}")
+        for name, value in reference.values.items():
+            np.testing.assert_array_equal(ours.values[name], value, err_msg=f"{name}, step {step}")
+        np.testing.assert_array_equal(ours.totals, reference.totals, err_msg=f"counters, step {step}")
+
+
+@PROPERTY
+@given(st.sampled_from(sorted(OPS)), st.integers(1, 40), st.integers(1, 3), st.data())
+def test_each_kernel_equals_the_reference(kind, n, batch, data):
+    q, sources = data.draw(OPS[kind](n))
+    program = _single_op_program(kind, q, sources, n)
+    steps = data.draw(st.integers(1, 6))
+    if kind == "SpikeEmbedding":
+        rows = q.table.shape[0]
+        program.nodes["x"] = QNode("x", "SpikeInput", (), 0, QSpikeInput(1, (1,)))
+        program.nodes["xs"] = QNode("xs", "TokenShift", ("x",), 0, QShift(1))
+        inputs = [data.draw(st.lists(st.integers(-rows - 2, rows + 1), min_size=batch, max_size=batch))
+                  for _ in range(steps)]
+        inputs = [np.array(x) for x in inputs]
+    elif kind in ("LIF", "PeriodicLIF"):
+        inputs = [_ints(data.draw, (batch, n), data.draw(st.sampled_from([12, 18, 24]))) for _ in range(steps)]
+    elif kind == "Dense" and data.draw(st.booleans()):
+        inputs = [_spikes(data.draw, (batch, n)) for _ in range(steps)]
+    else:
+        bits = data.draw(st.sampled_from([8, 16, 24]))
+        inputs = [_ints(data.draw, (batch, n), bits) for _ in range(steps)]
+    _same_run(program, inputs, batch)
+
+
+def test_saturation_wrap_and_division_corners_are_reached():
+    """The drawn programs above do reach the corners they claim to (else the property would be weaker than said)."""
+    hits = {"saturations": 0, "wraps": 0}
+    rng = np.random.default_rng(0)
+    n = 8
+    for kind, q, bits in [("Dense", QDense(np.full((1, 4, n), 254, np.int16), np.full((1, 4), 3), np.array([False]),
+                                           16, np.zeros(4, np.int64)), 16),
+                          ("LIF", QLIF(n, 0, 0, 2**17 - 1), 24),
+                          ("LayerNorm", QLayerNorm(n, 3, 0, np.full(n, 2**15), 0, np.zeros(n, np.int64), 10, 8), 16)]:
+        program = _single_op_program(kind, q, ["x"], n)
+        inputs = [rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (2, n)) for _ in range(4)]
+        inputs.append(np.zeros((2, n), np.int64))  # LayerNorm of a constant row with eps 0: a zero divisor
+        _same_run(program, inputs, 2)
+        sim = Simulator(program, 2)
+        for x in inputs:
+            sim.step(x)
+        for name in hits:
+            hits[name] += int(sim.table()[2][name])
+    assert hits["saturations"] > 0 and hits["wraps"] > 0
+
+
+def _spikegpt_program(path, block_rows: int, seed: int) -> Program:
+    g = lower(trace(load_model(path)))
+    tokens = torch.randint(0, 40, (2, 24), generator=torch.Generator().manual_seed(seed))
+    spec = NUMERIC if block_rows is None else dataclasses.replace(NUMERIC, block_rows=block_rows)
+    return quantize(g, spec, calibrate(g, tokens))
+
+
+@pytest.mark.parametrize("variant,block_rows", [("RWKV", None), ("RWKV-ffnPre", 1)])
+def test_spikegpt_programs_run_identically(variant, block_rows):
+    program = _spikegpt_program(UPSTREAM / f"{variant}.pt", block_rows, 1)
+    tokens = np.random.default_rng(2).integers(0, 40, (3, 20))
+    _same_run(program, list(tokens.T), 3)
+
+
+def test_programs_with_uncompiled_ops_run_them_in_between():
+    """SpikeDecoder's token code, attention and time sum have no kernel yet: they run their reference step between
+    compiled stretches, on the same arrays."""
+    model, _, config = random_spikedecoder(5, vocab_size=30, max_len=6, heads=2, blocks=2, timesteps=3,
+                                           encodingType="learned", position_encoding_strategy="static",
+                                           tok_embed_dim=8, pos_embed_dim=4, spike_mode="average")
+    g = lower(trace(model))
+    tokens = torch.randint(0, 30, (2, 6), generator=torch.Generator().manual_seed(0))
+    program = quantize(g, NUMERIC, calibrate(g, tokens))
+    sim = Simulator(program, 2)
+    reference_kinds = {sim.nodes[i].kind for i in sim.plan if not isinstance(i, tuple)}
+    assert {"TokenCode", "SpikingAttention"} <= reference_kinds and sim.rows  # both paths are taken
+    steps = [t for t in np.random.default_rng(1).integers(0, 30, (2, 4)).T for _ in range(3)]
+    _same_run(program, steps, 2)
+
+
+def test_tiny_program_by_hand():
+    g = tiny_program()
+    program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1]])))
+    _same_run(program, [np.array([0, 1]), np.array([1, 1]), np.array([1, 0])], 2)
+
+
+def test_a_program_the_kernels_cannot_hold_is_refused_at_load():
+    n = 4
+    odd = QDense(np.full((1, 2, n), 3, np.int16), np.zeros((1, 2), np.int64), np.array([True]), 16, np.zeros(2, np.int64))
+    with pytest.raises(ValueError, match="even integers"):
+        Simulator(_single_op_program("Dense", odd, ["x"], n), 1)
+    wide = QLayerNorm(n, 2, 0, np.ones(n + 1, np.int64), 0, np.zeros(n, np.int64), 0, 16)
+    with pytest.raises(ValueError, match="shape"):
+        Simulator(_single_op_program("LayerNorm", wide, ["x"], n), 1)
