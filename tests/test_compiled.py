@@ -263,3 +263,14 @@ def test_a_program_the_kernels_cannot_hold_is_refused_at_load():
     wide = QLayerNorm(n, 2, 0, np.ones(n + 1, np.int64), 0, np.zeros(n, np.int64), 0, 16)
     with pytest.raises(ValueError, match="shape"):
         Simulator(_single_op_program("LayerNorm", wide, ["x"], n), 1)
+
+
+def test_dense_int32_stretches_stop_just_before_overflow():
+    """Products accumulate in int32 over as many inputs as cannot overflow it: all weights +254 (127 halved) and all
+    inputs 845,000 allow exactly 20 (20 x 127 x 845,000 = 2,146,300,000 < 2^31), so one more would wrap."""
+    n = 300
+    q = QDense(np.full((1, 3, n), 254, np.int16), np.full((1, 3), -12), np.array([False]), 24, np.zeros(3, np.int64))
+    program = _single_op_program("Dense", q, ["x"], n)
+    big = np.full((2, n), 845_000, np.int64)
+    big[1] *= -1
+    _same_run(program, [big, big // 7, np.zeros_like(big)], 2)

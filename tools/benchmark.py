@@ -5,12 +5,14 @@
 Every ratio is ours over a peer (higher is better) from measurements taken in turn -- A B A B ..., ``--repeats``
 times -- and each peer's min and median are printed (as tokens or steps per second: the best and the median run).
 Peers:
-  * zoo, 45m: the integer simulator (targets/cpu) against the float model's recurrent step (the same streaming
-    work), one stream and 16 streams; the float model's parallel forward over 128 tokens (training-style) beside
-    them; and the weight-streaming bound: bytes of 8-bit weights per token over the memory bandwidth measured here.
+  * zoo, 45m: the integer simulator (targets/cpu, the compiled engine) against the float model's recurrent step
+    (the same streaming work), one stream and 16 streams; beside them the reference engine (numpy, each op's
+    int_step), the float model's parallel forward over 128 tokens (training-style), and the weight-streaming bound:
+    bytes of 8-bit weights per token over the memory bandwidth measured here.
     Models: the zoo model, and a 45M-shaped SpikeGPT (L12 C512 V4096) with random weights made here (never saved).
   * lava: the zoo program on Lava's simulator (the loihi2 target's process graph) against ours per step after the
-    first (identical spikes and logits checked), and Lava's own Dense(1000) -> LIF(1000) against ours per step.
+    first (identical spikes and logits checked), and Lava's own Dense(1000) -> LIF(1000) against ours per step (the
+    same network as a program on our engine; identical spikes checked, one step earlier: Lava's Dense delays).
   * export: ``neurocompile export`` of a 216M-shaped checkpoint (tools/bench_export.py): seconds and peak RSS.
 ``--json`` prints one JSON object (the keys BENCHMARKS.md and the issues use) on stdout; tables go to stderr.
 """
@@ -33,7 +35,7 @@ from neurocompile.lower import lower
 from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
 from neurocompile.quantize import calibrate, quantize
-from neurocompile.targets.cpu.simulator import Simulator
+from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
 from neurocompile.targets.loihi2 import NUMERIC
 from neurocompile.frontends import trace
 
@@ -95,7 +97,8 @@ def memory_bandwidth() -> float:
 
 
 def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[dict, int]:
-    """Simulator vs float step (and float parallel) at 1 and 16 streams; ratios by stream count."""
+    """Simulator vs float step (and the reference engine, float parallel) at 1 and 16 streams; ratios by stream
+    count."""
     graph = lower(trace(model))
     rng = np.random.default_rng(0)
     vocab = model.config.vocab_size
@@ -104,13 +107,17 @@ def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[
     results = {}
     for batch in (1, 16):
         stream = rng.integers(0, vocab, (tokens, batch))
-        sim = Simulator(program, batch)
+        sim, ref = Simulator(program, batch), ReferenceSimulator(program, batch)
         state = [model.initial_state(batch)]
         x = torch.from_numpy(rng.integers(0, vocab, (batch, 128)))
 
         def simulator() -> float:
             it = iter(stream)
             return rate(lambda: sim.step(next(it)), tokens - 1) * batch
+
+        def reference() -> float:
+            it = iter(stream)
+            return rate(lambda: ref.step(next(it)), tokens - 1) * batch
 
         def float_step() -> float:
             it = iter(torch.from_numpy(stream))
@@ -125,11 +132,12 @@ def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[
             with torch.no_grad():
                 return rate(lambda: model(x), 2) * batch * 128
 
-        runs = interleaved({"simulator": simulator, "float step": float_step, "float parallel": float_parallel}, repeats)
+        runs = interleaved({"simulator": simulator, "reference": reference, "float step": float_step,
+                            "float parallel": float_parallel}, repeats)
         results[batch] = runs
-        say(f"| {name} | {batch} | {summary(runs['simulator'])} | {summary(runs['float step'])} | "
-            f"{ratio(runs['simulator'], runs['float step']):.2f}× | {summary(runs['float parallel'])} | "
-            f"{ratio(runs['simulator'], runs['float parallel']):.2f}× |")
+        say(f"| {name} | {batch} | {summary(runs['simulator'])} | {summary(runs['reference'])} | "
+            f"{summary(runs['float step'])} | {ratio(runs['simulator'], runs['float step']):.2f}× | "
+            f"{summary(runs['float parallel'])} | {ratio(runs['simulator'], runs['float parallel']):.2f}× |")
     return results, weight_bytes
 
 
@@ -178,11 +186,15 @@ def bench_dense_lif(n: int, repeats: int, steps: int = 100) -> float:
 
     from neurocompile import fixed
 
+    from neurocompile.ops.io import QOutput, QSpikeInput
+    from neurocompile.ops.neurons import QLIF
+    from neurocompile.ops.synapses import QDense
+    from neurocompile.quantize import Program, QNode
+
     rng = np.random.default_rng(0)
-    w = 2 * rng.integers(-60, 61, (n, n))
+    w = 2 * rng.integers(-60, 61, (n, n))  # even: Lava's mixed-sign weights unchanged
     x = (rng.random((n, steps)) < 0.1).astype(np.int64)
     p = fixed.LIFParams(du=4095, dv=2048, vth=200)
-    weff = fixed.effective_weights(w).astype(np.float64)
     checks = []
 
     def lava() -> float:
@@ -202,16 +214,23 @@ def bench_dense_lif(n: int, repeats: int, steps: int = 100) -> float:
         checks.append(theirs)
         return (steps - 1) / seconds
 
+    program = Program({node.name: node for node in [
+        QNode("x", "SpikeInput", (), 0, QSpikeInput(n, (n,))),
+        QNode("dense", "Dense", ("x",), 0, QDense(w[None].astype(np.int16), np.zeros((1, n), np.int64),
+                                                  np.array([True]), fixed.STATE_BITS, np.zeros(n, np.int64))),
+        QNode("lif", "LIF", ("dense",), 0, QLIF(n, p.du, p.dv, p.vth)),
+        QNode("out", "Output", ("lif",), 0, QOutput(0))]}, NUMERIC)
+
     def ours() -> float:
-        u = v = pending = np.zeros(n, np.int64)
+        sim = Simulator(program, 1)
         spikes = np.zeros((n, steps), bool)
-        start = None
-        for t in range(steps):
-            if t == 1:
-                start = time.perf_counter()
-            a, pending = pending, fixed.dense(weff, 0, x[:, t], graded=False)
-            spikes[:, t], u, v, _ = fixed.lif_step(u, v, a, p)
+        spikes[:, 0] = sim.step(x[None, :, 0])[0]
+        start = time.perf_counter()
+        for t in range(1, steps):
+            spikes[:, t] = sim.step(x[None, :, t])[0]
         seconds = time.perf_counter() - start
+        spikes[:, 1:] = spikes[:, :-1].copy()  # Lava's Dense delays by one step
+        spikes[:, 0] = False
         checks.append(spikes)
         return (steps - 1) / seconds
 
@@ -247,14 +266,15 @@ def main() -> None:
     if chosen:
         bandwidth = memory_bandwidth()
         say(f"\nmemory bandwidth (numpy copy, best of 20): {bandwidth / 1e9:.1f} GB/s\n")
-        say("| model | streams | simulator tokens/s (best / median) | float step tokens/s | sim / step | "
-            "float parallel tokens/s | sim / parallel |")
-        say("|---|---|---|---|---|---|---|")
+        say("| model | streams | simulator tokens/s (best / median) | reference engine tokens/s | float step tokens/s | "
+            "sim / step | float parallel tokens/s | sim / parallel |")
+        say("|---|---|---|---|---|---|---|---|")
         for key in chosen:
             name, make = models[key]
             results, weight_bytes = bench_model(name, make(), args.tokens, args.repeats)
             for batch, runs in results.items():
                 out[f"{key}.cpu_vs_float.streams{batch}"] = ratio(runs["simulator"], runs["float step"])
+                out[f"{key}.compiled_vs_reference.streams{batch}"] = ratio(runs["simulator"], runs["reference"])
             bound = bandwidth / weight_bytes
             out[f"{key}.bound_fraction"] = statistics.median(results[1]["simulator"]) / bound
             say(f"  {name}: {weight_bytes / 1e6:.1f} MB of 8-bit weights per token -> at most {bound:,.0f} tokens/s "

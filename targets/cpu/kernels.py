@@ -114,31 +114,59 @@ def _isqrt(n):
 # --------------------------------------------------------------------------------------------------
 
 
+INT32_MAX = 2**31 - 1
+
+
+@njit(**JIT)
+def _accumulate(acc, W, w0, n_out, V, x0, j0, j1, binary):
+    """acc[b] += row j of W times input j of stream b, for the inputs j0 <= j < j1 that are not zero (a binary input
+    counts as 1); `acc` is int32 or int64, the caller's choice of what cannot overflow."""
+    for j in range(j0, j1):
+        row = W[w0 + j * n_out: w0 + (j + 1) * n_out]
+        for b in range(V.shape[0]):
+            xv = V[b, x0 + j]
+            if xv != 0:
+                acc_b = acc[b]
+                if binary:
+                    for o in range(n_out):
+                        acc_b[o] += row[o]
+                else:
+                    xt = acc_b.dtype.type(xv)
+                    for o in range(n_out):
+                        acc_b[o] += acc_b.dtype.type(row[o]) * xt
+
+
 @njit(**JIT)
 def dense(a, V, P, W, C):
-    """a: node, out, n_out, out_bits, bias, ports, then per port (in, n_in, binary, weights, exponents, nonzero)."""
+    """a: node, out, n_out, out_bits, bias, ports, then per port (in, n_in, binary, weights, exponents, nonzero, largest
+    |weight|).  Products accumulate in int32 over as many inputs as cannot overflow it (the port's largest |weight|
+    times this step's largest |input|), then in int64: exact for any fan-in and any input."""
     node, out, n_out, out_bits, bias, ports = a[0], a[1], a[2], a[3], a[4], a[5]
     B = V.shape[0]
     total = np.zeros((B, n_out), np.int64)
     acc = np.empty((B, n_out), np.int64)
+    acc32 = np.empty((B, n_out), np.int32)
     for p in range(ports):
-        x0, n_in, binary, w0, e0, nz0 = a[6 + 6 * p: 12 + 6 * p]
+        x0, n_in, binary, w0, e0, nz0, wmax = a[6 + 7 * p: 13 + 7 * p]
         acc[:] = 0
-        active, effective = 0, 0
+        active, effective, xmax = 0, 0, 0
         for j in range(n_in):
-            row = W[w0 + j * n_out: w0 + (j + 1) * n_out]
             for b in range(B):
                 xv = V[b, x0 + j]
                 if xv != 0:
                     active += 1
                     effective += P[nz0 + j]
-                    acc_b = acc[b]
-                    if binary:
-                        for o in range(n_out):
-                            acc_b[o] += row[o]
-                    else:
-                        for o in range(n_out):
-                            acc_b[o] += row[o] * xv
+                    xmax = max(xmax, abs(xv))
+        if binary:
+            xmax = min(xmax, 1)
+        chunk = n_in if wmax * xmax == 0 else INT32_MAX // (wmax * xmax) if xmax <= INT32_MAX else 0
+        if chunk >= 16:  # int32 lanes (twice the width of int64 ones) pay for the flushes
+            for j0 in range(0, n_in, chunk):
+                acc32[:] = 0
+                _accumulate(acc32, W, w0, n_out, V, x0, j0, min(j0 + chunk, n_in), binary)
+                acc += acc32
+        else:
+            _accumulate(acc, W, w0, n_out, V, x0, 0, n_in, binary)
         for b in range(B):
             for o in range(n_out):
                 total[b, o] += _shift(acc[b, o], P[e0 + o])
@@ -448,7 +476,7 @@ def _dense(node, q, inputs, out, lay):
     for p, src in enumerate(inputs):
         args += [lay.value(src, n_in), n_in, int(bool(q.binary[p])), lay.weight((w[p] // 2).T),
                  lay.param(np.asarray(q.exps[p]) + 1),  # halved weights: one more left shift
-                 lay.param(q.nonzero_per_input[p])]
+                 lay.param(q.nonzero_per_input[p]), int(np.abs(w[p]).max(initial=0)) // 2]
     return args
 
 
