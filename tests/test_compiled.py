@@ -22,6 +22,7 @@ from neurocompile.frontends import trace
 from neurocompile.lower import lower
 from neurocompile.ops import Op
 from neurocompile.ops.base import QuantContext
+from neurocompile.ops.cells import QCUBA, QCUBAVoltage
 from neurocompile.ops.elementwise import QAdd, QProduct, Sigmoid
 from neurocompile.ops.io import QOutput, QSpikeInput
 from neurocompile.ops.neurons import QLIF, QPeriodicLIF, QShift
@@ -89,6 +90,19 @@ def lif(draw, n, periodic=False):
 
 
 @st.composite
+def cuba(draw, n, voltage=False):
+    """Per-neuron decays, thresholds and biases, reset to zero or by subtraction, inputs summed."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    du, dv = rng.integers(0, 4096, n), rng.integers(0, 4096, n)
+    mant, exp = rng.integers(-(1 << 12) + 1, 1 << 12, n), rng.integers(0, 8, n)
+    mant[rng.random(n) < 0.5] = 0
+    sources = [draw(st.sampled_from(["x", "xs"])) for _ in range(draw(st.integers(1, 3)))]
+    if voltage:
+        return QCUBAVoltage(du, dv, mant, exp), sources
+    return QCUBA(du, dv, rng.integers(1, 2**17, n), mant, exp, draw(st.booleans())), sources
+
+
+@st.composite
 def layer_norm(draw, n):
     return QLayerNorm(n, budget=draw(st.integers(2, 20)), eps=draw(st.sampled_from([0, 1, 37, 10**6])),
                       gamma=_ints(draw, (n,), 16, 0.1), gamma_frac=draw(st.integers(0, 20)),
@@ -137,7 +151,8 @@ def embedding(draw, n):
     return QSpikeEmbedding(_spikes(draw, (rows, n))), ["x"]
 
 
-OPS = {"Dense": dense, "LIF": lif, "PeriodicLIF": lambda n: lif(n, True), "LayerNorm": layer_norm, "WKV": wkv, "Sigmoid": sigmoid,
+OPS = {"Dense": dense, "LIF": lif, "PeriodicLIF": lambda n: lif(n, True),
+       "CUBA": cuba, "CUBAVoltage": lambda n: cuba(n, True), "LayerNorm": layer_norm, "WKV": wkv, "Sigmoid": sigmoid,
        "SquaredReLU": product, "Mul": product, "Add": add, "SpikeEmbedding": embedding}
 
 
@@ -188,7 +203,7 @@ def test_each_kernel_equals_the_reference(kind, n, batch, data):
         inputs = [data.draw(st.lists(st.integers(-rows - 2, rows + 1), min_size=batch, max_size=batch))
                   for _ in range(steps)]
         inputs = [np.array(x) for x in inputs]
-    elif kind in ("LIF", "PeriodicLIF"):
+    elif kind in ("LIF", "PeriodicLIF", "CUBA", "CUBAVoltage"):
         inputs = [_ints(data.draw, (batch, n), data.draw(st.sampled_from([12, 18, 24]))) for _ in range(steps)]
     elif kind == "Dense" and data.draw(st.booleans()):
         inputs = [_spikes(data.draw, (batch, n)) for _ in range(steps)]

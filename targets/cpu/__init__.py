@@ -1,4 +1,5 @@
-"""Our bit-accurate CPU simulator of the Loihi 2 integer program (numpy; float64 BLAS for exact integer products)."""
+"""Our bit-accurate CPU simulator of the Loihi 2 integer program: compiled numba kernels (``kernels``), with each op's
+numpy integer step as the reference (``simulator.ReferenceSimulator``)."""
 from neurocompile.target import Target
 from neurocompile.targets.loihi2 import NUMERIC, rules
 

@@ -188,36 +188,46 @@ def dense(a, V, P, W, C):
 
 
 @njit(**JIT)
-def lif(a, V, S, C, t):
-    """a: node, in, out, n, state (u then v), du, dv, vth, period (0: never cleared)."""
-    node, x0, out, n, s, du, dv, vth, period = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]
+def neuron(a, V, S, P, C, t):
+    """Lava's LIF arithmetic per neuron (``fixed.lif_step``): LIF, PeriodicLIF, CUBA and CUBAVoltage.
+    a: node, out, n, state (u then v), du, dv, vth, bias (per-neuron arrays in P), subtract (reset by subtracting the
+    threshold), period (0: never cleared), voltage (1: output v, no spikes), inputs (summed), then each input."""
+    node, out, n, s, du, dv, vth, bias, subtract, period, voltage, inputs = a[:12]
     B = V.shape[0]
     clear = period > 0 and t % period == 0
-    threshold = vth << VTH_SHIFT
-    spikes, wraps = 0, 0
+    spikes, wraps, rails = 0, 0, 0
     for b in range(B):
         for i in range(n):
             u, v = S[b, s + i], S[b, s + n + i]
             if clear:
                 u, v = 0, 0
-            u = _decay(u, DECAY_UNITY - (du + 1)) + (V[b, x0 + i] << ACT_SHIFT)
+            x = 0
+            for k in range(inputs):
+                x += V[b, a[12 + k] + i]
+            u = _decay(u, DECAY_UNITY - (P[du + i] + 1)) + (x << ACT_SHIFT)
             if u > UV_MAX:
                 u -= 2 * UV_MAX
                 wraps += 1
             elif u <= -UV_MAX:
                 u += 2 * UV_MAX
                 wraps += 1
-            v = min(max(_decay(v, DECAY_UNITY - dv) + u, -UV_MAX + 1), UV_MAX - 1)
-            if v > threshold:
+            v = min(max(_decay(v, DECAY_UNITY - P[dv + i]) + u + P[bias + i], -UV_MAX + 1), UV_MAX - 1)
+            threshold = P[vth + i] << VTH_SHIFT
+            if voltage:
+                V[b, out + i] = v
+                if abs(v) >= UV_MAX - 1:
+                    rails += 1
+            elif v > threshold:
                 V[b, out + i] = 1
                 spikes += 1
-                v = 0
+                v = v - threshold if subtract else 0
             else:
                 V[b, out + i] = 0
             S[b, s + i], S[b, s + n + i] = u, v
     C[node, WRAPS] += wraps
     C[node, UPDATES] += B * n
     C[node, SPIKES] += spikes
+    C[node, SATURATIONS] += rails
     return True
 
 
@@ -368,7 +378,7 @@ def embedding(a, V, P, C):
     return True
 
 
-DENSE, LIF, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING = range(10)
+DENSE, NEURON, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING = range(10)
 
 
 @njit(**JIT)
@@ -378,8 +388,8 @@ def run(table, start, stop, code, V, S, P, W, C, t):
         kernel, a = table[r, 0], code[table[r, 1]: table[r, 2]]
         if kernel == DENSE:
             ok = dense(a, V, P, W, C)
-        elif kernel == LIF:
-            ok = lif(a, V, S, C, t)
+        elif kernel == NEURON:
+            ok = neuron(a, V, S, P, C, t)
         elif kernel == TOKEN_SHIFT:
             ok = token_shift(a, V, S)
         elif kernel == LAYER_NORM:
@@ -480,10 +490,30 @@ def _dense(node, q, inputs, out, lay):
     return args
 
 
-@lowering("LIF", "PeriodicLIF", kernel=LIF)
+def _neuron(lay, out, n, inputs, du, dv, vth, bias=0, subtract=False, period=0, voltage=False) -> list[int]:
+    """A neuron kernel's arguments; the parameters scalars or per-neuron arrays."""
+    per_neuron = [lay.param(np.broadcast_to(np.asarray(p, np.int64), (n,))) for p in (du, dv, vth, bias)]
+    return [out, n, lay.state(np.zeros(2 * n)), *per_neuron, int(subtract), int(period), int(voltage), len(inputs),
+            *[lay.value(src, n) for src in inputs]]
+
+
+@lowering("LIF", "PeriodicLIF", kernel=NEURON)
 def _lif(node, q, inputs, out, lay):
-    return [lay.value(inputs[0], q.n), out, q.n, lay.state(np.zeros(2 * q.n)), q.du, q.dv, q.vth,
-            getattr(q, "period", 0)]
+    return _neuron(lay, out, q.n, inputs[:1], q.du, q.dv, q.vth, period=getattr(q, "period", 0))
+
+
+@lowering("CUBA", kernel=NEURON)
+def _cuba(node, q, inputs, out, lay):
+    _shift_ok(*np.asarray(q.bias_exp).reshape(-1))
+    return _neuron(lay, out, q.n, inputs, q.du, q.dv, q.vth, np.asarray(q.bias_mant) << np.asarray(q.bias_exp),
+                   subtract=q.subtract)
+
+
+@lowering("CUBAVoltage", kernel=NEURON)
+def _cuba_voltage(node, q, inputs, out, lay):
+    _shift_ok(*np.asarray(q.bias_exp).reshape(-1))
+    return _neuron(lay, out, q.n, inputs, q.du, q.dv, 1 << 17, np.asarray(q.bias_mant) << np.asarray(q.bias_exp),
+                   voltage=True)
 
 
 @lowering("TokenShift", kernel=TOKEN_SHIFT)
