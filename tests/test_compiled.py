@@ -21,6 +21,7 @@ from neurocompile import load_model
 from neurocompile.frontends import trace
 from neurocompile.lower import lower
 from neurocompile.ops import Op
+from neurocompile.ops.attention import QAttention, QTimeSum
 from neurocompile.ops.base import QuantContext
 from neurocompile.ops.cells import QCUBA, QCUBAVoltage
 from neurocompile.ops.elementwise import QAdd, QProduct, Sigmoid
@@ -29,6 +30,7 @@ from neurocompile.ops.neurons import QLIF, QPeriodicLIF, QShift
 from neurocompile.ops.norm import QLayerNorm
 from neurocompile.ops.rwkv import WKV
 from neurocompile.ops.synapses import QDense, QSpikeEmbedding
+from neurocompile.tasks.language.ops import QTokenCode
 from neurocompile.quantize import Program, QNode, calibrate, quantize
 from neurocompile.targets.cpu import kernels
 from neurocompile.targets.cpu.simulator import NodeFailure, ReferenceSimulator, Simulator
@@ -151,9 +153,33 @@ def embedding(draw, n):
     return QSpikeEmbedding(_spikes(draw, (rows, n))), ["x"]
 
 
+@st.composite
+def attention(draw, n):
+    """n = heads x head_dim; q, k, v spikes (the input drawn as spikes); counts near the state's width saturate."""
+    heads = draw(st.sampled_from([h for h in (1, 2, 4, 5) if n % h == 0]))
+    q = QAttention(heads, n // heads, draw(st.integers(1, 3)), draw(st.sampled_from([2, 3, 24])),
+                   draw(st.sampled_from([2, 4, 16])))
+    return q, [draw(st.sampled_from(["x", "xs"])) for _ in range(3)]
+
+
+@st.composite
+def time_sum(draw, n):
+    return QTimeSum(n, draw(st.integers(1, 4)), draw(st.sampled_from([8, 16, 24]))), ["x"]
+
+
+@st.composite
+def token_code(draw, n):
+    rows, places = draw(st.integers(1, 7)), draw(st.integers(1, 4))
+    return QTokenCode(_spikes(draw, (rows, draw(st.integers(0, 6)))), _spikes(draw, (places, draw(st.integers(0, 4)))),
+                      draw(st.booleans()), draw(st.integers(1, 3))), ["x"]
+
+
 OPS = {"Dense": dense, "LIF": lif, "PeriodicLIF": lambda n: lif(n, True),
        "CUBA": cuba, "CUBAVoltage": lambda n: cuba(n, True), "LayerNorm": layer_norm, "WKV": wkv, "Sigmoid": sigmoid,
-       "SquaredReLU": product, "Mul": product, "Add": add, "SpikeEmbedding": embedding}
+       "SquaredReLU": product, "Mul": product, "Add": add, "SpikeEmbedding": embedding,
+       "SpikingAttention": attention, "TimeSum": time_sum, "TokenCode": token_code}
+TOKEN_IDS = {"SpikeEmbedding": lambda q: q.table.shape[0], "TokenCode": lambda q: q.table.shape[0]}
+SPIKES_IN = {"SpikingAttention"}
 
 
 def test_every_compiled_kernel_is_tested_here():
@@ -195,17 +221,19 @@ def _same_run(program: Program, inputs: list[np.ndarray], batch: int) -> None:
 def test_each_kernel_equals_the_reference(kind, n, batch, data):
     q, sources = data.draw(OPS[kind](n))
     program = _single_op_program(kind, q, sources, n)
-    steps = data.draw(st.integers(1, 6))
-    if kind == "SpikeEmbedding":
-        rows = q.table.shape[0]
+    steps = data.draw(st.integers(1, 9))
+    if kind in TOKEN_IDS:
+        rows = TOKEN_IDS[kind](q)
         program.nodes["x"] = QNode("x", "SpikeInput", (), 0, QSpikeInput(1, (1,)))
         program.nodes["xs"] = QNode("xs", "TokenShift", ("x",), 0, QShift(1))
-        inputs = [data.draw(st.lists(st.integers(-rows - 2, rows + 1), min_size=batch, max_size=batch))
+        inputs = [data.draw(st.lists(st.integers(-rows, rows - 1), min_size=batch, max_size=batch))
                   for _ in range(steps)]
+        if data.draw(st.booleans()):  # a last step with an id outside the table: both engines refuse it
+            inputs.append([data.draw(st.sampled_from([-rows - 1, rows, rows + 5]))] * batch)
         inputs = [np.array(x) for x in inputs]
     elif kind in ("LIF", "PeriodicLIF", "CUBA", "CUBAVoltage"):
         inputs = [_ints(data.draw, (batch, n), data.draw(st.sampled_from([12, 18, 24]))) for _ in range(steps)]
-    elif kind == "Dense" and data.draw(st.booleans()):
+    elif kind in SPIKES_IN or kind == "Dense" and data.draw(st.booleans()):
         inputs = [_spikes(data.draw, (batch, n)) for _ in range(steps)]
     else:
         bits = data.draw(st.sampled_from([8, 16, 24]))
@@ -248,20 +276,30 @@ def test_spikegpt_programs_run_identically(variant, block_rows):
     _same_run(program, list(tokens.T), 3)
 
 
-def test_programs_with_uncompiled_ops_run_them_in_between():
-    """SpikeDecoder's token code, attention and time sum have no kernel yet: they run their reference step between
-    compiled stretches, on the same arrays."""
+def test_spikedecoder_programs_run_identically():
+    """Token code, periodic LIFs, the attention state and the time sum, over several tokens of synthetic steps."""
     model, _, config = random_spikedecoder(5, vocab_size=30, max_len=6, heads=2, blocks=2, timesteps=3,
                                            encodingType="learned", position_encoding_strategy="static",
-                                           tok_embed_dim=8, pos_embed_dim=4, spike_mode="average")
+                                           tok_embed_dim=8, pos_embed_dim=4, spike_mode="accumulate")
     g = lower(trace(model))
-    tokens = torch.randint(0, 30, (2, 6), generator=torch.Generator().manual_seed(0))
-    program = quantize(g, NUMERIC, calibrate(g, tokens))
-    sim = Simulator(program, 2)
-    reference_kinds = {sim.nodes[i].kind for i in sim.plan if not isinstance(i, tuple)}
-    assert {"TokenCode", "SpikingAttention"} <= reference_kinds and sim.rows  # both paths are taken
-    steps = [t for t in np.random.default_rng(1).integers(0, 30, (2, 4)).T for _ in range(3)]
+    program = quantize(g, NUMERIC, calibrate(g, torch.randint(0, 30, (2, 6), generator=torch.Generator().manual_seed(0))))
+    assert not [i for i in Simulator(program, 2).plan if not isinstance(i, tuple)]  # every node compiled
+    steps = [t for t in np.random.default_rng(1).integers(0, 30, (2, 7)).T for _ in range(3)]  # past the context too
     _same_run(program, steps, 2)
+
+
+def test_programs_with_uncompiled_ops_run_them_in_between():
+    """A recurrent NIR network (snnTorch's RLeaky, the zoo's): its delay has no kernel and runs its reference step,
+    its output first and its input at the end of the step, on the same arrays as the compiled nodes around it."""
+    import neurocompile
+    from neurocompile.models import zoo
+
+    program = neurocompile.export(zoo.path("rleaky-patterns.nir"), target="cpu").program
+    n = program.nodes[next(iter(program.nodes))].q.n
+    spikes = (np.random.default_rng(0).random((40, 3, n)) < 0.3).astype(np.int64)
+    sim = Simulator(program, 3)
+    assert {sim.nodes[i].kind for i in sim.delays} == {"SpikeDelay"} and sim.rows
+    _same_run(program, list(spikes), 3)
 
 
 def test_tiny_program_by_hand():

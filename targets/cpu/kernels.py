@@ -378,7 +378,90 @@ def embedding(a, V, P, C):
     return True
 
 
-DENSE, NEURON, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING = range(10)
+@njit(**JIT)
+def attention(a, V, S, C, t):
+    """SpikingAttention: a: node, q, k, v, out, heads, head_dim, period, state_bits, out_bits, state (period x heads x
+    d x d counts per stream)."""
+    node, q0, k0, v0, out, H, d, period, state_bits, out_bits, s = a[:11]
+    B = V.shape[0]
+    slot = t % period
+    events, messages, clipped = 0, 0, 0
+    for b in range(B):
+        for h in range(H):
+            base = s + (slot * H + h) * d * d
+            for i in range(d):
+                events += V[b, q0 + h * d + i] + V[b, k0 + h * d + i] + V[b, v0 + h * d + i]
+                ki = V[b, k0 + h * d + i]
+                for j in range(d):
+                    count, c = _clip(S[b, base + i * d + j] + ki * V[b, v0 + h * d + j], state_bits)
+                    S[b, base + i * d + j] = count
+                    clipped += c
+            for j in range(d):
+                y = 0
+                for i in range(d):
+                    r = V[b, q0 + h * d + i] * S[b, base + i * d + j]
+                    if r != 0:
+                        messages += 1
+                        y += r
+                y, c = _clip(y, out_bits)
+                V[b, out + h * d + j] = y
+                clipped += c
+    C[node, BINARY] += events * d
+    C[node, EFF_BINARY] += events * d
+    C[node, MESSAGES] += messages
+    C[node, GRADED] += messages
+    C[node, EFF_GRADED] += messages
+    C[node, UPDATES] += B * period * H * d * d
+    C[node, SATURATIONS] += clipped
+    return True
+
+
+@njit(**JIT)
+def time_sum(a, V, S, C, t):
+    """TimeSum: a: node, in, out, n, state, period, bits (the sum cleared when a period starts)."""
+    node, x0, out, n, s, period, bits = a[:7]
+    clear = t % period == 0
+    clipped = 0
+    for b in range(V.shape[0]):
+        for i in range(n):
+            total, c = _clip(V[b, x0 + i] + (0 if clear else S[b, s + i]), bits)
+            S[b, s + i] = total
+            V[b, out + i] = total
+            clipped += c
+    C[node, UPDATES] += V.shape[0] * n
+    C[node, SATURATIONS] += clipped
+    return True
+
+
+@njit(**JIT)
+def token_code(a, V, P, C, t):
+    """TokenCode: a: node, in (token ids), out, table [rows, width], rows, width, positions [places, pwidth], places,
+    pwidth, outer (1: one-hot of (position, token)), period.  False for an id outside the table."""
+    node, x0, out, tab, rows, width, pos, places, pwidth, outer, period = a[:11]
+    position = t // period
+    n = places * rows if outer else width + pwidth
+    for b in range(V.shape[0]):
+        for i in range(n):
+            V[b, out + i] = 0
+        if position >= places:  # past the context: all zeros (the reference reads no id there)
+            continue
+        token = V[b, x0]
+        if token < 0:
+            token += rows
+        if token < 0 or token >= rows:
+            return False
+        if outer:
+            V[b, out + position * rows + token] = 1
+        else:
+            for i in range(width):
+                V[b, out + i] = P[tab + token * width + i]
+            for i in range(pwidth):
+                V[b, out + width + i] = P[pos + position * pwidth + i]
+    C[node, EVALS] += V.shape[0]
+    return True
+
+
+DENSE, NEURON, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING, ATTENTION, TIME_SUM, TOKEN_CODE = range(13)
 
 
 @njit(**JIT)
@@ -404,8 +487,14 @@ def run(table, start, stop, code, V, S, P, W, C, t):
             ok = add(a, V, C)
         elif kernel == COPY:
             ok = copy(a, V)
-        else:
+        elif kernel == EMBEDDING:
             ok = embedding(a, V, P, C)
+        elif kernel == ATTENTION:
+            ok = attention(a, V, S, C, t)
+        elif kernel == TIME_SUM:
+            ok = time_sum(a, V, S, C, t)
+        else:
+            ok = token_code(a, V, P, C, t)
         if not ok:
             return r
     return -1
@@ -593,3 +682,28 @@ def _output(node, q, inputs, out, lay):
 def _embedding(node, q, inputs, out, lay):
     rows, n = q.table.shape
     return [lay.value(inputs[0], 1), out, n, lay.param(q.table), rows]
+
+
+@lowering("SpikingAttention", kernel=ATTENTION)
+def _attention(node, q, inputs, out, lay):
+    n = q.heads * q.head_dim
+    if q.period < 1:
+        raise ValueError(f"period {q.period} < 1")
+    return [*[lay.value(src, n) for src in inputs], out, q.heads, q.head_dim, q.period, q.state_bits, q.out_bits,
+            lay.state(np.zeros(q.period * n * q.head_dim))]
+
+
+@lowering("TimeSum", kernel=TIME_SUM)
+def _time_sum(node, q, inputs, out, lay):
+    if q.period < 1:
+        raise ValueError(f"period {q.period} < 1")
+    return [lay.value(inputs[0], q.n), out, q.n, lay.state(np.zeros(q.n)), q.period, q.out_bits]
+
+
+@lowering("TokenCode", kernel=TOKEN_CODE)
+def _token_code(node, q, inputs, out, lay):
+    (rows, width), (places, pwidth) = q.table.shape, q.positions.shape
+    if q.period < 1:
+        raise ValueError(f"period {q.period} < 1")
+    return [lay.value(inputs[0], 1), out, lay.param(q.table), rows, width, lay.param(q.positions), places, pwidth,
+            int(q.outer), q.period]
