@@ -198,9 +198,10 @@ def _single_op_program(kind: str, q, sources: list[str], n: int) -> Program:
     return Program({node.name: node for node in nodes}, NUMERIC)
 
 
-def _same_run(program: Program, inputs: list[np.ndarray], batch: int) -> None:
-    """Both engines step by step: outputs, every node's value and every counter equal (or both refuse one step)."""
-    ours, reference = Simulator(program, batch), ReferenceSimulator(program, batch)
+def _same_run(program: Program, inputs: list[np.ndarray], batch: int, threads: int = 2) -> None:
+    """Both engines step by step: outputs, every node's value and every counter equal (or both refuse one step).
+    The compiled engine splits the streams into `threads` groups run in parallel (when there are that many)."""
+    ours, reference = Simulator(program, batch, threads=threads), ReferenceSimulator(program, batch)
     for step, x in enumerate(inputs):
         try:
             expected = reference.step(x)
@@ -273,7 +274,7 @@ def _spikegpt_program(path, block_rows: int, seed: int) -> Program:
 def test_spikegpt_programs_run_identically(variant, block_rows):
     program = _spikegpt_program(UPSTREAM / f"{variant}.pt", block_rows, 1)
     tokens = np.random.default_rng(2).integers(0, 40, (3, 20))
-    _same_run(program, list(tokens.T), 3)
+    _same_run(program, list(tokens.T), 3, threads=3)
 
 
 def test_spikedecoder_programs_run_identically():
@@ -305,7 +306,8 @@ def test_programs_with_uncompiled_ops_run_them_in_between():
 def test_tiny_program_by_hand():
     g = tiny_program()
     program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1]])))
-    _same_run(program, [np.array([0, 1]), np.array([1, 1]), np.array([1, 0])], 2)
+    for threads in (1, 2):
+        _same_run(program, [np.array([0, 1]), np.array([1, 1]), np.array([1, 0])], 2, threads)
 
 
 def test_a_program_the_kernels_cannot_hold_is_refused_at_load():

@@ -14,7 +14,9 @@ running sums (``totals``); values are kept per step only for the nodes named in 
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +92,9 @@ class ReferenceSimulator:
             raise NodeFailure(node.name, node.kind, exc) from exc
         if cls.feedthrough:
             values[node.name] = out
+        self._count(i, tally)
+
+    def _count(self, i: int, tally: Tally) -> None:
         self.totals[i] += tally.as_array()
 
     @property
@@ -142,11 +147,33 @@ class _Columns:
         self.V[:, first:first + width] = value
 
 
-class Simulator(ReferenceSimulator):
-    """The compiled engine: bit for bit the reference's values and counters (``tests/test_compiled.py``)."""
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-    def __init__(self, program: Program, batch: int, record: Iterable[str] = ()):
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max(cores() - 1, 1), thread_name_prefix="neurocompile-streams"))
+    return _POOL[0]
+
+
+class Simulator(ReferenceSimulator):
+    """The compiled engine: bit for bit the reference's values and counters (``tests/test_compiled.py``).
+
+    `threads`: the streams are split into that many groups (default: one per core this process may use, at most one
+    per stream), each run by the compiled kernels in its own thread (they release the GIL), with its own counters,
+    summed in ``totals``."""
+
+    def __init__(self, program: Program, batch: int, record: Iterable[str] = (), threads: int | None = None):
         super().__init__(program, batch, record)
+        groups = max(1, min(threads or cores(), batch))
+        edges = np.linspace(0, batch, groups + 1).astype(int)
+        self.groups = list(zip(edges[:-1], edges[1:]))
+        self._counters = np.zeros((groups, *self._counters.shape[1:]), np.int64)
         layout = kernels.Layout()
         for node, cls in zip(self.nodes, self.classes):
             width = cls.int_width(node.q) if node.q is not None or cls.arity == 0 else None
@@ -187,6 +214,32 @@ class Simulator(ReferenceSimulator):
     def _reference(cls) -> bool:
         return cls.kind not in kernels.LOWERINGS or not cls.feedthrough
 
+    @property
+    def totals(self) -> np.ndarray:
+        """Counters per node, summed over steps and streams (and the stream groups)."""
+        return self._counters[0] if len(self._counters) == 1 else self._counters.sum(0)
+
+    @totals.setter
+    def totals(self, value: np.ndarray) -> None:  # the reference's constructor sets it
+        self._counters = np.asarray(value)[None].copy()
+
+    def _count(self, i: int, tally: Tally) -> None:
+        self._counters[0, i] += tally.as_array()
+
+    def _run(self, first: int, end: int) -> None:
+        """Compiled rows first..end-1 for every stream group (groups after the first in the pool's threads)."""
+        def group(g: int) -> int:
+            lo, hi = self.groups[g]
+            return kernels.run(self.kernels, first, end, self.code, self.V[lo:hi], self.S[lo:hi], self.P, self.W,
+                               self._counters[g], self.substeps)
+
+        others = [_pool().submit(group, g) for g in range(1, len(self.groups))]
+        failed = [group(0)] + [f.result() for f in others]
+        for row in failed:
+            if row >= 0:
+                node = self.nodes[self.rows[row][3]]
+                raise NodeFailure(node.name, node.kind, IndexError("an input outside the op's table"))
+
     def step(self, x: np.ndarray) -> np.ndarray:
         columns = self.columns
         columns[self.input] = np.asarray(x, dtype=np.int64).reshape(len(x), -1)
@@ -194,11 +247,7 @@ class Simulator(ReferenceSimulator):
             columns[self.nodes[i].name] = self.classes[i].emit(self.state[self.nodes[i].name])
         for item in self.plan:
             if isinstance(item, tuple):
-                failed = kernels.run(self.kernels, item[0], item[1], self.code, self.V, self.S, self.P, self.W,
-                                     self.totals, self.substeps)
-                if failed >= 0:
-                    node = self.nodes[self.rows[failed][3]]
-                    raise NodeFailure(node.name, node.kind, IndexError("an input outside the op's table"))
+                self._run(*item)
             else:
                 self._step(item, self.nodes[item], self.classes[item], columns)
         for i in self.delays:
