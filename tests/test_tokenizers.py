@@ -79,3 +79,26 @@ def test_not_a_tokenizer(tmp_path):
     bad.write_text('{"0": "a", "2": "b"}')
     with pytest.raises(UserError, match="consecutive indices"):
         load_tokenizer(bad)
+
+
+def test_every_saved_kind_round_trips_through_a_build_directory(tmp_path):
+    """What a build stores (``save_into``) reads back (``SAVED_KINDS``) as the same tokenizer, for every kind."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from neurocompile.tasks.language.tokenizers import SAVED_KINDS, SpikeDecoderChars, SpikeDecoderWords
+
+    hf = Tokenizer(models.WordLevel({"[UNK]": 0, "spiking": 1, "models": 2}, unk_token="[UNK]"))
+    hf.pre_tokenizer = pre_tokenizers.Whitespace()
+    hf.save(str(tmp_path / "hf.json"))
+    made = [ByteTokenizer(), CharTokenizer(list("ab c")), HFTokenizer(tmp_path / "hf.json"),
+            SpikeDecoderChars(list(" .'abcdefghijklmnopqrstuvwxyz")), SpikeDecoderWords(("spiking", "models", "."))]
+    assert {tok.kind for tok in made} == set(SAVED_KINDS)
+    texts = {"bytes": "ab c", "chars": "ab c", "huggingface": "spiking models", "spikedecoder-chars": "a b.",
+             "spikedecoder-words": "spiking models."}
+    for tok in made:
+        folder = tmp_path / tok.kind
+        folder.mkdir()
+        entry = tok.save_into(folder)
+        again = SAVED_KINDS[entry["kind"]](folder / entry["file"] if "file" in entry else None)
+        assert type(again) is type(tok) and again.vocab_size == tok.vocab_size == entry["vocab_size"]
+        assert again.encode(texts[tok.kind]) == tok.encode(texts[tok.kind])

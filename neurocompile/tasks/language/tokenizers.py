@@ -56,7 +56,16 @@ class ByteTokenizer:
 class _OneFile:
     """A tokenizer a build stores as one file (its own ``save``) read back by its ``kind`` (``SAVED_KINDS``)."""
 
+    kind: str
+    vocab_size: int
 
+    def save(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def save_into(self, directory: Path) -> dict:
+        """Write the tokenizer's file into a build directory; the manifest entry that reads it back."""
+        self.save(directory / TOKENIZER_FILE)
+        return {"kind": self.kind, "file": TOKENIZER_FILE, "vocab_size": self.vocab_size}
 
 class CharTokenizer(_OneFile):
     kind = "chars"
@@ -89,11 +98,6 @@ class CharTokenizer(_OneFile):
     def save(self, path: Path) -> None:
         table = {str(i): c for i, c in enumerate(self.chars)}
         path.write_text(json.dumps(table, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-
-    def save_into(self, directory: Path) -> dict:
-        """Write the tokenizer's file into a build directory; the manifest entry that reads it back."""
-        self.save(directory / TOKENIZER_FILE)
-        return {"kind": self.kind, "file": TOKENIZER_FILE, "vocab_size": self.vocab_size}
 
     def encode(self, text: str) -> list[int]:
         unknown = sorted(set(text) - self.index.keys())
