@@ -157,11 +157,13 @@ def check_replaceable(out: Path) -> None:
 
 
 def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer | None, manifest: dict,
-                extra_files: dict[str, Callable[[Path], None]] | None = None) -> None:
-    """`extra_files`: target-specific files, name -> a function that writes it at the given path."""
+                extra_files: dict[str, Callable[[Path], None]] | None = None,
+                after_each: Callable[[], object] = lambda: None) -> None:
+    """`extra_files`: target-specific files, name -> a function that writes it at the given path; `after_each`: run
+    after each float array of the graph is written (``write_nir``)."""
 
     def fill(tmp: Path) -> None:
-        write_nir(graph, tmp / GRAPH_FILE)
+        write_nir(graph, tmp / GRAPH_FILE, after_each)
         save_program(program, tmp / PROGRAM_FILE)
         tokenizer_entry = {} if tokenizer is None else {"tokenizer": _save_tokenizer(tokenizer, tmp)}
         for name, write in (extra_files or {}).items():

@@ -6,6 +6,8 @@ refused, never executed.  No tensor shape is trusted before it is checked agains
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import hashlib
 import pickle
 import warnings
@@ -26,6 +28,52 @@ class Checkpoint:
     sha256: str
     state: dict[str, torch.Tensor]
     stored_dtypes: tuple[str, ...]
+
+    def release(self) -> int:
+        """Drop the pages of the checkpoint file this process holds resident (its tensors are mapped from the file,
+        ``torch.load(mmap=True)``): touched again, they are read back from the page cache.  Nothing writes a
+        checkpoint's tensors, so only the resident set changes; an export calls this between stages so that the
+        float weights are not all resident at once.  Bytes released (0 where nothing is mapped)."""
+        return release_mapped(self.path)
+
+    def non_finite(self, keys: Iterable[str] | None = None) -> list[str]:
+        """The tensors (of `keys`; default all) holding NaN or Inf, sorted; each one's pages released once read, so
+        that checking every weight does not hold them all resident."""
+        bad = []
+        for key in self.state if keys is None else keys:
+            if not bool(torch.isfinite(self.state[key]).all()):
+                bad.append(key)
+            self.release()
+        return sorted(bad)
+
+
+MADV_DONTNEED = 4  # Linux
+
+
+def release_mapped(path: Path) -> int:
+    """madvise(MADV_DONTNEED) on every private, read-only-in-practice mapping of `path` in this process (Linux; 0
+    elsewhere).  Only file-backed mappings of that file are touched, never anonymous memory."""
+    import ctypes
+    import os
+
+    try:
+        target = os.stat(path)
+        maps = Path("/proc/self/maps").read_text()
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return 0
+    released = 0
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6 or not fields[1].endswith("p"):
+            continue
+        major, minor = (int(v, 16) for v in fields[3].split(":"))
+        if int(fields[4]) != target.st_ino or os.makedev(major, minor) != target.st_dev:
+            continue
+        start, end = (int(v, 16) for v in fields[0].split("-"))
+        if madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), MADV_DONTNEED) == 0:
+            released += end - start
+    return released
 
 
 def listing(keys: list[str]) -> str:

@@ -2,6 +2,8 @@
 partition on the target -> build directory)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import hashlib
 import json
 import time
@@ -30,6 +32,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     start = time.perf_counter()
     ckpt = read_checkpoint(checkpoint)
     model = build_model(ckpt, LoadOptions(v_threshold, config))
+    ckpt.release()  # the checks read every weight: hold none of them resident until a stage needs it
     family = family_of_model(model)
     tokenizer = find_tokenizer(ckpt.path, model.config.vocab_size, tokenizer_path, getattr(model, "tokenizer", None))
     title, config_values, _ = model.describe()
@@ -38,9 +41,9 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     windows, cal_info = calibration_windows(tokenizer, calibration_text, calibration_source, calibration_tokens, model)
     lowered = lower(graph)
     _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)}", quiet)
-    peaks = calibrate(lowered, windows)
+    peaks = calibrate(lowered, windows, after_each=ckpt.release)
     _progress(f"calibrated on {windows.numel()} tokens of {cal_info['source']}", quiet)
-    program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name})
+    program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name}, after_each=ckpt.release)
     del lowered  # its folded float weights are the largest thing held; the program replaces them
     manifest = {
         "target": target.name,
@@ -53,7 +56,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
                                              "does not fit its vocabulary; manifest calibration says how)"]
                                             if cal_info.get("sampled") else []),
     }
-    return _place_and_write(target, system, graph, program, tokenizer, manifest, out, start, quiet)
+    return _place_and_write(target, system, graph, program, tokenizer, manifest, out, start, quiet, ckpt.release)
 
 
 def _setup(target_name: str, out: Path, payload_bits: int | None, block_rows: int | None, system: str | None):
@@ -73,7 +76,7 @@ def _setup(target_name: str, out: Path, payload_bits: int | None, block_rows: in
 
 
 def _place_and_write(target, system, graph, program, tokenizer, manifest: dict, out: Path, start: float,
-                     quiet: bool) -> dict:
+                     quiet: bool, release: Callable[[], object] = lambda: None) -> dict:
     """The target's placement (partitioned targets) and files, then the build directory."""
     extra_files = {}
     if target.place is not None:
@@ -85,7 +88,7 @@ def _place_and_write(target, system, graph, program, tokenizer, manifest: dict, 
         _progress(f"partitioned onto {s['cores']} cores ({s['chips']} chip(s) of {s['system']}), lower bound "
                   f"{s['lower_bound_cores']}", quiet)
         manifest["partition"] = s
-    write_build(out, graph, program, tokenizer, manifest, extra_files)
+    write_build(out, graph, program, tokenizer, manifest, extra_files, release)
     _progress(f"wrote {out} in {time.perf_counter() - start:.1f} s", quiet)
     return manifest
 

@@ -13,6 +13,7 @@ Saturations on other text are counted by the simulator, never hidden.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -21,12 +22,12 @@ import h5py
 import numpy as np
 import torch
 
-from .graph import EXECUTION_KEYS, FloatRun, Graph
+from .graph import EXECUTION_KEYS, FloatRun, Graph, steps_per_token
 from .ops import CALIBRATE, Op, QuantContext
 from .errors import UserError
 from .target import NumericSpec
 
-PROGRAM_FORMAT = "neurocompile.program/1"
+PROGRAM_FORMAT = "neurocompile.program/2"  # 2: Dense weights stored as int8 halves
 HEADROOM = 2.0  # calibration max x 2: one bit of headroom for text the calibration did not see
 
 
@@ -71,8 +72,37 @@ class Program:
 # --------------------------------------------------------------------------------------------------
 
 
-def calibrate(graph: Graph, tokens: torch.Tensor) -> dict[str, float]:
-    """Largest |value| of every node over token streams [B, T] (float semantics in float32: only ranges matter)."""
+def calibrate(graph: Graph, tokens: torch.Tensor, after_each: Callable[[], object] = lambda: None) -> dict[str, float]:
+    """Largest |value| of every node over token streams [B, T] (float semantics in float32: only ranges matter).
+
+    Node by node over the whole sequence, so that each node's weights are read once (`after_each` runs after each
+    node: an export releases them); a graph with a loop (a delay reading a later node) runs step by step instead.
+    Both give the same values: each op's float step on the same inputs."""
+    if any(not node.op.feedthrough for node in graph.nodes.values()):
+        return _calibrate_by_step(graph, tokens)
+    steps = [tokens[:, t] for t in range(tokens.shape[1]) for _ in range(steps_per_token(graph.metadata))]
+    last_read = {src: i for i, node in enumerate(graph.nodes.values()) for src in node.inputs}
+    values: dict[str, list[torch.Tensor]] = {}
+    peak = {}
+    for i, (name, node) in enumerate(graph.nodes.items()):
+        if node.op.arity == 0:
+            series = [x.reshape(x.shape[0], -1) for x in steps]
+        else:
+            state, series = node.op.initial_state(tokens.shape[0], torch.float32), []
+            for t in range(len(steps)):
+                out, state = node.op.float_step([values[src][t] for src in node.inputs], state)
+                series.append(out.to(torch.float32) if out.is_floating_point() else out)
+        peak[name] = max([float(v.abs().max()) for v in series if v.is_floating_point()], default=0.0)
+        if name in last_read:
+            values[name] = series
+        for src in set(node.inputs):
+            if last_read[src] == i:
+                del values[src]
+        after_each()
+    return peak
+
+
+def _calibrate_by_step(graph: Graph, tokens: torch.Tensor) -> dict[str, float]:
     run = FloatRun(graph, tokens.shape[0], torch.float32)
     peak = {name: 0.0 for name in graph.nodes}
     for t in range(tokens.shape[1]):
@@ -94,9 +124,11 @@ def _frac(peak: float, bits: int) -> int:
     return int(math.floor(math.log2(((1 << (bits - 1)) - 1) / peak)))
 
 
-def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata: dict[str, str] | None = None) -> Program:
+def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata: dict[str, str] | None = None,
+             after_each: Callable[[], object] = lambda: None) -> Program:
     """Each node's scale: fixed by the op (``Op.output_frac``), or calibrated into the width its consumers ask
-    for (``Op.input_bits``; else the op's own ``value_bits``) within their limits (``Op.input_frac_limit``)."""
+    for (``Op.input_bits``; else the op's own ``value_bits``) within their limits (``Op.input_frac_limit``).
+    `after_each` runs after each node (an export releases the float weights it has read)."""
     users: dict[str, list[tuple[Op, int]]] = {name: [] for name in graph.nodes}
     users_of: dict[str, set[str]] = {name: set() for name in graph.nodes}
     users_named: dict[str, list[tuple[Op, int, str]]] = {name: [] for name in graph.nodes}
@@ -128,6 +160,7 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
             raise UserError(f"layer {name} ({op.kind}) cannot be quantized for {spec.name}: {exc}") from None
         nodes[name] = QNode(name, op.kind, node.inputs, frac, q)
         fracs[name] = frac
+        after_each()
     execution = {k: v for k, v in graph.metadata.items() if k in EXECUTION_KEYS}
     return Program(nodes, spec, {**execution, **(metadata or {})})
 

@@ -204,7 +204,7 @@ def neurobench(program, rows: list[NodeRow], summed: dict[str, float]) -> dict:
     membrane updates, connection sparsity and footprint of the deployed weights."""
     spiking = [r for r in rows if r.per_step["neuron_updates"] and program.nodes[r.node].op_class.binary_output]
     updates = sum(r.per_step["neuron_updates"] for r in spiking)
-    weights = [node.q.weights for node in program.nodes.values() if node.kind == "Dense"]
+    weights = [node.q.halves for node in program.nodes.values() if node.kind == "Dense"]
     synapses = sum(w.size for w in weights)
     return {
         "activation_sparsity": 1 - sum(r.per_step["spikes"] for r in spiking) / updates if updates else None,

@@ -69,17 +69,17 @@ def dense(draw, n):
     ports = draw(st.integers(1, 3))
     n_out = draw(st.integers(1, 24))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    weights = 2 * rng.integers(-127, 128, (ports, n_out, n)).astype(np.int16)
-    weights[rng.random(weights.shape) < draw(st.floats(0, 0.9))] = 0
+    halves = rng.integers(-128, 128, (ports, n_out, n)).astype(np.int8)  # weights -256..254, even
+    halves[rng.random(halves.shape) < draw(st.floats(0, 0.9))] = 0
     if draw(st.booleans()):
-        weights = np.abs(weights)  # one sign: Lava's excitatory matrices
+        halves = np.abs(halves).clip(0, 127).astype(np.int8)  # one sign: Lava's excitatory matrices
     exps = rng.integers(-9, 5, (ports, n_out))
     if draw(st.booleans()):
         exps[:] = exps[0, 0]
     bits = draw(st.sampled_from([8, 16, 24]))
     bias = _ints(draw, (n_out,), bits)
     binary = np.array([draw(st.booleans()) for _ in range(ports)])
-    return QDense(weights, exps, binary, bits, bias), [draw(st.sampled_from(["x", "xs"])) for _ in range(ports)]
+    return QDense(halves, exps, binary, bits, bias), [draw(st.sampled_from(["x", "xs"])) for _ in range(ports)]
 
 
 @st.composite
@@ -247,7 +247,7 @@ def test_saturation_wrap_and_division_corners_are_reached():
     hits = {"saturations": 0, "wraps": 0}
     rng = np.random.default_rng(0)
     n = 8
-    for kind, q, bits in [("Dense", QDense(np.full((1, 4, n), 254, np.int16), np.full((1, 4), 3), np.array([False]),
+    for kind, q, bits in [("Dense", QDense(np.full((1, 4, n), 127, np.int8), np.full((1, 4), 3), np.array([False]),
                                            16, np.zeros(4, np.int64)), 16),
                           ("LIF", QLIF(n, 0, 0, 2**17 - 1), 24),
                           ("LayerNorm", QLayerNorm(n, 3, 0, np.full(n, 2**15), 0, np.zeros(n, np.int64), 10, 8), 16)]:
@@ -312,9 +312,9 @@ def test_tiny_program_by_hand():
 
 def test_a_program_the_kernels_cannot_hold_is_refused_at_load():
     n = 4
-    odd = QDense(np.full((1, 2, n), 3, np.int16), np.zeros((1, 2), np.int64), np.array([True]), 16, np.zeros(2, np.int64))
-    with pytest.raises(ValueError, match="even integers"):
-        Simulator(_single_op_program("Dense", odd, ["x"], n), 1)
+    wide = QDense(np.full((1, 2, n), 3, np.int16), np.zeros((1, 2), np.int64), np.array([True]), 16, np.zeros(2, np.int64))
+    with pytest.raises(ValueError, match="not int8"):
+        Simulator(_single_op_program("Dense", wide, ["x"], n), 1)
     wide = QLayerNorm(n, 2, 0, np.ones(n + 1, np.int64), 0, np.zeros(n, np.int64), 0, 16)
     with pytest.raises(ValueError, match="shape"):
         Simulator(_single_op_program("LayerNorm", wide, ["x"], n), 1)
@@ -324,7 +324,7 @@ def test_dense_int32_stretches_stop_just_before_overflow():
     """Products accumulate in int32 over as many inputs as cannot overflow it: all weights +254 (127 halved) and all
     inputs 845,000 allow exactly 20 (20 x 127 x 845,000 = 2,146,300,000 < 2^31), so one more would wrap."""
     n = 300
-    q = QDense(np.full((1, 3, n), 254, np.int16), np.full((1, 3), -12), np.array([False]), 24, np.zeros(3, np.int64))
+    q = QDense(np.full((1, 3, n), 127, np.int8), np.full((1, 3), -12), np.array([False]), 24, np.zeros(3, np.int64))
     program = _single_op_program("Dense", q, ["x"], n)
     big = np.full((2, n), 845_000, np.int64)
     big[1] *= -1

@@ -18,10 +18,10 @@ def _program(exp: int) -> Program:
     rng = np.random.default_rng(exp + 5)
     n_in, n_out, vocab = 24, 10, 7
     codes = (rng.random((vocab, n_in)) < 0.5).astype(np.int64)
-    weights = 2 * rng.integers(-127, 128, (1, n_out, n_in))
+    halves = rng.integers(-127, 128, (1, n_out, n_in)).astype(np.int8)  # Lava's weights: twice these
     nodes = [QNode("tokens", "TokenInput", (), None, None),
              QNode("codes", "SpikeEmbedding", ("tokens",), 0, QSpikeEmbedding(codes)),
-             QNode("fc", "Dense", ("codes",), 0, QDense(weights, np.full((1, n_out), exp), np.array([True]), 24, np.zeros(n_out, np.int64))),
+             QNode("fc", "Dense", ("codes",), 0, QDense(halves, np.full((1, n_out), exp), np.array([True]), 24, np.zeros(n_out, np.int64))),
              QNode("lif", "LIF", ("fc",), 0, QLIF(n_out, du=4095, dv=2048, vth=300 << max(exp, 0))),
              QNode("out", "Output", ("lif",), 0, QOutput(0))]
     return Program({n.name: n for n in nodes}, NUMERIC)

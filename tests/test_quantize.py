@@ -117,9 +117,22 @@ def test_program_file_round_trip_runs_identically(tmp_path):
 def test_dense_accumulator_saturates_at_its_width_and_counts_it():
     from neurocompile.ops import QDense
 
-    q = QDense(np.array([[[254, 254], [-254, 2]]], np.int16), np.zeros((1, 2), np.int64), np.array([False]), out_bits=10,
+    # weights 254, 254, -254, 2 (stored as halves)
+    q = QDense(np.array([[[127, 127], [-127, 1]]], np.int8), np.zeros((1, 2), np.int64), np.array([False]), out_bits=10,
                bias=np.zeros(2, np.int64))
     tally = Tally()
     y, _ = Dense.int_step(q, [np.array([[3, 1]])], None, tally)
     assert y.tolist() == [[511, -512]] and tally.saturations == 2  # 1016 and -760 clip to the signed 10-bit range
     assert tally.graded_events == 4 and tally.graded_messages == 2
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_calibration_node_by_node_equals_step_by_step(variant):
+    """Calibration runs node by node over the whole sequence (each weight read once: an export keeps few resident);
+    the peaks equal those of the float executor run token by token, exactly."""
+    from neurocompile.quantize import _calibrate_by_step
+
+    g = lower(trace(load_model(UPSTREAM / f"{variant}.pt")))
+    tokens = torch.randint(0, 40, (3, 24), generator=torch.Generator().manual_seed(4))
+    peaks = calibrate(g, tokens)
+    assert peaks == _calibrate_by_step(g, tokens) and max(peaks.values()) > 0

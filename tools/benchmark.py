@@ -103,7 +103,7 @@ def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[
     rng = np.random.default_rng(0)
     vocab = model.config.vocab_size
     program = quantize(graph, NUMERIC, calibrate(graph, torch.from_numpy(rng.integers(0, vocab, (4, 64)))))
-    weight_bytes = sum(n.q.weights.size for n in program.nodes.values() if n.kind == "Dense")  # 8-bit each
+    weight_bytes = sum(n.q.halves.size for n in program.nodes.values() if n.kind == "Dense")  # 8-bit each
     results = {}
     for batch in (1, 16):
         stream = rng.integers(0, vocab, (tokens, batch))

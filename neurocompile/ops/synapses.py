@@ -144,7 +144,7 @@ class Scale(Op):
 
 @dataclass(frozen=True)
 class QSpikeEmbedding:
-    table: np.ndarray  # [V, C] of 0/1
+    table: np.ndarray  # [V, C] of 0/1, int8 (a V x C table of 64-bit integers would be 8 bytes a code bit)
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,7 +166,7 @@ class SpikeEmbedding(Op):
     Q: ClassVar[type] = QSpikeEmbedding
 
     def quantize(self, ctx):
-        return QSpikeEmbedding(self.codes.astype(np.int64))
+        return QSpikeEmbedding(self.codes.astype(np.int8))
 
     @staticmethod
     def int_width(q: QSpikeEmbedding):
@@ -174,25 +174,30 @@ class SpikeEmbedding(Op):
 
     @staticmethod
     def int_step(q: QSpikeEmbedding, inputs, state, tally):
-        out = q.table[inputs[0][:, 0]]  # the token's binary code: the input's encoding, not a population's spikes
+        out = q.table[inputs[0][:, 0]].astype(np.int64)  # the token's code: the input's encoding, not a population's spikes
         tally.op_evals += len(inputs[0])  # one table look-up per stream
         return out, state
 
 
 @dataclass(frozen=True)
 class QDense:
-    weights: np.ndarray  # [ports, out, in] int16, even integers in [-254, 254] (invariant under Lava's Dense)
+    halves: np.ndarray  # [ports, out, in] int8: each weight over two (Lava keeps a mixed-sign 8-bit weight even)
     exps: np.ndarray  # [ports, out] weight exponents (Lava's weight_exp, per row block)
     binary: np.ndarray  # [ports] bool: the port carries spikes (else graded payloads)
     out_bits: int
     bias: np.ndarray  # [out] added at the receiving neurons, at the output's scale (zeros: none)
 
     @property
+    def weights(self) -> np.ndarray:
+        """[ports, out, in] int16: the weights Lava's Dense holds, even integers in [-256, 254] (made on each use)."""
+        return 2 * self.halves.astype(np.int16)
+
+    @property
     def nonzero_per_input(self) -> np.ndarray:
         """[ports, in]: the non-zero weights each input reaches (its effective fan-out), made on first use."""
         cached = self.__dict__.get("_nonzero")
         if cached is None:
-            cached = np.count_nonzero(self.weights, axis=1).astype(np.int64)
+            cached = np.count_nonzero(self.halves, axis=1).astype(np.int64)
             object.__setattr__(self, "_nonzero", cached)
         return cached
 
@@ -201,7 +206,7 @@ class QDense:
         """float64 copy for exact BLAS products (see fixed.dense), made on first use: export never needs it."""
         cached = self.__dict__.get("_blas")
         if cached is None:
-            cached = self.weights.astype(np.float64)
+            cached = 2 * self.halves.astype(np.float64)
             object.__setattr__(self, "_blas", cached)
         return cached
 
@@ -239,20 +244,28 @@ class Dense(Op):
     def value_bits(self, spec):
         return spec.state_bits  # a dendritic accumulator, read by the neuron program beside it
 
+    QUANTIZE_CHUNK = 1 << 22  # floats per temporary: a large matrix is scaled a block of rows at a time
+
     def quantize(self, ctx):
         spec = ctx.spec
-        weights, exps = [], []
-        for scale, in_frac in zip(self.scales, ctx.in_frac):  # one port's folded matrix at a time
-            real = self.weight.astype(np.float32) * (scale * 2.0 ** (ctx.out_frac - in_frac)).astype(np.float32)[None, :]
-            rows = real.shape[0]
+        rows, inputs = self.weight.shape
+        step = max(1, self.QUANTIZE_CHUNK // max(inputs, 1))
+        halves, exps = np.empty((len(self.scales), rows, inputs), np.int8), []
+        for port, (scale, in_frac) in enumerate(zip(self.scales, ctx.in_frac)):  # one port's folded matrix at a time
+            column = (scale * 2.0 ** (ctx.out_frac - in_frac)).astype(np.float32)[None, :]
+
+            def real(start: int) -> np.ndarray:  # rows start.. of W diag(s_p) at the output's scale, float32
+                return self.weight[start:start + step].astype(np.float32) * column
+
+            row_peak = np.concatenate([np.abs(real(start)).max(1, initial=0) for start in range(0, rows, step)])
             e = np.zeros(rows, np.int64)
             for start in range(0, rows, spec.block_rows or rows):
                 block = slice(start, start + (spec.block_rows or rows))
-                peak = np.abs(real[block]).max()
+                peak = row_peak[block].max()
                 e[block] = int(np.ceil(np.log2(peak / 254))) if peak > 0 else 0
-            real *= (2.0 ** -(e[:, None] + 1)).astype(np.float32)
-            weights.append(2 * np.round(real).astype(np.int16))  # even, within [-254, 254]
-            del real
+            for start in range(0, rows, step):  # 8-bit weights 2 * round(W 2^-(e+1)): the halves within [-127, 127]
+                scaled = real(start) * (2.0 ** -(e[start:start + step, None] + 1)).astype(np.float32)
+                halves[port, start:start + step] = np.round(scaled)
             exps.append(e)
         bias = np.zeros(self.weight.shape[0], np.int64)
         if self.bias is not None:
@@ -260,11 +273,11 @@ class Dense(Op):
             if np.abs(bias).max(initial=0) > _bits_max(spec.state_bits):
                 raise ValueError(f"a bias of {np.abs(self.bias).max():g} does not fit {spec.state_bits} bits at the "
                                  f"output's scale 2^-{ctx.out_frac}")
-        return QDense(np.stack(weights), np.stack(exps), np.array(ctx.binary_in), spec.state_bits, bias)
+        return QDense(halves, np.stack(exps), np.array(ctx.binary_in), spec.state_bits, bias)
 
     @staticmethod
     def int_width(q: QDense):
-        return q.weights.shape[1]
+        return q.halves.shape[1]
 
     @staticmethod
     def int_step(q: QDense, inputs, state, tally):
@@ -286,7 +299,7 @@ class Dense(Op):
 
     @staticmethod
     def ann_macs(q: QDense, tokens: int) -> int:
-        out, inp = q.weights.shape[1:]
+        out, inp = q.halves.shape[1:]
         return out * inp  # the unfolded Linear (token-shift ports share one matrix in the ANN)
 
     @staticmethod

@@ -562,20 +562,20 @@ def _shift_ok(*shifts: int) -> None:
 
 @lowering("Dense", kernel=DENSE)
 def _dense(node, q, inputs, out, lay):
-    ports, n_out, n_in = q.weights.shape
+    ports, n_out, n_in = q.halves.shape
     if len(inputs) != ports or q.exps.shape != (ports, n_out) or q.bias.shape != (n_out,) or len(q.binary) != ports:
         raise ValueError(f"{ports} weight ports for {len(inputs)} inputs, or exponents/bias of the wrong shape")
     if n_in > fixed.MAX_EXACT_FAN_IN:  # the reference's own limit
         raise ValueError(f"fan-in {n_in} exceeds the exact float64 range ({fixed.MAX_EXACT_FAN_IN})")
-    w = np.asarray(q.weights)
-    if w.size and (np.abs(w).max() > 254 or (w % 2).any()):
-        raise ValueError("Dense weights must be even integers in [-254, 254] (Lava's 8-bit weights)")
+    halves = np.asarray(q.halves)
+    if halves.dtype != np.int8:
+        raise ValueError(f"Dense weights stored as {halves.dtype}, not int8 halves of Lava's 8-bit weights")
     _shift_ok(*np.asarray(q.exps).reshape(-1) + 1)
     args = [out, n_out, q.out_bits, lay.param(q.bias), ports]
     for p, src in enumerate(inputs):
-        args += [lay.value(src, n_in), n_in, int(bool(q.binary[p])), lay.weight((w[p] // 2).T),
+        args += [lay.value(src, n_in), n_in, int(bool(q.binary[p])), lay.weight(halves[p].T),
                  lay.param(np.asarray(q.exps[p]) + 1),  # halved weights: one more left shift
-                 lay.param(q.nonzero_per_input[p]), int(np.abs(w[p]).max(initial=0)) // 2]
+                 lay.param(q.nonzero_per_input[p]), int(np.abs(halves[p].astype(np.int64)).max(initial=0))]
     return args
 
 

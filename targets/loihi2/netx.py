@@ -34,7 +34,7 @@ def dense_lif_pairs(program: Program) -> list[tuple[str, str]]:
     for name, node in program.nodes.items():
         if node.kind == "LIF":
             src = program.nodes[node.inputs[0]]
-            if src.kind == "Dense" and src.q.weights.shape[0] == 1 and readers[src.name] == [name] \
+            if src.kind == "Dense" and src.q.halves.shape[0] == 1 and readers[src.name] == [name] \
                     and not src.q.exps[0].any() and not src.q.bias.any():
                 pairs.append((src.name, name))
     return pairs
@@ -42,7 +42,7 @@ def dense_lif_pairs(program: Program) -> list[tuple[str, str]]:
 
 def write_dense_lif(path: Path, program: Program, dense: str, lif: str) -> None:
     d, n = program.nodes[dense].q, program.nodes[lif].q
-    weight = d.weights[0].astype(np.int64)
+    weight = 2 * d.halves[0].astype(np.int64)
     with h5py.File(path, "w") as f:
         layer = f.create_group("layer/0")
         layer["type"] = np.bytes_("dense")

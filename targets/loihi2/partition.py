@@ -147,8 +147,7 @@ def check_payload(program: Program, spec: ResourceSpec) -> None:
 
 def check_weights(program: Program, spec: ResourceSpec) -> None:
     for node in program.nodes.values():
-        if node.kind == "Dense" and abs(int(node.q.weights.max(initial=0))) > 255 or \
-                node.kind == "Dense" and int(node.q.weights.min(initial=0)) < -256:
+        if node.kind == "Dense" and node.q.halves.dtype.name != "int8":
             raise UserError(f"layer {node.name}: weights exceed 8 bits; the quantizer should not produce this (a bug)")
 
 
@@ -180,7 +179,7 @@ def _populations(program: Program) -> tuple[list[tuple[str, int, int]], list[str
     for name, node in program.nodes.items():
         placement = rules.placement(node.kind)
         if placement == "synapse":
-            ports, out, inp = node.q.weights.shape
+            ports, out, inp = node.q.halves.shape
             populations.append((name, out, ports * inp * program.spec.weight_bits // 8))
         elif placement == "neuron":
             populations.append((name, rules.neurons(program, name), 0))

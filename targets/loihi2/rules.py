@@ -245,16 +245,16 @@ def _dense(g: LavaGraph, name: str, node: QNode) -> None:
         bits = 0 if q.binary[port] else 24
         delays = g.synaptic_delays.get(node.inputs[port])
         if delays is not None:  # a delay line: Loihi 2's synaptic delays, per source neuron (rows outside the slice empty)
-            rows = np.zeros_like(q.weights[port], dtype=np.int32)
-            rows[start:end] = q.weights[port][start:end]
+            rows = np.zeros(q.halves[port].shape, np.int32)
+            rows[start:end] = 2 * q.halves[port][start:end].astype(np.int32)
             synapses = g.lava.DelayDense(weights=rows, delays=np.broadcast_to(delays, rows.shape).astype(int),
                                          weight_exp=exp, num_message_bits=bits, name=f"{name}.port{port}.rows{start}-{end}")
         elif (start, end) == (0, width):
-            synapses = g.lava.Dense(weights=q.weights[port].astype(np.int32), weight_exp=exp, num_message_bits=bits,
+            synapses = g.lava.Dense(weights=2 * q.halves[port].astype(np.int32), weight_exp=exp, num_message_bits=bits,
                                     name=f"{name}.port{port}")
         else:  # this core slice's rows only; the other rows are empty
-            rows = np.zeros_like(q.weights[port], dtype=np.int32)
-            rows[start:end] = q.weights[port][start:end]
+            rows = np.zeros(q.halves[port].shape, np.int32)
+            rows[start:end] = 2 * q.halves[port][start:end].astype(np.int32)
             synapses = g.lava.Sparse(weights=g.lava.csr_matrix(rows), weight_exp=exp, num_message_bits=bits,
                                      name=f"{name}.port{port}.rows{start}-{end}")
         g.outputs[node.inputs[port]].connect(synapses.s_in)

@@ -167,7 +167,7 @@ def build(ckpt: Checkpoint, options: LoadOptions) -> SpikeDecoder:
     not_float = sorted(k for k, t in ckpt.state.items() if k not in integer and not t.is_floating_point())
     if not_float:
         raise UserError(f"{ckpt.path}: parameters that are not floating point: {listing(not_float)}")
-    bad = sorted(k for k, t in ckpt.state.items() if k not in integer and not bool(torch.isfinite(t).all()))
+    bad = ckpt.non_finite(k for k in ckpt.state if k not in integer)
     if bad:
         raise UserError(f"{ckpt.path}: NaN or Inf values in: {listing(bad)}. The checkpoint is damaged or diverged.")
     negative = sorted(k for k, t in ckpt.state.items() if k.endswith("running_var") and bool((t < 0).any()))

@@ -44,7 +44,7 @@ def build(ckpt: Checkpoint, options: LoadOptions) -> SpikeGPT:
     not_float = sorted(k for k, t in got.items() if not t.is_floating_point())
     if not_float:
         raise UserError(f"{ckpt.path}: parameters that are not floating point: {listing(not_float)}")
-    bad = sorted(k for k, t in got.items() if not bool(torch.isfinite(t).all()))
+    bad = ckpt.non_finite()
     if bad:
         raise UserError(f"{ckpt.path}: NaN or Inf values in: {listing(bad)}. The checkpoint is damaged or diverged.")
     state = {k: t.to(torch.float32) for k, t in got.items()}
