@@ -15,7 +15,7 @@ from neurocompile.frontends import trace
 from neurocompile.lower import lower
 from neurocompile.quantize import calibrate, quantize
 from neurocompile.targets.loihi2 import NUMERIC
-from neurocompile.targets.cpu.simulator import Simulator
+from neurocompile.targets.cpu.simulator import ReferenceSimulator as Simulator  # the numpy Dense this A/B measured
 from neurocompile import fixed
 from neurocompile.ops.synapses import Dense
 torch.set_num_threads(2)

@@ -1,4 +1,6 @@
-"""BLAS threads for the simulator: 1 against 2 (this machine's cores), interleaved, 5 repeats, zoo and 45M-shaped.
+"""Threads of the compiled cpu engine: the streams split into 1 or 2 groups (this machine's cores), each group run by
+the compiled kernels in its own thread; interleaved, 5 repeats, zoo and 45M-shaped, 16 streams (one stream is one
+group whatever the setting).
 
     .venv/bin/python tools/bench_threads.py
 
@@ -11,7 +13,6 @@ import time
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 
 from neurocompile import load_model
 from neurocompile.frontends import trace
@@ -26,19 +27,21 @@ from benchmark import random_45m  # noqa: E402
 
 torch.manual_seed(0)
 for name, make in (("zoo", lambda: load_model(zoo.path())), ("45m", random_45m)):
-    m = make(); g = lower(trace(m)); V = m.config.vocab_size
+    m = make()
+    g = lower(trace(m))
+    V = m.config.vocab_size
     prog = quantize(g, NUMERIC, calibrate(g, torch.randint(0, V, (4, 32))))
     rng = np.random.default_rng(0)
-    for B in (1, 16):
-        toks = rng.integers(0, V, (60 if name == "45m" else 200, B))
-        res = {1: [], 2: []}
-        for rep in range(5):
-            for th in (1, 2):
-                with threadpool_limits(limits=th, user_api="blas"):
-                    sim = Simulator(prog, B)
-                    sim.step(toks[0])
-                    t0 = time.perf_counter()
-                    for t in toks[1:]:
-                        sim.step(t)
-                    res[th].append((len(toks) - 1) * B / (time.perf_counter() - t0))
-        print(name, B, {k: (round(max(v)), round(statistics.median(v))) for k, v in res.items()}, flush=True)
+    B = 16
+    toks = rng.integers(0, V, (60 if name == "45m" else 200, B))
+    res = {1: [], 2: []}
+    for rep in range(5):
+        for threads in (1, 2):
+            sim = Simulator(prog, B, threads=threads)
+            sim.step(toks[0])
+            t0 = time.perf_counter()
+            for t in toks[1:]:
+                sim.step(t)
+            res[threads].append((len(toks) - 1) * B / (time.perf_counter() - t0))
+    print(name, B, "streams; threads -> (best, median) tokens/s:",
+          {k: (round(max(v)), round(statistics.median(v))) for k, v in res.items()}, flush=True)
