@@ -57,9 +57,12 @@ def measure(layers: int, embd: int, vocab: int, calibration_tokens: int) -> dict
             "partition": json.loads(proc.stdout)["partition"]}
 
 
-# the export in a child process that reports its own peak resident set (KB) as the last line of stderr
-CHILD = ("import resource, sys\nfrom neurocompile.cli import main\nrc = main(sys.argv[1:])\n"
-         "print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\nsys.exit(rc)")
+# the export in a child process that reports its own peak resident set (KB) as the last line of stderr: VmHWM, the
+# high-water mark of its own address space (getrusage's ru_maxrss would also count what the forked parent had
+# resident before exec: Linux carries the larger of the two across execve)
+CHILD = ("import sys\nfrom neurocompile.cli import main\nrc = main(sys.argv[1:])\n"
+         "hwm = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM'))\n"
+         "print('peak_kb', hwm, file=sys.stderr)\nsys.exit(rc)")
 
 
 def main() -> None:

@@ -216,7 +216,7 @@ def bench_dense_lif(n: int, repeats: int, steps: int = 100) -> float:
 
     program = Program({node.name: node for node in [
         QNode("x", "SpikeInput", (), 0, QSpikeInput(n, (n,))),
-        QNode("dense", "Dense", ("x",), 0, QDense(w[None].astype(np.int16), np.zeros((1, n), np.int64),
+        QNode("dense", "Dense", ("x",), 0, QDense((w[None] // 2).astype(np.int8), np.zeros((1, n), np.int64),
                                                   np.array([True]), fixed.STATE_BITS, np.zeros(n, np.int64))),
         QNode("lif", "LIF", ("dense",), 0, QLIF(n, p.du, p.dv, p.vth)),
         QNode("out", "Output", ("lif",), 0, QOutput(0))]}, NUMERIC)
