@@ -156,6 +156,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_evaluate)
 
+    p = sub.add_parser("sensitivity", help="per-layer quantization sensitivity (language builds): the bits per token "
+                                           "each layer's weights and values cost when they lose bits")
+    p.add_argument("build", type=Path)
+    p.add_argument("--text", type=Path, default=None, help="UTF-8 text (default: the zoo corpus's held-out part)")
+    p.add_argument("--max-tokens", type=_int(16, 10**10), default=2000,
+                   help="score at most this many tokens per variant (default %(default)s)")
+    p.add_argument("--drop", type=_drops, default=(2, 4), help="bits each quantity loses, comma-separated (default 2,4)")
+    p.add_argument("--plots", type=Path, default=None, help="write sensitivity.png and .pdf into this folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_sensitivity)
+
     p = sub.add_parser("report", help="spikes, synaptic ops and energy per layer and token, from the last simulate run")
     p.add_argument("build", type=Path)
     p.add_argument("--format", default="md", choices=["json", "csv", "md", "tex"], help="(default %(default)s)")
@@ -591,6 +602,36 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     agreement = ", ".join(f"{k.replace('blocks.', 'b')} {v:.1%}" for k, v in result.spike_agreement.items())
     print(f"  spike agreement with the float model: {agreement}")
     print(f"  saturations {result.saturations}, wraps {result.wraps}")
+
+
+def _drops(text: str) -> tuple[int, ...]:
+    try:
+        drops = tuple(sorted({int(v) for v in text.split(",")}))
+    except ValueError:
+        raise UserError(f"--drop {text!r}: give bit counts such as 2,4") from None
+    if not drops or any(not 1 <= k <= 7 for k in drops):
+        raise UserError(f"--drop {text!r}: each count must be 1 to 7 bits")
+    return drops
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> None:
+    from .build import read_build
+    from .report import check_plots
+    from .tasks.language import evaluation_ids
+    from .tasks.language.sensitivity import PLOT, markdown, sensitivity, write_plot
+
+    build = read_build(args.build)
+    if build.task.name != "language":
+        raise UserError(f"{args.build}: sensitivity scores bits per token: it needs a language build, not a "
+                        f"{build.task.name} one")
+    if args.plots is not None:
+        check_plots(args.plots, (PLOT,))
+    text = _read_text(args.text, "--text") if args.text is not None else None
+    ids, _ = evaluation_ids(build.tokenizer, text, args.max_tokens)
+    result = sensitivity(build, ids, args.drop, quiet=args.json)
+    if args.plots is not None:
+        write_plot(result, args.plots)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else markdown(result), end="" if not args.json else "\n")
 
 
 def cmd_report(args: argparse.Namespace) -> None:

@@ -165,6 +165,40 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
     return Program(nodes, spec, {**execution, **(metadata or {})})
 
 
+def requantize(graph: Graph, program: Program, fracs: dict[str, int]) -> Program:
+    """`program` with the calibrated scales of the nodes in `fracs` set to those fractional bits (a value carried
+    with fewer, or more, bits), and every node that sees a changed scale -- the node itself, its readers, and the
+    ops whose scale follows their input's -- quantized again from `graph` (the lowered graph the program was made
+    from).  Everything else is kept as it is."""
+    new_fracs: dict[str, int | None] = {}
+    nodes: dict[str, QNode] = {}
+    for name, node in program.nodes.items():
+        op = graph.nodes[name].op
+        in_frac = tuple(new_fracs.get(i, program.nodes[i].frac) for i in node.inputs)
+        fixed = op.output_frac(in_frac)
+        frac = fracs.get(name, node.frac) if fixed == CALIBRATE else fixed
+        new_fracs[name] = frac
+        old_in = tuple(program.nodes[i].frac for i in node.inputs)
+        if frac == node.frac and in_frac == old_in or op.arity == 0:
+            nodes[name] = node
+            continue
+        binary_in = tuple(graph.nodes[i].op.binary_output for i in node.inputs)
+        q = op.quantize(QuantContext(in_frac, binary_in, frac, program.spec))
+        nodes[name] = QNode(name, node.kind, node.inputs, frac, q)
+    return Program(nodes, program.spec, dict(program.metadata))
+
+
+def coarser_weights(program: Program, name: str, drop: int) -> Program:
+    """`program` with Dense node `name`'s 8-bit weights rounded to 8 - `drop` bits (multiples of 2^drop, the
+    exponent unchanged)."""
+    node = program.nodes[name]
+    step = 1 << drop
+    halves = np.clip(np.round(node.q.halves.astype(np.float64) / step) * step, -128, 128 - step).astype(np.int8)
+    q = type(node.q)(halves, node.q.exps, node.q.binary, node.q.out_bits, node.q.bias)
+    return Program({**program.nodes, name: QNode(name, node.kind, node.inputs, node.frac, q)}, program.spec,
+                   dict(program.metadata))
+
+
 # --------------------------------------------------------------------------------------------------
 # Storage: one HDF5 group per node, one dataset or attribute per quantized field
 # --------------------------------------------------------------------------------------------------

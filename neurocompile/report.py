@@ -540,12 +540,12 @@ FORMATS = {"json": to_json, "csv": to_csv, "md": to_markdown, "tex": to_latex}
 PLOTS = ("energy_by_layer", "firing_rates", "core_utilisation")  # each as .png and .pdf
 
 
-def check_plots(folder: Path) -> None:
+def check_plots(folder: Path, stems: tuple[str, ...] = PLOTS) -> None:
     """Before anything is drawn: every plot file to be replaced must be one neurocompile wrote."""
     if folder.is_file() or folder.is_symlink():
         raise UserError(f"{folder}: --plots needs a folder, and this is a file")
     files.check_parent(folder / "x", "--plots")
-    for stem in PLOTS:
+    for stem in stems:
         for suffix in (".png", ".pdf"):
             files.check_file_target(folder / f"{stem}{suffix}", "--plots")
 

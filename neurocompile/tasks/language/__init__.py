@@ -228,10 +228,15 @@ class Evaluation:
         return self.int_bpc / self.float_bpc
 
 
-def _cross_entropy_bits(logits: np.ndarray, targets: np.ndarray) -> float:
+def token_bits(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """-log2 p(target) for each row of `logits` [N, V]."""
     shifted = logits - logits.max(1, keepdims=True)
     lse = np.log(np.exp(shifted).sum(1))
-    return float((lse - shifted[np.arange(len(targets)), targets]).sum() / math.log(2))
+    return (lse - shifted[np.arange(len(targets)), targets]) / math.log(2)
+
+
+def _cross_entropy_bits(logits: np.ndarray, targets: np.ndarray) -> float:
+    return float(token_bits(logits, targets).sum())
 
 
 def evaluation_ids(tokenizer: Tokenizer, text: str | None, max_tokens: int = 0) -> tuple[list[int], str]:
@@ -246,13 +251,13 @@ def evaluation_ids(tokenizer: Tokenizer, text: str | None, max_tokens: int = 0) 
     return (ids[: max_tokens + 1] if max_tokens > 0 else ids), source
 
 
-def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = False) -> Evaluation:
-    """Bits per token of the float graph and of the integer simulation, side by side, on `ids`.  A model with a
-    bounded context (SpikeDecoder) is scored on consecutive windows of its context, each from position 0."""
+def windows(ids: list[int], streams: int, metadata: dict) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """`ids` as (inputs [S, L], next tokens [S, L], the window when the model's context bounds it): `streams`
+    consecutive stretches, or (a bounded context) consecutive windows of at most the context, each from position 0."""
     streams = max(1, min(streams, (len(ids) - 1) // 8))
     length = (len(ids) - 1) // streams
-    window = context(build.program.metadata)
-    if window is not None:  # every stream starts at position 0: windows of at most the context
+    window = context(metadata)
+    if window is not None and length >= 1:  # every stream starts at position 0: windows of at most the context
         length = min(length, window)
         streams = (len(ids) - 1) // length
         window = length
@@ -260,6 +265,14 @@ def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = Fals
         raise UserError(f"the text has {len(ids)} tokens: at least 2 are needed to score a prediction")
     x = np.asarray(ids[: streams * length]).reshape(streams, length)
     y = np.asarray(ids[1 : streams * length + 1]).reshape(streams, length)
+    return x, y, window
+
+
+def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = False) -> Evaluation:
+    """Bits per token of the float graph and of the integer simulation, side by side, on `ids`.  A model with a
+    bounded context (SpikeDecoder) is scored on consecutive windows of its context, each from position 0."""
+    x, y, window = windows(ids, streams, build.program.metadata)
+    streams, length = x.shape
     lifs = tuple(lif_nodes(build))
     sim = simulator_for(build, streams)
     run = FloatRun(lower(build.graph), streams)
