@@ -23,7 +23,7 @@ from neurocompile.lower import lower
 from neurocompile.ops import Op
 from neurocompile.ops.attention import QAttention, QTimeSum
 from neurocompile.ops.base import QuantContext
-from neurocompile.ops.cells import QCUBA, QCUBAVoltage
+from neurocompile.ops.cells import QCUBA, QCUBAVoltage, QThreshold
 from neurocompile.ops.elementwise import QAdd, QProduct, Sigmoid
 from neurocompile.ops.io import QOutput, QSpikeInput
 from neurocompile.ops.neurons import QLIF, QPeriodicLIF, QShift
@@ -174,10 +174,17 @@ def token_code(draw, n):
                       draw(st.booleans()), draw(st.integers(1, 3))), ["x"]
 
 
+@st.composite
+def threshold(draw, n):
+    """Per-neuron thresholds (any sign), inputs summed."""
+    q = QThreshold(_ints(draw, (n,), draw(st.sampled_from([4, 16])), 0.2))
+    return q, [draw(st.sampled_from(["x", "xs"])) for _ in range(draw(st.integers(1, 3)))]
+
+
 OPS = {"Dense": dense, "LIF": lif, "PeriodicLIF": lambda n: lif(n, True),
        "CUBA": cuba, "CUBAVoltage": lambda n: cuba(n, True), "LayerNorm": layer_norm, "WKV": wkv, "Sigmoid": sigmoid,
        "SquaredReLU": product, "Mul": product, "Add": add, "SpikeEmbedding": embedding,
-       "SpikingAttention": attention, "TimeSum": time_sum, "TokenCode": token_code}
+       "SpikingAttention": attention, "TimeSum": time_sum, "TokenCode": token_code, "Threshold": threshold}
 TOKEN_IDS = {"SpikeEmbedding": lambda q: q.table.shape[0], "TokenCode": lambda q: q.table.shape[0]}
 SPIKES_IN = {"SpikingAttention"}
 

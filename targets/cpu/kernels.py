@@ -461,7 +461,26 @@ def token_code(a, V, P, C, t):
     return True
 
 
-DENSE, NEURON, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING, ATTENTION, TIME_SUM, TOKEN_CODE = range(13)
+@njit(**JIT)
+def threshold(a, V, P, C):
+    """Threshold: a: node, out, n, thresholds (per neuron, in P), inputs (summed), then each input."""
+    node, out, n, thr, inputs = a[:5]
+    spikes = 0
+    for b in range(V.shape[0]):
+        for i in range(n):
+            x = 0
+            for k in range(inputs):
+                x += V[b, a[5 + k] + i]
+            fire = x > P[thr + i]
+            V[b, out + i] = fire
+            spikes += fire
+    C[node, UPDATES] += V.shape[0] * n
+    C[node, SPIKES] += spikes
+    return True
+
+
+DENSE, NEURON, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING, ATTENTION, TIME_SUM, TOKEN_CODE, \
+    THRESHOLD = range(14)
 
 
 @njit(**JIT)
@@ -493,8 +512,10 @@ def run(table, start, stop, code, V, S, P, W, C, t):
             ok = attention(a, V, S, C, t)
         elif kernel == TIME_SUM:
             ok = time_sum(a, V, S, C, t)
-        else:
+        elif kernel == TOKEN_CODE:
             ok = token_code(a, V, P, C, t)
+        else:
+            ok = threshold(a, V, P, C)
         if not ok:
             return r
     return -1
@@ -707,3 +728,9 @@ def _token_code(node, q, inputs, out, lay):
         raise ValueError(f"period {q.period} < 1")
     return [lay.value(inputs[0], 1), out, lay.param(q.table), rows, width, lay.param(q.positions), places, pwidth,
             int(q.outer), q.period]
+
+
+@lowering("Threshold", kernel=THRESHOLD)
+def _threshold(node, q, inputs, out, lay):
+    n = int(np.asarray(q.threshold).shape[0])
+    return [out, n, lay.param(q.threshold), len(inputs), *[lay.value(src, n) for src in inputs]]
