@@ -167,6 +167,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_sensitivity)
 
+    p = sub.add_parser("sweep", help="design-space sweep (language models): every combination of a grid's numeric "
+                                     "choices, systems and energy models -> energy per token against bits per token")
+    p.add_argument("model", type=Path, nargs="?", default=None, help="checkpoint (default: the zoo model)")
+    p.add_argument("--grid", type=Path, required=True, help="TOML: payload_bits, block_rows, system, energy (lists)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder for sweep.csv, sweep.json, pareto.png/.pdf "
+                                                                  "and the cache of points (points/)")
+    p.add_argument("--max-tokens", type=_int(16, 10**10), default=2000, help="tokens scored per point (default %(default)s)")
+    p.add_argument("--calibration-tokens", type=_int(16, 10**8), default=1024, help="(default %(default)s)")
+    p.add_argument("--workers", type=_int(1, 1024), default=None, help="local worker processes (default: the cores)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS", help="run the points as Ray tasks on this cluster")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_sweep)
+
     p = sub.add_parser("report", help="spikes, synaptic ops and energy per layer and token, from the last simulate run")
     p.add_argument("build", type=Path)
     p.add_argument("--format", default="md", choices=["json", "csv", "md", "tex"], help="(default %(default)s)")
@@ -632,6 +645,34 @@ def cmd_sensitivity(args: argparse.Namespace) -> None:
     if args.plots is not None:
         write_plot(result, args.plots)
     print(json.dumps(result.to_dict(), indent=2) if args.json else markdown(result), end="" if not args.json else "\n")
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from . import files
+    from .tasks.language.sweep import default_workers, read_grid, sweep, write_outputs
+
+    model = args.model if args.model is not None else zoo.path()
+    if not Path(model).is_file():
+        raise UserError(f"{model}: no such checkpoint file")
+    grid = read_grid(args.grid)
+    files.check_parent(args.output / "sweep.csv", "-o")
+    for name in ("sweep.csv", "sweep.json", "pareto.png", "pareto.pdf"):
+        files.check_file_target(args.output / name, "-o")
+    rows = sweep(str(model), files.sha256(Path(model)), grid, args.output, args.max_tokens, args.calibration_tokens,
+                 args.workers or default_workers(), args.ray,
+                 progress=lambda message: None if args.json else print(message, file=sys.stderr, flush=True))
+    paths = write_outputs(rows, grid, args.output)
+    if args.json:
+        print(json.dumps({"rows": rows, "files": [str(p) for p in paths]}, indent=2))
+        return
+    unit = rows[0]["unit"]
+    print(f"| payload bits | block rows | system | energy model | bits per {unit} | nJ per {unit} (low–high) | Pareto |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['payload_bits']} | {r['block_rows']} | {r['system']} | {r['energy_model']} | {r['bpc']:.4f} | "
+              f"{r['pj_per_token'] / 1e3:,.0f} ({r['pj_per_token_low'] / 1e3:,.0f}–{r['pj_per_token_high'] / 1e3:,.0f}) | "
+              f"{'yes' if r['pareto'] else ''} |")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:

@@ -40,9 +40,9 @@ class Sensitivity:
                 "rows": self.rows}
 
 
-def integer_bits(program: Program, ids: list[int], streams: int = 16) -> np.ndarray:
+def integer_bits(program: Program, ids: list[int], streams: int = 16):
     """Bits of each predicted token of `program` on the compiled engine over `ids` (the windows ``evaluate``
-    scores), [steps, streams]."""
+    scores), [steps, streams], and the engine after the run (its counters)."""
     from ...targets.cpu.simulator import Simulator
 
     x, y, _ = windows(ids, streams, program.metadata)
@@ -52,13 +52,13 @@ def integer_bits(program: Program, ids: list[int], streams: int = 16) -> np.ndar
         for _ in range(sim.per_input):
             logits = sim.step(x[:, t]) * sim.logit_scale
         bits.append(token_bits(logits, y[:, t]))
-    return np.array(bits)
+    return np.array(bits), sim
 
 
 def sensitivity(build: Build, ids: list[int], drops: tuple[int, ...] = (2, 4), quiet: bool = False) -> Sensitivity:
     program = build.program
     graph = lower(build.graph)
-    base = integer_bits(program, ids)
+    base, _ = integer_bits(program, ids)
     result = Sensitivity(base.size, float(base.mean()), build.tokenizer.unit, tuple(drops))
     variants = []
     for name, node in program.nodes.items():
@@ -79,7 +79,7 @@ def sensitivity(build: Build, ids: list[int], drops: tuple[int, ...] = (2, 4), q
         except (ValueError, UserError) as exc:
             row["refused"] = str(exc).splitlines()[0]
         else:
-            diff = integer_bits(variant, ids) - base
+            diff = integer_bits(variant, ids)[0] - base
             row["bpc"] = float(base.mean() + diff.mean())
             row["delta"] = float(diff.mean())
             row["se"] = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan")

@@ -1,0 +1,100 @@
+"""Design-space sweeps: each point is the build it names, scored and priced as the tools would score and price that
+build by themselves; the cache resumes; bad grids and foreign files are refused before anything runs."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neurocompile import export
+from neurocompile.cli import main
+from neurocompile.energy import load_energy_model
+from neurocompile.report import Run, make_report
+from neurocompile.tasks.language import evaluation_ids, windows
+from neurocompile.targets.cpu.simulator import ReferenceSimulator
+
+ARGS = ["--max-tokens", "160", "--calibration-tokens", "256", "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweep")
+    grid = folder / "grid.toml"
+    grid.write_text('payload_bits = [12, 16]\nenergy = ["hw-45nm", "snn-paper-45nm"]\n')
+    assert main(["sweep", "--grid", str(grid), "-o", str(folder / "out"), *ARGS, "--json"]) == 0
+    return folder
+
+
+def _reference(payload_bits: int, tmp_path) -> tuple[float, dict]:
+    """The same build exported by itself, scored with the numpy engine and torch's cross entropy, priced by report."""
+    build = export(target="loihi2", output=tmp_path / f"b{payload_bits}", calibration_tokens=256,
+                   payload_bits=payload_bits)
+    ids, _ = evaluation_ids(build.tokenizer, None, 160)
+    x, y, _ = windows(ids, 16, build.program.metadata)
+    sim = ReferenceSimulator(build.program, x.shape[0])
+    bits = 0.0
+    for t in range(x.shape[1]):
+        logits = torch.from_numpy(sim.step(x[:, t]) * sim.logit_scale)
+        bits += float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y[:, t]), reduction="sum"))
+    run = Run(sim.totals, sim.steps, [], sim.batch)
+    energy = {name: make_report(build, run, load_energy_model(name)).totals["energy_pj_per_step"]
+              for name in ("hw-45nm", "snn-paper-45nm")}
+    return bits / math.log(2) / y.size, energy
+
+
+def test_each_point_is_the_build_it_names(swept, tmp_path):
+    with open(swept / "out" / "sweep.csv") as fh:
+        assert fh.readline().startswith("# neurocompile.report/sweep-1")
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4 and {r["energy_model"] for r in rows} == {"hw-45nm", "snn-paper-45nm"}
+    for bits in (12, 16):
+        bpc, energy = _reference(bits, tmp_path)
+        for row in (r for r in rows if int(r["payload_bits"]) == bits):
+            assert float(row["bpc"]) == pytest.approx(bpc, abs=1e-9)
+            assert float(row["pj_per_token"]) == pytest.approx(energy[row["energy_model"]], rel=1e-9)
+    for row in rows:  # the Pareto flag, recomputed: no point of the same energy model both cheaper and better
+        dominated = any(o["energy_model"] == row["energy_model"] and float(o["pj_per_token"]) <= float(row["pj_per_token"])
+                        and float(o["bpc"]) <= float(row["bpc"]) and o is not row
+                        and (float(o["pj_per_token"]), float(o["bpc"])) != (float(row["pj_per_token"]), float(row["bpc"]))
+                        for o in rows)
+        assert (row["pareto"] == "True") == (not dominated)
+    assert (swept / "out" / "pareto.pdf").stat().st_size > 0 and (swept / "out" / "pareto.png").exists()
+
+
+def test_a_second_run_resumes_from_the_cache(swept, capsys):
+    points = sorted((swept / "out" / "points").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in points]
+    before = json.loads((swept / "out" / "sweep.json").read_text())
+    capsys.readouterr()
+    assert main(["sweep", "--grid", str(swept / "grid.toml"), "-o", str(swept / "out"), *ARGS]) == 0
+    assert "2 cached, 0 to run" in capsys.readouterr().err
+    assert [p.stat().st_mtime_ns for p in points] == stamps and len(points) == 2
+    assert json.loads((swept / "out" / "sweep.json").read_text()) == before
+
+
+@pytest.mark.parametrize("grid,message", [
+    ("payload_bits = [12, 99]\n", "payload_bits = 99: each value must be a int in 2..24"),
+    ("payload = [12]\n", "unknown key(s) payload"),
+    ('energy = ["nope"]\n', "nope"),
+    ('system = ["mars"]\n', "system = 'mars'"),
+    ("payload_bits = []\n", "empty list"),
+    ("payload_bits = [", "not a TOML grid"),
+])
+def test_bad_grids_are_refused(tmp_path, capsys, grid, message):
+    (tmp_path / "g.toml").write_text(grid)
+    assert main(["sweep", "--grid", str(tmp_path / "g.toml"), "-o", str(tmp_path / "out"), *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_foreign_file_in_the_output_is_left_alone(tmp_path, capsys):
+    (tmp_path / "g.toml").write_text("payload_bits = 16\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sweep.csv").write_text("my data\n")
+    assert main(["sweep", "--grid", str(tmp_path / "g.toml"), "-o", str(tmp_path / "out"), *ARGS]) == 2
+    assert "not written by neurocompile" in capsys.readouterr().err
+    assert (tmp_path / "out" / "sweep.csv").read_text() == "my data\n" and not (tmp_path / "out" / "points").exists()
