@@ -36,6 +36,8 @@ $(STAMP): pyproject.toml Makefile tools/fix_lava.py
 	# NeuroBench (the report's NeuroBench metrics are checked against it) declares numba, tonic and torchaudio for
 	# data sets and processors; its metrics and snnTorch wrapper import none of them
 	$(BIN)/python -m pip install --quiet --no-deps "neurobench==2.3.0"
+	# Ray (sweep --ray runs its points on a Ray cluster; a test starts a local one); torch pinned beside it
+	$(BIN)/python -m pip install --quiet "ray==2.60.0" "$(TORCH)"
 	touch $(STAMP)
 
 # The fullest path that exists: inspect, export for loihi2 (trace, quantize, partition), simulate on our engine

@@ -155,9 +155,19 @@ def _map(args: list[tuple], workers: int, ray_address: str | None):
             import ray
         except ImportError:
             raise UserError("--ray needs Ray: pip install ray (and the same neurocompile on every node)") from None
-        ray.init(address=ray_address, ignore_reinit_error=True, log_to_driver=False)
-        task = ray.remote(run_point)
-        return ray.get([task.remote(*a) for a in args])
+        _check_reachable(ray_address)
+        ours = not ray.is_initialized()
+        try:
+            ray.init(address=ray_address, ignore_reinit_error=True, log_to_driver=False)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise UserError(f"--ray {ray_address}: no Ray cluster there ({str(exc).splitlines()[0]}); start one with "
+                            f"`ray start --head` or give its address") from None
+        try:
+            task = ray.remote(run_point)
+            return ray.get([task.remote(*a) for a in args])
+        finally:
+            if ours:
+                ray.shutdown()
     if workers <= 1 or len(args) == 1:
         return [run_point(*a) for a in args]
     import multiprocessing
@@ -165,6 +175,21 @@ def _map(args: list[tuple], workers: int, ray_address: str | None):
     # spawned, not forked: a fork of a process whose torch or numba threads have started can hang
     with ProcessPoolExecutor(min(workers, len(args)), mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(pool.map(run_point, *zip(*args)))
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) address that refuses connections is refused at once: Ray itself retries for
+    minutes before it gives up."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms: Ray resolves them
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise UserError(f"--ray {address}: no Ray cluster there ({exc.strerror or exc}); start one with "
+                        f"`ray start --head` or give its address") from None
 
 
 def write_outputs(rows: list[dict], grid: Grid, out: Path) -> list[Path]:
