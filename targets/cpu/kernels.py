@@ -72,6 +72,31 @@ def _clip(x, bits):
 
 
 @njit(**JIT)
+def _put(V, b, j, x, bits):
+    """V[b, j] = x clipped to `bits`; 1 if it was clipped."""
+    y, c = _clip(x, bits)
+    V[b, j] = y
+    return c
+
+
+@njit(**JIT)
+def _evaluated(C, node, evals, clipped):
+    """An extension op's counters: its evaluations and its clipped outputs."""
+    C[node, EVALS] += evals
+    C[node, SATURATIONS] += clipped
+    return True
+
+
+@njit(**JIT)
+def _summed(V, a, first, inputs, b, i):
+    """Element i of stream b summed over the inputs whose columns are a[first], a[first + 1], ... (NIR's edges)."""
+    x = 0
+    for k in range(inputs):
+        x += V[b, a[first + k] + i]
+    return x
+
+
+@njit(**JIT)
 def _lookup(P, tab, length, in_frac, step_frac, offset, x):
     i = _round_shift(x, in_frac - step_frac) + offset
     return P[tab + min(max(i, 0), length - 1)]
@@ -180,9 +205,7 @@ def dense(a, V, P, W, C):
     clipped = 0
     for b in range(B):
         for o in range(n_out):
-            y, c = _clip(total[b, o] + P[bias + o], out_bits)
-            V[b, out + o] = y
-            clipped += c
+            clipped += _put(V, b, out + o, total[b, o] + P[bias + o], out_bits)
     C[node, SATURATIONS] += clipped
     return True
 
@@ -201,9 +224,7 @@ def neuron(a, V, S, P, C, t):
             u, v = S[b, s + i], S[b, s + n + i]
             if clear:
                 u, v = 0, 0
-            x = 0
-            for k in range(inputs):
-                x += V[b, a[12 + k] + i]
+            x = _summed(V, a, 12, inputs, b, i)
             u = _decay(u, DECAY_UNITY - (P[du + i] + 1)) + (x << ACT_SHIFT)
             if u > UV_MAX:
                 u -= 2 * UV_MAX
@@ -268,12 +289,8 @@ def layer_norm(a, V, P, C):
         for i in range(n):
             num = d[i] * P[gamma + i]
             num = num << up if up >= 0 else _round_shift(num, -up)
-            y, c = _clip(_div_round(num, std) + P[beta + i], out_bits)
-            V[b, out + i] = y
-            clipped += c
-    C[node, EVALS] += B * n
-    C[node, SATURATIONS] += clipped
-    return True
+            clipped += _put(V, b, out + i, _div_round(num, std) + P[beta + i], out_bits)
+    return _evaluated(C, node, B * n, clipped)
 
 
 @njit(**JIT)
@@ -326,12 +343,8 @@ def product(a, V, C):
                 y = x
             else:
                 y = V[b, y0 + i]
-            r, c = _clip(_round_shift(x * y, shift), bits)
-            V[b, out + i] = r
-            clipped += c
-    C[node, EVALS] += V.shape[0] * n
-    C[node, SATURATIONS] += clipped
-    return True
+            clipped += _put(V, b, out + i, _round_shift(x * y, shift), bits)
+    return _evaluated(C, node, V.shape[0] * n, clipped)
 
 
 @njit(**JIT)
@@ -344,12 +357,8 @@ def add(a, V, C):
             total = 0
             for k in range(inputs):
                 total += _round_shift(V[b, a[5 + 2 * k] + i], a[6 + 2 * k])
-            r, c = _clip(total, bits)
-            V[b, out + i] = r
-            clipped += c
-    C[node, EVALS] += V.shape[0] * n
-    C[node, SATURATIONS] += clipped
-    return True
+            clipped += _put(V, b, out + i, total, bits)
+    return _evaluated(C, node, V.shape[0] * n, clipped)
 
 
 @njit(**JIT)
@@ -468,10 +477,7 @@ def threshold(a, V, P, C):
     spikes = 0
     for b in range(V.shape[0]):
         for i in range(n):
-            x = 0
-            for k in range(inputs):
-                x += V[b, a[5 + k] + i]
-            fire = x > P[thr + i]
+            fire = _summed(V, a, 5, inputs, b, i) > P[thr + i]
             V[b, out + i] = fire
             spikes += fire
     C[node, UPDATES] += V.shape[0] * n
