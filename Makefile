@@ -51,6 +51,10 @@ demo: install
 	$(BIN)/neurocompile evaluate $(BUILD) --max-tokens 4000
 	$(BIN)/neurocompile report $(BUILD) --format md -o $(BUILD)/report.md --plots $(BUILD)/plots
 	@sed -n '/^## Per token/,/^## Energy by layer/p;/^## Conventions compared/,$$p' $(BUILD)/report.md
+	# what each layer's bits are worth; a small design-space sweep (energy per token against bits per token)
+	$(BIN)/neurocompile sensitivity $(BUILD) --max-tokens 1000 --plots $(BUILD)/plots > $(BUILD)/sensitivity.md
+	@sed -n 1,14p $(BUILD)/sensitivity.md
+	$(BIN)/neurocompile sweep $(ZOO) --grid models/zoo/sweep.toml -o build/zoo-sweep --max-tokens 1000
 	# a spiking transformer decoder (upstream SpikeDecoder format): T synthetic steps per token, attention as state
 	$(BIN)/neurocompile inspect $(SD)
 	$(BIN)/neurocompile export $(SD) --target loihi2 -o $(SBUILD)
