@@ -651,10 +651,11 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from . import files
     from .tasks.language.sweep import default_workers, read_grid, sweep, write_outputs
 
+    from .checkpoint import read_checkpoint
+
     model = args.model if args.model is not None else zoo.path()
-    if not Path(model).is_file():
-        raise UserError(f"{model}: no such checkpoint file")
     grid = read_grid(args.grid)
+    read_checkpoint(model)  # refused here, before any point runs, if it is not a checkpoint
     files.check_parent(args.output / "sweep.csv", "-o")
     for name in ("sweep.csv", "sweep.json", "pareto.png", "pareto.pdf"):
         files.check_file_target(args.output / name, "-o")

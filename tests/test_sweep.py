@@ -134,3 +134,12 @@ def test_no_ray_cluster_at_the_address(swept, tmp_path, capsys):
     assert main(["sweep", "--grid", str(swept / "grid.toml"), "-o", str(tmp_path / "r"), *ARGS,
                  "--ray", "127.0.0.1:1"]) == 2
     assert "no Ray cluster there" in capsys.readouterr().err
+
+
+def test_not_a_checkpoint_is_refused_before_any_point_runs(tmp_path, capsys):
+    (tmp_path / "g.toml").write_text("payload_bits = 16\n")
+    (tmp_path / "m.pt").write_text("not a model\n")
+    assert main(["sweep", str(tmp_path / "m.pt"), "--grid", str(tmp_path / "g.toml"), "-o", str(tmp_path / "out"),
+                 *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert "not a PyTorch checkpoint" in err and "sweep:" not in err and not (tmp_path / "out").exists()
