@@ -649,7 +649,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     from . import files
-    from .tasks.language.sweep import default_workers, read_grid, sweep, write_outputs
+    from .targets.cpu.simulator import cores
+    from .tasks.language.sweep import read_grid, sweep, write_outputs
 
     from .checkpoint import read_checkpoint
 
@@ -660,7 +661,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     for name in ("sweep.csv", "sweep.json", "pareto.png", "pareto.pdf"):
         files.check_file_target(args.output / name, "-o")
     rows = sweep(str(model), files.sha256(Path(model)), grid, args.output, args.max_tokens, args.calibration_tokens,
-                 args.workers or default_workers(), args.ray,
+                 args.workers or cores(), args.ray,
                  progress=lambda message: None if args.json else print(message, file=sys.stderr, flush=True))
     paths = write_outputs(rows, grid, args.output)
     if args.json:

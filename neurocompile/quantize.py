@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -194,8 +194,7 @@ def coarser_weights(program: Program, name: str, drop: int) -> Program:
     node = program.nodes[name]
     step = 1 << drop
     halves = np.clip(np.round(node.q.halves.astype(np.float64) / step) * step, -128, 128 - step).astype(np.int8)
-    q = type(node.q)(halves, node.q.exps, node.q.binary, node.q.out_bits, node.q.bias)
-    return Program({**program.nodes, name: QNode(name, node.kind, node.inputs, node.frac, q)}, program.spec,
+    return Program({**program.nodes, name: replace(node, q=replace(node.q, halves=halves))}, program.spec,
                    dict(program.metadata))
 
 

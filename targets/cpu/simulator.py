@@ -175,13 +175,8 @@ class Simulator(ReferenceSimulator):
         self.groups = list(zip(edges[:-1], edges[1:]))
         self._counters = np.zeros((groups, *self._counters.shape[1:]), np.int64)
         layout = kernels.Layout()
-        for node, cls in zip(self.nodes, self.classes):
-            width = cls.int_width(node.q) if node.q is not None or cls.arity == 0 else None
-            if width is None:
-                if not node.inputs or node.inputs[0] not in layout.values:
-                    raise ValueError(f"node {node.name}: its width is not known before its input {node.inputs[:1]}")
-                width = layout.values[node.inputs[0]][1]
-            layout.values[node.name] = (sum(w for _, w in layout.values.values()), int(width))
+        for node in self.nodes:
+            layout.values[node.name] = (sum(w for _, w in layout.values.values()), int(program.width(node.name)))
         rows, code, plan, delays = [], [], [], []
         for i, (node, cls) in enumerate(zip(self.nodes, self.classes)):
             if cls.arity == 0:

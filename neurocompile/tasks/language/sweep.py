@@ -18,7 +18,6 @@ import hashlib
 import io
 import itertools
 import json
-import os
 import tempfile
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
@@ -237,6 +236,3 @@ def write_plot(rows: list[dict], out: Path) -> list[Path]:
     plt.close(fig)
     return paths
 
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
