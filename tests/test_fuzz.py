@@ -127,6 +127,38 @@ def test_build_readers(build, tmp_path, name):
     check()
 
 
+def _unparsable_npy_header(npz: bytes) -> bytes:
+    """The archive with its first array's header cut inside a parenthesis: numpy's header parser (tokenize) fails."""
+    import io
+    import zipfile
+
+    src, out = zipfile.ZipFile(io.BytesIO(npz)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for i, info in enumerate(src.infolist()):
+            member = src.read(info)
+            if i == 0:
+                length = int.from_bytes(member[8:10], "little")
+                header = b"{'descr': '<i8', 'fortran_order': False, 'shape': (".ljust(length - 1) + b"\n"
+                member = member[:10] + header + member[10 + length:]
+            dst.writestr(info.filename, member)
+    return out.getvalue()
+
+
+def test_array_headers_that_do_not_parse_are_refused(build, tmp_path):
+    """Found by the fuzzer above: numpy raises tokenize.TokenError on such a header; both .npz readers refuse it."""
+    from neurocompile.build import read_build
+    from neurocompile.report import load_run
+    from neurocompile.tasks.spikes import read_raster
+
+    copy = _fresh(build, tmp_path, "run.npz", _unparsable_npy_header((build / "run.npz").read_bytes()), rehash=True)
+    with pytest.raises(UserError, match="damaged or not a neurocompile run"):
+        load_run(read_build(copy))
+    raster = tmp_path / "in.npz"
+    raster.write_bytes(_unparsable_npy_header(zoo.path("rleaky-patterns.sample.npz").read_bytes()))
+    with pytest.raises(UserError, match=str(raster)):
+        read_raster(raster, (12,), "--input-spikes")
+
+
 @FUZZ
 @given(st.data())
 def test_energy_model_reader(tmp_path_factory, data):
