@@ -59,6 +59,13 @@ class Build:
         """The traced float graph, read (and checked against the program) on first use."""
         return self.loaded_graph or _read_graph(self.path / GRAPH_FILE, self.program)
 
+    @cached_property
+    def lowered(self) -> Graph:
+        """The float graph lowered as the program was (its token-shift mode): node for node the program's."""
+        from .lower import lower_like
+
+        return lower_like(self.graph, self.program)
+
     # -- the command line's verbs, for notebooks (errors raise UserError with the CLI's message) ---------------
     def simulate(self, prompt: str = "The ", tokens: int = 200, temperature: float = 0.8, top_p: float = 0.9,
                  seed: int = 0, engine: str = "cpu", spikes_out: Path | None = None, *, input_spikes=None,
@@ -267,11 +274,11 @@ def _read_tokenizer(path: Path, manifest: dict) -> Tokenizer:
 
 def _read_graph(path: Path, program: Program) -> Graph:
     """The float graph, checked to be the one the program was quantized from (same lowered nodes and widths)."""
-    from .lower import lower
+    from .lower import lower_like
 
     try:
         graph = read_nir(path)
-        lowered = lower(graph)
+        lowered = lower_like(graph, program)
     except UserError:
         raise
     except Exception as exc:  # nir.read and our reader fail in many ways on a foreign or damaged file

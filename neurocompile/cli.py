@@ -128,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="graded spike payload width, 2..24 (default: the target's)")
     p.add_argument("--block-rows", type=_int(0, 2**24), default=None,
                    help="weight rows per shared exponent (default: the target's; 0 = one exponent per matrix)")
+    p.add_argument("--token-shift", choices=["fold", "delay"], default=None,
+                   help="language models: a weight matrix reading the token shift beside the current token gets one "
+                        "matrix per input with the mixing ratio folded in (fold), or reads the mix computed by a neuron "
+                        "program (delay: half the synaptic memory and graded events); default: the target's")
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("simulate", help="run a build on an engine (language models: generate text) and print its "
@@ -170,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="design-space sweep (language models): every combination of a grid's numeric "
                                      "choices, systems and energy models -> energy per token against bits per token")
     p.add_argument("model", type=Path, nargs="?", default=None, help="checkpoint (default: the zoo model)")
-    p.add_argument("--grid", type=Path, required=True, help="TOML: payload_bits, block_rows, system, energy (lists)")
+    p.add_argument("--grid", type=Path, required=True, help="TOML: payload_bits, block_rows, system, token_shift, energy (lists)")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for sweep.csv, sweep.json, pareto.png/.pdf "
                                                                   "and the cache of points (points/)")
     p.add_argument("--max-tokens", type=_int(16, 10**10), default=2000, help="tokens scored per point (default %(default)s)")
@@ -370,13 +374,15 @@ def cmd_export(args: argparse.Namespace) -> None:
     manifest = export(args.model if args.model is not None else zoo.path(), args.target, args.output,
                       v_threshold=args.v_threshold, config=args.config, tokenizer_path=args.tokenizer, calibration_text=text,
                       calibration_source=str(args.calibration or ""), calibration_tokens=args.calibration_tokens,
-                      payload_bits=args.payload_bits, block_rows=args.block_rows, system=args.system, quiet=args.json)
+                      payload_bits=args.payload_bits, block_rows=args.block_rows, system=args.system,
+                      token_shift=args.token_shift, quiet=args.json)
     if args.json:
         print(json.dumps({"build": str(args.output), **manifest}, indent=2))
     else:
         m = manifest["model"]
         print(f"{args.output}: {m['title']} for target {manifest['target']} "
-              f"({manifest['numeric']['weight_bits']}-bit weights, {manifest['numeric']['payload_bits']}-bit payloads)")
+              f"({manifest['numeric']['weight_bits']}-bit weights, {manifest['numeric']['payload_bits']}-bit payloads, "
+              f"token shift {manifest['token_shift']})")
         if "partition" in manifest:
             p = manifest["partition"]
             t = p["traffic_per_step"]
@@ -388,6 +394,9 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def _export_nir(args: argparse.Namespace) -> None:
     from .pipeline import export_nir
+
+    if args.token_shift is not None:
+        raise UserError("--token-shift: for language-model checkpoints; a NIR graph's delays are its own (loops)")
 
     manifest = export_nir(args.model, args.target, args.output, dt=args.dt, reset=args.reset,
                           calibration=args.calibration, rate=args.calibration_rate, steps=args.calibration_steps,
@@ -668,10 +677,12 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         print(json.dumps({"rows": rows, "files": [str(p) for p in paths]}, indent=2))
         return
     unit = rows[0]["unit"]
-    print(f"| payload bits | block rows | system | energy model | bits per {unit} | nJ per {unit} (low–high) | Pareto |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| payload bits | block rows | system | token shift | energy model | bits per {unit} | nJ per {unit} (low–high) "
+          f"| Pareto |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['payload_bits']} | {r['block_rows']} | {r['system']} | {r['energy_model']} | {r['bpc']:.4f} | "
+        print(f"| {r['payload_bits']} | {r['block_rows']} | {r['system']} | {r['token_shift']} | {r['energy_model']} | "
+              f"{r['bpc']:.4f} | "
               f"{r['pj_per_token'] / 1e3:,.0f} ({r['pj_per_token_low'] / 1e3:,.0f}–{r['pj_per_token_high'] / 1e3:,.0f}) | "
               f"{'yes' if r['pareto'] else ''} |")
     print(f"wrote {', '.join(str(p) for p in paths)}")

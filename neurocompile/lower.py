@@ -6,6 +6,10 @@
   scale (token mixing: one port for the current token, one for the previous); quantization turns each port into
   its own 8-bit matrix ``W diag(s_p)``, which is how two Lava Dense processes feed one neuron.  The weight array
   is shared, never copied, unless a neuron's gain is folded into it (below).
+  ``token_shift`` chooses how a weight matrix that reads a token shift (the previous token's value) beside other
+  inputs is built: ``"fold"`` as above (one matrix per input: twice the synaptic memory, and every graded input
+  sent to two matrices), ``"delay"`` as a neuron program ``Mix`` that sums the scaled inputs (``NAME.mix``) in
+  front of one matrix.
 * ``Embedding`` followed by ``Heaviside`` becomes a table of binary codes (``SpikeEmbedding``).
 * Identity ops (``Flatten``: maps are held flat) vanish.
 * Neuron models with a ``neuron_form`` (NIR's cells) become the neuron that form names (Loihi's ``CUBA``), fed
@@ -18,7 +22,10 @@ import numpy as np
 
 from .errors import UserError
 from .graph import Graph
-from .ops import Dense, Embedding, Heaviside, Scale, SpikeEmbedding
+from .ops import Dense, Embedding, Heaviside, Mix, Scale, SpikeEmbedding, TokenShift
+
+TOKEN_SHIFT_MODES = ("fold", "delay")
+TOKEN_SHIFT_KEY = "token_shift"  # program metadata: the mode the program was lowered with
 
 
 def _consumers(graph: Graph) -> dict[str, list[str]]:
@@ -29,7 +36,9 @@ def _consumers(graph: Graph) -> dict[str, list[str]]:
     return users
 
 
-def lower(graph: Graph) -> Graph:
+def lower(graph: Graph, token_shift: str = "fold") -> Graph:
+    if token_shift not in TOKEN_SHIFT_MODES:
+        raise UserError(f"token shift {token_shift!r}: choose one of {', '.join(TOKEN_SHIFT_MODES)}")
     graph = _without_identities(graph)
     users = _consumers(graph)
     nodes = graph.nodes
@@ -68,6 +77,9 @@ def lower(graph: Graph) -> Graph:
                         scales.append(np.ones(weight.shape[1], weight.dtype))
                         ports.append(src)
                 scales = np.stack(scales)
+                if token_shift == "delay" and len(ports) > 1 and any(isinstance(nodes[p].op, TokenShift) for p in ports):
+                    mixed = out.add(f"{node.name}.mix", Mix(scales), *ports)
+                    scales, ports = np.ones((1, weight.shape[1]), weight.dtype), [mixed]
             if node.name in gains:
                 gain = gains[node.name]
                 weight, bias = weight * gain[:, None], None if bias is None else bias * gain
@@ -86,6 +98,11 @@ def lower(graph: Graph) -> Graph:
                            for k, src in enumerate(node.inputs))
         out.add(node.name, op, *inputs)
     return out
+
+
+def lower_like(graph: Graph, program) -> Graph:
+    """`graph` lowered the way `program` was (programs from before the option were folded)."""
+    return lower(graph, program.metadata.get(TOKEN_SHIFT_KEY, "fold"))
 
 
 def _without_identities(graph: Graph) -> Graph:

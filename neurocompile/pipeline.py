@@ -16,7 +16,7 @@ from .build import PARTITION_FILE, check_replaceable, write_build
 from .checkpoint import read_checkpoint
 from .errors import UserError
 from .frontends import LoadOptions, build_model, family_of_model, trace
-from .lower import lower
+from .lower import TOKEN_SHIFT_KEY, TOKEN_SHIFT_MODES, lower
 from .quantize import calibrate, quantize
 from .target import get_target
 from .tasks.language import _progress, calibration_windows
@@ -27,8 +27,9 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
            config: Path | dict | None = None, tokenizer_path: Path | None = None,
            calibration_text: str | None = None, calibration_source: str = "", calibration_tokens: int = 4096,
            payload_bits: int | None = None, block_rows: int | None = None, system: str | None = None,
-           quiet: bool = False) -> dict:
+           token_shift: str | None = None, quiet: bool = False) -> dict:
     target, spec = _setup(target_name, out, payload_bits, block_rows, system)
+    token_shift = _token_shift(target, token_shift)
     start = time.perf_counter()
     ckpt = read_checkpoint(checkpoint)
     model = build_model(ckpt, LoadOptions(v_threshold, config))
@@ -39,11 +40,12 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     _progress(f"loaded {ckpt.path.name}: {title}", quiet)
     graph = trace(model)  # before calibration: a configuration it cannot compile is refused at once
     windows, cal_info = calibration_windows(tokenizer, calibration_text, calibration_source, calibration_tokens, model)
-    lowered = lower(graph)
-    _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)}", quiet)
+    lowered = lower(graph, token_shift)
+    _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)} (token shift: {token_shift})", quiet)
     peaks = calibrate(lowered, windows, after_each=ckpt.release)
     _progress(f"calibrated on {windows.numel()} tokens of {cal_info['source']}", quiet)
-    program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name}, after_each=ckpt.release)
+    program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name, TOKEN_SHIFT_KEY: token_shift},
+                       after_each=ckpt.release)
     del lowered  # its folded float weights are the largest thing held; the program replaces them
     manifest = {
         "target": target.name,
@@ -51,6 +53,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         "source": {"checkpoint": ckpt.path.name, "sha256": ckpt.sha256},
         "model": {"family": model.family, "title": title, **config_values},
         "numeric": asdict(spec),
+        "token_shift": token_shift,
         "calibration": cal_info,
         "approximations": APPROXIMATIONS + list(family.approximations) + (["calibration: on text the float model sampled itself (the default text "
                                              "does not fit its vocabulary; manifest calibration says how)"]
@@ -73,6 +76,12 @@ def _setup(target_name: str, out: Path, payload_bits: int | None, block_rows: in
     if block_rows is not None:
         spec = replace(spec, block_rows=block_rows)
     return target, spec
+
+
+def _token_shift(target, asked: str | None) -> str:
+    if asked is not None and asked not in TOKEN_SHIFT_MODES:
+        raise UserError(f"--token-shift {asked!r}: choose one of {', '.join(TOKEN_SHIFT_MODES)}")
+    return target.token_shift if asked is None else asked
 
 
 def _place_and_write(target, system, graph, program, tokenizer, manifest: dict, out: Path, start: float,

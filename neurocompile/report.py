@@ -189,8 +189,16 @@ def _add_time(report: Report, time: dict) -> None:
               "energy_with_static_pj_per_step": t["energy_pj_per_step"] + time["static_pj_per_step"],
               "edp_js_per_step": (t["energy_pj_per_step"] + time["static_pj_per_step"]) * 1e-12 * seconds,
               "edp_js_per_step_range": [(low + static_low) * 1e-12 * fast, (high + static_high) * 1e-12 * slow]})
+    t.update({"generate_seconds_per_step": time["generate_seconds_per_step"],
+              "generate_seconds_per_step_range": time["generate_seconds_per_step_range"]})
     report.header["timing"] = {"bottleneck": time["bottleneck"], "chips_powered": time["chips_powered"],
-                               "figures": time["figures"]}
+                               "pipeline_depth_steps": time["pipeline_depth_steps"], "figures": time["figures"]}
+    if isinstance(report.header["resources"], dict):  # the figures scripts read (issue 14's interface)
+        report.header["resources"]["timing"] = {
+            "step_seconds": time["step_seconds"], "bottleneck": time["bottleneck"],
+            "pipeline_depth_steps": time["pipeline_depth_steps"],
+            f"prefill_{report.header['unit_key']}s_per_s": 1 / seconds if seconds else None,
+            f"generate_{report.header['unit_key']}s_per_s": 1 / time["generate_seconds_per_step"] if seconds else None}
     report.header["approximations"] = report.header["approximations"] + time["approximations"]
 
 
@@ -289,6 +297,7 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
         "target": build.manifest["target"], "task": build.task.name, "unit": build.task.unit,
         "unit_key": build.task.key,
         "numeric": build.manifest["numeric"],
+        "token_shift": build.manifest.get("token_shift"),
         "text": text if len(text) <= 200 else text[:200] + "…", "tokens": run.steps, "streams": run.streams,
         "complete": run.complete,
         "energy_model": f"{model.name} ({model.origin}): {model.description}",
@@ -384,9 +393,14 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[Cell]]]]:
                        ["routing energy range (nJ)", tuple(v / 1e3 for v in t["routing_pj_per_step_range"])],
                        ["energy with routing (nJ)", t["energy_with_routing_pj_per_step"] / 1e3]]
     if "seconds_per_step" in t:  # a partitioned target's timing model
-        totals += [[f"time per {unit} (µs)", t["seconds_per_step"] * 1e6],
+        depth = report.header["timing"]["pipeline_depth_steps"]
+        totals += [[f"time per {unit}, pipelined (prefill) (µs)", t["seconds_per_step"] * 1e6],
                    [f"time per {unit}, range (µs)", tuple(v * 1e6 for v in t["seconds_per_step_range"])],
-                   [f"{unit}s per second", 1 / t["seconds_per_step"]],
+                   [f"{unit}s per second, pipelined", 1 / t["seconds_per_step"]],
+                   [f"time per {unit} one at a time (generation: + {depth} pipeline steps) (µs)",
+                    t["generate_seconds_per_step"] * 1e6],
+                   [f"time per {unit} one at a time, range (µs)",
+                    tuple(v * 1e6 for v in t["generate_seconds_per_step_range"])],
                    [f"static energy (nJ, {report.header['timing']['chips_powered']} chip(s) powered)",
                     t["static_pj_per_step"] / 1e3],
                    ["static energy range (nJ)", tuple(v / 1e3 for v in t["static_pj_per_step_range"])],
@@ -415,6 +429,10 @@ def _md(cell: Cell) -> str:
     return cell if isinstance(cell, str) else _fmt(cell)
 
 
+TOKEN_SHIFT_NOTES = {"fold": "each token-shift mix folded into its weight matrix: one matrix per input",
+                     "delay": "each token-shift mix computed by a neuron program in front of one weight matrix"}
+
+
 def to_markdown(report: Report) -> str:
     h = report.header
     interrupted = "" if h["complete"] else f" (interrupted: the counters of the {h['unit']}s run)"
@@ -422,7 +440,12 @@ def to_markdown(report: Report) -> str:
              f"- neurocompile {h['neurocompile']}; model `{h['model']}` (sha256 {h['model_sha256'][:16]}…), target {h['target']}",
              f"- run: {h['tokens']} {h['unit']}s x {h['streams']} stream(s){interrupted}"
              + (f"; text: {h['text']!r}" if h["text"] else ""),
-             f"- units: {h['units']}", f"- energy model: {h['energy_model']}", "", "Constants (pJ per event):", ""]
+             f"- units: {h['units']}", f"- energy model: {h['energy_model']}"]
+    if h["token_shift"]:
+        lines.append(f"- token shift: {h['token_shift']} ({TOKEN_SHIFT_NOTES[h['token_shift']]}); export "
+                     f"--token-shift {'fold' if h['token_shift'] == 'delay' else 'delay'} builds the other, and "
+                     f"`neurocompile sweep` with token_shift = [\"fold\", \"delay\"] prices both")
+    lines += ["", "Constants (pJ per event):", ""]
     for event, c in h["constants"].items():
         lines.append(f"- `{event}` = {_figure(c)} [{c['status']}] — {c['source']}")
     base = h["baseline"]

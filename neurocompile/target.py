@@ -43,6 +43,9 @@ class Target:
     timing: Callable[[Any, Any, dict], dict] | None = None
     # (program, placement) -> {sending node: messages per step, by kind (mesh_hops, across_chips, ...)}: routing
     traffic: Callable[[Any, Any], dict] | None = None
+    # how a weight matrix reading a token shift is built (``lower``): "fold" (a matrix per input) or "delay" (the mix
+    # on a neuron program, one matrix); the default is the cheaper on this target, measured (docs/energy-comparison.md)
+    token_shift: str = "fold"
 
 
 def get_target(name: str) -> Target:

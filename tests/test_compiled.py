@@ -24,7 +24,7 @@ from neurocompile.ops import Op
 from neurocompile.ops.attention import QAttention, QTimeSum
 from neurocompile.ops.base import QuantContext
 from neurocompile.ops.cells import QCUBA, QCUBAVoltage, QThreshold
-from neurocompile.ops.elementwise import QAdd, QProduct, Sigmoid
+from neurocompile.ops.elementwise import QAdd, QMix, QProduct, Sigmoid
 from neurocompile.ops.io import QOutput, QSpikeInput
 from neurocompile.ops.neurons import QLIF, QPeriodicLIF, QShift
 from neurocompile.ops.norm import QLayerNorm
@@ -181,7 +181,15 @@ def threshold(draw, n):
     return q, [draw(st.sampled_from(["x", "xs"])) for _ in range(draw(st.integers(1, 3)))]
 
 
-OPS = {"Dense": dense, "LIF": lif, "PeriodicLIF": lambda n: lif(n, True),
+@st.composite
+def mix(draw, n):
+    ports = draw(st.integers(1, 3))
+    q = QMix(_ints(draw, (ports, n), 16, 0.2), tuple(draw(st.integers(0, 6)) for _ in range(ports)),
+             draw(st.integers(-4, 40)), draw(st.sampled_from([8, 16, 24])))
+    return q, [draw(st.sampled_from(["x", "xs"])) for _ in range(ports)]
+
+
+OPS = {"Dense": dense, "Mix": mix, "LIF": lif, "PeriodicLIF": lambda n: lif(n, True),
        "CUBA": cuba, "CUBAVoltage": lambda n: cuba(n, True), "LayerNorm": layer_norm, "WKV": wkv, "Sigmoid": sigmoid,
        "SquaredReLU": product, "Mul": product, "Add": add, "SpikeEmbedding": embedding,
        "SpikingAttention": attention, "TimeSum": time_sum, "TokenCode": token_code, "Threshold": threshold}
@@ -270,16 +278,17 @@ def test_saturation_wrap_and_division_corners_are_reached():
     assert hits["saturations"] > 0 and hits["wraps"] > 0
 
 
-def _spikegpt_program(path, block_rows: int, seed: int) -> Program:
-    g = lower(trace(load_model(path)))
+def _spikegpt_program(path, block_rows: int, seed: int, token_shift: str = "fold") -> Program:
+    g = lower(trace(load_model(path)), token_shift)
     tokens = torch.randint(0, 40, (2, 24), generator=torch.Generator().manual_seed(seed))
     spec = NUMERIC if block_rows is None else dataclasses.replace(NUMERIC, block_rows=block_rows)
     return quantize(g, spec, calibrate(g, tokens))
 
 
-@pytest.mark.parametrize("variant,block_rows", [("RWKV", None), ("RWKV-ffnPre", 1)])
-def test_spikegpt_programs_run_identically(variant, block_rows):
-    program = _spikegpt_program(UPSTREAM / f"{variant}.pt", block_rows, 1)
+@pytest.mark.parametrize("variant,block_rows,token_shift", [("RWKV", None, "fold"), ("RWKV-ffnPre", 1, "delay")])
+def test_spikegpt_programs_run_identically(variant, block_rows, token_shift):
+    program = _spikegpt_program(UPSTREAM / f"{variant}.pt", block_rows, 1, token_shift)
+    assert ("Mix" in {n.kind for n in program.nodes.values()}) == (token_shift == "delay")
     tokens = np.random.default_rng(2).integers(0, 40, (3, 20))
     _same_run(program, list(tokens.T), 3, threads=3)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neurocompile import load_model
 from neurocompile.graph import run_float
 from neurocompile.lower import lower
 from neurocompile.models.wkv import WKVState
-from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mul, QuantContext, Sigmoid, SquaredReLU, Tally)
+from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mix, Mul, QuantContext, Sigmoid, SquaredReLU, Tally)
 from neurocompile.quantize import calibrate, load_program, quantize, save_program
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
@@ -18,12 +20,19 @@ from neurocompile.frontends import trace
 from helpers import UPSTREAM, VARIANTS, tiny_program
 
 
+@pytest.mark.parametrize("token_shift", ["fold", "delay"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_lowering_keeps_float_semantics(variant):
+def test_lowering_keeps_float_semantics(variant, token_shift):
     model = load_model(UPSTREAM / f"{variant}.pt").double()
-    lowered = lower(trace(model))
+    lowered = lower(trace(model), token_shift)
     kinds = {n.op.kind for n in lowered.nodes.values()}
     assert {"Dense", "SpikeEmbedding"} <= kinds and not kinds & {"Scale", "Linear", "Heaviside", "Embedding"}
+    # fold: two weight matrices (current and previous token) per mixed Linear; delay: one per Linear of the model
+    linears = {name: m.weight.numel() for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    mixed = [name for name in linears if name.endswith((".key", ".receptance", ".att.value"))]
+    matrices = sum(n.op.scales.shape[0] * n.op.weight.size for n in lowered.nodes.values() if n.op.kind == "Dense")
+    assert mixed and matrices == sum(linears.values()) + (sum(linears[m] for m in mixed) if token_shift == "fold" else 0)
+    assert sum(n.op.kind == "Mix" for n in lowered.nodes.values()) == (len(mixed) if token_shift == "delay" else 0)
     tokens = torch.randint(0, 40, (2, 30))
     with torch.no_grad():
         assert (run_float(lowered, tokens) - model(tokens)).abs().max() < 1e-10
@@ -52,6 +61,34 @@ def test_sigmoid_table_error_is_bounded():
     q = Sigmoid(1).quantize(_ctx([12], 15))
     y, _ = Sigmoid.int_step(q, [np.round(x * 2**12).astype(np.int64)], None, Tally())
     assert np.abs(y / 2**15 - 1 / (1 + np.exp(-x))).max() < 1 / 2**9  # half a table step times the slope, + LSB
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.lists(st.integers(0, 14), min_size=1, max_size=3), st.integers(-4, 16),
+       st.sampled_from([0.5, 1.0, 3.0, 1e-3]))
+def test_mix_is_the_exact_sum_rounded_once(seed, in_frac, out_frac, spread):
+    """Mix's integer output = round-half-up of the exact sum of (quantized ratio x input), computed here in exact
+    rationals from the op's float ratios and its stated ratio scale; saturated to the payload."""
+    from fractions import Fraction
+    from neurocompile.ops.elementwise import MIX_BITS
+
+    rng = np.random.default_rng(seed)
+    ports, n = len(in_frac), 6
+    op = Mix(rng.uniform(-spread, spread, (ports, n)))
+    q = op.quantize(_ctx(in_frac, out_frac))
+    frac = q.shift - max(in_frac) + out_frac  # the ratios' scale
+    assert np.abs(q.ratios).max() < 2 ** (MIX_BITS - 1) and np.array_equal(q.ratios, np.round(op.ratios * 2.0**frac))
+    xs = [rng.integers(-2**15, 2**15, (2, n)) for _ in range(ports)]
+    tally = Tally()
+    y, _ = Mix.int_step(q, xs, None, tally)
+    top = 2 ** (NUMERIC.payload_bits - 1)
+    for b in range(2):
+        for i in range(n):
+            exact = sum(Fraction(int(x[b, i]), 2**f) * Fraction(int(r), 2**frac) for x, f, r in zip(xs, in_frac, q.ratios[:, i]))
+            scaled = exact * 2**out_frac
+            rounded = (scaled + Fraction(1, 2)).__floor__()
+            assert y[b, i] == min(max(rounded, -top), top - 1)
+    assert tally.op_evals == 2 * n
 
 
 def test_products_round_half_up_by_hand():

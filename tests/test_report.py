@@ -255,7 +255,14 @@ def test_report_cli_on_the_zoo_model(capsys, tmp_path):
     assert t["edp_js_per_token"] == pytest.approx((t["energy_pj_per_token"] + t["static_pj_per_token"]) * 1e-12
                                                   * t["seconds_per_token"])
     assert data["header"]["timing"]["bottleneck"].startswith(("neurocore", "the x86 cores of chip"))
-    # routing: the zoo spans 11 cores; loihi1-proxy prices a hop at the mean of Davies 2018's 3.0 and 4.0 pJ; spikes
+    # generation: a token crosses every synaptic stage (one step each) before the next is sampled; counted by hand on
+    # SpikeGPT: 4 weight-matrix stages per block (mixed k/v/r, output, ffn key, ffn value) x 4 blocks + the head
+    timing = data["header"]["resources"]["timing"]
+    assert timing["pipeline_depth_steps"] == 4 * 4 + 1
+    assert timing["prefill_tokens_per_s"] == pytest.approx(1 / t["seconds_per_token"])
+    assert timing["generate_tokens_per_s"] == pytest.approx(1 / (t["seconds_per_token"] * (1 + 17)))
+    assert timing["step_seconds"] == pytest.approx(t["seconds_per_token"])
+    # routing: the zoo spans 7 cores; loihi1-proxy prices a hop at the mean of Davies 2018's 3.0 and 4.0 pJ; spikes
     # travel at the run's firing rate, so the hops are fewer than the partition's every-value-sent upper bound
     partition = json.loads((build / "partition.json").read_text())["summary"]["traffic_per_step"]
     assert 0 < t["mesh_hops_per_token"] < partition["mesh_hops"]

@@ -11,7 +11,6 @@ import torch
 
 from neurocompile.build import read_build
 from neurocompile.cli import main
-from neurocompile.lower import lower
 from neurocompile.quantize import requantize
 from neurocompile.tasks.language import evaluation_ids
 from neurocompile.tasks.language.sensitivity import sensitivity
@@ -61,7 +60,7 @@ def test_each_variant_is_scored_as_the_program_it_names(build):
 
 
 def test_requantized_scale_changes_its_readers_and_goes_back(build):
-    graph = lower(build.graph)
+    graph = build.lowered
     program = build.program
     name = "blocks.0.ln1"
     frac = program.nodes[name].frac

@@ -24,15 +24,15 @@ ARGS = ["--max-tokens", "160", "--calibration-tokens", "256", "--workers", "1"]
 def swept(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sweep")
     grid = folder / "grid.toml"
-    grid.write_text('payload_bits = [12, 16]\nenergy = ["hw-45nm", "snn-paper-45nm"]\n')
+    grid.write_text('payload_bits = 12\ntoken_shift = ["fold", "delay"]\nenergy = ["hw-45nm", "snn-paper-45nm"]\n')
     assert main(["sweep", "--grid", str(grid), "-o", str(folder / "out"), *ARGS, "--json"]) == 0
     return folder
 
 
-def _reference(payload_bits: int, tmp_path) -> tuple[float, dict]:
+def _reference(token_shift: str, tmp_path) -> tuple[float, dict]:
     """The same build exported by itself, scored with the numpy engine and torch's cross entropy, priced by report."""
-    build = export(target="loihi2", output=tmp_path / f"b{payload_bits}", calibration_tokens=256,
-                   payload_bits=payload_bits)
+    build = export(target="loihi2", output=tmp_path / token_shift, calibration_tokens=256, payload_bits=12,
+                   token_shift=token_shift)
     ids, _ = evaluation_ids(build.tokenizer, None, 160)
     x, y, _ = windows(ids, 16, build.program.metadata)
     sim = ReferenceSimulator(build.program, x.shape[0])
@@ -51,11 +51,15 @@ def test_each_point_is_the_build_it_names(swept, tmp_path):
         assert fh.readline().startswith("# neurocompile.report/sweep-1")
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4 and {r["energy_model"] for r in rows} == {"hw-45nm", "snn-paper-45nm"}
-    for bits in (12, 16):
-        bpc, energy = _reference(bits, tmp_path)
-        for row in (r for r in rows if int(r["payload_bits"]) == bits):
+    for mode in ("fold", "delay"):
+        bpc, energy = _reference(mode, tmp_path)
+        for row in (r for r in rows if r["token_shift"] == mode):
             assert float(row["bpc"]) == pytest.approx(bpc, abs=1e-9)
             assert float(row["pj_per_token"]) == pytest.approx(energy[row["energy_model"]], rel=1e-9)
+    for model in ("hw-45nm", "snn-paper-45nm"):  # the mix on a neuron program sends each value to one matrix, not two
+        fold, delay = (float(next(r for r in rows if r["energy_model"] == model and r["token_shift"] == m)["pj_per_token"])
+                       for m in ("fold", "delay"))
+        assert delay < 0.8 * fold
     for row in rows:  # the Pareto flag, recomputed: no point of the same energy model both cheaper and better
         dominated = any(o["energy_model"] == row["energy_model"] and float(o["pj_per_token"]) <= float(row["pj_per_token"])
                         and float(o["bpc"]) <= float(row["bpc"]) and o is not row
@@ -81,6 +85,7 @@ def test_a_second_run_resumes_from_the_cache(swept, capsys):
     ("payload = [12]\n", "unknown key(s) payload"),
     ('energy = ["nope"]\n', "nope"),
     ('system = ["mars"]\n', "system = 'mars'"),
+    ('token_shift = ["fold", "later"]\n', "token_shift = 'later': choose fold or delay"),
     ("payload_bits = []\n", "empty list"),
     ("payload_bits = [", "not a TOML grid"),
 ])

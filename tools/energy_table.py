@@ -4,8 +4,9 @@
 
 Models: the zoo model on 1024 characters of its held-out text, and a 45M-shaped SpikeGPT (L12 C512 V4096,
 random weights made by tools/benchmark.py, LIFs made to fire) on 1024 random tokens, as in the SpikeGPT
-paper's T = 1024.  Each runs on the bit-accurate simulator; the counters feed neurocompile's report under
-each shipped energy model.
+paper's T = 1024.  Each runs on the bit-accurate simulator, built both ways the token-shift mix can be built
+(``--token-shift delay``, the loihi2 default, and ``fold``); the counters feed neurocompile's report under each
+shipped energy model.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from benchmark import random_45m  # noqa: E402
 from neurocompile import load_model  # noqa: E402
 from neurocompile.build import Build  # noqa: E402
 from neurocompile.energy import load_energy_model  # noqa: E402
-from neurocompile.lower import lower  # noqa: E402
+from neurocompile.lower import TOKEN_SHIFT_KEY, lower  # noqa: E402
 from neurocompile.models import zoo  # noqa: E402
 from neurocompile.frontends import spikegpt  # noqa: E402
 from neurocompile.pipeline import APPROXIMATIONS  # noqa: E402
@@ -44,9 +45,13 @@ class TokenIds:
         return " ".join(map(str, ids))
 
 
-def run(name, model, tokens: np.ndarray, calibration: np.ndarray, tokenizer):
+MODES = ("delay", "fold")  # the target's default first
+
+
+def run(name, model, tokens: np.ndarray, calibration: np.ndarray, tokenizer, token_shift: str):
     graph = trace(model)
-    program = quantize(lower(graph), NUMERIC, calibrate(lower(graph), torch.from_numpy(calibration)))
+    lowered = lower(graph, token_shift)
+    program = quantize(lowered, NUMERIC, calibrate(lowered, torch.from_numpy(calibration)), {TOKEN_SHIFT_KEY: token_shift})
     sim = Simulator(program, 1)
     for t in tokens:
         sim.step(np.array([t]))
@@ -74,39 +79,46 @@ def main() -> None:
     print(f"# Energy per token: conventions compared (T = {args.tokens})\n")
     print(f"Command: `python tools/energy_table.py --tokens {args.tokens}`. Energies in nJ per token; ops per token in millions.\n")
     for name, model, tokens, cal, tokenizer in cases:
-        counts, build = run(name, model, tokens, cal, tokenizer)
-        reports = {m.name: make_report(build, counts, m) for m in models}
-        hw = reports["hw-45nm"]
-        t = hw.totals
-        rates = list(hw.firing_rates.values())
+        reports = {}
+        for mode in MODES:
+            counts, build = run(name, model, tokens, cal, tokenizer, mode)
+            reports[mode] = {m.name: make_report(build, counts, m) for m in models}
+        hw = reports[MODES[0]]["hw-45nm"]
         print(f"## {name}\n")
-        print(f"Counted per token: {t['spikes']:,.0f} spikes (LIF firing {min(rates):.0%}–{max(rates):.0%}), "
-              f"{t['binary_events'] / 1e6:.3f} M binary and {t['graded_events'] / 1e6:.3f} M graded synaptic ops, "
-              f"{t['neuron_updates']:,.0f} neuron updates, {t['op_evals']:,.0f} extension-op evaluations.\n")
+        for mode in MODES:
+            t = reports[mode]["hw-45nm"].totals
+            rates = list(reports[mode]["hw-45nm"].firing_rates.values())
+            print(f"Counted per token, token shift {mode}: {t['spikes']:,.0f} spikes (LIF firing {min(rates):.0%}–"
+                  f"{max(rates):.0%}), {t['binary_events'] / 1e6:.3f} M binary and {t['graded_events'] / 1e6:.3f} M "
+                  f"graded synaptic ops, {t['neuron_updates']:,.0f} neuron updates, {t['op_evals']:,.0f} "
+                  f"extension-op evaluations.\n")
         c = {e["id"]: e for e in hw.comparison}
         conv = c["convention"]
-        print(f"SNN-paper convention: firing rate {conv['firing_rate']:.3f} (spikes per neuron update, every LIF), "
-              f"{conv['ann_macs_per_step']:,.0f} ANN MACs per token, first layer `{conv['first_layer']}` "
-              f"{conv['first_layer_macs']:,.0f} MACs at {conv['pj_per_mac']} pJ, the rest at {conv['pj_per_ac']} pJ x rate.\n")
+        print(f"SNN-paper convention (token shift {MODES[0]} build): firing rate {conv['firing_rate']:.3f} (spikes per "
+              f"neuron update, every LIF), {conv['ann_macs_per_step']:,.0f} ANN MACs per token, first layer "
+              f"`{conv['first_layer']}` {conv['first_layer_macs']:,.0f} MACs at {conv['pj_per_mac']} pJ, the rest at "
+              f"{conv['pj_per_ac']} pJ x rate.\n")
         print("| method | ops / token (M) | nJ / token, same memory model | nJ / token, no memory | range (nJ) |")
         print("|---|---|---|---|---|")
 
         def nj(v):
             return "-" if v is None else f"{v / 1e3:,.1f}"
 
-        def row(entry):
+        def row(entry, suffix=""):
             span = entry.get("energy_pj_per_step_range")
             span = "-" if span is None else f"{span[0] / 1e3:,.0f}–{span[1] / 1e3:,.0f}"
-            print(f"| {entry['method']} | {entry['synops_per_step'] / 1e6:.3f} | {nj(entry['energy_pj_per_step'])} | "
+            print(f"| {entry['method']}{suffix} | {entry['synops_per_step'] / 1e6:.3f} | {nj(entry['energy_pj_per_step'])} | "
                   f"{nj(entry.get('energy_pj_per_step_without_memory'))} | {span} |")
 
         row(conv)
-        row(c["paper_constants_counted"])
+        row(c["paper_constants_counted"], f", token shift {MODES[0]}")
         for key in ("hw-45nm", "loihi1-proxy"):
-            row({e["id"]: e for e in reports[key].comparison}["target"])
+            for mode in MODES:
+                row({e["id"]: e for e in reports[mode][key].comparison}["target"], f", token shift {mode}")
         for ann in ("ann_fp32", "ann_int8"):  # both models price the ANN with Horowitz's figures and the same SRAM
             row(c[ann])
         print()
+
 
 if __name__ == "__main__":
     main()

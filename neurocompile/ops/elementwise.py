@@ -1,6 +1,7 @@
-"""Elementwise extension ops: residual add, sigmoid (table), squared ReLU, gating product."""
+"""Elementwise extension ops: residual add, sigmoid (table), squared ReLU, gating product, token-shift mix."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -8,7 +9,7 @@ import numpy as np
 import torch
 
 from .. import fixed
-from .base import _Width, _saturated, _sum
+from .base import Op, _t, _saturated, _sum, _Width
 
 
 @dataclass(frozen=True)
@@ -132,3 +133,63 @@ class Mul(_Width):
         a, b = inputs
         tally.op_evals += a.size
         return _saturated(fixed.round_shift(a * b, q.shift), q.out_bits, tally), state
+
+
+MIX_BITS = 16  # a mixing ratio's signed mantissa: a 16-bit operand of the neuron program's multiply (assumption)
+
+
+@dataclass(frozen=True)
+class QMix:
+    ratios: np.ndarray  # [ports, n] int64: each input's per-channel ratio x 2**ratio_frac
+    lefts: tuple[int, ...]  # per input: frac of the finest input - this input's frac (aligns them exactly)
+    shift: int  # finest input frac + ratio_frac - out_frac
+    out_bits: int
+
+
+@dataclass(frozen=True, eq=False)
+class Mix(Op):
+    """``y = sum_p r_p * x_p`` per channel: the token-shift mix (``x m + shift(x) (1 - m)``) computed by a neuron
+    program before the one weight matrix that reads it (``lower``'s ``token_shift="delay"``), instead of one
+    weight matrix per input with the ratio folded in (``"fold"``).
+
+    Integer form: ratios as ``MIX_BITS``-bit signed mantissas sharing one power-of-two scale (the finest that holds
+    the largest |ratio|); inputs aligned to the finest input's scale, products summed exactly, one rounding shift to
+    the output's scale, saturated to the payload."""
+
+    kind: ClassVar[str] = "Mix"
+    arity: ClassVar[int | None] = None
+    lowered: ClassVar[bool] = True
+    ratios: np.ndarray  # [ports, n]
+
+    @property
+    def size(self) -> int:
+        return self.ratios.shape[1]
+
+    def float_step(self, inputs, state):
+        y = inputs[0] * _t(self.ratios[0], inputs[0])
+        for r, x in zip(self.ratios[1:], inputs[1:]):
+            y = y + x * _t(r, x)
+        return y, state
+
+    Q: ClassVar[type] = QMix
+
+    def quantize(self, ctx):
+        if len(ctx.in_frac) != len(self.ratios):
+            raise ValueError(f"{len(self.ratios)} ratios for {len(ctx.in_frac)} inputs")
+        peak = float(np.abs(self.ratios).max(initial=0.0))
+        if not np.isfinite(peak):
+            raise ValueError("a mixing ratio is not finite")
+        frac = min(2 * MIX_BITS, math.floor(math.log2(((1 << (MIX_BITS - 1)) - 1) / peak))) if peak > 0 else MIX_BITS - 1
+        ratios = np.round(np.asarray(self.ratios, np.float64) * 2.0**frac).astype(np.int64)
+        finest = max(ctx.in_frac)
+        return QMix(ratios, tuple(finest - f for f in ctx.in_frac), finest + frac - ctx.out_frac, ctx.spec.payload_bits)
+
+    @staticmethod
+    def int_width(q: QMix):
+        return q.ratios.shape[1]
+
+    @staticmethod
+    def int_step(q: QMix, inputs, state, tally):
+        total = sum((x << left) * r for x, left, r in zip(inputs, q.lefts, q.ratios))
+        tally.op_evals += total.size
+        return _saturated(fixed.round_shift(total, q.shift), q.out_bits, tally), state

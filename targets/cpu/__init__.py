@@ -8,4 +8,5 @@ TARGET = Target(
     description="bit-accurate CPU simulation of the Loihi 2 integer program (same numerics as loihi2)",
     numeric=NUMERIC,
     placement=rules.placement,  # the program it simulates is Loihi 2's: each op where Loihi 2 would run it
+    token_shift="delay",  # the same program as loihi2's
 )

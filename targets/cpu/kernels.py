@@ -362,6 +362,20 @@ def add(a, V, C):
 
 
 @njit(**JIT)
+def mix(a, V, P, C):
+    """a: node, out, n, bits, shift, inputs, then per input (in, left shift, first ratio in P)."""
+    node, out, n, bits, shift, inputs = a[:6]
+    clipped = 0
+    for b in range(V.shape[0]):
+        for i in range(n):
+            total = 0
+            for k in range(inputs):
+                total += (V[b, a[6 + 3 * k] + i] << a[7 + 3 * k]) * P[a[8 + 3 * k] + i]
+            clipped += _put(V, b, out + i, _round_shift(total, shift), bits)
+    return _evaluated(C, node, V.shape[0] * n, clipped)
+
+
+@njit(**JIT)
 def copy(a, V):
     """a: node, in, out, n (a graph output)."""
     x0, out, n = a[1], a[2], a[3]
@@ -486,7 +500,7 @@ def threshold(a, V, P, C):
 
 
 DENSE, NEURON, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING, ATTENTION, TIME_SUM, TOKEN_CODE, \
-    THRESHOLD = range(14)
+    THRESHOLD, MIX = range(15)
 
 
 @njit(**JIT)
@@ -520,6 +534,8 @@ def run(table, start, stop, code, V, S, P, W, C, t):
             ok = time_sum(a, V, S, C, t)
         elif kernel == TOKEN_CODE:
             ok = token_code(a, V, P, C, t)
+        elif kernel == MIX:
+            ok = mix(a, V, P, C)
         else:
             ok = threshold(a, V, P, C)
         if not ok:
@@ -697,6 +713,18 @@ def _add(node, q, inputs, out, lay):
     args = [out, n, q.out_bits, len(inputs)]
     for src, s in zip(inputs, q.shifts):
         args += [lay.value(src, n), s]
+    return args
+
+
+@lowering("Mix", kernel=MIX)
+def _mix(node, q, inputs, out, lay):
+    ports, n = np.asarray(q.ratios).shape
+    if len(inputs) != ports or len(q.lefts) != ports:
+        raise ValueError(f"{ports} ratio rows and {len(q.lefts)} alignments for {len(inputs)} inputs")
+    _shift_ok(q.shift, *q.lefts)
+    args = [out, n, q.out_bits, q.shift, ports]
+    for src, left, ratios in zip(inputs, q.lefts, q.ratios):
+        args += [lay.value(src, n), left, lay.param(ratios)]
     return args
 
 

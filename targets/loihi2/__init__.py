@@ -62,4 +62,5 @@ TARGET = Target(
     placement=rules.placement,
     timing=timing,
     traffic=traffic_by_source,
+    token_shift="delay",  # zoo SpikeGPT: 4.0 vs 6.7 uJ per token under hw-45nm, 7 vs 11 cores (docs/energy-comparison.md)
 )

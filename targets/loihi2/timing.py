@@ -6,7 +6,9 @@ neuron-program evaluations) over a core's neuron-op rate; each embedded x86 core
 the ops placed on its chip times the cycles one costs, over its clock, split evenly across the chip's x86 cores
 (LayerNorm's and WKV's work is independent across channels).  The step takes the longest of these (the
 bottleneck is named); a token or time step of the run leaves one step after the previous (the pipeline's depth is
-latency, not throughput).  Approximations, named in every report: the *average* load per step (a step whose spikes
+latency, not throughput).  Per token of a language model: prefill (the prompt) streams one token per step, pipelined;
+generation cannot -- each token must cross the whole pipeline (its synaptic stages, one step each: the Lava
+mapping's depth) before the next is sampled, so a generated token takes ``steps_per_token + depth`` steps.  Approximations, named in every report: the *average* load per step (a step whose spikes
 cluster on one core takes longer), message transport and barrier synchronisation not priced, peak rates.
 
 Static energy = static power per chip x the system's chips (powered whole, used or not) x time per step (Abreu et
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from neurocompile.energy import Quantity
+from neurocompile.graph import steps_per_token
 
 HALA_POINT_CORES = 140_544  # Intel, Hala Point announcement (secondary; shared/reference/loihi2-energy.md)
 
@@ -82,6 +85,15 @@ def step_time(program, placement, per_step: dict[str, dict[str, float]], point: 
     return loads[bottleneck], bottleneck
 
 
+def pipeline_depth(program) -> int:
+    """Algorithmic steps from a token's input to its output: the synaptic stages on the longest path (each delivers
+    one step late, as on the chip and in the Lava mapping, ``lava_engine.depths``)."""
+    from .lava_engine import depths
+
+    depth = depths(program)
+    return max(depth[node.name] for node in program.outputs)
+
+
 def timing(program, placement, per_step: dict[str, dict[str, float]]) -> dict:
     """Seconds per step (nominal, and the range from the rates' low and high ends), the bottleneck, and the static
     energy per step of the chips this placement powers."""
@@ -90,7 +102,12 @@ def timing(program, placement, per_step: dict[str, dict[str, float]]) -> dict:
     fast, _ = step_time(program, placement, per_step, "high")
     watts, chips = TIMING.static_watts_per_chip, placement.chips_available  # a system is powered whole
     static = [watts.value * chips * s * 1e12 for s in (nominal, fast, slow)]
-    return {"seconds_per_step": nominal, "seconds_per_step_range": [fast, slow], "bottleneck": bottleneck,
+    per_token = steps_per_token(program.metadata)
+    latency = pipeline_depth(program)
+    generate = nominal * (per_token + latency) / per_token  # `nominal` is a token's time: its per_token steps
+    return {"seconds_per_step": nominal, "step_seconds": nominal / per_token, "pipeline_depth_steps": latency,
+            "generate_seconds_per_step": generate, "generate_seconds_per_step_range":
+                [fast * (per_token + latency) / per_token, slow * (per_token + latency) / per_token], "seconds_per_step_range": [fast, slow], "bottleneck": bottleneck,
             "chips_powered": chips,
             "static_pj_per_step": static[0], "static_pj_per_step_range": [static[1], static[2]],
             "figures": {k: asdict(getattr(TIMING, k)) for k in TimingSpec.__dataclass_fields__},

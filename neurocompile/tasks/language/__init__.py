@@ -21,7 +21,6 @@ import torch.nn.functional as F
 
 from ...errors import UserError
 from ...graph import FloatRun, context
-from ...lower import lower
 from ...models import zoo
 from ...ops import Tally
 from .. import Task, totals as run_totals
@@ -275,7 +274,7 @@ def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = Fals
     streams, length = x.shape
     lifs = tuple(lif_nodes(build))
     sim = simulator_for(build, streams)
-    run = FloatRun(lower(build.graph), streams)
+    run = FloatRun(build.lowered, streams)
     bits_int = bits_float = 0.0
     agree = {name: 0 for name in lifs}
     for t in range(length):

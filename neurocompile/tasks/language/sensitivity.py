@@ -19,7 +19,6 @@ import numpy as np
 
 from ...build import Build
 from ...errors import UserError
-from ...lower import lower
 from ...ops import CALIBRATE
 from ...quantize import Program, coarser_weights, requantize
 from . import _progress, token_bits, windows
@@ -57,7 +56,7 @@ def integer_bits(program: Program, ids: list[int], streams: int = 16):
 
 def sensitivity(build: Build, ids: list[int], drops: tuple[int, ...] = (2, 4), quiet: bool = False) -> Sensitivity:
     program = build.program
-    graph = lower(build.graph)
+    graph = build.lowered
     base, _ = integer_bits(program, ids)
     result = Sensitivity(base.size, float(base.mean()), build.tokenizer.unit, tuple(drops))
     variants = []

@@ -1,7 +1,7 @@
 """Design-space sweeps: numeric choices x systems x energy models -> energy per token against bits per token.
 
 A grid (TOML) names lists of values; every combination of the build choices (``payload_bits``, ``block_rows``,
-``system``) is exported for Loihi 2 and scored once -- bits per token of the integer program on the compiled
+``system``, ``token_shift``) is exported for Loihi 2 and scored once -- bits per token of the integer program on the compiled
 engine, and its counters on the same tokens -- then priced under every energy model of the grid.  Each build
 point is cached in ``DIR/points/<hash>.json``, the hash of everything it depends on (checkpoint, choices,
 tokens scored, calibration, neurocompile's version), so an interrupted sweep resumes where it stopped.  Points
@@ -29,7 +29,8 @@ from ...errors import UserError
 
 FORMAT = "neurocompile.report/sweep-1"  # files.REPORT_MARK: the sweep's files are ours to replace
 POINT_FORMAT = "neurocompile.report/sweep-point-1"
-BUILD_KEYS = {"payload_bits": (int, 2, 24), "block_rows": (int, 0, 2**24), "system": (str, None, None)}
+BUILD_KEYS = {"payload_bits": (int, 2, 24), "block_rows": (int, 0, 2**24), "system": (str, None, None),
+              "token_shift": (str, None, None)}
 ENERGY_KEY = "energy"
 PLOT = "pareto"
 
@@ -45,6 +46,7 @@ def read_grid(path: Path) -> Grid:
     """The grid TOML: each key a value or a list of values; unknown keys, wrong types and values out of range are one
     UserError naming the key."""
     from ...energy import load_energy_model
+    from ...lower import TOKEN_SHIFT_MODES
     from ...targets.loihi2 import RESOURCES
 
     raw = files.read_user_file(path, "the grid")
@@ -67,6 +69,9 @@ def read_grid(path: Path) -> Grid:
     for system in lists.get("system", []):
         if system not in RESOURCES.systems:
             raise UserError(f"{path}: system = {system!r}: known systems are {', '.join(RESOURCES.systems)}")
+    for mode in lists.get("token_shift", []):
+        if mode not in TOKEN_SHIFT_MODES:
+            raise UserError(f"{path}: token_shift = {mode!r}: choose {' or '.join(TOKEN_SHIFT_MODES)}")
     energy = lists.get(ENERGY_KEY, ["hw-45nm"])
     for name in energy:
         load_energy_model(name if not name.endswith(".toml") else Path(path).parent / name)  # refuses a bad one
@@ -76,7 +81,10 @@ def read_grid(path: Path) -> Grid:
 
 
 def point_key(checkpoint_sha: str, choices: dict, max_tokens: int, calibration_tokens: int, energy: list[str]) -> str:
-    text = json.dumps({"checkpoint": checkpoint_sha, "choices": choices, "max_tokens": max_tokens,
+    from ...targets.loihi2 import TARGET
+
+    resolved = {"token_shift": TARGET.token_shift, **choices}  # a default that changes makes a new point
+    text = json.dumps({"checkpoint": checkpoint_sha, "choices": resolved, "max_tokens": max_tokens,
                        "calibration_tokens": calibration_tokens, "energy": energy, "version": __version__},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -106,7 +114,7 @@ def run_point(model: str, choices: dict, max_tokens: int, calibration_tokens: in
                             "routing_pj_per_token": t.get("routing_pj_per_step", 0.0) * per_token}
         partition = build.manifest.get("partition", {})
     return {"format": POINT_FORMAT, "choices": choices, "bpc": float(bits.mean()), "tokens": int(bits.size),
-            "unit": build.tokenizer.unit, "cores": partition.get("cores"), "chips": partition.get("chips"),
+            "unit": build.tokenizer.unit, "token_shift": build.manifest["token_shift"], "cores": partition.get("cores"), "chips": partition.get("chips"),
             "energy": priced}
 
 
@@ -133,7 +141,8 @@ def sweep(model: str, checkpoint_sha: str, grid: Grid, out: Path, max_tokens: in
         point = results[point_key(checkpoint_sha, choices, max_tokens, calibration_tokens, grid.energy)]
         for name in grid.energy:
             e = point["energy"][name]
-            rows.append({**{k: choices.get(k, "") for k in BUILD_KEYS}, "energy_model": Path(name).stem,
+            rows.append({**{k: choices.get(k, "") for k in BUILD_KEYS}, "token_shift": point["token_shift"],
+                         "energy_model": Path(name).stem,
                          "bpc": point["bpc"], "tokens": point["tokens"], "unit": point["unit"],
                          "pj_per_token": e["pj_per_token"], "pj_per_token_low": e["pj_per_token_range"][0],
                          "pj_per_token_high": e["pj_per_token_range"][1],
