@@ -20,7 +20,7 @@ from neurocompile.lower import lower
 from neurocompile.models import zoo
 from neurocompile.quantize import calibrate, quantize
 from neurocompile.targets.cpu.simulator import Simulator
-from neurocompile.targets.loihi2 import NUMERIC
+from neurocompile.targets.loihi2 import NUMERIC, TARGET
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from benchmark import random_45m  # noqa: E402
@@ -28,7 +28,7 @@ from benchmark import random_45m  # noqa: E402
 torch.manual_seed(0)
 for name, make in (("zoo", lambda: load_model(zoo.path())), ("45m", random_45m)):
     m = make()
-    g = lower(trace(m))
+    g = lower(trace(m), TARGET.token_shift)
     V = m.config.vocab_size
     prog = quantize(g, NUMERIC, calibrate(g, torch.randint(0, V, (4, 32))))
     rng = np.random.default_rng(0)

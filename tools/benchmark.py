@@ -36,7 +36,7 @@ from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
 from neurocompile.quantize import calibrate, quantize
 from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
-from neurocompile.targets.loihi2 import NUMERIC
+from neurocompile.targets.loihi2 import NUMERIC, TARGET
 from neurocompile.frontends import trace
 
 THREADS = 2
@@ -99,7 +99,7 @@ def memory_bandwidth() -> float:
 def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[dict, int]:
     """Simulator vs float step (and the reference engine, float parallel) at 1 and 16 streams; ratios by stream
     count."""
-    graph = lower(trace(model))
+    graph = lower(trace(model), TARGET.token_shift)
     rng = np.random.default_rng(0)
     vocab = model.config.vocab_size
     program = quantize(graph, NUMERIC, calibrate(graph, torch.from_numpy(rng.integers(0, vocab, (4, 64)))))
@@ -146,7 +146,7 @@ def bench_lava(tokens: int, repeats: int) -> dict[str, float]:
     from neurocompile.targets.loihi2.lava_engine import run_lava
 
     model = load_model(zoo.path())
-    graph = lower(trace(model))
+    graph = lower(trace(model), TARGET.token_shift)
     rng = np.random.default_rng(0)
     program = quantize(graph, NUMERIC, calibrate(graph, torch.from_numpy(rng.integers(0, 103, (4, 64)))))
     seq = rng.integers(0, 103, tokens).tolist()
