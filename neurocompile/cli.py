@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="cpu (bit-accurate simulator of Loihi 2 arithmetic) or loihi2 (the same, plus the core and chip map) "
                         "(default %(default)s)")
     p.add_argument("--system", default=None,
-                   help="loihi2 system: oheo-gulch (1 chip), kapoho-point (8), hala-point (1152); default: the smallest that fits")
+                   help="loihi2 system: oheo-gulch (1 chip), kapoho-point (8), loihi2-32 (32), hala-point (1152); default: the smallest that fits")
     p.add_argument("-o", "--output", type=Path, default=Path("build"), help="build directory (default %(default)s)")
     p.add_argument("--calibration", type=Path, default=None,
                    help="what to calibrate fixed-point ranges on: UTF-8 text for language models (default: the zoo "

@@ -93,6 +93,7 @@ def _place_and_write(target, system, graph, program, tokenizer, manifest: dict, 
         text = json.dumps(placement.to_dict(), indent=1, sort_keys=True) + "\n"
         extra_files[PARTITION_FILE] = lambda path, text=text: path.write_text(text)
         extra_files.update(target.extra_files(program))
+        manifest["target_notes"] = target.notes(program)
         s = placement.summary()
         _progress(f"partitioned onto {s['cores']} cores ({s['chips']} chip(s) of {s['system']}), lower bound "
                   f"{s['lower_bound_cores']}", quiet)

@@ -198,6 +198,19 @@ def coarser_weights(program: Program, name: str, drop: int) -> Program:
                    dict(program.metadata))
 
 
+def coarser_field(program: Program, name: str, field_name: str, drop: int) -> Program:
+    """`program` with node `name`'s integer parameter `field_name` (one of its op's ``coarsenable``: a decay, a
+    threshold mantissa) rounded to a multiple of 2^`drop`, within the field's range."""
+    node = program.nodes[name]
+    _, _, top = node.op_class.coarsenable[field_name]
+    value = getattr(node.q, field_name)
+    step = 1 << drop
+    coarse = np.clip(np.round(np.asarray(value, np.float64) / step) * step, 0, top).astype(np.int64)
+    coarse = int(coarse) if np.ndim(value) == 0 else coarse.astype(np.asarray(value).dtype)
+    return Program({**program.nodes, name: replace(node, q=replace(node.q, **{field_name: coarse}))}, program.spec,
+                   dict(program.metadata))
+
+
 # --------------------------------------------------------------------------------------------------
 # Storage: one HDF5 group per node, one dataset or attribute per quantized field
 # --------------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from typing import Any
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +113,7 @@ class Report:
     totals: dict[str, float] = field(default_factory=dict)
     comparison: list[dict] = field(default_factory=list)
     neurobench: dict = field(default_factory=dict)
+    figures: dict[str, Callable[[], Any]] = field(default_factory=dict, repr=False)  # the target's own: stem -> figure
 
 
 def layer_of(node: str) -> str:
@@ -155,6 +158,9 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
     placement = build.partition
     if placement is not None and build.target.timing is not None:
         _add_time(report, build.target.timing(program, placement, {r.node: r.per_step for r in rows}))
+    if placement is not None and build.target.placement_figure is not None:
+        report.figures["placement"] = lambda: build.target.placement_figure(program, placement, layer_of,
+                                                                             build.task.unit)
     if placement is not None and build.target.traffic is not None:
         _add_routing(report, build.target.traffic(program, placement), rows, model, steps_per_token(program.metadata))
     return report
@@ -345,10 +351,18 @@ def _unit_keys(value, key: str):
     return value
 
 
+def _plain(value):
+    if is_dataclass(value):
+        return asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def to_json(report: Report) -> str:
     import json
 
-    body = _unit_keys(asdict(report), report.header["unit_key"])
+    body = _unit_keys({f.name: getattr(report, f.name) for f in fields(report) if f.name != "figures"},
+                      report.header["unit_key"])
+    body = json.loads(json.dumps(body, default=_plain))  # dataclasses inside (rows) as dicts
     return json.dumps({"format": files.REPORT_FORMAT, **body}, indent=2) + "\n"
 
 
@@ -558,7 +572,7 @@ def to_latex(report: Report) -> str:
 FORMATS = {"json": to_json, "csv": to_csv, "md": to_markdown, "tex": to_latex}
 
 
-PLOTS = ("energy_by_layer", "firing_rates", "core_utilisation")  # each as .png and .pdf
+PLOTS = ("energy_by_layer", "firing_rates", "placement")  # each as .png and .pdf (placement: partitioned targets)
 
 
 def check_plots(folder: Path, stems: tuple[str, ...] = PLOTS) -> None:
@@ -572,7 +586,8 @@ def check_plots(folder: Path, stems: tuple[str, ...] = PLOTS) -> None:
 
 
 def write_plots(report: Report, folder: Path) -> list[Path]:
-    """Energy by layer (stacked by op type) and firing rate per LIF population, as PNG and PDF."""
+    """Energy by layer (stacked by op type), firing rate per LIF population, and the target's own figures (loihi2: the
+    placement), as PNG and PDF."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -616,19 +631,8 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
     ax.tick_params(axis="x", rotation=45, labelsize=7)
     fig.tight_layout()
     written += _save(fig, folder / "firing_rates")
-    resources = report.header["resources"]
-    if isinstance(resources, dict):
-        cores = resources["per_core"]
-        fig, ax = plt.subplots(figsize=(7, 3))
-        x = np.arange(len(cores))
-        ax.bar(x - 0.2, [100 * c["synaptic_bytes"] / resources["synaptic_memory_bytes"] for c in cores], 0.4, label="synaptic memory")
-        ax.bar(x + 0.2, [100 * c["neurons"] / resources["neurons_per_core"] for c in cores], 0.4, label="neuron slots")
-        ax.set_xlabel("neurocore")
-        ax.set_ylabel("utilisation (%)")
-        ax.set_title(f"Core utilisation: {resources['cores']} cores, {resources['chips']} chip(s) of {resources['system']}")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        written += _save(fig, folder / "core_utilisation")
+    for stem, draw in report.figures.items():
+        written += _save(draw(), folder / stem)
     plt.close("all")
     return written
 

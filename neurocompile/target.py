@@ -35,6 +35,9 @@ class Target:
     # program -> {file name in the build directory: writer(path)}, for artifacts only this target has
     extra_files: Callable[[Any], dict[str, Callable[[Path], None]]] = lambda program: {}
     build_files: tuple[str, ...] = ()  # files every build for this target has (checked when a build is read)
+    # program -> what the target says of its own files, kept in the manifest as ``target_notes`` (loihi2: each netx
+    # pair's file, or why it has none)
+    notes: Callable[[Any], dict] = lambda program: {}
     # (program, system or None) -> a Placement on cores and chips, for partitioned targets
     place: Callable[[Any, str | None], Any] | None = None
     read_placement: Callable[[Path, Any], Any] | None = None  # (file, program) -> the Placement, checked
@@ -43,6 +46,8 @@ class Target:
     timing: Callable[[Any, Any, dict], dict] | None = None
     # (program, placement) -> {sending node: messages per step, by kind (mesh_hops, across_chips, ...)}: routing
     traffic: Callable[[Any, Any], dict] | None = None
+    # (program, placement, node -> layer name, unit) -> a matplotlib Figure of the placement, for partitioned targets
+    placement_figure: Callable[[Any, Any, Callable[[str], str], str], Any] | None = None
     # how a weight matrix reading a token shift is built (``lower``): "fold" (a matrix per input) or "delay" (the mix
     # on a neuron program, one matrix); the default is the cheaper on this target, measured (docs/energy-comparison.md)
     token_shift: str = "fold"

@@ -1,6 +1,8 @@
 """netx files: lava-dl's netx loads them and its run gives our spikes, on a Dense + LIF program."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -35,7 +37,10 @@ def test_only_representable_pairs_get_files():
 
 
 def test_netx_run_equals_ours(tmp_path):
-    program = _program(0)
+    _netx_equals_ours(_program(0), tmp_path)
+
+
+def _netx_equals_ours(program: Program, tmp_path) -> None:
     tokens = np.random.default_rng(1).integers(0, 7, 30)
     sim = Simulator(program, 1, record=["codes", "lif"])
     for t in tokens:
@@ -66,3 +71,31 @@ def test_netx_run_equals_ours(tmp_path):
     assert 0 < ours.sum() < ours.size
     np.testing.assert_array_equal(theirs, ours)
     assert fixed.effective_weights(program.nodes["fc"].q.weights[0]).tolist() == program.nodes["fc"].q.weights[0].tolist()
+    assert 0 < theirs.sum()
+
+
+def test_exponents_fold_into_the_weights_where_that_is_exact():
+    """A negative exponent over weights that are all multiples of 2^-e folds into them (the floor is then exact), and
+    netx gets the folded integers; otherwise the pair's status names the exponent and how many weights block it."""
+    from neurocompile.targets.loihi2.netx import folded_weights, netx_status
+
+    program = _program(-2)
+    q = program.nodes["fc"].q
+    status = netx_status(program)
+    inexact = int(np.count_nonzero((2 * q.halves[0].astype(np.int64)) % 4))
+    assert status["fc -> lif"].startswith("no file: weight exponent -2") and f"{inexact:,} of 240 weights" in status["fc -> lif"]
+    odd = dataclasses.replace(q, halves=(q.halves // 2 * 2).astype(np.int8))  # multiples of 4, but W / 4 has odd values
+    program.nodes["fc"] = dataclasses.replace(program.nodes["fc"], q=odd)
+    assert "lose their lowest bit" in netx_status(program)["fc -> lif"]  # Lava's mixed-sign weights are even
+    multiples = dataclasses.replace(q, halves=(q.halves // 4 * 4).astype(np.int8))  # 2 x halves: multiples of 8
+    program.nodes["fc"] = dataclasses.replace(program.nodes["fc"], q=multiples)
+    assert dense_lif_pairs(program) == [("fc", "lif")] and netx_status(program) == {"fc -> lif": "netx-lif.h5"}
+    np.testing.assert_array_equal(folded_weights(program, "fc"), (2 * multiples.halves[0].astype(np.int64)) >> 2)
+
+
+def test_folded_netx_file_runs_as_our_engine(tmp_path):
+    """The folded pair through netx: the same spikes as our engine running the unfolded program (exponent -2)."""
+    program = _program(-2)
+    q = program.nodes["fc"].q
+    program.nodes["fc"] = dataclasses.replace(program.nodes["fc"], q=dataclasses.replace(q, halves=(q.halves // 4 * 4).astype(np.int8)))
+    _netx_equals_ours(program, tmp_path)

@@ -10,7 +10,7 @@ import torch
 
 from neurocompile import UserError
 from neurocompile.cli import main
-from neurocompile.targets.loihi2.partition import partition
+from neurocompile.targets.loihi2.partition import chip_traffic, partition
 from neurocompile.quantize import calibrate, quantize
 from neurocompile.targets.loihi2 import NUMERIC, RESOURCES
 
@@ -124,7 +124,7 @@ def test_zoo_model_on_loihi2(capsys, tmp_path):
     assert main(["report", str(out), "--format", "json", "--plots", str(tmp_path / "p")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["header"]["resources"]["cores"] == summary["cores"]
-    assert (tmp_path / "p" / "core_utilisation.png").is_file()
+    assert (tmp_path / "p" / "placement.png").is_file()
 
 
 def test_system_option_errors(capsys, tmp_path):
@@ -176,8 +176,44 @@ def test_x86_ops_run_on_the_chip_where_their_input_lives():
     # fc2 -> ln stays on chip 1 (4 values to x86); ln -> fc3 crosses to chip 2 (4 values); lif1 -> fc2 crosses (4)
     assert placed.traffic["to_cpu_or_host"] == 4 + 4  # fc2 -> ln, fc3 -> out (host)
     assert placed.traffic["across_chips"] == 4 + 4
+    assert chip_traffic(program, placed) == {(0, 1): 4, (1, 2): 4}  # lif1 -> fc2, then ln (chip 1's x86) -> fc3
     per_step = {n: {"binary_events": 0, "graded_events": 0, "neuron_updates": 0, "op_evals": 0} for n in program.nodes}
     per_step["ln"]["op_evals"] = 6000  # x86 work, split across the chip's 6 x86 cores
     t = timing(program, placed, per_step)
     assert t["bottleneck"] == "the x86 cores of chip 1"
     assert t["seconds_per_step"] == pytest.approx(6000 * TIMING.x86_cycles_per_op_eval.value / TIMING.x86_hz.value / 6)
+
+
+def test_the_placement_picture_shows_each_core_by_layer_and_the_chip_traffic():
+    """fc1, fc2, fc3 each fill the one core of their own chip (as above): each core is coloured solid by the layer of
+    its weights (the neuron programs beside them do not change it); chip 1's x86 strip takes ln's colour; one arrow
+    per pair of chips that exchange values, the title giving their sum."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.patches import FancyArrowPatch
+
+    from neurocompile.ops import Dense, LayerNorm, Output
+    from neurocompile.targets.loihi2.figure import placement_figure
+
+    program = _two_layers(lambda g: (g.add("ln", LayerNorm(np.ones(4), np.zeros(4)), "fc2"),
+                                     g.add("fc3", Dense(np.ones((4, 4)), np.ones((1, 4))), "ln"),
+                                     g.add("out", Output(4), "fc3")))
+    spec = dataclasses.replace(RESOURCES, synaptic_memory_bytes=16, neurons_per_core=16, cores_per_chip=1,
+                               mesh_columns=1, systems={"three": 3})
+    placed = partition(program, spec, "three")
+    fig = placement_figure(program, placed, lambda name: name, "token")
+    image = fig.axes[0].images[0].get_array()
+    layers = list(program.nodes)
+    cmap = matplotlib.colormaps["turbo"].resampled(len(layers))
+    per_row, block_w, block_h = 2, 6 + 2, 1 + 4  # ceil(sqrt(3)) chips per row; 1 x 1 mesh, 6 x86 cores, gaps
+    assert [c.chip for c in placed.cores] == [0, 1, 2]
+    for core in placed.cores:
+        weights = max((s for s in core.slices if s.synaptic_bytes), key=lambda s: s.synaptic_bytes)
+        y, x = (core.chip // per_row) * block_h + 1, (core.chip % per_row) * block_w + 1
+        np.testing.assert_allclose(image[y, x], cmap(layers.index(weights.node)))
+    ln_strip = image[(1 // per_row) * block_h + 1 + 1 + 1, (1 % per_row) * block_w + 1]
+    np.testing.assert_allclose(ln_strip, cmap(layers.index("ln")))
+    arrows = [p for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == len(chip_traffic(program, placed)) == 2
+    assert "8 messages per token between chips" in fig.axes[0].get_title()

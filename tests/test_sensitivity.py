@@ -2,6 +2,8 @@
 (numpy reference engine, torch's cross entropy), and the command line around it."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 
@@ -53,6 +55,16 @@ def test_each_variant_is_scored_as_the_program_it_names(build):
     finally:
         program.nodes["head"] = type(program.nodes["head"])("head", "Dense", program.nodes["head"].inputs,
                                                            program.nodes["head"].frac, q)
+    lif = next(r for r in result.rows if r["node"] == "blocks.1.lif1" and r["quantity"] == "threshold")
+    node = program.nodes["blocks.1.lif1"]
+    by_hand = dataclasses.replace(node.q, vth=int(round(node.q.vth / 16) * 16))  # a multiple of 2^4, by hand
+    program.nodes["blocks.1.lif1"] = dataclasses.replace(node, q=by_hand)
+    try:
+        assert lif["bits"] == 17 and lif["bpc"] == pytest.approx(_reference_bpc(program, ids), abs=1e-9)
+    finally:
+        program.nodes["blocks.1.lif1"] = node
+    decays = [r for r in result.rows if r["quantity"] == "decay"]
+    assert len(decays) == 8 and all(r["delta"] == 0 for r in decays)  # tau = 2: dv = 2048 is a multiple of 2^4
     values = [r for r in result.rows if r["quantity"] == "value"]
     assert values and all("delta" in r or "refused" in r for r in values)
     assert {r["kind"] for r in values} >= {"LayerNorm", "Add", "Mul", "Dense"}  # WKV keeps v's scale: not calibrated

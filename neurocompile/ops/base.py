@@ -128,6 +128,9 @@ class Op:
     feedthrough: ClassVar[bool] = True
     identity: ClassVar[bool] = False  # the output is the input (a reshape of a flat map): ``lower`` removes it  # the inputs are summed as they arrive: quantization gives them one scale
     nir_native: ClassVar[type | None] = None  # the NIR node type read as this op when it carries no metadata of ours
+    # integer parameters of the op's Q that quantization sensitivity may round coarser: field -> (what it is, its
+    # width in bits, its largest value); e.g. a LIF's decay and threshold mantissas
+    coarsenable: ClassVar[dict[str, tuple[str, int, int]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -422,6 +422,9 @@ class CUBA(_Compartment):
     """
 
     kind: ClassVar[str] = "CUBA"
+    coarsenable: ClassVar[dict[str, tuple[str, int, int]]] = {
+        "du": ("current decay", fixed.DECAY_SHIFT, fixed.DECAY_UNITY), "dv": ("decay", fixed.DECAY_SHIFT, fixed.DECAY_UNITY),
+        "vth": ("threshold", 17, 2**17 - 1)}
     binary_output: ClassVar[bool] = True
     du: np.ndarray
     dv: np.ndarray

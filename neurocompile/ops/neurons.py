@@ -93,6 +93,8 @@ class LIF(_Width):
 
     kind: ClassVar[str] = "LIF"
     binary_output: ClassVar[bool] = True
+    coarsenable: ClassVar[dict[str, tuple[str, int, int]]] = {
+        "dv": ("decay", fixed.DECAY_SHIFT, fixed.DECAY_UNITY), "vth": ("threshold", 17, LIF_VTH_MAX)}
     tau: float
     v_threshold: float
 

@@ -9,11 +9,13 @@ Resource facts (../shared/reference/loihi2-energy.md; status in brackets): 128 n
 x86 cores per chip, up to 1 M neurons and 120 M synapses per chip [Intel brief, secondary] -> 8192 neurons
 and ~937 k synapses per core.  Synaptic memory per core: 128 KB and 192 KB both circulate [unverified]; we
 take 128 KB, a parameter of ``RESOURCES`` (the partition report shows utilisation, so the sensitivity is
-visible).  Systems: Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips [secondary].
+visible).  Systems: Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips [secondary]; a 32-chip system
+(the one Abreu et al. 2025 measured an LLM on) [secondary].
 """
 from neurocompile.target import NumericSpec, Target
 
 from . import rules
+from .figure import placement_figure
 from .partition import ResourceSpec, place, read_placement, traffic_by_source
 from .timing import timing
 
@@ -27,14 +29,16 @@ RESOURCES = ResourceSpec(
     embedded_cpus_per_chip=6,
     max_payload_bits=24,
     max_synaptic_delay=63,
-    systems={"oheo-gulch": 1, "kapoho-point": 8, "hala-point": 1152},
+    systems={"oheo-gulch": 1, "kapoho-point": 8, "loihi2-32": 32, "hala-point": 1152},
     sources={
         "cores_per_chip": "Intel Loihi 2 brief: 128 neuromorphic cores, 6 x86 cores per chip (secondary)",
         "neurons_per_core": "1 M neurons per chip / 128 cores (Intel brief, secondary)",
         "synaptic_memory_bytes": "128 KB per core: one of two circulating figures (128 / 192 KB), unverified; a parameter",
         "max_payload_bits": "Lava 0.10 graded spikes: 24 bits (Loihi 2 reported up to 32)",
         "max_synaptic_delay": "Lava 0.10's bit-accurate DelayDense: a 6-bit delay field, 0..63 steps beyond the first",
-        "systems": "Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips (Intel, secondary). Intel's Hala "
+        "systems": "Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips (Intel, secondary); loihi2-32: the "
+                   "32-chip Loihi 2 system Abreu et al. 2025 ran a 370M LLM on (24 of its chips used; arXiv 2503.18002, "
+                   "via a secondary summary), for comparisons with their measurements. Intel's Hala "
                    "Point announcement (restated by eeNews Europe, 2024-04-17; secondary) gives 140,544 neuromorphic "
                    "cores and 'over 2,300' x86 processors: 122 cores and 2 x86 per chip, not 128 and 6. This spec "
                    "keeps 128 and 6 per chip for every system, so Hala Point's core count is overstated by 4.9 %",
@@ -43,6 +47,12 @@ RESOURCES = ResourceSpec(
     },
     mesh_columns=16,
 )
+
+def netx_status(program):
+    from .netx import netx_status
+
+    return netx_status(program)
+
 
 def _netx_files(program):
     from .netx import netx_files, write_dense_lif
@@ -56,11 +66,13 @@ TARGET = Target(
     numeric=NUMERIC,
     resources=RESOURCES,
     extra_files=_netx_files,
+    notes=lambda program: {"netx": netx_status(program)},
     build_files=("partition.json",),
     place=lambda program, system: place(program, RESOURCES, system),
     read_placement=read_placement,
     placement=rules.placement,
     timing=timing,
     traffic=traffic_by_source,
+    placement_figure=placement_figure,
     token_shift="delay",  # zoo SpikeGPT: 4.0 vs 6.7 uJ per token under hw-45nm, 7 vs 11 cores (docs/energy-comparison.md)
 )

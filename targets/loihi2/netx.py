@@ -3,10 +3,13 @@
 netx describes feed-forward stacks of synapse + neuron layers; a Dense that feeds only a LIF is such a pair
 (graded input: load with ``Network(net_config=..., input_message_bits=24)``).  netx stores no weight
 exponent: it re-derives one from integer weights in [-256, 254] (larger ones it clips, fractional ones it
-truncates to a few bits), which reproduces ours exactly only when our exponent is 0.  Pairs with another
-exponent get no file: a negative one floors the accumulator, which netx cannot express.  The zoo model's
-pairs all have negative exponents (without them their outputs would overflow the LIF's 18-bit input), so
-its loihi2 build has no netx file; the Lava engine runs the whole program instead.
+truncates to a few bits), which reproduces ours exactly only for integer weights in that range.  A pair's
+exponent is folded into its weights where that is exact (``W 2^e`` integers in range: a positive exponent that
+stays in 8 bits, or a negative one over weights that are all multiples of 2^-e); otherwise the pair gets no file
+and the build's manifest says why (``target_notes.netx``).  Folding it into the LIF instead is never exact: the Dense
+floors its accumulator before the LIF, and the LIF's decays floor again.  The zoo model's pairs use all 8 bits of
+their weights at exponent -6 (without it their outputs would overflow the LIF's 18-bit input), so its loihi2 build
+has no netx file; the Lava engine runs the whole program instead.
 
 Layout (lava-dl ``netx/hdf5.py``): ``layer/0`` of type ``dense`` with ``shape`` (reversed), ``weight``
 [out, in] (our 8-bit integers), and a ``neuron`` group of type CUBA (``iDecay`` = du + 1, ``vDecay`` = dv,
@@ -19,13 +22,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from neurocompile import fixed
 from neurocompile.quantize import Program
 
 INPUT_MESSAGE_BITS = 24
 
 
-def dense_lif_pairs(program: Program) -> list[tuple[str, str]]:
-    """(Dense, LIF) where a single-port Dense with weight exponent 0 feeds a LIF and nothing else reads it."""
+def _candidates(program: Program) -> list[tuple[str, str]]:
+    """(Dense, LIF): a single-port Dense without bias feeding a LIF, nothing else reading it (a netx dense + CUBA layer)."""
     readers: dict[str, list[str]] = {}
     for node in program.nodes.values():
         for src in node.inputs:
@@ -34,15 +38,57 @@ def dense_lif_pairs(program: Program) -> list[tuple[str, str]]:
     for name, node in program.nodes.items():
         if node.kind == "LIF":
             src = program.nodes[node.inputs[0]]
-            if src.kind == "Dense" and src.q.halves.shape[0] == 1 and readers[src.name] == [name] \
-                    and not src.q.exps[0].any() and not src.q.bias.any():
+            if src.kind == "Dense" and src.q.halves.shape[0] == 1 and readers[src.name] == [name] and not src.q.bias.any():
                 pairs.append((src.name, name))
     return pairs
 
 
+def folded_weights(program: Program, dense: str) -> np.ndarray | str:
+    """The Dense's weights with each row's exponent folded in (``W 2^e``), when that is exact: integers netx stores as
+    they are ([-256, 254]; even where signs are mixed, as Lava's 8-bit weights are) -- or the reason it is not."""
+    q = program.nodes[dense].q
+    weights = 2 * q.halves[0].astype(np.int64)
+    exps = np.asarray(q.exps[0], np.int64)[:, None]
+    down = np.maximum(-exps, 0)
+    inexact = int(np.count_nonzero(weights % (np.int64(1) << down)))
+    if inexact:
+        k = int(down.max())
+        return (f"weight exponent {int(exps.min())}: the Dense floors its accumulator (acc >> {k}) before the LIF, and "
+                f"netx stores integer weights with no exponent; {inexact:,} of {weights.size:,} weights are not "
+                f"multiples of 2^{k}, so no integer weights give the same floor, and the shift cannot move into the "
+                f"LIF (its u and v decays floor again, and its threshold mantissa would need "
+                f"{program.nodes[_reader(program, dense)].q.vth << k:,} > 2^17 - 1)")
+    folded = np.where(exps >= 0, weights << np.maximum(exps, 0), weights >> down)
+    if folded.min() < -256 or folded.max() > 254 or (fixed.effective_weights(folded) != folded).any():
+        return (f"weight exponent {int(exps.min()) if exps.min() < 0 else int(exps.max())}: the weights times 2^e leave "
+                f"netx's 8-bit range [-256, 254] (which netx clips) or lose their lowest bit (Lava's mixed-sign 8-bit "
+                f"weights are even)")
+    return folded
+
+
+def _reader(program: Program, dense: str) -> str:
+    return next(n.name for n in program.nodes.values() if dense in n.inputs)
+
+
+def dense_lif_pairs(program: Program) -> list[tuple[str, str]]:
+    """(Dense, LIF) pairs netx represents exactly (``folded_weights`` gives integers)."""
+    return [(d, lif) for d, lif in _candidates(program) if not isinstance(folded_weights(program, d), str)]
+
+
+def netx_status(program: Program) -> dict[str, str]:
+    """Every Dense -> LIF pair: the netx file written for it, or why none is (for the build's manifest)."""
+    status = {}
+    for dense, lif in _candidates(program):
+        folded = folded_weights(program, dense)
+        status[f"{dense} -> {lif}"] = f"netx-{lif}.h5" if not isinstance(folded, str) else f"no file: {folded}"
+    return status
+
+
 def write_dense_lif(path: Path, program: Program, dense: str, lif: str) -> None:
-    d, n = program.nodes[dense].q, program.nodes[lif].q
-    weight = 2 * d.halves[0].astype(np.int64)
+    n = program.nodes[lif].q
+    weight = folded_weights(program, dense)
+    if isinstance(weight, str):
+        raise ValueError(f"{dense} -> {lif}: {weight}")
     with h5py.File(path, "w") as f:
         layer = f.create_group("layer/0")
         layer["type"] = np.bytes_("dense")

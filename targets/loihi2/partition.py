@@ -302,11 +302,18 @@ def _traffic(program: Program, placement: Placement) -> dict[str, int]:
     return total
 
 
-def traffic_by_source(program: Program, placement: Placement) -> dict[str, dict[str, int]]:
+def traffic_by_source(program: Program, placement: Placement,
+                      pairs: dict[tuple[int, int], int] | None = None) -> dict[str, dict[str, int]]:
     """Messages per step, upper bound: every output of a population is sent (graded values are non-zero
     almost always; spikes are counted as if all fired).  A value goes once to every core holding a slice of a
     synapse population that reads it, and to the core holding the same row of an elementwise neuron program; embedded-CPU and host ops are reached across the chip ('to_cpu_or_host') and send their whole
-    output to every core holding a slice of each reader ('from_cpu_or_host')."""
+    output to every core holding a slice of each reader ('from_cpu_or_host').  `pairs`, when given, receives the
+    messages between chips per (sending chip, receiving chip)."""
+    pairs = {} if pairs is None else pairs
+
+    def crossed(a: int, b: int, n: int) -> None:
+        pairs[(a, b)] = pairs.get((a, b), 0) + n
+
     where: dict[str, list[tuple[int, int, int, int]]] = {}  # node -> (row start, end, core, chip)
     for core in placement.cores:
         for s in core.slices:
@@ -327,6 +334,8 @@ def traffic_by_source(program: Program, placement: Placement) -> dict[str, dict[
                     for chip in [ch for _, _, _, ch in {(0, 0, c, ch) for _, _, c, ch in where[node.name]}]:
                         crosses = src in placement.x86_chip and placement.x86_chip[src] != chip
                         counts["across_chips" if crosses else "from_cpu_or_host"] += program.width(src)
+                        if crosses:
+                            crossed(placement.x86_chip[src], chip, program.width(src))
                 continue
             rowwise = (rules.placement(node.kind) == "neuron"
                        and rules.neurons(program, node.name) == rules.neurons(program, src))
@@ -334,6 +343,8 @@ def traffic_by_source(program: Program, placement: Placement) -> dict[str, dict[
                 if node.name not in where:  # to an x86 op (across chips when it runs on another chip) or the host
                     crosses = node.name in placement.x86_chip and placement.x86_chip[node.name] != chip
                     counts["across_chips" if crosses else "to_cpu_or_host"] += end - start
+                    if crosses:
+                        crossed(chip, placement.x86_chip[node.name], end - start)
                     continue
                 if rowwise:  # an elementwise neuron program: row i reads row i, so only overlapping slices receive
                     targets = [(max(0, min(end, e) - max(start, b)), c, ch) for b, e, c, ch in where[node.name]]
@@ -342,9 +353,19 @@ def traffic_by_source(program: Program, placement: Placement) -> dict[str, dict[
                 for n, dst_core, dst_chip in targets:
                     key = "same_core" if dst_core == core else "across_cores" if dst_chip == chip else "across_chips"
                     counts[key] += n
+                    if key == "across_chips":
+                        crossed(chip, dst_chip, n)
                     if key == "across_cores":
                         counts["mesh_hops"] += n * placement.resources.hops(core, dst_core)
     return by_source
+
+
+def chip_traffic(program: Program, placement: Placement) -> dict[tuple[int, int], int]:
+    """Messages per token between chips, per (sending chip, receiving chip); they sum to the across-chip traffic."""
+    pairs: dict[tuple[int, int], int] = {}
+    traffic_by_source(program, placement, pairs)
+    per_token = steps_per_token(program.metadata)
+    return {k: v * per_token for k, v in pairs.items()}
 
 
 def place(program: Program, spec: ResourceSpec, system: str | None) -> Placement:

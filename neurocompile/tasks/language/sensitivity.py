@@ -1,6 +1,7 @@
 """Per-layer quantization sensitivity: what each layer's bits are worth, in bits per token of the integer program.
 
-For every Dense node, its 8-bit weights rounded to 8 - k bits; for every calibrated graded value (a LayerNorm, a
+For every Dense node, its 8-bit weights rounded to 8 - k bits; for every neuron, its decays (12 bits) and threshold
+mantissa (17 bits) rounded to multiples of 2^k (the op's ``coarsenable`` fields); for every calibrated graded value (a LayerNorm, a
 product, a sum, a Dense accumulator...; a WKV output keeps its v's scale), the value carried with k fewer
 fractional bits, its readers quantized again for the new scale (``quantize.requantize``).  One change at a time, every other node as
 exported; each variant scored by the compiled engine on the same tokens as the build itself.  A change the
@@ -20,7 +21,7 @@ import numpy as np
 from ...build import Build
 from ...errors import UserError
 from ...ops import CALIBRATE
-from ...quantize import Program, coarser_weights, requantize
+from ...quantize import Program, coarser_field, coarser_weights, requantize
 from . import _progress, token_bits, windows
 
 PLOT = "sensitivity"
@@ -65,6 +66,9 @@ def sensitivity(build: Build, ids: list[int], drops: tuple[int, ...] = (2, 4), q
         if node.kind == "Dense":
             variants += [(name, node.kind, "weights", 8, k, lambda k=k, name=name: coarser_weights(program, name, k))
                          for k in drops if k < 8]
+        for field_name, (quantity, width, _) in node.op_class.coarsenable.items():
+            variants += [(name, node.kind, quantity, width, k,
+                          lambda k=k, name=name, f=field_name: coarser_field(program, name, f, k)) for k in drops]
         in_frac = tuple(program.nodes[i].frac for i in node.inputs)
         if op.arity != 0 and not op.binary_output and op.output_frac(in_frac) == CALIBRATE:
             variants += [(name, node.kind, "value", node.frac, k,
@@ -72,7 +76,7 @@ def sensitivity(build: Build, ids: list[int], drops: tuple[int, ...] = (2, 4), q
                          for k in drops]
     for i, (name, kind, quantity, bits, k, make) in enumerate(variants):
         row = {"node": name, "kind": kind, "quantity": quantity,
-               ("bits" if quantity == "weights" else "frac"): bits, "drop": k}
+               ("frac" if quantity == "value" else "bits"): bits, "drop": k}
         try:
             variant = make()
         except (ValueError, UserError) as exc:
@@ -97,7 +101,8 @@ def markdown(s: Sensitivity) -> str:
     worst = {key: max((r["delta"] for r in s.rows if (r["node"], r["quantity"]) == key and "delta" in r), default=0.0)
              for key in by_key}
     lines = [f"Quantization sensitivity: {s.tokens} tokens, integer program at {s.baseline_bpc:.4f} bits per {s.unit}; "
-             f"each entry the change in bits per {s.unit} when that one quantity loses the bits named (weights: of 8; "
+             f"each entry the change in bits per {s.unit} when that one quantity loses the bits named (weights: of 8; decays: "
+             f"of 12, thresholds: of 17, rounded to multiples of 2^k; "
              f"values: fractional bits, from `frac` now), ± its standard error over the same tokens; largest first", "",
              "| node | kind | quantity | now | " + " | ".join(f"−{k} bits" for k in s.drops) + " |",
              "|---|---|---|---|" + "---|" * len(s.drops)]

@@ -1,0 +1,85 @@
+"""Our time and energy per token for a SpikeGPT of comparable size, beside the only measured LLM on Loihi 2.
+
+    python tools/compare_abreu.py [--tokens 64] [--layers 18] [--embd 768] [--vocab 50277]
+
+Abreu, Shrestha, Zhu, Eshraghian, "Neuromorphic Principles for Efficient Large Language Models on Intel Loihi 2"
+(arXiv 2503.18002, 2025; figures from shared/reference/loihi2-energy.md, read there via a secondary summary of the
+paper's tables): a 370M MatMul-free LLM on 24 chips of a 32-chip Loihi 2 system, batch 1.
+
+Ours: SpikeGPT's published 216M shape (L18 C768, GPT-2's 50,277-word vocabulary) with random weights (tools/
+bench_export.py's checkpoint; no trained 216M checkpoint is available here), exported for Loihi 2 on the same 32-chip
+system (``--system loihi2-32``), `--tokens` tokens generated on the bit-accurate engine after a random 16-word prompt,
+then priced by ``neurocompile report`` under hw-45nm and loihi1-proxy: the timing model's time per token (pipelined,
+as in prefill; one at a time, as in generation), dynamic energy per token, and static energy over that time for the
+32 powered chips and, for comparison, for the chips the placement uses.  Prints Markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_export import make_checkpoint  # noqa: E402
+
+import neurocompile  # noqa: E402
+from neurocompile.targets.loihi2.timing import TIMING  # noqa: E402
+
+ABREU = {"generate_tokens_per_s": 41.5, "generate_mj_per_token": 405.0, "prefill_tokens_per_s": 6632.0,
+         "prefill_mj_per_token": 3.7, "chips": 24, "system_chips": 32, "one_chip_tokens_per_s": 71.3,
+         "one_chip_mj_per_token": 59.0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=18)
+    ap.add_argument("--embd", type=int, default=768)
+    ap.add_argument("--vocab", type=int, default=50277)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ckpt = make_checkpoint(folder, args.layers, args.embd, args.vocab)
+        build = neurocompile.export(ckpt, target="loihi2", output=folder / "build", system="loihi2-32",
+                                    calibration_text=(folder / "calibration.txt").read_text(), calibration_tokens=1024)
+        gen = torch.Generator().manual_seed(2)
+        prompt = " ".join(f"w{i}" for i in torch.randint(0, args.vocab, (16,), generator=gen).tolist())
+        build.simulate(prompt=prompt, tokens=args.tokens)
+        reports = {name: build.report(energy=name) for name in ("hw-45nm", "loihi1-proxy")}
+        partition = build.manifest["partition"]
+    hw = reports["hw-45nm"]
+    t, timing = hw.totals, hw.header["resources"]["timing"]
+    watts = TIMING.static_watts_per_chip.value
+    used = partition["chips"]
+    rates = list(hw.firing_rates.values())
+    print(f"## A 216M-shaped SpikeGPT beside Abreu et al. 2025 (`python tools/compare_abreu.py --tokens {args.tokens}`)\n")
+    print(f"Ours: L{args.layers} C{args.embd} V{args.vocab}, random weights, token shift "
+          f"{build.manifest['token_shift']}; {partition['cores']:,} neurocores on {used} of the system's "
+          f"{partition['chips_available']} chips; {hw.header['tokens']} tokens (16-word prompt + {args.tokens} generated), "
+          f"LIF firing {min(rates):.1%}–{max(rates):.1%}; pipeline depth {timing['pipeline_depth_steps']} steps; "
+          f"the step is bounded by {timing['bottleneck']}.\n")
+    print("| | tokens/s, prefill (pipelined) | tokens/s, generation | dynamic mJ/token | static mJ/token, generation "
+          "(chips powered) | total mJ/token, generation |")
+    print("|---|---|---|---|---|---|")
+    gen_s, gen_range = t["generate_seconds_per_token"], t["generate_seconds_per_token_range"]
+    for name, report in reports.items():
+        dyn = report.totals["energy_pj_per_token"] / 1e9
+        for chips in (partition["chips_available"], used):
+            static = watts * chips * gen_s * 1e3
+            print(f"| ours, timing model, {name} | {1 / t['seconds_per_token']:,.0f} | {1 / gen_s:,.0f} "
+                  f"({1 / gen_range[1]:,.0f}–{1 / gen_range[0]:,.0f}) | {dyn:.3f} | {static:.2f} ({chips}) | "
+                  f"{dyn + static:.2f} |")
+    a = ABREU
+    print(f"| Abreu et al. 2025, measured, 370M MatMul-free LLM | {a['prefill_tokens_per_s']:,.0f} | "
+          f"{a['generate_tokens_per_s']} | - | - ({a['chips']} of {a['system_chips']}) | {a['generate_mj_per_token']:.0f} "
+          f"(prefill {a['prefill_mj_per_token']}) |")
+    print(f"| Abreu et al. 2025, their one-chip estimate | - | {a['one_chip_tokens_per_s']} | - | - (1) | "
+          f"{a['one_chip_mj_per_token']:.0f} |")
+    print()
+
+
+if __name__ == "__main__":
+    main()
