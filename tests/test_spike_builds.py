@@ -278,6 +278,8 @@ def test_bad_rasters_are_one_clear_error(tmp_path, make, message):
 def test_options_of_the_other_task_are_refused(tmp_path):
     from snntorch.export_nir import export_to_nir
 
+    from neurocompile.models import zoo
+
     neurocompile.export(export_to_nir(_uniform_mlp(0, "Leaky"), torch.zeros(12)), target="cpu", output=tmp_path / "b")
     out = _cli("simulate", str(tmp_path / "b"), "--prompt", "The ")
     assert out.returncode == 2 and "--prompt: for language models" in out.stderr
@@ -285,6 +287,9 @@ def test_options_of_the_other_task_are_refused(tmp_path):
     assert out.returncode == 2 and "give --input-spikes" in out.stderr
     out = _cli("export", "--dt", "1e-3", "-o", str(tmp_path / "z"))
     assert out.returncode == 2 and "--dt: for NIR graphs" in out.stderr
+    out = _cli("export", str(zoo.path("rleaky-patterns.nir")), "--token-shift", "fold", "-o", str(tmp_path / "z"))
+    assert out.returncode == 2 and "--token-shift: for language-model checkpoints" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "z").exists()
 
 
 def test_python_api_takes_an_snntorch_module(tmp_path):
