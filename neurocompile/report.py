@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Callable
 from typing import Any
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -351,18 +351,12 @@ def _unit_keys(value, key: str):
     return value
 
 
-def _plain(value):
-    if is_dataclass(value):
-        return asdict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def to_json(report: Report) -> str:
     import json
 
-    body = _unit_keys({f.name: getattr(report, f.name) for f in fields(report) if f.name != "figures"},
-                      report.header["unit_key"])
-    body = json.loads(json.dumps(body, default=_plain))  # dataclasses inside (rows) as dicts
+    plain = asdict(replace(report, figures={}))  # the figures are drawn, not stored
+    del plain["figures"]
+    body = _unit_keys(plain, report.header["unit_key"])
     return json.dumps({"format": files.REPORT_FORMAT, **body}, indent=2) + "\n"
 
 
