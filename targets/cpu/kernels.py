@@ -30,6 +30,7 @@ from numba import njit
 
 from neurocompile import fixed
 from neurocompile.ops import Tally
+from neurocompile.ops.rwkv import LOG2E, LOG2E_FRAC, POW2_FRAC, POW2_STEPS, Q_FRAC, RECIP_FRAC
 
 # counter columns (Tally.FIELDS)
 SPIKES, BINARY, GRADED, MESSAGES, UPDATES, EVALS, SATURATIONS, WRAPS, EFF_BINARY, EFF_GRADED = (
@@ -362,6 +363,69 @@ def add(a, V, C):
 
 
 @njit(**JIT)
+def _sat24(x):
+    return min(max(x, -(1 << 23)), (1 << 23) - 1)
+
+
+@njit(**JIT)
+def _pow2_neg(P, tab, x, k_frac):
+    """exp(-x), x >= 0 at k's scale, Q0.15, as ops/rwkv.py's ``_exp_neg``; the clipped counts in x are not saturations."""
+    t = (x * LOG2E) >> LOG2E_FRAC
+    if t > (1 << 23) - 1:
+        t = (1 << 23) - 1
+    whole = t >> k_frac
+    if whole >= POW2_FRAC + 1:
+        return 0
+    index = _round_shift(t & ((np.int64(1) << k_frac) - 1), k_frac - POW2_STEPS)
+    return _round_shift(P[tab + index], whole)
+
+
+@njit(**JIT)
+def neuron_wkv(a, V, S, P, C):
+    """a: node, k, v, out, n, state, w, u, k_frac, pow2 table, reciprocal seeds (the op's 24-bit neuron program)."""
+    node, k0, v0, out, n, st, w0, u0, k_frac, tab, seeds = a[:11]
+    top, empty = (1 << 23) - 1, -(1 << 23)
+    clipped = 0
+    for b in range(V.shape[0]):
+        for i in range(n):
+            k, v = V[b, k0 + i], V[b, v0 + i]
+            p, q, o = S[b, st + i], S[b, st + n + i], S[b, st + 2 * n + i]
+            uk = _sat24(P[u0 + i] + k)
+            clipped += uk != P[u0 + i] + k
+            no = max(o, uk)
+            ea, eb = _pow2_neg(P, tab, min(no - o, top), k_frac), _pow2_neg(P, tab, no - uk, k_frac)
+            raw = _round_shift(ea * p + eb * v, POW2_FRAC)
+            num = _sat24(raw)
+            clipped += num != raw
+            raw = _round_shift(ea * q + (eb << Q_FRAC), POW2_FRAC)
+            den = _sat24(raw)
+            clipped += den != raw
+            den = max(den, 1)
+            high = _bit_length(den) - 1
+            d = min(_round_shift(den, high - 22), top)  # [2^22, 2^23)
+            r = P[seeds + (d >> 18) - 16]
+            for _ in range(2):
+                raw = (r * ((np.int64(2) << RECIP_FRAC) - ((d * r) >> 23))) >> RECIP_FRAC
+                r = _sat24(raw)
+                clipped += r != raw
+            raw = _round_shift(num * r, RECIP_FRAC + high + 1 - Q_FRAC)
+            y = _sat24(raw)
+            clipped += y != raw
+            wo = max(P[w0 + i] + o, empty)
+            no = max(wo, k)
+            ea, eb = _pow2_neg(P, tab, no - wo, k_frac), _pow2_neg(P, tab, no - k, k_frac)
+            raw = _round_shift(ea * p + eb * v, POW2_FRAC)
+            p = _sat24(raw)
+            clipped += p != raw
+            raw = _round_shift(ea * q + (eb << Q_FRAC), POW2_FRAC)
+            q = _sat24(raw)
+            clipped += q != raw
+            S[b, st + i], S[b, st + n + i], S[b, st + 2 * n + i] = p, q, no
+            V[b, out + i] = y
+    return _evaluated(C, node, V.shape[0] * n, clipped)
+
+
+@njit(**JIT)
 def mix(a, V, P, C):
     """a: node, out, n, bits, shift, inputs, then per input (in, left shift, first ratio in P)."""
     node, out, n, bits, shift, inputs = a[:6]
@@ -500,7 +564,7 @@ def threshold(a, V, P, C):
 
 
 DENSE, NEURON, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING, ATTENTION, TIME_SUM, TOKEN_CODE, \
-    THRESHOLD, MIX = range(15)
+    THRESHOLD, MIX, NEURON_WKV = range(16)
 
 
 @njit(**JIT)
@@ -536,6 +600,8 @@ def run(table, start, stop, code, V, S, P, W, C, t):
             ok = token_code(a, V, P, C, t)
         elif kernel == MIX:
             ok = mix(a, V, P, C)
+        elif kernel == NEURON_WKV:
+            ok = neuron_wkv(a, V, S, P, C)
         else:
             ok = threshold(a, V, P, C)
         if not ok:
@@ -714,6 +780,18 @@ def _add(node, q, inputs, out, lay):
     for src, s in zip(inputs, q.shifts):
         args += [lay.value(src, n), s]
     return args
+
+
+@lowering("NeuronWKV", kernel=NEURON_WKV)
+def _neuron_wkv(node, q, inputs, out, lay):
+    from neurocompile.ops.rwkv import EMPTY, POW2_TABLE, RECIP_SEED
+
+    if not 0 <= q.k_frac <= MAX_SHIFT - 24:
+        raise ValueError(f"k's scale 2^-{q.k_frac} is beyond the kernel's shifts")
+    init = np.concatenate([np.zeros(2 * q.n), np.full(q.n, EMPTY)])
+    return [lay.value(inputs[0], q.n), lay.value(inputs[1], q.n), out, q.n, lay.state(init),
+            lay.param(_sized(q.w, q.n)), lay.param(_sized(q.u, q.n)), q.k_frac, lay.param(POW2_TABLE),
+            lay.param(RECIP_SEED)]
 
 
 @lowering("Mix", kernel=MIX)

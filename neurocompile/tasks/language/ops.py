@@ -92,6 +92,9 @@ class TokenCode(Op):
         if position >= positions.shape[0]:
             width = positions.shape[0] * tokens.shape[0] if outer else tokens.shape[1] + positions.shape[1]
             return np.zeros((len(ids), width), np.int64)
+        rows = tokens.shape[0]
+        if np.any((ids < -rows) | (ids >= rows)):  # numpy would let it pass where the table has no columns
+            raise IndexError(f"a token id outside the table's {rows} rows")
         if outer:
             out = np.zeros((len(ids), positions.shape[0], tokens.shape[0]), np.int64)
             out[np.arange(len(ids)), position, ids] = 1
