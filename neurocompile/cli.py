@@ -132,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="language models: a weight matrix reading the token shift beside the current token gets one "
                         "matrix per input with the mixing ratio folded in (fold), or reads the mix computed by a neuron "
                         "program (delay: half the synaptic memory and graded events); default: the target's")
+    p.add_argument("--extension-ops", choices=["neuron", "x86", "auto"], default=None,
+                   help="language models: run extension ops that have a neuron-program form (WKV) on neurocores "
+                        "(neuron) or on the chip's embedded x86 cores (x86); auto: the faster by the loihi2 timing "
+                        "model (the default)")
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("simulate", help="run a build on an engine (language models: generate text) and print its "
@@ -174,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="design-space sweep (language models): every combination of a grid's numeric "
                                      "choices, systems and energy models -> energy per token against bits per token")
     p.add_argument("model", type=Path, nargs="?", default=None, help="checkpoint (default: the zoo model)")
-    p.add_argument("--grid", type=Path, required=True, help="TOML: payload_bits, block_rows, system, token_shift, energy (lists)")
+    p.add_argument("--grid", type=Path, required=True, help="TOML: payload_bits, block_rows, system, token_shift, extension_ops, energy (lists)")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for sweep.csv, sweep.json, pareto.png/.pdf "
                                                                   "and the cache of points (points/)")
     p.add_argument("--max-tokens", type=_int(16, 10**10), default=2000, help="tokens scored per point (default %(default)s)")
@@ -375,7 +379,7 @@ def cmd_export(args: argparse.Namespace) -> None:
                       v_threshold=args.v_threshold, config=args.config, tokenizer_path=args.tokenizer, calibration_text=text,
                       calibration_source=str(args.calibration or ""), calibration_tokens=args.calibration_tokens,
                       payload_bits=args.payload_bits, block_rows=args.block_rows, system=args.system,
-                      token_shift=args.token_shift, quiet=args.json)
+                      token_shift=args.token_shift, extension_ops=args.extension_ops, quiet=args.json)
     if args.json:
         print(json.dumps({"build": str(args.output), **manifest}, indent=2))
     else:
@@ -383,6 +387,8 @@ def cmd_export(args: argparse.Namespace) -> None:
         print(f"{args.output}: {m['title']} for target {manifest['target']} "
               f"({manifest['numeric']['weight_bits']}-bit weights, {manifest['numeric']['payload_bits']}-bit payloads, "
               f"token shift {manifest['token_shift']})")
+        for why in manifest["extension_ops"]["why"].values():
+            print(f"  {why}")
         if "partition" in manifest:
             p = manifest["partition"]
             t = p["traffic_per_step"]
@@ -397,6 +403,8 @@ def _export_nir(args: argparse.Namespace) -> None:
 
     if args.token_shift is not None:
         raise UserError("--token-shift: for language-model checkpoints; a NIR graph's delays are its own (loops)")
+    if args.extension_ops is not None:
+        raise UserError("--extension-ops: for language-model checkpoints (a NIR graph has no extension ops)")
 
     manifest = export_nir(args.model, args.target, args.output, dt=args.dt, reset=args.reset,
                           calibration=args.calibration, rate=args.calibration_rate, steps=args.calibration_steps,

@@ -26,6 +26,7 @@ from .ops import Dense, Embedding, Heaviside, Mix, Scale, SpikeEmbedding, TokenS
 
 TOKEN_SHIFT_MODES = ("fold", "delay")
 TOKEN_SHIFT_KEY = "token_shift"  # program metadata: the mode the program was lowered with
+NEURON_OPS_KEY = "neuron_ops"  # program metadata: the extension ops lowered to neuron programs (comma-separated kinds)
 
 
 def _consumers(graph: Graph) -> dict[str, list[str]]:
@@ -36,7 +37,9 @@ def _consumers(graph: Graph) -> dict[str, list[str]]:
     return users
 
 
-def lower(graph: Graph, token_shift: str = "fold") -> Graph:
+def lower(graph: Graph, token_shift: str = "fold", neuron_ops: frozenset[str] = frozenset()) -> Graph:
+    """`neuron_ops`: kinds of extension ops to run as neuron programs (``Op.neuron_program``) instead of their
+    embedded-CPU integer form."""
     if token_shift not in TOKEN_SHIFT_MODES:
         raise UserError(f"token shift {token_shift!r}: choose one of {', '.join(TOKEN_SHIFT_MODES)}")
     graph = _without_identities(graph)
@@ -92,6 +95,8 @@ def lower(graph: Graph, token_shift: str = "fold") -> Graph:
         elif isinstance(op, Heaviside) and node.inputs[0] in folded:
             embedding = nodes[node.inputs[0]]
             op, inputs = SpikeEmbedding(embedding.op.weight >= 0), embedding.inputs
+        elif op.kind in neuron_ops and op.neuron_program() is not None:
+            op = op.neuron_program()
         elif node.name in neurons:
             gain, op = neurons[node.name]
             inputs = tuple(src if src in gains else _own_synapse(out, f"{node.name}.syn{k}", src, gain)
@@ -101,8 +106,9 @@ def lower(graph: Graph, token_shift: str = "fold") -> Graph:
 
 
 def lower_like(graph: Graph, program) -> Graph:
-    """`graph` lowered the way `program` was (programs from before the option were folded)."""
-    return lower(graph, program.metadata.get(TOKEN_SHIFT_KEY, "fold"))
+    """`graph` lowered the way `program` was (programs from before these options: folded, every op in its default form)."""
+    kinds = frozenset(k for k in program.metadata.get(NEURON_OPS_KEY, "").split(",") if k)
+    return lower(graph, program.metadata.get(TOKEN_SHIFT_KEY, "fold"), kinds)
 
 
 def _without_identities(graph: Graph) -> Graph:

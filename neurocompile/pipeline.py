@@ -16,7 +16,7 @@ from .build import PARTITION_FILE, check_replaceable, write_build
 from .checkpoint import read_checkpoint
 from .errors import UserError
 from .frontends import LoadOptions, build_model, family_of_model, trace
-from .lower import TOKEN_SHIFT_KEY, TOKEN_SHIFT_MODES, lower
+from .lower import NEURON_OPS_KEY, TOKEN_SHIFT_KEY, TOKEN_SHIFT_MODES, lower
 from .quantize import calibrate, quantize
 from .target import get_target
 from .tasks.language import _progress, calibration_windows
@@ -27,7 +27,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
            config: Path | dict | None = None, tokenizer_path: Path | None = None,
            calibration_text: str | None = None, calibration_source: str = "", calibration_tokens: int = 4096,
            payload_bits: int | None = None, block_rows: int | None = None, system: str | None = None,
-           token_shift: str | None = None, quiet: bool = False) -> dict:
+           token_shift: str | None = None, extension_ops: str | None = None, quiet: bool = False) -> dict:
     target, spec = _setup(target_name, out, payload_bits, block_rows, system)
     token_shift = _token_shift(target, token_shift)
     start = time.perf_counter()
@@ -40,12 +40,14 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     _progress(f"loaded {ckpt.path.name}: {title}", quiet)
     graph = trace(model)  # before calibration: a configuration it cannot compile is refused at once
     windows, cal_info = calibration_windows(tokenizer, calibration_text, calibration_source, calibration_tokens, model)
-    lowered = lower(graph, token_shift)
-    _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)} (token shift: {token_shift})", quiet)
+    neuron_ops, placed = _extension_ops(target, graph, extension_ops)
+    lowered = lower(graph, token_shift, neuron_ops)
+    _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)} (token shift: {token_shift}; "
+              f"extension ops: {', '.join(f'{k} on {v}' for k, v in placed['placement'].items()) or 'none'})", quiet)
     peaks = calibrate(lowered, windows, after_each=ckpt.release)
     _progress(f"calibrated on {windows.numel()} tokens of {cal_info['source']}", quiet)
-    program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name, TOKEN_SHIFT_KEY: token_shift},
-                       after_each=ckpt.release)
+    program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name, TOKEN_SHIFT_KEY: token_shift,
+                                              NEURON_OPS_KEY: ",".join(sorted(neuron_ops))}, after_each=ckpt.release)
     del lowered  # its folded float weights are the largest thing held; the program replaces them
     manifest = {
         "target": target.name,
@@ -54,6 +56,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         "model": {"family": model.family, "title": title, **config_values},
         "numeric": asdict(spec),
         "token_shift": token_shift,
+        "extension_ops": placed,
         "calibration": cal_info,
         "approximations": APPROXIMATIONS + list(family.approximations) + (["calibration: on text the float model sampled itself (the default text "
                                              "does not fit its vocabulary; manifest calibration says how)"]
@@ -82,6 +85,29 @@ def _token_shift(target, asked: str | None) -> str:
     if asked is not None and asked not in TOKEN_SHIFT_MODES:
         raise UserError(f"--token-shift {asked!r}: choose one of {', '.join(TOKEN_SHIFT_MODES)}")
     return target.token_shift if asked is None else asked
+
+
+EXTENSION_MODES = ("neuron", "x86", "auto")
+
+
+def _extension_ops(target, graph, asked: str | None) -> tuple[frozenset[str], dict]:
+    """The extension-op kinds to lower to neuron programs, and for the manifest: the mode, where each kind runs, why."""
+    mode = target.extension_ops if asked is None else asked
+    if mode not in EXTENSION_MODES:
+        raise UserError(f"--extension-ops {mode!r}: choose one of {', '.join(EXTENSION_MODES)}")
+    ops: dict[str, tuple] = {}
+    for node in graph.nodes.values():
+        if node.op.neuron_program() is not None:
+            ops.setdefault(node.op.kind, (node.op, node.op.size))
+    placement, why = {}, {}
+    for kind, (op, width) in ops.items():
+        if mode == "auto" and target.choose_extension is not None:
+            placement[kind], why[kind] = target.choose_extension(op, width)
+        else:
+            placement[kind] = "neuron" if mode == "neuron" else "x86"
+            why[kind] = f"--extension-ops {mode}" if mode != "auto" else f"{target.name} has no timing model: x86"
+    return frozenset(k for k, where in placement.items() if where == "neuron"), \
+        {"mode": mode, "placement": placement, "why": why}
 
 
 def _place_and_write(target, system, graph, program, tokenizer, manifest: dict, out: Path, start: float,

@@ -304,6 +304,7 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
         "unit_key": build.task.key,
         "numeric": build.manifest["numeric"],
         "token_shift": build.manifest.get("token_shift"),
+        "extension_ops": build.manifest.get("extension_ops"),
         "text": text if len(text) <= 200 else text[:200] + "…", "tokens": run.steps, "streams": run.streams,
         "complete": run.complete,
         "energy_model": f"{model.name} ({model.origin}): {model.description}",
@@ -453,6 +454,8 @@ def to_markdown(report: Report) -> str:
         lines.append(f"- token shift: {h['token_shift']} ({TOKEN_SHIFT_NOTES[h['token_shift']]}); export "
                      f"--token-shift {'fold' if h['token_shift'] == 'delay' else 'delay'} builds the other, and "
                      f"`neurocompile sweep` with token_shift = [\"fold\", \"delay\"] prices both")
+    for why in (h["extension_ops"] or {}).get("why", {}).values():
+        lines.append(f"- where an extension op runs: {why}")
     lines += ["", "Constants (pJ per event):", ""]
     for event, c in h["constants"].items():
         lines.append(f"- `{event}` = {_figure(c)} [{c['status']}] — {c['source']}")

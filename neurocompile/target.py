@@ -51,6 +51,10 @@ class Target:
     # how a weight matrix reading a token shift is built (``lower``): "fold" (a matrix per input) or "delay" (the mix
     # on a neuron program, one matrix); the default is the cheaper on this target, measured (docs/energy-comparison.md)
     token_shift: str = "fold"
+    # (op, width) -> ("neuron" | "x86", why): where an extension op with a neuron-program form runs faster on this
+    # target (``export --extension-ops auto``); None: always the embedded-CPU form
+    choose_extension: Callable[[Any, int], tuple[str, str]] | None = None
+    extension_ops: str = "x86"  # the default of --extension-ops
 
 
 def get_target(name: str) -> Target:

@@ -217,3 +217,22 @@ def test_the_placement_picture_shows_each_core_by_layer_and_the_chip_traffic():
     arrows = [p for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch)]
     assert len(arrows) == len(chip_traffic(program, placed)) == 2
     assert "8 messages per token between chips" in fig.axes[0].get_title()
+
+
+def test_auto_places_wkv_where_the_timing_model_is_faster(monkeypatch):
+    """WKV of 128 channels: on a neurocore 128 x 86/6 neuron ops at 240e12 / 140,544 per second; on a chip's 6 x86
+    cores 128 x 100 cycles at 400 MHz; auto takes the shorter, and follows the model when the x86 cores get faster."""
+    import importlib
+
+    from neurocompile.ops import WKV
+
+    timing = importlib.import_module("neurocompile.targets.loihi2.timing")  # the module (the package exports its function)
+
+    op = WKV(np.zeros(128), np.zeros(128))
+    neuron = 128 * (86 / 6) / (240e12 / 140_544)
+    x86 = 128 * 100 / (400e6 * 6)
+    where, why = timing.extension_placement(op, 128, 6)
+    assert where == "neuron" and f"{neuron * 1e6:.2f} µs" in why and f"{x86 * 1e6:.2f} µs" in why
+    fast = dataclasses.replace(timing.TIMING.x86_hz, value=1e12)
+    monkeypatch.setattr(timing, "TIMING", dataclasses.replace(timing.TIMING, x86_hz=fast))
+    assert timing.extension_placement(op, 128, 6)[0] == "x86"

@@ -11,7 +11,7 @@ from neurocompile import load_model
 from neurocompile.graph import run_float
 from neurocompile.lower import lower
 from neurocompile.models.wkv import WKVState
-from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mix, Mul, QuantContext, Sigmoid, SquaredReLU, Tally)
+from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mix, Mul, NeuronWKV, QuantContext, Sigmoid, SquaredReLU, Tally)
 from neurocompile.quantize import calibrate, load_program, quantize, save_program
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
@@ -20,11 +20,13 @@ from neurocompile.frontends import trace
 from helpers import UPSTREAM, VARIANTS, tiny_program
 
 
-@pytest.mark.parametrize("token_shift", ["fold", "delay"])
+@pytest.mark.parametrize("token_shift,neuron_ops", [("fold", frozenset()), ("delay", frozenset({"WKV"}))])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_lowering_keeps_float_semantics(variant, token_shift):
+def test_lowering_keeps_float_semantics(variant, token_shift, neuron_ops):
     model = load_model(UPSTREAM / f"{variant}.pt").double()
-    lowered = lower(trace(model), token_shift)
+    lowered = lower(trace(model), token_shift, neuron_ops)
+    wkv = {n.op.kind for n in lowered.nodes.values()} & {"WKV", "NeuronWKV"}
+    assert wkv == ({"NeuronWKV"} if neuron_ops else {"WKV"})
     kinds = {n.op.kind for n in lowered.nodes.values()}
     assert {"Dense", "SpikeEmbedding"} <= kinds and not kinds & {"Scale", "Linear", "Heaviside", "Embedding"}
     # fold: two weight matrices (current and previous token) per mixed Linear; delay: one per Linear of the model
@@ -100,19 +102,23 @@ def test_products_round_half_up_by_hand():
     assert y.tolist() == [0, 5]
 
 
-def test_wkv_integer_tracks_the_recurrence():
+@pytest.mark.parametrize("cls,k_frac", [(WKV, 18), (NeuronWKV, 12)])  # the neuron program's k is a 16-bit message
+def test_wkv_integer_tracks_the_recurrence(cls, k_frac):
     rng = np.random.default_rng(1)
     n, steps = 16, 300
-    op = WKV(rng.normal(-1, 2, n), rng.normal(0, 1, n))
-    q = op.quantize(_ctx([18, 12], 12))
+    op = cls(rng.normal(-1, 2, n), rng.normal(0, 1, n))
+    q = op.quantize(_ctx([k_frac, 12], 12))
     k, v = rng.normal(0, 3, (steps, 1, n)), rng.normal(0, 2, (steps, 1, n))
-    state, fstate = WKV.int_initial_state(q, 1), WKVState.zeros(1, n, torch.float64)
+    state, fstate = cls.int_initial_state(q, 1), WKVState.zeros(1, n, torch.float64)
     worst = 0.0
+    tally = Tally()
     for t in range(steps):
-        y, state = WKV.int_step(q, [np.round(k[t] * 2**18).astype(np.int64), np.round(v[t] * 2**12).astype(np.int64)], state, Tally())
+        y, state = cls.int_step(q, [np.round(k[t] * 2**k_frac).astype(np.int64), np.round(v[t] * 2**12).astype(np.int64)], state, tally)
         f, fstate = op.float_step([torch.tensor(k[t]), torch.tensor(v[t])], fstate)
         worst = max(worst, np.abs(y / 2**12 - f.numpy()).max())
-    assert worst < 0.02  # relative to |v| ~ 2: table and rounding errors, no drift over 300 steps
+    assert worst < 0.02 and tally.saturations == 0  # relative to |v| ~ 2: table and rounding errors, no drift
+    if cls is NeuronWKV:  # the neuron program's state fits its 24-bit registers
+        assert all(np.abs(s).max() <= 2**23 for s in state)
 
 
 def test_lif_quantization_is_the_documented_lava_mapping():

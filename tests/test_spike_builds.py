@@ -289,6 +289,8 @@ def test_options_of_the_other_task_are_refused(tmp_path):
     assert out.returncode == 2 and "--dt: for NIR graphs" in out.stderr
     out = _cli("export", str(zoo.path("rleaky-patterns.nir")), "--token-shift", "fold", "-o", str(tmp_path / "z"))
     assert out.returncode == 2 and "--token-shift: for language-model checkpoints" in out.stderr
+    out = _cli("export", str(zoo.path("rleaky-patterns.nir")), "--extension-ops", "neuron", "-o", str(tmp_path / "z"))
+    assert out.returncode == 2 and "--extension-ops: for language-model checkpoints" in out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "z").exists()
 
 

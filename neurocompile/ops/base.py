@@ -179,6 +179,11 @@ class Op:
         """(weight [out, in], bias [out] or None) for an op that is a weight matrix on the sum of its inputs."""
         return None
 
+    def neuron_program(self) -> "Op | None":
+        """The same float semantics as an integer program a programmable neuron can run, where the default integer
+        form needs an embedded CPU (``lower``'s ``neuron_ops``); None: no such form."""
+        return None
+
     def neuron_form(self) -> tuple[np.ndarray, Op] | None:
         """(gain [n] on the summed input, the lowered neuron) for a neuron model with an integer form."""
         return None

@@ -66,6 +66,9 @@ class WKV(Op):
     def input_bits(self, port, spec):
         return spec.payload_bits if port == 1 else None  # v arrives as a graded message
 
+    def neuron_program(self):
+        return NeuronWKV(self.time_decay, self.time_first)
+
     def quantize(self, ctx):
         k_frac, v_frac = ctx.in_frac
         if ctx.out_frac != v_frac:
@@ -179,6 +182,12 @@ class NeuronWKV(WKV):
     kind: ClassVar[str] = "NeuronWKV"
     lowered: ClassVar[bool] = True
     Q: ClassVar[type] = QNeuronWKV
+    # instructions of one channel's step, counted from int_step in the op set above (2 x 2 exponentials of ~10, a
+    # reciprocal of ~21, four multiply-accumulates of ~5, and the max/add/clamp steps around them)
+    instructions: ClassVar[int] = 86
+
+    def neuron_program(self):
+        return self
 
     def input_bits(self, port, spec):
         return spec.payload_bits  # k and v both arrive as graded messages

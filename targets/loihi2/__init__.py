@@ -17,7 +17,7 @@ from neurocompile.target import NumericSpec, Target
 from . import rules
 from .figure import placement_figure
 from .partition import ResourceSpec, place, read_placement, traffic_by_source
-from .timing import timing
+from .timing import extension_placement, timing
 
 NUMERIC = NumericSpec(name="loihi2", weight_bits=8, state_bits=24, payload_bits=16, lif_input_bits=18, decay_bits=12)
 
@@ -74,5 +74,7 @@ TARGET = Target(
     timing=timing,
     traffic=traffic_by_source,
     placement_figure=placement_figure,
+    choose_extension=lambda op, width: extension_placement(op, width, RESOURCES.embedded_cpus_per_chip),
+    extension_ops="auto",
     token_shift="delay",  # zoo SpikeGPT: 4.0 vs 6.7 uJ per token under hw-45nm, 7 vs 11 cores (docs/energy-comparison.md)
 )

@@ -63,15 +63,16 @@ class Rule:
     delay: int = 0  # steps the Lava mapping adds between the node's inputs and its output
     check: Callable[[QNode, Any], None] = _no_check  # the op's design rule against the ResourceSpec (raises UserError)
     neurons: Callable[[Any], int] | None = None  # neurons the op occupies, from its Q (None: one per output value)
+    eval_cost: float = 1.0  # neuron ops one evaluation costs a neurocore (the timing model; a LIF update is one)
 
 
 RULES: dict[str, Rule] = {}
 
 
 def lowering(kind: str, placement: str, delay: int = 0, check: Callable[[QNode, Any], None] = _no_check,
-             neurons: Callable[[Any], int] | None = None):
+             neurons: Callable[[Any], int] | None = None, eval_cost: float = 1.0):
     def register(fn: Callable[[LavaGraph, str, QNode], None]):
-        RULES[kind] = Rule(placement, fn, delay, check, neurons)
+        RULES[kind] = Rule(placement, fn, delay, check, neurons, eval_cost)
         return fn
 
     return register
@@ -261,6 +262,21 @@ def _dense(g: LavaGraph, name: str, node: QNode) -> None:
         synapses.a_out.connect(receiver.in0)
         g.processes += 1
     g.outputs[name], g.heads[name] = receiver.out, receiver
+
+
+LIF_INSTRUCTIONS = 6  # a LIF update: decay u, add the input, decay v, add u, compare, reset (the unit of eval_cost)
+
+
+def _neuron_wkv_cost() -> float:
+    from neurocompile.ops.rwkv import NeuronWKV
+
+    return NeuronWKV.instructions / LIF_INSTRUCTIONS
+
+
+@lowering("NeuronWKV", "neuron", eval_cost=_neuron_wkv_cost())
+def _neuron_wkv(g: LavaGraph, name: str, node: QNode) -> None:
+    """WKV as a neuron program (one neuron per channel, 24-bit state): in Lava a NodeProcess running its int_step."""
+    _neuron_program(g, name, node)
 
 
 @lowering("LayerNorm", "embedded_cpu")

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from neurocompile.energy import Quantity
 from neurocompile.graph import steps_per_token
 
+from . import rules
+
 HALA_POINT_CORES = 140_544  # Intel, Hala Point announcement (secondary; shared/reference/loihi2-energy.md)
 
 
@@ -72,8 +74,9 @@ def step_time(program, placement, per_step: dict[str, dict[str, float]], point: 
         seconds = 0.0
         for s in core.slices:
             events, share = per_step[s.node], (s.rows[1] - s.rows[0]) / program.width(s.node)
+            cost = rules.rule(program.nodes[s.node].kind).eval_cost  # neuron ops per evaluation of its program
             seconds += share * ((events["binary_events"] + events["graded_events"]) / synops
-                                + (events["neuron_updates"] + events["op_evals"]) / neuron)
+                                + (events["neuron_updates"] + cost * events["op_evals"]) / neuron)
         loads[f"neurocore {core.index}"] = seconds
     x86_cores = placement.resources.embedded_cpus_per_chip
     for name, chip in placement.x86_chip.items():  # each op's work split across its chip's x86 cores
@@ -83,6 +86,20 @@ def step_time(program, placement, per_step: dict[str, dict[str, float]], point: 
         return 0.0, "-"
     bottleneck = max(loads, key=loads.get)
     return loads[bottleneck], bottleneck
+
+
+def extension_placement(op, width: int, x86_cores: int = 6) -> tuple[str, str]:
+    """Where an extension op with a neuron-program form runs faster by this model, per step of `width` channels:
+    the chip's x86 cores (`width` evaluations at ``x86_cycles_per_op_eval`` each, over the x86 cores) or neurocores
+    (`width` evaluations at the rule's ``eval_cost`` neuron ops each, at one core's neuron-op rate: a width that
+    fills several cores runs faster still).  ("neuron" | "x86", the reason with both times)."""
+    t = TIMING
+    x86 = width * t.x86_cycles_per_op_eval.value / (t.x86_hz.value * x86_cores)
+    cost = rules.rule(op.neuron_program().kind).eval_cost
+    neuron = width * cost / t.neuron_ops_per_second_per_core.value
+    where = "neuron" if neuron < x86 else "x86"
+    return where, (f"{op.kind} ({width} channels): {neuron * 1e6:.2f} µs per step on a neurocore ({cost:.1f} neuron ops per "
+                   f"channel) against {x86 * 1e6:.2f} µs on a chip's {x86_cores} x86 cores; the timing model picks {where}")
 
 
 def pipeline_depth(program) -> int:

@@ -1,7 +1,7 @@
 """Design-space sweeps: numeric choices x systems x energy models -> energy per token against bits per token.
 
 A grid (TOML) names lists of values; every combination of the build choices (``payload_bits``, ``block_rows``,
-``system``, ``token_shift``) is exported for Loihi 2 and scored once -- bits per token of the integer program on the compiled
+``system``, ``token_shift``, ``extension_ops``) is exported for Loihi 2 and scored once -- bits per token of the integer program on the compiled
 engine, and its counters on the same tokens -- then priced under every energy model of the grid.  Each build
 point is cached in ``DIR/points/<hash>.json``, the hash of everything it depends on (checkpoint, choices,
 tokens scored, calibration, neurocompile's version), so an interrupted sweep resumes where it stopped.  Points
@@ -30,7 +30,7 @@ from ...errors import UserError
 FORMAT = "neurocompile.report/sweep-1"  # files.REPORT_MARK: the sweep's files are ours to replace
 POINT_FORMAT = "neurocompile.report/sweep-point-1"
 BUILD_KEYS = {"payload_bits": (int, 2, 24), "block_rows": (int, 0, 2**24), "system": (str, None, None),
-              "token_shift": (str, None, None)}
+              "token_shift": (str, None, None), "extension_ops": (str, None, None)}
 ENERGY_KEY = "energy"
 PLOT = "pareto"
 
@@ -47,6 +47,7 @@ def read_grid(path: Path) -> Grid:
     UserError naming the key."""
     from ...energy import load_energy_model
     from ...lower import TOKEN_SHIFT_MODES
+    from ...pipeline import EXTENSION_MODES
     from ...targets.loihi2 import RESOURCES
 
     raw = files.read_user_file(path, "the grid")
@@ -72,6 +73,9 @@ def read_grid(path: Path) -> Grid:
     for mode in lists.get("token_shift", []):
         if mode not in TOKEN_SHIFT_MODES:
             raise UserError(f"{path}: token_shift = {mode!r}: choose {' or '.join(TOKEN_SHIFT_MODES)}")
+    for mode in lists.get("extension_ops", []):
+        if mode not in EXTENSION_MODES:
+            raise UserError(f"{path}: extension_ops = {mode!r}: choose one of {', '.join(EXTENSION_MODES)}")
     energy = lists.get(ENERGY_KEY, ["hw-45nm"])
     for name in energy:
         load_energy_model(name if not name.endswith(".toml") else Path(path).parent / name)  # refuses a bad one
@@ -83,7 +87,8 @@ def read_grid(path: Path) -> Grid:
 def point_key(checkpoint_sha: str, choices: dict, max_tokens: int, calibration_tokens: int, energy: list[str]) -> str:
     from ...targets.loihi2 import TARGET
 
-    resolved = {"token_shift": TARGET.token_shift, **choices}  # a default that changes makes a new point
+    resolved = {"token_shift": TARGET.token_shift, "extension_ops": TARGET.extension_ops, **choices}  # a default
+    # that changes makes a new point
     text = json.dumps({"checkpoint": checkpoint_sha, "choices": resolved, "max_tokens": max_tokens,
                        "calibration_tokens": calibration_tokens, "energy": energy, "version": __version__},
                       sort_keys=True)
