@@ -40,7 +40,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     _progress(f"loaded {ckpt.path.name}: {title}", quiet)
     graph = trace(model)  # before calibration: a configuration it cannot compile is refused at once
     windows, cal_info = calibration_windows(tokenizer, calibration_text, calibration_source, calibration_tokens, model)
-    neuron_ops, placed = _extension_ops(target, graph, extension_ops)
+    neuron_ops, placed = resolve_extension_ops(target, graph, extension_ops)
     lowered = lower(graph, token_shift, neuron_ops)
     _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)} (token shift: {token_shift}; "
               f"extension ops: {', '.join(f'{k} on {v}' for k, v in placed['placement'].items()) or 'none'})", quiet)
@@ -90,7 +90,7 @@ def _token_shift(target, asked: str | None) -> str:
 EXTENSION_MODES = ("neuron", "x86", "auto")
 
 
-def _extension_ops(target, graph, asked: str | None) -> tuple[frozenset[str], dict]:
+def resolve_extension_ops(target, graph, asked: str | None) -> tuple[frozenset[str], dict]:
     """The extension-op kinds to lower to neuron programs, and for the manifest: the mode, where each kind runs, why."""
     mode = target.extension_ops if asked is None else asked
     if mode not in EXTENSION_MODES:

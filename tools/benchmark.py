@@ -32,6 +32,7 @@ import torch
 
 from neurocompile import load_model
 from neurocompile.lower import lower
+from neurocompile.pipeline import resolve_extension_ops
 from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
 from neurocompile.quantize import calibrate, quantize
@@ -99,7 +100,8 @@ def memory_bandwidth() -> float:
 def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[dict, int]:
     """Simulator vs float step (and the reference engine, float parallel) at 1 and 16 streams; ratios by stream
     count."""
-    graph = lower(trace(model), TARGET.token_shift)
+    traced = trace(model)  # lowered as the loihi2 target builds it by default
+    graph = lower(traced, TARGET.token_shift, resolve_extension_ops(TARGET, traced, None)[0])
     rng = np.random.default_rng(0)
     vocab = model.config.vocab_size
     program = quantize(graph, NUMERIC, calibrate(graph, torch.from_numpy(rng.integers(0, vocab, (4, 64)))))
@@ -146,7 +148,8 @@ def bench_lava(tokens: int, repeats: int) -> dict[str, float]:
     from neurocompile.targets.loihi2.lava_engine import run_lava
 
     model = load_model(zoo.path())
-    graph = lower(trace(model), TARGET.token_shift)
+    traced = trace(model)  # lowered as the loihi2 target builds it by default
+    graph = lower(traced, TARGET.token_shift, resolve_extension_ops(TARGET, traced, None)[0])
     rng = np.random.default_rng(0)
     program = quantize(graph, NUMERIC, calibrate(graph, torch.from_numpy(rng.integers(0, 103, (4, 64)))))
     seq = rng.integers(0, 103, tokens).tolist()
