@@ -91,6 +91,7 @@ def placement_figure(program, placement: Placement, layer_of: Callable[[str], st
     crossing = sum(n for _, n in pairs)
     ax.set_title(f"{len(placement.cores)} neurocores on {placement.chips} chip(s) of {placement.system} "
                  f"({cols}x{rows} mesh each, an assumed core map)\nsolid: weights; pale: neuron programs only; grey: "
-                 f"unused; arrows: {crossing:,} messages per {unit} between chips (every value sent)", fontsize=7)
+                 f"unused; strips: x86 cores\narrows: {crossing:,} messages per {unit} between chips (every value sent)",
+                 fontsize=6)
     fig.tight_layout()
     return fig
