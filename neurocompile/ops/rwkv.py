@@ -40,6 +40,7 @@ class WKV(Op):
 
     kind: ClassVar[str] = "WKV"
     arity: ClassVar[int | None] = 2
+    empty: ClassVar[int] = WKV_EMPTY  # the exponent state o before the first token
     time_decay: np.ndarray
     time_first: np.ndarray
 
@@ -84,10 +85,10 @@ class WKV(Op):
     def int_width(q: QWKV):
         return q.n
 
-    @staticmethod
-    def int_initial_state(q: QWKV, batch):
+    @classmethod
+    def int_initial_state(cls, q, batch):
         zero = np.zeros((batch, q.n), np.int64)
-        return zero, zero.copy(), np.full((batch, q.n), WKV_EMPTY, np.int64)
+        return zero, zero.copy(), np.full((batch, q.n), cls.empty, np.int64)
 
     @staticmethod
     def int_step(q: QWKV, inputs, state, tally):
@@ -181,6 +182,7 @@ class NeuronWKV(WKV):
 
     kind: ClassVar[str] = "NeuronWKV"
     lowered: ClassVar[bool] = True
+    empty: ClassVar[int] = EMPTY
     Q: ClassVar[type] = QNeuronWKV
     # instructions of one channel's step, counted from int_step in the op set above (2 x 2 exponentials of ~10, a
     # reciprocal of ~21, four multiply-accumulates of ~5, and the max/add/clamp steps around them)
@@ -202,15 +204,6 @@ class NeuronWKV(WKV):
         if np.abs(w).max() > top or np.abs(u).max() > top:
             raise ValueError(f"decays or bonuses beyond 24 bits at k's scale (2^-{k_frac})")
         return QNeuronWKV(self.size, k_frac, w.astype(np.int64), u.astype(np.int64))
-
-    @staticmethod
-    def int_width(q: QNeuronWKV):
-        return q.n
-
-    @staticmethod
-    def int_initial_state(q: QNeuronWKV, batch):
-        zero = np.zeros((batch, q.n), np.int64)
-        return zero, zero.copy(), np.full((batch, q.n), EMPTY, np.int64)
 
     @staticmethod
     def int_step(q: QNeuronWKV, inputs, state, tally):

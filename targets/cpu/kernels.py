@@ -368,6 +368,14 @@ def _sat24(x):
 
 
 @njit(**JIT)
+def _mac24(a, x, b, y):
+    """(a x + b y) / 2^15 rounded, saturated to 24 bits: (the value, 1 if it was clipped)."""
+    raw = _round_shift(a * x + b * y, POW2_FRAC)
+    value = _sat24(raw)
+    return value, int(value != raw)
+
+
+@njit(**JIT)
 def _pow2_neg(P, tab, x, k_frac):
     """exp(-x), x >= 0 at k's scale, Q0.15, as ops/rwkv.py's ``_exp_neg``; the clipped counts in x are not saturations."""
     t = (x * LOG2E) >> LOG2E_FRAC
@@ -394,12 +402,9 @@ def neuron_wkv(a, V, S, P, C):
             clipped += uk != P[u0 + i] + k
             no = max(o, uk)
             ea, eb = _pow2_neg(P, tab, min(no - o, top), k_frac), _pow2_neg(P, tab, no - uk, k_frac)
-            raw = _round_shift(ea * p + eb * v, POW2_FRAC)
-            num = _sat24(raw)
-            clipped += num != raw
-            raw = _round_shift(ea * q + (eb << Q_FRAC), POW2_FRAC)
-            den = _sat24(raw)
-            clipped += den != raw
+            num, c1 = _mac24(ea, p, eb, v)
+            den, c2 = _mac24(ea, q, eb, np.int64(1) << Q_FRAC)
+            clipped += c1 + c2
             den = max(den, 1)
             high = _bit_length(den) - 1
             d = min(_round_shift(den, high - 22), top)  # [2^22, 2^23)
@@ -414,12 +419,9 @@ def neuron_wkv(a, V, S, P, C):
             wo = max(P[w0 + i] + o, empty)
             no = max(wo, k)
             ea, eb = _pow2_neg(P, tab, no - wo, k_frac), _pow2_neg(P, tab, no - k, k_frac)
-            raw = _round_shift(ea * p + eb * v, POW2_FRAC)
-            p = _sat24(raw)
-            clipped += p != raw
-            raw = _round_shift(ea * q + (eb << Q_FRAC), POW2_FRAC)
-            q = _sat24(raw)
-            clipped += q != raw
+            p, c1 = _mac24(ea, p, eb, v)
+            q, c2 = _mac24(ea, q, eb, np.int64(1) << Q_FRAC)
+            clipped += c1 + c2
             S[b, st + i], S[b, st + n + i], S[b, st + 2 * n + i] = p, q, no
             V[b, out + i] = y
     return _evaluated(C, node, V.shape[0] * n, clipped)
