@@ -200,11 +200,16 @@ def _add_time(report: Report, time: dict) -> None:
     report.header["timing"] = {"bottleneck": time["bottleneck"], "chips_powered": time["chips_powered"],
                                "pipeline_depth_steps": time["pipeline_depth_steps"], "figures": time["figures"]}
     if isinstance(report.header["resources"], dict):  # the figures scripts read (issue 14's interface)
+        key = report.header["unit_key"]
         report.header["resources"]["timing"] = {
             "step_seconds": time["step_seconds"], "bottleneck": time["bottleneck"],
             "pipeline_depth_steps": time["pipeline_depth_steps"],
-            f"prefill_{report.header['unit_key']}s_per_s": 1 / seconds if seconds else None,
-            f"generate_{report.header['unit_key']}s_per_s": 1 / time["generate_seconds_per_step"] if seconds else None}
+            "throughput_per_s": 1 / seconds if seconds else None,  # units streaming through the pipeline
+            "latency_seconds": time["generate_seconds_per_step"],  # one unit from input to output
+            # a language model's names for the same two: prompt tokens stream, generated ones wait for the last
+            **({"prefill_tokens_per_s": 1 / seconds if seconds else None,
+                "generate_tokens_per_s": 1 / time["generate_seconds_per_step"] if seconds else None}
+               if key == "token" else {})}
     report.header["approximations"] = report.header["approximations"] + time["approximations"]
 
 
@@ -403,12 +408,12 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[Cell]]]]:
                        ["energy with routing (nJ)", t["energy_with_routing_pj_per_step"] / 1e3]]
     if "seconds_per_step" in t:  # a partitioned target's timing model
         depth = report.header["timing"]["pipeline_depth_steps"]
-        totals += [[f"time per {unit}, pipelined (prefill) (µs)", t["seconds_per_step"] * 1e6],
+        totals += [[f"time per {unit}, pipelined (µs)", t["seconds_per_step"] * 1e6],
                    [f"time per {unit}, range (µs)", tuple(v * 1e6 for v in t["seconds_per_step_range"])],
                    [f"{unit}s per second, pipelined", 1 / t["seconds_per_step"]],
-                   [f"time per {unit} one at a time (generation: + {depth} pipeline steps) (µs)",
+                   [f"latency of one {unit} through the pipeline (+ {depth} steps; a generated token waits for it) (µs)",
                     t["generate_seconds_per_step"] * 1e6],
-                   [f"time per {unit} one at a time, range (µs)",
+                   [f"latency, range (µs)",
                     tuple(v * 1e6 for v in t["generate_seconds_per_step_range"])],
                    [f"static energy (nJ, {report.header['timing']['chips_powered']} chip(s) powered)",
                     t["static_pj_per_step"] / 1e3],

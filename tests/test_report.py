@@ -262,6 +262,8 @@ def test_report_cli_on_the_zoo_model(capsys, tmp_path):
     assert timing["prefill_tokens_per_s"] == pytest.approx(1 / t["seconds_per_token"])
     assert timing["generate_tokens_per_s"] == pytest.approx(1 / (t["seconds_per_token"] * (1 + 17)))
     assert timing["step_seconds"] == pytest.approx(t["seconds_per_token"])
+    assert timing["latency_seconds"] == pytest.approx(t["generate_seconds_per_token"])
+    assert timing["throughput_per_s"] == pytest.approx(timing["prefill_tokens_per_s"])
     # routing: the zoo spans 7 cores; loihi1-proxy prices a hop at the mean of Davies 2018's 3.0 and 4.0 pJ; spikes
     # travel at the run's firing rate, so the hops are fewer than the partition's every-value-sent upper bound
     partition = json.loads((build / "partition.json").read_text())["summary"]["traffic_per_step"]
