@@ -1,11 +1,11 @@
 """The comparison that matters: paper convention vs counted hardware-aware energy vs dense ANN baselines.
 
-    python tools/energy_table.py [--tokens 1024] > docs/energy-comparison.md
+    python tools/energy_table.py [--tokens 1024]      # the tables at the top of docs/energy-comparison.md
 
 Models: the zoo model on 1024 characters of its held-out text, and a 45M-shaped SpikeGPT (L12 C512 V4096,
 random weights made by tools/benchmark.py, LIFs made to fire) on 1024 random tokens, as in the SpikeGPT
 paper's T = 1024.  Each runs on the bit-accurate simulator, built both ways the token-shift mix can be built
-(``--token-shift delay``, the loihi2 default, and ``fold``); the counters feed neurocompile's report under each
+(``--token-shift delay``, the loihi2 default, and ``fold``), WKV where the loihi2 default puts it; the counters feed neurocompile's report under each
 shipped energy model.
 """
 from __future__ import annotations
