@@ -236,3 +236,23 @@ def test_auto_places_wkv_where_the_timing_model_is_faster(monkeypatch):
     fast = dataclasses.replace(timing.TIMING.x86_hz, value=1e12)
     monkeypatch.setattr(timing, "TIMING", dataclasses.replace(timing.TIMING, x86_hz=fast))
     assert timing.extension_placement(op, 128, 6)[0] == "x86"
+
+
+def test_sums_follow_the_pipeline_and_programs_fed_by_x86_sit_beside_their_reader():
+    """fc1 and fc2 fill cores 0 and 1 (chip 0); fc3's 8 rows fill cores 2 and 3 (chip 1).  res = lif1 + lif2 sits
+    beside lif2, the producer furthest along (a residual sum follows its block, not the stream); ln (x86) runs on chip
+    0 where res lives; sig, fed only by ln, sits beside its reader fc3 on core 2, so only ln's 4 values cross chips
+    (packed from core 0 instead, sig would send its 4 values to both of fc3's cores on the other chip: 8)."""
+    from neurocompile.ops import LIF, Add, Dense, LayerNorm, Output, Sigmoid
+
+    program = _two_layers(lambda g: (g.add("lif2", LIF(4, 2.0, 0.5), "fc2"), g.add("res", Add(4), "lif1", "lif2"),
+                                     g.add("ln", LayerNorm(np.ones(4), np.zeros(4)), "res"),
+                                     g.add("sig", Sigmoid(4), "ln"),
+                                     g.add("fc3", Dense(np.ones((8, 4)), np.ones((1, 4))), "sig"),
+                                     g.add("out", Output(8), "fc3")))
+    spec = dataclasses.replace(RESOURCES, synaptic_memory_bytes=16, neurons_per_core=16, cores_per_chip=2,
+                               systems={"two": 2})
+    placed = partition(program, spec, "two")
+    where = {s.node: c.index for c in placed.cores for s in c.slices}
+    assert where["res"] == where["lif2"] == where["fc2"] == 1 and where["sig"] == 2 and placed.x86_chip == {"ln": 0}
+    assert chip_traffic(program, placed) == {(0, 1): 4}  # ln -> sig only

@@ -2,13 +2,16 @@
 
 Loihi-style placement: a Dense's synapses live in the core of the neurons they feed, so a Dense node is a
 population of ``out`` neurons whose rows carry ``ports x in`` 8-bit weights each; rows are split across
-cores where a core fills up.  Neuron programs (LIF, gates, products, adds, token shifts) are populations
-without synapses.  LayerNorm and WKV run on the chip's embedded x86 cores, token look-up and logits on the
-host.
+cores where a core fills up.  Neuron programs (LIF, gates, products, adds, token shifts and mixes, WKV as a
+neuron program) are populations without synapses.  LayerNorm (and WKV in its x86 form) runs on the chip's
+embedded x86 cores, on the chip where most of its input lives; token look-up and logits on the host.
 
 Packing, in execution order (neighbours in the graph share cores, which keeps traffic local): first the
-weight rows fill cores to their synaptic memory, then neuron-only populations take the leftover neuron
-slots, opening cores only when none is left.  The lower bound is ``max(total synaptic bytes / core bytes,
+weight rows fill cores to their synaptic memory; then each neuron-only population goes row by row beside its
+producer -- of several, the one placed furthest along the pipeline, so that a residual sum follows the block
+that feeds it instead of pulling every block back to where the stream started -- in the leftover neuron slots
+nearest to it, opening cores only when none is left; a population fed only by x86 or host ops (a token-shift
+mix, a shift) goes beside its first placed reader instead.  The lower bound is ``max(total synaptic bytes / core bytes,
 total neurons / core neurons)``.  Design rules are small named checks; each failure names the layer, the
 limit, by how much it is exceeded and what to change.
 """
@@ -260,16 +263,13 @@ def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
             core.slices.append(Slice(name, (start, end), (end - start) * row_bytes))
             start = end
     # 2. neuron-only populations go next to what feeds them: each row on the core holding the same row of its
-    #    producer (a synapse population, or a neuron population placed before it), else on the nearest core with room
+    #    producer (a synapse population, or a neuron population placed before it), on the nearest core with room
     placed: dict[str, list[tuple[int, int, Core]]] = {}  # node -> (row start, end, core)
     for core in cores:
         for sl in core.slices:
             placed.setdefault(sl.node, []).append((*sl.rows, core))
-    for name, neurons, row_bytes in populations:
-        if row_bytes:
-            continue
-        producer = next((p for p in _producers(program, name) if p in placed and rules.neurons(program, p) == neurons), None)
-        wanted = sorted(placed[producer], key=lambda r: r[0]) if producer else [(0, neurons, None)]
+
+    def put(name: str, wanted) -> None:
         for start, stop, home in wanted:
             while start < stop:
                 core = _nearest_with_room(cores, home, spec) or new_core()
@@ -277,6 +277,26 @@ def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
                 core.slices.append(Slice(name, (start, end), 0))
                 placed.setdefault(name, []).append((start, end, core))
                 start = end
+
+    readers: dict[str, list[str]] = {}
+    for node in program.nodes.values():
+        for src in _producers(program, node.name):
+            readers.setdefault(src, []).append(node.name)
+    unanchored = []
+    for name, neurons, row_bytes in populations:
+        if row_bytes:
+            continue
+        candidates = [p for p in _producers(program, name) if p in placed and rules.neurons(program, p) == neurons]
+        producer = max(candidates, key=lambda p: max(c.index for _, _, c in placed[p]), default=None)
+        if producer is None:  # fed only by x86 or host ops (a token-shift mix, a shift): placed beside its reader below
+            unanchored.append((name, neurons))
+            continue
+        put(name, sorted(placed[producer], key=lambda r: r[0]))
+    # 3. the rest beside the first of their readers already placed (in reverse order: a shift's reader, a mix, first)
+    for name, neurons in reversed(unanchored):
+        reader = next((r for r in readers.get(name, []) if r in placed), None)
+        home = min(placed[reader], key=lambda r: r[0])[2] if reader else None
+        put(name, [(0, neurons, home)])
     total_bytes = sum(n * b for _, n, b in populations)
     total_neurons = sum(n for _, n, _ in populations)
     bound = max(math.ceil(total_bytes / spec.synaptic_memory_bytes), math.ceil(total_neurons / spec.neurons_per_core), 1)
