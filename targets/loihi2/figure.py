@@ -5,7 +5,7 @@ Each chip is drawn as its ``mesh_columns`` x rows grid of cores (the assumed cor
 chip order, chips laid out in a square-ish grid.  A core's colour is the layer (pipeline position, one colour map from
 the input to the output) of the slice that fills most of it: solid where it holds weights (synaptic memory), pale
 where it runs neuron programs only; grey cores are powered but unused.  Under each chip, a strip of its embedded x86
-cores, coloured by the layers of the ops placed there (their work is split across all of them).  Arrows join chips
+cores, coloured by the distinct layers of the ops placed there, in turn (their work is split across all of them).  Arrows join chips
 that exchange messages, their width growing with the log of the messages per token (every value sent: the
 partition's upper bound); the largest are labelled.  Readable at a few thousand cores: one pixel block per core.
 """
@@ -58,9 +58,9 @@ def placement_figure(program, placement: Placement, layer_of: Callable[[str], st
         colour = np.array(cmap(index[layer_of(main.node)]))
         image[y0 + local // cols, x0 + local % cols] = colour if weights else 0.45 * colour + 0.55
     for chip in range(chips):
-        ops = [layer_of(name) for name, c in placement.x86_chip.items() if c == chip]
+        ops = list(dict.fromkeys(layer_of(name) for name, c in placement.x86_chip.items() if c == chip))
         x0, y0 = origin(chip)
-        for k in range(x86):  # the ops' layers in turn across the strip
+        for k in range(x86):  # the layers of the ops placed there, in turn across the strip
             image[y0 + rows + 1, x0 + k] = cmap(index[ops[k % len(ops)]]) if ops else UNUSED
 
     height = image.shape[0] / image.shape[1] * 7.2
