@@ -49,6 +49,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name, TOKEN_SHIFT_KEY: token_shift,
                                               NEURON_OPS_KEY: ",".join(sorted(neuron_ops))}, after_each=ckpt.release)
     del lowered  # its folded float weights are the largest thing held; the program replaces them
+    _check_runs(program, ckpt.path, "language")
     manifest = {
         "target": target.name,
         "task": "language",
@@ -85,6 +86,17 @@ def _token_shift(target, asked: str | None) -> str:
     if asked is not None and asked not in TOKEN_SHIFT_MODES:
         raise UserError(f"--token-shift {asked!r}: choose one of {', '.join(TOKEN_SHIFT_MODES)}")
     return target.token_shift if asked is None else asked
+
+
+def _check_runs(program, source: Path, task: str) -> None:
+    """The check every reader of a build runs, before anything is written: a program whose scales the engines cannot
+    run (a weight or mixing ratio far beyond what was calibrated, say) is refused here, naming the layer."""
+    from .targets.cpu.simulator import check_program
+    from .tasks import get_task
+
+    check_program(program, source, get_task(task).probe, what="its integer program cannot run",
+                  advice="the model's values are beyond what the target's fixed point holds at that layer; check "
+                         "the checkpoint (or calibrate on other data)")
 
 
 EXTENSION_MODES = ("neuron", "x86", "auto")
@@ -159,6 +171,7 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
     peaks = calibrate(lowered, windows)
     _progress(f"calibrated on {cal_info['source']}", quiet)
     program = quantize(lowered, spec, peaks, {"family": "nir", "target": target.name})
+    _check_runs(program, path if path is not None else Path("the NIR graph"), "spikes")
     manifest = {
         "target": target.name,
         "task": "spikes",

@@ -103,6 +103,11 @@ def _checkpoint(path: Path, edit: Callable[[dict], dict]) -> Path:
     return path
 
 
+def _with_vocab(checkpoint: Path) -> Path:
+    shutil.copy(ZOO.with_suffix(".vocab.json"), checkpoint.with_suffix(".vocab.json"))
+    return checkpoint
+
+
 def _small_vocab(work: Path) -> Path:
     """A 5-character model: the zoo's weights cut to 5 rows, with a 5-character vocabulary beside it."""
     def cut(state):
@@ -204,6 +209,11 @@ CASES = [
     Case("huge-declared-shape",
          lambda w, b: ["inspect", _checkpoint(w / "h.pt", lambda s: {**s, "emb.weight": torch.zeros(1).expand(10**8, 128)})],
          ("emb.weight", "declares shape (100000000, 128)")),
+    Case("mixing-ratio-beyond-fixed-point",  # calibrates, quantizes, and would write a program no reader could run
+         lambda w, b: ["export", _with_vocab(_checkpoint(w / "mix.pt", lambda s: {**s, "blocks.0.att.time_mix_k":
+                                                                           torch.full_like(s["blocks.0.att.time_mix_k"], 1e20)})),
+                       "--target", "loihi2", "-o", w / "out"],
+         ("mix.pt", "its integer program cannot run", "layer blocks.0.att.wkv")),
     Case("damaged-run", lambda w, b: ["report", _damage(_copy_build(b, "cpu", w), "run.npz", b"PK\x03\x04garbage", False)],
          ("run.npz", "damaged")),
     Case("run-of-another-shape", lambda w, b: ["report", _forge_run(_copy_build(b, "cpu", w))], ("run.npz", "damaged")),

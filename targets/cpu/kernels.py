@@ -789,7 +789,7 @@ def _neuron_wkv(node, q, inputs, out, lay):
     from neurocompile.ops.rwkv import EMPTY, POW2_TABLE, RECIP_SEED
 
     if not 0 <= q.k_frac <= MAX_SHIFT - 24:
-        raise ValueError(f"k's scale 2^-{q.k_frac} is beyond the kernel's shifts")
+        raise ValueError(f"k carried with {q.k_frac} fractional bits, beyond the kernel's shifts")
     init = np.concatenate([np.zeros(2 * q.n), np.full(q.n, EMPTY)])
     return [lay.value(inputs[0], q.n), lay.value(inputs[1], q.n), out, q.n, lay.state(init),
             lay.param(_sized(q.w, q.n)), lay.param(_sized(q.u, q.n)), q.k_frac, lay.param(POW2_TABLE),

@@ -186,7 +186,10 @@ class Simulator(ReferenceSimulator):
             elif self._reference(cls):
                 plan.append(i)
             else:
-                args = kernels.LOWERINGS[node.kind].pack(node, node.q, node.inputs, layout.values[node.name][0], layout)
+                try:
+                    args = kernels.LOWERINGS[node.kind].pack(node, node.q, node.inputs, layout.values[node.name][0], layout)
+                except ValueError as exc:
+                    raise ValueError(f"layer {node.name} ({node.kind}): {exc}") from None
                 rows.append((kernels.LOWERINGS[node.kind].kernel, len(code), len(code) + 1 + len(args), i))
                 code += [i, *args]
                 if plan and isinstance(plan[-1], list):
@@ -258,30 +261,31 @@ class Simulator(ReferenceSimulator):
         return {name: self.columns[name] for name in self.columns.columns}
 
 
-def check_program(program: Program, path: Path, probe: Callable[[Program], np.ndarray]) -> None:
+def check_program(program: Program, path: Path, probe: Callable[[Program], np.ndarray], *,
+                  what: str = "not a valid neurocompile program", advice: str = "export again") -> None:
     """Refuse a program this engine cannot run: its structure, then one step on ``probe(program)`` (the task's
-    extreme inputs)."""
+    extreme inputs).  Export runs it too, so that a program the readers would refuse is never written."""
     from neurocompile.ops import Op
 
-    where = f"{path}: not a valid neurocompile program"
+    where = f"{path}: {what}"
     names: set[str] = set()
     kinds = [node.kind for node in program.nodes.values()]
     inputs = [n for n in program.nodes.values() if n.kind in Op.registry and Op.registry[n.kind].arity == 0]
     if len(inputs) != 1 or "Output" not in kinds or next(iter(program.nodes)) != inputs[0].name:
-        raise UserError(f"{where} (it needs one input, first, and an output); export again")
+        raise UserError(f"{where} (it needs one input, first, and an output); {advice}")
     for node in program.nodes.values():
         if node.kind not in Op.registry:
-            raise UserError(f"{where}: node {node.name} has unknown kind {node.kind!r}; export again")
+            raise UserError(f"{where}: node {node.name} has unknown kind {node.kind!r}; {advice}")
         undefined = [src for src in node.inputs if src not in names and (node.op_class.feedthrough or src not in program.nodes)]
         if undefined:
-            raise UserError(f"{where}: node {node.name} reads {', '.join(undefined)}, not defined before it; export again")
+            raise UserError(f"{where}: node {node.name} reads {', '.join(undefined)}, not defined before it; {advice}")
         if node.q is None and node.op_class.arity != 0:
-            raise UserError(f"{where}: node {node.name} has no parameters; export again")
+            raise UserError(f"{where}: node {node.name} has no parameters; {advice}")
         names.add(node.name)
     try:
         inputs = probe(program)
         Simulator(program, len(inputs)).step(inputs)
     except NodeFailure as exc:
-        raise UserError(f"{where}: {exc}; export again") from None
+        raise UserError(f"{where}: {exc}; {advice}") from None
     except (ArithmeticError, IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise UserError(f"{where}: {type(exc).__name__}: {exc}; export again") from None
+        raise UserError(f"{where}: {type(exc).__name__}: {exc}; {advice}") from None
