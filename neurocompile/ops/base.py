@@ -268,6 +268,14 @@ def _numpy(value) -> np.ndarray:
     return np.asarray(value, np.float64)
 
 
+def _scaled_sum(inputs: list[torch.Tensor], scales: np.ndarray) -> torch.Tensor:
+    """``sum_p scales[p] * inputs[p]``, elementwise (folded or mixed token-shift ratios)."""
+    total = inputs[0] * _t(scales[0], inputs[0])
+    for s, x in zip(scales[1:], inputs[1:]):
+        total = total + x * _t(s, x)
+    return total
+
+
 def _sum(inputs: list[torch.Tensor]) -> torch.Tensor:
     total = inputs[0]
     for x in inputs[1:]:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .. import fixed
-from .base import Op, _t, _saturated, _sum, _Width
+from .base import Op, _saturated, _scaled_sum, _sum, _Width
 
 
 @dataclass(frozen=True)
@@ -166,10 +166,7 @@ class Mix(Op):
         return self.ratios.shape[1]
 
     def float_step(self, inputs, state):
-        y = inputs[0] * _t(self.ratios[0], inputs[0])
-        for r, x in zip(self.ratios[1:], inputs[1:]):
-            y = y + x * _t(r, x)
-        return y, state
+        return _scaled_sum(inputs, self.ratios), state
 
     Q: ClassVar[type] = QMix
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .. import fixed
-from .base import OP_KEY, NOTE_KEY, Op, Tally, _bits_max, _Width, _saturated, _sum, _t
+from .base import OP_KEY, NOTE_KEY, Op, Tally, _bits_max, _Width, _saturated, _scaled_sum, _sum, _t
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,9 +233,7 @@ class Dense(Op):
         return self.weight.shape[0]
 
     def float_step(self, inputs, state):
-        x = inputs[0] * _t(self.scales[0], inputs[0])
-        for s, x_p in zip(self.scales[1:], inputs[1:]):
-            x = x + x_p * _t(s, x_p)
+        x = _scaled_sum(inputs, self.scales)
         bias = None if self.bias is None else _t(self.bias, x)
         return torch.nn.functional.linear(x, _t(self.weight, x), bias), state
 
