@@ -13,7 +13,7 @@ import torch
 
 from neurocompile.build import read_build
 from neurocompile.cli import main
-from neurocompile.quantize import requantize
+from neurocompile.quantize import Program, coarser_field, requantize
 from neurocompile.tasks.language import evaluation_ids
 from neurocompile.tasks.language.sensitivity import sensitivity
 from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
@@ -63,6 +63,12 @@ def test_each_variant_is_scored_as_the_program_it_names(build):
         assert lif["bits"] == 17 and lif["bpc"] == pytest.approx(_reference_bpc(program, ids), abs=1e-9)
     finally:
         program.nodes["blocks.1.lif1"] = node
+    # the zoo's thresholds are powers of two (tau * v_threshold * 2^frac), so that row costs nothing; the rounding
+    # itself, on a threshold that is not: 16,421 to the nearest multiple of 16 is 16,416, the decay untouched
+    odd = Program({**program.nodes, "blocks.1.lif1": dataclasses.replace(node, q=dataclasses.replace(node.q, vth=16421))},
+                  program.spec, program.metadata)
+    coarse = coarser_field(odd, "blocks.1.lif1", "vth", 4).nodes["blocks.1.lif1"].q
+    assert coarse.vth == 16416 and coarse.dv == node.q.dv
     decays = [r for r in result.rows if r["quantity"] == "decay"]
     assert len(decays) == 8 and all(r["delta"] == 0 for r in decays)  # tau = 2: dv = 2048 is a multiple of 2^4
     values = [r for r in result.rows if r["quantity"] == "value"]
