@@ -17,7 +17,7 @@ from .checkpoint import read_checkpoint
 from .errors import UserError
 from .frontends import LoadOptions, build_model, family_of_model, trace
 from .lower import NEURON_OPS_KEY, TOKEN_SHIFT_KEY, TOKEN_SHIFT_MODES, lower
-from .quantize import calibrate, quantize
+from .quantize import calibrate
 from .target import get_target
 from .tasks.language import _progress, calibration_windows
 from .tasks.language.tokenizers import find_tokenizer
@@ -46,8 +46,10 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
               f"extension ops: {', '.join(f'{k} on {v}' for k, v in placed['placement'].items()) or 'none'})", quiet)
     peaks = calibrate(lowered, windows, after_each=ckpt.release)
     _progress(f"calibrated on {windows.numel()} tokens of {cal_info['source']}", quiet)
-    program = quantize(lowered, spec, peaks, {"family": model.family, "target": target.name, TOKEN_SHIFT_KEY: token_shift,
-                                              NEURON_OPS_KEY: ",".join(sorted(neuron_ops))}, after_each=ckpt.release)
+    program, rescaled = target.quantize(lowered, peaks, {"family": model.family, "target": target.name,
+                                                         TOKEN_SHIFT_KEY: token_shift,
+                                                         NEURON_OPS_KEY: ",".join(sorted(neuron_ops))},
+                                        spec, after_each=ckpt.release)
     del lowered  # its folded float weights are the largest thing held; the program replaces them
     _check_runs(program, ckpt.path, "language")
     manifest = {
@@ -59,7 +61,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         "token_shift": token_shift,
         "extension_ops": placed,
         "calibration": cal_info,
-        "approximations": APPROXIMATIONS + list(family.approximations) + (["calibration: on text the float model sampled itself (the default text "
+        "approximations": APPROXIMATIONS + list(family.approximations) + rescaled + (["calibration: on text the float model sampled itself (the default text "
                                              "does not fit its vocabulary; manifest calibration says how)"]
                                             if cal_info.get("sampled") else []),
     }
@@ -170,7 +172,7 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
                                            DEFAULT_STEPS if steps is None else steps)
     peaks = calibrate(lowered, windows)
     _progress(f"calibrated on {cal_info['source']}", quiet)
-    program = quantize(lowered, spec, peaks, {"family": "nir", "target": target.name})
+    program, rescaled = target.quantize(lowered, peaks, {"family": "nir", "target": target.name}, spec)
     _check_runs(program, path if path is not None else Path("the NIR graph"), "spikes")
     manifest = {
         "target": target.name,
@@ -180,7 +182,7 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
                   "input": list(shape), "outputs": {n.name: n.op.size for n in graph.outputs}},
         "numeric": asdict(spec),
         "calibration": cal_info,
-        "approximations": NIR_APPROXIMATIONS,
+        "approximations": NIR_APPROXIMATIONS + rescaled,
     }
     return _place_and_write(target, system, graph, program, None, manifest, out, start, quiet)
 

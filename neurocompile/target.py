@@ -55,6 +55,20 @@ class Target:
     # target (``export --extension-ops auto``); None: always the embedded-CPU form
     choose_extension: Callable[[Any, int], tuple[str, str]] | None = None
     extension_ops: str = "x86"  # the default of --extension-ops
+    # (lowered graph, program) -> (program, approximations it adds): the target's own changes of scale after
+    # calibration (loihi2: a graded value read only by Dense -> LIF pairs carried at the LIF's resolution, so that
+    # netx holds the pairs)
+    rescale: Callable[[Any, Any], tuple[Any, list[str]]] = lambda graph, program: (program, [])
+
+    def quantize(self, graph, peaks: dict[str, float], metadata: dict[str, str] | None = None,
+                 spec: NumericSpec | None = None, after_each: Callable[[], object] = lambda: None):
+        """A lowered graph's integer program as this target builds it: quantized under `spec` (default: the target's
+        numeric spec) from the calibrated `peaks`, then rescaled by the target; returns (program, approximations
+        the rescaling adds, for the manifest)."""
+        from .quantize import quantize
+
+        program = quantize(graph, spec or self.numeric, peaks, metadata, after_each)
+        return self.rescale(graph, program)
 
 
 def get_target(name: str) -> Target:

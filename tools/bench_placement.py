@@ -23,8 +23,8 @@ from neurocompile.frontends import trace  # noqa: E402
 from neurocompile.lower import lower  # noqa: E402
 from neurocompile.models import zoo  # noqa: E402
 from neurocompile.pipeline import resolve_extension_ops  # noqa: E402
-from neurocompile.quantize import calibrate, quantize  # noqa: E402
-from neurocompile.targets.loihi2 import NUMERIC, RESOURCES, TARGET  # noqa: E402
+from neurocompile.quantize import calibrate  # noqa: E402
+from neurocompile.targets.loihi2 import RESOURCES, TARGET  # noqa: E402
 from neurocompile.targets.loihi2 import partition as P  # noqa: E402
 
 
@@ -38,7 +38,7 @@ def main() -> None:
         traced = trace(model)
         graph = lower(traced, TARGET.token_shift, resolve_extension_ops(TARGET, traced, None)[0])
         tokens = torch.randint(0, model.config.vocab_size, (4, 32), generator=torch.Generator().manual_seed(0))
-        program = quantize(graph, NUMERIC, calibrate(graph, tokens))
+        program, _ = TARGET.quantize(graph, calibrate(graph, tokens))
         for label, producers in (("no producers known", lambda p, n: []), ("beside its producer (now)", None)):
             with mock.patch.object(P, "_producers", producers or P._producers):
                 placed = P.partition(program, RESOURCES, system)

@@ -35,7 +35,7 @@ from neurocompile.lower import lower
 from neurocompile.pipeline import resolve_extension_ops
 from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
-from neurocompile.quantize import calibrate, quantize
+from neurocompile.quantize import calibrate
 from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
 from neurocompile.targets.loihi2 import NUMERIC, TARGET
 from neurocompile.frontends import trace
@@ -104,7 +104,7 @@ def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[
     graph = lower(traced, TARGET.token_shift, resolve_extension_ops(TARGET, traced, None)[0])
     rng = np.random.default_rng(0)
     vocab = model.config.vocab_size
-    program = quantize(graph, NUMERIC, calibrate(graph, torch.from_numpy(rng.integers(0, vocab, (4, 64)))))
+    program, _ = TARGET.quantize(graph, calibrate(graph, torch.from_numpy(rng.integers(0, vocab, (4, 64)))))
     weight_bytes = sum(n.q.halves.size for n in program.nodes.values() if n.kind == "Dense")  # 8-bit each
     results = {}
     for batch in (1, 16):
@@ -151,7 +151,7 @@ def bench_lava(tokens: int, repeats: int) -> dict[str, float]:
     traced = trace(model)  # lowered as the loihi2 target builds it by default
     graph = lower(traced, TARGET.token_shift, resolve_extension_ops(TARGET, traced, None)[0])
     rng = np.random.default_rng(0)
-    program = quantize(graph, NUMERIC, calibrate(graph, torch.from_numpy(rng.integers(0, 103, (4, 64)))))
+    program, _ = TARGET.quantize(graph, calibrate(graph, torch.from_numpy(rng.integers(0, 103, (4, 64)))))
     seq = rng.integers(0, 103, tokens).tolist()
     checks = []
 

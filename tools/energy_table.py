@@ -28,10 +28,10 @@ from neurocompile.pipeline import resolve_extension_ops  # noqa: E402
 from neurocompile.models import zoo  # noqa: E402
 from neurocompile.frontends import spikegpt  # noqa: E402
 from neurocompile.pipeline import APPROXIMATIONS  # noqa: E402
-from neurocompile.quantize import calibrate, quantize  # noqa: E402
+from neurocompile.quantize import calibrate  # noqa: E402
 from neurocompile.report import Run, make_report  # noqa: E402
 from neurocompile.targets.cpu.simulator import Simulator  # noqa: E402
-from neurocompile.targets.loihi2 import NUMERIC, TARGET  # noqa: E402
+from neurocompile.targets.loihi2 import TARGET  # noqa: E402
 from neurocompile.tasks.language.tokenizers import find_tokenizer  # noqa: E402
 from neurocompile.frontends import trace  # noqa: E402
 
@@ -53,8 +53,8 @@ def run(name, model, tokens: np.ndarray, calibration: np.ndarray, tokenizer, tok
     graph = trace(model)
     neuron_ops = resolve_extension_ops(TARGET, graph, None)[0]  # WKV where the loihi2 default puts it
     lowered = lower(graph, token_shift, neuron_ops)
-    program = quantize(lowered, NUMERIC, calibrate(lowered, torch.from_numpy(calibration)),
-                       {TOKEN_SHIFT_KEY: token_shift, NEURON_OPS_KEY: ",".join(sorted(neuron_ops))})
+    program, _ = TARGET.quantize(lowered, calibrate(lowered, torch.from_numpy(calibration)),
+                                 {TOKEN_SHIFT_KEY: token_shift, NEURON_OPS_KEY: ",".join(sorted(neuron_ops))})
     sim = Simulator(program, 1)
     for t in tokens:
         sim.step(np.array([t]))

@@ -54,6 +54,12 @@ def netx_status(program):
     return netx_status(program)
 
 
+def _align(graph, program):
+    from .netx import align
+
+    return align(graph, program)
+
+
 def _netx_files(program):
     from .netx import netx_files, write_dense_lif
 
@@ -67,6 +73,7 @@ TARGET = Target(
     resources=RESOURCES,
     extra_files=_netx_files,
     notes=lambda program: {"netx": netx_status(program)},
+    rescale=_align,
     build_files=("partition.json",),
     place=lambda program, system: place(program, RESOURCES, system),
     read_placement=read_placement,
