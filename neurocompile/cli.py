@@ -6,6 +6,7 @@ import json
 import math
 import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -728,6 +729,7 @@ class _Interrupt:
     def __init__(self) -> None:
         self.requested = False
         self.depth = 0
+        self.running = False  # a command is running (its handler and hook are installed)
 
     def handler(self, signum, frame) -> None:
         self.requested = True
@@ -742,6 +744,16 @@ class _Interrupt:
         finally:
             self.depth -= 1
 
+    def unraisable(self, args) -> None:
+        """``sys.unraisablehook`` while a command runs.  A SIGINT that lands inside a callback Python cannot propagate
+        from (a lock's weakref callback in the import machinery, a finaliser) would be printed as "Exception
+        ignored ... Traceback" and dropped, and the command would run on and write its output; instead it is
+        delivered again a moment later, once the callback has returned."""
+        if args.exc_type is not None and issubclass(args.exc_type, KeyboardInterrupt):
+            threading.Timer(0.01, lambda: self.running and signal.raise_signal(signal.SIGINT)).start()
+        else:
+            sys.__unraisablehook__(args)
+
 
 INTERRUPT = _Interrupt()
 
@@ -751,6 +763,8 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
     so SIGINT stays handled until it does -- a late Ctrl-C must not turn exit code 130 into death by signal."""
     INTERRUPT.requested = False
     previous = signal.signal(signal.SIGINT, INTERRUPT.handler)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, INTERRUPT.unraisable
+    INTERRUPT.running = True
     try:
         args = _parser().parse_args(argv)
         args.run(args)
@@ -776,6 +790,8 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
         return 2
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN if exiting else previous)
+        sys.unraisablehook = previous_hook
+        INTERRUPT.running = False
     return 130 if INTERRUPT.requested else 0
 
 
