@@ -133,10 +133,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="language models: a weight matrix reading the token shift beside the current token gets one "
                         "matrix per input with the mixing ratio folded in (fold), or reads the mix computed by a neuron "
                         "program (delay: half the synaptic memory and graded events); default: the target's")
-    p.add_argument("--extension-ops", choices=["neuron", "x86", "auto"], default=None,
-                   help="language models: run extension ops that have a neuron-program form (WKV) on neurocores "
-                        "(neuron) or on the chip's embedded x86 cores (x86); auto: the faster by the loihi2 timing "
-                        "model (the default)")
+    p.add_argument("--extension-ops", default=None, metavar="MODE",
+                   help="language models: run extension ops that have a neuron-program form (WKV, LayerNorm) on "
+                        "neurocores (neuron) or on the chip's embedded x86 cores (x86); auto: the faster per step by "
+                        "the loihi2 timing model (the default); or per kind, e.g. LayerNorm=x86,WKV=neuron")
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("simulate", help="run a build on an engine (language models: generate text) and print its "

@@ -17,6 +17,7 @@ from .checkpoint import read_checkpoint
 from .errors import UserError
 from .frontends import LoadOptions, build_model, family_of_model, trace
 from .lower import NEURON_OPS_KEY, TOKEN_SHIFT_KEY, TOKEN_SHIFT_MODES, lower
+from .ops import Op
 from .quantize import calibrate
 from .target import get_target
 from .tasks.language import _progress, calibration_windows
@@ -61,7 +62,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         "token_shift": token_shift,
         "extension_ops": placed,
         "calibration": cal_info,
-        "approximations": APPROXIMATIONS + list(family.approximations) + rescaled + (["calibration: on text the float model sampled itself (the default text "
+        "approximations": APPROXIMATIONS + list(family.approximations) + op_approximations(program) + rescaled + (["calibration: on text the float model sampled itself (the default text "
                                              "does not fit its vocabulary; manifest calibration says how)"]
                                             if cal_info.get("sampled") else []),
     }
@@ -104,24 +105,43 @@ def _check_runs(program, source: Path, task: str) -> None:
 EXTENSION_MODES = ("neuron", "x86", "auto")
 
 
+def parse_extension_ops(text: str) -> dict[str, str]:
+    """``--extension-ops``: one mode for every kind ("neuron", "x86", "auto"), or ``KIND=MODE`` pairs separated by
+    commas (kinds not named: auto); {kind, or "*" for the others: mode}."""
+    if text in EXTENSION_MODES:
+        return {"*": text}
+    choices = {"*": "auto"}
+    for part in text.split(","):
+        kind, sep, mode = part.strip().partition("=")
+        if not sep or not kind or mode not in EXTENSION_MODES:
+            raise UserError(f"--extension-ops {text!r}: give {', '.join(EXTENSION_MODES)}, or KIND=MODE pairs separated "
+                            f"by commas (e.g. LayerNorm=x86,WKV=neuron)")
+        choices[kind] = mode
+    return choices
+
+
 def resolve_extension_ops(target, graph, asked: str | None) -> tuple[frozenset[str], dict]:
     """The extension-op kinds to lower to neuron programs, and for the manifest: the mode, where each kind runs, why."""
-    mode = target.extension_ops if asked is None else asked
-    if mode not in EXTENSION_MODES:
-        raise UserError(f"--extension-ops {mode!r}: choose one of {', '.join(EXTENSION_MODES)}")
+    text = target.extension_ops if asked is None else asked
+    choices = parse_extension_ops(text)
     ops: dict[str, tuple] = {}
     for node in graph.nodes.values():
         if node.op.neuron_program() is not None:
             ops.setdefault(node.op.kind, (node.op, node.op.size))
+    unknown = sorted(set(choices) - {"*"} - set(ops))
+    if unknown:
+        raise UserError(f"--extension-ops {text!r}: the model has no {', '.join(unknown)} op; its ops with a "
+                        f"neuron-program form: {', '.join(sorted(ops)) or 'none'}")
     placement, why = {}, {}
     for kind, (op, width) in ops.items():
+        mode = choices.get(kind, choices["*"])
         if mode == "auto" and target.choose_extension is not None:
             placement[kind], why[kind] = target.choose_extension(op, width)
         else:
             placement[kind] = "neuron" if mode == "neuron" else "x86"
-            why[kind] = f"--extension-ops {mode}" if mode != "auto" else f"{target.name} has no timing model: x86"
+            why[kind] = f"--extension-ops {text}" if mode != "auto" else f"{target.name} has no timing model: x86"
     return frozenset(k for k, where in placement.items() if where == "neuron"), \
-        {"mode": mode, "placement": placement, "why": why}
+        {"mode": text, "placement": placement, "why": why}
 
 
 def _place_and_write(target, system, graph, program, tokenizer, manifest: dict, out: Path, start: float,
@@ -182,7 +202,7 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
                   "input": list(shape), "outputs": {n.name: n.op.size for n in graph.outputs}},
         "numeric": asdict(spec),
         "calibration": cal_info,
-        "approximations": NIR_APPROXIMATIONS + rescaled,
+        "approximations": NIR_APPROXIMATIONS + op_approximations(program) + rescaled,
     }
     return _place_and_write(target, system, graph, program, None, manifest, out, start, quiet)
 
@@ -193,8 +213,13 @@ APPROXIMATIONS = [
     "activations: fixed point with per-node power-of-two scales from calibration text, saturating (counted)",
     "LIF: Lava's strict v > vth instead of spikingjelly's v >= vth (differs only when v lands exactly on the threshold)",
     "LIF decay: dv = round(4096 / tau) (exact for tau = 2)",
-    "LayerNorm: integer square root and rounded division (embedded CPU)",
 ]
+
+def op_approximations(program) -> list[str]:
+    """The approximations of the op kinds in `program` (``Op.approximation``), once each, in program order."""
+    kinds = dict.fromkeys(node.kind for node in program.nodes.values())
+    return [a for kind in kinds if (a := Op.registry[kind].approximation)]
+
 
 NIR_APPROXIMATIONS = [
     "time: forward Euler at dt (model.dt), spikes and reset in the step that crosses the threshold (v > v_threshold)",

@@ -28,6 +28,7 @@ from neurocompile.ops.elementwise import QAdd, QMix, QProduct, Sigmoid
 from neurocompile.ops.io import QOutput, QSpikeInput
 from neurocompile.ops.neurons import QLIF, QPeriodicLIF, QShift
 from neurocompile.ops.norm import QLayerNorm
+from neurocompile.ops.norm import NeuronLayerNorm
 from neurocompile.ops.rwkv import WKV, NeuronWKV
 from neurocompile.ops.synapses import QDense, QSpikeEmbedding
 from neurocompile.tasks.language.ops import QTokenCode
@@ -197,7 +198,26 @@ def neuron_wkv(draw, n):
     return op.quantize(_ctx((k_frac, v_frac), v_frac)), [draw(st.sampled_from(["x", "xs"])), "x"]
 
 
-OPS = {"Dense": dense, "Mix": mix, "NeuronWKV": neuron_wkv, "LIF": lif, "PeriodicLIF": lambda n: lif(n, True),
+@st.composite
+def neuron_layer_norm(draw, n):
+    """As quantized from random gains (spikes or graded in, any scale), then any of its shifts, eps and gains redrawn:
+    every saturation and shift corner of the program."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    op = NeuronLayerNorm(rng.normal(1, 0.5, n) * 10.0 ** draw(st.integers(-3, 2)), rng.normal(0, 0.5, n))
+    binary = draw(st.booleans())
+    q = op.quantize(QuantContext((0 if binary else draw(st.integers(0, 16)),), (binary,), draw(st.integers(0, 16)),
+                                 NUMERIC))
+    if draw(st.booleans()):
+        q = dataclasses.replace(q, up=draw(st.integers(0, 22)), sum_shift=draw(st.integers(0, 12)),
+                                mean_mul=draw(st.integers(0, 2**22)), mean_shift=draw(st.integers(-4, 40)),
+                                square_shift=draw(st.integers(0, 30)), var_shift=draw(st.integers(0, 12)),
+                                eps=draw(st.sampled_from([0, 1, 2**23 - 1])), product_shift=draw(st.integers(0, 30)),
+                                gain=_ints(draw, (n,), 16, 0.1), beta=_ints(draw, (n,), 16),
+                                out_bits=draw(st.sampled_from([8, 16, 24])))
+    return q, ["x"]
+
+
+OPS = {"Dense": dense, "Mix": mix, "NeuronWKV": neuron_wkv, "NeuronLayerNorm": neuron_layer_norm, "LIF": lif, "PeriodicLIF": lambda n: lif(n, True),
        "CUBA": cuba, "CUBAVoltage": lambda n: cuba(n, True), "LayerNorm": layer_norm, "WKV": wkv, "Sigmoid": sigmoid,
        "SquaredReLU": product, "Mul": product, "Add": add, "SpikeEmbedding": embedding,
        "SpikingAttention": attention, "TimeSum": time_sum, "TokenCode": token_code, "Threshold": threshold}

@@ -238,6 +238,29 @@ def test_auto_places_wkv_where_the_timing_model_is_faster(monkeypatch):
     assert timing.extension_placement(op, 128, 6)[0] == "x86"
 
 
+def test_extension_ops_per_kind_and_the_latency_a_layernorm_on_neurocores_adds():
+    """`--extension-ops` per kind: a kind named takes its mode, the others auto; a LayerNorm on neurocores is faster
+    per step but its 4 synaptic stages lengthen every generated token's path, which auto's reason says; a kind the
+    model lacks, or a mode that is not one, is refused naming what there is."""
+    from neurocompile import UserError, load_model
+    from neurocompile.frontends import trace
+    from neurocompile.models import zoo
+    from neurocompile.pipeline import resolve_extension_ops
+    from neurocompile.targets.loihi2 import TARGET
+
+    graph = trace(load_model(zoo.path()))
+    kinds, info = resolve_extension_ops(TARGET, graph, "LayerNorm=x86")
+    assert kinds == {"WKV"} and info["placement"] == {"LayerNorm": "x86", "WKV": "neuron"}
+    assert info["why"]["LayerNorm"] == "--extension-ops LayerNorm=x86"
+    kinds, info = resolve_extension_ops(TARGET, graph, None)  # the default: auto for both
+    assert kinds == {"WKV", "LayerNorm"}
+    assert "4 synaptic stages add 4 steps" in info["why"]["LayerNorm"] and "stages" not in info["why"]["WKV"]
+    for bad, says in (("Attention=x86", "no Attention op; its ops with a neuron-program form: LayerNorm, WKV"),
+                      ("LayerNorm=gpu", "KIND=MODE pairs"), ("fpga", "KIND=MODE pairs")):
+        with pytest.raises(UserError, match=says):
+            resolve_extension_ops(TARGET, graph, bad)
+
+
 def test_sums_follow_the_pipeline_and_programs_fed_by_x86_sit_beside_their_reader():
     """fc1 and fc2 fill cores 0 and 1 (chip 0); fc3's 8 rows fill cores 2 and 3 (chip 1).  res = lif1 + lif2 sits
     beside lif2, the producer furthest along (a residual sum follows its block, not the stream); ln (x86) runs on chip

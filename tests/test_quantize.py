@@ -11,7 +11,8 @@ from neurocompile import load_model
 from neurocompile.graph import run_float
 from neurocompile.lower import lower
 from neurocompile.models.wkv import WKVState
-from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mix, Mul, NeuronWKV, QuantContext, Sigmoid, SquaredReLU, Tally)
+from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mix, Mul, NeuronLayerNorm, NeuronWKV, QuantContext, Sigmoid,
+                              SquaredReLU, Tally)
 from neurocompile.quantize import calibrate, load_program, quantize, save_program
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
@@ -56,6 +57,31 @@ def test_layernorm_integer_tracks_float():
     s = (rng.random((3, 64)) < 0.5).astype(np.int64)
     y, _ = LayerNorm.int_step(op.quantize(_ctx([0], 12)), [s], None, Tally())
     assert np.abs(y / 2**12 - op.float_step([torch.tensor(s, dtype=torch.float64)], None)[0].numpy()).max() < 2e-3
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 800), st.booleans(), st.integers(-3, 2), st.floats(1 / 64, 1 / 2))
+def test_neuron_layernorm_tracks_torch(seed, n, binary, gain_exp, spread):
+    """The neuron-program LayerNorm against torch's, on inputs that reach the 16-bit payload's top bit (spikes: 0/1),
+    one row at both ends of it, the others spread over 1/64 to 1/2 of the range, gains from 10^-3 to 10^2: within 4
+    output steps plus 0.2 % of the value, never saturating."""
+    rng = np.random.default_rng(seed)
+    op = NeuronLayerNorm(rng.normal(1, 0.5, n) * 10.0**gain_exp, rng.normal(0, 0.5, n) * 10.0**gain_exp)
+    if binary:
+        x, in_frac = (rng.random((6, n)) < rng.uniform(0.05, 0.95)).astype(np.float64), 0
+    else:
+        x = rng.normal(0, 1, (6, n)) * spread + rng.uniform(-0.25, 0.25, (6, 1)) * (1 - 2 * spread)
+        x = x * 2.0 ** rng.integers(-14, 8)  # from values whose variance eps swamps up
+        x[0, :], x[0, 0] = -np.abs(x).max(), np.abs(x).max()  # the widest deviation there is: one against all
+        in_frac = int(np.floor(np.log2((2**15 - 1) / np.abs(x).max())))  # the peak in the payload's top bit
+        x = np.round(x * 2.0**in_frac) / 2.0**in_frac
+    expected = op.float_step([torch.tensor(x)], None)[0].numpy()
+    out_frac = int(np.floor(np.log2(2**14 / max(np.abs(expected).max(), 1e-9))))
+    q = op.quantize(_ctx([in_frac], out_frac, [binary]))
+    tally = Tally()
+    y, _ = NeuronLayerNorm.int_step(q, [np.round(x * 2.0**in_frac).astype(np.int64)], None, tally)
+    assert tally.saturations == 0
+    assert (np.abs(y / 2.0**out_frac - expected) <= 4 * 2.0**-out_frac + 2e-3 * np.abs(expected)).all()
 
 
 def test_sigmoid_table_error_is_bounded():

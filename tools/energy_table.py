@@ -27,7 +27,7 @@ from neurocompile.lower import NEURON_OPS_KEY, TOKEN_SHIFT_KEY, lower  # noqa: E
 from neurocompile.pipeline import resolve_extension_ops  # noqa: E402
 from neurocompile.models import zoo  # noqa: E402
 from neurocompile.frontends import spikegpt  # noqa: E402
-from neurocompile.pipeline import APPROXIMATIONS  # noqa: E402
+from neurocompile.pipeline import APPROXIMATIONS, op_approximations  # noqa: E402
 from neurocompile.quantize import calibrate  # noqa: E402
 from neurocompile.report import Run, make_report  # noqa: E402
 from neurocompile.targets.cpu.simulator import Simulator  # noqa: E402
@@ -59,7 +59,7 @@ def run(name, model, tokens: np.ndarray, calibration: np.ndarray, tokenizer, tok
     for t in tokens:
         sim.step(np.array([t]))
     manifest = {"source": {"checkpoint": name, "sha256": "-"}, "target": "cpu", "task": "language", "numeric": {},
-                "approximations": APPROXIMATIONS + list(spikegpt.FAMILY.approximations)}
+                "approximations": APPROXIMATIONS + list(spikegpt.FAMILY.approximations) + op_approximations(program)}
     build = Build(Path("."), manifest, program, tokenizer, graph)
     return Run(sim.totals, sim.steps, tokens.tolist(), 1), build
 

@@ -131,6 +131,9 @@ class Op:
     # integer parameters of the op's Q that quantization sensitivity may round coarser: field -> (what it is, its
     # width in bits, its largest value); e.g. a LIF's decay and threshold mantissas
     coarsenable: ClassVar[dict[str, tuple[str, int, int]]] = {}
+    # where the integer form departs from the float semantics beyond rounding to its scales, named in the manifest
+    # of every build whose program has the op
+    approximation: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -64,6 +64,7 @@ class Sigmoid(_Width):
     """Integer form: a 4096-entry table over [-8, 8) in steps of 1/256, output Q0.15."""
 
     kind: ClassVar[str] = "Sigmoid"
+    approximation: ClassVar[str | None] = "sigmoid: 4096-entry table over [-8, 8), output Q0.15"
 
     def float_step(self, inputs, state):
         return torch.sigmoid(inputs[0]), state

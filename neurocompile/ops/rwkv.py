@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from .. import fixed
-from .base import Op, Tally, _saturated, _t
+from .base import Op, Tally, _t
 from .elementwise import QTable, _lookup
+from .microcode import NEURON_BITS, TOP, r24
 
 
 EXP_FRAC = 15  # exp table output Q0.15
@@ -40,6 +41,8 @@ class WKV(Op):
 
     kind: ClassVar[str] = "WKV"
     arity: ClassVar[int | None] = 2
+    approximation: ClassVar[str | None] = ("WKV (embedded x86 cores, 64-bit): exp from a 16384-entry table exp(-x), x in "
+                                           "[0, 16), step 2^-10, Q0.15; one rounded division per channel")
     empty: ClassVar[int] = WKV_EMPTY  # the exponent state o before the first token
     time_decay: np.ndarray
     time_first: np.ndarray
@@ -117,13 +120,7 @@ class WKV(Op):
 # WKV as a neuron program: only what a Loihi 2 programmable neuron is assumed to offer
 # --------------------------------------------------------------------------------------------------
 
-# The op set assumed for a programmable neuron (Intel publishes no microcode instruction set; Loihi 2's neurons are
-# "fully programmable" with 24-bit state -- Orchard et al. 2021, Davies et al. 2021 -- so this is a named assumption):
-# 24-bit signed registers; add, subtract, max; arithmetic shifts; a 24 x 24-bit multiply whose 48-bit product is
-# summed with another and shifted right (multiply-accumulate with a shift); a count of leading zeros; and look-ups in
-# small tables (here 257 + 16 entries) held in the core's memory.  Every intermediate that is stored is saturated to
-# 24 bits (counted).
-NEURON_BITS = 24
+# Only the op set assumed for a Loihi 2 programmable neuron (``microcode``), with its two small tables.
 POW2_FRAC = 15  # 2^-f, f in [0, 1] in steps of 1/256, Q0.15: exp(-x) = 2^(-x log2 e), split into 2^-whole and 2^-f
 POW2_STEPS = 8
 POW2_TABLE = np.round(2.0**POW2_FRAC * 2.0 ** (-np.arange((1 << POW2_STEPS) + 1) / (1 << POW2_STEPS))).astype(np.int64)
@@ -132,13 +129,7 @@ LOG2E = round(math.log2(math.e) * (1 << LOG2E_FRAC))  # 5909: log2(e) in Q.12
 Q_FRAC = 12  # the normaliser q in Q.12 (a sum of up to 1 / (1 - e^w) terms of at most 1: <= 2^11 for the decays seen)
 RECIP_FRAC = 21  # 1 / d for d in [0.5, 1): (1, 2] in Q.21
 RECIP_SEED = np.round(2.0**RECIP_FRAC * 32 / (16 + np.arange(16) + 0.5)).astype(np.int64)  # by the top 4 bits of d
-EMPTY = -(1 << (NEURON_BITS - 1))
-TOP = (1 << (NEURON_BITS - 1)) - 1  # o before the first token: exp(anything - EMPTY) underflows to 0
-
-
-def _r24(x, tally: Tally):
-    """A stored intermediate: saturated to the neuron's 24-bit registers (counted)."""
-    return _saturated(x, NEURON_BITS, tally)
+EMPTY = -(1 << (NEURON_BITS - 1))  # o before the first token: exp(anything - EMPTY) underflows to 0
 
 
 def _exp_neg(x, k_frac: int, tally: Tally):
@@ -160,9 +151,9 @@ def _divide(num, den, tally: Tally):
     r = RECIP_SEED[(d >> (NEURON_BITS - 6)) - 16]
     two = np.int64(2) << RECIP_FRAC
     for _ in range(2):
-        r = _r24((r * (two - ((d * r) >> (NEURON_BITS - 1)))) >> RECIP_FRAC, tally)
+        r = r24((r * (two - ((d * r) >> (NEURON_BITS - 1)))) >> RECIP_FRAC, tally)
     # num / den = num 2^Q_FRAC / den = num r 2^Q_FRAC / (2^RECIP_FRAC 2^(top + 1))
-    return _r24(fixed.round_shift(num * r, RECIP_FRAC + top + 1 - Q_FRAC), tally)
+    return r24(fixed.round_shift(num * r, RECIP_FRAC + top + 1 - Q_FRAC), tally)
 
 
 @dataclass(frozen=True)
@@ -177,11 +168,15 @@ class QNeuronWKV:
 class NeuronWKV(WKV):
     """The WKV recurrence as a neuron program (one programmable neuron per channel; ``lower``'s ``extension_ops``
     "neuron"), instead of the embedded x86 cores: the same float semantics; an integer form that uses only the op
-    set assumed above.  State ``p`` at v's scale, ``q`` in Q.12, ``o`` at k's scale, all 24-bit; exponentials by
+    set assumed in ``microcode``.  State ``p`` at v's scale, ``q`` in Q.12, ``o`` at k's scale, all 24-bit; exponentials by
     a 257-entry table of 2^-f and shifts; the division by a reciprocal (seed table + two Newton-Raphson steps)."""
 
     kind: ClassVar[str] = "NeuronWKV"
     lowered: ClassVar[bool] = True
+    approximation: ClassVar[str | None] = (
+        "WKV as a neuron program (24-bit, the op set assumed in ops/microcode.py): exp(-x) as 2^-f from a 257-entry "
+        "table and a shift; the division by a 16-entry reciprocal seed and two Newton-Raphson steps; stored "
+        "intermediates saturate (counted)")
     empty: ClassVar[int] = EMPTY
     Q: ClassVar[type] = QNeuronWKV
     # instructions of one channel's step, counted from int_step in the op set above (2 x 2 exponentials of ~10, a
@@ -198,10 +193,9 @@ class NeuronWKV(WKV):
         k_frac, v_frac = ctx.in_frac
         if ctx.out_frac != v_frac:
             raise ValueError("WKV outputs at v's scale")
-        top = (1 << (NEURON_BITS - 1)) - 1
         w = np.round(-np.exp(self.time_decay.astype(np.float64)) * 2.0**k_frac)
         u = np.round(self.time_first.astype(np.float64) * 2.0**k_frac)
-        if np.abs(w).max() > top or np.abs(u).max() > top:
+        if np.abs(w).max() > TOP or np.abs(u).max() > TOP:
             raise ValueError(f"decays or bonuses beyond 24 bits at k's scale (2^-{k_frac})")
         return QNeuronWKV(self.size, k_frac, w.astype(np.int64), u.astype(np.int64))
 
@@ -209,16 +203,16 @@ class NeuronWKV(WKV):
     def int_step(q: QNeuronWKV, inputs, state, tally):
         k, v = inputs
         p, qq, o = state
-        uk = _r24(q.u + k, tally)
+        uk = r24(q.u + k, tally)
         no = np.maximum(o, uk)
         a, b = _exp_neg(np.minimum(no - o, TOP), q.k_frac, tally), _exp_neg(no - uk, q.k_frac, tally)
-        num = _r24(fixed.round_shift(a * p + b * v, POW2_FRAC), tally)
-        den = _r24(fixed.round_shift(a * qq + (b << Q_FRAC), POW2_FRAC), tally)
+        num = r24(fixed.round_shift(a * p + b * v, POW2_FRAC), tally)
+        den = r24(fixed.round_shift(a * qq + (b << Q_FRAC), POW2_FRAC), tally)
         y = _divide(num, den, tally)
         wo = np.maximum(q.w + o, EMPTY)  # still "no history" (not a saturation)
         no = np.maximum(wo, k)
         a, b = _exp_neg(no - wo, q.k_frac, tally), _exp_neg(no - k, q.k_frac, tally)
-        p = _r24(fixed.round_shift(a * p + b * v, POW2_FRAC), tally)
-        qq = _r24(fixed.round_shift(a * qq + (b << Q_FRAC), POW2_FRAC), tally)
+        p = r24(fixed.round_shift(a * p + b * v, POW2_FRAC), tally)
+        qq = r24(fixed.round_shift(a * qq + (b << Q_FRAC), POW2_FRAC), tally)
         tally.op_evals += y.size
         return y, (p, qq, no)

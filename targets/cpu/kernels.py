@@ -30,6 +30,7 @@ from numba import njit
 
 from neurocompile import fixed
 from neurocompile.ops import Tally
+from neurocompile.ops.norm import R_FRAC, RSQRT_HALF, RSQRT_STEPS
 from neurocompile.ops.rwkv import LOG2E, LOG2E_FRAC, POW2_FRAC, POW2_STEPS, Q_FRAC, RECIP_FRAC
 
 # counter columns (Tally.FIELDS)
@@ -428,6 +429,52 @@ def neuron_wkv(a, V, S, P, C):
 
 
 @njit(**JIT)
+def _sat24c(C, node, x):
+    """x saturated to the neuron's 24 bits, the clip counted."""
+    y = _sat24(x)
+    if y != x:
+        C[node, SATURATIONS] += 1
+    return y
+
+
+@njit(**JIT)
+def neuron_layer_norm(a, V, P, C):
+    """a: node, in, out, n, up, sum shift, mean mul, mean shift, square shift, var shift, eps, product shift, gain,
+    gain frac, beta, out frac, out bits, rsqrt seeds (the op's 24-bit neuron programs, ops/norm.py)."""
+    node, x0, out, n, up, s1, mul, ms, s2, vs, eps, ps, gain, gf, beta, of, bits, seeds = a[:18]
+    d = np.empty(n, np.int64)
+    clipped = 0
+    events = 0
+    for b in range(V.shape[0]):
+        total = 0
+        for i in range(n):
+            total += V[b, x0 + i]
+            events += V[b, x0 + i] != 0
+        mean = _sat24c(C, node, _round_shift(_sat24c(C, node, total >> s1) * mul, ms))
+        squares = 0
+        for i in range(n):
+            d[i] = _sat24c(C, node, (V[b, x0 + i] << up) - mean)
+            sq = _sat24c(C, node, _round_shift(d[i] * d[i], s2))
+            events += sq != 0
+            squares += sq
+        var = max(_sat24c(C, node, _sat24c(C, node, squares >> vs) + eps), 1)
+        h = (_bit_length(var) - 22) // 2
+        m = var >> (2 * h) if h >= 0 else var << (-2 * h)
+        r = P[seeds + (m >> 19) - 4]
+        for _ in range(RSQRT_STEPS):
+            r = _sat24c(C, node, (r * ((np.int64(3) << R_FRAC) - ((m * ((r * r) >> R_FRAC)) >> 23))) >> (R_FRAC + 1))
+        shift = R_FRAC + RSQRT_HALF + h + gf - of - ps
+        for i in range(n):
+            t = _sat24c(C, node, _round_shift(d[i] * r, ps)) * P[gain + i]
+            y = _round_shift(t, shift) if shift >= 0 else t << min(-shift, 24)
+            clipped += _put(V, b, out + i, y + P[beta + i], bits)
+    C[node, GRADED] += events + 3 * V.shape[0] * n
+    C[node, EFF_GRADED] += events + 3 * V.shape[0] * n
+    C[node, MESSAGES] += events + 3 * V.shape[0]
+    return _evaluated(C, node, V.shape[0] * n, clipped)
+
+
+@njit(**JIT)
 def mix(a, V, P, C):
     """a: node, out, n, bits, shift, inputs, then per input (in, left shift, first ratio in P)."""
     node, out, n, bits, shift, inputs = a[:6]
@@ -566,7 +613,7 @@ def threshold(a, V, P, C):
 
 
 DENSE, NEURON, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING, ATTENTION, TIME_SUM, TOKEN_CODE, \
-    THRESHOLD, MIX, NEURON_WKV = range(16)
+    THRESHOLD, MIX, NEURON_WKV, NEURON_LAYER_NORM = range(17)
 
 
 @njit(**JIT)
@@ -604,6 +651,8 @@ def run(table, start, stop, code, V, S, P, W, C, t):
             ok = mix(a, V, P, C)
         elif kernel == NEURON_WKV:
             ok = neuron_wkv(a, V, S, P, C)
+        elif kernel == NEURON_LAYER_NORM:
+            ok = neuron_layer_norm(a, V, P, C)
         else:
             ok = threshold(a, V, P, C)
         if not ok:
@@ -794,6 +843,18 @@ def _neuron_wkv(node, q, inputs, out, lay):
     return [lay.value(inputs[0], q.n), lay.value(inputs[1], q.n), out, q.n, lay.state(init),
             lay.param(_sized(q.w, q.n)), lay.param(_sized(q.u, q.n)), q.k_frac, lay.param(POW2_TABLE),
             lay.param(RECIP_SEED)]
+
+
+@lowering("NeuronLayerNorm", kernel=NEURON_LAYER_NORM)
+def _neuron_layer_norm(node, q, inputs, out, lay):
+    from neurocompile.ops.norm import RSQRT_SEED
+
+    _shift_ok(q.up, q.sum_shift, q.mean_shift, q.square_shift, q.var_shift, q.product_shift,
+              R_FRAC + RSQRT_HALF + q.gain_frac - q.out_frac - q.product_shift,
+              R_FRAC + RSQRT_HALF - 11 + q.gain_frac - q.out_frac - q.product_shift)  # the row's shift, h in [-11, 0]
+    return [lay.value(inputs[0], q.n), out, q.n, q.up, q.sum_shift, q.mean_mul, q.mean_shift, q.square_shift, q.var_shift,
+            q.eps, q.product_shift, lay.param(_sized(q.gain, q.n)), q.gain_frac, lay.param(_sized(q.beta, q.n)),
+            q.out_frac, q.out_bits, lay.param(RSQRT_SEED)]
 
 
 @lowering("Mix", kernel=MIX)

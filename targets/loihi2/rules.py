@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from neurocompile.errors import UserError
+from neurocompile.ops import NeuronLayerNorm, NeuronWKV
 from neurocompile.quantize import Program, QNode
 
 MAX_SYNAPSE_PROCESSES_PER_NODE = 64
@@ -267,15 +268,17 @@ def _dense(g: LavaGraph, name: str, node: QNode) -> None:
 LIF_INSTRUCTIONS = 6  # a LIF update: decay u, add the input, decay v, add u, compare, reset (the unit of eval_cost)
 
 
-def _neuron_wkv_cost() -> float:
-    from neurocompile.ops.rwkv import NeuronWKV
-
-    return NeuronWKV.instructions / LIF_INSTRUCTIONS
-
-
-@lowering("NeuronWKV", "neuron", eval_cost=_neuron_wkv_cost())
+@lowering("NeuronWKV", "neuron", eval_cost=NeuronWKV.instructions / LIF_INSTRUCTIONS)
 def _neuron_wkv(g: LavaGraph, name: str, node: QNode) -> None:
     """WKV as a neuron program (one neuron per channel, 24-bit state): in Lava a NodeProcess running its int_step."""
+    _neuron_program(g, name, node)
+
+
+@lowering("NeuronLayerNorm", "neuron", delay=NeuronLayerNorm.STAGES,
+          eval_cost=NeuronLayerNorm.instructions / LIF_INSTRUCTIONS)
+def _neuron_layer_norm(g: LavaGraph, name: str, node: QNode) -> None:
+    """LayerNorm as neuron programs (a neuron per channel, two reduction neurons; four synaptic stages, so its
+    output leaves four steps after its input, as in Lava): in Lava a NodeProcess running its int_step."""
     _neuron_program(g, name, node)
 
 

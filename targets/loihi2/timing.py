@@ -89,17 +89,22 @@ def step_time(program, placement, per_step: dict[str, dict[str, float]], point: 
 
 
 def extension_placement(op, width: int, x86_cores: int = 6) -> tuple[str, str]:
-    """Where an extension op with a neuron-program form runs faster by this model, per step of `width` channels:
+    """Where an extension op with a neuron-program form runs faster by this model, per step of `width` channels (the
+    prefill's throughput; a form with synaptic stages lengthens generation instead, which the reason says):
     the chip's x86 cores (`width` evaluations at ``x86_cycles_per_op_eval`` each, over the x86 cores) or neurocores
     (`width` evaluations at the rule's ``eval_cost`` neuron ops each, at one core's neuron-op rate: a width that
     fills several cores runs faster still).  ("neuron" | "x86", the reason with both times)."""
     t = TIMING
     x86 = width * t.x86_cycles_per_op_eval.value / (t.x86_hz.value * x86_cores)
-    cost = rules.rule(op.neuron_program().kind).eval_cost
-    neuron = width * cost / t.neuron_ops_per_second_per_core.value
+    rule = rules.rule(op.neuron_program().kind)
+    neuron = width * rule.eval_cost / t.neuron_ops_per_second_per_core.value
     where = "neuron" if neuron < x86 else "x86"
-    return where, (f"{op.kind} ({width} channels): {neuron * 1e6:.2f} µs per step on a neurocore ({cost:.1f} neuron ops per "
-                   f"channel) against {x86 * 1e6:.2f} µs on a chip's {x86_cores} x86 cores; the timing model picks {where}")
+    stages = (f"; on neurocores its {rule.delay} synaptic stages add {rule.delay} steps to every generated token's path "
+              f"(the report's generate_tokens_per_s; --extension-ops {op.kind}=x86 keeps it on the x86 cores)"
+              if rule.delay else "")
+    return where, (f"{op.kind} ({width} channels): {neuron * 1e6:.2f} µs per step on a neurocore ({rule.eval_cost:.1f} neuron "
+                   f"ops per channel) against {x86 * 1e6:.2f} µs on a chip's {x86_cores} x86 cores; the timing model "
+                   f"picks {where}{stages}")
 
 
 def pipeline_depth(program) -> int:

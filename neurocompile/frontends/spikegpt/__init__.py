@@ -53,6 +53,4 @@ def build(ckpt: Checkpoint, options: LoadOptions) -> SpikeGPT:
 
 
 FAMILY = Family(name="spikegpt", title="SpikeGPT", keys="'emb.weight' or 'blocks.N.att.*'", recognises=recognises,
-                build=build, trace=trace_spikegpt, approximations=(
-                    "sigmoid: 4096-entry table over [-8, 8), output Q0.15",
-                    "WKV exp: 16384-entry table exp(-x), x in [0, 16), step 2^-10, Q0.15; one rounded division per channel"))
+                build=build, trace=trace_spikegpt)

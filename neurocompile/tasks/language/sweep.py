@@ -47,7 +47,7 @@ def read_grid(path: Path) -> Grid:
     UserError naming the key."""
     from ...energy import load_energy_model
     from ...lower import TOKEN_SHIFT_MODES
-    from ...pipeline import EXTENSION_MODES
+    from ...pipeline import parse_extension_ops
     from ...targets.loihi2 import RESOURCES
 
     raw = files.read_user_file(path, "the grid")
@@ -74,8 +74,10 @@ def read_grid(path: Path) -> Grid:
         if mode not in TOKEN_SHIFT_MODES:
             raise UserError(f"{path}: token_shift = {mode!r}: choose {' or '.join(TOKEN_SHIFT_MODES)}")
     for mode in lists.get("extension_ops", []):
-        if mode not in EXTENSION_MODES:
-            raise UserError(f"{path}: extension_ops = {mode!r}: choose one of {', '.join(EXTENSION_MODES)}")
+        try:
+            parse_extension_ops(mode)
+        except UserError as exc:
+            raise UserError(f"{path}: extension_ops = {mode!r}: {str(exc).split(': ', 1)[1]}") from None
     energy = lists.get(ENERGY_KEY, ["hw-45nm"])
     for name in energy:
         load_energy_model(name if not name.endswith(".toml") else Path(path).parent / name)  # refuses a bad one
