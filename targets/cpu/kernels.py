@@ -12,7 +12,8 @@ Data layout (batched integer arrays, nothing Python-shaped, so another backend c
 * ``S`` int64 [streams, state]: the per-stream state of every compiled node, in columns;
 * ``P`` int64 [params]: parameters (biases, exponents, thresholds, tables, ...), flat;
 * ``W`` int8 [weights]: the Dense weights, halved (Lava's 8-bit weights of a mixed-sign matrix are even), each
-  port's matrix transposed (in-major) so that one input's fan-out is one contiguous row;
+  port's matrix transposed (in-major) so that one input's fan-out is one contiguous row; and the spike embedding's
+  0/1 table (a vocabulary of 50,277 x 768 as int64 parameters was 309 MB);
 * ``C`` int64 [nodes, counters]: the counters of ``Tally``, summed over steps and streams;
 * ``code`` int64: each node's arguments (offsets into the arrays above, widths, constants), and ``table`` int64
   [nodes, 3]: (kernel, first argument, end of arguments) per compiled node, in execution order.
@@ -499,8 +500,8 @@ def copy(a, V):
 
 
 @njit(**JIT)
-def embedding(a, V, P, C):
-    """a: node, in (token ids), out, n, table [rows, n], rows.  False for an id outside the table."""
+def embedding(a, V, W, C):
+    """a: node, in (token ids), out, n, table [rows, n] (0/1, in W), rows.  False for an id outside the table."""
     node, x0, out, n, tab, rows = a[:6]
     for b in range(V.shape[0]):
         token = V[b, x0]
@@ -509,7 +510,7 @@ def embedding(a, V, P, C):
         if token < 0 or token >= rows:
             return False
         for i in range(n):
-            V[b, out + i] = P[tab + token * n + i]
+            V[b, out + i] = W[tab + token * n + i]
     C[node, EVALS] += V.shape[0]
     return True
 
@@ -640,7 +641,7 @@ def run(table, start, stop, code, V, S, P, W, C, t):
         elif kernel == COPY:
             ok = copy(a, V)
         elif kernel == EMBEDDING:
-            ok = embedding(a, V, P, C)
+            ok = embedding(a, V, W, C)
         elif kernel == ATTENTION:
             ok = attention(a, V, S, C, t)
         elif kernel == TIME_SUM:
@@ -672,7 +673,9 @@ class Layout:
     values: dict[str, tuple[int, int]] = field(default_factory=dict)  # node -> (first column of V, width)
     state_init: list[np.ndarray] = field(default_factory=list)  # each compiled node's initial state row
     params: list[np.ndarray] = field(default_factory=list)
-    weights: list[np.ndarray] = field(default_factory=list)
+    # the weights, written in place (``Simulator`` packs twice: once to size this array, then to fill it, so that the
+    # largest thing it builds exists once -- not as a list of pieces beside their concatenation); None: sizing only
+    W: np.ndarray | None = None
     n_state = n_params = n_weights = 0
 
     def value(self, name: str, width: int | None = None) -> int:
@@ -693,9 +696,11 @@ class Layout:
         return self.n_params - self.params[-1].size
 
     def weight(self, array: np.ndarray) -> int:
-        self.weights.append(np.ascontiguousarray(array, np.int8).reshape(-1))
-        self.n_weights += self.weights[-1].size
-        return self.n_weights - self.weights[-1].size
+        first, size = self.n_weights, array.size
+        if self.W is not None:
+            self.W[first:first + size].reshape(array.shape)[...] = array  # a transposed view is copied as it is read
+        self.n_weights += size
+        return first
 
 
 @dataclass(frozen=True)
@@ -735,7 +740,8 @@ def _dense(node, q, inputs, out, lay):
     for p, src in enumerate(inputs):
         args += [lay.value(src, n_in), n_in, int(bool(q.binary[p])), lay.weight(halves[p].T),
                  lay.param(np.asarray(q.exps[p]) + 1),  # halved weights: one more left shift
-                 lay.param(q.nonzero_per_input[p]), int(np.abs(halves[p].astype(np.int64)).max(initial=0))]
+                 lay.param(q.nonzero_per_input[p]),
+                 max(-int(halves[p].min(initial=0)), int(halves[p].max(initial=0)))]  # |half| at most: no int64 copy
     return args
 
 
@@ -877,7 +883,7 @@ def _output(node, q, inputs, out, lay):
 @lowering("SpikeEmbedding", kernel=EMBEDDING)
 def _embedding(node, q, inputs, out, lay):
     rows, n = q.table.shape
-    return [lay.value(inputs[0], 1), out, n, lay.param(q.table), rows]
+    return [lay.value(inputs[0], 1), out, n, lay.weight(q.table), rows]  # int8: a V x C table of int64 was 8x
 
 
 @lowering("SpikingAttention", kernel=ATTENTION)

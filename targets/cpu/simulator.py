@@ -174,7 +174,22 @@ class Simulator(ReferenceSimulator):
         edges = np.linspace(0, batch, groups + 1).astype(int)
         self.groups = list(zip(edges[:-1], edges[1:]))
         self._counters = np.zeros((groups, *self._counters.shape[1:]), np.int64)
-        layout = kernels.Layout()
+        sizing = self._pack(program, kernels.Layout())
+        rows, code, plan, delays, layout = self._pack(program, kernels.Layout(W=np.empty(sizing[-1].n_weights, np.int8)))
+        self.rows = rows
+        self.plan = [tuple(p) if isinstance(p, list) else p for p in plan]  # (first row, end row) or a node index
+        self.delays = delays
+        self.kernels = np.array([r[:3] for r in rows], np.int64).reshape(-1, 3)
+        self.code = np.array(code, np.int64)
+        self.V = np.zeros((batch, sum(w for _, w in layout.values.values())), np.int64)
+        state = np.concatenate(layout.state_init) if layout.state_init else np.zeros(0, np.int64)
+        self.S = np.tile(state, (batch, 1))
+        self.P = np.concatenate(layout.params) if layout.params else np.zeros(0, np.int64)
+        self.W = layout.W
+        self.columns = _Columns(self.V, layout.values)
+
+    def _pack(self, program: Program, layout: kernels.Layout):
+        """Every compiled node's arguments into `layout`: (kernel rows, code, plan, delay nodes, the layout)."""
         for node in self.nodes:
             layout.values[node.name] = (sum(w for _, w in layout.values.values()), int(program.width(node.name)))
         rows, code, plan, delays = [], [], [], []
@@ -196,17 +211,7 @@ class Simulator(ReferenceSimulator):
                     plan[-1][1] += 1
                 else:
                     plan.append([len(rows) - 1, len(rows)])
-        self.rows = rows
-        self.plan = [tuple(p) if isinstance(p, list) else p for p in plan]  # (first row, end row) or a node index
-        self.delays = delays
-        self.kernels = np.array([r[:3] for r in rows], np.int64).reshape(-1, 3)
-        self.code = np.array(code, np.int64)
-        self.V = np.zeros((batch, sum(w for _, w in layout.values.values())), np.int64)
-        state = np.concatenate(layout.state_init) if layout.state_init else np.zeros(0, np.int64)
-        self.S = np.tile(state, (batch, 1))
-        self.P = np.concatenate(layout.params) if layout.params else np.zeros(0, np.int64)
-        self.W = np.concatenate(layout.weights) if layout.weights else np.zeros(0, np.int8)
-        self.columns = _Columns(self.V, layout.values)
+        return rows, code, plan, delays, layout
 
     @staticmethod
     def _reference(cls) -> bool:
