@@ -125,3 +125,23 @@ def test_a_node_that_raises_inside_lava_is_reported_not_a_hang(tmp_path):
     script.write_text(FAILING_NODE.format(tests=str(Path(__file__).parent)))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
     assert "REPORTED: in Lava, node head (Dense) raised at Lava step" in done.stdout, done.stdout + done.stderr
+
+
+def test_neuron_programs_split_across_cores_run_as_one_process_per_slice():
+    """Every node of block 0 whose channels are independent (Op.slice_q: the token-shift mixes, sigmoid, products,
+    squared ReLU, residual adds, the WKV neuron program) split into three core slices: one Lava process per slice,
+    each computing its channels; the spikes and logits stay the cpu engine's."""
+    g = lower(trace(load_model(UPSTREAM / "RWKV.pt")), "delay", frozenset({"WKV", "LayerNorm"}))  # the loihi2 forms
+    program = quantize(g, NUMERIC, calibrate(g, torch.randint(0, 40, (2, 32), generator=torch.Generator().manual_seed(0))))
+    split = {name: [(0, 5), (5, 17), (17, program.width(name))] for name, node in program.nodes.items()
+             if name.startswith("blocks.0.") and node.kind != "Dense" and node.op_class.slice_q(node.q, 0, 5) is not None}
+    assert {program.nodes[n].kind for n in split} >= {"Mix", "Sigmoid", "Mul", "SquaredReLU", "Add", "NeuronWKV"}
+    tokens = np.random.default_rng(3).integers(0, 40, 12).tolist()
+    whole, sliced = run_lava(program, tokens), run_lava(program, tokens, slices=split)
+    assert sliced.processes == whole.processes + 2 * len(split)
+    sim = Simulator(program, 1, record=list(sliced.spikes))
+    logits = np.stack([sim.step(np.array([t]))[0] for t in tokens])
+    np.testing.assert_array_equal(sliced.logits, logits)
+    for name, spikes in sliced.spikes.items():
+        np.testing.assert_array_equal(spikes, np.stack(sim.recorded[name])[:, 0], err_msg=name)
+    assert sum(s.sum() for s in sliced.spikes.values()) > 0

@@ -182,6 +182,13 @@ class Op:
         """(weight [out, in], bias [out] or None) for an op that is a weight matrix on the sum of its inputs."""
         return None
 
+    @staticmethod
+    def slice_q(q: Any, start: int, end: int) -> Any:
+        """The parameters of channels start..end alone, for an op whose channels are independent (an elementwise
+        neuron program: ``int_step`` on those channels of every input gives those channels of the output), so that
+        each core slice of it can be its own process (the Lava mapping); None: the op is not split."""
+        return None
+
     def neuron_program(self) -> "Op | None":
         """The same float semantics as an integer program a programmable neuron can run, where the default integer
         form needs an embedded CPU (``lower``'s ``neuron_ops``); None: no such form."""

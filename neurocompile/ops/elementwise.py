@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -24,6 +24,10 @@ class Add(_Width):
 
     kind: ClassVar[str] = "Add"
     arity: ClassVar[int | None] = None
+
+    @staticmethod
+    def slice_q(q, start, end):
+        return q  # no per-channel parameters
 
     def float_step(self, inputs, state):
         return _sum(inputs), state
@@ -66,6 +70,10 @@ class Sigmoid(_Width):
     kind: ClassVar[str] = "Sigmoid"
     approximation: ClassVar[str | None] = "sigmoid: 4096-entry table over [-8, 8), output Q0.15"
 
+    @staticmethod
+    def slice_q(q, start, end):
+        return q  # no per-channel parameters
+
     def float_step(self, inputs, state):
         return torch.sigmoid(inputs[0]), state
 
@@ -98,6 +106,10 @@ class QProduct:
 class SquaredReLU(_Width):
     kind: ClassVar[str] = "SquaredReLU"
 
+    @staticmethod
+    def slice_q(q, start, end):
+        return q  # no per-channel parameters
+
     def float_step(self, inputs, state):
         return torch.square(torch.relu(inputs[0])), state
 
@@ -119,6 +131,10 @@ class Mul(_Width):
 
     kind: ClassVar[str] = "Mul"
     arity: ClassVar[int | None] = 2
+
+    @staticmethod
+    def slice_q(q, start, end):
+        return q  # no per-channel parameters
 
     def float_step(self, inputs, state):
         a, b = inputs
@@ -159,6 +175,10 @@ class Mix(Op):
 
     kind: ClassVar[str] = "Mix"
     arity: ClassVar[int | None] = None
+
+    @staticmethod
+    def slice_q(q, start, end):
+        return replace(q, ratios=q.ratios[:, start:end])
     lowered: ClassVar[bool] = True
     ratios: np.ndarray  # [ports, n]
 

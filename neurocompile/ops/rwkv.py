@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -185,6 +185,10 @@ class NeuronWKV(WKV):
 
     def neuron_program(self):
         return self
+
+    @staticmethod
+    def slice_q(q, start, end):
+        return replace(q, n=end - start, w=q.w[start:end], u=q.u[start:end])
 
     def input_bits(self, port, spec):
         return spec.payload_bits  # k and v both arrive as graded messages

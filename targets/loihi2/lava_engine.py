@@ -2,7 +2,10 @@
 
 Each node is lowered by its op's rule in ``rules.py`` (Dense -> Lava synapse processes per core slice and a
 receiving NodeProcess; LIF -> Lava's LIF; the token stream -> a RingBuffer source; every other op -> a
-``NodeProcess`` running that op's ``int_step``).
+``NodeProcess`` running that op's ``int_step``, one per core slice where the op's channels are independent).
+Still one process per node: Lava's LIF and a Dense's receiving side (a LIF slice would need its slice of the
+receiver's vector, and Lava 0.10 can neither slice a port nor concatenate ports: ``ConcatPort`` raises "not yet
+supported"), and neuron programs whose channels are not independent (``NeuronLayerNorm``'s reductions).
 
 Delay balancing: Lava's Dense delivers one step late, so token ``t`` reaches node ``n`` at step
 ``t + 1 + depth(n)``, with ``depth`` the number of Dense stages on the longest path from the tokens.  A node
@@ -138,21 +141,22 @@ def run_lava(program: Program, inputs, slices: dict[str, list[tuple[int, int]]] 
         if graph.steps > 1:
             head.run(condition=RunSteps(num_steps=graph.steps - 1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         rest = (time.perf_counter() - first) / max(graph.steps - 1, 1)
-        failed = {name: int(proc.failed.get()[0]) for name, proc in graph.node_processes.items()}
+        failed = {name: min((int(p.failed.get()[0]) for p in procs if p.failed.get()[0]), default=0)
+                  for name, procs in graph.node_processes.items()}
         failed = {name: step for name, step in failed.items() if step}
         if failed:
             culprit = min(failed, key=failed.get)
             raise EngineMismatch(f"in Lava, node {culprit} ({program.nodes[culprit].kind}) raised at Lava step {failed[culprit]} "
                                  f"(stream step {failed[culprit] - 1 - depth[culprit]}); the cpu engine runs the same integer "
                                  f"step and shows the error" + (f"; {len(failed) - 1} other node(s) failed too" if len(failed) > 1 else ""))
-        outputs = {o: graph.heads[o].history.get().astype(np.int64)[depth[o] : depth[o] + steps] for o in outs}
+        outputs = {o: graph.history(o)[depth[o] : depth[o] + steps] for o in outs}
         spikes = {}
         for name, node in program.nodes.items():  # every spiking population, from Lava's sink or its own process
             d = depth[name]
             if name in graph.sinks:
                 spikes[name] = graph.sinks[name].data.get().T.astype(np.int64)[d : d + steps]
-            elif node.inputs and node.op_class.binary_output and hasattr(graph.heads.get(name), "history"):
-                spikes[name] = graph.heads[name].history.get().astype(np.int64)[d : d + steps]
+            elif node.inputs and node.op_class.binary_output and name in graph.node_processes:
+                spikes[name] = graph.history(name)[d : d + steps]
     finally:
         head.stop()
     return LavaRun(outputs, spikes, depth[outs[0]], graph.processes, first - start, rest)

@@ -36,7 +36,7 @@ class LavaGraph:
     heads: dict[str, Any] = field(default_factory=dict)  # node -> its process
     sinks: dict[str, Any] = field(default_factory=dict)  # node on a Lava LIF -> the sink recording its spikes
     processes: int = 0
-    node_processes: dict[str, Any] = field(default_factory=dict)  # node -> its NodeProcess (checked for failures)
+    node_processes: dict[str, list] = field(default_factory=dict)  # node -> its NodeProcesses (checked for failures)
     later: list["_Later"] = field(default_factory=list)  # connections to ports of nodes not built yet (loops)
     synaptic_delays: dict[str, np.ndarray] = field(default_factory=dict)  # wire -> steps its readers' synapses add, per source neuron
 
@@ -45,12 +45,17 @@ class LavaGraph:
             for port in wire.ports:
                 self.outputs[wire.source].connect(port)
 
-    def node_process(self, name: str, node: QNode, in_shapes, **kw):
+    def node_process(self, name: str, node: QNode, in_shapes, rows: tuple[int, int] | None = None, **kw):
         proc = self.lava.NodeProcess(kind=node.kind, q=node.q, in_shapes=in_shapes, out_shape=(self.program.width(name),),
-                                     depth=self.depth[name], steps=self.steps, name=name, **kw)
+                                     depth=self.depth[name], steps=self.steps, rows=rows,
+                                     name=name if rows is None else f"{name}.rows{rows[0]}-{rows[1]}", **kw)
         self.processes += 1
-        self.node_processes[name] = proc
+        self.node_processes.setdefault(name, []).append(proc)
         return proc
+
+    def history(self, name: str) -> np.ndarray:
+        """What node `name` sent at every step (its processes' records summed: one per core slice, zeros outside)."""
+        return sum(proc.history.get().astype(np.int64) for proc in self.node_processes[name])
 
 
 def _no_check(node: QNode, spec) -> None:
@@ -102,12 +107,29 @@ def placement(kind: str) -> str:
 
 
 def _neuron_program(g: LavaGraph, name: str, node: QNode) -> None:
-    """Lava has no process for the op: a NodeProcess runs its int_step, inputs held back to its depth."""
-    proc = g.node_process(name, node, [(g.program.width(i),) for i in node.inputs],
-                          input_delays=[g.depth[name] - g.depth[i] for i in node.inputs])
-    for port, src in enumerate(node.inputs):
-        g.outputs[src].connect(getattr(proc, f"in{port}"))
-    g.outputs[name], g.heads[name] = proc.out, proc
+    """Lava has no process for the op: a NodeProcess runs its int_step, inputs held back to its depth -- one per core
+    slice of the partition where the op's channels are independent (``Op.slice_q``), as on the chip, else one."""
+    slices = sorted(g.slices.get(name, [])) if g.slices else []
+    parts = slices if len(slices) > 1 and node.op_class.slice_q(node.q, *slices[0]) is not None else [None]
+    procs = [g.node_process(name, node, [(g.program.width(i),) for i in node.inputs], rows=rows,
+                            input_delays=[g.depth[name] - g.depth[i] for i in node.inputs]) for rows in parts]
+    for proc in procs:
+        for port, src in enumerate(node.inputs):
+            g.outputs[src].connect(getattr(proc, f"in{port}"))
+    g.outputs[name] = procs[0].out if len(procs) == 1 else _Joined([proc.out for proc in procs])
+    g.heads[name] = procs[0]
+
+
+@dataclass(frozen=True)
+class _Joined:
+    """The output of a node computed by one process per core slice: a reader's port gets every slice (Lava sums what
+    arrives at a port; each slice is zero outside its channels)."""
+
+    ports: list
+
+    def connect(self, port) -> None:
+        for out in self.ports:
+            out.connect(port)
 
 
 DEFAULT = Rule("neuron", _neuron_program)

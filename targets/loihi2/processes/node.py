@@ -37,9 +37,12 @@ MAX_INPUTS = 3  # ProcessModels declare their ports statically: every NodeProces
 class NodeProcess(AbstractProcess):
     def __init__(self, *, kind: str, q, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...], depth: int,
                  input_delays: list[int], steps: int, accumulate_only: bool = False,
-                 name: str | None = None):
+                 rows: tuple[int, int] | None = None, name: str | None = None):
+        """`rows`: the core slice this process computes (an op whose channels are independent, ``Op.slice_q``): it
+        reads those channels of its full-width inputs and sends a full-width vector, zeros outside them, so that
+        the readers' ports, which sum what arrives, see the slices joined; None: every channel."""
         super().__init__(kind=kind, q=q, n_in=len(in_shapes), depth=depth, input_delays=list(input_delays),
-                         accumulate_only=accumulate_only, name=name)
+                         accumulate_only=accumulate_only, rows=rows, name=name)
         if len(in_shapes) > MAX_INPUTS:
             raise ValueError(f"{name}: {len(in_shapes)} inputs, NodeProcess takes at most {MAX_INPUTS}")
         for i in range(MAX_INPUTS):
@@ -68,6 +71,9 @@ class PyNodeModelFixed(PyLoihiProcessModel):
         self.op = Op.registry[p["kind"]]
         self.q, self.n_in, self.depth = p["q"], p["n_in"], p["depth"]
         self.accumulate_only = p["accumulate_only"]
+        self.rows = p["rows"]
+        if self.rows is not None:
+            self.q = self.op.slice_q(self.q, *self.rows)
         self.state = self.op.int_initial_state(self.q, 1)
         self.pending = [deque([None] * d) for d in p["input_delays"]]
 
@@ -86,6 +92,11 @@ class PyNodeModelFixed(PyLoihiProcessModel):
             try:
                 if self.accumulate_only:  # the receiving side of Lava Dense processes
                     y = self.op.accumulate(self.q, inputs[0][None], Tally())[0]
+                elif self.rows is not None:  # this core slice's channels, in place in a full-width vector
+                    start, end = self.rows
+                    part, self.state = self.op.int_step(self.q, [x[None, start:end] for x in inputs], self.state, Tally())
+                    y = np.zeros(shape, np.int64)
+                    y[start:end] = part[0]
                 else:
                     y, self.state = self.op.int_step(self.q, [x[None] for x in inputs], self.state, Tally())
                     y = y[0]
