@@ -502,6 +502,10 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             print(f"Lava engine ({lava['processes']} Lava processes, Loihi2SimCfg fixed_pt, pipeline latency "
                   f"{lava['latency']} steps, {lava['seconds']:.1f} s): logits and spikes of {len(lava['spikes_identical'])} "
                   f"LIF populations over {lava['tokens']} tokens are {verdict} to the cpu engine's", file=sys.stderr)
+            if lava["netx_identical"]:
+                same = sum(lava["netx_identical"].values())
+                print(f"netx: {same} of {len(lava['netx_identical'])} netx files of the build, run by lava-dl's netx on "
+                      f"the cpu engine's inputs, fire as the cpu engine", file=sys.stderr)
         print(f"[neurocompile] wrote {' and '.join(written)} ({RUN_FILE} is what `neurocompile report` reads)",
               file=sys.stderr)
     if not run.complete:
@@ -510,7 +514,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
               file=sys.stderr)
     if lava and not lava["identical"]:
         raise EngineMismatch(f"the Lava engine and the cpu engine disagree (logits identical: {lava['logits_identical']}, "
-                             f"spikes: {lava['spikes_identical']}); please report this with the build directory")
+                             f"spikes: {lava['spikes_identical']}, netx files: {lava['netx_identical']}); please report "
+                             f"this with the build directory")
 
 
 def _language_only(args: argparse.Namespace, build) -> None:

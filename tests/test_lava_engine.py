@@ -36,6 +36,7 @@ def test_zoo_model_on_lava_equals_cpu_engine(capsys, tmp_path):
     lava = result["lava"]
     assert lava["tokens"] == 36 and lava["logits_identical"] and len(lava["spikes_identical"]) == 8
     assert all(lava["spikes_identical"].values()) and lava["identical"]
+    assert len(lava["netx_identical"]) == 4 and all(lava["netx_identical"].values())  # att.output -> lif1, each block
     assert all(n["firing_rate"] > 0.05 for n in result["nodes"] if n["kind"] == "LIF")  # the check has spikes to check
 
 

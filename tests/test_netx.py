@@ -6,14 +6,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from neurocompile import lava_compat
 from neurocompile.build import read_build
 from neurocompile.cli import main
 from neurocompile.ops import QDense, QLIF, QOutput, QSpikeEmbedding
 from neurocompile.quantize import Program, QNode
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
-from neurocompile.targets.loihi2.netx import INPUT_MESSAGE_BITS, dense_lif_pairs, netx_files, write_dense_lif
+from neurocompile.targets.loihi2.netx import dense_lif_pairs, netx_files, run_netx, write_dense_lif
 
 pytestmark = pytest.mark.lava
 
@@ -59,24 +58,7 @@ def _netx_equals_ours(program: Program, tmp_path, tokens=None, pairs=(("fc", "li
 
 
 def _run_netx(path, x: np.ndarray, ours: np.ndarray, graded: bool) -> None:
-    lava_compat.ensure_importable(netx=True)
-    from lava.lib.dl import netx
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.sink import RingBuffer as Sink
-    from lava.proc.io.source import RingBuffer as Source
-
-    net = netx.hdf5.Network(net_config=str(path), input_message_bits=INPUT_MESSAGE_BITS if graded else 0)
-    steps = x.shape[1] + 1  # netx's Dense delivers one step late
-    source = Source(data=np.concatenate([x, np.zeros((x.shape[0], 1), np.int64)], 1))
-    sink = Sink(shape=net.out.shape, buffer=steps)
-    source.s_out.connect(net.inp)
-    net.out.connect(sink.a_in)
-    try:
-        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        theirs = sink.data.get().astype(np.int64)[:, 1:]
-    finally:
-        net.stop()
+    theirs = run_netx(path, x, graded)  # lava-dl's netx in Lava's simulator
     assert 0 < ours.sum() < ours.size
     np.testing.assert_array_equal(theirs, ours, err_msg=str(path))
 

@@ -27,6 +27,7 @@ from neurocompile.graph import steps_per_token
 from neurocompile.quantize import Program
 
 from . import rules
+from .netx import compare_netx
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def core_slices(build) -> dict[str, list[tuple[int, int]]] | None:
 
 def compare_with_cpu(build, sim, tokens: list[int]) -> dict:
     """Run `tokens` through the build's Lava process graph and compare with the cpu engine's recorded run
-    (`sim` must have recorded the LIF populations and the output): logits and every spike, exactly."""
+    (`sim` must have recorded the LIF populations, the output and ``recorded_for_netx``): logits and every spike,
+    exactly; and each netx file of the build run by lava-dl's netx against the same run."""
     start = time.perf_counter()
     per_token = steps_per_token(build.program.metadata)  # each token held for its synthetic steps
     run = run_lava(build.program, np.repeat(np.asarray(tokens, np.int64), per_token), core_slices(build))
@@ -95,9 +97,10 @@ def compare_with_cpu(build, sim, tokens: list[int]) -> dict:
     spikes = {name: bool(np.array_equal(np.stack(sim.recorded[name])[:, 0], run.spikes[name])) for name in run.spikes
               if name in sim.recorded}
     logits_same = bool(np.array_equal(ours, run.logits))
+    netx = compare_netx(build.path, build.program, sim.recorded)  # the build's netx files, run by lava-dl's netx
     return {"tokens": len(tokens), "processes": run.processes, "latency": run.latency, "seconds": round(seconds, 2),
-            "logits_identical": logits_same, "spikes_identical": spikes,
-            "identical": logits_same and all(spikes.values())}
+            "logits_identical": logits_same, "spikes_identical": spikes, "netx_identical": netx,
+            "identical": logits_same and all(spikes.values()) and all(netx.values())}
 
 
 def _lava_classes() -> SimpleNamespace:

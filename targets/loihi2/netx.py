@@ -138,3 +138,45 @@ def write_dense_lif(path: Path, program: Program, dense: str, lif: str) -> None:
 def netx_files(program: Program) -> dict[str, tuple[str, str]]:
     """File name in the build directory -> (Dense node, LIF node)."""
     return {f"netx-{lif}.h5": (dense, lif) for dense, lif in dense_lif_pairs(program)}
+
+
+def run_netx(path: Path, x: np.ndarray, graded: bool) -> np.ndarray:
+    """lava-dl's netx running netx file `path` in Lava's simulator (fixed_pt) on inputs `x` [n_in, T] (graded values
+    or spikes): its spikes [n_out, T], aligned with the input (netx's Dense delivers one step late)."""
+    from neurocompile import lava_compat
+
+    lava_compat.ensure_importable(netx=True)
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    net = netx.hdf5.Network(net_config=str(path), input_message_bits=INPUT_MESSAGE_BITS if graded else 0)
+    steps = x.shape[1] + 1
+    source = Source(data=np.concatenate([x, np.zeros((x.shape[0], 1), np.int64)], 1))
+    sink = Sink(shape=net.out.shape, buffer=steps)
+    source.s_out.connect(net.inp)
+    net.out.connect(sink.a_in)
+    try:
+        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        return sink.data.get().astype(np.int64)[:, 1:]
+    finally:
+        net.stop()
+
+
+def recorded_for_netx(program: Program) -> list[str]:
+    """The nodes a run records so that ``compare_netx`` can check the build's netx files: each pair's input and LIF."""
+    return [name for dense, lif in dense_lif_pairs(program) for name in (program.nodes[dense].inputs[0], lif)]
+
+
+def compare_netx(folder: Path, program: Program, recorded: dict[str, list[np.ndarray]]) -> dict[str, bool]:
+    """Each netx file of a build (in `folder`), run by netx on its Dense's input as the cpu engine computed it (stream 0
+    of `recorded`), against the cpu engine's spikes of its LIF: {file: identical}."""
+    result = {}
+    for name, (dense, lif) in netx_files(program).items():
+        source = program.nodes[dense].inputs[0]
+        x, ours = (np.stack(recorded[n])[:, 0].T.astype(np.int64) for n in (source, lif))
+        theirs = run_netx(folder / name, x, graded=not program.nodes[dense].q.binary[0])
+        result[name] = bool(np.array_equal(theirs, ours))
+    return result

@@ -337,7 +337,11 @@ def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: fl
     check_context(context(build.program.metadata), len(prompt_ids or [0]) + n_tokens,
                   f"the prompt ({len(prompt_ids)} tokens) and {n_tokens} generated")
     lifs = lif_nodes(build)
-    record = (*lifs, build.program.output.name) if engine == "lava" else ()
+    record = ()
+    if engine == "lava":  # what the Lava check compares: spikes, logits, and the netx files' inputs and spikes
+        from ...targets.loihi2.netx import recorded_for_netx
+
+        record = tuple(dict.fromkeys((*lifs, build.program.output.name, *recorded_for_netx(build.program))))
     spikes = None
     if spikes_out is not None:
         spikes = files.NpzStream(spikes_out, {"tokens": ((), "int64"),
