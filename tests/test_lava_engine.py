@@ -44,13 +44,18 @@ def test_ffn_pre_variant_and_pipeline_latency():
     program = _program(UPSTREAM / "RWKV-ffnPre.pt")
     tokens = np.random.default_rng(0).integers(0, 40, 24).tolist()
     run = run_lava(program, tokens)
+    _same_as_cpu(program, run, tokens)
+    assert run.latency == depths(program)[program.output.name] > 3
+
+
+def _same_as_cpu(program, run, tokens) -> None:
+    """The Lava run's logits and every spike equal the cpu engine's on the same tokens, and there are spikes."""
     sim = Simulator(program, 1, record=list(run.spikes))
     logits = np.stack([sim.step(np.array([t]))[0] for t in tokens])
     np.testing.assert_array_equal(run.logits, logits)
     for name, spikes in run.spikes.items():
         np.testing.assert_array_equal(spikes, np.stack(sim.recorded[name])[:, 0], err_msg=name)
     assert sum(s.sum() for s in run.spikes.values()) > 0
-    assert run.latency == depths(program)[program.output.name] > 3
 
 
 def test_depths_count_dense_stages():
@@ -140,9 +145,4 @@ def test_neuron_programs_split_across_cores_run_as_one_process_per_slice():
     tokens = np.random.default_rng(3).integers(0, 40, 12).tolist()
     whole, sliced = run_lava(program, tokens), run_lava(program, tokens, slices=split)
     assert sliced.processes == whole.processes + 2 * len(split)
-    sim = Simulator(program, 1, record=list(sliced.spikes))
-    logits = np.stack([sim.step(np.array([t]))[0] for t in tokens])
-    np.testing.assert_array_equal(sliced.logits, logits)
-    for name, spikes in sliced.spikes.items():
-        np.testing.assert_array_equal(spikes, np.stack(sim.recorded[name])[:, 0], err_msg=name)
-    assert sum(s.sum() for s in sliced.spikes.values()) > 0
+    _same_as_cpu(program, sliced, tokens)
