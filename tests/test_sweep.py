@@ -86,6 +86,7 @@ def test_a_second_run_resumes_from_the_cache(swept, capsys):
     ('energy = ["nope"]\n', "nope"),
     ('system = ["mars"]\n', "system = 'mars'"),
     ('token_shift = ["fold", "later"]\n', "token_shift = 'later': choose fold or delay"),
+    ('extension_ops = ["LayerNorm=x86", "fpga"]\n', "extension_ops = 'fpga': give neuron, x86, auto, or KIND=MODE"),
     ("payload_bits = []\n", "empty list"),
     ("payload_bits = [", "not a TOML grid"),
 ])
