@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
+from .files import regular_file
 
 _SHOWN = 8  # how many offending keys an error lists
 
@@ -104,11 +105,7 @@ def _sniff(path: Path, head: bytes) -> None:
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if not path.is_file():
-        raise UserError(f"{path}: not a file (give the checkpoint file itself, e.g. model.pt)")
+    path = regular_file(Path(path), "the checkpoint (e.g. model.pt)")
     digest = hashlib.sha256()
     try:
         with path.open("rb") as fh:

@@ -509,7 +509,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         print(f"[neurocompile] wrote {' and '.join(written)} ({RUN_FILE} is what `neurocompile report` reads)",
               file=sys.stderr)
     if not run.complete:
-        print(f"[neurocompile] interrupted after {run.generated:,} of {args.tokens:,} tokens: kept {' and '.join(written)}, "
+        print(f"[neurocompile] {INTERRUPT.what} after {run.generated:,} of {args.tokens:,} tokens: kept {' and '.join(written)}, "
               f"with the counters of the {run.steps:,} steps run{'; the Lava check was skipped' if args.engine == 'lava' else ''}",
               file=sys.stderr)
     if lava and not lava["identical"]:
@@ -567,7 +567,7 @@ def _simulate_spikes(args: argparse.Namespace, build) -> None:
         if written:
             print(f"[neurocompile] wrote {' and '.join(written)}", file=sys.stderr)
     if not run.complete:
-        print(f"[neurocompile] interrupted after {run.steps:,} time steps: kept {' and '.join(written)}", file=sys.stderr)
+        print(f"[neurocompile] {INTERRUPT.what} after {run.steps:,} time steps: kept {' and '.join(written)}", file=sys.stderr)
     if run.lava and not run.lava["identical"]:
         raise EngineMismatch(f"the Lava engine and the cpu engine disagree (outputs identical: "
                              f"{run.lava['outputs_identical']}, spikes: {run.lava['spikes_identical']}); please report "
@@ -728,16 +728,32 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 class _Interrupt:
-    """SIGINT: raises KeyboardInterrupt (outputs are written whole or not at all), except inside `deferred()`,
-    where it only sets `requested` and the running loop ends at its next step, keeping what it has."""
+    """SIGINT (Ctrl-C) and SIGTERM (what `timeout`, schedulers and containers send): raise KeyboardInterrupt (outputs
+    are written whole or not at all, temporaries removed), except inside `deferred()`, where they only set
+    `requested` and the running loop ends at its next step, keeping what it has.  The exit code says which:
+    130 for SIGINT, 143 for SIGTERM (128 + the signal's number, as a shell reports it)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self.requested = False
+        self.signum: int | None = None  # the signal received, if any
         self.depth = 0
         self.running = False  # a command is running (its handler and hook are installed)
 
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signum or signal.SIGINT)
+
+    @property
+    def what(self) -> str:
+        return "terminated (SIGTERM)" if self.signum == signal.SIGTERM else "interrupted"
+
     def handler(self, signum, frame) -> None:
-        self.requested = True
+        self.signum = signum
         if not self.depth:
             raise KeyboardInterrupt
 
@@ -750,12 +766,13 @@ class _Interrupt:
             self.depth -= 1
 
     def unraisable(self, args) -> None:
-        """``sys.unraisablehook`` while a command runs.  A SIGINT that lands inside a callback Python cannot propagate
+        """``sys.unraisablehook`` while a command runs.  A signal that lands inside a callback Python cannot propagate
         from (a lock's weakref callback in the import machinery, a finaliser) would be printed as "Exception
         ignored ... Traceback" and dropped, and the command would run on and write its output; instead it is
         delivered again a moment later, once the callback has returned."""
         if args.exc_type is not None and issubclass(args.exc_type, KeyboardInterrupt):
-            threading.Timer(0.01, lambda: self.running and signal.raise_signal(signal.SIGINT)).start()
+            again = self.signum or signal.SIGINT
+            threading.Timer(0.01, lambda: self.running and signal.raise_signal(again)).start()
         else:
             sys.__unraisablehook__(args)
 
@@ -763,13 +780,25 @@ class _Interrupt:
 INTERRUPT = _Interrupt()
 
 
+def _printable_streams() -> None:
+    """Text that the terminal's encoding cannot show (a C locale, PYTHONIOENCODING=ascii) is printed escaped
+    (``\\xe9``), never a traceback halfway through a command's output."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: nothing to print to anyway
+                pass
+
+
 def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
     """Run one command; return its exit code.  `exiting`: the process ends right after (the console script),
-    so SIGINT stays handled until it does -- a late Ctrl-C must not turn exit code 130 into death by signal."""
-    INTERRUPT.requested = False
-    previous = signal.signal(signal.SIGINT, INTERRUPT.handler)
+    so the signals stay handled until it does -- a late Ctrl-C must not turn exit code 130 into death by signal."""
+    INTERRUPT.signum = None
+    previous = {sig: signal.signal(sig, INTERRUPT.handler) for sig in INTERRUPT.SIGNALS}
     previous_hook, sys.unraisablehook = sys.unraisablehook, INTERRUPT.unraisable
     INTERRUPT.running = True
+    _printable_streams()
     try:
         args = _parser().parse_args(argv)
         args.run(args)
@@ -780,12 +809,13 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
         print(f"neurocompile: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nneurocompile: interrupted; nothing was written (outputs are written whole or not at all)", file=sys.stderr)
+        print(f"\nneurocompile: {INTERRUPT.what}; nothing was written (outputs are written whole or not at all)",
+              file=sys.stderr)
         # CPython (3.11) marks a KeyboardInterrupt that leaves an exec() of a string as "unhandled" even when it is
         # caught later (libraries define functions that way: dataclasses, namedtuple), and Py_RunMain then ends the
         # process by SIGINT instead of our exit code 130.  Every exec() of a string clears that mark first.
         exec("None")
-        return 130
+        return INTERRUPT.exit_code
     except MemoryError:
         print("neurocompile: error: out of memory; try a smaller model, fewer streams or fewer tokens", file=sys.stderr)
         return 2
@@ -794,10 +824,11 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
         print(f"neurocompile: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN if exiting else previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_IGN if exiting else handler)
         sys.unraisablehook = previous_hook
         INTERRUPT.running = False
-    return 130 if INTERRUPT.requested else 0
+    return INTERRUPT.exit_code if INTERRUPT.requested else 0
 
 
 def entry() -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from . import files
 from .errors import UserError
 
 EVENTS = ("binary_synaptic_op", "graded_synaptic_op", "graded_message", "neuron_update", "op_eval")
@@ -91,13 +92,11 @@ def load_energy_model(name_or_path: str | Path | None = None) -> EnergyModel:
         path = Path(str(resources.files("neurocompile") / "energy_models" / f"{name_or_path}.toml"))
     else:
         path = Path(name_or_path)
-        if not path.is_file():
-            what = "a folder, not a file" if path.is_dir() else "no such energy model file"
-            raise UserError(f"{path}: {what}; give --energy a TOML file or a shipped model: {', '.join(shipped())}")
+        if not path.exists():
+            raise UserError(f"{path}: no such energy model file; give --energy a TOML file or a shipped model: "
+                            f"{', '.join(shipped())}")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read it ({exc.strerror})") from None
+        data = tomllib.loads(files.read_user_file(path, "the energy model").decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not a TOML file: {exc}") from None
     return _Parser(path).model(data)

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -48,17 +49,54 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_user_file(path: Path, what: str) -> bytes:
-    """A file the user named, read whole; every way it can fail is one clear UserError naming it and `what`."""
+def _kind(mode: int) -> str:
+    return ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else
+            "not a regular file")
+
+
+def regular_file(path: Path, what: str) -> Path:
+    """`path`, checked to be a regular file (after symbolic links) before a reader opens it: a folder, a FIFO, a device
+    (``/dev/zero``) or a socket is one UserError, never a read that blocks or never ends."""
     path = Path(path)
     try:
-        return path.read_bytes()
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise UserError(f"{path}: no such file (given as {what})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror}); {what} must be a readable file") from None
+    if not stat.S_ISREG(mode):
+        kind = _kind(mode)
+        raise UserError(f"{path}: {kind}, not a file; {what} is a file" if stat.S_ISDIR(mode) else
+                        f"{path}: {kind}, not a regular file; {what} must be a regular file (neurocompile reads no "
+                        f"pipes or devices, whose reads may never end)")
+    return path
+
+
+def read_user_file(path: Path, what: str) -> bytes:
+    """A file the user named, read whole; every way it can fail is one clear UserError naming it and `what`.  Only a
+    regular file is read: it is opened without blocking (a FIFO swapped in after the check would block on open) and
+    checked again on the open descriptor."""
+    path = regular_file(path, what)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror}); {what} must be a readable file") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise UserError(f"{path}: {_kind(mode)}, not a regular file; {what} must be a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return fh.read()
     except IsADirectoryError:
         raise UserError(f"{path}: a folder, not a file; {what} is a file") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read it ({exc.strerror}); {what} must be a readable file") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------------
