@@ -87,7 +87,7 @@ def lower(graph: Graph, token_shift: str = "fold", neuron_ops: frozenset[str] = 
                 gain = gains[node.name]
                 weight, bias = weight * gain[:, None], None if bias is None else bias * gain
             synapses[node.name] = (weight, scales, bias, tuple(ports))
-            op, inputs = Dense(weight, scales, bias), tuple(ports)
+            op, inputs = Dense(weight, scales, bias, getattr(op, "bias_from", 0)), tuple(ports)
         if node.name in folded:
             continue
         if synapse is not None:

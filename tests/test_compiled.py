@@ -80,7 +80,8 @@ def dense(draw, n):
     bits = draw(st.sampled_from([8, 16, 24]))
     bias = _ints(draw, (n_out,), bits)
     binary = np.array([draw(st.booleans()) for _ in range(ports)])
-    return QDense(halves, exps, binary, bits, bias), [draw(st.sampled_from(["x", "xs"])) for _ in range(ports)]
+    bias_from = draw(st.sampled_from([0, 0, 1, 3]))  # a NIR loop's weights: the bias enters at step 1
+    return QDense(halves, exps, binary, bits, bias, bias_from), [draw(st.sampled_from(["x", "xs"])) for _ in range(ports)]
 
 
 @st.composite

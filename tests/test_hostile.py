@@ -29,6 +29,7 @@ from neurocompile.models import zoo
 
 ZOO = zoo.path()
 NIR, SAMPLE = zoo.path("rleaky-patterns.nir"), zoo.path("rleaky-patterns.sample.npz")
+SD = zoo.path("spikedecoder-pydoc.pt")
 NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
 CAN_DROP = os.geteuid() != 0 or shutil.which("setpriv") is not None
 
@@ -47,6 +48,8 @@ def _tree(root: Path) -> dict[str, str]:
             out[rel] = "link:" + os.readlink(path)
         elif path.is_dir():
             out[rel] = f"dir:{oct(path.stat().st_mode & 0o777)}"
+        elif not path.is_file():  # a FIFO (reading it would block): its kind and mode
+            out[rel] = f"special:{oct(path.stat().st_mode)}"
         else:
             try:
                 out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -264,6 +267,104 @@ CASES = [
 ]
 
 
+# Hardening, second pass (issue 22): NIR values, special files, SpikeDecoder configs, edited programs, runs of other
+# builds, contradicting options, unbounded work.
+
+def _mlp_nir(path: Path, weight=None, **lif) -> Path:
+    """A 4 -> 8 Affine -> LIF graph written by nir itself (no type check: the values are the point)."""
+    import nir
+
+    weight = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32) if weight is None else weight
+    n = weight.shape[0]
+    cell = {"tau": np.full(n, 1e-3), "r": np.ones(n), "v_leak": np.zeros(n), "v_threshold": np.ones(n), **lif}
+    nodes = {"input": nir.Input(np.array([weight.shape[1]])), "fc": nir.Affine(weight, np.zeros(n, np.float32)),
+             "lif": nir.LIF(**{k: np.asarray(v, np.float32) for k, v in cell.items()}), "output": nir.Output(np.array([n]))}
+    nir.write(path, nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")], type_check=False))
+    return path
+
+
+def _nan_weight(path: Path) -> Path:
+    weight = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    weight[2, 1] = np.nan
+    return _mlp_nir(path, weight)
+
+
+def _long_delay(path: Path) -> Path:
+    import nir
+
+    _mlp_nir(path)
+    g = nir.read(path)
+    g.nodes["delay"] = nir.Delay(np.full(8, 1e12, np.float32))
+    g.edges = [("input", "fc"), ("fc", "lif"), ("lif", "delay"), ("delay", "output")]
+    nir.write(path, g)
+    return path
+
+
+def _edit_h5(path: Path, dataset: str, value) -> Path:
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        del f[dataset]
+        f[dataset] = value
+    return path
+
+
+def _conv_nir(path: Path) -> Path:
+    import nir
+
+    nodes = {"input": nir.Input(np.array([1, 4, 4])),
+             "conv": nir.Conv2d(input_shape=(4, 4), weight=np.ones((2, 1, 3, 3), np.float32), stride=1, padding=0,
+                                dilation=1, groups=1, bias=np.zeros(2, np.float32)),
+             "if": nir.IF(r=np.ones((2, 2, 2), np.float32), v_threshold=np.ones((2, 2, 2), np.float32),
+                          v_reset=np.zeros((2, 2, 2), np.float32)),
+             "output": nir.Output(np.array([2, 2, 2]))}
+    nir.write(path, nir.NIRGraph(nodes=nodes, edges=[("input", "conv"), ("conv", "if"), ("if", "output")],
+                                 type_check=False))
+    return path
+
+
+def _bomb(path: Path) -> Path:
+    import h5py
+
+    with h5py.File(path, "w") as f:  # a few kB on disk, 7 TB declared
+        f.create_dataset("node/x", shape=(10**6, 10**6), dtype="f8", compression="gzip", chunks=(1000, 1000))
+    return path
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+CASES += [
+    Case("nir-nan-weight", lambda w, b: ["export", _nan_weight(w / "n.nir"), "-o", w / "x"],
+         ("node fc (Affine)", "weight is nan at index (2, 1)", "finite")),
+    Case("nir-tau-zero", lambda w, b: ["export", _mlp_nir(w / "n.nir", tau=np.zeros(8)), "-o", w / "x"],
+         ("node lif (LIF)", "tau is 0", "> 0 seconds")),
+    Case("nir-infinite-threshold", lambda w, b: ["export", _mlp_nir(w / "n.nir", v_threshold=np.full(8, np.inf)), "-o", w / "x"],
+         ("node lif (LIF)", "v_threshold is inf", "finite")),
+    Case("nir-zero-size-layer",
+         lambda w, b: ["export", _mlp_nir(w / "n.nir", np.zeros((0, 4), np.float32), tau=np.zeros(0) + 1e-3, r=np.ones(0),
+                                          v_leak=np.zeros(0), v_threshold=np.ones(0)), "-o", w / "x"],
+         ("node fc (Affine)", "0 neurons")),
+    Case("nir-delay-of-petabytes", lambda w, b: ["export", _long_delay(w / "n.nir"), "-o", w / "x"],
+         ("node delay (Delay)", "1e+16 time steps", "65,536")),
+    Case("nir-type-from-a-newer-nir",
+         lambda w, b: ["export", _edit_h5(_mlp_nir(w / "n.nir"), "node/nodes/lif/type", np.bytes_("SpikingMamba")), "-o", w / "x"],
+         ("node lif", "'SpikingMamba'", "newer NIR")),
+    Case("nir-conv-stride-zero",
+         lambda w, b: ["export", _edit_h5(_conv_nir(w / "c.nir"), "node/nodes/conv/stride", np.zeros(2, np.int64)), "-o", w / "x"],
+         ("node conv (Conv2d)", "stride is 0", ">= 1")),
+    Case("nir-declaring-terabytes", lambda w, b: ["export", _bomb(w / "b.nir"), "-o", w / "x"], ("declare", "GB")),
+    Case("text-is-dev-zero", lambda w, b: ["evaluate", _copy_build(b, "cpu", w), "--text", "/dev/zero"],
+         ("/dev/zero", "a device, not a regular file")),
+    Case("config-is-a-fifo", lambda w, b: ["inspect", SD, "--config", _fifo(w / "cfg.json")],
+         ("cfg.json", "a named pipe (FIFO), not a regular file")),
+    Case("calibration-is-a-fifo", lambda w, b: ["export", "-o", w / "x", "--calibration", _fifo(w / "cal.txt")],
+         ("cal.txt", "FIFO")),
+]
+
+
 def _npz(path: Path, **arrays) -> Path:
     np.savez(path, **arrays)
     return path
@@ -428,6 +529,44 @@ def _cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_sigterm_ends_a_long_simulation_like_ctrl_c(builds, tmp_path):
+    """SIGTERM (what `timeout`, schedulers and containers send) ends the run as Ctrl-C does -- counters and the
+    streamed spikes kept, no temporary left beside them -- with exit code 143."""
+    build = _copy_build(builds, "cpu", tmp_path)
+    spikes = tmp_path / "spikes.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "neurocompile.cli", "simulate", str(build), "--tokens", "1000000",
+                             "--spikes-out", str(spikes)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.read(12)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "terminated (SIGTERM) after" in err
+    assert spikes.is_file() and not [p for p in tmp_path.rglob(".*neurocompile-tmp*")]
+
+
+def test_sigterm_during_export_leaves_nothing(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "neurocompile.cli", "export", "-o", str(tmp_path / "b")],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: _cpu_seconds(proc.pid) > 1.5 or proc.poll() is not None)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "terminated" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ascii_terminal_gets_escapes_not_a_traceback(tmp_path):
+    """PYTHONIOENCODING=ascii (or a C locale) and non-ASCII text on stdout (a file name, generated text): printed
+    escaped."""
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    result = _cli(["inspect", shutil.copy(NIR, tmp_path / "modèle.nir")], tmp_path, env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "mod\\xe8le.nir" in result.stdout
 
 
 def test_ctrl_c_inside_a_callback_is_not_lost(monkeypatch, capsys):

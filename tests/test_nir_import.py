@@ -181,12 +181,17 @@ def _snntorch_own_run(net: torch.nn.Sequential, cell: str, x: torch.Tensor) -> n
 
 @pytest.mark.parametrize("cell, seed", [("RLeaky", 1), ("RLeaky", 2), ("RSynaptic", 0), ("RSynaptic", 1)])
 def test_recurrent_networks_read_the_previous_steps_spikes(cell, seed):
-    """snnTorch's RLeaky / RSynaptic exported to NIR (a loop lif -> w_rec -> lif): our float engine equals snnTorch's
-    own network.  (snnTorch 1.0.0's import_from_nir does not: it rewires the loop so the input also passes through
-    the recurrent weights -- see docs/nir.md.)"""
+    """snnTorch's RLeaky / RSynaptic exported to NIR (a loop lif -> w_rec -> lif): the loop reads the previous step's
+    spikes through the recurrent weights, whose bias enters at step 1 (the loop's value at step 0 is zero, as NIR's
+    interpreters read it: the Braille test below checks that against Norse).  snnTorch's own network applies that
+    bias from step 0 as well (its spikes start at zero, its recurrent Linear adds the bias anyway): with the
+    recurrent bias zeroed our float engine equals snnTorch's own run.  (snnTorch 1.0.0's import_from_nir rewires the
+    loop -- see docs/nir.md.)"""
     from snntorch.export_nir import export_to_nir
 
     net = _recurrent_net(cell, seed)
+    with torch.no_grad():
+        net[1].recurrent.bias.zero_()
     x = (torch.rand(70, 6, generator=torch.Generator().manual_seed(seed)) < 0.4).float()
     theirs = _snntorch_own_run(net, cell, x)
     graph = import_graph(export_to_nir(net, torch.zeros(6)))
@@ -194,6 +199,48 @@ def test_recurrent_networks_read_the_previous_steps_spikes(cell, seed):
     ours = _ours(graph, x[:, None].double())[:, 0]
     assert 10 < theirs.sum() < 0.8 * theirs.size
     np.testing.assert_array_equal(ours, theirs)
+    with_bias = _recurrent_net(cell, seed)
+    assert import_graph(export_to_nir(with_bias, torch.zeros(6))).nodes["1.w_rec"].op.bias_from == 1
+
+
+def _braille_like(seed: int) -> nir.NIRGraph:
+    """The NIR paper's Braille network in shape (neuromorphs/NIR paper/03_rnn: 12 taxels -> 38 recurrent CubaLIF
+    -> 7 CubaLIF, biases everywhere, reset to zero), trained-looking weights drawn at random, exported by snnTorch."""
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(12, 38),
+        snn.RSynaptic(alpha=torch.full((38,), 0.55), beta=torch.full((38,), 0.9), linear_features=38,
+                      threshold=torch.ones(38), init_hidden=True, reset_mechanism="zero", reset_delay=True),
+        torch.nn.Linear(38, 7),
+        snn.Synaptic(alpha=torch.full((7,), 0.5), beta=torch.full((7,), 0.55), threshold=torch.ones(7), init_hidden=True,
+                     output=True, reset_mechanism="zero"))
+    with torch.no_grad():
+        net[0].weight.mul_(4.0)
+        net[0].bias.uniform_(-1.7, 1.7)
+        net[1].recurrent.bias.uniform_(-1.7, 1.7)
+        net[2].weight.mul_(6.0)
+    return export_to_nir(net, torch.zeros(12))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_braille_shaped_loop_with_biases_equals_norse(seed):
+    """Issue 22's case: on the recurrent Braille graph with biases and reset to zero our float engine differed from
+    Norse, snnTorch's importer and a float64 run of the graph's equations on ~3.8 % of the output raster, because
+    the loop's bias entered at step 0.  Now equal to Norse's interpreter spike for spike, and the old reading (bias
+    from step 0) is shown to differ on this graph, so the test can tell the two apart."""
+    graph = _braille_like(seed)
+    raster = (torch.rand(120, 4, 12, generator=torch.Generator().manual_seed(seed)) < 0.2).double()
+    ours = _ours(import_graph(graph), raster)
+    theirs = _norse_run(graph, raster, dt=1e-4)
+    assert 50 < theirs.sum() < 0.8 * theirs.size
+    np.testing.assert_array_equal(ours, theirs)
+    early = import_graph(graph)
+    for node in early.nodes.values():
+        if getattr(node.op, "bias_from", 0):
+            object.__setattr__(node.op, "bias_from", 0)
+    assert not np.array_equal(_ours(early, raster), theirs)
 
 
 def test_nested_graphs_are_inlined_and_round_trip(tmp_path):
@@ -287,15 +334,16 @@ def test_rockpool_files_are_read_and_follow_nir_equations(tmp_path, seed):
     np.testing.assert_array_equal(ours, np.stack(expected))
 
 
-def _norse_run(graph: nir.NIRGraph, raster: torch.Tensor) -> np.ndarray:
-    """Norse's NIR importer (IF as NIR writes it: v += r x, one spike per step, reset to v_reset), per stream."""
+def _norse_run(graph: nir.NIRGraph, raster: torch.Tensor, dt: float = 1e-3) -> np.ndarray:
+    """Norse's NIR importer (IF as NIR writes it: v += r x, one spike per step, reset to v_reset; a loop reads the
+    previous step's output of the edge's source, zero at step 0), per stream, in float64."""
     norse_nir = pytest.importorskip("norse.torch.utils.import_nir")
     streams = []
     for b in range(raster.shape[1]):
-        module, state, out = norse_nir.from_nir(graph, dt=1e-3), None, []
+        module, state, out = norse_nir.from_nir(graph, dt=dt).double(), None, []
         with torch.no_grad():
             for t in range(raster.shape[0]):
-                y, state = module(raster[t, b][None], state)
+                y, state = module(raster[t, b][None].double(), state)
                 out.append(y.reshape(-1).numpy().copy())
         streams.append(np.stack(out))
     return np.stack(streams, 1)

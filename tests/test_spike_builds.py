@@ -18,7 +18,7 @@ import torch
 import neurocompile
 from neurocompile import UserError
 
-from test_nir_import import _delay_graph, _rockpool_file, _threshold_graph, _conv1d_graph, _readout_graph, _norse_run, _recurrent_net, _sinabs_cnn, _snntorch_mlp, _snntorch_own_run, _snntorch_run
+from test_nir_import import _braille_like, _delay_graph, _rockpool_file, _threshold_graph, _conv1d_graph, _readout_graph, _norse_run, _recurrent_net, _sinabs_cnn, _snntorch_mlp, _snntorch_own_run, _snntorch_run
 
 snn = pytest.importorskip("snntorch")
 
@@ -115,6 +115,8 @@ def test_recurrent_network_on_all_three_engines(tmp_path, cell, seed):
     from snntorch.export_nir import export_to_nir
 
     net = _recurrent_net(cell, seed)
+    with torch.no_grad():  # snnTorch's own run adds the recurrent bias at step 0, NIR's reading of the loop does not
+        net[1].recurrent.bias.zero_()
     build = neurocompile.export(export_to_nir(net, torch.zeros(6)), target="loihi2", output=tmp_path / "b")
     raster = (np.random.default_rng(seed).random((60, 6)) < 0.4).astype(np.int64)
     float_run = build.simulate(input_spikes=raster, engine="float")
@@ -125,6 +127,20 @@ def test_recurrent_network_on_all_three_engines(tmp_path, cell, seed):
     out = result.outputs["output"]
     assert out["raster_match"] >= 0.85 and out["count_pearson_r"] >= 0.98, out  # loops amplify: docs/nir.md
     assert set(result.populations) == {"1.lif", "3"}
+
+
+@pytest.mark.lava
+def test_braille_shaped_loop_with_biases_on_all_three_engines(tmp_path):
+    """The NIR paper's Braille shape with biases and reset to zero: float = Norse's interpreter (the loop's bias enters
+    at step 1), Lava = the cpu engine (the receiving side of the loop's weights adds that bias from step 1 too)."""
+    graph = _braille_like(0)
+    build = neurocompile.export(graph, target="loihi2", output=tmp_path / "b")
+    raster = (np.random.default_rng(0).random((60, 12)) < 0.2).astype(np.int64)
+    float_run = build.simulate(input_spikes=raster, engine="float")
+    np.testing.assert_array_equal(float_run.outputs["output"],
+                                  _norse_run(graph, torch.from_numpy(raster)[:, None], dt=1e-4)[:, 0])
+    lava = build.simulate(input_spikes=raster, engine="lava")
+    assert lava.lava["identical"], lava.lava
 
 
 @pytest.mark.lava

@@ -85,33 +85,58 @@ class Linear(Op):
         return cls(np.asarray(node.weight))
 
 
+BIAS_FROM_KEY = "neurocompile.bias_from"  # NIR metadata of an Affine whose bias enters late (a loop's weights)
+
+
+def _bias_state(bias_from: int):
+    """The state of a synapse whose bias enters at step `bias_from`: the steps run (None when it enters at once)."""
+    return 0 if bias_from else None
+
+
+def _bias_now(bias_from: int, step) -> bool:
+    return not bias_from or step >= bias_from
+
+
+def _next_step(step):
+    return None if step is None else step + 1
+
+
 @dataclass(frozen=True, eq=False)
 class Affine(Op):
-    """``y = W x + b`` on the sum of its inputs (NIR: Affine)."""
+    """``y = W x + b`` on the sum of its inputs (NIR: Affine).  ``bias_from``: the bias enters from that step on
+    (the weights of a NIR loop: the loop carries the previous step's *output* of its last node, zero at step 0, so
+    its bias is absent then -- the semantics of Norse's and nirtorch's interpreters)."""
 
     kind: ClassVar[str] = "Affine"
     arity: ClassVar[int | None] = None
     nir_native: ClassVar[type] = nir.Affine
     weight: np.ndarray  # [out, in]
     bias: np.ndarray  # [out]
+    bias_from: int = 0
 
     @property
     def size(self) -> int:
         return self.weight.shape[0]
 
+    def initial_state(self, batch, dtype):
+        return _bias_state(self.bias_from)
+
     def float_step(self, inputs, state):
         x = _sum(inputs)
-        return torch.nn.functional.linear(x, _t(self.weight, x), _t(self.bias, x)), state
+        bias = _t(self.bias, x) if _bias_now(self.bias_from, state) else None
+        return torch.nn.functional.linear(x, _t(self.weight, x), bias), _next_step(state)
 
     def synapse_form(self):
         return self.weight, self.bias
 
     def to_nir(self, input_names):
-        return nir.Affine(weight=self.weight, bias=self.bias)
+        return nir.Affine(weight=self.weight, bias=self.bias,
+                          metadata={BIAS_FROM_KEY: self.bias_from} if self.bias_from else {})
 
     @classmethod
     def from_nir(cls, node: nir.Affine) -> "Affine":
-        return cls(np.asarray(node.weight), np.asarray(node.bias))
+        return cls(np.asarray(node.weight), np.asarray(node.bias),
+                   int(np.asarray((node.metadata or {}).get(BIAS_FROM_KEY, 0))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,6 +211,7 @@ class QDense:
     binary: np.ndarray  # [ports] bool: the port carries spikes (else graded payloads)
     out_bits: int
     bias: np.ndarray  # [out] added at the receiving neurons, at the output's scale (zeros: none)
+    bias_from: int = 0  # the bias is added from this step on (a NIR loop's weights: see Affine)
 
     @property
     def weights(self) -> np.ndarray:
@@ -227,15 +253,19 @@ class Dense(Op):
     weight: np.ndarray  # [out, in]
     scales: np.ndarray  # [ports, in]
     bias: np.ndarray | None = None  # [out]
+    bias_from: int = 0  # the bias enters from this step on (Affine's)
 
     @property
     def size(self) -> int:
         return self.weight.shape[0]
 
+    def initial_state(self, batch, dtype):
+        return _bias_state(self.bias_from)
+
     def float_step(self, inputs, state):
         x = _scaled_sum(inputs, self.scales)
-        bias = None if self.bias is None else _t(self.bias, x)
-        return torch.nn.functional.linear(x, _t(self.weight, x), bias), state
+        bias = None if self.bias is None or not _bias_now(self.bias_from, state) else _t(self.bias, x)
+        return torch.nn.functional.linear(x, _t(self.weight, x), bias), _next_step(state)
 
     Q: ClassVar[type] = QDense
 
@@ -271,11 +301,15 @@ class Dense(Op):
             if np.abs(bias).max(initial=0) > _bits_max(spec.state_bits):
                 raise ValueError(f"a bias of {np.abs(self.bias).max():g} does not fit {spec.state_bits} bits at the "
                                  f"output's scale 2^-{ctx.out_frac}")
-        return QDense(halves, np.stack(exps), np.array(ctx.binary_in), spec.state_bits, bias)
+        return QDense(halves, np.stack(exps), np.array(ctx.binary_in), spec.state_bits, bias, self.bias_from)
 
     @staticmethod
     def int_width(q: QDense):
         return q.halves.shape[1]
+
+    @staticmethod
+    def int_initial_state(q: QDense, batch):
+        return _bias_state(q.bias_from)
 
     @staticmethod
     def int_step(q: QDense, inputs, state, tally):
@@ -293,7 +327,7 @@ class Dense(Op):
                 tally.effective_graded_events += effective
             y = fixed.dense(w, e, x, graded=not binary)
             acc = y if acc is None else acc + y
-        return Dense.accumulate(q, acc, tally), state
+        return Dense.accumulate(q, acc, tally, state), _next_step(state)
 
     @staticmethod
     def ann_macs(q: QDense, tokens: int) -> int:
@@ -301,7 +335,7 @@ class Dense(Op):
         return out * inp  # the unfolded Linear (token-shift ports share one matrix in the ANN)
 
     @staticmethod
-    def accumulate(q: QDense, acc: np.ndarray, tally: Tally) -> np.ndarray:
-        """The receiving neurons' side: the ports' Dense outputs arrive summed, the bias is added; the state width
-        bounds them."""
-        return _saturated(acc + q.bias, q.out_bits, tally)
+    def accumulate(q: QDense, acc: np.ndarray, tally: Tally, step: int | None = None) -> np.ndarray:
+        """The receiving neurons' side: the ports' Dense outputs arrive summed, the bias is added (from step
+        ``q.bias_from`` on; `step`: the stream's step); the state width bounds them."""
+        return _saturated(acc + q.bias if _bias_now(q.bias_from, step) else acc, q.out_bits, tally)

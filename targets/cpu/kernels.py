@@ -165,17 +165,18 @@ def _accumulate(acc, W, w0, n_out, V, x0, j0, j1, binary):
 
 
 @njit(**JIT)
-def dense(a, V, P, W, C):
-    """a: node, out, n_out, out_bits, bias, ports, then per port (in, n_in, binary, weights, exponents, nonzero, largest
-    |weight|).  Products accumulate in int32 over as many inputs as cannot overflow it (the port's largest |weight|
-    times this step's largest |input|), then in int64: exact for any fan-in and any input."""
-    node, out, n_out, out_bits, bias, ports = a[0], a[1], a[2], a[3], a[4], a[5]
+def dense(a, V, P, W, C, t):
+    """a: node, out, n_out, out_bits, bias, bias_from (the step the bias enters at), ports, then per port (in, n_in,
+    binary, weights, exponents, nonzero, largest |weight|).  Products accumulate in int32 over as many inputs as
+    cannot overflow it (the port's largest |weight| times this step's largest |input|), then in int64: exact for
+    any fan-in and any input."""
+    node, out, n_out, out_bits, bias, bias_from, ports = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
     B = V.shape[0]
     total = np.zeros((B, n_out), np.int64)
     acc = np.empty((B, n_out), np.int64)
     acc32 = np.empty((B, n_out), np.int32)
     for p in range(ports):
-        x0, n_in, binary, w0, e0, nz0, wmax = a[6 + 7 * p: 13 + 7 * p]
+        x0, n_in, binary, w0, e0, nz0, wmax = a[7 + 7 * p: 14 + 7 * p]
         acc[:] = 0
         active, effective, xmax = 0, 0, 0
         for j in range(n_in):
@@ -206,9 +207,10 @@ def dense(a, V, P, W, C):
             C[node, MESSAGES] += active
             C[node, EFF_GRADED] += effective
     clipped = 0
+    with_bias = 1 if t >= bias_from else 0
     for b in range(B):
         for o in range(n_out):
-            clipped += _put(V, b, out + o, total[b, o] + P[bias + o], out_bits)
+            clipped += _put(V, b, out + o, total[b, o] + with_bias * P[bias + o], out_bits)
     C[node, SATURATIONS] += clipped
     return True
 
@@ -623,7 +625,7 @@ def run(table, start, stop, code, V, S, P, W, C, t):
     for r in range(start, stop):
         kernel, a = table[r, 0], code[table[r, 1]: table[r, 2]]
         if kernel == DENSE:
-            ok = dense(a, V, P, W, C)
+            ok = dense(a, V, P, W, C, t)
         elif kernel == NEURON:
             ok = neuron(a, V, S, P, C, t)
         elif kernel == TOKEN_SHIFT:
@@ -736,7 +738,7 @@ def _dense(node, q, inputs, out, lay):
     if halves.dtype != np.int8:
         raise ValueError(f"Dense weights stored as {halves.dtype}, not int8 halves of Lava's 8-bit weights")
     _shift_ok(*np.asarray(q.exps).reshape(-1) + 1)
-    args = [out, n_out, q.out_bits, lay.param(q.bias), ports]
+    args = [out, n_out, q.out_bits, lay.param(q.bias), int(q.bias_from), ports]
     for p, src in enumerate(inputs):
         args += [lay.value(src, n_in), n_in, int(bool(q.binary[p])), lay.weight(halves[p].T),
                  lay.param(np.asarray(q.exps[p]) + 1),  # halved weights: one more left shift

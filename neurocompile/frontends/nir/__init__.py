@@ -13,13 +13,15 @@ loops (read the previous step's spikes); several Output nodes (one Input).
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 
 import nir
 import numpy as np
 
+from ... import files
 from ...errors import UserError
 from ...graph import Graph
 from ...ops import (Affine, Conv1d, Conv2d, EulerCubaLI, EulerCubaLIF, EulerI, EulerIF, EulerLI, EulerLIF, Flatten, Linear, Op, Output, SpikeDelay,
@@ -28,6 +30,11 @@ from ...ops.base import _numpy
 from ...ops.cells import RESETS
 
 DEFAULT_DT = 1e-4
+MAX_NEURONS = 1 << 24  # neurons in one node (16.8 M; the float and integer engines hold a few values per neuron)
+MAX_DELAY_STEPS = 1 << 16  # a Delay node's longest delay, in time steps
+MAX_DELAY_VALUES = 1 << 26  # steps x neurons one delay line holds per stream (512 MB of float64)
+MAX_FILE_BYTES = 4 << 30  # what a NIR file's arrays may declare in all (read before any is loaded: no bombs)
+_NOT_PARAMETERS = ("input_type", "output_type", "metadata")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,42 @@ def _shape(value) -> tuple[int, ...]:
     return tuple(int(v) for v in np.asarray(value).reshape(-1))
 
 
+_AT_LEAST = {"stride": 1, "dilation": 1, "groups": 1, "kernel_size": 1, "padding": 0}  # NIR's geometry fields
+
+
+def check_values(name: str, node: nir.NIRNode) -> None:
+    """Every numeric parameter of a NIR node finite, NIR's time constants (``tau*``) positive, its
+    geometry (stride, dilation, groups, kernel size >= 1, padding >= 0) in range: one UserError naming the node,
+    the field, the value, where it is and the limit, before any of it is used."""
+    _check_fields(name, type(node).__name__,
+                  {f.name: getattr(node, f.name) for f in (fields(node) if is_dataclass(node) else ())})
+
+
+def _check_fields(name: str, kind: str, values: dict) -> None:
+    for key, value in values.items():
+        if key in _NOT_PARAMETERS or key == "type" or value is None or isinstance(value, (str, bytes, dict, nir.NIRNode)):
+            continue
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        where = lambda mask: "" if array.ndim == 0 else f" at index {tuple(int(i) for i in np.argwhere(mask)[0])}"  # noqa: E731
+        bad = ~np.isfinite(array)
+        if bad.any():
+            raise UserError(f"node {name} ({kind}): {key} is {array[bad].flat[0]}{where(bad)}; every parameter must be a "
+                            f"finite number")
+        low = array <= 0 if key.startswith("tau") else array < _AT_LEAST.get(key, -np.inf)
+        if low.any():
+            limit = "> 0 seconds (a time constant)" if key.startswith("tau") else f">= {_AT_LEAST[key]}"
+            raise UserError(f"node {name} ({kind}): {key} is {array[low].flat[0]:g}{where(low)}; it must be {limit}")
+
+
+def _check_width(name: str, node: nir.NIRNode, width: int | None) -> None:
+    if width is not None and width > MAX_NEURONS:
+        raise UserError(f"node {name} ({type(node).__name__}): {width:,} neurons, over the {MAX_NEURONS:,} one node may "
+                        f"have in this version (each engine holds several values per neuron and stream)")
+
+
 @converts(nir.Input)
 def _input(node: nir.Input, ctx: Context):
     """The Input's shape, less a leading batch of one where the exporter wrote its sample's batch (Rockpool: 1 x n,
@@ -67,6 +110,11 @@ def _input(node: nir.Input, ctx: Context):
     shape = _shape(node.input_type["input"])
     if len(shape) > 1 and shape[0] == 1 and (ctx.read_as == shape[1:] or len(shape) == 4):
         shape = shape[1:]
+    if not shape or min(shape) < 1:
+        raise ValueError(f"input shape {list(shape)}; every dimension must be at least 1")
+    if int(np.prod(shape, dtype=object)) > MAX_NEURONS:
+        raise ValueError(f"input shape {list(shape)} ({int(np.prod(shape, dtype=object)):,} values), over the "
+                         f"{MAX_NEURONS:,} one node may have in this version")
     return SpikeInput(int(np.prod(shape)), shape), shape
 
 
@@ -125,12 +173,19 @@ def _delay(node: nir.Delay, ctx: Context):
     """A delay line: each neuron's input ``delay / dt`` steps later (a whole number >= 1 per neuron, or one for all).
     Its input must be spikes (checked once the graph's ops are known)."""
     steps = _numpy(node.delay).reshape(-1) / ctx.dt
+    if steps.size and steps.max() > MAX_DELAY_STEPS:
+        raise ValueError(f"a delay of {steps.max():.6g} time steps at dt {ctx.dt:g} s, over the {MAX_DELAY_STEPS:,} this "
+                         f"version holds; choose a larger dt with --dt, or a shorter delay")
+    width = ctx.width or steps.size
+    if steps.size and width * float(np.ceil(steps.max())) > MAX_DELAY_VALUES:
+        raise ValueError(f"its delay line would hold {width:,} neurons x {int(np.ceil(steps.max())):,} steps = "
+                         f"{width * int(np.ceil(steps.max())):,} values per stream, over the {MAX_DELAY_VALUES:,} "
+                         f"({MAX_DELAY_VALUES * 8 >> 20:,} MB) this version holds; shorten the delay or choose a larger dt")
     whole = np.rint(steps)
     if steps.size == 0 or not np.allclose(steps, whole, rtol=1e-6, atol=1e-6) or np.any(whole < 1):
         bad = steps[(np.abs(steps - whole) > 1e-6 * np.maximum(1, np.abs(steps))) | (whole < 1)] if steps.size else steps
         raise ValueError(f"delays of {sorted(set(np.round(bad, 6).tolist()))[:4]} time steps at dt {ctx.dt:g} s; a "
                          f"delay must be a whole number of steps, at least one (choose dt with --dt)")
-    width = ctx.width or steps.size
     if steps.size not in (1, width):
         raise ValueError(f"delay has {steps.size} values for {width} neurons")
     return SpikeDelay(width, ctx.dt, np.broadcast_to(whole.astype(np.int64), (width,)).copy()), ctx.in_shape
@@ -221,19 +276,83 @@ EXPORTERS = {"snntorch": _snntorch, "norse": _norse}  # top-level package of a m
 def read_nir_file(path: str | Path) -> nir.NIRGraph:
     """The file's graph.  A graph whose stated types disagree -- Rockpool writes its sample's batch into the Input's
     shape -- is read without NIR's type check: the importer derives every shape from the Input itself and refuses,
-    by node, what does not fit."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: {'a folder, not a file' if path.is_dir() else 'no such file'}")
+    by node, what does not fit.  The arrays' declared sizes are checked before any is read (a compressed dataset
+    can declare terabytes in a few bytes); a file nir cannot read is refused naming the node that fails."""
+    path = files.regular_file(Path(path), "the NIR file")
+    _check_declared_size(path)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):  # one message of ours, not nir's warnings too
+        warnings.simplefilter("ignore")
+        try:
+            return nir.read(str(path))
+        except Exception as exc:  # nir.read fails in many ways on damaged or foreign files
+            first = exc
+        try:
+            return nir.read(str(path), type_check=False)
+        except Exception:
+            where = _failing_node(path)
+            detail = where or f"{type(first).__name__}: {first}"
+            raise UserError(f"{path}: not a NIR file nir {getattr(nir, 'version', '')} can read ({detail})") from None
+
+
+def _check_declared_size(path: Path) -> None:
+    """Refuse a file whose arrays declare more than MAX_FILE_BYTES in all, from their shapes alone."""
+    import h5py
+
+    total = 0
+
+    def visit(_name, item) -> None:
+        nonlocal total
+        if isinstance(item, h5py.Dataset):
+            total += int(np.prod(item.shape or (1,), dtype=object)) * max(item.dtype.itemsize, 1)
+
     try:
-        return nir.read(str(path))
-    except Exception as exc:  # nir.read fails in many ways on damaged or foreign files
-        first = exc
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+    except Exception:  # noqa: BLE001 -- not HDF5 at all: nir.read says so, naming the file
+        return
+    if total > MAX_FILE_BYTES:
+        raise UserError(f"{path}: its arrays declare {total / 2**30:,.1f} GB, over the {MAX_FILE_BYTES >> 30} GB this "
+                        f"version reads; not a graph it can run")
+
+
+def _failing_node(path: Path) -> str | None:
+    """Which node of the file nir cannot make, and why: 'node NAME: NIR TYPE is not a node type nir VERSION knows'
+    for a type from a newer NIR, else the node's own error.  None when no single node is to blame."""
+    import h5py
+    from nir.serialization import hdf2dict
+
+    known = set(getattr(nir.ir, "__all__", ()))
+
+    def walk(nodes: dict, prefix: str) -> str | None:
+        for name, data in nodes.items():
+            if not isinstance(data, dict):
+                continue
+            kind = data.get("type")
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            if kind not in known:
+                return (f"node {prefix}{name}: NIR type {kind!r} is not one nir {getattr(nir, 'version', '')} knows -- "
+                        f"the file may come from a newer NIR; this importer supports "
+                        f"{', '.join(sorted(t.__name__ for t in CONVERTERS))}")
+            if kind == "NIRGraph":
+                found = walk(data.get("nodes", {}), f"{prefix}{name}.")
+                if found:
+                    return found
+                continue
+            try:
+                _check_fields(f"{prefix}{name}", kind, data)
+                nir.dict2NIRNode(dict(data))
+            except UserError as exc:
+                return str(exc)
+            except Exception as exc:  # noqa: BLE001 -- the node's own reason, whatever it is
+                return f"node {prefix}{name} ({kind}): {type(exc).__name__}: {exc}".rstrip(": ")
+        return None
+
     try:
-        return nir.read(str(path), type_check=False)
-    except Exception:
-        raise UserError(f"{path}: not a NIR file nir {getattr(nir, 'version', '')} can read "
-                        f"({type(first).__name__}: {first})") from None
+        with h5py.File(path, "r") as f:
+            data = hdf2dict(f["node"])
+    except Exception:  # noqa: BLE001
+        return None
+    return walk(data.get("nodes", {}), "") if isinstance(data, dict) else None
 
 
 def flatten(g: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
@@ -297,8 +416,9 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
 
     Nested graphs are inlined (``flatten``).  A loop reads the previous step's spikes: each edge that closes one
     (``_back_edges``) is traced back through the weight matrices feeding it to the spiking node it starts from, and a
-    ``SpikeDelay`` of that node's spikes (``NAME.prev``) takes its place -- so a recurrent weight's bias is there
-    from the first step, as in snnTorch's RLeaky and RSynaptic."""
+    ``SpikeDelay`` of that node's spikes (``NAME.prev``) takes its place.  The loop's value at step 0 is zero, as
+    Norse's and nirtorch's interpreters read a loop (the previous step's output of the edge's source): the
+    weights' biases in the loop enter from step 1 (``Affine.bias_from``)."""
     if not (np.isfinite(dt) and dt > 0):
         raise UserError(f"dt must be a positive number of seconds, got {dt}")
     if reset not in RESETS:
@@ -323,6 +443,8 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
     start = inputs[0]
     ops: dict[str, Op] = {}
     shapes: dict[str, tuple[int, ...]] = {}
+    for name, node in flat.items():
+        check_values(name, node)
     for name in _reached(sources, start):  # sources before users, loops aside: shapes flow forward
         node = flat[name]
         known = [shapes[s] for s in sources[name] if s in shapes]
@@ -331,8 +453,13 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
             if len(sizes) > 1:
                 raise ValueError(f"its inputs carry different sizes {sorted(sizes)}")
             ctx = Context(dt, reset, known[0]) if known else Context(dt, reset, None, _read_as(flat, sources, name))
-            op, shapes[name] = CONVERTERS[type(node)](node, ctx)
-        except (ValueError, TypeError, KeyError) as exc:
+            _check_width(name, node, ctx.width)
+            with np.errstate(divide="raise", over="raise", invalid="raise"):
+                op, shapes[name] = CONVERTERS[type(node)](node, ctx)
+            if op.size < 1:
+                raise ValueError("0 neurons; every node needs at least one")
+            _check_width(name, node, op.size)
+        except (ValueError, TypeError, KeyError, IndexError, FloatingPointError, OverflowError) as exc:
             raise UserError(f"node {name} ({type(node).__name__}): {exc}") from None
         ops[name] = op
     unreached = sorted(set(flat) - set(shapes))
@@ -344,10 +471,20 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
             raise UserError(f"node {name} (Delay): it delays {', '.join(sources[name])}, which is not one spiking node; "
                             f"this version delays spikes only")
     for src, dst in _back_edges(sources, start, set(delayed)):
-        spiking, head = src, dst
+        spiking, head, chain = src, dst, []
         while ops[spiking].synapse_form() is not None and len(sources[spiking]) == 1 \
                 and _users(sources, spiking) == [head]:
+            chain.append(spiking)
             spiking, head = sources[spiking][0], spiking
+        for name in chain:  # the loop carries src's output of the previous step, zero at step 0: no bias then
+            bias = ops[name].synapse_form()[1]
+            if bias is None or not np.any(bias != 0):
+                continue
+            if "bias_from" not in {f.name for f in fields(ops[name])}:
+                raise UserError(f"node {name} ({type(flat[name]).__name__}): a bias inside a loop; this importer "
+                                f"delays the biases of a loop's Affine nodes only (zero at step 0, as NIR's "
+                                f"interpreters run a loop)")
+            ops[name] = replace(ops[name], bias_from=1)
         if not ops[spiking].binary_output:
             raise UserError(f"the loop closed by edge {src} -> {dst} does not start at a spiking node (it starts at "
                             f"{spiking}, {type(flat[spiking]).__name__}); this importer reads loops through spikes only")

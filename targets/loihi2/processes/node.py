@@ -90,8 +90,8 @@ class PyNodeModelFixed(PyLoihiProcessModel):
             y = np.zeros(shape, np.int64)
         else:
             try:
-                if self.accumulate_only:  # the receiving side of Lava Dense processes
-                    y = self.op.accumulate(self.q, inputs[0][None], Tally())[0]
+                if self.accumulate_only:  # the receiving side of Lava Dense processes (at the stream's step)
+                    y = self.op.accumulate(self.q, inputs[0][None], Tally(), self.time_step - 1 - self.depth)[0]
                 elif self.rows is not None:  # this core slice's channels, in place in a full-width vector
                     start, end = self.rows
                     part, self.state = self.op.int_step(self.q, [x[None, start:end] for x in inputs], self.state, Tally())
