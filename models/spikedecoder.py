@@ -83,6 +83,13 @@ class SpikeDecoderConfig:
 
     IGNORED = ("attn_dropout", "device", "track_frequency")
     ALIASES = {"num_heads": "heads", "num_blocks": "blocks"}  # the names SDconfig stores them under
+    # Keys that change what the model computes but may leave every tensor's name and shape as they are: a config
+    # must give each one unless the checkpoint's tensors fit no other value (frontends/spikedecoder: checked by
+    # trying the others).  The rest are confirmed by the tensors (their keys or shapes) or change nothing at
+    # inference (float_embedding: no effect in upstream's code; the dropouts).
+    UNCONFIRMABLE = ("encodingType", "position_encoding_strategy", "heads", "timesteps", "attention_scale",
+                     "spike_mode", "pos_bias", "combine_position", "spiking_head", "firstBlock_spiking_res",
+                     "float_reunite")
 
     def __post_init__(self) -> None:
         if self.dictionary is not None:
@@ -90,6 +97,26 @@ class SpikeDecoderConfig:
             object.__setattr__(self, "vocab_size", len(self.dictionary))  # as upstream: the dictionary decides
         if self.combine_position:
             object.__setattr__(self, "pos_embed_dim", self.tok_embed_dim)
+
+    def alternatives(self, key: str) -> list:
+        """Other values `key` could take (to find out whether the tensors can tell them apart from this one)."""
+        value = getattr(self, key)
+        allowed = {"encodingType": ENCODINGS, "position_encoding_strategy": POSITIONS, "spike_mode": SPIKE_MODES}
+        if key in allowed:
+            return [v for v in allowed[key] if v != value]
+        if isinstance(value, bool):
+            return [not value]
+        if key == "heads":
+            return [h for h in range(1, self.embed_dim + 1) if self.embed_dim % h == 0 and h != value]
+        if isinstance(value, int):
+            return [value + 1, 2 * value]
+        return [2 * value + 1]
+
+    def uses(self, key: str) -> bool:
+        """Whether `key` changes what this configuration computes (pos_bias: only the static sinusoid code uses it)."""
+        if key == "pos_bias":
+            return self.position_encoding_strategy == "static" and not self.combine_position
+        return True
 
     # ---- what the hyper-parameters imply -------------------------------------------------------------------
     @property

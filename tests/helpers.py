@@ -57,4 +57,6 @@ def random_spikedecoder(seed: int, **config):
                     m.running_var.uniform_(0.5, 1.5, generator=gen)
             elif isinstance(getattr(m, "v_threshold", None), torch.nn.Parameter):
                 m.v_threshold.uniform_(0.5, 0.8, generator=gen)
+    given = {SpikeDecoderConfig.ALIASES.get(k, k) for k in config}  # written out as a user's config would be:
+    config = {**config, **{k: getattr(model.config, k) for k in SpikeDecoderConfig.UNCONFIRMABLE if k not in given}}
     return model, model.state_dict(), config

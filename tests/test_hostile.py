@@ -360,6 +360,10 @@ CASES += [
          ("/dev/zero", "a device, not a regular file")),
     Case("config-is-a-fifo", lambda w, b: ["inspect", SD, "--config", _fifo(w / "cfg.json")],
          ("cfg.json", "a named pipe (FIFO), not a regular file")),
+    Case("spikedecoder-config-without-heads",  # upstream's default (2) fits a 4-head checkpoint's tensors too
+         lambda w, b: ["inspect", SD, "--config", _write(w / "cfg.json", json.dumps(
+             {k: v for k, v in json.loads(SD.with_suffix(".json").read_text()).items() if k != "heads"}))],
+         ("cfg.json", "leaves out", "heads (upstream's default 2; 1 fits the tensors as well)")),
     Case("calibration-is-a-fifo", lambda w, b: ["export", "-o", w / "x", "--calibration", _fifo(w / "cal.txt")],
          ("cal.txt", "FIFO")),
 ]

@@ -137,7 +137,15 @@ def make(upstream, lif_class, name: str, spec: dict, out: Path) -> None:
           f"(mean {np.mean(list(fired.values())):.3f})"
           + (f" (outside 10-40 %: {low})" if low else ""))
 
-    config = dict(spec["cfg"], dim_hid=spec["dim_hid"])
+    # upstream's defaults written out for the keys the tensors cannot confirm (our loader refuses them left out)
+    from dataclasses import fields
+
+    from neurocompile.models.spikedecoder import SpikeDecoderConfig
+
+    defaults = {f.name: f.default for f in fields(SpikeDecoderConfig)}
+    unnamed = {k: defaults[k] for k in SpikeDecoderConfig.UNCONFIRMABLE
+               if k not in spec["cfg"] and not any(SpikeDecoderConfig.ALIASES.get(a) == k for a in spec["cfg"])}
+    config = dict(spec["cfg"], **unnamed, dim_hid=spec["dim_hid"])
     if cfg.dictionary is not None:
         config["vocab_size"] = len(cfg.dictionary)
     out.mkdir(parents=True, exist_ok=True)

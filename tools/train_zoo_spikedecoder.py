@@ -28,9 +28,10 @@ from neurocompile.tasks.language import bits_per_token, generate
 from neurocompile.tasks.language.tokenizers import SpikeDecoderChars
 from zoo_training import common_args, train
 
+# every key the tensors cannot confirm is written (SpikeDecoderConfig.UNCONFIRMABLE): a config without them is refused
 CONFIG = dict(vocab_size=32, max_len=64, encodingType="learned", position_encoding_strategy="static", tok_embed_dim=64,
-              pos_embed_dim=32, heads=4, blocks=3, timesteps=2, normalization="layer", spiking_head=False,
-              spike_mode="average", dim_hid=2)
+              pos_embed_dim=32, heads=4, blocks=3, timesteps=2, attention_scale=0.125, normalization="layer",
+              spiking_head=False, spike_mode="average", pos_bias=0.0, firstBlock_spiking_res=False, dim_hid=2)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,8 @@ def config_path(checkpoint: Path) -> Path | None:
     return None
 
 
-def read_config(config: str | Path | dict | None, checkpoint: Path) -> tuple[SpikeDecoderConfig, str]:
-    """(the checked config, where it came from)."""
+def read_config(config: str | Path | dict | None, checkpoint: Path) -> tuple[SpikeDecoderConfig, str, frozenset[str]]:
+    """(the checked config, where it came from, the keys it gives)."""
     if config is None:
         found = config_path(checkpoint)
         if found is None:
@@ -50,7 +50,7 @@ def read_config(config: str | Path | dict | None, checkpoint: Path) -> tuple[Spi
                             f"or put {checkpoint.with_suffix('.json').name} beside it")
         config = found
     if isinstance(config, dict):
-        return _from_mapping(config, "the config"), "given as a dict"
+        return _from_mapping(config, "the config"), "given as a dict", _given(config)
     path = Path(config)
     raw = read_user_file(path, "--config")
     try:
@@ -60,7 +60,34 @@ def read_config(config: str | Path | dict | None, checkpoint: Path) -> tuple[Spi
         raise UserError(f"{path}: not a readable {kind} config ({exc})") from None
     if not isinstance(mapping, dict):
         raise UserError(f"{path}: the config must be one JSON object (key: value), not {type(mapping).__name__}")
-    return _from_mapping(mapping, str(path)), str(path)
+    return _from_mapping(mapping, str(path)), str(path), _given(mapping)
+
+
+def _given(mapping: dict[str, Any]) -> frozenset[str]:
+    return frozenset(SpikeDecoderConfig.ALIASES.get(k, k) for k in mapping)
+
+
+def check_confirmed(cfg: SpikeDecoderConfig, given: frozenset[str], state: dict[str, torch.Tensor], source: str,
+                    path: Path) -> None:
+    """A key the config leaves out keeps upstream's default only when the tensors fit no other value: otherwise the
+    default might silently run another model (a 4-head checkpoint as 2 heads), and the key is refused by name."""
+    missing = []
+    for key in SpikeDecoderConfig.UNCONFIRMABLE:
+        if key in given or not cfg.uses(key):
+            continue
+        for value in cfg.alternatives(key):
+            other = replace(cfg, **{key: value})
+            if other.problems():
+                continue
+            try:
+                check_against(other, state, source, path)
+            except UserError:
+                continue
+            missing.append(f"{key} (upstream's default {getattr(cfg, key)!r}; {value!r} fits the tensors as well)")
+            break
+    if missing:
+        raise UserError(f"{path}: the config ({source}) leaves out {len(missing)} key(s) the checkpoint cannot confirm: "
+                        f"{'; '.join(missing)}; give {'it' if len(missing) == 1 else 'each'} in the config as trained")
 
 
 def _from_mapping(mapping: dict[str, Any], source: str) -> SpikeDecoderConfig:
@@ -161,8 +188,9 @@ def build(ckpt: Checkpoint, options: LoadOptions) -> SpikeDecoder:
     if options.v_threshold is not None:
         raise UserError("--v-threshold applies to SpikeGPT; a SpikeDecoder's LIF thresholds are upstream's (1, or "
                         "learned and stored in the checkpoint with learning_MSLIF)")
-    cfg, source = read_config(options.config, ckpt.path)
+    cfg, source, given = read_config(options.config, ckpt.path)
     check_against(cfg, ckpt.state, source, ckpt.path)
+    check_confirmed(cfg, given, ckpt.state, source, ckpt.path)
     integer = {k for k in ckpt.state if k.endswith("num_batches_tracked")}
     not_float = sorted(k for k, t in ckpt.state.items() if k not in integer and not t.is_floating_point())
     if not_float:
