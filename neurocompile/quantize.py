@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -239,9 +239,11 @@ def _read_fields(group: h5py.Group, classes: dict[str, type]) -> Any:
         if f.name in group:
             item = group[f.name]
             kwargs[f.name] = _read_fields(item, classes) if isinstance(item, h5py.Group) else item[()]
-        else:
+        elif f.name in group.attrs:
             value = group.attrs[f.name]
             kwargs[f.name] = tuple(int(v) for v in value) if isinstance(value, np.ndarray) else value.item() if hasattr(value, "item") else value
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise KeyError(f"{cls.__name__} has no {f.name!r}")
     return cls(**kwargs)
 
 

@@ -331,6 +331,19 @@ def _bomb(path: Path) -> Path:
     return path
 
 
+def _weight_outside_int8(build: Path) -> Path:
+    """A program.h5 whose first Dense holds a weight Lava's 8 bits cannot (half -128: -256), the hash updated."""
+    import h5py
+
+    with h5py.File(build / "program.h5", "r+") as f:
+        dense = next(f["nodes"][k] for k in sorted(f["nodes"]) if f["nodes"][k].attrs["kind"] == "Dense")
+        halves = dense["q/halves"][()]
+        halves.flat[0] = -128
+        dense["q/halves"][...] = halves
+    _rehash(build, "program.h5")
+    return build
+
+
 def _fifo(path: Path) -> Path:
     os.mkfifo(path)
     return path
@@ -364,6 +377,9 @@ CASES += [
          lambda w, b: ["inspect", SD, "--config", _write(w / "cfg.json", json.dumps(
              {k: v for k, v in json.loads(SD.with_suffix(".json").read_text()).items() if k != "heads"}))],
          ("cfg.json", "leaves out", "heads (upstream's default 2; 1 fits the tensors as well)")),
+    Case("program-weight-outside-int8-rehashed",
+         lambda w, b: ["simulate", _weight_outside_int8(_copy_build(b, "cpu", w)), "--tokens", "2"],
+         ("program.h5", "halves holds -128, outside -127..127")),
     Case("calibration-is-a-fifo", lambda w, b: ["export", "-o", w / "x", "--calibration", _fifo(w / "cal.txt")],
          ("cal.txt", "FIFO")),
 ]

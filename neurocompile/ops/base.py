@@ -14,7 +14,7 @@ definition of a native node are also written in its metadata (``neurocompile.not
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, ClassVar
 
 import nir
@@ -134,6 +134,9 @@ class Op:
     # where the integer form departs from the float semantics beyond rounding to its scales, named in the manifest
     # of every build whose program has the op
     approximation: ClassVar[str | None] = None
+    # the range of each integer parameter of the op's Q (field -> (lowest, highest)): checked whenever a program is
+    # read (``int_check``), so an edited program.h5 whose hash was updated is refused, not run
+    int_limits: ClassVar[dict[str, tuple[int, int]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -221,6 +224,17 @@ class Op:
     def int_step(q: Any, inputs: list[np.ndarray], state: Any, tally: Tally) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 
+    @classmethod
+    def int_check(cls, q: Any) -> None:
+        """The integer invariants of `q` as read from a program file; a ValueError names the field.  Every array holds
+        integers (or booleans), every number is an integer, and each field in ``int_limits`` is in its range."""
+        _integers_only(q)
+        for name, (lo, hi) in cls.int_limits.items():
+            value = np.asarray(getattr(q, name))
+            if value.size and (value.min() < lo or value.max() > hi):
+                bad = value.min() if value.min() < lo else value.max()
+                raise ValueError(f"{name} holds {bad}, outside {lo}..{hi}")
+
     # -- parameters, equality -----------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
@@ -270,6 +284,17 @@ def _t(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     if array.dtype == np.float32 and like.dtype == torch.float32 and array.flags.c_contiguous:
         return torch.from_numpy(array)
     return torch.as_tensor(array, dtype=like.dtype, device=like.device)
+
+
+def _integers_only(q: Any) -> None:
+    for f in fields(q):
+        value = getattr(q, f.name)
+        if is_dataclass(value):
+            _integers_only(value)
+        elif isinstance(value, np.ndarray) and value.dtype.kind not in "iub":
+            raise ValueError(f"{f.name} holds {value.dtype} values; a program holds integers only")
+        elif isinstance(value, (float, np.floating)):
+            raise ValueError(f"{f.name} is {value!r}; a program holds integers only")
 
 
 def _numpy(value) -> np.ndarray:

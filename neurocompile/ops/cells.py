@@ -331,6 +331,8 @@ def _dt_reset(node: nir.NIRNode, dt: float | None, reset: str | None) -> tuple[f
 # --------------------------------------------------------------------------------------------------
 
 CUBA_DECAY_MAX = fixed.DECAY_UNITY - 1  # 12-bit decays
+BIAS_MANT_MAX = (1 << 12) - 1  # 13-bit signed mantissa
+BIAS_EXP_MAX = 7
 
 
 @dataclass(frozen=True)
@@ -422,6 +424,9 @@ class CUBA(_Compartment):
     """
 
     kind: ClassVar[str] = "CUBA"
+    int_limits: ClassVar[dict[str, tuple[int, int]]] = {
+        "du": (0, fixed.DECAY_UNITY - 1), "dv": (0, fixed.DECAY_UNITY), "vth": (1, (1 << 17) - 1),
+        "bias_mant": (-BIAS_MANT_MAX, BIAS_MANT_MAX), "bias_exp": (0, BIAS_EXP_MAX)}
     coarsenable: ClassVar[dict[str, tuple[str, int, int]]] = {
         "du": ("current decay", fixed.DECAY_SHIFT, fixed.DECAY_UNITY), "dv": ("decay", fixed.DECAY_SHIFT, fixed.DECAY_UNITY),
         "vth": ("threshold", 17, 2**17 - 1)}
@@ -499,6 +504,9 @@ class CUBAVoltage(_Compartment):
     program (Lava's LIF sends spikes only)."""
 
     kind: ClassVar[str] = "CUBAVoltage"
+    int_limits: ClassVar[dict[str, tuple[int, int]]] = {
+        "du": (0, fixed.DECAY_UNITY - 1), "dv": (0, fixed.DECAY_UNITY), "bias_mant": (-BIAS_MANT_MAX, BIAS_MANT_MAX),
+        "bias_exp": (0, BIAS_EXP_MAX)}
     du: np.ndarray
     dv: np.ndarray
     bias: np.ndarray
@@ -536,8 +544,6 @@ class CUBAVoltage(_Compartment):
         return v, (u, v)
 
 
-BIAS_MANT_MAX = (1 << 12) - 1  # 13-bit signed mantissa
-BIAS_EXP_MAX = 7
 
 
 def _mantissa_exponent(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

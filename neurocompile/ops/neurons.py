@@ -93,6 +93,8 @@ class LIF(_Width):
 
     kind: ClassVar[str] = "LIF"
     binary_output: ClassVar[bool] = True
+    int_limits: ClassVar[dict[str, tuple[int, int]]] = {"du": (0, fixed.DECAY_UNITY - 1), "dv": (0, fixed.DECAY_UNITY),
+                                                        "vth": (1, LIF_VTH_MAX)}
     coarsenable: ClassVar[dict[str, tuple[str, int, int]]] = {
         "dv": ("decay", fixed.DECAY_SHIFT, fixed.DECAY_UNITY), "vth": ("threshold", 17, LIF_VTH_MAX)}
     tau: float
@@ -234,6 +236,7 @@ class SpikeDelay(TokenShift):
     later -- the same state in float and integer form, and on Loihi 2 the synapses' own delays."""
 
     kind: ClassVar[str] = "SpikeDelay"
+    int_limits: ClassVar[dict[str, tuple[int, int]]] = {"steps": (1, 1 << 16)}
     binary_output: ClassVar[bool] = True
     feedthrough: ClassVar[bool] = False
     nir_native: ClassVar[type | None] = None  # a plain NIR Delay reads as a TokenShift; ours carries its kind

@@ -250,6 +250,10 @@ class Dense(Op):
     kind: ClassVar[str] = "Dense"
     arity: ClassVar[int | None] = None
     lowered: ClassVar[bool] = True
+    # Lava's 8-bit weights are stored as halves (the quantizer keeps them in [-127, 127]); exponents within the shifts
+    # the engines compute exactly; accumulators of at most 63 bits
+    int_limits: ClassVar[dict[str, tuple[int, int]]] = {"halves": (-127, 127), "exps": (-60, 60), "out_bits": (2, 63),
+                                                        "bias_from": (0, 1 << 30)}
     weight: np.ndarray  # [out, in]
     scales: np.ndarray  # [ports, in]
     bias: np.ndarray | None = None  # [out]

@@ -286,6 +286,11 @@ def check_program(program: Program, path: Path, probe: Callable[[Program], np.nd
             raise UserError(f"{where}: node {node.name} reads {', '.join(undefined)}, not defined before it; {advice}")
         if node.q is None and node.op_class.arity != 0:
             raise UserError(f"{where}: node {node.name} has no parameters; {advice}")
+        if node.q is not None:
+            try:
+                node.op_class.int_check(node.q)
+            except ValueError as exc:
+                raise UserError(f"{where}: node {node.name} ({node.kind}): {exc}; {advice}") from None
         names.add(node.name)
     try:
         inputs = probe(program)
