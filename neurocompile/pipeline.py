@@ -116,6 +116,9 @@ def parse_extension_ops(text: str) -> dict[str, str]:
         if not sep or not kind or mode not in EXTENSION_MODES:
             raise UserError(f"--extension-ops {text!r}: give {', '.join(EXTENSION_MODES)}, or KIND=MODE pairs separated "
                             f"by commas (e.g. LayerNorm=x86,WKV=neuron)")
+        if choices.get(kind, mode) != mode and kind != "*":
+            raise UserError(f"--extension-ops {text!r}: {kind}={choices[kind]} and {kind}={mode} contradict each other; "
+                            f"give each kind once")
         choices[kind] = mode
     return choices
 

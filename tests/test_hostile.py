@@ -380,6 +380,8 @@ CASES += [
     Case("program-weight-outside-int8-rehashed",
          lambda w, b: ["simulate", _weight_outside_int8(_copy_build(b, "cpu", w)), "--tokens", "2"],
          ("program.h5", "halves holds -128, outside -127..127")),
+    Case("extension-ops-that-contradict", lambda w, b: ["export", "-o", w / "x", "--extension-ops", "WKV=neuron,WKV=x86"],
+         ("WKV=neuron and WKV=x86 contradict each other",)),
     Case("calibration-is-a-fifo", lambda w, b: ["export", "-o", w / "x", "--calibration", _fifo(w / "cal.txt")],
          ("cal.txt", "FIFO")),
 ]
