@@ -35,7 +35,7 @@ PLACEMENTS = ("synapse", "neuron", "embedded_cpu", "host")
 # --------------------------------------------------------------------------------------------------
 
 
-RUN_FORMAT = "neurocompile.run/1"
+RUN_FORMAT = "neurocompile.run/2"  # /2: the run names its build's program (its sha256)
 TEXT_HEAD = 256  # tokens of a run's text kept for the report's header (memory stays flat in the run's length)
 
 
@@ -44,8 +44,15 @@ def save_run(build: Build, sim, tokens_head: list[int], seed: int, complete: boo
     arrays = {files.NPZ_MARK: np.array(RUN_FORMAT), "totals": sim.totals, "steps": np.int64(sim.steps),
               "nodes": np.array(list(build.program.nodes)), "fields": np.array(Tally.FIELDS),
               "tokens_head": np.asarray(tokens_head[:TEXT_HEAD], np.int64), "seed": np.int64(seed),
-              "streams": np.int64(sim.batch), "complete": np.bool_(complete)}
+              "streams": np.int64(sim.batch), "complete": np.bool_(complete), "program": np.array(_program_hash(build))}
     return files.write_file(build.path / RUN_FILE, lambda tmp: np.savez_compressed(tmp, **arrays), "the run file")
+
+
+def _program_hash(build: Build) -> str:
+    """The build's program, as its manifest lists it: a run is this build's only if it names the same hash."""
+    from .build import PROGRAM_FILE
+
+    return str(build.manifest["files"][PROGRAM_FILE])
 
 
 def _vocab(build: Build) -> int:
@@ -75,10 +82,14 @@ def load_run(build: Build) -> Run:
             nodes, fields_ = [str(x) for x in data["nodes"]], [str(x) for x in data["fields"]]
             run = Run(np.asarray(data["totals"]), int(data["steps"]), [int(t) for t in data["tokens_head"]],
                       int(data["streams"]), bool(data["complete"]))
+            program = str(data["program"])
     except Exception as exc:  # zip, zlib and numpy's header parser (ast, tokenize) fail in many ways on a damaged file
         raise UserError(f"{path}: damaged or not a neurocompile run ({type(exc).__name__}: {exc}); {again}") from None
     if nodes != list(build.program.nodes) or fields_ != list(Tally.FIELDS):
         raise UserError(f"{path}: recorded for another program or version; {again}")
+    if program != _program_hash(build):
+        raise UserError(f"{path}: the run of another build (its program {program[:12]}…, this build's "
+                        f"{_program_hash(build)[:12]}…): a run is reported with the build that made it; {again}")
     if (run.totals.shape != (len(nodes), len(fields_)) or run.totals.dtype.kind not in "iu" or (run.totals < 0).any()
             or run.steps < 1 or run.streams < 1 or any(not 0 <= t < _vocab(build) for t in run.tokens)):
         raise UserError(f"{path}: damaged (counters of the wrong shape or sign, or no steps); {again}")

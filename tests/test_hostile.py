@@ -72,6 +72,9 @@ def builds(tmp_path_factory) -> dict[str, Path]:
         assert main(["export", "--target", target, "-o", str(out), "--calibration-tokens", "256", "--json"]) == 0
         assert main(["simulate", str(out), "--tokens", "8", "--json"]) == 0
         made[target] = out
+    out = root / "cpu-other"  # the same program shape, calibrated on other text: another program, no run
+    assert main(["export", "--target", "cpu", "-o", str(out), "--calibration-tokens", "512", "--json"]) == 0
+    made["cpu-other"] = out
     out = root / "spikes"  # a spike-train build of the zoo's NIR graph
     assert main(["export", str(NIR), "--target", "cpu", "-o", str(out), "--json"]) == 0
     assert main(["simulate", str(out), "--input-spikes", str(SAMPLE), "--json"]) == 0
@@ -344,6 +347,11 @@ def _weight_outside_int8(build: Path) -> Path:
     return build
 
 
+def _with_run_of(build: Path, other: Path) -> Path:
+    shutil.copy(other / "run.npz", build / "run.npz")
+    return build
+
+
 def _fifo(path: Path) -> Path:
     os.mkfifo(path)
     return path
@@ -382,6 +390,9 @@ CASES += [
          ("program.h5", "halves holds -128, outside -127..127")),
     Case("extension-ops-that-contradict", lambda w, b: ["export", "-o", w / "x", "--extension-ops", "WKV=neuron,WKV=x86"],
          ("WKV=neuron and WKV=x86 contradict each other",)),
+    Case("run-of-another-build",  # run.npz copied from a build of the same program shape
+         lambda w, b: ["report", _with_run_of(_copy_build(b, "cpu-other", w), b["cpu"])],
+         ("run.npz", "the run of another build")),
     Case("calibration-is-a-fifo", lambda w, b: ["export", "-o", w / "x", "--calibration", _fifo(w / "cal.txt")],
          ("cal.txt", "FIFO")),
 ]
