@@ -109,15 +109,19 @@ def load_energy_model(name_or_path: str | Path | None = None) -> EnergyModel:
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.Pow: operator.pow}
 FUNCTIONS = {"log": math.log, "sqrt": math.sqrt, "min": min, "max": max}
+MAX_FORMULA = 2000  # characters: a price is a short derivation; a longer "formula" is refused, never walked
 
 
 def evaluate(formula: str, names: dict[str, float]) -> float:
     """The formula's value: numbers, the given names, + - * / **, parentheses and log/sqrt/min/max.  Raises
     ValueError naming what it cannot evaluate."""
+    if len(formula) > MAX_FORMULA:
+        raise ValueError(f"a formula of {len(formula):,} characters, over the {MAX_FORMULA:,} a price's derivation "
+                         f"may take; derive it in steps ([derived.NAME] figures)")
     try:
         tree = ast.parse(formula, mode="eval")
-    except SyntaxError:
-        raise ValueError(f"not a formula: {formula!r}") from None
+    except (SyntaxError, RecursionError, MemoryError):
+        raise ValueError(f"not a formula: {formula[:80]!r}") from None
 
     def walk(node: ast.AST) -> float:
         if isinstance(node, ast.Expression):
@@ -141,6 +145,8 @@ def evaluate(formula: str, names: dict[str, float]) -> float:
 
     try:
         value = walk(tree)
+    except RecursionError:
+        raise ValueError(f"{formula[:80]!r}…: nested too deeply to evaluate; derive it in steps") from None
     except (ArithmeticError, TypeError) as exc:
         raise ValueError(f"{formula!r} cannot be evaluated: {exc}") from None
     if not isinstance(value, float) or not math.isfinite(value):
@@ -149,7 +155,14 @@ def evaluate(formula: str, names: dict[str, float]) -> float:
 
 
 def names_in(formula: str) -> set[str]:
-    return {n.id for n in ast.walk(ast.parse(formula, mode="eval")) if isinstance(n, ast.Name)} - set(FUNCTIONS)
+    if len(formula) > MAX_FORMULA:
+        raise ValueError(f"a formula of {len(formula):,} characters, over the {MAX_FORMULA:,} a price's derivation may "
+                         f"take; derive it in steps ([derived.NAME] figures)")
+    try:
+        tree = ast.parse(formula, mode="eval")
+    except (SyntaxError, RecursionError, MemoryError):
+        raise ValueError(f"not a formula: {formula[:80]!r}") from None
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(FUNCTIONS)
 
 
 # --------------------------------------------------------------------------------------------------

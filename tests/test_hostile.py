@@ -352,6 +352,21 @@ def _with_run_of(build: Path, other: Path) -> Path:
     return build
 
 
+def _long_formula_toml(work: Path) -> Path:
+    """The shipped hw-45nm model with one price derived by a formula of 20,000 terms."""
+    from importlib import resources
+
+    text = (resources.files("neurocompile") / "energy_models" / "hw-45nm.toml").read_text()
+    start = text.index("formula =", text.index("[events.neuron_update]"))
+    end = text.index("\n", start)
+    return _write(work / "long.toml", text[:start] + 'formula = "' + " + ".join(["add_int32_pj"] * 20000) + '"' + text[end:])
+
+
+def _grid(work: Path, n: int) -> Path:
+    """A sweep grid of n ** 2 points (payload bits x block rows)."""
+    return _write(work / "grid.toml", f"payload_bits = {[2 + i % 23 for i in range(n)]}\nblock_rows = {list(range(n))}\n")
+
+
 def _fifo(path: Path) -> Path:
     os.mkfifo(path)
     return path
@@ -393,6 +408,10 @@ CASES += [
     Case("run-of-another-build",  # run.npz copied from a build of the same program shape
          lambda w, b: ["report", _with_run_of(_copy_build(b, "cpu-other", w), b["cpu"])],
          ("run.npz", "the run of another build")),
+    Case("energy-formula-of-20000-terms", lambda w, b: ["report", _copy_build(b, "cpu", w), "--energy", _long_formula_toml(w)],
+         ("long.toml", "events.neuron_update.formula", "characters, over the 2,000")),
+    Case("sweep-grid-of-a-million-points", lambda w, b: ["sweep", "--grid", _grid(w, 1000), "-o", w / "sweep"],
+         ("grid.toml", "1,000,000 points", "at most")),
     Case("calibration-is-a-fifo", lambda w, b: ["export", "-o", w / "x", "--calibration", _fifo(w / "cal.txt")],
          ("cal.txt", "FIFO")),
 ]

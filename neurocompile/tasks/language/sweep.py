@@ -18,6 +18,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import tempfile
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
@@ -40,6 +41,9 @@ class Grid:
     points: list[dict]  # build choices, one dict per combination (keys of BUILD_KEYS present in the grid)
     energy: list[str]  # energy model names or TOML paths
     source: dict  # the grid as read
+
+
+MAX_POINTS = 10_000  # build points one grid may ask for (a point is seconds to minutes: 10,000 is days of work)
 
 
 def read_grid(path: Path) -> Grid:
@@ -67,6 +71,11 @@ def read_grid(path: Path) -> Grid:
             if type(v) is not kind or (lo is not None and not lo <= v <= hi):
                 span = f" in {lo}..{hi}" if lo is not None else ""
                 raise UserError(f"{path}: {key} = {v!r}: each value must be a {kind.__name__}{span}")
+    count = math.prod(len(lists[k]) for k in BUILD_KEYS if k in lists)
+    if count > MAX_POINTS:
+        raise UserError(f"{path}: {' x '.join(str(len(lists[k])) for k in BUILD_KEYS if k in lists)} = {count:,} points "
+                        f"(each an export and an evaluation, tens of seconds); a grid takes at most {MAX_POINTS:,}: "
+                        f"split it, or fix the choices that matter least")
     for system in lists.get("system", []):
         if system not in RESOURCES.systems:
             raise UserError(f"{path}: system = {system!r}: known systems are {', '.join(RESOURCES.systems)}")
