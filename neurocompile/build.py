@@ -74,12 +74,25 @@ class Build:
         compare); returns a ``Simulation`` (text, counters, files).  Spike-train builds: run `input_spikes` (an
         array [T, n] or [T, B, n] of 0/1, or an .npz path) on ``engine`` 'cpu', 'lava' or 'float'; returns a
         ``SpikeSimulation`` (output rasters, counters, files).  Integer runs store their counters for ``report``."""
+        from .options import check
+
+        engines = ("cpu", "lava", "float") if self.task.name == "spikes" else ("cpu", "lava")
+        if engine not in engines:
+            raise UserError(f"engine: choose {', '.join(engines)} for this {self.task.name} build, got {engine!r}")
+        if engine == "lava" and self.manifest["target"] != "loihi2":
+            raise UserError(f"{self.path}: built for target {self.manifest['target']!r}, not 'loihi2'; the Lava engine "
+                            f"runs loihi2 builds: export with target='loihi2'")
         if self.task.name == "spikes":
             from .tasks.spikes import simulate
 
             return simulate(self, self._raster(input_spikes), engine, output_spikes)
         from .tasks.language import simulate
 
+        if not isinstance(prompt, str):
+            raise UserError(f"prompt: text (a str), got {type(prompt).__name__}")
+        tokens, temperature, top_p, seed = (check(name, value) for name, value in
+                                            (("tokens", tokens), ("temperature", temperature), ("top_p", top_p),
+                                             ("seed", seed)))
         return simulate(self, self.tokenizer.encode(prompt), tokens, temperature, top_p, seed, engine=engine,
                         spikes_out=spikes_out, collect=True)
 
@@ -91,9 +104,12 @@ class Build:
             from .tasks.spikes import evaluate
 
             return evaluate(self, self._raster(input_spikes))
+        from .options import check
         from .tasks.language import evaluate, evaluation_ids
 
-        return evaluate(self, evaluation_ids(self.tokenizer, text, max_tokens)[0], quiet=True)
+        if text is not None and not isinstance(text, str):
+            raise UserError(f"text: text (a str) or None for the zoo corpus, got {type(text).__name__}")
+        return evaluate(self, evaluation_ids(self.tokenizer, text, check("max_tokens", max_tokens))[0], quiet=True)
 
     def _raster(self, spikes):
         from .tasks.spikes import as_raster, input_shape, read_raster

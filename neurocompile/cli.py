@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import signal
 import sys
 import threading
@@ -14,16 +13,13 @@ from pathlib import Path
 from . import __version__
 from .errors import EngineMismatch, UserError
 from .models import zoo
+from .options import RANGES, Range
 
 # A short English sample for measuring activations when the user gives no text.
 SAMPLE_TEXT = (
     "The interpreter reads a statement, evaluates the expression and binds the result to a name. "
     "If the object is not found, an exception is raised and the stack is unwound."
 )
-
-
-MAX_TOKENS = 10**9  # a long run is a real use (energy per token over a long text); memory stays flat
-MAX_SEED = 2**63 - 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,43 +29,15 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def _int(lo: int, hi: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer in {lo}..{hi}, got {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {value}")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
-
-
-def _float(lo: float, hi: float, lo_open: bool = False):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        low_ok = value > lo if lo_open else value >= lo
-        if not math.isfinite(value) or not low_ok or value > hi:
-            raise argparse.ArgumentTypeError(f"must be a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}], "
-                                             f"got {text}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
-
-
 def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", default=None, help="text to continue (default 'The ')")
-    p.add_argument("--tokens", type=_int(0, MAX_TOKENS), default=200, help="how many tokens to generate (default %(default)s)")
-    p.add_argument("--temperature", type=_float(0, 100), default=0.8, help="0 for greedy (default %(default)s)")
-    p.add_argument("--top-p", type=_float(0, 1, lo_open=True), default=0.9,
+    p.add_argument("--prompt-file", type=Path, default=None, metavar="FILE",
+                   help="read the prompt from this UTF-8 file instead (a long prompt: memory stays flat in its length)")
+    p.add_argument("--tokens", type=RANGES["tokens"].parser(), default=200, help="how many tokens to generate (default %(default)s)")
+    p.add_argument("--temperature", type=RANGES["temperature"].parser(), default=0.8, help="0 for greedy (default %(default)s)")
+    p.add_argument("--top-p", type=RANGES["top_p"].parser(), default=0.9,
                    help="nucleus sampling mass, in (0, 1] (default %(default)s)")
-    p.add_argument("--seed", type=_int(0, MAX_SEED), default=0, help="sampling seed (default %(default)s)")
+    p.add_argument("--seed", type=RANGES["seed"].parser(), default=0, help="sampling seed (default %(default)s)")
 
 
 def _model_arg(p: argparse.ArgumentParser) -> None:
@@ -77,7 +45,7 @@ def _model_arg(p: argparse.ArgumentParser) -> None:
                    help=f"checkpoint (.pt/.pth, upstream state_dict); default: the zoo model {zoo.DEFAULT}")
     p.add_argument("--tokenizer", type=Path, default=None,
                    help="character vocabulary JSON or Hugging Face tokenizer.json (default: found beside the checkpoint)")
-    p.add_argument("--v-threshold", type=_float(0, 1e6, lo_open=True), default=None,
+    p.add_argument("--v-threshold", type=RANGES["v_threshold"].parser(), default=None,
                    help="SpikeGPT: the LIF threshold it was trained with (not stored in upstream checkpoints; default 1.0)")
     p.add_argument("--config", type=Path, default=None,
                    help="SpikeDecoder: its hyper-parameters, JSON or TOML with upstream's SDconfig keys plus dim_hid "
@@ -107,13 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="trace (a checkpoint) or import (a .nir graph), quantize and write a build "
                                       "directory for a target")
     _model_arg(p)
-    p.add_argument("--dt", type=_float(0, 1e3, lo_open=True), default=None,
+    p.add_argument("--dt", type=RANGES["dt"].parser(), default=None,
                    help="NIR graphs: the forward-Euler time step in seconds (default: the graph's metadata, else 1e-4)")
     p.add_argument("--reset", choices=["zero", "subtract"], default="zero",
                    help="NIR graphs: what a spike does to the voltage (NIR does not say; default %(default)s)")
-    p.add_argument("--calibration-rate", type=_float(0, 1, lo_open=True), default=None,
+    p.add_argument("--calibration-rate", type=RANGES["rate"].parser(), default=None,
                    help="NIR graphs without --calibration: Poisson input spikes per neuron and step (default 0.2)")
-    p.add_argument("--calibration-steps", type=_int(1, 10**6), default=None,
+    p.add_argument("--calibration-steps", type=RANGES["steps"].parser(), default=None,
                    help="NIR graphs without --calibration: time steps per calibration stream (default 256)")
     p.add_argument("--target", default="cpu",
                    help="cpu (bit-accurate simulator of Loihi 2 arithmetic) or loihi2 (the same, plus the core and chip map) "
@@ -124,10 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", type=Path, default=None,
                    help="what to calibrate fixed-point ranges on: UTF-8 text for language models (default: the zoo "
                         "corpus, training part); an input raster .npz for NIR graphs (default: Poisson input)")
-    p.add_argument("--calibration-tokens", type=_int(16, 10**8), default=4096, help="tokens of it to use (default %(default)s)")
-    p.add_argument("--payload-bits", type=_int(2, 24), default=None,
+    p.add_argument("--calibration-tokens", type=RANGES["calibration_tokens"].parser(), default=4096, help="tokens of it to use (default %(default)s)")
+    p.add_argument("--payload-bits", type=RANGES["payload_bits"].parser(), default=None,
                    help="graded spike payload width, 2..24 (default: the target's)")
-    p.add_argument("--block-rows", type=_int(0, 2**24), default=None,
+    p.add_argument("--block-rows", type=RANGES["block_rows"].parser(), default=None,
                    help="weight rows per shared exponent (default: the target's; 0 = one exponent per matrix)")
     p.add_argument("--token-shift", choices=["fold", "delay"], default=None,
                    help="language models: a weight matrix reading the token shift beside the current token gets one "
@@ -161,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("build", type=Path)
     p.add_argument("--input-spikes", type=Path, default=None, help="spike-train builds: input raster .npz")
     p.add_argument("--text", type=Path, default=None, help="UTF-8 text (default: the zoo corpus's held-out part)")
-    p.add_argument("--max-tokens", type=_int(0, 10**10), default=0, help="score at most this many tokens (0: all)")
+    p.add_argument("--max-tokens", type=RANGES["max_tokens"].parser(), default=0, help="score at most this many tokens (0: all)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_evaluate)
 
@@ -169,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
                                            "each layer's weights and values cost when they lose bits")
     p.add_argument("build", type=Path)
     p.add_argument("--text", type=Path, default=None, help="UTF-8 text (default: the zoo corpus's held-out part)")
-    p.add_argument("--max-tokens", type=_int(16, 10**10), default=2000,
+    p.add_argument("--max-tokens", type=Range(int, 16, 10**10).parser(), default=2000,
                    help="score at most this many tokens per variant (default %(default)s)")
     p.add_argument("--drop", type=_drops, default=(2, 4), help="bits each quantity loses, comma-separated (default 2,4)")
     p.add_argument("--plots", type=Path, default=None, help="write sensitivity.png and .pdf into this folder")
@@ -182,9 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", type=Path, required=True, help="TOML: payload_bits, block_rows, system, token_shift, extension_ops, energy (lists)")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for sweep.csv, sweep.json, pareto.png/.pdf "
                                                                   "and the cache of points (points/)")
-    p.add_argument("--max-tokens", type=_int(16, 10**10), default=2000, help="tokens scored per point (default %(default)s)")
-    p.add_argument("--calibration-tokens", type=_int(16, 10**8), default=1024, help="(default %(default)s)")
-    p.add_argument("--workers", type=_int(1, 1024), default=None, help="local worker processes (default: the cores)")
+    p.add_argument("--max-tokens", type=Range(int, 16, 10**10).parser(), default=2000, help="tokens scored per point (default %(default)s)")
+    p.add_argument("--calibration-tokens", type=RANGES["calibration_tokens"].parser(), default=1024, help="(default %(default)s)")
+    p.add_argument("--workers", type=RANGES["workers"].parser(), default=None, help="local worker processes (default: the cores)")
     p.add_argument("--ray", default=None, metavar="ADDRESS", help="run the points as Ray tasks on this cluster")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_sweep)
@@ -227,6 +195,15 @@ def _read_text(path: Path, option: str) -> str:
     if not text:
         raise UserError(f"{path}: the file is empty")
     return text
+
+
+def _prompt(args: argparse.Namespace) -> str:
+    """--prompt, or the text of --prompt-file (one of them), or 'The '."""
+    if args.prompt_file is not None:
+        if args.prompt is not None:
+            raise UserError("--prompt and --prompt-file exclude each other: give the prompt one way")
+        return _read_text(args.prompt_file, "--prompt-file")
+    return "The " if args.prompt is None else args.prompt
 
 
 def _encode(tokenizer, text: str, option: str) -> list[int]:
@@ -341,7 +318,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from .tasks.language import check_context, generate
 
     _, model, tokenizer = _load(args)
-    args.prompt = "The " if args.prompt is None else args.prompt
+    args.prompt = _prompt(args)
     prompt_ids = _encode(tokenizer, args.prompt, "--prompt")
     check_context(model.config.context, max(len(prompt_ids), 1) + args.tokens - 1,
                   f"--prompt ({len(prompt_ids)} tokens) and --tokens {args.tokens}")
@@ -456,7 +433,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     if spike_only or args.engine == "float":
         raise UserError(f"{', '.join(spike_only or ['--engine float'])}: for spike-train builds; {args.build} is a "
                         f"language model (give --prompt{'; the float model runs with `neurocompile generate`' if not spike_only else ''})")
-    args.prompt = "The " if args.prompt is None else args.prompt
+    args.prompt = _prompt(args)
     prompt_ids = _encode(build.tokenizer, args.prompt, "--prompt")
     check_context(context(build.program.metadata), len(prompt_ids or [0]) + args.tokens,
                   f"--prompt ({len(prompt_ids)} tokens) and --tokens {args.tokens}")

@@ -65,3 +65,44 @@ def test_the_zoo_reports_the_snn_paper_convention_as_published(tmp_path):
     memory = (t["binary_events"] + t["graded_events"]) * sram / 8 + t["neuron_updates"] * 4 * 24 / 64 * 20 \
         + t["op_evals"] * 3 * 24 / 64 * 20 + t["graded_messages"] * 2 * 16 / 64 * 20
     assert target["memory_pj_per_step"] == pytest.approx(memory)
+
+
+def test_the_api_checks_what_the_command_line_checks(tmp_path, monkeypatch):
+    """Issue 22: the API used to skip the CLI's checks (tokens=-5 ran, 2.5 was a TypeError, temperature=nan a torch
+    RuntimeError, a NaN NIR graph exported, a failed export left a folder in TMPDIR).  One set of ranges
+    (neurocompile.options) serves both; everything is a UserError with the CLI's words."""
+    import tempfile
+
+    import nir
+    import numpy as np
+
+    build = neurocompile.export(target="cpu", output=tmp_path / "c", calibration_tokens=256)
+    for kwargs, says in (({"tokens": -5}, "tokens: must be in 0..1000000000, got -5"),
+                         ({"tokens": 2.5}, "tokens: expected an integer in 0..1000000000, got 2.5"),
+                         ({"tokens": True}, "tokens: expected an integer"),
+                         ({"temperature": float("nan")}, "temperature: must be a finite number in [0, 100], got nan"),
+                         ({"top_p": 0}, "top_p: must be a finite number in (0, 1]"),
+                         ({"seed": -1}, "seed: must be in 0..9223372036854775807"),
+                         ({"engine": "gpu"}, "engine: choose cpu, lava"),
+                         ({"engine": "lava"}, "built for target 'cpu', not 'loihi2'"),
+                         ({"prompt": b"The "}, "prompt: text")):
+        with pytest.raises(UserError, match=pytest.importorskip("re").escape(says)):
+            build.simulate(**kwargs)
+    with pytest.raises(UserError, match="max_tokens: must be in 0..10000000000"):
+        build.evaluate(max_tokens=-1)
+    with pytest.raises(UserError, match="payload_bits: must be in 2..24, got 40"):
+        neurocompile.export(target="cpu", output=tmp_path / "x", payload_bits=40)
+    with pytest.raises(UserError, match="unknown option.*payload_bitz"):
+        neurocompile.export(target="cpu", output=tmp_path / "x", payload_bitz=8)
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    weight = np.ones((3, 2), np.float32)
+    weight[1, 0] = np.nan
+    graph = nir.NIRGraph(nodes={"input": nir.Input(np.array([2])), "fc": nir.Linear(weight),
+                                "lif": nir.IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.zeros(3)),
+                                "output": nir.Output(np.array([3]))},
+                         edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    with pytest.raises(UserError, match=r"node fc \(Linear\): weight is nan at index \(1, 0\)"):
+        neurocompile.export(graph, target="cpu")  # into a temporary folder of its own ...
+    assert list(scratch.iterdir()) == []  # ... removed again

@@ -412,6 +412,10 @@ CASES += [
          ("long.toml", "events.neuron_update.formula", "characters, over the 2,000")),
     Case("sweep-grid-of-a-million-points", lambda w, b: ["sweep", "--grid", _grid(w, 1000), "-o", w / "sweep"],
          ("grid.toml", "1,000,000 points", "at most")),
+    Case("prompt-and-prompt-file", lambda w, b: ["generate", "--prompt", "a", "--prompt-file", _write(w / "p.txt", "b")],
+         ("--prompt and --prompt-file exclude each other",)),
+    Case("prompt-file-is-dev-zero", lambda w, b: ["simulate", _copy_build(b, "cpu", w), "--prompt-file", "/dev/zero"],
+         ("/dev/zero", "a device")),
     Case("calibration-is-a-fifo", lambda w, b: ["export", "-o", w / "x", "--calibration", _fifo(w / "cal.txt")],
          ("cal.txt", "FIFO")),
 ]

@@ -148,3 +148,26 @@ def test_surrogate_gradient_reaches_the_weights():
 def test_config_counts_parameters_like_the_module():
     for cfg in (SpikeGPTConfig(2, 24, 30), SpikeGPTConfig(3, 16, 50, ffn_pre=True)):
         assert cfg.parameter_count() == sum(p.numel() for p in SpikeGPT(cfg).parameters())
+
+
+def test_a_long_prompt_is_read_in_bounded_chunks_without_autograd(monkeypatch):
+    """Issue 22: `generate` held the prompt's autograd graph in the state (~80 KB per prompt character: 1.9 GB for
+    20 kB).  The prompt is read in chunks of at most PROMPT_CHUNK tokens with gradients off, and the chunked read
+    samples what one pass would (the same state at the end, up to float rounding)."""
+    from neurocompile.tasks.language import PROMPT_CHUNK, generate
+
+    model = load_model(UPSTREAM / "RWKV.pt")
+    seen = []
+    forward = model.forward_with_state
+
+    def spy(tokens, state):
+        seen.append((tokens.shape[1], torch.is_grad_enabled()))
+        return forward(tokens, state)
+
+    monkeypatch.setattr(model, "forward_with_state", spy)
+    prompt = torch.randint(0, 40, (3 * PROMPT_CHUNK + 7,), generator=torch.Generator().manual_seed(0)).tolist()
+    chunked = list(generate(model, prompt, 5, temperature=0))
+    assert [n for n, _ in seen] == [PROMPT_CHUNK] * 3 + [7] and not any(grad for _, grad in seen)
+    with torch.no_grad():
+        logits, state = forward(torch.tensor([prompt]), model.initial_state(1))
+    assert chunked[0] == int(logits[0, -1].argmax())

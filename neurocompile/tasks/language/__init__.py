@@ -108,7 +108,6 @@ def sampled_windows(model, n_tokens: int, why: str) -> tuple[torch.Tensor, dict]
 # --------------------------------------------------------------------------------------------------
 
 
-@torch.no_grad()
 def check_context(limit: int | None, n_tokens: int, what: str) -> None:
     """A model with a bounded context (SpikeDecoder: max_len positions) refuses a longer run before it starts."""
     if limit is not None and n_tokens > limit:
@@ -116,13 +115,18 @@ def check_context(limit: int | None, n_tokens: int, what: str) -> None:
                         f"max_len); ask for fewer")
 
 
+PROMPT_CHUNK = 256  # prompt tokens the float model reads at once (its parallel form holds activations per token)
+
+
+@torch.no_grad()  # (a generator: torch keeps grad off across its yields) -- else the state drags the prompt's graph
 def generate(model, prompt_ids: list[int], n_tokens: int, temperature: float = 0.8,
              top_p: float = 0.9, seed: int = 0) -> Iterator[int]:
     """Yield `n_tokens` sampled token ids (temperature 0 means greedy); deterministic for a given seed."""
     gen = torch.Generator().manual_seed(seed)
     state = model.initial_state(1)
     if prompt_ids:
-        logits, state = model.forward_with_state(torch.tensor([prompt_ids]), state)
+        for start in range(0, len(prompt_ids), PROMPT_CHUNK):  # bounded chunks: memory flat in the prompt's length
+            logits, state = model.forward_with_state(torch.tensor([prompt_ids[start:start + PROMPT_CHUNK]]), state)
         last = logits[0, -1]
     else:  # no prompt: condition on token 0, as upstream does for an empty context
         last, state = model.step(torch.tensor([0]), state)
