@@ -5,7 +5,9 @@ class c has group c firing (rate 0.3) in the first half of its 40 steps and grou
 half, over a background of rate 0.15 everywhere -- so the order of the two bursts, not only which groups fire,
 tells the classes apart (c -> c+1 and c+1 -> c+2 share a group).  The network: Linear 12->24, RLeaky (24,
 recurrent), Linear 24->3, Leaky (3), classes by spike count.  Both cells use ``reset_delay=False``: NIR has no
-delayed reset, so the trained network is the exported graph's semantics exactly.
+delayed reset; and the recurrent weights have no bias (held at zero): snnTorch's RLeaky adds that bias from the first
+step, while NIR's interpreters read a loop as zero at the first step -- so the trained network is the exported
+graph's semantics exactly.
 
     python tools/train_zoo_nir.py --out models/zoo/rleaky-patterns
 
@@ -42,13 +44,17 @@ def samples(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
 def network() -> torch.nn.Sequential:
     import snntorch as snn
 
-    return torch.nn.Sequential(
+    net = torch.nn.Sequential(
         torch.nn.Linear(GROUPS * PER_GROUP, HIDDEN),
         snn.RLeaky(beta=torch.full((HIDDEN,), 0.9), linear_features=HIDDEN, threshold=torch.ones(HIDDEN),
                    init_hidden=True, reset_mechanism="zero", reset_delay=False),
         torch.nn.Linear(HIDDEN, GROUPS),
         snn.Leaky(beta=torch.full((GROUPS,), 0.9), threshold=torch.ones(GROUPS), init_hidden=True, output=True,
                   reset_mechanism="zero", reset_delay=False))
+    with torch.no_grad():  # no recurrent bias (see the docstring): zero, and not trained
+        net[1].recurrent.bias.zero_()
+    net[1].recurrent.bias.requires_grad_(False)
+    return net
 
 
 def run(net: torch.nn.Sequential, x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +99,8 @@ def main() -> None:
     np.savez_compressed(args.out.with_suffix(".sample.npz"), input=x_test[:, :4].numpy().astype(np.uint8),
                         labels=y_test[:4].numpy().astype(np.int64))  # four streams: a quick run through Lava
     card = {"framework": "snnTorch", "exported_with": "snntorch.export_nir.export_to_nir",
-            "network": "Linear 12->24, RLeaky 24 (recurrent, reset to zero, reset_delay=False), Linear 24->3, Leaky 3",
+            "network": "Linear 12->24, RLeaky 24 (recurrent without bias, reset to zero, reset_delay=False), Linear 24->3, "
+                       "Leaky 3",
             "task": __doc__.split("\n\n")[1].replace("\n", " "),
             "test_samples": len(y_test), "steps_per_sample": STEPS, "test_accuracy_snntorch": round(accuracy, 4),
             "iterations": args.iterations, "seed": args.seed, "train_seconds": round(time.perf_counter() - start, 1),
