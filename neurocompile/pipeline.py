@@ -57,7 +57,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
         "target": target.name,
         "task": "language",
         "source": {"checkpoint": ckpt.path.name, "sha256": ckpt.sha256},
-        "model": {"family": model.family, "title": title, **config_values},
+        "model": {"family": model.family, "title": title, **config_values, "footprint": footprint(model)},
         "numeric": asdict(spec),
         "token_shift": token_shift,
         "extension_ops": placed,
@@ -202,12 +202,38 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
         "task": "spikes",
         "source": source,
         "model": {"family": "nir", "nodes": len(graph.nodes), "dt": dt, "dt_source": dt_source, "reset": reset,
+                  "footprint": nir_footprint(nir_graph),
                   "input": list(shape), "outputs": {n.name: n.op.size for n in graph.outputs}},
         "numeric": asdict(spec),
         "calibration": cal_info,
         "approximations": NIR_APPROXIMATIONS + op_approximations(program) + rescaled,
     }
     return _place_and_write(target, system, graph, program, None, manifest, out, start, quiet)
+
+
+def footprint(model) -> dict:
+    """NeuroBench's footprint of the float model: every parameter and buffer at its element size (the `neurobench`
+    package's ``Footprint``: ``numel * element_size`` over ``parameters()`` and ``buffers()``)."""
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    size += sum(b.numel() * b.element_size() for b in model.buffers())
+    return {"bytes": int(size), "of": "the PyTorch model as loaded, parameters and buffers (NeuroBench's Footprint)"}
+
+
+def nir_footprint(graph) -> dict:
+    """The NIR graph's parameters at their element size, nested graphs included (a framework's own module may hold
+    other parameters and buffers for the same network: snnTorch keeps beta and threshold per layer)."""
+    import nir
+    import numpy as np
+    from dataclasses import fields
+
+    def size(node) -> int:
+        if isinstance(node, nir.NIRGraph):
+            return sum(size(n) for n in node.nodes.values())
+        return sum(np.asarray(getattr(node, f.name)).nbytes for f in fields(node)
+                   if f.name not in ("input_type", "output_type", "metadata")
+                   and isinstance(getattr(node, f.name), np.ndarray))
+
+    return {"bytes": int(size(graph)), "of": "the NIR graph's parameters as stored, at their element size"}
 
 
 # Named in every manifest: where the integer program departs from the float model, by design.

@@ -39,9 +39,13 @@ RUN_FORMAT = "neurocompile.run/2"  # /2: the run names its build's program (its 
 TEXT_HEAD = 256  # tokens of a run's text kept for the report's header (memory stays flat in the run's length)
 
 
-def save_run(build: Build, sim, tokens_head: list[int], seed: int, complete: bool = True) -> Path:
-    """Store a simulation's counters (running sums) in the build directory, atomically."""
+def save_run(build: Build, sim, tokens_head: list[int], seed: int, complete: bool = True,
+             generated: int = 0) -> Path:
+    """Store a simulation's counters (running sums) in the build directory, atomically.  `generated`: how many of
+    its steps were generated tokens (each waits for the one before it; the others -- a prompt, a spike train --
+    streamed through the pipeline)."""
     arrays = {files.NPZ_MARK: np.array(RUN_FORMAT), "totals": sim.totals, "steps": np.int64(sim.steps),
+              "generated": np.int64(generated),
               "nodes": np.array(list(build.program.nodes)), "fields": np.array(Tally.FIELDS),
               "tokens_head": np.asarray(tokens_head[:TEXT_HEAD], np.int64), "seed": np.int64(seed),
               "streams": np.int64(sim.batch), "complete": np.bool_(complete), "program": np.array(_program_hash(build))}
@@ -68,6 +72,7 @@ class Run:
     tokens: list[int]  # the first TEXT_HEAD tokens of stream 0
     streams: int
     complete: bool = True  # False: the run was interrupted, and these are the counters of its first `steps` tokens
+    generated: int = 0  # of the steps, generated tokens (each waits for the previous); the rest streamed (prefill)
 
 
 def load_run(build: Build) -> Run:
@@ -81,7 +86,7 @@ def load_run(build: Build) -> Run:
                 raise ValueError(f"format {str(data[files.NPZ_MARK])!r}, expected {RUN_FORMAT!r}")
             nodes, fields_ = [str(x) for x in data["nodes"]], [str(x) for x in data["fields"]]
             run = Run(np.asarray(data["totals"]), int(data["steps"]), [int(t) for t in data["tokens_head"]],
-                      int(data["streams"]), bool(data["complete"]))
+                      int(data["streams"]), bool(data["complete"]), int(data["generated"]))
             program = str(data["program"])
     except Exception as exc:  # zip, zlib and numpy's header parser (ast, tokenize) fail in many ways on a damaged file
         raise UserError(f"{path}: damaged or not a neurocompile run ({type(exc).__name__}: {exc}); {again}") from None
@@ -91,9 +96,10 @@ def load_run(build: Build) -> Run:
         raise UserError(f"{path}: the run of another build (its program {program[:12]}…, this build's "
                         f"{_program_hash(build)[:12]}…): a run is reported with the build that made it; {again}")
     if (run.totals.shape != (len(nodes), len(fields_)) or run.totals.dtype.kind not in "iu" or (run.totals < 0).any()
-            or run.steps < 1 or run.streams < 1 or any(not 0 <= t < _vocab(build) for t in run.tokens)):
+            or run.steps < 1 or run.streams < 1 or any(not 0 <= t < _vocab(build) for t in run.tokens)
+            or not 0 <= run.generated <= run.steps):
         raise UserError(f"{path}: damaged (counters of the wrong shape or sign, or no steps); {again}")
-    return Run(run.totals.astype(np.int64), run.steps, run.tokens, run.streams, run.complete)
+    return Run(run.totals.astype(np.int64), run.steps, run.tokens, run.streams, run.complete, run.generated)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,6 +131,7 @@ class Report:
     comparison: list[dict] = field(default_factory=list)
     neurobench: dict = field(default_factory=dict)
     figures: dict[str, Callable[[], Any]] = field(default_factory=dict, repr=False)  # the target's own: stem -> figure
+    headline: str = ""  # the fairest comparison in a sentence: where the SNN wins or loses, and why
 
 
 def layer_of(node: str) -> str:
@@ -164,11 +171,13 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
                      "memory_pj_per_step": sum(n * model.events[e].memory for e, n in counted.items())}
     report.totals["energy_pj_per_sequence"] = report.totals["energy_pj_per_step"] * steps
     report.comparison = comparison(counted, summed, spiking_rate(rows), macs, model, report.totals,
-                                   steps_per_token(program.metadata))
-    report.neurobench = neurobench(program, rows, summed)
+                                   steps_per_token(program.metadata), {r.node: r.per_step for r in rows})
+    report.neurobench = neurobench(program, rows, summed, build.manifest.get("model", {}).get("footprint"))
+    report.headline = headline(report, model)
     placement = build.partition
     if placement is not None and build.target.timing is not None:
         _add_time(report, build.target.timing(program, placement, {r.node: r.per_step for r in rows}))
+    _add_modes(report, rows, model, run, build.task.tokenizer)
     if placement is not None and build.target.placement_figure is not None:
         report.figures["placement"] = lambda: build.target.placement_figure(program, placement, layer_of,
                                                                              build.task.unit)
@@ -224,32 +233,109 @@ def _add_time(report: Report, time: dict) -> None:
     report.header["approximations"] = report.header["approximations"] + time["approximations"]
 
 
-def neurobench(program, rows: list[NodeRow], summed: dict[str, float]) -> dict:
+def _add_modes(report: Report, rows: list[NodeRow], model: EnergyModel, run: Run, generates: bool) -> None:
+    """Energy and time per unit in each mode the run had, and the run's energy from them (``totals.prefill``,
+    ``totals.generate``, ``totals.run``).
+
+    Prefill (a prompt, a spike train) streams one unit per step through the pipeline: its dynamic energy is the
+    counted events per unit, its time the pipelined step.  A generated token must cross the whole pipeline before
+    the next is sampled: its time is the timing model's generation time, and every neuron and neuron program on
+    neurocores updates on each of those steps (Loihi 2 steps every compartment every time step), so that work is
+    paid (steps per token + pipeline depth) / steps per token times; synaptic events and messages happen once, when
+    the token's activity passes.  Static energy is the powered system's static power times each mode's time."""
+    t, key = report.totals, report.header["unit_key"]
+    seconds, generate_seconds = t.get("seconds_per_step"), t.get("generate_seconds_per_step")
+    static_pj_per_s = t["static_pj_per_step"] / seconds if seconds else None
+    every_step = sum(r.per_step["neuron_updates"] * model.cost("neuron_update") + r.per_step["op_evals"] * model.cost("op_eval")
+                     for r in rows if r.placement == "neuron")
+
+    def mode(dynamic: float, seconds: float | None, how: str) -> dict:
+        static = None if static_pj_per_s is None else static_pj_per_s * seconds
+        total = dynamic + (static or 0.0)
+        return {f"dynamic_pj_per_{key}": dynamic, f"static_pj_per_{key}": static, f"total_pj_per_{key}": total,
+                f"seconds_per_{key}": seconds, f"edp_js_per_{key}": None if seconds is None else total * 1e-12 * seconds,
+                "how": how}
+
+    t["prefill"] = mode(t["energy_pj_per_step"], seconds, f"one {report.header['unit']} per pipelined step: counted "
+                        f"events per {report.header['unit']}" + (", static power x the step's time" if seconds else
+                                                                  " (no timing model for this target: no static energy)"))
+    t["generate"] = None
+    if generates and generate_seconds:
+        factor = generate_seconds / seconds
+        t["generate"] = mode(t["energy_pj_per_step"] + every_step * (factor - 1), generate_seconds,
+                             f"a token crosses the pipeline before the next is sampled ({factor:.1f}x the prefill step's "
+                             f"time); the neuron and neuron-program updates on neurocores "
+                             f"({every_step / 1e3:,.1f} nJ per token step) run on every one of those steps, synaptic "
+                             f"events once; static power x that time")
+    prefill_units = run.steps - run.generated
+    generated = run.generated if t["generate"] is not None else 0
+    energy = (prefill_units * t["prefill"][f"total_pj_per_{key}"]
+              + generated * (t["generate"] or {}).get(f"total_pj_per_{key}", 0.0)
+              + (run.generated - generated) * t["prefill"][f"total_pj_per_{key}"]) * run.streams
+    t["run"] = {"prefill_" + key + "s": prefill_units, "generated_" + key + "s": run.generated, "streams": run.streams,
+                "total_pj": energy, "how": "per stream: prefill units x prefill + generated tokens x generate, times the "
+                                          "streams" + ("" if t["generate"] is not None or not run.generated else
+                                                       " (no timing model: generated tokens priced as prefill)")}
+
+
+def neurobench(program, rows: list[NodeRow], summed: dict[str, float], footprint: dict | None = None) -> dict:
     """NeuroBench's metrics (Yik et al., "The NeuroBench framework for benchmarking neuromorphic computing algorithms
     and systems", Nature Communications 2025; the `neurobench` package's definitions), from the integer run's
-    counters: activation sparsity over the spiking populations' outputs, synaptic operations (effective: non-zero
-    input x non-zero weight, ACs where the input is binary, MACs where it is graded; dense: every synapse, each step),
-    membrane updates, connection sparsity and footprint of the deployed weights."""
+    counters: activation sparsity over the spiking populations' outputs; synaptic operations over the weight
+    matrices (effective: non-zero input x non-zero weight, ACs where the input is binary, MACs where it is graded;
+    dense: every synapse of the same matrices, each step); membrane updates of the spiking neurons; connection
+    sparsity; and NeuroBench's footprint -- every parameter and buffer of the float model at its element size
+    (recorded at export, ``footprint``).  Our deployed 8-bit synaptic weights are ``deployed_weight_bytes``."""
     spiking = [r for r in rows if r.per_step["neuron_updates"] and program.nodes[r.node].op_class.binary_output]
     updates = sum(r.per_step["neuron_updates"] for r in spiking)
+    dense_rows = [r for r in rows if r.kind == "Dense"]
     weights = [node.q.halves for node in program.nodes.values() if node.kind == "Dense"]
     synapses = sum(w.size for w in weights)
+    others = [r for r in rows if r.kind != "Dense"]
     return {
         "activation_sparsity": 1 - sum(r.per_step["spikes"] for r in spiking) / updates if updates else None,
-        "effective_acs_per_step": summed["effective_binary_events"],
-        "effective_macs_per_step": summed["effective_graded_events"],
-        # NeuroBench's "Dense": every synapse, every step (each of a token's synthetic steps), active or not
+        "effective_acs_per_step": float(sum(r.per_step["effective_binary_events"] for r in dense_rows)),
+        "effective_macs_per_step": float(sum(r.per_step["effective_graded_events"] for r in dense_rows)),
+        # NeuroBench's "Dense": every synapse of the same matrices, every step (each of a token's synthetic steps)
         "dense_synops_per_step": float(synapses * steps_per_token(program.metadata)),
-        "membrane_updates_per_step": summed["neuron_updates"],
+        "membrane_updates_per_step": float(updates),
         "connection_sparsity": 1 - sum(int(np.count_nonzero(w)) for w in weights) / synapses if synapses else None,
-        "footprint_bytes": synapses * program.spec.weight_bits // 8,
+        "footprint": None if footprint is None else footprint.get("bytes"),
+        "deployed_weight_bytes": synapses * program.spec.weight_bits // 8,
+        "other_effective_synops_per_step": float(sum(r.per_step["effective_binary_events"]
+                                                     + r.per_step["effective_graded_events"] for r in others)),
         "note": "from the integer program's counters with NeuroBench's definitions; per step (NeuroBench reports per "
-                "sample: multiply by the steps of a sample). Weights are the deployed ones (8-bit, one matrix per "
-                "input port, so token-shift mixing counts its two matrices); the footprint counts those synaptic "
-                "weights only. NeuroBench's own hooks see nn.Linear/Conv/RNN layers only, so functional matmuls and "
-                "elementwise products escape it; these counters cover every synapse, and price elementwise work "
-                "as op_evals, which NeuroBench does not count.",
+                "sample: multiply by the steps of a sample). Synaptic operations, effective and dense, are over the "
+                "same synapses: the weight matrices (8-bit, one matrix per input port, so token-shift mixing counts "
+                "its two matrices); the synapses of neuron programs (attention state, LayerNorm reductions) are "
+                "other_effective_synops. Membrane updates count spiking neurons only (not readouts or state "
+                "accumulators). footprint: NeuroBench's, the float model's parameters and buffers at their element "
+                + ("size (" + footprint["of"] + ")" if footprint else "size (not recorded: export again)")
+                + "; deployed_weight_bytes: the deployed synaptic weights. NeuroBench's own hooks see nn.Linear/Conv/"
+                "RNN layers only, so functional matmuls and elementwise products escape it; these counters cover "
+                "every synapse, and price elementwise work as op_evals, which NeuroBench does not count.",
     }
+
+
+def convention_layers(macs: list[tuple[str, str, int]], per_node: dict[str, dict[str, float]], ac: float, mac: float,
+                      timesteps: int) -> list[dict]:
+    """The convention computed per layer, as the Spikformer-lineage papers do: each layer's own input firing rate
+    (spikes in per input per step, measured: its binary synaptic ops over its dense MACs) times its FLOPs times T at
+    E_AC where its input is spikes; where the measured input is not binary (graded values, the first layer's
+    real-valued input), E_MAC times its FLOPs.  The choice is recorded beside each number."""
+    out = []
+    for name, kind, flops in macs:
+        events = per_node.get(name, {})
+        binary, graded = events.get("binary_events", 0.0), events.get("graded_events", 0.0)
+        if graded == 0 and binary > 0:
+            rate = binary / (flops * timesteps)
+            out.append({"layer": name, "kind": kind, "flops": flops, "input": "spikes", "input_rate": rate,
+                        "priced_as": "AC", "ops": rate * timesteps * flops, "pj": ac * rate * timesteps * flops})
+        else:
+            out.append({"layer": name, "kind": kind, "flops": flops, "input": "graded" if graded else "silent",
+                        "input_rate": None, "priced_as": "MAC" if graded else "none",
+                        "ops": float(flops) if graded else 0.0, "pj": mac * flops if graded else 0.0})
+    return out
 
 
 def spiking_rate(rows: list[NodeRow]) -> float:
@@ -261,7 +347,8 @@ def spiking_rate(rows: list[NodeRow]) -> float:
 
 
 def comparison(counted: dict[str, float], summed: dict[str, float], rate: float, macs: list[tuple[str, str, int]],
-               model: EnergyModel, totals: dict, timesteps: int = 1) -> list[dict]:
+               model: EnergyModel, totals: dict, timesteps: int = 1,
+               per_node: dict[str, dict[str, float]] | None = None) -> list[dict]:
     """This network on its target beside the same network as a dense ANN (fp32 and int8), both priced by `model` and
     paying the same memory model (its weight reads per MAC at the SNN's synaptic memory size; ``..._without_memory``
     drops memory on both sides), and beside the SNN-paper convention as published.
@@ -282,23 +369,41 @@ def comparison(counted: dict[str, float], summed: dict[str, float], rate: float,
 
     attention = any(kind == "SpikingAttention" for _, kind, _ in macs)
     what = ("Linear layers, and attention's q.K and A.V over a key/value cache at the run's mean position (cache reads "
-            "priced as weight reads)" if attention else "Linear layers only")
+            "priced as weight reads)" if attention else "Linear layers")
+    # the work besides synapses, which an ANN of the same network does too (its activations, norms, WKV, products and
+    # the activations it moves): every ANN row pays what the SNN pays for it, under the same model
+    others = [e for e in EVENTS if e not in ("binary_synaptic_op", "graded_synaptic_op")]
+    extra = sum(counted[e] * model.cost(e) for e in others)
+    extra_range = [sum(counted[e] * model.cost_range(e)[i] for e in others) for i in (0, 1)]
+    extra_memory = sum(counted[e] * model.events[e].memory for e in others)
+    also = ("the SNN's own neuron updates (as activations), extension-op evaluations (norms, WKV, products, mixes) and "
+            "graded messages (activation traffic), priced as the SNN's")
 
-    def dense(key: str, precision: str) -> dict:
+    def ann_row(key: str, precision: str, n: float, method: str) -> dict:
         compute, read = b[f"mac_{precision}_pj"], b[f"weight_read_{precision}_pj"]
-        return {"id": key, "method": f"dense ANN, {precision} MACs, weights read per MAC ({what})",
-                "synops_per_step": ann, "energy_pj_per_step": ann * (compute.value + read.value),
-                "memory_pj_per_step": ann * read.value, "energy_pj_per_step_without_memory": ann * compute.value,
-                "energy_pj_per_step_range": [ann * (compute.low + read.low), ann * (compute.high + read.high)]}
+        return {"id": key, "method": f"{method}, {precision} + the same elementwise work",
+                "detail": f"{method}: {precision} MACs with a weight read per MAC ({what}), plus {also}",
+                "synops_per_step": n, "energy_pj_per_step": n * (compute.value + read.value) + extra,
+                "mac_pj_per_step": n * (compute.value + read.value), "elementwise_pj_per_step": extra,
+                "memory_pj_per_step": n * read.value + extra_memory,
+                "energy_pj_per_step_without_memory": n * compute.value + extra - extra_memory,
+                "energy_pj_per_step_range": [n * (compute.low + read.low) + extra_range[0],
+                                             n * (compute.high + read.high) + extra_range[1]]}
 
+    layers = convention_layers(macs, per_node or {}, ac, mac, timesteps)
     return [
         {"id": "target", "method": f"this network, counted events, {model.name}", "synops_per_step": synops,
          "energy_pj_per_step": totals["energy_pj_per_step"], "memory_pj_per_step": memory,
          "energy_pj_per_step_without_memory": None if memory is None else totals["energy_pj_per_step"] - memory,
          "energy_pj_per_step_range": totals["energy_pj_per_step_range"]},
-        dense("ann_fp32", "fp32"),
-        dense("ann_int8", "int8"),
-        {"id": "convention", "method": f"SNN-paper convention: E_MAC x FLOPs(first layer) + E_AC x fr x T x FLOPs(other "
+        ann_row("ann_int8_sparse", "int8", synops, "ANN skipping the zero inputs this run saw"),
+        ann_row("ann_fp32", "fp32", ann, "dense ANN"),
+        ann_row("ann_int8", "int8", ann, "dense ANN"),
+        {"id": "convention_per_layer", "method": "SNN-paper convention per layer: E_AC x (its input's firing rate) x T x "
+                                                 "FLOPs where the input is spikes, E_MAC x FLOPs where it is not",
+         "synops_per_step": sum(layer["ops"] for layer in layers), "energy_pj_per_step": sum(layer["pj"] for layer in layers),
+         "layers": layers, "timesteps": timesteps, "pj_per_ac": ac, "pj_per_mac": mac},
+        {"id": "convention", "method": f"SNN-paper convention, pooled: E_MAC x FLOPs(first layer) + E_AC x fr x T x FLOPs(other "
                                        f"layers), fr = {rate:.3f}, T = {timesteps}",
          "synops_per_step": first + rate * timesteps * (ann - first),
          "energy_pj_per_step": mac * first + ac * rate * timesteps * (ann - first),
@@ -307,6 +412,28 @@ def comparison(counted: dict[str, float], summed: dict[str, float], rate: float,
         {"id": "paper_constants_counted", "method": "the convention's constants on counted events: binary -> AC, graded -> MAC",
          "synops_per_step": synops, "energy_pj_per_step": ac * summed["binary_events"] + mac * summed["graded_events"]},
     ]
+
+
+def headline(report: Report, model: EnergyModel) -> str:
+    """The fairest comparison in one sentence: this network against an int8 ANN that skips the same zero inputs and
+    does the same elementwise work (``ann_int8_sparse``), and what decides it, per kind of synaptic op."""
+    c = {row["id"]: row for row in report.comparison}
+    snn, ann = c["target"], c.get("ann_int8_sparse")
+    if ann is None or not ann["energy_pj_per_step"]:
+        return ""
+    unit, t = report.header["unit"], report.totals
+    ratio = snn["energy_pj_per_step"] / ann["energy_pj_per_step"] - 1
+    where = f"{abs(ratio):.1%} {'above' if ratio > 0 else 'below'}"
+    mac = model.baseline["mac_int8_pj"].value + model.baseline["weight_read_int8_pj"].value
+    kinds = [f"{t[field]:,.0f} {name} synaptic ops at {model.cost(event):.3g} pJ each" for field, name, event in
+             (("binary_events", "binary", "binary_synaptic_op"), ("graded_events", "graded", "graded_synaptic_op"))
+             if t[field]]
+    return (f"Against an int8 ANN that skips the same zero inputs and does the same elementwise work, this network "
+            f"({model.name}) is {where} it: {snn['energy_pj_per_step'] / 1e3:,.0f} against "
+            f"{ann['energy_pj_per_step'] / 1e3:,.0f} nJ per {unit}. The difference is the synaptic work -- "
+            f"{' and '.join(kinds) or 'no synaptic ops'} against {ann['synops_per_step']:,.0f} int8 MACs at "
+            f"{mac:.3g} pJ with their weight reads; the elementwise work ({ann['elementwise_pj_per_step'] / 1e3:,.0f} nJ) "
+            f"is the same on both sides by construction.")
 
 
 def _header(build: Build, run: Run, model: EnergyModel) -> dict:
@@ -337,7 +464,11 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
             "messages between chips are counted, not priced",
             *(["the first token of the run is the prompt's first character (or token 0 for an empty prompt)"]
               if language else []),
-            "dense ANN baselines count the MACs of the Linear layers only (norms, WKV, gates excluded)",
+            "ANN baselines: the MACs of the Linear layers (every input for the dense rows, the inputs this run saw "
+            "non-zero for ann_int8_sparse), each with a weight read, plus the SNN's own neuron updates, extension-op "
+            "evaluations and graded messages priced as the SNN's (the elementwise work both sides do)",
+            "generated tokens: every neuron and neuron program on neurocores updates on each pipeline step a token "
+            "waits for (totals.generate); synaptic events are counted once per token",
         ],
         "resources": _resources(build),
     }
@@ -432,14 +563,24 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[Cell]]]]:
                    ["energy with static (nJ)", t["energy_with_static_pj_per_step"] / 1e3],
                    ["energy-delay product (nJ·µs)", t["edp_js_per_step"] * 1e15],
                    ["energy-delay product range (nJ·µs)", tuple(v * 1e15 for v in t["edp_js_per_step_range"])]]
+    key = report.header["unit_key"]
+    modes = [[name, nj(m[f"dynamic_pj_per_{key}"]), nj(m[f"static_pj_per_{key}"]), nj(m[f"total_pj_per_{key}"]),
+              None if m[f"seconds_per_{key}"] is None else m[f"seconds_per_{key}"] * 1e6]
+             for name, m in (("prefill (pipelined)", t["prefill"]), ("generated (one at a time)", t.get("generate")))
+             if m is not None]
     return [
         (f"Per {unit}: counted events and energy", ["quantity", f"per {unit}"], totals),
+        (f"Energy and time per {unit}, by mode", ["mode", "dynamic (nJ)", "static (nJ)", "total (nJ)", "time (µs)"], modes),
         ("Energy by layer", ["layer", f"nJ / {unit}", "%"], share(report.by_layer)),
         ("Energy by op type", ["op", f"nJ / {unit}", "%"], share(report.by_kind)),
         ("Energy by placement", ["placement", f"nJ / {unit}", "%"], share(report.by_placement)),
         ("Firing rate per spiking population", ["population", "rate %"], lif),
         ("Conventions compared", ["method", f"ops / {unit}", f"nJ / {unit}", f"nJ / {unit}, no memory", "range (nJ)"],
          comparison),
+        ("SNN-paper convention by layer", ["layer", "input", "input rate %", "priced as", f"nJ / {unit}"],
+         [[layer["layer"], layer["input"], None if layer["input_rate"] is None else 100 * layer["input_rate"],
+           layer["priced_as"], layer["pj"] / 1e3]
+          for c in report.comparison if c["id"] == "convention_per_layer" for layer in c["layers"]]),
         ("NeuroBench metrics", ["metric", "value"],
          [[k.replace("_per_step", f" per {unit}").replace("_", " "), v] for k, v in report.neurobench.items()
           if k != "note"]),
@@ -466,6 +607,8 @@ def to_markdown(report: Report) -> str:
              f"- run: {h['tokens']} {h['unit']}s x {h['streams']} stream(s){interrupted}"
              + (f"; text: {h['text']!r}" if h["text"] else ""),
              f"- units: {h['units']}", f"- energy model: {h['energy_model']}"]
+    if report.headline:
+        lines += ["", f"**{report.headline}**", ""]
     if h["token_shift"]:
         lines.append(f"- token shift: {h['token_shift']} ({TOKEN_SHIFT_NOTES[h['token_shift']]}); export "
                      f"--token-shift {'fold' if h['token_shift'] == 'delay' else 'delay'} builds the other, and "

@@ -37,7 +37,7 @@ CAN_DROP = os.geteuid() != 0 or shutil.which("setpriv") is not None
 def _cli(argv: list, cwd: Path, unprivileged: bool = False, **kw) -> subprocess.CompletedProcess:
     prefix = NO_DAC if unprivileged else []
     return subprocess.run([*prefix, sys.executable, "-m", "neurocompile.cli", *map(str, argv)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, **kw)
+                          capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, **kw)
 
 
 def _tree(root: Path) -> dict[str, str]:

@@ -55,8 +55,25 @@ def test_report_agrees_with_the_neurobench_package(tmp_path):
     assert ours["effective_acs_per_step"] == pytest.approx(synops["Effective_ACs"] / steps, rel=0.03)
     assert ours["activation_sparsity"] == pytest.approx(theirs["ActivationSparsity"], abs=0.01)
     assert ours["membrane_updates_per_step"] * steps == pytest.approx(theirs["MembraneUpdates"], rel=1e-3)
-    assert ours["footprint_bytes"] == sum(layer.weight.numel() for layer in (net[0], net[2]))  # 8-bit weights
+    assert ours["deployed_weight_bytes"] == sum(layer.weight.numel() for layer in (net[0], net[2]))  # 8-bit weights
     # the input layer sees the same spikes in both runs: its effective ACs exactly, from the weights' non-zeros
     first = next(r for r in report.nodes if r.kind == "Dense")
     expected = (raster.reshape(-1, 12) @ (net[0].weight.detach().numpy() != 0).sum(0)).sum() / (steps * streams)
     assert first.per_step["effective_binary_events"] == pytest.approx(expected)
+
+
+def test_footprint_is_neurobenchs_on_the_checkpoint(tmp_path):
+    """NeuroBench's footprint is every parameter and buffer of the model at its element size: the package's own
+    Footprint on the zoo SpikeGPT as loaded equals the report's (issue 23: the report printed the deployed 8-bit
+    weights under that name, 865 KB against the package's 3.54 MB)."""
+    from neurobench.metrics.static import Footprint
+    from neurobench.models import TorchModel
+
+    from neurocompile.models import zoo
+
+    theirs = Footprint()(TorchModel(neurocompile.load_model(zoo.path())))
+    build = neurocompile.export(target="cpu", output=tmp_path / "b", calibration_tokens=256)
+    build.simulate(tokens=4)
+    ours = build.report().neurobench
+    assert ours["footprint"] == theirs and theirs > 3_000_000
+    assert ours["deployed_weight_bytes"] < theirs / 3

@@ -378,7 +378,7 @@ def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: fl
             on_token(token)
         seconds = time.perf_counter() - start
         complete = not stop()
-        run_file = save_run(build, sim, head, seed, complete)
+        run_file = save_run(build, sim, head, seed, complete, generated=max(0, sim.steps - len(prompt_ids or [0])))
         spikes_file = spikes.close({}) if spikes is not None else None
     finally:
         if spikes is not None:
