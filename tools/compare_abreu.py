@@ -28,9 +28,12 @@ from bench_export import make_checkpoint  # noqa: E402
 import neurocompile  # noqa: E402
 from neurocompile.targets.loihi2.timing import TIMING  # noqa: E402
 
-ABREU = {"generate_tokens_per_s": 41.5, "generate_mj_per_token": 405.0, "prefill_tokens_per_s": 6632.0,
-         "prefill_mj_per_token": 3.7, "chips": 24, "system_chips": 32, "one_chip_tokens_per_s": 71.3,
-         "one_chip_mj_per_token": 59.0}
+from neurocompile.targets.loihi2.anchors import ABREU as A, abreu_split  # noqa: E402
+
+ABREU = {"generate_tokens_per_s": A.generate_tokens_per_s, "generate_mj_per_token": A.generate_mj_per_token,
+         "prefill_tokens_per_s": A.prefill_tokens_per_s, "prefill_mj_per_token": A.prefill_mj_per_token,
+         "chips": A.chips, "system_chips": A.system_chips, "one_chip_tokens_per_s": A.one_chip_tokens_per_s,
+         "one_chip_mj_per_token": A.one_chip_mj_per_token}
 
 
 def main() -> None:
@@ -64,7 +67,7 @@ def main() -> None:
         partition = build.manifest["partition"]
     hw = reports["hw-45nm"]
     t, timing = hw.totals, hw.header["resources"]["timing"]
-    watts = TIMING.static_watts_per_chip.value
+    watts = TIMING.static_watts_per_chip
     used = partition["chips"]
     rates = list(hw.firing_rates.values())
     print(f"## A 216M-shaped SpikeGPT beside Abreu et al. 2025 (`python tools/compare_abreu.py --tokens {args.tokens}`)\n")
@@ -73,22 +76,35 @@ def main() -> None:
           f"{partition['chips_available']} chips; {hw.header['tokens']} tokens (16-word prompt + {args.tokens} generated), "
           f"LIF firing {min(rates):.1%}–{max(rates):.1%}; pipeline depth {timing['pipeline_depth_steps']} steps; "
           f"the step is bounded by {timing['bottleneck']}.\n")
-    print("| | tokens/s, prefill (pipelined) | tokens/s, generation | dynamic mJ/token | static mJ/token, generation "
-          "(chips powered) | total mJ/token, generation |")
+    a = ABREU
+    split = {n: abreu_split(n) for n in (a["chips"], a["system_chips"])}
+    print(f"Abreu et al. report totals per token, not a static/dynamic split. Their two generation points solve for "
+          f"one (E = E_dyn + chips x P_static / rate, E_dyn the same on both): with {a['chips']} chips powered, "
+          f"**{split[a['chips']][0]:.3f} W static per chip and {split[a['chips']][1]:.1f} mJ dynamic per generated "
+          f"token**; with all {a['system_chips']}, {split[a['system_chips']][0]:.3f} W and "
+          f"{split[a['system_chips']][1]:.1f} mJ (targets/loihi2/anchors.py). PilotNet's one-chip board measured "
+          f"0.232 W static: the timing model prices static power at 0.232 W per chip (nominal) to "
+          f"{watts.high:.3f} W (high end, from this split).\n")
+    print("| | tokens/s, prefill (pipelined) | tokens/s, generation | dynamic mJ/token, generation | static mJ/token, "
+          "generation (chips powered) | total mJ/token, generation |")
     print("|---|---|---|---|---|---|")
     gen_s, gen_range = t["generate_seconds_per_step"], t["generate_seconds_per_step_range"]
     for name, report in reports.items():
-        dyn = report.totals["energy_pj_per_step"] / 1e9
+        dyn = report.totals["generate"]["dynamic_pj_per_token"] / 1e9
         for chips in (partition["chips_available"], used):
-            static = watts * chips * gen_s * 1e3
+            static = watts.value * chips * gen_s * 1e3
+            high = watts.high * chips * gen_range[1] * 1e3
             print(f"| ours, timing model, {name} | {1 / t['seconds_per_step']:,.0f} | {1 / gen_s:,.0f} "
-                  f"({1 / gen_range[1]:,.0f}–{1 / gen_range[0]:,.0f}) | {dyn:.3f} | {static:.2f} ({chips}) | "
-                  f"{dyn + static:.2f} |")
-    a = ABREU
-    print(f"| Abreu et al. 2025, measured, 370M MatMul-free LLM | {a['prefill_tokens_per_s']:,.0f} | "
-          f"{a['generate_tokens_per_s']} | - | - ({a['chips']} of {a['system_chips']}) | {a['generate_mj_per_token']:.0f} "
-          f"(prefill {a['prefill_mj_per_token']}) |")
-    print(f"| Abreu et al. 2025, their one-chip estimate | - | {a['one_chip_tokens_per_s']} | - | - (1) | "
+                  f"({1 / gen_range[1]:,.0f}–{1 / gen_range[0]:,.0f}) | {dyn:.3f} | {static:.2f} (to {high:.2f}) "
+                  f"({chips}) | {dyn + static:.2f} |")
+    for n in (a["chips"], a["system_chips"]):
+        watts_n, dyn_n = split[n]
+        print(f"| Abreu et al. 2025, measured, 370M MatMul-free LLM, split solved with {n} chips powered | "
+              f"{a['prefill_tokens_per_s']:,.0f} | {a['generate_tokens_per_s']} | {dyn_n:.1f} (solved) | "
+              f"{watts_n * n / a['generate_tokens_per_s'] * 1e3:.1f} ({n}; {watts_n:.3f} W per chip) | "
+              f"{a['generate_mj_per_token']:.0f} (prefill {a['prefill_mj_per_token']}) |")
+    print(f"| Abreu et al. 2025, their one-chip estimate | - | {a['one_chip_tokens_per_s']} | "
+          f"{split[a['chips']][1]:.1f} (solved) | {split[a['chips']][0] / a['one_chip_tokens_per_s'] * 1e3:.1f} (1) | "
           f"{a['one_chip_mj_per_token']:.0f} |")
     print()
 

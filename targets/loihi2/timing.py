@@ -22,6 +22,7 @@ from neurocompile.energy import Quantity
 from neurocompile.graph import steps_per_token
 
 from . import rules
+from .anchors import ABREU, PILOTNET, abreu_split
 
 HALA_POINT_CORES = 140_544  # Intel, Hala Point announcement (secondary; shared/reference/loihi2-energy.md)
 
@@ -51,14 +52,17 @@ TIMING = TimingSpec(
         "per element: 64-bit arithmetic, a software division) or WKV (150-250 per channel), counted from int_step "
         "(issue 14's count)", status="assumption"),
     static_watts_per_chip=Quantity(
-        0.232, 0.232, 0.232, unit="W", source="lava-dl's PilotNet benchmark on Oheo Gulch (one Loihi 2 chip): 0.232 W static "
-        "of 0.679 W total, measured (shared/reference/loihi2-energy.md)", status="verified"),
+        PILOTNET.static_w, PILOTNET.static_w, abreu_split(ABREU.chips)[0], unit="W",
+        source="lava-dl's PilotNet benchmark on Oheo Gulch (one Loihi 2 chip): 0.232 W static of 0.679 W total, measured; "
+               "high end 0.613 W per chip, solved from Abreu et al. 2025's two generation points on a 24-chip system "
+               "(targets/loihi2/anchors.py: a multi-chip system's boards and links included)", status="verified"),
 )
 
 APPROXIMATIONS = [
     "time: each step takes its slowest neurocore or x86 core at the run's average load per step, at Hala Point's "
     "published peak rates per core; message transport and barrier synchronisation are not priced",
-    "static energy: 0.232 W per powered chip (one-chip measurement, lava-dl PilotNet benchmark) x time per step",
+    "static energy: 0.232 W per powered chip (one-chip measurement, lava-dl PilotNet benchmark) x time per step; its range "
+    "up to 0.613 W per chip, what Abreu et al. 2025's two measured operating points imply for a multi-chip system",
 ]
 
 
@@ -123,7 +127,7 @@ def timing(program, placement, per_step: dict[str, dict[str, float]]) -> dict:
     slow, _ = step_time(program, placement, per_step, "low")
     fast, _ = step_time(program, placement, per_step, "high")
     watts, chips = TIMING.static_watts_per_chip, placement.chips_available  # a system is powered whole
-    static = [watts.value * chips * s * 1e12 for s in (nominal, fast, slow)]
+    static = [watts.value * chips * nominal * 1e12, watts.low * chips * fast * 1e12, watts.high * chips * slow * 1e12]
     per_token = steps_per_token(program.metadata)
     latency = pipeline_depth(program)
     generate = nominal * (per_token + latency) / per_token  # `nominal` is a token's time: its per_token steps
