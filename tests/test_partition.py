@@ -279,3 +279,19 @@ def test_sums_follow_the_pipeline_and_programs_fed_by_x86_sit_beside_their_reade
     where = {s.node: c.index for c in placed.cores for s in c.slices}
     assert where["res"] == where["lif2"] == where["fc2"] == 1 and where["sig"] == 2 and placed.x86_chip == {"ln": 0}
     assert chip_traffic(program, placed) == {(0, 1): 4}  # ln -> sig only
+
+
+def test_abreus_operating_points_solve_for_their_static_and_dynamic_split():
+    """Issue 23: the docs read as if Abreu et al. reported 0.232 W static per chip; their two generation points (24
+    chips: 41.5 tokens/s at 405 mJ; one chip: 71.3 tokens/s at 59 mJ), with E = E_dyn + chips x P / rate, give
+    0.61 W and ~50 mJ (all 32 chips powered: 0.46 W, ~53 mJ) -- solved here as a linear system, apart from anchors.py."""
+    from neurocompile.targets.loihi2.anchors import abreu_split
+    from neurocompile.targets.loihi2.timing import TIMING
+
+    for chips in (24, 32):
+        a = np.array([[1.0, chips / 41.5 * 1e3], [1.0, 1 / 71.3 * 1e3]])  # mJ = E_dyn + chips * W / rate * 1e3
+        dynamic, watts = np.linalg.solve(a, np.array([405.0, 59.0]))
+        assert abreu_split(chips) == (pytest.approx(watts), pytest.approx(dynamic))
+    assert abreu_split(24)[0] == pytest.approx(0.613, abs=1e-3) and abreu_split(32)[0] == pytest.approx(0.457, abs=1e-3)
+    static = TIMING.static_watts_per_chip
+    assert (static.value, static.low) == (0.232078, 0.232078) and static.high == pytest.approx(abreu_split(24)[0])
