@@ -422,8 +422,9 @@ def headline(report: Report, model: EnergyModel) -> str:
     if ann is None or not ann["energy_pj_per_step"]:
         return ""
     unit, t = report.header["unit"], report.totals
-    ratio = snn["energy_pj_per_step"] / ann["energy_pj_per_step"] - 1
-    where = f"{abs(ratio):.1%} {'above' if ratio > 0 else 'below'}"
+    ratio = snn["energy_pj_per_step"] / ann["energy_pj_per_step"]
+    where = (f"{ratio:.2f}x above" if ratio >= 1.5 else f"{1 / ratio:.2f}x below" if ratio <= 1 / 1.5 else
+             f"{abs(ratio - 1):.1%} {'above' if ratio > 1 else 'below'}")
     mac = model.baseline["mac_int8_pj"].value + model.baseline["weight_read_int8_pj"].value
     kinds = [f"{t[field]:,.0f} {name} synaptic ops at {model.cost(event):.3g} pJ each" for field, name, event in
              (("binary_events", "binary", "binary_synaptic_op"), ("graded_events", "graded", "graded_synaptic_op"))

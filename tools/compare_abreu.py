@@ -70,7 +70,6 @@ def main() -> None:
     watts = TIMING.static_watts_per_chip
     used = partition["chips"]
     rates = list(hw.firing_rates.values())
-    print(f"## A 216M-shaped SpikeGPT beside Abreu et al. 2025 (`python tools/compare_abreu.py --tokens {args.tokens}`)\n")
     print(f"Ours: L{args.layers} C{args.embd} V{args.vocab}, random weights (LIF inputs x{args.gain:g}), token shift "
           f"{build.manifest['token_shift']}; {partition['cores']:,} neurocores on {used} of the system's "
           f"{partition['chips_available']} chips; {hw.header['tokens']} tokens (16-word prompt + {args.tokens} generated), "

@@ -1,6 +1,10 @@
 """The comparison that matters: paper convention vs counted hardware-aware energy vs dense ANN baselines.
 
-    python tools/energy_table.py [--tokens 1024]      # the tables at the top of docs/energy-comparison.md
+    python tools/energy_table.py [--tokens 1024] [--only zoo|45m|modes]   # the tables of docs/energy-comparison.md
+
+``--only modes``: the zoo model's default loihi2 build (``neurocompile export --target loihi2``), `--tokens` tokens
+generated after "The " (``simulate``), priced per mode (``report``: totals.prefill, totals.generate) under
+hw-45nm, with LayerNorm on neurocores (the default, ``--extension-ops auto``) and on the x86 cores.
 
 Models: the zoo model on 1024 characters of its held-out text, and a 45M-shaped SpikeGPT (L12 C512 V4096,
 random weights made by tools/benchmark.py, LIFs made to fire) on 1024 random tokens, as in the SpikeGPT
@@ -67,27 +71,34 @@ def run(name, model, tokens: np.ndarray, calibration: np.ndarray, tokenizer, tok
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=1024)
+    ap.add_argument("--only", choices=["zoo", "45m", "modes", "spikedecoder"], default=None, help="one section only")
     args = ap.parse_args()
+    if args.only == "modes":
+        return modes(args.tokens)
+    if args.only == "spikedecoder":
+        return spikedecoder(args.tokens)
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     zoo_model = load_model(zoo.path())
     tok = find_tokenizer(zoo.path(), zoo_model.config.vocab_size)
     ids = np.array(tok.encode(zoo.corpus()))
     split = zoo.split_point(len(ids))
-    cases = [("zoo SpikeGPT L4 C128 (held-out text)", zoo_model, ids[split : split + args.tokens],
-              np.stack([ids[s : s + 256] for s in (0, 100_000, 200_000, 300_000)]), tok),
-             ("45M-shaped SpikeGPT L12 C512 (random weights, random tokens)", random_45m(),
-              rng.integers(0, 4096, args.tokens), rng.integers(0, 4096, (4, 64)), TokenIds())]
+    cases = {"zoo": lambda: ("zoo SpikeGPT L4 C128 (held-out text)", zoo_model, ids[split : split + args.tokens],
+                             np.stack([ids[s : s + 256] for s in (0, 100_000, 200_000, 300_000)]), tok),
+             "45m": lambda: ("45M-shaped SpikeGPT L12 C512 (random weights, random tokens)", random_45m(),
+                             rng.integers(0, 4096, args.tokens), rng.integers(0, 4096, (4, 64)), TokenIds())}
     models = [load_energy_model(n) for n in ("snn-paper-45nm", "hw-45nm", "loihi1-proxy")]
-    print(f"# Energy per token: conventions compared (T = {args.tokens})\n")
-    print(f"Command: `python tools/energy_table.py --tokens {args.tokens}`. Energies in nJ per token; ops per token in millions.\n")
-    for name, model, tokens, cal, tokenizer in cases:
+    for key, case in cases.items():
+        if args.only not in (None, key):
+            continue
+        name, model, tokens, cal, tokenizer = case()
         reports = {}
         for mode in MODES:
             counts, build = run(name, model, tokens, cal, tokenizer, mode)
             reports[mode] = {m.name: make_report(build, counts, m) for m in models}
         hw = reports[MODES[0]]["hw-45nm"]
-        print(f"## {name}\n")
+        print(f"### {name}\n")
+        print(f"{hw.headline} (token shift {MODES[0]}.)\n")
         for mode in MODES:
             t = reports[mode]["hw-45nm"].totals
             rates = list(reports[mode]["hw-45nm"].firing_rates.values())
@@ -96,31 +107,94 @@ def main() -> None:
                   f"graded synaptic ops, {t['neuron_updates']:,.0f} neuron updates, {t['op_evals']:,.0f} "
                   f"extension-op evaluations.\n")
         c = {e["id"]: e for e in hw.comparison}
-        conv = c["convention"]
-        print(f"SNN-paper convention (token shift {MODES[0]} build): firing rate {conv['firing_rate']:.3f} (spikes per "
-              f"neuron update, every LIF), {conv['ann_macs_per_step']:,.0f} ANN MACs per token, first layer "
-              f"`{conv['first_layer']}` {conv['first_layer_macs']:,.0f} MACs at {conv['pj_per_mac']} pJ, the rest at "
-              f"{conv['pj_per_ac']} pJ x rate.\n")
+        conv, per_layer = c["convention"], c["convention_per_layer"]
+        spiking = sum(1 for layer in per_layer["layers"] if layer["priced_as"] == "AC")
+        print(f"SNN-paper convention (token shift {MODES[0]} build), pooled as the papers print it: firing rate "
+              f"{conv['firing_rate']:.3f} (spikes per neuron update, every LIF), {conv['ann_macs_per_step']:,.0f} ANN MACs "
+              f"per token, first layer `{conv['first_layer']}` {conv['first_layer_macs']:,.0f} MACs at {conv['pj_per_mac']} "
+              f"pJ, the rest at {conv['pj_per_ac']} pJ x rate. Per layer, each at its own input: {spiking} of "
+              f"{len(per_layer['layers'])} weight layers read spikes, the rest real values (MACs).\n")
         print("| method | ops / token (M) | nJ / token, same memory model | nJ / token, no memory | range (nJ) |")
         print("|---|---|---|---|---|")
+        row = _row
 
-        def nj(v):
-            return "-" if v is None else f"{v / 1e3:,.1f}"
-
-        def row(entry, suffix=""):
-            span = entry.get("energy_pj_per_step_range")
-            span = "-" if span is None else f"{span[0] / 1e3:,.0f}–{span[1] / 1e3:,.0f}"
-            print(f"| {entry['method']}{suffix} | {entry['synops_per_step'] / 1e6:.3f} | {nj(entry['energy_pj_per_step'])} | "
-                  f"{nj(entry.get('energy_pj_per_step_without_memory'))} | {span} |")
-
+        for mode in MODES:
+            row({e["id"]: e for e in reports[mode]["hw-45nm"].comparison}["target"], f", token shift {mode}")
+        for ann in ("ann_int8_sparse", "ann_int8", "ann_fp32"):  # Horowitz's figures, the same SRAM, the same elementwise work
+            row(c[ann])
+        for mode in MODES:
+            row({e["id"]: e for e in reports[mode]["loihi1-proxy"].comparison}["target"], f", token shift {mode}")
+        row(per_layer)
         row(conv)
         row(c["paper_constants_counted"], f", token shift {MODES[0]}")
-        for key in ("hw-45nm", "loihi1-proxy"):
-            for mode in MODES:
-                row({e["id"]: e for e in reports[mode][key].comparison}["target"], f", token shift {mode}")
-        for ann in ("ann_fp32", "ann_int8"):  # both models price the ANN with Horowitz's figures and the same SRAM
-            row(c[ann])
         print()
+
+
+def spikedecoder(tokens: int) -> None:
+    """The zoo SpikeDecoder's default loihi2 build, `tokens` generated after "the ", priced per token: the headline,
+    the comparison rows (hw-45nm; loihi1-proxy for the target), and prefill against generation."""
+    import tempfile
+
+    import neurocompile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        build = neurocompile.export(zoo.path("spikedecoder-pydoc.pt"), target="loihi2", output=Path(tmp) / "b")
+        build.simulate(prompt="the ", tokens=tokens, seed=0)
+        hw, proxy = build.report(energy="hw-45nm"), build.report(energy="loihi1-proxy")
+    t = hw.totals
+    c = {e["id"]: e for e in hw.comparison}
+    print(f"{hw.headline}\n")
+    print(f"Counted per token ({hw.steps} tokens, T = {c['convention']['timesteps']}): {t['spikes']:,.0f} spikes, "
+          f"{t['binary_events']:,.0f} binary and {t['graded_events']:,.0f} graded synaptic ops, {t['neuron_updates']:,.0f} "
+          f"neuron updates ({hw.neurobench['membrane_updates_per_step']:,.0f} of them spiking neurons' membranes, the "
+          f"rest the attention state's accumulators), {t['op_evals']:,.0f} extension-op evaluations.\n")
+    print("| method | ops / token (M) | nJ / token, same memory model | nJ / token, no memory | range (nJ) |")
+    print("|---|---|---|---|---|")
+    for entry in [c["target"], c["ann_int8_sparse"], c["ann_int8"], c["ann_fp32"],
+                  {e["id"]: e for e in proxy.comparison}["target"], c["convention_per_layer"], c["convention"],
+                  c["paper_constants_counted"]]:
+        _row(entry)
+    print()
+    print("| mode | time per token (µs) | tokens/s | dynamic (nJ) | static (nJ) | total (nJ) |")
+    print("|---|---|---|---|---|---|")
+    for mode in ("prefill", "generate"):
+        m = t[mode]
+        print(f"| {mode} | {m['seconds_per_token'] * 1e6:,.1f} | {1 / m['seconds_per_token']:,.0f} | "
+              f"{m['dynamic_pj_per_token'] / 1e3:,.0f} | {m['static_pj_per_token'] / 1e3:,.0f} | "
+              f"{m['total_pj_per_token'] / 1e3:,.0f} |")
+    print()
+
+
+def _row(entry, suffix=""):
+    def nj(v):
+        return "-" if v is None else f"{v / 1e3:,.1f}"
+
+    span = entry.get("energy_pj_per_step_range")
+    span = "-" if span is None else f"{span[0] / 1e3:,.0f}–{span[1] / 1e3:,.0f}"
+    print(f"| {entry['method']}{suffix} | {entry['synops_per_step'] / 1e6:.3f} | {nj(entry['energy_pj_per_step'])} | "
+          f"{nj(entry.get('energy_pj_per_step_without_memory'))} | {span} |")
+
+
+def modes(tokens: int) -> None:
+    """Prefill and generation, priced apart, on the zoo's loihi2 builds (both LayerNorm placements)."""
+    import tempfile
+
+    import neurocompile
+
+    print("| build | mode | time per token (µs) | tokens/s | dynamic (nJ) | static (nJ) | total (nJ) |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, ops in (("default (LayerNorm, WKV on neurocores)", None), ("--extension-ops LayerNorm=x86", "LayerNorm=x86")):
+            build = neurocompile.export(target="loihi2", output=Path(tmp) / "b",
+                                        **({"extension_ops": ops} if ops else {}))
+            build.simulate(prompt="The ", tokens=tokens, seed=0)
+            t = build.report(energy="hw-45nm").totals
+            for mode in ("prefill", "generate"):
+                m = t[mode]
+                print(f"| {label} | {mode} | {m['seconds_per_token'] * 1e6:,.1f} | {1 / m['seconds_per_token']:,.0f} | "
+                      f"{m['dynamic_pj_per_token'] / 1e3:,.0f} | {m['static_pj_per_token'] / 1e3:,.0f} | "
+                      f"{m['total_pj_per_token'] / 1e3:,.0f} |")
+    print()
 
 
 if __name__ == "__main__":
