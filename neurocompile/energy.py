@@ -169,7 +169,8 @@ def names_in(formula: str) -> set[str]:
 # The file
 # --------------------------------------------------------------------------------------------------
 
-KEYS = {"": ("model", "inputs", "derived", "events", "baseline", "routing"), "model": ("name", "description"),
+KEYS = {"": ("model", "inputs", "derived", "events", "baseline", "routing"),
+        "model": ("name", "description", "base", "scale"),
         "input": ("value", "low", "high", "unit", "source", "status", "note"),
         "derived": ("formula", "unit", "source", "status", "note"),
         "event": ("pj", "low", "high", "formula", "memory", "source", "status", "note"),
@@ -261,6 +262,7 @@ class _Parser:
         _only_known(data, KEYS[""], "", self.path)
         model = data.get("model", {})
         _only_known(model, KEYS["model"], "model", self.path)
+        data = self.based(data, model)
         inputs = {}
         for name, table in self.table(data, "inputs").items():
             _only_known(table, KEYS["input"], f"inputs.{name}", self.path)
@@ -300,6 +302,43 @@ class _Parser:
                                                             "status": "assumption"}, where, "value"))
         return EnergyModel(str(model.get("name", self.path.stem)), str(model.get("description", "")), events, prices,
                            source, self.path.name, inputs, derived, routing)
+
+    def based(self, data: dict, model: dict) -> dict:
+        """A model that names a shipped ``base`` takes its tables, each figure overridden or added by this file's own;
+        ``scale`` names an input that multiplies every event's price (a calibration factor): the factor was fitted with
+        the base's inputs at their values, so their ranges give way to the factor's -- the calibration's error."""
+        if "base" not in model:
+            if "scale" in model:
+                raise self.fail("model.scale multiplies a base model's prices: name the model.base it scales")
+            return data
+        base = model["base"]
+        if base not in shipped():
+            raise self.fail(f"model.base {base!r}: a shipped model ({', '.join(shipped())})")
+        text = (resources.files("neurocompile") / "energy_models" / f"{base}.toml").read_text(encoding="utf-8")
+        merged = tomllib.loads(text)
+        for key, table in data.items():
+            if key == "model":
+                continue
+            if not isinstance(table, dict):
+                raise self.fail(f"[{key}] must be a table")
+            merged[key] = {**merged.get(key, {}), **table}
+        scale = model.get("scale")
+        if scale is not None:
+            if not isinstance(scale, str) or scale not in merged.get("inputs", {}):
+                raise self.fail(f"model.scale {scale!r}: name one of the model's inputs")
+            for name, table in merged["inputs"].items():
+                if name != scale:
+                    merged["inputs"][name] = {k: v for k, v in table.items() if k not in ("low", "high")}
+            for event, table in merged.get("events", {}).items():
+                if "formula" not in table:
+                    raise self.fail(f"events.{event}: model.scale multiplies computed prices; this one is a figure (pj)")
+                table = dict(table)
+                table["formula"] = f"({table['formula']}) * {scale}"
+                if isinstance(table.get("memory"), str):
+                    table["memory"] = f"({table['memory']}) * {scale}"
+                table["source"] = f"{base}'s price x {scale}: {table['source']}"
+                merged["events"][event] = table
+        return merged
 
     def table(self, data: dict, key: str) -> dict:
         table = data.get(key, {})

@@ -5,11 +5,13 @@ neurocore's time is its synaptic operations over a core's synaptic-op rate plus 
 neuron-program evaluations) over a core's neuron-op rate; each embedded x86 core's time is the op evaluations of
 the ops placed on its chip times the cycles one costs, over its clock, split evenly across the chip's x86 cores
 (LayerNorm's and WKV's work is independent across channels).  The step takes the longest of these (the
-bottleneck is named); a token or time step of the run leaves one step after the previous (the pipeline's depth is
+bottleneck is named) plus a fixed cost every step pays (barrier synchronisation, message transport, step control),
+fitted on PilotNet measured on silicon (calibration.py); a token or time step of the run leaves one step after the
+previous (the pipeline's depth is
 latency, not throughput).  Per token of a language model: prefill (the prompt) streams one token per step, pipelined;
 generation cannot -- each token must cross the whole pipeline (its synaptic stages, one step each: the Lava
 mapping's depth) before the next is sampled, so a generated token takes ``steps_per_token + depth`` steps.  Approximations, named in every report: the *average* load per step (a step whose spikes
-cluster on one core takes longer), message transport and barrier synchronisation not priced, peak rates.
+cluster on one core takes longer), peak rates, one fixed cost per step (fitted on one network: PilotNet).
 
 Static energy = static power per chip x the system's chips (powered whole, used or not) x time per step (Abreu et
 al. 2025 found it dominant on a 24-chip system).  Every figure below carries value, range, source and status (energy.Quantity).
@@ -34,6 +36,7 @@ class TimingSpec:
     x86_hz: Quantity
     x86_cycles_per_op_eval: Quantity
     static_watts_per_chip: Quantity
+    step_overhead_seconds: Quantity
 
 
 TIMING = TimingSpec(
@@ -56,11 +59,19 @@ TIMING = TimingSpec(
         source="lava-dl's PilotNet benchmark on Oheo Gulch (one Loihi 2 chip): 0.232 W static of 0.679 W total, measured; "
                "high end 0.613 W per chip, solved from Abreu et al. 2025's two generation points on a 24-chip system "
                "(targets/loihi2/anchors.py: a multi-chip system's boards and links included)", status="verified"),
+    step_overhead_seconds=Quantity(
+        111.2e-6, 85.5e-6, 120.2e-6, unit="s per step",
+        source="fitted on PilotNet LIF measured on one Loihi 2 chip (152.9 µs per step, Intel): that step less its busiest "
+               "core's work at the rates above, on Intel's own 74-core placement, with the activity lava-dl's ground "
+               "truth records for the network (41.7 µs; the range from the least and most active of its 24 steps); "
+               "the barrier synchronisation, message transport and step control every step pays. "
+               "tools/calibrate_loihi2.py, targets/loihi2/calibration.py", status="verified"),
 )
 
 APPROXIMATIONS = [
-    "time: each step takes its slowest neurocore or x86 core at the run's average load per step, at Hala Point's "
-    "published peak rates per core; message transport and barrier synchronisation are not priced",
+    "time: each step takes a fixed 111 µs (85-120; barrier synchronisation, message transport, step control: fitted "
+    "on PilotNet's measured step on one Loihi 2 chip) plus its slowest neurocore or x86 core at the run's average "
+    "load per step, at Hala Point's published peak rates per core",
     "static energy: 0.232 W per powered chip (one-chip measurement, lava-dl PilotNet benchmark) x time per step; its range "
     "up to 0.613 W per chip, what Abreu et al. 2025's two measured operating points imply for a multi-chip system",
 ]
@@ -86,10 +97,11 @@ def step_time(program, placement, per_step: dict[str, dict[str, float]], point: 
     for name, chip in placement.x86_chip.items():  # each op's work split across its chip's x86 cores
         key = f"the x86 cores of chip {chip}"
         loads[key] = loads.get(key, 0.0) + per_step[name]["op_evals"] / (x86 * x86_cores)
+    overhead = getattr(t.step_overhead_seconds, {"value": "value", "low": "high", "high": "low"}[point])
     if not loads:
-        return 0.0, "-"
+        return overhead, "the step's fixed cost"
     bottleneck = max(loads, key=loads.get)
-    return loads[bottleneck], bottleneck
+    return overhead + loads[bottleneck], bottleneck
 
 
 def extension_placement(op, width: int, x86_cores: int = 6) -> tuple[str, str]:
