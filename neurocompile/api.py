@@ -19,9 +19,54 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .build import Build, read_build
+from dataclasses import dataclass
+
+from . import build as storage
 from .errors import UserError
 from .options import check
+
+
+@dataclass(frozen=True)
+class Build(storage.Build):
+    """A checked build directory with the command line's verbs, for notebooks and scripts (errors raise UserError
+    with the CLI's message).  The verbs are the build's task's (``neurocompile.task``)."""
+
+    def simulate(self, prompt: str = "The ", tokens: int = 200, temperature: float = 0.8, top_p: float = 0.9,
+                 seed: int = 0, engine: str = "cpu", spikes_out: Path | None = None, *, input_spikes=None,
+                 output_spikes: Path | None = None):
+        """Language builds: generate on the bit-accurate engine (``engine='lava'``: also replay through Lava and
+        compare); returns a ``Simulation`` (text, counters, files).  Spike-train builds: run `input_spikes` (an
+        array [T, n] or [T, B, n] of 0/1, or an .npz path) on ``engine`` 'cpu', 'lava' or 'float'; returns a
+        ``SpikeSimulation`` (output rasters, counters, files).  Integer runs store their counters for ``report``."""
+        if engine not in self.task.engines:
+            raise UserError(f"engine: choose {', '.join(self.task.engines)} for this {self.task.name} build, got "
+                            f"{engine!r}")
+        if engine == "lava" and self.manifest["target"] != "loihi2":
+            raise UserError(f"{self.path}: built for target {self.manifest['target']!r}, not 'loihi2'; the Lava engine "
+                            f"runs loihi2 builds: export with target='loihi2'")
+        return self.task.simulate(self, prompt=prompt, tokens=tokens, temperature=temperature, top_p=top_p, seed=seed,
+                                  engine=engine, spikes_out=spikes_out, input_spikes=input_spikes,
+                                  output_spikes=output_spikes)
+
+    def evaluate(self, text: str | None = None, max_tokens: int = 0, *, input_spikes=None):
+        """Language builds: bits per character (token) of the float graph and of the integer engine on `text`
+        (default: the zoo corpus's held-out part).  Spike-train builds: agreement of the integer engine with the
+        float semantics on `input_spikes`, per output and population."""
+        return self.task.evaluate(self, text=text, max_tokens=max_tokens, input_spikes=input_spikes)
+
+    def report(self, energy: str | Path | None = None):
+        """The energy report of the last simulation, under an energy model (a shipped name or a TOML file)."""
+        from .energy import load_energy_model
+        from .report import make_report
+
+        return make_report(self.program, self.manifest, self.run(), load_energy_model(energy),
+                           placement=self.partition, tokenizer=self.tokenizer)
+
+
+def read_build(path: str | Path) -> Build:
+    """A build directory, read and checked, with the verbs (``Build``)."""
+    record = storage.read_build(Path(path))
+    return Build(record.path, record.manifest, record.program, record.tokenizer)
 
 
 # the options of `neurocompile export` by input kind, as the Python API names them

@@ -13,6 +13,7 @@ import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from functools import cached_property
 from pathlib import Path
 
@@ -25,14 +26,15 @@ from . import __version__, files
 from .errors import UserError
 from .graph import Graph, read_nir, write_nir
 from .quantize import Program, load_program, save_program
-from .tasks.language.tokenizers import SAVED_KINDS, TOKENIZER_FILE, Tokenizer
+from .runs import RUN_FILE, Run, load_run, save_run  # noqa: F401  (RUN_FILE: a build's run file)
+from .target import get_target
+from .task import get_task
 
 BUILD_FORMAT = "neurocompile.build/2"
 MANIFEST = "manifest.json"
 GRAPH_FILE = "graph.nir"
 PROGRAM_FILE = "program.h5"
 PARTITION_FILE = "partition.json"  # partitioned targets (loihi2)
-RUN_FILE = "run.npz"  # written by `simulate` into the build (see report.py)
 
 
 def versions() -> dict[str, str]:
@@ -42,16 +44,17 @@ def versions() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Build:
+    """A build directory, read and checked (``read_build``): a record -- what the verbs run on is the task's
+    (``neurocompile.task``), what a run costs the report's."""
+
     path: Path
     manifest: dict
     program: Program
-    tokenizer: Tokenizer | None  # the language task's; None for other tasks
+    tokenizer: Any  # what the task keeps beside the program (the language task's tokenizer); None for others
     loaded_graph: Graph | None = field(default=None, repr=False)  # given when the graph is at hand already
 
     @cached_property
     def task(self):
-        from .tasks import get_task
-
         return get_task(self.manifest["task"])
 
     @cached_property
@@ -66,71 +69,8 @@ class Build:
 
         return lower_like(self.graph, self.program)
 
-    # -- the command line's verbs, for notebooks (errors raise UserError with the CLI's message) ---------------
-    def simulate(self, prompt: str = "The ", tokens: int = 200, temperature: float = 0.8, top_p: float = 0.9,
-                 seed: int = 0, engine: str = "cpu", spikes_out: Path | None = None, *, input_spikes=None,
-                 output_spikes: Path | None = None):
-        """Language builds: generate on the bit-accurate engine (``engine='lava'``: also replay through Lava and
-        compare); returns a ``Simulation`` (text, counters, files).  Spike-train builds: run `input_spikes` (an
-        array [T, n] or [T, B, n] of 0/1, or an .npz path) on ``engine`` 'cpu', 'lava' or 'float'; returns a
-        ``SpikeSimulation`` (output rasters, counters, files).  Integer runs store their counters for ``report``."""
-        from .options import check
-
-        engines = ("cpu", "lava", "float") if self.task.name == "spikes" else ("cpu", "lava")
-        if engine not in engines:
-            raise UserError(f"engine: choose {', '.join(engines)} for this {self.task.name} build, got {engine!r}")
-        if engine == "lava" and self.manifest["target"] != "loihi2":
-            raise UserError(f"{self.path}: built for target {self.manifest['target']!r}, not 'loihi2'; the Lava engine "
-                            f"runs loihi2 builds: export with target='loihi2'")
-        if self.task.name == "spikes":
-            from .tasks.spikes import simulate
-
-            return simulate(self, self._raster(input_spikes), engine, output_spikes)
-        from .tasks.language import simulate
-
-        if not isinstance(prompt, str):
-            raise UserError(f"prompt: text (a str), got {type(prompt).__name__}")
-        tokens, temperature, top_p, seed = (check(name, value) for name, value in
-                                            (("tokens", tokens), ("temperature", temperature), ("top_p", top_p),
-                                             ("seed", seed)))
-        return simulate(self, self.tokenizer.encode(prompt), tokens, temperature, top_p, seed, engine=engine,
-                        spikes_out=spikes_out, collect=True)
-
-    def evaluate(self, text: str | None = None, max_tokens: int = 0, *, input_spikes=None):
-        """Language builds: bits per character (token) of the float graph and of the integer engine on `text`
-        (default: the zoo corpus's held-out part).  Spike-train builds: agreement of the integer engine with the
-        float semantics on `input_spikes`, per output and population."""
-        if self.task.name == "spikes":
-            from .tasks.spikes import evaluate
-
-            return evaluate(self, self._raster(input_spikes))
-        from .options import check
-        from .tasks.language import evaluate, evaluation_ids
-
-        if text is not None and not isinstance(text, str):
-            raise UserError(f"text: text (a str) or None for the zoo corpus, got {type(text).__name__}")
-        return evaluate(self, evaluation_ids(self.tokenizer, text, check("max_tokens", max_tokens))[0], quiet=True)
-
-    def _raster(self, spikes):
-        from .tasks.spikes import as_raster, input_shape, read_raster
-
-        if spikes is None:
-            raise UserError(f"{self.path}: a spike-train build runs input spikes: pass input_spikes=")
-        if isinstance(spikes, (str, Path)):
-            return read_raster(Path(spikes), input_shape(self.program), "input_spikes")
-        return as_raster(np.asarray(spikes), input_shape(self.program), "input_spikes", "an array")
-
-    def report(self, energy: str | Path | None = None):
-        """The energy report of the last simulation, under an energy model (a shipped name or a TOML file)."""
-        from .energy import load_energy_model
-        from .report import load_run, make_report
-
-        return make_report(self, load_run(self), load_energy_model(energy))
-
     @cached_property
     def target(self):
-        from .target import get_target
-
         return get_target(self.manifest["target"])
 
     @cached_property
@@ -139,6 +79,18 @@ class Build:
         if PARTITION_FILE not in self.manifest.get("files", {}) or self.target.read_placement is None:
             return None
         return self.target.read_placement(self.path / PARTITION_FILE, self.program)
+
+    @property
+    def program_sha256(self) -> str:
+        return str(self.manifest["files"][PROGRAM_FILE])
+
+    def run(self) -> Run:
+        """The last simulation's counters stored in the build (``run.npz``), checked to be this build's."""
+        return load_run(self.path, self.program, self.program_sha256,
+                        None if self.tokenizer is None else self.tokenizer.vocab_size)
+
+    def save_run(self, sim, tokens_head: list[int], seed: int, complete: bool = True, generated: int = 0) -> Path:
+        return save_run(self.path, self.program, self.program_sha256, sim, tokens_head, seed, complete, generated)
 
 
 def _manifest_or_none(out: Path) -> dict | None:
@@ -179,7 +131,7 @@ def check_replaceable(out: Path) -> None:
                         f"or move those files out")
 
 
-def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer | None, manifest: dict,
+def write_build(out: Path, graph: Graph, program: Program, tokenizer: Any, manifest: dict,
                 extra_files: dict[str, Callable[[Path], None]] | None = None,
                 after_each: Callable[[], object] = lambda: None) -> None:
     """`extra_files`: target-specific files, name -> a function that writes it at the given path; `after_each`: run
@@ -198,7 +150,7 @@ def write_build(out: Path, graph: Graph, program: Program, tokenizer: Tokenizer 
     files.replace_dir(Path(out), fill, check_replaceable)
 
 
-def _save_tokenizer(tokenizer: Tokenizer, directory: Path) -> dict:
+def _save_tokenizer(tokenizer, directory: Path) -> dict:
     return tokenizer.save_into(directory)
 
 
@@ -226,8 +178,6 @@ def read_build(path: Path, target: str | None = None) -> Build:
     listed = manifest.get("files")
     if not isinstance(listed, dict) or not {GRAPH_FILE, PROGRAM_FILE} <= set(listed):
         raise UserError(f"{path / MANIFEST}: its file list is damaged (it must name {GRAPH_FILE} and {PROGRAM_FILE}); {again}")
-    from .target import get_target
-
     try:
         built_for = get_target(str(manifest.get("target")))
     except UserError:
@@ -244,8 +194,6 @@ def read_build(path: Path, target: str | None = None) -> Build:
             raise UserError(f"{path}: {name} is missing; the build is incomplete, {again}")
         if files.sha256(file) != digest:
             raise UserError(f"{path}: {name} does not match its hash in {MANIFEST} (changed or damaged); {again}")
-    from .tasks import get_task
-
     try:
         task = get_task(str(manifest.get("task")))
     except UserError:
@@ -254,15 +202,7 @@ def read_build(path: Path, target: str | None = None) -> Build:
     if program.metadata.get("target") != built_for.name:
         raise UserError(f"{path}: {PROGRAM_FILE} was quantized for target {program.metadata.get('target')!r} but the "
                         f"manifest says {built_for.name!r}; {again}")
-    tokenizer = None
-    if task.tokenizer:
-        tokenizer = _read_tokenizer(path, manifest)
-        from .tasks.language import vocab_size
-
-        vocab = vocab_size(program)
-        if tokenizer.vocab_size != vocab:
-            raise UserError(f"{path}: the tokenizer has {tokenizer.vocab_size} entries but {PROGRAM_FILE} takes {vocab} "
-                            f"token ids; {again}")
+    tokenizer = task.read_extra(path, manifest, program)
     return Build(path, manifest, program, tokenizer)
 
 
@@ -277,15 +217,6 @@ def _read_program(path: Path, task) -> Program:
         raise UserError(f"{path}: not a readable neurocompile program ({type(exc).__name__}: {exc}); export again") from None
     check_program(program, path, task.probe)
     return program
-
-
-def _read_tokenizer(path: Path, manifest: dict) -> Tokenizer:
-    entry = manifest.get("tokenizer")
-    if not isinstance(entry, dict) or entry.get("kind") not in SAVED_KINDS:
-        raise UserError(f"{path / MANIFEST}: its tokenizer entry is damaged; export again")
-    if entry["kind"] != "bytes" and entry.get("file") != TOKENIZER_FILE:
-        raise UserError(f"{path / MANIFEST}: its tokenizer entry names {entry.get('file')!r}, not {TOKENIZER_FILE}; export again")
-    return SAVED_KINDS[entry["kind"]](path / TOKENIZER_FILE)
 
 
 def _read_graph(path: Path, program: Program) -> Graph:

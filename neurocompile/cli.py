@@ -171,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace, need_tokenizer: bool = True):
     from .checkpoint import read_checkpoint
     from .frontends import LoadOptions, build_model
-    from .tasks.language.tokenizers import find_tokenizer
+    from .tokenizers import find_tokenizer
 
     path = args.model if args.model is not None else zoo.path()
     ckpt = read_checkpoint(path)
@@ -683,7 +683,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from . import files
     from .build import read_build
     from .energy import load_energy_model
-    from .report import FORMATS, check_plots, load_run, make_report, write_plots
+    from .report import FORMATS, check_plots, make_report, write_plots
 
     if args.output is not None:
         files.check_file_target(args.output, "-o")
@@ -692,7 +692,8 @@ def cmd_report(args: argparse.Namespace) -> None:
         check_plots(args.plots)
     model = load_energy_model(args.energy)
     build = read_build(args.build)
-    report = make_report(build, load_run(build), model)
+    report = make_report(build.program, build.manifest, build.run(), model, placement=build.partition,
+                         tokenizer=build.tokenizer)
     text = FORMATS[args.format](report)
     if args.plots is not None:
         for path in write_plots(report, args.plots):

@@ -342,3 +342,13 @@ class NpzStream:
         for handle in self.handles.values():
             handle.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def write_figure(fig, stem: Path, mark: str, option: str) -> list[Path]:
+    """A matplotlib figure as PNG and PDF, each written atomically and marked as ours with `mark` (so a later run may
+    replace it, and only it)."""
+    marks = {".png": {"Software": mark}, ".pdf": {"Creator": mark, "CreationDate": None}}
+    paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".pdf")]
+    for p in paths:
+        write_file(p, lambda tmp, p=p: fig.savefig(tmp, format=p.suffix[1:], dpi=150, metadata=marks[p.suffix]), option)
+    return paths

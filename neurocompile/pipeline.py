@@ -21,7 +21,7 @@ from .ops import Op
 from .quantize import calibrate
 from .target import get_target
 from .tasks.language import _progress, calibration_windows
-from .tasks.language.tokenizers import find_tokenizer
+from .tokenizers import find_tokenizer
 
 
 def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float | None = None,
@@ -95,7 +95,7 @@ def _check_runs(program, source: Path, task: str) -> None:
     """The check every reader of a build runs, before anything is written: a program whose scales the engines cannot
     run (a weight or mixing ratio far beyond what was calibrated, say) is refused here, naming the layer."""
     from .targets.cpu.simulator import check_program
-    from .tasks import get_task
+    from .task import get_task
 
     check_program(program, source, get_task(task).probe, what="its integer program cannot run",
                   advice="the model's values are beyond what the target's fixed point holds at that layer; check "

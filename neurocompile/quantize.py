@@ -23,12 +23,27 @@ import numpy as np
 import torch
 
 from .graph import EXECUTION_KEYS, FloatRun, Graph, steps_per_token
-from .ops import CALIBRATE, Op, QuantContext
+from .ops import CALIBRATE, HEADROOM, Op, QuantContext
 from .errors import UserError
-from .target import NumericSpec
 
 PROGRAM_FORMAT = "neurocompile.program/2"  # 2: Dense weights stored as int8 halves
-HEADROOM = 2.0  # calibration max x 2: one bit of headroom for text the calibration did not see
+
+
+@dataclass(frozen=True)
+class NumericSpec:
+    """Bit widths of the integer program (every field with its reason in the target's module)."""
+
+    name: str
+    weight_bits: int  # synaptic weight mantissa, sign included
+    state_bits: int  # neuron state and dendritic accumulators
+    payload_bits: int  # graded spike payload: real-valued activations travel as these
+    lif_input_bits: int  # LIF input: Lava adds a_in << 6 to a 24-bit current
+    decay_bits: int  # LIF decay constants
+    block_rows: int = 0  # rows of a weight matrix sharing one exponent (0: the whole matrix)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.payload_bits <= self.state_bits <= 24:
+            raise ValueError("payload_bits <= state_bits <= 24 is required (exact float64 products, Lava's 24-bit state)")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ import numpy as np
 
 from . import __version__
 from . import files
-from .build import RUN_FILE, Build
+from .runs import Run
+from .target import get_target
+from .task import get_task
 from .energy import EVENTS, EnergyModel, load_energy_model
 from .errors import UserError
 from .graph import steps_per_token
@@ -28,78 +30,6 @@ from .ops import Op, Tally
 EVENT_FIELD = {"binary_synaptic_op": "binary_events", "graded_synaptic_op": "graded_events",
                "graded_message": "graded_messages", "neuron_update": "neuron_updates", "op_eval": "op_evals"}
 PLACEMENTS = ("synapse", "neuron", "embedded_cpu", "host")
-
-
-# --------------------------------------------------------------------------------------------------
-# Runs
-# --------------------------------------------------------------------------------------------------
-
-
-RUN_FORMAT = "neurocompile.run/2"  # /2: the run names its build's program (its sha256)
-TEXT_HEAD = 256  # tokens of a run's text kept for the report's header (memory stays flat in the run's length)
-
-
-def save_run(build: Build, sim, tokens_head: list[int], seed: int, complete: bool = True,
-             generated: int = 0) -> Path:
-    """Store a simulation's counters (running sums) in the build directory, atomically.  `generated`: how many of
-    its steps were generated tokens (each waits for the one before it; the others -- a prompt, a spike train --
-    streamed through the pipeline)."""
-    arrays = {files.NPZ_MARK: np.array(RUN_FORMAT), "totals": sim.totals, "steps": np.int64(sim.steps),
-              "generated": np.int64(generated),
-              "nodes": np.array(list(build.program.nodes)), "fields": np.array(Tally.FIELDS),
-              "tokens_head": np.asarray(tokens_head[:TEXT_HEAD], np.int64), "seed": np.int64(seed),
-              "streams": np.int64(sim.batch), "complete": np.bool_(complete), "program": np.array(_program_hash(build))}
-    return files.write_file(build.path / RUN_FILE, lambda tmp: np.savez_compressed(tmp, **arrays), "the run file")
-
-
-def _program_hash(build: Build) -> str:
-    """The build's program, as its manifest lists it: a run is this build's only if it names the same hash."""
-    from .build import PROGRAM_FILE
-
-    return str(build.manifest["files"][PROGRAM_FILE])
-
-
-def _vocab(build: Build) -> int:
-    from .tasks.language import vocab_size
-
-    return vocab_size(build.program)
-
-
-@dataclass(frozen=True)
-class Run:
-    totals: np.ndarray  # [nodes, fields], summed over steps and streams
-    steps: int  # steps (tokens) per stream
-    tokens: list[int]  # the first TEXT_HEAD tokens of stream 0
-    streams: int
-    complete: bool = True  # False: the run was interrupted, and these are the counters of its first `steps` tokens
-    generated: int = 0  # of the steps, generated tokens (each waits for the previous); the rest streamed (prefill)
-
-
-def load_run(build: Build) -> Run:
-    path = build.path / RUN_FILE
-    if not path.is_file():
-        raise UserError(f"{build.path}: no run to report on; run `neurocompile simulate {build.path}` first")
-    again = f"run `neurocompile simulate {build.path}` again"
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if str(data[files.NPZ_MARK]) != RUN_FORMAT:
-                raise ValueError(f"format {str(data[files.NPZ_MARK])!r}, expected {RUN_FORMAT!r}")
-            nodes, fields_ = [str(x) for x in data["nodes"]], [str(x) for x in data["fields"]]
-            run = Run(np.asarray(data["totals"]), int(data["steps"]), [int(t) for t in data["tokens_head"]],
-                      int(data["streams"]), bool(data["complete"]), int(data["generated"]))
-            program = str(data["program"])
-    except Exception as exc:  # zip, zlib and numpy's header parser (ast, tokenize) fail in many ways on a damaged file
-        raise UserError(f"{path}: damaged or not a neurocompile run ({type(exc).__name__}: {exc}); {again}") from None
-    if nodes != list(build.program.nodes) or fields_ != list(Tally.FIELDS):
-        raise UserError(f"{path}: recorded for another program or version; {again}")
-    if program != _program_hash(build):
-        raise UserError(f"{path}: the run of another build (its program {program[:12]}…, this build's "
-                        f"{_program_hash(build)[:12]}…): a run is reported with the build that made it; {again}")
-    if (run.totals.shape != (len(nodes), len(fields_)) or run.totals.dtype.kind not in "iu" or (run.totals < 0).any()
-            or run.steps < 1 or run.streams < 1 or any(not 0 <= t < _vocab(build) for t in run.tokens)
-            or not 0 <= run.generated <= run.steps):
-        raise UserError(f"{path}: damaged (counters of the wrong shape or sign, or no steps); {again}")
-    return Run(run.totals.astype(np.int64), run.steps, run.tokens, run.streams, run.complete, run.generated)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,8 +69,28 @@ def layer_of(node: str) -> str:
     return ".".join(parts[:2]) if parts[0] == "blocks" else parts[0]
 
 
-def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
-    program = build.program
+@dataclass(frozen=True)
+class Subject:
+    """What a report is about: a program, the manifest it was exported with (its source, target, task, options),
+    its placement on the target's cores (partitioned targets) and the tokenizer that decodes its run's text."""
+
+    program: Any
+    manifest: dict
+    placement: Any = None
+    tokenizer: Any = None
+
+    @property
+    def target(self):
+        return get_target(self.manifest["target"])
+
+    @property
+    def task(self):
+        return get_task(self.manifest["task"])
+
+
+def make_report(program, manifest: dict, run: Run, model: EnergyModel, *, placement=None, tokenizer=None) -> Report:
+    """A run's counters x an energy model, for a program exported with `manifest` (and placed by `placement`)."""
+    build = Subject(program, manifest, placement, tokenizer)
     steps = run.steps * run.streams
     totals = run.totals.astype(np.float64) / steps  # per step
     fields = list(Tally.FIELDS)
@@ -174,10 +124,9 @@ def make_report(build: Build, run: Run, model: EnergyModel) -> Report:
                                    steps_per_token(program.metadata), {r.node: r.per_step for r in rows})
     report.neurobench = neurobench(program, rows, summed, build.manifest.get("model", {}).get("footprint"))
     report.headline = headline(report, model)
-    placement = build.partition
     if placement is not None and build.target.timing is not None:
         _add_time(report, build.target.timing(program, placement, {r.node: r.per_step for r in rows}))
-    _add_modes(report, rows, model, run, build.task.tokenizer)
+    _add_modes(report, rows, model, run, build.task.generates)
     if placement is not None and build.target.placement_figure is not None:
         report.figures["placement"] = lambda: build.target.placement_figure(program, placement, layer_of,
                                                                              build.task.unit)
@@ -437,7 +386,7 @@ def headline(report: Report, model: EnergyModel) -> str:
             f"is the same on both sides by construction.")
 
 
-def _header(build: Build, run: Run, model: EnergyModel) -> dict:
+def _header(build: Subject, run: Run, model: EnergyModel) -> dict:
     source = build.manifest["source"]
     language = build.tokenizer is not None
     text = build.tokenizer.decode(run.tokens) if language else ""
@@ -475,8 +424,8 @@ def _header(build: Build, run: Run, model: EnergyModel) -> dict:
     }
 
 
-def _resources(build: Build) -> dict | str:
-    placement = build.partition
+def _resources(build: Subject) -> dict | str:
+    placement = build.placement
     if placement is None:
         return f"not partitioned: export with --target loihi2 for cores, chips and traffic (this build: {build.manifest['target']})"
     return {**placement.summary(), "per_core": [{"core": c.index, "chip": c.chip, "neurons": c.neurons,
@@ -808,11 +757,4 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
 
 
 def _save(fig, stem: Path) -> list[Path]:
-    """PNG and PDF, each written atomically and marked as ours (so a later run may replace it, and only it)."""
-    marks = {".png": {"Software": f"neurocompile {__version__}"},
-             ".pdf": {"Creator": f"neurocompile {__version__}", "CreationDate": None}}
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for p in paths:
-        files.write_file(p, lambda tmp, p=p: fig.savefig(tmp, format=p.suffix[1:], dpi=150, metadata=marks[p.suffix]),
-                         "--plots")
-    return paths
+    return files.write_figure(fig, stem, f"neurocompile {__version__}", "--plots")

@@ -7,23 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-
-
-@dataclass(frozen=True)
-class NumericSpec:
-    """Bit widths of the integer program (every field with its reason in the target's module)."""
-
-    name: str
-    weight_bits: int  # synaptic weight mantissa, sign included
-    state_bits: int  # neuron state and dendritic accumulators
-    payload_bits: int  # graded spike payload: real-valued activations travel as these
-    lif_input_bits: int  # LIF input: Lava adds a_in << 6 to a 24-bit current
-    decay_bits: int  # LIF decay constants
-    block_rows: int = 0  # rows of a weight matrix sharing one exponent (0: the whole matrix)
-
-    def __post_init__(self) -> None:
-        if not 2 <= self.payload_bits <= self.state_bits <= 24:
-            raise ValueError("payload_bits <= state_bits <= 24 is required (exact float64 products, Lava's 24-bit state)")
+from .quantize import NumericSpec  # noqa: F401  (a target's numeric spec is the quantizer's)
 
 
 @dataclass(frozen=True)
@@ -71,10 +55,24 @@ class Target:
         return self.rescale(graph, program)
 
 
-def get_target(name: str) -> Target:
-    from .targets import cpu, loihi2
+def targets() -> dict[str, Target]:
+    """Every target, found rather than named: each package under ``neurocompile.targets`` that defines ``TARGET`` (a
+    new chip is a new folder there; nothing here changes)."""
+    import importlib
+    import pkgutil
 
-    known = {t.name: t for t in (cpu.TARGET, loihi2.TARGET)}
+    package = importlib.import_module("neurocompile.targets")
+    found = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.ispkg:
+            target = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "TARGET", None)
+            if isinstance(target, Target):
+                found[target.name] = target
+    return found
+
+
+def get_target(name: str) -> Target:
+    known = targets()
     if name not in known:
         raise UserError(f"unknown target {name!r}; known targets: {', '.join(sorted(known))}")
     return known[name]

@@ -8,7 +8,7 @@ import torch
 
 from neurocompile.graph import Graph
 from neurocompile.ops import LIF, Dense, Output, SpikeEmbedding
-from neurocompile.tasks.language.ops import TokenInput
+from neurocompile.ops import TokenInput
 
 DATA = Path(__file__).parent / "data"
 UPSTREAM = DATA / "upstream"

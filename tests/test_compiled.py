@@ -31,7 +31,7 @@ from neurocompile.ops.norm import QLayerNorm
 from neurocompile.ops.norm import NeuronLayerNorm
 from neurocompile.ops.rwkv import WKV, NeuronWKV
 from neurocompile.ops.synapses import QDense, QSpikeEmbedding
-from neurocompile.tasks.language.ops import QTokenCode
+from neurocompile.ops import QTokenCode
 from neurocompile.quantize import Program, QNode, calibrate, quantize
 from neurocompile.targets.cpu import kernels
 from neurocompile.targets.cpu.simulator import NodeFailure, ReferenceSimulator, Simulator

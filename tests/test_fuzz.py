@@ -108,7 +108,6 @@ def test_checkpoint_reader(tmp_path_factory, data):
 @pytest.mark.parametrize("name", ["program.h5", "graph.nir", "partition.json", "run.npz", "tokenizer.json", "manifest.json"])
 def test_build_readers(build, tmp_path, name):
     from neurocompile.build import read_build
-    from neurocompile.report import load_run
 
     original = (build / name).read_bytes()
 
@@ -120,7 +119,7 @@ def test_build_readers(build, tmp_path, name):
         def read_everything():
             b = read_build(copy)
             b.graph, b.partition  # noqa: B018  (read on first use)
-            load_run(b)
+            b.run()
 
         _refused_or_fine(read_everything)
 
@@ -147,12 +146,11 @@ def _unparsable_npy_header(npz: bytes) -> bytes:
 def test_array_headers_that_do_not_parse_are_refused(build, tmp_path):
     """Found by the fuzzer above: numpy raises tokenize.TokenError on such a header; both .npz readers refuse it."""
     from neurocompile.build import read_build
-    from neurocompile.report import load_run
     from neurocompile.tasks.spikes import read_raster
 
     copy = _fresh(build, tmp_path, "run.npz", _unparsable_npy_header((build / "run.npz").read_bytes()), rehash=True)
     with pytest.raises(UserError, match="damaged or not a neurocompile run"):
-        load_run(read_build(copy))
+        read_build(copy).run()
     raster = tmp_path / "in.npz"
     raster.write_bytes(_unparsable_npy_header(zoo.path("rleaky-patterns.sample.npz").read_bytes()))
     with pytest.raises(UserError, match=str(raster)):
@@ -182,7 +180,7 @@ def test_energy_model_reader(tmp_path_factory, data):
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=3), inner, max_size=4)),
     max_leaves=10).map(lambda v: __import__("json").dumps(v).encode())))
 def test_tokenizer_reader(tmp_path_factory, data):
-    from neurocompile.tasks.language.tokenizers import load_tokenizer
+    from neurocompile.tokenizers import load_tokenizer
 
     path = tmp_path_factory.mktemp("tok") / "v.json"
     path.write_bytes(data)

@@ -567,9 +567,8 @@ def test_ctrl_c_ends_a_long_simulation_with_its_counters_kept(builds, tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted after" in err and "run.npz" in err
     from neurocompile.build import read_build
-    from neurocompile.report import load_run
 
-    run = load_run(read_build(build))
+    run = read_build(build).run()
     assert not run.complete and 12 <= run.steps < 1_000_000
     with np.load(spikes) as data:
         assert data["blocks.0.lif1"].shape == (run.steps, 128) and data["tokens"].shape == (run.steps,)

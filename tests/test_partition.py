@@ -40,7 +40,7 @@ def _two_layers(tail):
     """codes -> fc1 (4 rows) -> lif1 -> fc2 (4 rows) -> `tail(graph)`, quantized: each Dense is 16 bytes of weights."""
     from neurocompile.graph import Graph
     from neurocompile.ops import LIF, Dense, SpikeEmbedding
-    from neurocompile.tasks.language.ops import TokenInput
+    from neurocompile.ops import TokenInput
 
     g = Graph()
     g.add("tokens", TokenInput(2))

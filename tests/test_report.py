@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from neurocompile.build import Build
 from neurocompile.cli import main
 from neurocompile.energy import load_energy_model, shipped
 from neurocompile.quantize import calibrate, quantize
-from neurocompile.report import FORMATS, Run, make_report, to_csv, to_json, to_latex, to_markdown, write_plots
+from neurocompile.report import FORMATS, make_report, to_csv, to_json, to_latex, to_markdown, write_plots
+from neurocompile.runs import Run
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
-from neurocompile.tasks.language.tokenizers import CharTokenizer
+from neurocompile.tokenizers import CharTokenizer
 
 from helpers import tiny_program
 
@@ -71,8 +71,7 @@ def _tiny_report(model):
         sim.step(np.array([t]))
     manifest = {"source": {"checkpoint": "tiny.pt", "sha256": "0" * 64}, "target": "cpu", "task": "language", "numeric": {},
                 "approximations": ["test"]}
-    build = Build(Path("."), manifest, program, CharTokenizer(["a", "b"]), g)
-    return make_report(build, Run(sim.totals, sim.steps, tokens, 1), model)
+    return make_report(program, manifest, Run(sim.totals, sim.steps, tokens, 1), model, tokenizer=CharTokenizer(["a", "b"]))
 
 
 def test_energy_is_counted_events_times_constants(round_model):

@@ -15,7 +15,7 @@ import torch
 from neurocompile import UserError, load_model
 from neurocompile.cli import main
 from neurocompile.models.spikedecoder import SpikeDecoder, SpikeDecoderConfig
-from neurocompile.tasks.language.tokenizers import SpikeDecoderWords
+from neurocompile.tokenizers import SpikeDecoderWords
 
 from helpers import DATA
 

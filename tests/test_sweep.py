@@ -13,7 +13,8 @@ import torch
 from neurocompile import export
 from neurocompile.cli import main
 from neurocompile.energy import load_energy_model
-from neurocompile.report import Run, make_report
+from neurocompile.report import make_report
+from neurocompile.runs import Run
 from neurocompile.tasks.language import evaluation_ids, windows
 from neurocompile.targets.cpu.simulator import ReferenceSimulator
 
@@ -41,7 +42,8 @@ def _reference(token_shift: str, tmp_path) -> tuple[float, dict]:
         logits = torch.from_numpy(sim.step(x[:, t]) * sim.logit_scale)
         bits += float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y[:, t]), reduction="sum"))
     run = Run(sim.totals, sim.steps, [], sim.batch)
-    energy = {name: make_report(build, run, load_energy_model(name)).totals["energy_pj_per_step"]
+    energy = {name: make_report(build.program, build.manifest, run, load_energy_model(name), placement=build.partition,
+                                tokenizer=build.tokenizer).totals["energy_pj_per_step"]
               for name in ("hw-45nm", "snn-paper-45nm")}
     return bits / math.log(2) / y.size, energy
 

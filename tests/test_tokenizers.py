@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from neurocompile import UserError
-from neurocompile.tasks.language.tokenizers import ByteTokenizer, CharTokenizer, HFTokenizer, find_tokenizer, load_tokenizer
+from neurocompile.tokenizers import ByteTokenizer, CharTokenizer, HFTokenizer, find_tokenizer, load_tokenizer
 
 
 def test_bytes_round_trip_unicode():
@@ -85,7 +85,7 @@ def test_every_saved_kind_round_trips_through_a_build_directory(tmp_path):
     """What a build stores (``save_into``) reads back (``SAVED_KINDS``) as the same tokenizer, for every kind."""
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    from neurocompile.tasks.language.tokenizers import SAVED_KINDS, SpikeDecoderChars, SpikeDecoderWords
+    from neurocompile.tokenizers import SAVED_KINDS, SpikeDecoderChars, SpikeDecoderWords
 
     hf = Tokenizer(models.WordLevel({"[UNK]": 0, "spiking": 1, "models": 2}, unk_token="[UNK]"))
     hf.pre_tokenizer = pre_tokenizers.Whitespace()

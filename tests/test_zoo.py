@@ -11,7 +11,7 @@ import torch
 from neurocompile import load_model
 from neurocompile.tasks.language import bits_per_token
 from neurocompile.models import zoo
-from neurocompile.tasks.language.tokenizers import find_tokenizer
+from neurocompile.tokenizers import find_tokenizer
 
 
 def test_zoo_files_are_small_and_belong_together():

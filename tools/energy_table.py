@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import random_45m  # noqa: E402
 
 from neurocompile import load_model  # noqa: E402
-from neurocompile.build import Build  # noqa: E402
 from neurocompile.energy import load_energy_model  # noqa: E402
 from neurocompile.lower import NEURON_OPS_KEY, TOKEN_SHIFT_KEY, lower  # noqa: E402
 from neurocompile.pipeline import resolve_extension_ops  # noqa: E402
@@ -33,10 +32,11 @@ from neurocompile.models import zoo  # noqa: E402
 from neurocompile.frontends import spikegpt  # noqa: E402
 from neurocompile.pipeline import APPROXIMATIONS, op_approximations  # noqa: E402
 from neurocompile.quantize import calibrate  # noqa: E402
-from neurocompile.report import Run, make_report  # noqa: E402
+from neurocompile.report import make_report  # noqa: E402
+from neurocompile.runs import Run  # noqa: E402
 from neurocompile.targets.cpu.simulator import Simulator  # noqa: E402
 from neurocompile.targets.loihi2 import TARGET  # noqa: E402
-from neurocompile.tasks.language.tokenizers import find_tokenizer  # noqa: E402
+from neurocompile.tokenizers import find_tokenizer  # noqa: E402
 from neurocompile.frontends import trace  # noqa: E402
 
 
@@ -64,8 +64,7 @@ def run(name, model, tokens: np.ndarray, calibration: np.ndarray, tokenizer, tok
         sim.step(np.array([t]))
     manifest = {"source": {"checkpoint": name, "sha256": "-"}, "target": "cpu", "task": "language", "numeric": {},
                 "approximations": APPROXIMATIONS + list(spikegpt.FAMILY.approximations) + op_approximations(program)}
-    build = Build(Path("."), manifest, program, tokenizer, graph)
-    return Run(sim.totals, sim.steps, tokens.tolist(), 1), build
+    return Run(sim.totals, sim.steps, tokens.tolist(), 1), (program, manifest, tokenizer)
 
 
 def main() -> None:
@@ -95,7 +94,8 @@ def main() -> None:
         reports = {}
         for mode in MODES:
             counts, build = run(name, model, tokens, cal, tokenizer, mode)
-            reports[mode] = {m.name: make_report(build, counts, m) for m in models}
+            program, manifest, tokenizer = build
+            reports[mode] = {m.name: make_report(program, manifest, counts, m, tokenizer=tokenizer) for m in models}
         hw = reports[MODES[0]]["hw-45nm"]
         print(f"### {name}\n")
         print(f"{hw.headline} (token shift {MODES[0]}.)\n")

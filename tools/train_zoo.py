@@ -24,7 +24,7 @@ import torch
 from neurocompile.tasks.language import bits_per_token
 from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
-from neurocompile.tasks.language.tokenizers import CharTokenizer
+from neurocompile.tokenizers import CharTokenizer
 from zoo_training import common_args, train
 
 

@@ -25,7 +25,7 @@ import torch
 from neurocompile.models import zoo
 from neurocompile.models.spikedecoder import SpikeDecoder, SpikeDecoderConfig
 from neurocompile.tasks.language import bits_per_token, generate
-from neurocompile.tasks.language.tokenizers import SpikeDecoderChars
+from neurocompile.tokenizers import SpikeDecoderChars
 from zoo_training import common_args, train
 
 # every key the tensors cannot confirm is written (SpikeDecoderConfig.UNCONFIRMABLE): a config without them is refused

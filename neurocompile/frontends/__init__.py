@@ -1,43 +1,33 @@
 """Frontends: a model family's checkpoint -> its PyTorch model -> a Graph.
 
-One folder per family, registered in ``FAMILIES`` below (adding a family is a folder and a line).  A family
+One folder per family, found by ``families()`` (each package here that defines ``FAMILY``: adding a family is a
+folder).  A family
 is recognised from its upstream key names; its ``build`` checks every key, shape and value before it builds
 the model; its ``trace`` turns the model into the graph the compiler takes.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..checkpoint import Checkpoint, listing, read_checkpoint
 from ..errors import UserError
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str  # the model's `family` attribute and the manifest's
-    title: str
-    keys: str  # the upstream keys that identify it, for messages
-    recognises: Callable[[set[str]], bool]
-    build: Callable[[Checkpoint, "LoadOptions"], Any]  # -> the checked model
-    trace: Callable[[Any], Any]  # model -> Graph
-    approximations: tuple[str, ...] = ()  # where this family's integer program departs from its float model
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """What a user may tell a frontend that the checkpoint does not say; each family refuses what it cannot use."""
-
-    v_threshold: float | None = None  # SpikeGPT's LIF threshold (not stored upstream); None: 1.0
-    config: str | Path | dict | None = None  # SpikeDecoder's SDconfig (JSON/TOML file or dict); None: beside the checkpoint
+from .family import Family, LoadOptions
 
 
 def families() -> list[Family]:
-    from . import spikedecoder, spikegpt
+    """Every model family: each package under ``neurocompile.frontends`` that defines ``FAMILY`` (importers of graph
+    files, such as NIR's, define none)."""
+    import importlib
+    import pkgutil
 
-    return [spikegpt.FAMILY, spikedecoder.FAMILY]
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.ispkg:
+            family = getattr(importlib.import_module(f"{__name__}.{info.name}"), "FAMILY", None)
+            if isinstance(family, Family):
+                found.append(family)
+    return sorted(found, key=lambda f: f.name != "spikegpt")  # SpikeGPT first: messages name it first, as before
 
 
 def family_of(ckpt: Checkpoint) -> Family:

@@ -7,18 +7,19 @@ from __future__ import annotations
 from .attention import QAttention, QTimeSum, SpikingAttention, TimeSum
 from .cells import CUBA, QCUBA, CUBAVoltage, QThreshold, Threshold, EulerCubaLI, EulerCubaLIF, EulerI, EulerIF, EulerLI, EulerLIF, QCUBAVoltage
 from .conv import Conv1d, Conv2d, Flatten, SumPool2d
-from .base import (CALIBRATE, INPUTS_KEY, NOTE_KEY, OP_KEY, PARAM_PREFIX, Op, QuantContext, Tally)
+from .base import (CALIBRATE, HEADROOM, INPUTS_KEY, NOTE_KEY, OP_KEY, PARAM_PREFIX, Op, QuantContext, Tally)
 from .elementwise import SIGMOID_FRAC, Add, Mix, Mul, QMix, QAdd, QProduct, QTable, Sigmoid, SquaredReLU
 from .io import Output, QOutput, QSpikeInput, SpikeInput
 from .neurons import LIF, LIF_VTH_MAX, QLIF, PeriodicLIF, QPeriodicLIF, QShift, SpikeDelay, TokenShift
 from .norm import LayerNorm, NeuronLayerNorm, QLayerNorm, QNeuronLayerNorm
 from .rwkv import WKV, NeuronWKV, QNeuronWKV, QWKV
 from .synapses import Affine, Dense, Embedding, Heaviside, Linear, QDense, QSpikeEmbedding, Scale, SpikeEmbedding
+from .tokens import QTokenCode, TokenCode, TokenInput
 
 # NIR node type -> our op, for NIR nodes without neurocompile metadata (each op declares its own).
 NATIVE: dict[type, type[Op]] = {cls.nir_native: cls for cls in dict.values(Op.registry) if cls.nir_native is not None}
 
-__all__ = ["QAttention", "QTimeSum", "SpikingAttention", "TimeSum", "PeriodicLIF", "QPeriodicLIF", "CALIBRATE", "INPUTS_KEY", "NATIVE", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "Op", "QuantContext", "Tally", "NeuronLayerNorm", "QNeuronLayerNorm",
+__all__ = ["QTokenCode", "TokenCode", "TokenInput", "QAttention", "QTimeSum", "SpikingAttention", "TimeSum", "PeriodicLIF", "QPeriodicLIF", "CALIBRATE", "HEADROOM", "INPUTS_KEY", "NATIVE", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "Op", "QuantContext", "Tally", "NeuronLayerNorm", "QNeuronLayerNorm",
            "SIGMOID_FRAC", "Add", "Mix", "Mul", "QMix", "QAdd", "QProduct", "QTable", "Sigmoid", "SquaredReLU", "Output", "QOutput",
            "LIF", "LIF_VTH_MAX", "QLIF", "QShift", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV", "NeuronWKV", "QNeuronWKV",
            "Affine", "QThreshold", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "QCUBAVoltage", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "EulerI", "EulerIF", "SpikeDelay", "CUBA", "QCUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]

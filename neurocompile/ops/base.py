@@ -28,6 +28,7 @@ INPUTS_KEY = "neurocompile.inputs"
 NOTE_KEY = "neurocompile.note"
 PARAM_PREFIX = "neurocompile.param."
 CALIBRATE = "calibrate"  # Op.output_frac: the output's scale comes from the calibrated range
+HEADROOM = 2.0  # calibration max x 2: one bit of headroom for text the calibration did not see
 
 
 @dataclass
@@ -54,49 +55,12 @@ class Tally:
         return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.int64)
 
 
-# Ops that belong to a task or a frontend live in its folder; these modules hold them.  The registry imports them
-# the first time it is read (never while the core is being imported), so the core never names their ops.
-EXTENSION_MODULES = ("neurocompile.tasks.language.ops",)
-
-
 class _Registry(dict):
-    """kind -> Op class; reading it first imports ``EXTENSION_MODULES`` (once)."""
-
-    _loaded = False
-
-    def _load(self) -> None:
-        if not _Registry._loaded:
-            _Registry._loaded = True
-            import importlib
-
-            for module in EXTENSION_MODULES:
-                importlib.import_module(module)
+    """kind -> Op class, filled as each op class is defined (``Op.__init_subclass__``); a kind nobody defined is an
+    error naming the kinds that exist, never a default."""
 
     def __missing__(self, kind: str):
-        self._load()
-        if dict.__contains__(self, kind):
-            return dict.__getitem__(self, kind)
-        raise KeyError(kind)
-
-    def __contains__(self, kind: object) -> bool:
-        self._load()
-        return dict.__contains__(self, kind)
-
-    def __iter__(self):
-        self._load()
-        return dict.__iter__(self)
-
-    def items(self):
-        self._load()
-        return dict.items(self)
-
-    def values(self):
-        self._load()
-        return dict.values(self)
-
-    def keys(self):
-        self._load()
-        return dict.keys(self)
+        raise KeyError(f"no op kind {kind!r}; the ops are {', '.join(sorted(self))}")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import fixed
-from .base import OP_KEY, Op, Tally, _numpy, _sum, _t
+from .base import HEADROOM, OP_KEY, Op, Tally, _numpy, _sum, _t
 
 DT_KEY, RESET_KEY = "neurocompile.dt", "neurocompile.reset"
 
@@ -520,8 +520,6 @@ class CUBAVoltage(_Compartment):
     def input_frac_limit(self, port, own_peak=0.0):
         """The voltage -- this op's output, at f + 6 fractional bits -- must fit 24 bits at its calibrated peak
         (with the quantizer's headroom)."""
-        from ..quantize import HEADROOM
-
         if own_peak <= 0:
             return None
         return int(np.floor(np.log2((fixed.UV_MAX - 1) / (own_peak * HEADROOM)))) - fixed.ACT_SHIFT

@@ -19,8 +19,8 @@ from ...checkpoint import Checkpoint, listing
 from ...errors import UserError
 from ...files import read_user_file
 from ...models.spikedecoder import SpikeDecoder, SpikeDecoderConfig
-from ...tasks.language.tokenizers import SpikeDecoderChars, SpikeDecoderWords
-from .. import Family, LoadOptions
+from ...tokenizers import SpikeDecoderChars, SpikeDecoderWords
+from ..family import Family, LoadOptions
 from .trace import trace_spikedecoder
 
 _TYPES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

@@ -21,7 +21,7 @@ from ...graph import CONTEXT, STEPS_PER_TOKEN, Graph
 from ...models.spikedecoder import LIF as ModelLIF
 from ...models.spikedecoder import Attention, BatchNormChannels, SpikeDecoder
 from ...ops import Add, Affine, LayerNorm, Output, PeriodicLIF, SpikingAttention, TimeSum
-from ...tasks.language.ops import TokenCode, TokenInput
+from ...ops import TokenCode, TokenInput
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().to(torch.float64).numpy()

@@ -6,7 +6,7 @@ import torch
 from ...checkpoint import Checkpoint, listing
 from ...errors import UserError
 from ...models.spikegpt import SpikeGPT, SpikeGPTConfig
-from .. import Family, LoadOptions
+from ..family import Family, LoadOptions
 from .trace import trace_spikegpt
 
 

@@ -13,7 +13,7 @@ from ... import __version__
 from ...graph import Graph
 from ...models.spikegpt import ChannelMix, SpikeGPT, TimeMix
 from ...ops import LIF, WKV, Add, Embedding, Heaviside, LayerNorm, Linear, Mul, Output, Scale, Sigmoid, SquaredReLU, TokenShift
-from ...tasks.language.ops import TokenInput
+from ...ops import TokenInput
 
 def _np(t: torch.Tensor) -> np.ndarray:
     """The parameter's values as numpy, sharing memory with the (possibly memory-mapped) checkpoint."""

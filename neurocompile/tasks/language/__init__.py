@@ -23,8 +23,8 @@ from ...errors import UserError
 from ...graph import FloatRun, context
 from ...models import zoo
 from ...ops import Tally
-from .. import Task, totals as run_totals
-from .tokenizers import Tokenizer
+from ...task import Task, totals as run_totals
+from ...tokenizers import Tokenizer
 
 if TYPE_CHECKING:
     from ...build import Build
@@ -42,10 +42,6 @@ def vocab_size(program) -> int:
 
 def _probe(program) -> np.ndarray:
     return np.array([0, vocab_size(program) - 1])  # the first and the last token id
-
-
-TASK = Task("language", UNIT, "per token = per step of the simulated run (the prompt's tokens and the generated "
-            "ones), summed over the run and divided by steps x streams", _probe, tokenizer=True, key="token")
 
 
 def _progress(message: str, quiet: bool) -> None:
@@ -334,8 +330,7 @@ def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: fl
     Memory stays flat in `n_tokens` (unless `collect` keeps the text); `stop()` ends the run early, keeping
     the counters of the steps run (marked incomplete)."""
     from ... import files
-    from ...build import RUN_FILE
-    from ...report import TEXT_HEAD, save_run
+    from ...runs import RUN_FILE, TEXT_HEAD
 
     files.check_file_target(build.path / RUN_FILE, "the run file")  # before the run, not after it
     check_context(context(build.program.metadata), len(prompt_ids or [0]) + n_tokens,
@@ -378,7 +373,7 @@ def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: fl
             on_token(token)
         seconds = time.perf_counter() - start
         complete = not stop()
-        run_file = save_run(build, sim, head, seed, complete, generated=max(0, sim.steps - len(prompt_ids or [0])))
+        run_file = build.save_run(sim, head, seed, complete, generated=max(0, sim.steps - len(prompt_ids or [0])))
         spikes_file = spikes.close({}) if spikes is not None else None
     finally:
         if spikes is not None:
@@ -391,3 +386,58 @@ def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: fl
 
         lava = compare_with_cpu(build, sim, replay[: sim.steps])
     return Simulation(generated, sim.steps, complete, seconds, table, totals, run_file, spikes_file, lava, "".join(text))
+
+
+# --------------------------------------------------------------------------------------------------
+# The task: what the build reads beside its program, the API's verbs
+# --------------------------------------------------------------------------------------------------
+
+
+def read_tokenizer(path: Path, manifest: dict, program) -> Tokenizer:
+    """A language build's tokenizer, as its manifest names it, checked against the program's token ids."""
+    from ...tokenizers import SAVED_KINDS, TOKENIZER_FILE
+
+    again = "export it again"
+    entry = manifest.get("tokenizer")
+    if not isinstance(entry, dict) or entry.get("kind") not in SAVED_KINDS:
+        raise UserError(f"{path / 'manifest.json'}: its tokenizer entry is damaged; {again}")
+    if entry["kind"] != "bytes" and entry.get("file") != TOKENIZER_FILE:
+        raise UserError(f"{path / 'manifest.json'}: its tokenizer entry names {entry.get('file')!r}, not "
+                        f"{TOKENIZER_FILE}; export again")
+    tokenizer = SAVED_KINDS[entry["kind"]](path / TOKENIZER_FILE)
+    vocab = vocab_size(program)
+    if tokenizer.vocab_size != vocab:
+        raise UserError(f"{path}: the tokenizer has {tokenizer.vocab_size} entries but program.h5 takes {vocab} "
+                        f"token ids; {again}")
+    return tokenizer
+
+
+def simulate_api(build: Build, prompt: str = "The ", tokens: int = 200, temperature: float = 0.8, top_p: float = 0.9,
+                 seed: int = 0, engine: str = "cpu", spikes_out: Path | None = None, **spike_train) -> Simulation:
+    """``Build.simulate`` of a language build: generate after `prompt`, its options checked as the CLI checks them."""
+    from ...options import check
+
+    given = sorted(k for k, v in spike_train.items() if v is not None)
+    if given:
+        raise UserError(f"{', '.join(given)}: for spike-train builds; {build.path} is a language model (give prompt=)")
+    if not isinstance(prompt, str):
+        raise UserError(f"prompt: text (a str), got {type(prompt).__name__}")
+    tokens, temperature, top_p, seed = (check(name, value) for name, value in
+                                        (("tokens", tokens), ("temperature", temperature), ("top_p", top_p),
+                                         ("seed", seed)))
+    return simulate(build, build.tokenizer.encode(prompt), tokens, temperature, top_p, seed, engine=engine,
+                    spikes_out=spikes_out, collect=True)
+
+
+def evaluate_api(build: Build, text: str | None = None, max_tokens: int = 0, **spike_train) -> Evaluation:
+    """``Build.evaluate`` of a language build: bits per character of the float and the integer model on `text`."""
+    from ...options import check
+
+    if text is not None and not isinstance(text, str):
+        raise UserError(f"text: text (a str) or None for the zoo corpus, got {type(text).__name__}")
+    return evaluate(build, evaluation_ids(build.tokenizer, text, check("max_tokens", max_tokens))[0], quiet=True)
+
+
+TASK = Task("language", UNIT, "per token = per step of the simulated run (the prompt's tokens and the generated "
+            "ones), summed over the run and divided by steps x streams", _probe, key="token", read_extra=read_tokenizer,
+            generates=True, simulate=simulate_api, evaluate=evaluate_api, engines=("cpu", "lava"))

@@ -120,7 +120,7 @@ def write_plot(s: Sensitivity, folder) -> list:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ...report import _save
+    from ... import __version__, files
 
     plt.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42})
     quantities = ("weights", "value")
@@ -142,6 +142,6 @@ def write_plot(s: Sensitivity, folder) -> list:
     fig.suptitle(f"Quantization sensitivity, {s.tokens} tokens, baseline {s.baseline_bpc:.4f} bits per {s.unit}",
                  fontsize=9)
     fig.tight_layout()
-    paths = _save(fig, folder / PLOT)
+    paths = files.write_figure(fig, folder / PLOT, f"neurocompile {__version__}", "--plots")
     plt.close(fig)
     return paths

@@ -110,7 +110,8 @@ def run_point(model: str, choices: dict, max_tokens: int, calibration_tokens: in
     """Export, score and price one build point (in a worker process or a Ray task): a JSON-ready dict."""
     from ... import export
     from ...energy import load_energy_model
-    from ...report import Run, make_report
+    from ...report import make_report
+    from ...runs import Run
     from ...graph import steps_per_token
     from . import evaluation_ids
     from .sensitivity import integer_bits
@@ -123,7 +124,8 @@ def run_point(model: str, choices: dict, max_tokens: int, calibration_tokens: in
         per_token = steps_per_token(build.program.metadata)
         priced = {}
         for name in energy:
-            report = make_report(build, run, load_energy_model(name))
+            report = make_report(build.program, build.manifest, run, load_energy_model(name), placement=build.partition,
+                                 tokenizer=build.tokenizer)
             t = report.totals
             priced[name] = {"pj_per_token": t["energy_pj_per_step"] * per_token,
                             "pj_per_token_range": [v * per_token for v in t["energy_pj_per_step_range"]],
@@ -236,7 +238,6 @@ def write_plot(rows: list[dict], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ...report import _save
 
     plt.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42})
     fig, ax = plt.subplots(figsize=(6, 3.6))
@@ -257,7 +258,7 @@ def write_plot(rows: list[dict], out: Path) -> list[Path]:
                  f"lines join each model's Pareto front", fontsize=9)
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
-    paths = _save(fig, out / PLOT)
+    paths = files.write_figure(fig, out / PLOT, f"neurocompile {__version__}", "-o")
     plt.close(fig)
     return paths
 

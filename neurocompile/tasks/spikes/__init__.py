@@ -23,7 +23,7 @@ import torch
 from ... import files
 from ...errors import UserError
 from ...graph import FloatRun
-from .. import Task, totals as run_totals
+from ...task import Task, totals as run_totals
 
 if TYPE_CHECKING:
     from ...build import Build
@@ -48,9 +48,6 @@ def _probe(program) -> np.ndarray:
     n = int(np.prod(input_shape(program)))
     return np.stack([np.zeros(n, np.int64), np.ones(n, np.int64)])  # silent, and every input spiking
 
-
-TASK = Task("spikes", UNIT, "per time step of the simulated run, summed over the run and divided by steps x streams",
-            _probe, tokenizer=False, key="step")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -255,8 +252,7 @@ def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Pat
     """Run the raster on an engine and write its output rasters to `output_path`.  'cpu' and 'lava' also store the
     counters in the build (``run.npz``) for ``report``; 'lava' writes Lava's own outputs, and checks them and every
     population Lava records against the cpu engine, bit for bit."""
-    from ...build import RUN_FILE
-    from ...report import save_run
+    from ...runs import RUN_FILE
 
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r}; this build runs on {', '.join(ENGINES)}")
@@ -276,7 +272,7 @@ def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Pat
         record = tuple(spiking_nodes(build)) if engine == "lava" else ()
         outputs, sim = run_cpu(build, raster, record, stop)
         result.steps, result.complete = sim.steps, sim.steps == raster.steps
-        result.run_file = save_run(build, sim, [], 0, result.complete)
+        result.run_file = build.save_run(sim, [], 0, result.complete)
         result.table = sim.table()
         result.totals = run_totals(result.table)
         if engine == "lava" and result.complete:
@@ -354,3 +350,32 @@ def evaluate(build: Build, raster: Raster) -> SpikeEvaluation:
         {name: agreement(np.stack(sim.recorded[name]), seen[name]) for name in populations},
         int(counts[:, Tally.FIELDS.index("saturations")].sum()), int(counts[:, Tally.FIELDS.index("wraps")].sum()),
         accuracy)
+
+
+# --------------------------------------------------------------------------------------------------
+# The task: the API's verbs
+# --------------------------------------------------------------------------------------------------
+
+
+def _raster_of(build: Build, spikes) -> Raster:
+    if spikes is None:
+        raise UserError(f"{build.path}: a spike-train build runs input spikes: pass input_spikes=")
+    if isinstance(spikes, (str, Path)):
+        return read_raster(Path(spikes), input_shape(build.program), "input_spikes")
+    return as_raster(np.asarray(spikes), input_shape(build.program), "input_spikes", "an array")
+
+
+def simulate_api(build: Build, *, engine: str = "cpu", input_spikes=None, output_spikes: Path | None = None,
+                 **language) -> SpikeSimulation:
+    """``Build.simulate`` of a spike-train build: run `input_spikes` (an array [T, n] or [T, B, n] of 0/1, or an .npz
+    path) on `engine`."""
+    return simulate(build, _raster_of(build, input_spikes), engine, output_spikes)
+
+
+def evaluate_api(build: Build, *, input_spikes=None, **language) -> SpikeEvaluation:
+    """``Build.evaluate`` of a spike-train build: the integer engine against the float semantics per output."""
+    return evaluate(build, _raster_of(build, input_spikes))
+
+
+TASK = Task("spikes", UNIT, "per time step of the simulated run, summed over the run and divided by steps x streams",
+            _probe, key="step", simulate=simulate_api, evaluate=evaluate_api, engines=ENGINES)

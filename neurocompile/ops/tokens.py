@@ -1,5 +1,5 @@
-"""The language task's op: token ids into a graph.  Registered with the core's ops when the registry is first read
-(``ops.base.EXTENSION_MODULES``); the SpikeGPT frontend imports it to trace."""
+"""Token ids into a graph: the input of a language model (one id per stream and step) and SpikeDecoder's token and
+position codes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +9,7 @@ import nir
 import numpy as np
 import torch
 
-from ...ops.base import NOTE_KEY, OP_KEY, PARAM_PREFIX, Op
+from .base import NOTE_KEY, OP_KEY, PARAM_PREFIX, Op
 
 
 @dataclass(frozen=True, eq=False)

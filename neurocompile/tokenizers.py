@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 from typing import Protocol
 
-from ...errors import UserError
-from ...files import read_user_file
+from .errors import UserError
+from .files import read_user_file
 
 
 TOKENIZER_FILE = "tokenizer.json"  # a build's tokenizer file

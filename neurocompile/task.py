@@ -1,0 +1,66 @@
+"""What a task is -- what a run *means*: its input, its output, its metric and its unit -- and where the tasks are.
+
+A task is a folder under ``neurocompile/tasks`` whose package defines ``TASK``, an instance of ``Task`` (the
+language model; the spike train); ``tasks()`` finds them, so nothing here names one.  A build records its task's
+name in ``manifest.json``; readers get the task from it with ``get_task`` and call its methods -- never compare
+names.  The Program below knows nothing of tasks: a task decides what goes into the input node and what the
+output node means.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    unit: str  # what one step of a run is, for the report ("token", "time step")
+    units: str  # how the report's figures are normalised, in words
+    probe: Callable[..., np.ndarray]  # Program -> the extreme inputs a build's program is checked on when read
+    key: str  # the unit in the report's field names: energy_pj_per_<key> ("token"; "step" for a time step)
+    # (build folder, manifest, program) -> what the task keeps beside the program (the language task: its tokenizer,
+    # checked against the program's vocabulary), or None
+    read_extra: Callable[[Path, dict, Any], Any] = lambda path, manifest, program: None
+    generates: bool = False  # runs may generate (each generated unit waits for the one before: priced apart)
+    # the API's verbs, (build, ...) -> the task's result: ``Build.simulate`` and ``Build.evaluate`` call these
+    simulate: Callable[..., Any] | None = None
+    evaluate: Callable[..., Any] | None = None
+    engines: tuple[str, ...] = ("cpu",)  # the engines its simulate takes
+
+
+# the run's counters every task's simulate summarises (summed over the run; Tally.FIELDS has the rest)
+TOTALS = ("spikes", "binary_events", "graded_events", "neuron_updates", "op_evals", "saturations", "wraps")
+
+
+def totals(table: list[dict]) -> dict[str, int]:
+    """A simulation's per-node counter table summed into the run's totals."""
+    return {f: int(sum(r[f] for r in table)) for f in TOTALS}
+
+
+def tasks() -> dict[str, Task]:
+    """Every task, found rather than named: each package under ``neurocompile.tasks`` that defines ``TASK``."""
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module("neurocompile.tasks")
+    found = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.ispkg:
+            task = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "TASK", None)
+            if isinstance(task, Task):
+                found[task.name] = task
+    return found
+
+
+def get_task(name: str) -> Task:
+    known = tasks()
+    if name not in known:
+        raise UserError(f"unknown task {name!r}; known: {', '.join(known)}")
+    return known[name]
