@@ -30,7 +30,8 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # export: frontend -> lower -> calibrate -> quantize -> place -> build directory
     ("pipeline", ("neurocompile.pipeline",)),
     # what users call: the command line, its verbs (beside their tasks), the Python API, the package's facade
-    ("app", ("neurocompile.cli", "neurocompile.api", "neurocompile.tasks.language.sweep", "neurocompile.verbs")),
+    ("app", ("neurocompile.cli", "neurocompile.interrupt", "neurocompile.verbs", "neurocompile.api",
+             "neurocompile.tasks.language.cli", "neurocompile.tasks.language.sweep", "neurocompile.tasks.spikes.cli")),
 )
 
 ROOT = "neurocompile"  # the package itself: its lazy facade (``neurocompile.export``) is the app floor's

@@ -20,7 +20,7 @@ from .lower import NEURON_OPS_KEY, TOKEN_SHIFT_KEY, TOKEN_SHIFT_MODES, lower
 from .ops import Op
 from .quantize import calibrate
 from .target import get_target
-from .tasks.language import _progress, calibration_windows
+from .tasks.language.semantics import _progress, calibration_windows
 from .tokenizers import find_tokenizer
 
 
@@ -173,7 +173,7 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
     """A NIR graph (a file, or `nir_graph` in memory) -> a spike-train build: import (forward Euler at `dt`, the
     stated reset), lower to Loihi neurons, calibrate on the user's raster or Poisson input, quantize, place."""
     from .frontends.nir import graph_dt, import_graph, read_nir_file
-    from .tasks.spikes import DEFAULT_RATE, DEFAULT_STEPS, calibration_raster
+    from .tasks.spikes.semantics import DEFAULT_RATE, DEFAULT_STEPS, calibration_raster
 
     if calibration is not None and rate is not None:
         raise UserError("--calibration and --calibration-rate exclude each other: a raster has its own rate")

@@ -505,7 +505,7 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[Cell]]]]:
                    [f"{unit}s per second, pipelined", 1 / t["seconds_per_step"]],
                    [f"latency of one {unit} through the pipeline (+ {depth} steps; a generated token waits for it) (µs)",
                     t["generate_seconds_per_step"] * 1e6],
-                   [f"latency, range (µs)",
+                   ["latency, range (µs)",
                     tuple(v * 1e6 for v in t["generate_seconds_per_step_range"])],
                    [f"static energy (nJ, {report.header['timing']['chips_powered']} chip(s) powered)",
                     t["static_pj_per_step"] / 1e3],

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from .errors import UserError
 
@@ -23,7 +22,7 @@ class Task:
     name: str
     unit: str  # what one step of a run is, for the report ("token", "time step")
     units: str  # how the report's figures are normalised, in words
-    probe: Callable[..., np.ndarray]  # Program -> the extreme inputs a build's program is checked on when read
+    probe: Callable[..., Any]  # Program -> the extreme inputs a build's program is checked on when read (an array)
     key: str  # the unit in the report's field names: energy_pj_per_<key> ("token"; "step" for a time step)
     # (build folder, manifest, program) -> what the task keeps beside the program (the language task: its tokenizer,
     # checked against the program's vocabulary), or None
@@ -33,6 +32,21 @@ class Task:
     simulate: Callable[..., Any] | None = None
     evaluate: Callable[..., Any] | None = None
     engines: tuple[str, ...] = ("cpu",)  # the engines its simulate takes
+    # the module of its package that holds its command-line verbs (loaded by the command line when it starts: an
+    # entry point, so the task's package stays light and this contract names no implementation)
+    verbs: str | None = None
+
+
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """A function of a task's module, imported when first called: a task's package names its task with these and
+    stays light (the command line starts without torch)."""
+    import importlib
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
 # the run's counters every task's simulate summarises (summed over the run; Tally.FIELDS has the rest)

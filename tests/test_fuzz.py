@@ -146,7 +146,7 @@ def _unparsable_npy_header(npz: bytes) -> bytes:
 def test_array_headers_that_do_not_parse_are_refused(build, tmp_path):
     """Found by the fuzzer above: numpy raises tokenize.TokenError on such a header; both .npz readers refuse it."""
     from neurocompile.build import read_build
-    from neurocompile.tasks.spikes import read_raster
+    from neurocompile.tasks.spikes.semantics import read_raster
 
     copy = _fresh(build, tmp_path, "run.npz", _unparsable_npy_header((build / "run.npz").read_bytes()), rehash=True)
     with pytest.raises(UserError, match="damaged or not a neurocompile run"):
@@ -199,7 +199,7 @@ def test_nir_and_raster_readers(tmp_path_factory, data):
     """A mutated NIR file through the importer, and a mutated raster through the raster reader."""
     from neurocompile.frontends.nir import import_graph, read_nir_file
     from neurocompile.lower import lower
-    from neurocompile.tasks.spikes import read_raster
+    from neurocompile.tasks.spikes.semantics import read_raster
 
     folder = tmp_path_factory.mktemp("nir")
     nir_path = folder / "net.nir"

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import neurocompile
 from neurocompile import UserError
-from neurocompile.tasks.spikes import input_shape
+from neurocompile.tasks.spikes.semantics import input_shape
 
 from helpers import random_spikedecoder
 

@@ -14,7 +14,7 @@ import torch
 from neurocompile.build import read_build
 from neurocompile.cli import main
 from neurocompile.quantize import Program, coarser_field, requantize
-from neurocompile.tasks.language import evaluation_ids
+from neurocompile.tasks.language.semantics import evaluation_ids
 from neurocompile.tasks.language.sensitivity import sensitivity
 from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
 

@@ -154,7 +154,7 @@ def test_a_long_prompt_is_read_in_bounded_chunks_without_autograd(monkeypatch):
     """Issue 22: `generate` held the prompt's autograd graph in the state (~80 KB per prompt character: 1.9 GB for
     20 kB).  The prompt is read in chunks of at most PROMPT_CHUNK tokens with gradients off, and the chunked read
     samples what one pass would (the same state at the end, up to float rounding)."""
-    from neurocompile.tasks.language import PROMPT_CHUNK, generate
+    from neurocompile.tasks.language.semantics import PROMPT_CHUNK, generate
 
     model = load_model(UPSTREAM / "RWKV.pt")
     seen = []

@@ -6,7 +6,6 @@ import csv
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,7 +14,7 @@ from neurocompile.cli import main
 from neurocompile.energy import load_energy_model
 from neurocompile.report import make_report
 from neurocompile.runs import Run
-from neurocompile.tasks.language import evaluation_ids, windows
+from neurocompile.tasks.language.semantics import evaluation_ids, windows
 from neurocompile.targets.cpu.simulator import ReferenceSimulator
 
 ARGS = ["--max-tokens", "160", "--calibration-tokens", "256", "--workers", "1"]

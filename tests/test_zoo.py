@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from neurocompile import load_model
-from neurocompile.tasks.language import bits_per_token
+from neurocompile.tasks.language.semantics import bits_per_token
 from neurocompile.models import zoo
 from neurocompile.tokenizers import find_tokenizer
 

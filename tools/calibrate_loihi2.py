@@ -111,7 +111,7 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     p = result["pilotnet"]
-    print(f"## PilotNet LIF on one Loihi 2 chip (fitted): predicted beside measured\n")
+    print("## PilotNet LIF on one Loihi 2 chip (fitted): predicted beside measured\n")
     print("| layer | neurons | firing | synaptic ops / step | cores, ours | cores, Intel |")
     print("|---|---|---|---|---|---|")
     for layer in p["layers"]:

@@ -88,7 +88,7 @@ def _rockpool_against_its_simulation(args, write, make_net) -> None:
     """Our float engine (NIR's equations at dt = 1 ms, reset by subtraction) against Rockpool's own evolve()."""
     from neurocompile.frontends.nir import import_graph, read_nir_file
     from neurocompile.graph import FloatRun
-    from neurocompile.tasks.spikes import agreement
+    from neurocompile.tasks.spikes.semantics import agreement
 
     rows = []
     for seed in range(args.seeds):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from neurocompile.tasks.language import bits_per_token
+from neurocompile.tasks.language.semantics import bits_per_token
 from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
 from neurocompile.tokenizers import CharTokenizer

@@ -24,7 +24,7 @@ import torch
 
 from neurocompile.models import zoo
 from neurocompile.models.spikedecoder import SpikeDecoder, SpikeDecoderConfig
-from neurocompile.tasks.language import bits_per_token, generate
+from neurocompile.tasks.language.semantics import bits_per_token, generate
 from neurocompile.tokenizers import SpikeDecoderChars
 from zoo_training import common_args, train
 

@@ -10,7 +10,6 @@ that cross between neurons go through synapses and graded spikes (24-bit payload
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .base import Tally, _saturated
 

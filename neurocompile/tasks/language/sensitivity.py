@@ -22,7 +22,7 @@ from ...build import Build
 from ...errors import UserError
 from ...ops import CALIBRATE
 from ...quantize import Program, coarser_field, coarser_weights, requantize
-from . import _progress, token_bits, windows
+from .semantics import _progress, token_bits, windows
 
 PLOT = "sensitivity"
 

@@ -113,7 +113,7 @@ def run_point(model: str, choices: dict, max_tokens: int, calibration_tokens: in
     from ...report import make_report
     from ...runs import Run
     from ...graph import steps_per_token
-    from . import evaluation_ids
+    from .semantics import evaluation_ids
     from .sensitivity import integer_bits
 
     with tempfile.TemporaryDirectory() as tmp:
