@@ -107,7 +107,7 @@ def make_report(program, manifest: dict, run: Run, model: EnergyModel, *, placem
             macs.append((name, node.kind, ann))
         if events["neuron_updates"] and node.op_class.binary_output:  # a spiking population: spikes per update
             firing[name] = events["spikes"] / events["neuron_updates"]
-        rows.append(NodeRow(name, layer_of(name), node.kind, build.target.placement(node.kind), kind_in, events, energy))
+        rows.append(NodeRow(name, layer_of(name), node.kind, build.target.placement(node.op_class), kind_in, events, energy))
     report = Report(_header(build, run, model), steps, rows, firing)
     for r in rows:
         report.by_layer[r.layer] = report.by_layer.get(r.layer, 0.0) + r.energy_pj

@@ -25,7 +25,7 @@ class Target:
     # (program, system or None) -> a Placement on cores and chips, for partitioned targets
     place: Callable[[Any, str | None], Any] | None = None
     read_placement: Callable[[Path, Any], Any] | None = None  # (file, program) -> the Placement, checked
-    placement: Callable[[str], str] = lambda kind: "cpu"  # op kind -> where the target runs it
+    placement: Callable[[type], str] = lambda op: "cpu"  # op class -> where the target runs it
     # (program, placement, {node: events per step}) -> time per step and static energy, for partitioned targets
     timing: Callable[[Any, Any, dict], dict] | None = None
     # (program, placement) -> {sending node: messages per step, by kind (mesh_hops, across_chips, ...)}: routing

@@ -227,7 +227,7 @@ SPIKES_IN = {"SpikingAttention"}
 
 
 def test_every_compiled_kernel_is_tested_here():
-    assert set(kernels.LOWERINGS) == set(OPS) | {"TokenShift", "Output"}  # those two are in every program below
+    assert {op.kind for op in kernels.LOWERINGS} == set(OPS) | {"TokenShift", "Output"}  # those two are in every program below
 
 
 def _single_op_program(kind: str, q, sources: list[str], n: int) -> Program:
@@ -375,3 +375,13 @@ def test_dense_int32_stretches_stop_just_before_overflow():
     big = np.full((2, n), 845_000, np.int64)
     big[1] *= -1
     _same_run(program, [big, big // 7, np.zeros_like(big)], 2)
+
+
+def test_a_kernel_number_outside_the_table_is_refused():
+    """The dispatch has no default: a row whose kernel number is none of KERNELS' is the row run reports."""
+    V, S, P, C = (np.zeros((1, 4), np.int64), np.zeros((1, 1), np.int64), np.zeros(1, np.int64),
+                  np.zeros((1, len(kernels.Tally.FIELDS)), np.int64))
+    code = np.zeros(4, np.int64)
+    for number in (len(kernels.KERNELS), 99, -1):
+        table = np.array([[number, 0, 4]], np.int64)
+        assert kernels.run(table, 0, 1, code, V, S, P, np.zeros(1, np.int8), C, 0) == 0

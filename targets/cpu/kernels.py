@@ -26,11 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-from numba import njit
+import warnings
 
-from neurocompile import fixed
-from neurocompile.ops import Tally
+import numpy as np
+from numba import literal_unroll, njit
+from numba.core.errors import NumbaExperimentalFeatureWarning
+
+from neurocompile import fixed, ops
+from neurocompile.ops import Op, Tally
 from neurocompile.ops.norm import R_FRAC, RSQRT_HALF, RSQRT_STEPS
 from neurocompile.ops.rwkv import LOG2E, LOG2E_FRAC, POW2_FRAC, POW2_STEPS, Q_FRAC, RECIP_FRAC
 
@@ -42,6 +45,11 @@ SPIKES, BINARY, GRADED, MESSAGES, UPDATES, EVALS, SATURATIONS, WRAPS, EFF_BINARY
 UV_MAX = fixed.UV_MAX
 DECAY_SHIFT, DECAY_UNITY, ACT_SHIFT, VTH_SHIFT = fixed.DECAY_SHIFT, fixed.DECAY_UNITY, fixed.ACT_SHIFT, fixed.VTH_SHIFT
 MAX_SHIFT = 62  # shifts beyond this are not the reference's arithmetic (numpy's and LLVM's differ): refused
+
+# numba types the tuple of kernels ``run`` unrolls over with its first-class function types and warns that they are
+# experimental, once per compilation (on a user's first run); tests/test_compiled.py checks every kernel against its
+# op's reference step, and BENCHMARKS.md measures the table against the if/elif chain it replaced
+warnings.filterwarnings("ignore", "First-class function type", NumbaExperimentalFeatureWarning)
 
 JIT = dict(cache=True, nogil=True, error_model="numpy")  # numpy's integer division by zero (0), not Python's error
 
@@ -165,7 +173,7 @@ def _accumulate(acc, W, w0, n_out, V, x0, j0, j1, binary):
 
 
 @njit(**JIT)
-def dense(a, V, P, W, C, t):
+def dense(a, V, S, P, W, C, t):
     """a: node, out, n_out, out_bits, bias, bias_from (the step the bias enters at), ports, then per port (in, n_in,
     binary, weights, exponents, nonzero, largest |weight|).  Products accumulate in int32 over as many inputs as
     cannot overflow it (the port's largest |weight| times this step's largest |input|), then in int64: exact for
@@ -216,7 +224,7 @@ def dense(a, V, P, W, C, t):
 
 
 @njit(**JIT)
-def neuron(a, V, S, P, C, t):
+def neuron(a, V, S, P, W, C, t):
     """Lava's LIF arithmetic per neuron (``fixed.lif_step``): LIF, PeriodicLIF, CUBA and CUBAVoltage.
     a: node, out, n, state (u then v), du, dv, vth, bias (per-neuron arrays in P), subtract (reset by subtracting the
     threshold), period (0: never cleared), voltage (1: output v, no spikes), inputs (summed), then each input."""
@@ -258,7 +266,7 @@ def neuron(a, V, S, P, C, t):
 
 
 @njit(**JIT)
-def token_shift(a, V, S):
+def token_shift(a, V, S, P, W, C, t):
     """a: node, in, out, n, state."""
     x0, out, n, s = a[1], a[2], a[3], a[4]
     for b in range(V.shape[0]):
@@ -269,7 +277,7 @@ def token_shift(a, V, S):
 
 
 @njit(**JIT)
-def layer_norm(a, V, P, C):
+def layer_norm(a, V, S, P, W, C, t):
     """a: node, in, out, n, budget, eps, gamma, gamma_frac, beta, out_frac, out_bits, std_bits."""
     node, x0, out, n, budget, eps, gamma, gamma_frac, beta, out_frac, out_bits, std_bits = a[:12]
     B = V.shape[0]
@@ -299,7 +307,7 @@ def layer_norm(a, V, P, C):
 
 
 @njit(**JIT)
-def wkv(a, V, S, P, C):
+def wkv(a, V, S, P, W, C, t):
     """a: node, k, v, out, n, state (p, q, o), w, u, exp table, its length, in_frac, step_frac, offset, exp_frac."""
     node, k0, v0, out, n, s, w, u, tab, length, in_frac, step_frac, offset, exp_frac = a[:14]
     B = V.shape[0]
@@ -325,7 +333,7 @@ def wkv(a, V, S, P, C):
 
 
 @njit(**JIT)
-def table_lookup(a, V, P, C):
+def table_lookup(a, V, S, P, W, C, t):
     """a: node, in, out, n, table, its length, in_frac, step_frac, offset."""
     node, x0, out, n, tab, length, in_frac, step_frac, offset = a[:9]
     for b in range(V.shape[0]):
@@ -336,7 +344,7 @@ def table_lookup(a, V, P, C):
 
 
 @njit(**JIT)
-def product(a, V, C):
+def product(a, V, S, P, W, C, t):
     """a: node, first input, second input, out, n, shift, bits, relu (1: the first input's positive part squared)."""
     node, x0, y0, out, n, shift, bits, square = a[:8]
     clipped = 0
@@ -353,7 +361,7 @@ def product(a, V, C):
 
 
 @njit(**JIT)
-def add(a, V, C):
+def add(a, V, S, P, W, C, t):
     """a: node, out, n, bits, inputs, then per input (in, shift)."""
     node, out, n, bits, inputs = a[:5]
     clipped = 0
@@ -393,7 +401,7 @@ def _pow2_neg(P, tab, x, k_frac):
 
 
 @njit(**JIT)
-def neuron_wkv(a, V, S, P, C):
+def neuron_wkv(a, V, S, P, W, C, t):
     """a: node, k, v, out, n, state, w, u, k_frac, pow2 table, reciprocal seeds (the op's 24-bit neuron program)."""
     node, k0, v0, out, n, st, w0, u0, k_frac, tab, seeds = a[:11]
     top, empty = (1 << 23) - 1, -(1 << 23)
@@ -441,7 +449,7 @@ def _sat24c(C, node, x):
 
 
 @njit(**JIT)
-def neuron_layer_norm(a, V, P, C):
+def neuron_layer_norm(a, V, S, P, W, C, t):
     """a: node, in, out, n, up, sum shift, mean mul, mean shift, square shift, var shift, eps, product shift, gain,
     gain frac, beta, out frac, out bits, rsqrt seeds (the op's 24-bit neuron programs, ops/norm.py)."""
     node, x0, out, n, up, s1, mul, ms, s2, vs, eps, ps, gain, gf, beta, of, bits, seeds = a[:18]
@@ -478,7 +486,7 @@ def neuron_layer_norm(a, V, P, C):
 
 
 @njit(**JIT)
-def mix(a, V, P, C):
+def mix(a, V, S, P, W, C, t):
     """a: node, out, n, bits, shift, inputs, then per input (in, left shift, first ratio in P)."""
     node, out, n, bits, shift, inputs = a[:6]
     clipped = 0
@@ -492,7 +500,7 @@ def mix(a, V, P, C):
 
 
 @njit(**JIT)
-def copy(a, V):
+def copy(a, V, S, P, W, C, t):
     """a: node, in, out, n (a graph output)."""
     x0, out, n = a[1], a[2], a[3]
     for b in range(V.shape[0]):
@@ -502,7 +510,7 @@ def copy(a, V):
 
 
 @njit(**JIT)
-def embedding(a, V, W, C):
+def embedding(a, V, S, P, W, C, t):
     """a: node, in (token ids), out, n, table [rows, n] (0/1, in W), rows.  False for an id outside the table."""
     node, x0, out, n, tab, rows = a[:6]
     for b in range(V.shape[0]):
@@ -518,7 +526,7 @@ def embedding(a, V, W, C):
 
 
 @njit(**JIT)
-def attention(a, V, S, C, t):
+def attention(a, V, S, P, W, C, t):
     """SpikingAttention: a: node, q, k, v, out, heads, head_dim, period, state_bits, out_bits, state (period x heads x
     d x d counts per stream)."""
     node, q0, k0, v0, out, H, d, period, state_bits, out_bits, s = a[:11]
@@ -556,7 +564,7 @@ def attention(a, V, S, C, t):
 
 
 @njit(**JIT)
-def time_sum(a, V, S, C, t):
+def time_sum(a, V, S, P, W, C, t):
     """TimeSum: a: node, in, out, n, state, period, bits (the sum cleared when a period starts)."""
     node, x0, out, n, s, period, bits = a[:7]
     clear = t % period == 0
@@ -573,7 +581,7 @@ def time_sum(a, V, S, C, t):
 
 
 @njit(**JIT)
-def token_code(a, V, P, C, t):
+def token_code(a, V, S, P, W, C, t):
     """TokenCode: a: node, in (token ids), out, table [rows, width], rows, width, positions [places, pwidth], places,
     pwidth, outer (1: one-hot of (position, token)), period.  False for an id outside the table."""
     node, x0, out, tab, rows, width, pos, places, pwidth, outer, period = a[:11]
@@ -601,7 +609,7 @@ def token_code(a, V, P, C, t):
 
 
 @njit(**JIT)
-def threshold(a, V, P, C):
+def threshold(a, V, S, P, W, C, t):
     """Threshold: a: node, out, n, thresholds (per neuron, in P), inputs (summed), then each input."""
     node, out, n, thr, inputs = a[:5]
     spikes = 0
@@ -615,49 +623,25 @@ def threshold(a, V, P, C):
     return True
 
 
-DENSE, NEURON, TOKEN_SHIFT, LAYER_NORM, WKV, TABLE, PRODUCT, ADD, COPY, EMBEDDING, ATTENTION, TIME_SUM, TOKEN_CODE, \
-    THRESHOLD, MIX, NEURON_WKV, NEURON_LAYER_NORM = range(17)
+# Every kernel, in the order of its number in a program's ``table``.  One signature for all -- (arguments, V, S, P,
+# W, C, t) -> whether the input was in range -- so that ``run`` can unroll over them (a kernel ignores what it does
+# not read).
+KERNELS = (dense, neuron, token_shift, layer_norm, wkv, table_lookup, product, add, copy, embedding, attention,
+           time_sum, token_code, threshold, mix, neuron_wkv, neuron_layer_norm)
 
 
 @njit(**JIT)
 def run(table, start, stop, code, V, S, P, W, C, t):
-    """Run compiled nodes ``table[start:stop]`` for step `t`: -1, or the row whose kernel refused its input."""
+    """Run compiled nodes ``table[start:stop]`` for step `t`: -1, or the row whose kernel refused its input (or whose
+    kernel number is none of ``KERNELS``')."""
     for r in range(start, stop):
         kernel, a = table[r, 0], code[table[r, 1]: table[r, 2]]
-        if kernel == DENSE:
-            ok = dense(a, V, P, W, C, t)
-        elif kernel == NEURON:
-            ok = neuron(a, V, S, P, C, t)
-        elif kernel == TOKEN_SHIFT:
-            ok = token_shift(a, V, S)
-        elif kernel == LAYER_NORM:
-            ok = layer_norm(a, V, P, C)
-        elif kernel == WKV:
-            ok = wkv(a, V, S, P, C)
-        elif kernel == TABLE:
-            ok = table_lookup(a, V, P, C)
-        elif kernel == PRODUCT:
-            ok = product(a, V, C)
-        elif kernel == ADD:
-            ok = add(a, V, C)
-        elif kernel == COPY:
-            ok = copy(a, V)
-        elif kernel == EMBEDDING:
-            ok = embedding(a, V, W, C)
-        elif kernel == ATTENTION:
-            ok = attention(a, V, S, C, t)
-        elif kernel == TIME_SUM:
-            ok = time_sum(a, V, S, C, t)
-        elif kernel == TOKEN_CODE:
-            ok = token_code(a, V, P, C, t)
-        elif kernel == MIX:
-            ok = mix(a, V, P, C)
-        elif kernel == NEURON_WKV:
-            ok = neuron_wkv(a, V, S, P, C)
-        elif kernel == NEURON_LAYER_NORM:
-            ok = neuron_layer_norm(a, V, P, C)
-        else:
-            ok = threshold(a, V, P, C)
+        ok = False
+        number = 0
+        for step in literal_unroll(KERNELS):  # unrolled at compile time: one comparison and a direct call per kernel
+            if number == kernel:
+                ok = step(a, V, S, P, W, C, t)
+            number += 1
         if not ok:
             return r
     return -1
@@ -707,17 +691,17 @@ class Layout:
 
 @dataclass(frozen=True)
 class Lowering:
-    kernel: int
+    kernel: int  # its number: the kernel's place in KERNELS
     pack: Callable  # (node, q, inputs, out, layout) -> the node's arguments after its counter row
 
 
-LOWERINGS: dict[str, Lowering] = {}
+LOWERINGS: dict[type[Op], Lowering] = {}  # keyed by the op's class: a misspelt op fails at import, not at run time
 
 
-def lowering(*kinds: str, kernel: int):
+def lowering(*ops: type[Op], kernel: Callable):
     def register(pack: Callable) -> Callable:
-        for kind in kinds:
-            LOWERINGS[kind] = Lowering(kernel, pack)
+        for op in ops:
+            LOWERINGS[op] = Lowering(KERNELS.index(kernel), pack)
         return pack
     return register
 
@@ -727,7 +711,7 @@ def _shift_ok(*shifts: int) -> None:
         raise ValueError(f"a shift of {max(abs(int(s)) for s in shifts)} bits is beyond the {MAX_SHIFT}-bit range")
 
 
-@lowering("Dense", kernel=DENSE)
+@lowering(ops.Dense, kernel=dense)
 def _dense(node, q, inputs, out, lay):
     ports, n_out, n_in = q.halves.shape
     if len(inputs) != ports or q.exps.shape != (ports, n_out) or q.bias.shape != (n_out,) or len(q.binary) != ports:
@@ -754,31 +738,31 @@ def _neuron(lay, out, n, inputs, du, dv, vth, bias=0, subtract=False, period=0, 
             *[lay.value(src, n) for src in inputs]]
 
 
-@lowering("LIF", "PeriodicLIF", kernel=NEURON)
+@lowering(ops.LIF, ops.PeriodicLIF, kernel=neuron)
 def _lif(node, q, inputs, out, lay):
     return _neuron(lay, out, q.n, inputs[:1], q.du, q.dv, q.vth, period=getattr(q, "period", 0))
 
 
-@lowering("CUBA", kernel=NEURON)
+@lowering(ops.CUBA, kernel=neuron)
 def _cuba(node, q, inputs, out, lay):
     _shift_ok(*np.asarray(q.bias_exp).reshape(-1))
     return _neuron(lay, out, q.n, inputs, q.du, q.dv, q.vth, np.asarray(q.bias_mant) << np.asarray(q.bias_exp),
                    subtract=q.subtract)
 
 
-@lowering("CUBAVoltage", kernel=NEURON)
+@lowering(ops.CUBAVoltage, kernel=neuron)
 def _cuba_voltage(node, q, inputs, out, lay):
     _shift_ok(*np.asarray(q.bias_exp).reshape(-1))
     return _neuron(lay, out, q.n, inputs, q.du, q.dv, 1 << 17, np.asarray(q.bias_mant) << np.asarray(q.bias_exp),
                    voltage=True)
 
 
-@lowering("TokenShift", kernel=TOKEN_SHIFT)
+@lowering(ops.TokenShift, kernel=token_shift)
 def _token_shift(node, q, inputs, out, lay):
     return [lay.value(inputs[0], q.n), out, q.n, lay.state(np.zeros(q.n))]
 
 
-@lowering("LayerNorm", kernel=LAYER_NORM)
+@lowering(ops.LayerNorm, kernel=layer_norm)
 def _layer_norm(node, q, inputs, out, lay):
     from neurocompile.ops.norm import LN_STD_BITS
 
@@ -794,7 +778,7 @@ def _sized(array, n: int) -> np.ndarray:
     return array
 
 
-@lowering("WKV", kernel=WKV)
+@lowering(ops.WKV, kernel=wkv)
 def _wkv(node, q, inputs, out, lay):
     from neurocompile.ops.rwkv import EXP_FRAC, WKV_EMPTY
 
@@ -810,26 +794,26 @@ def _lookup_args(t, lay) -> list[int]:
     return [lay.param(t.table), len(t.table), t.in_frac, t.step_frac, t.offset]
 
 
-@lowering("Sigmoid", kernel=TABLE)
+@lowering(ops.Sigmoid, kernel=table_lookup)
 def _sigmoid(node, q, inputs, out, lay):
     return [lay.value(inputs[0]), out, lay.values[inputs[0]][1], *_lookup_args(q, lay)]
 
 
-@lowering("SquaredReLU", kernel=PRODUCT)
+@lowering(ops.SquaredReLU, kernel=product)
 def _square(node, q, inputs, out, lay):
     _shift_ok(q.shift)
     x = lay.value(inputs[0])
     return [x, x, out, lay.values[inputs[0]][1], q.shift, q.out_bits, 1]
 
 
-@lowering("Mul", kernel=PRODUCT)
+@lowering(ops.Mul, kernel=product)
 def _mul(node, q, inputs, out, lay):
     _shift_ok(q.shift)
     n = lay.values[inputs[0]][1]
     return [lay.value(inputs[0]), lay.value(inputs[1], n), out, n, q.shift, q.out_bits, 0]
 
 
-@lowering("Add", kernel=ADD)
+@lowering(ops.Add, kernel=add)
 def _add(node, q, inputs, out, lay):
     if len(q.shifts) != len(inputs):
         raise ValueError(f"{len(q.shifts)} input scales for {len(inputs)} inputs")
@@ -841,7 +825,7 @@ def _add(node, q, inputs, out, lay):
     return args
 
 
-@lowering("NeuronWKV", kernel=NEURON_WKV)
+@lowering(ops.NeuronWKV, kernel=neuron_wkv)
 def _neuron_wkv(node, q, inputs, out, lay):
     from neurocompile.ops.rwkv import EMPTY, POW2_TABLE, RECIP_SEED
 
@@ -853,7 +837,7 @@ def _neuron_wkv(node, q, inputs, out, lay):
             lay.param(RECIP_SEED)]
 
 
-@lowering("NeuronLayerNorm", kernel=NEURON_LAYER_NORM)
+@lowering(ops.NeuronLayerNorm, kernel=neuron_layer_norm)
 def _neuron_layer_norm(node, q, inputs, out, lay):
     from neurocompile.ops.norm import RSQRT_SEED
 
@@ -865,7 +849,7 @@ def _neuron_layer_norm(node, q, inputs, out, lay):
             q.out_frac, q.out_bits, lay.param(RSQRT_SEED)]
 
 
-@lowering("Mix", kernel=MIX)
+@lowering(ops.Mix, kernel=mix)
 def _mix(node, q, inputs, out, lay):
     ports, n = np.asarray(q.ratios).shape
     if len(inputs) != ports or len(q.lefts) != ports:
@@ -877,18 +861,18 @@ def _mix(node, q, inputs, out, lay):
     return args
 
 
-@lowering("Output", kernel=COPY)
+@lowering(ops.Output, kernel=copy)
 def _output(node, q, inputs, out, lay):
     return [lay.value(inputs[0]), out, lay.values[inputs[0]][1]]
 
 
-@lowering("SpikeEmbedding", kernel=EMBEDDING)
+@lowering(ops.SpikeEmbedding, kernel=embedding)
 def _embedding(node, q, inputs, out, lay):
     rows, n = q.table.shape
     return [lay.value(inputs[0], 1), out, n, lay.weight(q.table), rows]  # int8: a V x C table of int64 was 8x
 
 
-@lowering("SpikingAttention", kernel=ATTENTION)
+@lowering(ops.SpikingAttention, kernel=attention)
 def _attention(node, q, inputs, out, lay):
     n = q.heads * q.head_dim
     if q.period < 1:
@@ -897,14 +881,14 @@ def _attention(node, q, inputs, out, lay):
             lay.state(np.zeros(q.period * n * q.head_dim))]
 
 
-@lowering("TimeSum", kernel=TIME_SUM)
+@lowering(ops.TimeSum, kernel=time_sum)
 def _time_sum(node, q, inputs, out, lay):
     if q.period < 1:
         raise ValueError(f"period {q.period} < 1")
     return [lay.value(inputs[0], q.n), out, q.n, lay.state(np.zeros(q.n)), q.period, q.out_bits]
 
 
-@lowering("TokenCode", kernel=TOKEN_CODE)
+@lowering(ops.TokenCode, kernel=token_code)
 def _token_code(node, q, inputs, out, lay):
     (rows, width), (places, pwidth) = q.table.shape, q.positions.shape
     if q.period < 1:
@@ -913,7 +897,7 @@ def _token_code(node, q, inputs, out, lay):
             int(q.outer), q.period]
 
 
-@lowering("Threshold", kernel=THRESHOLD)
+@lowering(ops.Threshold, kernel=threshold)
 def _threshold(node, q, inputs, out, lay):
     n = int(np.asarray(q.threshold).shape[0])
     return [out, n, lay.param(q.threshold), len(inputs), *[lay.value(src, n) for src in inputs]]

@@ -201,11 +201,12 @@ class Simulator(ReferenceSimulator):
             elif self._reference(cls):
                 plan.append(i)
             else:
+                lowering = kernels.LOWERINGS[cls]
                 try:
-                    args = kernels.LOWERINGS[node.kind].pack(node, node.q, node.inputs, layout.values[node.name][0], layout)
+                    args = lowering.pack(node, node.q, node.inputs, layout.values[node.name][0], layout)
                 except ValueError as exc:
                     raise ValueError(f"layer {node.name} ({node.kind}): {exc}") from None
-                rows.append((kernels.LOWERINGS[node.kind].kernel, len(code), len(code) + 1 + len(args), i))
+                rows.append((lowering.kernel, len(code), len(code) + 1 + len(args), i))
                 code += [i, *args]
                 if plan and isinstance(plan[-1], list):
                     plan[-1][1] += 1
@@ -215,7 +216,7 @@ class Simulator(ReferenceSimulator):
 
     @staticmethod
     def _reference(cls) -> bool:
-        return cls.kind not in kernels.LOWERINGS or not cls.feedthrough
+        return cls not in kernels.LOWERINGS or not cls.feedthrough
 
     @property
     def totals(self) -> np.ndarray:

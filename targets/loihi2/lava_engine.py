@@ -58,7 +58,7 @@ def depths(program: Program) -> dict[str, int]:
             if not node.inputs:
                 depth[name] = 0
                 continue
-            delay = rules.rule(node.kind).delay
+            delay = rules.rule(node.op_class).delay
             ins = [depth[i] for i in node.inputs if i in depth]
             if not ins:  # a delay whose source comes later: placed once the source is
                 continue
@@ -134,7 +134,7 @@ def run_lava(program: Program, inputs, slices: dict[str, list[tuple[int, int]]] 
     steps = len(inputs)
     graph = rules.LavaGraph(program, inputs, depth, steps + max(depth[o] for o in outs), slices, lava)
     for name, node in program.nodes.items():
-        rules.rule(node.kind).lava(graph, name, node)
+        rules.rule(node.op_class).lava(graph, name, node)
     graph.connect_later()
     head = graph.heads[outs[0]]  # running one process runs the whole connected graph
     try:

@@ -180,7 +180,7 @@ def _populations(program: Program) -> tuple[list[tuple[str, int, int]], list[str
     """(name, neurons, synaptic bytes per neuron) for neurocore populations; embedded-CPU ops; host ops."""
     populations, cpu, host = [], [], []
     for name, node in program.nodes.items():
-        placement = rules.placement(node.kind)
+        placement = rules.placement(node.op_class)
         if placement == "synapse":
             ports, out, inp = node.q.halves.shape
             populations.append((name, out, ports * inp * program.spec.weight_bits // 8))
@@ -198,7 +198,7 @@ def _producers(program: Program, name: str) -> list[str]:
     """The populations whose values `name` reads, through wires (delays), in input order."""
     out = []
     for src in program.nodes[name].inputs:
-        while rules.placement(program.nodes[src].kind) == "wire":
+        while rules.placement(program.nodes[src].op_class) == "wire":
             src = program.nodes[src].inputs[0]
         out.append(src)
     return out
@@ -239,7 +239,7 @@ def partition(program: Program, spec: ResourceSpec, system: str) -> Placement:
     check_payload(program, spec)
     check_weights(program, spec)
     for node in program.nodes.values():
-        rules.rule(node.kind).check(node, spec)
+        rules.rule(node.op_class).check(node, spec)
     populations, cpu, host = _populations(program)
     cores: list[Core] = []
 
@@ -342,10 +342,10 @@ def traffic_by_source(program: Program, placement: Placement,
 
     def origin(name: str) -> str:  # through wires (delays) to the population that sends
         node = program.nodes[name]
-        return origin(node.inputs[0]) if rules.placement(node.kind) == "wire" else name
+        return origin(node.inputs[0]) if rules.placement(node.op_class) == "wire" else name
 
     for node in program.nodes.values():
-        if rules.placement(node.kind) == "wire":
+        if rules.placement(node.op_class) == "wire":
             continue
         for src in map(origin, node.inputs):
             counts = by_source.setdefault(src, dict.fromkeys(TRAFFIC_KEYS, 0))
@@ -357,7 +357,7 @@ def traffic_by_source(program: Program, placement: Placement,
                         if crosses:
                             crossed(placement.x86_chip[src], chip, program.width(src))
                 continue
-            rowwise = (rules.placement(node.kind) == "neuron"
+            rowwise = (rules.placement(node.op_class) == "neuron"
                        and rules.neurons(program, node.name) == rules.neurons(program, src))
             for start, end, core, chip in where[src]:
                 if node.name not in where:  # to an x86 op (across chips when it runs on another chip) or the host

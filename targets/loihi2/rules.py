@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from neurocompile.errors import UserError
-from neurocompile.ops import NeuronLayerNorm, NeuronWKV
+from neurocompile import ops
+from neurocompile.ops import NeuronLayerNorm, NeuronWKV, Op
 from neurocompile.quantize import Program, QNode
 
 MAX_SYNAPSE_PROCESSES_PER_NODE = 64
@@ -72,13 +73,13 @@ class Rule:
     eval_cost: float = 1.0  # neuron ops one evaluation costs a neurocore (the timing model; a LIF update is one)
 
 
-RULES: dict[str, Rule] = {}
+RULES: dict[type[Op], Rule] = {}  # keyed by the op's class: a misspelt op fails at import
 
 
-def lowering(kind: str, placement: str, delay: int = 0, check: Callable[[QNode, Any], None] = _no_check,
+def lowering(op: type[Op], placement: str, delay: int = 0, check: Callable[[QNode, Any], None] = _no_check,
              neurons: Callable[[Any], int] | None = None, eval_cost: float = 1.0):
     def register(fn: Callable[[LavaGraph, str, QNode], None]):
-        RULES[kind] = Rule(placement, fn, delay, check, neurons, eval_cost)
+        RULES[op] = Rule(placement, fn, delay, check, neurons, eval_cost)
         return fn
 
     return register
@@ -87,18 +88,16 @@ def lowering(kind: str, placement: str, delay: int = 0, check: Callable[[QNode, 
 def neurons(program: Program, name: str) -> int:
     """Neurons a neurocore population occupies: one per output value, unless its rule says otherwise."""
     node = program.nodes[name]
-    count = rule(node.kind).neurons
+    count = rule(node.op_class).neurons
     return count(node.q) if count is not None else program.width(name)
 
 
-def rule(kind: str) -> Rule:
-    from neurocompile.ops import Op
-
-    return RULES.get(kind, INPUT if Op.registry[kind].arity == 0 else DEFAULT)
+def rule(op: type[Op]) -> Rule:
+    return RULES.get(op, INPUT if op.arity == 0 else DEFAULT)
 
 
-def placement(kind: str) -> str:
-    return rule(kind).placement
+def placement(op: type[Op]) -> str:
+    return rule(op).placement
 
 
 # --------------------------------------------------------------------------------------------------
@@ -165,14 +164,14 @@ def _check_delay(node: QNode, spec) -> None:
                         f"export with --target cpu, or shorten the delay")
 
 
-@lowering("SpikeDelay", "wire", delay=-1, check=_check_delay)
+@lowering(ops.SpikeDelay, "wire", delay=-1, check=_check_delay)
 def _delay(g: LavaGraph, name: str, node: QNode) -> None:
     """No process: the source's spikes, wired straight into the synapses that read them.  Lava's Dense delivers
     them one step late, which is the first step of the delay (depth: the source's, minus one); the synapses add
     the rest, per source neuron (``steps - 1``: Loihi 2's synaptic delays, Lava's ``DelayDense``)."""
     (source,) = node.inputs
     readers = [n for n in g.program.nodes.values() if name in n.inputs]
-    if any(rule(r.kind).placement != "synapse" for r in readers):
+    if any(rule(r.op_class).placement != "synapse" for r in readers):
         raise UserError(f"layer {name}: a delay read by {', '.join(r.name for r in readers)}; on Loihi 2 the "
                         f"delay is the synapse's, so only synapses may read it (the cpu engine runs this build)")
     if np.any(node.q.steps > 1):
@@ -184,8 +183,8 @@ def _delay(g: LavaGraph, name: str, node: QNode) -> None:
         g.later.append(wire)
 
 
-@lowering("SpikeEmbedding", "host")  # a table look-up per token, before the chip
-@lowering("TokenCode", "host")  # token and position codes: table look-ups per token, before the chip
+@lowering(ops.SpikeEmbedding, "host")  # a table look-up per token, before the chip
+@lowering(ops.TokenCode, "host")  # token and position codes: table look-ups per token, before the chip
 def _embedding(g: LavaGraph, name: str, node: QNode) -> None:
     _neuron_program(g, name, node)
 
@@ -203,13 +202,13 @@ def _lava_lif(g: LavaGraph, name: str, node: QNode, n: int, du: int, dv: int, vt
     g.processes += 2
 
 
-@lowering("LIF", "neuron")
+@lowering(ops.LIF, "neuron")
 def _lif(g: LavaGraph, name: str, node: QNode) -> None:
     """Lava's own LIF (du, dv, vth from quantization)."""
     _lava_lif(g, name, node, node.q.n, node.q.du, node.q.dv, node.q.vth)
 
 
-@lowering("PeriodicLIF", "neuron")
+@lowering(ops.PeriodicLIF, "neuron")
 def _periodic_lif(g: LavaGraph, name: str, node: QNode) -> None:
     """Lava's LIFReset: the LIF cleared every ``period`` steps.  A node at depth d computes stream step s at Lava
     time step 1 + d + s, so a period starts where ``time_step % period == (1 + d) % period`` (Lava resets before
@@ -221,7 +220,7 @@ def _periodic_lif(g: LavaGraph, name: str, node: QNode) -> None:
     _lava_lif(g, name, node, q.n, q.du, q.dv, q.vth, reset_interval=q.period, reset_offset=(1 + g.depth[name]) % q.period)
 
 
-@lowering("SpikingAttention", "neuron", neurons=lambda q: q.period * q.heads * q.head_dim**2)
+@lowering(ops.SpikingAttention, "neuron", neurons=lambda q: q.period * q.heads * q.head_dim**2)
 def _attention(g: LavaGraph, name: str, node: QNode) -> None:
     """The attention state on programmable neurons, one per (synthetic step, head, i, j): neuron (i, j) counts the
     coincidences of key spike i and value spike j and sends its count to output j when query spike i arrives
@@ -229,7 +228,7 @@ def _attention(g: LavaGraph, name: str, node: QNode) -> None:
     _neuron_program(g, name, node)
 
 
-@lowering("CUBA", "neuron")
+@lowering(ops.CUBA, "neuron")
 def _cuba(g: LavaGraph, name: str, node: QNode) -> None:
     """Lava's own LIF where it computes this neuron (``QCUBA.lava_lif``) and every input arrives at one depth (a LIF
     cannot hold inputs back); otherwise a Loihi 2 neuron program (NodeProcess) with the same arithmetic."""
@@ -253,7 +252,7 @@ def row_groups(q, port: int, slices: list[tuple[int, int]]) -> list[tuple[int, i
     return groups
 
 
-@lowering("Dense", "synapse", delay=1)  # Lava's Dense delivers one step late
+@lowering(ops.Dense, "synapse", delay=1)  # Lava's Dense delivers one step late
 def _dense(g: LavaGraph, name: str, node: QNode) -> None:
     """One Lava synapse process per input port and per core slice (a Sparse holding that slice's rows, or a
     Dense for a whole matrix), 8-bit weights with the rows' weight_exp, graded ports with 24-bit messages;
@@ -290,13 +289,13 @@ def _dense(g: LavaGraph, name: str, node: QNode) -> None:
 LIF_INSTRUCTIONS = 6  # a LIF update: decay u, add the input, decay v, add u, compare, reset (the unit of eval_cost)
 
 
-@lowering("NeuronWKV", "neuron", eval_cost=NeuronWKV.instructions / LIF_INSTRUCTIONS)
+@lowering(ops.NeuronWKV, "neuron", eval_cost=NeuronWKV.instructions / LIF_INSTRUCTIONS)
 def _neuron_wkv(g: LavaGraph, name: str, node: QNode) -> None:
     """WKV as a neuron program (one neuron per channel, 24-bit state): in Lava a NodeProcess running its int_step."""
     _neuron_program(g, name, node)
 
 
-@lowering("NeuronLayerNorm", "neuron", delay=NeuronLayerNorm.STAGES,
+@lowering(ops.NeuronLayerNorm, "neuron", delay=NeuronLayerNorm.STAGES,
           eval_cost=NeuronLayerNorm.instructions / LIF_INSTRUCTIONS)
 def _neuron_layer_norm(g: LavaGraph, name: str, node: QNode) -> None:
     """LayerNorm as neuron programs (a neuron per channel, two reduction neurons; four synaptic stages, so its
@@ -304,13 +303,13 @@ def _neuron_layer_norm(g: LavaGraph, name: str, node: QNode) -> None:
     _neuron_program(g, name, node)
 
 
-@lowering("LayerNorm", "embedded_cpu")
-@lowering("WKV", "embedded_cpu")
+@lowering(ops.LayerNorm, "embedded_cpu")
+@lowering(ops.WKV, "embedded_cpu")
 def _embedded_cpu(g: LavaGraph, name: str, node: QNode) -> None:
     """64-bit state, square roots and divisions: the chip's x86 cores; in Lava a NodeProcess like any program."""
     _neuron_program(g, name, node)
 
 
-@lowering("Output", "host")
+@lowering(ops.Output, "host")
 def _output(g: LavaGraph, name: str, node: QNode) -> None:
     _neuron_program(g, name, node)

@@ -89,7 +89,7 @@ def step_time(program, placement, per_step: dict[str, dict[str, float]], point: 
         seconds = 0.0
         for s in core.slices:
             events, share = per_step[s.node], (s.rows[1] - s.rows[0]) / program.width(s.node)
-            cost = rules.rule(program.nodes[s.node].kind).eval_cost  # neuron ops per evaluation of its program
+            cost = rules.rule(program.nodes[s.node].op_class).eval_cost  # neuron ops per evaluation of its program
             seconds += share * ((events["binary_events"] + events["graded_events"]) / synops
                                 + (events["neuron_updates"] + cost * events["op_evals"]) / neuron)
         loads[f"neurocore {core.index}"] = seconds
@@ -112,7 +112,7 @@ def extension_placement(op, width: int, x86_cores: int = 6) -> tuple[str, str]:
     fills several cores runs faster still).  ("neuron" | "x86", the reason with both times)."""
     t = TIMING
     x86 = width * t.x86_cycles_per_op_eval.value / (t.x86_hz.value * x86_cores)
-    rule = rules.rule(op.neuron_program().kind)
+    rule = rules.rule(type(op.neuron_program()))
     neuron = width * rule.eval_cost / t.neuron_ops_per_second_per_core.value
     where = "neuron" if neuron < x86 else "x86"
     stages = (f"; on neurocores its {rule.delay} synaptic stages add {rule.delay} steps to every generated token's path "
