@@ -15,11 +15,11 @@ NBUILD := build/rleaky-loihi2
 SD     := models/zoo/spikedecoder-pydoc.pt
 SBUILD := build/spikedecoder-loihi2
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench wheel-check clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile tools/fix_lava.py
+$(STAMP): pyproject.toml setup.py Makefile tools/fix_lava.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch pinned in the same command as everything that depends on it, so pip never picks a CUDA build
@@ -77,6 +77,10 @@ bench: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# the wheel, installed into a fresh venv, runs the front door (CI runs this after the tests)
+wheel-check: install
+	bash tools/wheel_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The package as a user installs it: build the wheel, install it into a fresh virtual environment, and run the
+# front door from a folder outside the repository (only the installed package can be imported) -- export and
+# simulate the zoo SpikeGPT (the embedded default) and the zoo's NIR graph, then report both.  Called by .ci/run;
+# a module or data file missing from the wheel fails here, not on a user's machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+"$PYTHON" -m pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" .
+python3 -m venv "$WORK/venv"
+# torch pinned in the same command, so that pip never picks a CUDA build
+"$WORK/venv/bin/python" -m pip install --quiet "torch==2.13.0" "$WORK"/dist/neurocompile-*.whl
+cd "$WORK"
+nc=venv/bin/neurocompile
+$nc --version
+$nc export --target loihi2 -o zoo
+$nc simulate zoo --prompt "The " --tokens 20 --temperature 0
+$nc report zoo --format md -o zoo/report.md
+zoo_dir=$(venv/bin/python -c "import pathlib, neurocompile.models.zoo as z; print(pathlib.Path(z.__file__).parent)")
+$nc export "$zoo_dir/rleaky-patterns.nir" --target loihi2 -o rleaky
+$nc simulate rleaky --input-spikes "$zoo_dir/rleaky-patterns.sample.npz"
+$nc report rleaky --format md -o rleaky/report.md
+grep -q "Per token" zoo/report.md && grep -q "Per time step" rleaky/report.md
+echo "wheel check: $(ls dist) installs and runs export, simulate and report of the zoo model and of a NIR graph"
