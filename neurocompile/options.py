@@ -69,6 +69,7 @@ RANGES = {
     "dt": Range(float, 0, 1e3, lo_open=True),
     "rate": Range(float, 0, 1, lo_open=True),
     "steps": Range(int, 1, 10**6),
+    "streams": Range(int, 1, 2**16),
     "calibration_tokens": Range(int, 16, 10**8),
     "payload_bits": Range(int, 2, 24),
     "block_rows": Range(int, 0, 2**24),

@@ -310,6 +310,26 @@ def test_options_of_the_other_task_are_refused(tmp_path):
     assert "Traceback" not in out.stderr and not (tmp_path / "z").exists()
 
 
+def test_raster_makes_the_input_a_build_reads(tmp_path):
+    """`neurocompile raster`: Bernoulli spikes at the stated rate, shaped [T, B, n] for the build's input, the same
+    for the same seed, read back by simulate."""
+    from neurocompile.cli import main
+    from neurocompile.models import zoo
+
+    neurocompile.export(zoo.path("rleaky-patterns.nir"), target="cpu", output=tmp_path / "b")
+    make = ["raster", str(tmp_path / "b"), "--steps", "400", "--streams", "5", "--rate", "0.3"]
+    assert main([*make, "-o", str(tmp_path / "a.npz"), "--seed", "7"]) == 0
+    assert main([*make, "-o", str(tmp_path / "again.npz"), "--seed", "7"]) == 0
+    assert main([*make, "-o", str(tmp_path / "other.npz"), "--seed", "8"]) == 0
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "again.npz") as again, np.load(tmp_path / "other.npz") as other:
+        spikes = a["input"]
+        assert spikes.shape == (400, 5, 12) and set(np.unique(spikes)) <= {0, 1}
+        assert np.array_equal(spikes, again["input"]) and not np.array_equal(spikes, other["input"])
+    # 24,000 Bernoulli(0.3) draws: the mean is within 5 standard deviations (0.0148) of 0.3
+    assert abs(spikes.mean() - 0.3) < 5 * np.sqrt(0.3 * 0.7 / spikes.size)
+    assert main(["simulate", str(tmp_path / "b"), "--input-spikes", str(tmp_path / "a.npz"), "--json"]) == 0
+
+
 def test_python_api_takes_an_snntorch_module(tmp_path):
     build = neurocompile.export(_uniform_mlp(1, "Synaptic"), target="cpu", output=tmp_path / "b",
                                 sample_input=torch.zeros(12))

@@ -1,5 +1,6 @@
 """The spike-train task on the command line: what it adds to simulate and evaluate (an input raster, the output
-rasters; raster agreement with the float semantics) and how it prints them.  It has no verbs of its own."""
+rasters; raster agreement with the float semantics) and how it prints them; its own verb, ``raster`` (input spikes
+shaped for a build)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,8 @@ from pathlib import Path
 
 from ...errors import EngineMismatch, UserError
 from ...interrupt import INTERRUPT
-from ...verbs import TaskVerbs
+from ...options import RANGES
+from ...verbs import TaskVerbs, Verb
 from . import TASK
 
 RASTER = "array 'input' shaped [T, n] or [T, B, n] of 0/1"
@@ -112,6 +114,47 @@ def evaluate(args: argparse.Namespace, build) -> None:
               f"integer {result.accuracy['integer']:.2%}")
 
 
+MAX_RASTER_VALUES = 1 << 25  # steps x streams x inputs that `raster` makes in memory (about 0.5 GB while drawn)
+
+
+def raster_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("build", type=Path, help="a spike-train build (made by `neurocompile export net.nir`)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the raster .npz to write")
+    p.add_argument("--steps", type=RANGES["steps"].parser(), default=100, help="time steps (default %(default)s)")
+    p.add_argument("--streams", type=RANGES["streams"].parser(), default=1,
+                   help="independent streams, the B of [T, B, n] (default %(default)s)")
+    p.add_argument("--rate", type=RANGES["rate"].parser(), default=0.2,
+                   help="spikes per input neuron and step, in (0, 1] (default %(default)s)")
+    p.add_argument("--seed", type=RANGES["seed"].parser(), default=0, help="(default %(default)s)")
+
+
+def raster(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from ... import files
+    from ...build import read_build
+    from .semantics import INPUT_KEY, OUTPUT_FORMAT, input_shape, poisson
+
+    build = read_build(args.build)
+    if build.task is not TASK:
+        raise UserError(f"{args.build}: raster makes input spikes for spike-train builds; this is a {build.task.name} "
+                        f"build")
+    shape = input_shape(build.program)
+    width = int(np.prod(shape))
+    if args.steps * args.streams * width > MAX_RASTER_VALUES:
+        raise UserError(f"--steps {args.steps} x --streams {args.streams} x {width} inputs = "
+                        f"{args.steps * args.streams * width:,} values, over the {MAX_RASTER_VALUES:,} raster makes; "
+                        f"fewer steps or streams")
+    made = poisson(width, args.steps, args.streams, args.rate, args.seed)
+    spikes = made.spikes.astype(np.uint8)
+    files.write_file(args.output, lambda tmp: np.savez_compressed(
+        tmp, **{files.NPZ_MARK: np.array(OUTPUT_FORMAT), INPUT_KEY: spikes}), "-o")
+    print(f"wrote {args.output}: array {INPUT_KEY!r} [T, B, n] = {list(spikes.shape)} of 0/1 for {args.build}'s input "
+          f"({' x '.join(map(str, shape))}), {made.source}; {int(spikes.sum()):,} spikes")
+
+
 VERBS = TaskVerbs(TASK, builds="spike-train builds", build="a spike-train build", hint="give --input-spikes",
                   simulate_options=simulate_options, simulate=simulate, evaluate_options=evaluate_options,
-                  evaluate=evaluate)
+                  evaluate=evaluate,
+                  verbs=(Verb("raster", "Poisson input spikes shaped for a spike-train build: the in.npz that simulate and "
+                                        "evaluate read", raster_arguments, raster, order=6),))
