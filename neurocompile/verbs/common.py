@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from ..errors import UserError
@@ -83,22 +82,10 @@ def encode(tokenizer, text: str, option: str) -> list[int]:
         raise UserError(f"{option}: {exc}") from None
 
 
-class Progress:
-    """A status line on stderr for long runs: only on a terminal, never with --json, never over the text."""
+def progress(total: int, enabled: bool, unit: str = "token"):
+    """tqdm's status line on stderr for a long run a person watches: only on a terminal, never with --json, never
+    into a pipe (the caller decides `enabled`); it says that Ctrl-C keeps what the run has counted."""
+    from tqdm import tqdm
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.start, self.shown = total, enabled, time.perf_counter(), 0.0
-
-    def update(self, done: int) -> None:
-        now = time.perf_counter()
-        if not self.enabled or now - self.shown < 0.5:
-            return
-        self.shown = now
-        rate = done / max(now - self.start, 1e-9)
-        eta = (self.total - done) / max(rate, 1e-9)
-        print(f"\r[neurocompile] {done:,}/{self.total:,} tokens, {rate:,.0f} tokens/s, {eta:,.0f} s left (Ctrl-C ends "
-              f"the run early and keeps its counters)", end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.enabled and self.shown:
-            print(file=sys.stderr)
+    return tqdm(total=total, unit=f" {unit}", disable=not enabled, file=sys.stderr, mininterval=0.5, leave=False,
+                desc="[neurocompile] (Ctrl-C: stop, keep the counters)", dynamic_ncols=True)

@@ -13,7 +13,7 @@ from ...interrupt import INTERRUPT
 from ...models import zoo
 from ...options import RANGES, Range
 from ...verbs import TaskVerbs, Verb
-from ...verbs.common import Progress, encode, load, model_arg, prompt, read_text, sampling_args
+from ...verbs.common import encode, load, model_arg, progress, prompt, read_text, sampling_args
 from . import TASK
 
 
@@ -33,15 +33,12 @@ def simulate(args: argparse.Namespace, build) -> None:
     prompt_ids = encode(build.tokenizer, args.prompt, "--prompt")
     check_context(context(build.program.metadata), len(prompt_ids or [0]) + args.tokens,
                   f"--prompt ({len(prompt_ids)} tokens) and --tokens {args.tokens}")
-    progress = Progress(args.tokens, not args.json and sys.stderr.isatty() and not sys.stdout.isatty())
-    done = 0
+    bar = progress(args.tokens, not args.json and sys.stderr.isatty() and not sys.stdout.isatty())
 
     def show(token: int) -> None:
-        nonlocal done
-        done += 1
         if not args.json:
             print(build.tokenizer.decode([token]), end="", flush=True)
-        progress.update(done)
+        bar.update(1)
 
     if not args.json:
         print(args.prompt, end="", flush=True)
@@ -49,7 +46,7 @@ def simulate(args: argparse.Namespace, build) -> None:
         result: Simulation = run(build, prompt_ids, args.tokens, args.temperature, args.top_p, args.seed,
                                    engine=args.engine, spikes_out=args.spikes_out, on_token=show,
                                    stop=lambda: INTERRUPT.requested, collect=args.json)
-    progress.close()
+    bar.close()
     if args.engine == "lava" and result.complete and not args.json:
         print(f"[neurocompile] ran {result.steps} tokens through Lava", file=sys.stderr)
     written = [str(result.run_file)] + ([str(result.spikes_file)] if result.spikes_file else [])
