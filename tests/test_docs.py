@@ -25,3 +25,14 @@ def test_every_doc_table_names_its_command():
 
 def test_the_zoo_energy_table_is_what_its_command_prints():
     assert doc_tables.main(["--check", "--only", "--only zoo", str(ROOT / "docs" / "energy-comparison.md")]) == 0
+
+
+def test_every_relative_link_of_the_docs_resolves():
+    """README, BENCHMARKS and docs/ link to each other and to code: each such link names a file that exists."""
+    import re
+
+    pages = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = [f"{page.name}: {link}" for page in pages
+              for link in re.findall(r"\]\(([^)#\s]+)", page.read_text(encoding="utf-8"))
+              if not link.startswith(("http://", "https://")) and not (page.parent / link).exists()]
+    assert not broken

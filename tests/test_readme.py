@@ -21,3 +21,30 @@ def test_readme_spiking_network_session(tmp_path, monkeypatch):
     assert scope["out"].shape == (100, 4, 5) and scope["out"].sum() > 0
     assert scope["agreement"]["raster_match"] > 0.9 and scope["energy"] > 0
     assert scope["build"].manifest["task"] == "spikes"
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every `neurocompile ...` line of the README's ```sh blocks, as argv (comments dropped)."""
+    import shlex
+
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), re.S)
+    return [shlex.split(line, comments=True)[1:] for block in blocks for line in block.splitlines()
+            if line.startswith("neurocompile ")]
+
+
+def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
+    """The README's command-line examples, run in order as written (from a folder where `models/` is the
+    repository's, as in a checkout), each exiting 0 and writing what the README says it writes."""
+    from neurocompile.cli import main
+
+    commands = _readme_commands()
+    assert [c[0] for c in commands] == ["export", "simulate", "evaluate", "report", "sweep"]
+    (tmp_path / "models").symlink_to(README.parent / "models")
+    monkeypatch.chdir(tmp_path)
+    for argv in commands:
+        assert main(argv) == 0, argv
+    out = capsys.readouterr().out
+    assert "ratio" in out and "Pareto" in out
+    report = (tmp_path / "build/zoo/report.md").read_text()
+    assert "## Per token" in report and "int8 ANN" in report
+    assert (tmp_path / "build/zoo/plots").is_dir() and (tmp_path / "build/sweep/pareto.png").is_file()
