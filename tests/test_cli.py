@@ -82,3 +82,16 @@ def test_inspect_bad_text_files(capsys, tmp_path):
     assert _run(capsys, "inspect", "--text", str(empty))[2].endswith("the file is empty\n")
     code, _, err = _run(capsys, "inspect", "--text", str(latin))
     assert code == 2 and "not UTF-8" in err
+
+
+def test_the_progress_line_leaves_lavas_start_method_free():
+    """simulate's progress bar (tqdm) is made before Lava is imported in the same process (--engine lava, the API);
+    Lava sets multiprocessing's start method when imported, which fails once anything has fixed it."""
+    import subprocess
+    import sys
+
+    code = ("from neurocompile.verbs.common import progress\nprogress(10, False).close()\n"
+            "import multiprocessing\nassert multiprocessing.get_start_method(allow_none=True) is None\n"
+            "import lava.proc.dense.process\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

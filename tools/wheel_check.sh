@@ -5,10 +5,14 @@
 # a module or data file missing from the wheel fails here, not on a user's machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-.venv/bin/python}
+PYTHON=${PYTHON:-$PWD/.venv/bin/python}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-"$PYTHON" -m pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" .
+# built from the committed tree (what a release ships), in a folder of its own: setuptools' build/ never reaches a
+# checkout, and a module deleted since the last build cannot ship from a stale copy
+mkdir "$WORK/src"
+git archive --format=tar HEAD | tar -x -C "$WORK/src"
+"$PYTHON" -m pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" "$WORK/src"
 python3 -m venv "$WORK/venv"
 # torch pinned in the same command, so that pip never picks a CUDA build
 "$WORK/venv/bin/python" -m pip install --quiet "torch==2.13.0" "$WORK"/dist/neurocompile-*.whl

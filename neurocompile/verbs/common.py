@@ -85,7 +85,13 @@ def encode(tokenizer, text: str, option: str) -> list[int]:
 def progress(total: int, enabled: bool, unit: str = "token"):
     """tqdm's status line on stderr for a long run a person watches: only on a terminal, never with --json, never
     into a pipe (the caller decides `enabled`); it says that Ctrl-C keeps what the run has counted."""
+    import threading
+
     from tqdm import tqdm
 
+    # tqdm's default lock is a multiprocessing lock, which fixes the process's start method: Lava, imported later in
+    # the same process (simulate --engine lava, the API), then fails to set its own ('fork').  A thread lock is enough
+    # for one bar in one process.
+    tqdm.set_lock(threading.RLock())
     return tqdm(total=total, unit=f" {unit}", disable=not enabled, file=sys.stderr, mininterval=0.5, leave=False,
                 desc="[neurocompile] (Ctrl-C: stop, keep the counters)", dynamic_ncols=True)
