@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .graph import EXECUTION_KEYS, FloatRun, Graph, steps_per_token
-from .ops import CALIBRATE, HEADROOM, Op, QuantContext
+from .ops import CALIBRATE, HEADROOM, Op, Output, QuantContext
 from .errors import UserError
 
 PROGRAM_FORMAT = "neurocompile.program/2"  # 2: Dense weights stored as int8 halves
@@ -68,7 +68,7 @@ class Program:
     @property
     def outputs(self) -> list[QNode]:
         """The Output nodes, in execution order."""
-        return [n for n in self.nodes.values() if n.kind == "Output"]
+        return [n for n in self.nodes.values() if n.op_class is Output]
 
     @property
     def output(self) -> QNode:

@@ -35,6 +35,7 @@ from neurocompile.lower import lower
 from neurocompile.pipeline import resolve_extension_ops
 from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
+from neurocompile.ops import Dense
 from neurocompile.quantize import calibrate
 from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
 from neurocompile.targets.loihi2 import NUMERIC, TARGET
@@ -105,7 +106,7 @@ def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[
     rng = np.random.default_rng(0)
     vocab = model.config.vocab_size
     program, _ = TARGET.quantize(graph, calibrate(graph, torch.from_numpy(rng.integers(0, vocab, (4, 64)))))
-    weight_bytes = sum(n.q.halves.size for n in program.nodes.values() if n.kind == "Dense")  # 8-bit each
+    weight_bytes = sum(n.q.halves.size for n in program.nodes.values() if n.op_class is Dense)  # 8-bit each
     results = {}
     for batch in (1, 16):
         stream = rng.integers(0, vocab, (tokens, batch))

@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from neurocompile import fixed
-from neurocompile.ops import CALIBRATE
+from neurocompile.ops import CALIBRATE, LIF, Dense
 from neurocompile.quantize import Program, requantize
 
 INPUT_MESSAGE_BITS = 24
@@ -42,9 +42,9 @@ def _candidates(program: Program) -> list[tuple[str, str]]:
             readers.setdefault(src, []).append(node.name)
     pairs = []
     for name, node in program.nodes.items():
-        if node.kind == "LIF":
+        if node.op_class is LIF:
             src = program.nodes[node.inputs[0]]
-            if src.kind == "Dense" and src.q.halves.shape[0] == 1 and readers[src.name] == [name] and not src.q.bias.any():
+            if src.op_class is Dense and src.q.halves.shape[0] == 1 and readers[src.name] == [name] and not src.q.bias.any():
                 pairs.append((src.name, name))
     return pairs
 

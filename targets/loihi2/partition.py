@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from neurocompile.errors import UserError
 from neurocompile.graph import steps_per_token
+from neurocompile.ops import Dense
 from neurocompile.quantize import Program
 
 from . import rules
@@ -150,7 +151,7 @@ def check_payload(program: Program, spec: ResourceSpec) -> None:
 
 def check_weights(program: Program, spec: ResourceSpec) -> None:
     for node in program.nodes.values():
-        if node.kind == "Dense" and node.q.halves.dtype.name != "int8":
+        if node.op_class is Dense and node.q.halves.dtype.name != "int8":
             raise UserError(f"layer {node.name}: weights exceed 8 bits; the quantizer should not produce this (a bug)")
 
 

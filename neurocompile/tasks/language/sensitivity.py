@@ -20,7 +20,7 @@ import numpy as np
 
 from ...build import Build
 from ...errors import UserError
-from ...ops import CALIBRATE
+from ...ops import CALIBRATE, Dense
 from ...quantize import Program, coarser_field, coarser_weights, requantize
 from .semantics import _progress, token_bits, windows
 
@@ -63,7 +63,7 @@ def sensitivity(build: Build, ids: list[int], drops: tuple[int, ...] = (2, 4), q
     variants = []
     for name, node in program.nodes.items():
         op = graph.nodes[name].op
-        if node.kind == "Dense":
+        if node.op_class is Dense:
             variants += [(name, node.kind, "weights", 8, k, lambda k=k, name=name: coarser_weights(program, name, k))
                          for k in drops if k < 8]
         for field_name, (quantity, width, _) in node.op_class.coarsenable.items():

@@ -23,6 +23,7 @@ import torch
 from ... import files
 from ...errors import UserError
 from ...graph import FloatRun
+from ...ops import Output
 from ...task import totals as run_totals
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ def calibration_raster(path: Path | None, shape: tuple[int, ...], rate: float, s
 def spiking_nodes(build: Build) -> list[str]:
     """The program's spiking populations (neurons), by name: what evaluate compares and Lava records."""
     return [name for name, node in build.program.nodes.items() if node.inputs and node.op_class.binary_output
-            and node.op_class.feedthrough and node.kind != "Output"]
+            and node.op_class.feedthrough and node.op_class is not Output]
 
 
 def output_names(build: Build) -> list[str]:

@@ -1,31 +1,22 @@
-"""Report stage: the counters of a run x an energy model -> tables (JSON, CSV, Markdown, LaTeX) and plots.
-
-Every number comes from events counted in the simulation (``simulate`` stores them as ``run.npz`` in the
-build directory).  Beside the counted energy, each report gives the SNN-paper convention (every synaptic
-operation an accumulate, the first layer in MACs) and the same network as a dense ANN (fp32 and int8), so
-a reader sees where the conventions agree and where they do not.
+"""Pricing: the counters of a run x an energy model -> a ``Report`` (per node, layer, op kind and placement; totals,
+time and static energy on partitioned targets, routing, prefill and generation apart, the baselines priced under the
+same assumptions, NeuroBench's metrics, the headline sentence).  The writers of each format are beside it.
 """
 from __future__ import annotations
 
-import csv
-import io
-import re
 from collections.abc import Callable
 from typing import Any
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import __version__
-from . import files
-from .runs import Run
-from .target import get_target
-from .task import get_task
-from .energy import EVENTS, EnergyModel, load_energy_model
-from .errors import UserError
-from .graph import steps_per_token
-from .ops import Op, Tally
+from .. import __version__
+from ..runs import Run
+from ..target import get_target
+from ..task import get_task
+from ..energy import EVENTS, EnergyModel, load_energy_model
+from ..graph import steps_per_token
+from ..ops import Dense, Op, SpikingAttention, Tally
 
 EVENT_FIELD = {"binary_synaptic_op": "binary_events", "graded_synaptic_op": "graded_events",
                "graded_message": "graded_messages", "neuron_update": "neuron_updates", "op_eval": "op_evals"}
@@ -95,16 +86,16 @@ def make_report(program, manifest: dict, run: Run, model: EnergyModel, *, placem
     totals = run.totals.astype(np.float64) / steps  # per step
     fields = list(Tally.FIELDS)
     rows, firing = [], {}
-    macs: list[tuple[str, str, int]] = []  # (node, kind, MACs per step the same op costs in a dense ANN), in order
+    macs: list[tuple[str, type[Op], int]] = []  # (node, op class, MACs per step the same op costs in a dense ANN), in order
     for (name, node), row in zip(program.nodes.items(), totals):
         events = dict(zip(fields, row.tolist()))
         energy = sum(events[EVENT_FIELD[e]] * model.cost(e) for e in EVENTS)
-        if node.kind == "Dense":
+        if node.op_class is Dense:
             kind_in = "real-valued" if events["graded_events"] > 0 else "binary" if events["binary_events"] > 0 else "silent"
         else:
             kind_in = "-"
         if ann := node.op_class.ann_macs(node.q, run.steps):
-            macs.append((name, node.kind, ann))
+            macs.append((name, node.op_class, ann))
         if events["neuron_updates"] and node.op_class.binary_output:  # a spiking population: spikes per update
             firing[name] = events["spikes"] / events["neuron_updates"]
         rows.append(NodeRow(name, layer_of(name), node.kind, build.target.placement(node.op_class), kind_in, events, energy))
@@ -237,10 +228,10 @@ def neurobench(program, rows: list[NodeRow], summed: dict[str, float], footprint
     (recorded at export, ``footprint``).  Our deployed 8-bit synaptic weights are ``deployed_weight_bytes``."""
     spiking = [r for r in rows if r.per_step["neuron_updates"] and program.nodes[r.node].op_class.binary_output]
     updates = sum(r.per_step["neuron_updates"] for r in spiking)
-    dense_rows = [r for r in rows if r.kind == "Dense"]
-    weights = [node.q.halves for node in program.nodes.values() if node.kind == "Dense"]
+    dense_rows = [r for r in rows if program.nodes[r.node].op_class is Dense]
+    weights = [node.q.halves for node in program.nodes.values() if node.op_class is Dense]
     synapses = sum(w.size for w in weights)
-    others = [r for r in rows if r.kind != "Dense"]
+    others = [r for r in rows if program.nodes[r.node].op_class is not Dense]
     return {
         "activation_sparsity": 1 - sum(r.per_step["spikes"] for r in spiking) / updates if updates else None,
         "effective_acs_per_step": float(sum(r.per_step["effective_binary_events"] for r in dense_rows)),
@@ -266,22 +257,22 @@ def neurobench(program, rows: list[NodeRow], summed: dict[str, float], footprint
     }
 
 
-def convention_layers(macs: list[tuple[str, str, int]], per_node: dict[str, dict[str, float]], ac: float, mac: float,
+def convention_layers(macs: list[tuple[str, type[Op], int]], per_node: dict[str, dict[str, float]], ac: float, mac: float,
                       timesteps: int) -> list[dict]:
     """The convention computed per layer, as the Spikformer-lineage papers do: each layer's own input firing rate
     (spikes in per input per step, measured: its binary synaptic ops over its dense MACs) times its FLOPs times T at
     E_AC where its input is spikes; where the measured input is not binary (graded values, the first layer's
     real-valued input), E_MAC times its FLOPs.  The choice is recorded beside each number."""
     out = []
-    for name, kind, flops in macs:
+    for name, op, flops in macs:
         events = per_node.get(name, {})
         binary, graded = events.get("binary_events", 0.0), events.get("graded_events", 0.0)
         if graded == 0 and binary > 0:
             rate = binary / (flops * timesteps)
-            out.append({"layer": name, "kind": kind, "flops": flops, "input": "spikes", "input_rate": rate,
+            out.append({"layer": name, "kind": op.kind, "flops": flops, "input": "spikes", "input_rate": rate,
                         "priced_as": "AC", "ops": rate * timesteps * flops, "pj": ac * rate * timesteps * flops})
         else:
-            out.append({"layer": name, "kind": kind, "flops": flops, "input": "graded" if graded else "silent",
+            out.append({"layer": name, "kind": op.kind, "flops": flops, "input": "graded" if graded else "silent",
                         "input_rate": None, "priced_as": "MAC" if graded else "none",
                         "ops": float(flops) if graded else 0.0, "pj": mac * flops if graded else 0.0})
     return out
@@ -295,7 +286,7 @@ def spiking_rate(rows: list[NodeRow]) -> float:
     return sum(r.per_step["spikes"] for r in spiking) / updates if updates else 0.0
 
 
-def comparison(counted: dict[str, float], summed: dict[str, float], rate: float, macs: list[tuple[str, str, int]],
+def comparison(counted: dict[str, float], summed: dict[str, float], rate: float, macs: list[tuple[str, type[Op], int]],
                model: EnergyModel, totals: dict, timesteps: int = 1,
                per_node: dict[str, dict[str, float]] | None = None) -> list[dict]:
     """This network on its target beside the same network as a dense ANN (fp32 and int8), both priced by `model` and
@@ -316,7 +307,7 @@ def comparison(counted: dict[str, float], summed: dict[str, float], rate: float,
     memory = totals["memory_pj_per_step"] if any(model.events[e].memory for e in EVENTS) else None
     b = model.baseline
 
-    attention = any(kind == "SpikingAttention" for _, kind, _ in macs)
+    attention = any(op is SpikingAttention for _, op, _ in macs)
     what = ("Linear layers, and attention's q.K and A.V over a key/value cache at the run's mean position (cache reads "
             "priced as weight reads)" if attention else "Linear layers")
     # the work besides synapses, which an ANN of the same network does too (its activations, norms, WKV, products and
@@ -432,329 +423,3 @@ def _resources(build: Subject) -> dict | str:
                                                  "synaptic_bytes": c.synaptic_bytes} for c in placement.cores],
             "neurons_per_core": placement.resources.neurons_per_core,
             "synaptic_memory_bytes": placement.resources.synaptic_memory_bytes}
-
-
-# --------------------------------------------------------------------------------------------------
-# Formats
-# --------------------------------------------------------------------------------------------------
-
-
-def _unit_keys(value, key: str):
-    """Field names carry the task's unit: ``..._per_step...`` becomes ``..._per_token...`` for a language model."""
-    if isinstance(value, dict):
-        return {(re.sub(r"(^|_)per_step(?=$|_)", rf"\1per_{key}", k) if isinstance(k, str) else k): _unit_keys(v, key)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unit_keys(v, key) for v in value]
-    return value
-
-
-def to_json(report: Report) -> str:
-    import json
-
-    plain = asdict(replace(report, figures={}))  # the figures are drawn, not stored
-    del plain["figures"]
-    body = _unit_keys(plain, report.header["unit_key"])
-    return json.dumps({"format": files.REPORT_FORMAT, **body}, indent=2) + "\n"
-
-
-def to_csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*files.CSV_MARK.rstrip(",").split(","), *Tally.FIELDS, f"energy_pj_per_{report.header['unit_key']}"])
-    for r in report.nodes:
-        writer.writerow([r.node, r.layer, r.kind, r.placement, r.input, *(f"{r.per_step[f]:.6g}" for f in Tally.FIELDS),
-                         f"{r.energy_pj:.6g}"])
-    return out.getvalue()
-
-
-def _fmt(x: float) -> str:
-    return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
-
-
-Cell = str | float | tuple | None  # text, a number, a (low, high) range, or nothing
-
-
-def _tables(report: Report) -> list[tuple[str, list[str], list[list[Cell]]]]:
-    """The report's tables as typed cells (numbers stay numbers, so each format sets them its own way)."""
-    total = report.totals["energy_pj_per_step"] or 1.0
-    share = lambda d: [[k, v / 1e3, 100 * v / total] for k, v in d.items()]  # noqa: E731
-    lif = [[k, 100 * v] for k, v in report.firing_rates.items()]
-    nj = lambda v: None if v is None else v / 1e3  # noqa: E731
-    span = lambda c: tuple(v / 1e3 for v in c["energy_pj_per_step_range"]) if "energy_pj_per_step_range" in c else None  # noqa: E731
-    comparison = [[c["method"], c["synops_per_step"], nj(c["energy_pj_per_step"]),
-                   nj(c.get("energy_pj_per_step_without_memory")), span(c)] for c in report.comparison]
-    t, unit = report.totals, report.header["unit"]
-    totals = [["spikes", t["spikes"]], ["binary synaptic ops", t["binary_events"]],
-              ["graded synaptic ops", t["graded_events"]], ["graded messages", t["graded_messages"]],
-              ["neuron updates", t["neuron_updates"]], ["extension-op evaluations", t["op_evals"]],
-              ["saturations", t["saturations"]], ["wraps", t["wraps"]],
-              ["energy (nJ)", t["energy_pj_per_step"] / 1e3],
-              ["energy range (nJ)", tuple(v / 1e3 for v in t["energy_pj_per_step_range"])]]
-    if "mesh_hops_per_step" in t:  # a partitioned target's traffic at the run's activity
-        totals += [["mesh hops (messages x hops between cores)", t["mesh_hops_per_step"]],
-                   ["messages between chips (not priced)", t["chip_crossings_per_step"]]]
-        if "routing_pj_per_step" in t:
-            totals += [["routing energy (nJ)", t["routing_pj_per_step"] / 1e3],
-                       ["routing energy range (nJ)", tuple(v / 1e3 for v in t["routing_pj_per_step_range"])],
-                       ["energy with routing (nJ)", t["energy_with_routing_pj_per_step"] / 1e3]]
-    if "seconds_per_step" in t:  # a partitioned target's timing model
-        depth = report.header["timing"]["pipeline_depth_steps"]
-        totals += [[f"time per {unit}, pipelined (µs)", t["seconds_per_step"] * 1e6],
-                   [f"time per {unit}, range (µs)", tuple(v * 1e6 for v in t["seconds_per_step_range"])],
-                   [f"{unit}s per second, pipelined", 1 / t["seconds_per_step"]],
-                   [f"latency of one {unit} through the pipeline (+ {depth} steps; a generated token waits for it) (µs)",
-                    t["generate_seconds_per_step"] * 1e6],
-                   ["latency, range (µs)",
-                    tuple(v * 1e6 for v in t["generate_seconds_per_step_range"])],
-                   [f"static energy (nJ, {report.header['timing']['chips_powered']} chip(s) powered)",
-                    t["static_pj_per_step"] / 1e3],
-                   ["static energy range (nJ)", tuple(v / 1e3 for v in t["static_pj_per_step_range"])],
-                   ["energy with static (nJ)", t["energy_with_static_pj_per_step"] / 1e3],
-                   ["energy-delay product (nJ·µs)", t["edp_js_per_step"] * 1e15],
-                   ["energy-delay product range (nJ·µs)", tuple(v * 1e15 for v in t["edp_js_per_step_range"])]]
-    key = report.header["unit_key"]
-    modes = [[name, nj(m[f"dynamic_pj_per_{key}"]), nj(m[f"static_pj_per_{key}"]), nj(m[f"total_pj_per_{key}"]),
-              None if m[f"seconds_per_{key}"] is None else m[f"seconds_per_{key}"] * 1e6]
-             for name, m in (("prefill (pipelined)", t["prefill"]), ("generated (one at a time)", t.get("generate")))
-             if m is not None]
-    return [
-        (f"Per {unit}: counted events and energy", ["quantity", f"per {unit}"], totals),
-        (f"Energy and time per {unit}, by mode", ["mode", "dynamic (nJ)", "static (nJ)", "total (nJ)", "time (µs)"], modes),
-        ("Energy by layer", ["layer", f"nJ / {unit}", "%"], share(report.by_layer)),
-        ("Energy by op type", ["op", f"nJ / {unit}", "%"], share(report.by_kind)),
-        ("Energy by placement", ["placement", f"nJ / {unit}", "%"], share(report.by_placement)),
-        ("Firing rate per spiking population", ["population", "rate %"], lif),
-        (f"Conventions compared, per {unit}", ["method", "ops", "nJ", "nJ, no memory", "range (nJ)"], comparison),
-        ("SNN-paper convention by layer", ["layer", "input", "input rate %", "priced as", f"nJ / {unit}"],
-         [[layer["layer"], layer["input"], None if layer["input_rate"] is None else 100 * layer["input_rate"],
-           layer["priced_as"], layer["pj"] / 1e3]
-          for c in report.comparison if c["id"] == "convention_per_layer" for layer in c["layers"]]),
-        ("NeuroBench metrics", ["metric", "value"],
-         [[k.replace("_per_step", f" per {unit}").replace("_", " "), v] for k, v in report.neurobench.items()
-          if k != "note"]),
-    ]
-
-
-def _md(cell: Cell) -> str:
-    if cell is None:
-        return "-"
-    if isinstance(cell, tuple):
-        return f"{_fmt(cell[0])}–{_fmt(cell[1])}"
-    return cell if isinstance(cell, str) else _fmt(cell)
-
-
-TOKEN_SHIFT_NOTES = {"fold": "each token-shift mix folded into its weight matrix: one matrix per input",
-                     "delay": "each token-shift mix computed by a neuron program in front of one weight matrix"}
-
-
-def to_markdown(report: Report) -> str:
-    h = report.header
-    interrupted = "" if h["complete"] else f" (interrupted: the counters of the {h['unit']}s run)"
-    lines = ["# neurocompile energy report", f"<!-- {files.REPORT_FORMAT} -->", "",
-             f"- neurocompile {h['neurocompile']}; model `{h['model']}` (sha256 {h['model_sha256'][:16]}…), target {h['target']}",
-             f"- run: {h['tokens']} {h['unit']}s x {h['streams']} stream(s){interrupted}"
-             + (f"; text: {h['text']!r}" if h["text"] else ""),
-             f"- units: {h['units']}", f"- energy model: {h['energy_model']}"]
-    if report.headline:
-        lines += ["", f"**{report.headline}**", ""]
-    if h["token_shift"]:
-        lines.append(f"- token shift: {h['token_shift']} ({TOKEN_SHIFT_NOTES[h['token_shift']]}); export "
-                     f"--token-shift {'fold' if h['token_shift'] == 'delay' else 'delay'} builds the other, and "
-                     f"`neurocompile sweep` with token_shift = [\"fold\", \"delay\"] prices both")
-    for why in (h["extension_ops"] or {}).get("why", {}).values():
-        lines.append(f"- where an extension op runs: {why}")
-    lines += ["", "Constants (pJ per event):", ""]
-    for event, c in h["constants"].items():
-        lines.append(f"- `{event}` = {_figure(c)} [{c['status']}] — {c['source']}")
-    base = h["baseline"]
-    lines += [f"- dense baselines: fp32 MAC {_figure(base['mac_fp32_pj'])}, int8 MAC {_figure(base['mac_int8_pj'])}; weight "
-              f"read per MAC fp32 {_figure(base['weight_read_fp32_pj'])}, int8 {_figure(base['weight_read_int8_pj'])} — "
-              f"{base['source']}", ""]
-    if h["inputs"]:
-        lines += ["Inputs (the figures every constant above is computed from):", ""]
-        lines += [f"- `{k}` = {_figure(q)} [{q['status']}] — {q['source']}" for k, q in h["inputs"].items()]
-        lines += [f"- `{k}` = {_figure(q)} (derived) — {q['source']}" for k, q in h["derived"].items()]
-        lines.append("")
-    if "timing" in h:
-        lines += [f"Timing (the step's bottleneck: {h['timing']['bottleneck']}):", ""]
-        lines += [f"- `{k}` = {_figure(q)} [{q['status']}] — {q['source']}" for k, q in h["timing"]["figures"].items()]
-        lines.append("")
-    lines += ["Approximations:", ""]
-    lines += [f"- {a}" for a in h["approximations"]]
-    lines += ["", _resources_line(h["resources"], h["unit"]), ""]
-    for title, head, rows in _tables(report):
-        lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _figure(q: dict) -> str:
-    """A model's figure as text: value and unit, its range when it has one, its formula when computed."""
-    unit = q.get("unit", "pJ")
-    text = f"{q['value']:.4g} {unit}"
-    if q["low"] != q["high"]:
-        text += f" ({q['low']:.4g}–{q['high']:.4g})"
-    return text + (f" = {q['formula']}" if q.get("formula") else "")
-
-
-def _resources_line(resources: dict | str, unit: str) -> str:
-    if isinstance(resources, str):
-        return f"Resources: {resources}"
-    t = resources["traffic_per_step"]
-    return (f"Resources: {resources['cores']} neurocores on {resources['chips']} chip(s) of {resources['system']} "
-            f"(lower bound {resources['lower_bound_cores']}); synaptic memory {resources['synaptic_utilisation_mean']:.0%} "
-            f"used on average (max {resources['synaptic_utilisation_max']:.0%}), neuron slots "
-            f"{resources['neuron_utilisation_mean']:.0%} (max {resources['neuron_utilisation_max']:.0%}); "
-            f"{resources['embedded_cpu_ops']} ops on embedded x86 cores; messages per {unit} (upper bound): "
-            f"{t['same_core']:,} within a core, {t['across_cores']:,} across cores ({t.get('mesh_hops', 0):,} mesh hops, "
-            f"on an assumed core map), {t['across_chips']:,} across chips, {t['to_cpu_or_host']:,} to x86 or "
-            f"host, {t.get('from_cpu_or_host', 0):,} from x86 or host")
-
-
-def _tex_escape(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"),
-                 ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}"), ("…", "...")):
-        s = s.replace(a, b)
-    return s
-
-
-def _tex_number(x: float) -> str:
-    return f"{x:.10g}"
-
-
-ROUNDED = "round-mode=figures, round-precision=3"  # siunitx: three significant figures, as the Markdown shows them
-
-
-EXACT = "round-mode=none, group-digits=integer"  # a whole count is printed as counted: 1024, not 1020
-
-
-def _tex_cell(cell: Cell, numeric: bool) -> str:
-    """A cell in an S column (numeric: a bare number, siunitx sets it to three figures) or in a text column (numbers
-    through \\num).  A whole number (a count) is printed exactly, whatever the column rounds to."""
-    if cell is None:
-        return "{--}" if numeric else "--"
-    if isinstance(cell, tuple):
-        return "--".join(rf"\num[{ROUNDED}]{{{_tex_number(v)}}}" for v in cell)
-    if isinstance(cell, str):
-        return _tex_escape(cell)
-    if float(cell).is_integer() and abs(cell) < 1e15:
-        exact = rf"\num[{EXACT}]{{{int(cell)}}}"
-        return "{" + exact + "}" if numeric else exact
-    return _tex_number(cell) if numeric else rf"\num[{ROUNDED}]{{{_tex_number(cell)}}}"
-
-
-WIDE = 5  # a table of this many columns spans both columns of a two-column paper (table*, \\textwidth)
-
-
-def to_latex(report: Report) -> str:
-    """Tables to ``\\input`` into a paper (booktabs, siunitx, tabularx), each with a caption that names the model,
-    target, energy model and run, and a label; then the energy model's figures with their sources."""
-    h = report.header
-    name = h["energy_model"].split(" ")[0]
-    excerpt = " ".join(h["text"].split())  # one line: a blank line would end the caption's paragraph
-    text = f"; text ``{_tex_escape(excerpt[:60])}{'...' if len(excerpt) > 60 else ''}''" if excerpt else ""
-    run = (rf"Model \texttt{{{_tex_escape(h['model'])}}} on {_tex_escape(h['target'])}, energy model "
-           rf"\texttt{{{_tex_escape(name)}}}, {h['tokens']} {h['unit']}s $\times$ {h['streams']} stream(s){text}.")
-    out = [f"% {files.REPORT_FORMAT}: written by neurocompile {__version__}",
-           r"% A snippet to \input into a document whose preamble loads booktabs, siunitx and tabularx:",
-           r"%   \usepackage{booktabs}\usepackage{siunitx}\usepackage{tabularx}",
-           "% " + _tex_escape(_resources_line(h["resources"], h["unit"])), ""]
-    for title, head, rows in _tables(report):
-        if not rows:
-            continue
-        numeric = [all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) and i > 0 for i in range(len(head))]
-        spec = "".join(r">{\raggedright\arraybackslash}X" if i == 0 else f"S[{ROUNDED}]" if numeric[i] else "l"
-                       for i in range(len(head)))
-        label = "tab:neurocompile-" + "-".join("".join(ch if ch.isalnum() else " " for ch in title.lower()).split()[:4])
-        table, width = ("table*", r"\textwidth") if len(head) >= WIDE else ("table", r"\columnwidth")
-        out += [rf"\begin{{{table}}}[t]", r"\centering", r"\small",
-                rf"\caption{{{_tex_escape(title)}. {run}}}", rf"\label{{{label}}}",
-                rf"\begin{{tabularx}}{{{width}}}{{{spec}}}", r"\toprule",
-                " & ".join("{" + _tex_escape(x) + "}" if numeric[i] else _tex_escape(x) for i, x in enumerate(head)) + r" \\",
-                r"\midrule"]
-        out += [" & ".join(_tex_cell(c, numeric[i]) for i, c in enumerate(row)) + r" \\" for row in rows]
-        out += [r"\bottomrule", r"\end{tabularx}", rf"\end{{{table}}}", ""]
-    # the energy model's figures with their sources: a list, not a float -- it breaks across columns and pages (a
-    # table of them is taller than a page, and LaTeX would cut it off)
-    out += [rf"\paragraph{{Energy model \texttt{{{_tex_escape(name)}}}: each figure, its status and its source.}}"
-            r"\label{tab:neurocompile-energy-model}", r"\begin{itemize}\footnotesize"]
-    figures = {**h["constants"], **h["inputs"], **h["derived"]}
-    out += [rf"\item \texttt{{{_tex_escape(k)}}} = \num[{ROUNDED}]{{{_tex_number(q['value'])}}} {_tex_escape(q.get('unit', 'pJ'))}"
-            rf"{' (' + q['status'] + ')' if q.get('status') else ''}: {_tex_escape(q['source'])}" for k, q in figures.items()]
-    out += [r"\end{itemize}", ""]
-    out += ["% Approximations:"] + [f"%   {_tex_escape(a)}" for a in h["approximations"]] + [""]
-    return "\n".join(out)
-
-
-FORMATS = {"json": to_json, "csv": to_csv, "md": to_markdown, "tex": to_latex}
-
-
-PLOTS = ("energy_by_layer", "firing_rates", "placement")  # each as .png and .pdf (placement: partitioned targets)
-
-
-def check_plots(folder: Path, stems: tuple[str, ...] = PLOTS) -> None:
-    """Before anything is drawn: every plot file to be replaced must be one neurocompile wrote."""
-    if folder.is_file() or folder.is_symlink():
-        raise UserError(f"{folder}: --plots needs a folder, and this is a file")
-    files.check_parent(folder / "x", "--plots")
-    for stem in stems:
-        for suffix in (".png", ".pdf"):
-            files.check_file_target(folder / f"{stem}{suffix}", "--plots")
-
-
-def write_plots(report: Report, folder: Path) -> list[Path]:
-    """Energy by layer (stacked by op type), firing rate per LIF population, and the target's own figures (loihi2: the
-    placement), as PNG and PDF."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # TrueType (Type 42) fonts in PDFs: Type 3 fonts are refused by IEEE PDF eXpress and many publishers
-    plt.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42})
-
-    layers = [layer for layer, energy in report.by_layer.items() if energy > 0]
-    kinds = sorted({r.kind for r in report.nodes if r.energy_pj > 0})
-    unit = report.header["unit"]
-    written = []
-    # left: each layer's energy on a log axis (layers differ by orders of magnitude); right: what it is spent on, as
-    # shares; the legend below both panels, never over a bar
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.5, 0.3 * len(layers) + 1.6), sharey=True,
-                                      gridspec_kw={"width_ratios": [1, 1.3]})
-    y = np.arange(len(layers))
-    left.barh(y, [report.by_layer[layer] / 1e3 for layer in layers], color="0.35")
-    left.set_xscale("log")
-    left.set_xlabel(f"energy per {unit} (nJ, log scale)")
-    left.set_yticks(y, layers, fontsize=7)
-    left.invert_yaxis()
-    shares = np.array([[sum(r.energy_pj for r in report.nodes if r.layer == layer and r.kind == kind)
-                        for kind in kinds] for layer in layers])
-    shares = 100 * shares / shares.sum(1, keepdims=True)
-    start = np.zeros(len(layers))
-    for i, kind in enumerate(kinds):
-        right.barh(y, shares[:, i], left=start, label=kind)
-        start += shares[:, i]
-    right.set_xlim(0, 100)
-    right.set_xlabel("share of the layer's energy by op (%)")
-    fig.legend(*right.get_legend_handles_labels(), loc="lower center", ncol=min(len(kinds), 6), fontsize=7, frameon=False)
-    fig.suptitle(f"Energy by layer, per {unit} — {report.header['energy_model'].split(':')[0]}", fontsize=9)
-    fig.tight_layout(rect=(0, 0.1 + 0.04 * (len(kinds) // 6), 1, 1))
-    written += _save(fig, folder / "energy_by_layer")
-    fig, ax = plt.subplots(figsize=(7, 3))
-    names = list(report.firing_rates)
-    ax.bar([n.replace("blocks.", "b") for n in names], [100 * report.firing_rates[n] for n in names], color="tab:orange")
-    ax.set_ylabel("firing rate (%)")
-    ax.set_title("Firing rate per spiking population")
-    ax.tick_params(axis="x", rotation=45, labelsize=7)
-    fig.tight_layout()
-    written += _save(fig, folder / "firing_rates")
-    for stem, draw in report.figures.items():
-        written += _save(draw(), folder / stem)
-    plt.close("all")
-    return written
-
-
-def _save(fig, stem: Path) -> list[Path]:
-    return files.write_figure(fig, stem, f"neurocompile {__version__}", "--plots")
