@@ -16,7 +16,8 @@ import nir
 import numpy as np
 import torch
 
-from .ops import INPUTS_KEY, NATIVE, OP_KEY, Op, Output
+from .nir_codec import decode, encode, text
+from .ops import INPUTS_KEY, Op, Output
 
 GRAPH_FORMAT = "neurocompile.graph/1"
 
@@ -140,7 +141,7 @@ def run_float(graph: Graph, tokens: torch.Tensor, dtype: torch.dtype = torch.flo
 
 
 def to_nir(graph: Graph) -> nir.NIRGraph:
-    nodes = {name: node.op.to_nir(node.inputs) for name, node in graph.nodes.items()}
+    nodes = {name: encode(node.op, node.inputs) for name, node in graph.nodes.items()}
     edges = [(src, name) for name, node in graph.nodes.items() for src in node.inputs]
     metadata = {"neurocompile.format": GRAPH_FORMAT, "neurocompile.order": ",".join(graph.nodes), **graph.metadata}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
@@ -193,13 +194,8 @@ def _nir_dict(node: nir.NIRNode) -> dict[str, Any]:
     return out
 
 
-def _text(value: Any) -> str:
-    value = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
-    return value.decode("utf8") if isinstance(value, bytes) else str(value)
-
-
 def from_nir(g: nir.NIRGraph) -> Graph:
-    meta = {k: _text(v) for k, v in (g.metadata or {}).items()}
+    meta = {k: text(v) for k, v in (g.metadata or {}).items()}
     if meta.get("neurocompile.format") != GRAPH_FORMAT:
         raise ValueError(f"not a neurocompile graph (metadata neurocompile.format is {meta.get('neurocompile.format')!r}, "
                          f"expected {GRAPH_FORMAT!r})")
@@ -209,22 +205,13 @@ def from_nir(g: nir.NIRGraph) -> Graph:
     for name in order:
         node = g.nodes[name]
         node_meta = node.metadata or {}
-        op = _op_from_nir(node, node_meta)
+        op, _ = decode(node)
         if INPUTS_KEY in node_meta:  # ordered inputs of an extension op
-            inputs = _text(node_meta[INPUTS_KEY]).split(",")
+            inputs = text(node_meta[INPUTS_KEY]).split(",")
         else:  # summing ops: the graph's edge order is the input order
             inputs = [src for src, dst in g.edges if dst == name]
         graph.add(name, op, *inputs)
     return graph
-
-
-def _op_from_nir(node: nir.NIRNode, meta: dict[str, Any]) -> Op:
-    kind = _text(meta[OP_KEY]) if OP_KEY in meta else None
-    if isinstance(node, nir.NIRGraph):
-        return Op.registry[kind].from_extension(meta)
-    if kind is not None:
-        return Op.registry[kind].from_nir(node)  # type: ignore[attr-defined]
-    return NATIVE[type(node)].from_nir(node)  # type: ignore[attr-defined]
 
 
 def read_nir(path: str | Path) -> Graph:

@@ -4,7 +4,8 @@
   only feeds another (pooling, then Affine: nothing spikes in between) is multiplied into it.  ``Scale`` nodes that
   feed only one of them fold into it: ``W (s * x)`` = ``(W diag s) x``; each input becomes a port carrying its
   scale (token mixing: one port for the current token, one for the previous); quantization turns each port into
-  its own 8-bit matrix ``W diag(s_p)``, which is how two Lava Dense processes feed one neuron.  The weight array
+  its own 8-bit matrix ``W diag(s_p)``, which is how two Lava Dense processes feed one neuron.  Any other ``Scale``
+  (one that feeds a neuron, or several nodes) is the diagonal matrix ``diag(s)``: a weight matrix like the others.  The weight array
   is shared, never copied, unless a neuron's gain is folded into it (below).
   ``token_shift`` chooses how a weight matrix that reads a token shift (the previous token's value) beside other
   inputs is built: ``"fold"`` as above (one matrix per input: twice the synaptic memory, and every graded input
@@ -22,7 +23,7 @@ import numpy as np
 
 from .errors import UserError
 from .graph import Graph
-from .ops import Dense, Embedding, Heaviside, Mix, Scale, SpikeEmbedding, TokenShift
+from .ops import Dense, Embedding, Heaviside, Linear, Mix, Scale, SpikeEmbedding, TokenShift
 
 TOKEN_SHIFT_MODES = ("fold", "delay")
 TOKEN_SHIFT_KEY = "token_shift"  # program metadata: the mode the program was lowered with
@@ -42,7 +43,7 @@ def lower(graph: Graph, token_shift: str = "fold", neuron_ops: frozenset[str] = 
     embedded-CPU integer form."""
     if token_shift not in TOKEN_SHIFT_MODES:
         raise UserError(f"token shift {token_shift!r}: choose one of {', '.join(TOKEN_SHIFT_MODES)}")
-    graph = _without_identities(graph)
+    graph = _scales_as_matrices(_without_identities(graph))
     users = _consumers(graph)
     nodes = graph.nodes
     folded: set[str] = set()
@@ -123,6 +124,20 @@ def _without_identities(graph: Graph) -> Graph:
             through[node.name] = inputs[0]
         else:
             out.add(node.name, node.op, *inputs)
+    return out
+
+
+def _scales_as_matrices(graph: Graph) -> Graph:
+    """Each Scale that does not feed one weight matrix alone made the diagonal matrix it is (exact)."""
+    users = _consumers(graph)
+    alone = {name for name, node in graph.nodes.items() if isinstance(node.op, Scale)
+             and len(users[name]) == 1 and graph.nodes[users[name][0]].op.synapse_form() is not None}
+    if all(name in alone for name, node in graph.nodes.items() if isinstance(node.op, Scale)):
+        return graph
+    out = Graph(metadata=dict(graph.metadata))
+    for node in graph.nodes.values():
+        matrix = isinstance(node.op, Scale) and node.name not in alone
+        out.add(node.name, Linear(np.diag(node.op.scale)) if matrix else node.op, *node.inputs)
     return out
 
 

@@ -16,10 +16,7 @@ from .rwkv import WKV, NeuronWKV, QNeuronWKV, QWKV
 from .synapses import Affine, Dense, Embedding, Heaviside, Linear, QDense, QSpikeEmbedding, Scale, SpikeEmbedding
 from .tokens import QTokenCode, TokenCode, TokenInput
 
-# NIR node type -> our op, for NIR nodes without neurocompile metadata (each op declares its own).
-NATIVE: dict[type, type[Op]] = {cls.nir_native: cls for cls in dict.values(Op.registry) if cls.nir_native is not None}
-
-__all__ = ["QTokenCode", "TokenCode", "TokenInput", "QAttention", "QTimeSum", "SpikingAttention", "TimeSum", "PeriodicLIF", "QPeriodicLIF", "CALIBRATE", "HEADROOM", "INPUTS_KEY", "NATIVE", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "Op", "QuantContext", "Tally", "NeuronLayerNorm", "QNeuronLayerNorm",
+__all__ = ["QTokenCode", "TokenCode", "TokenInput", "QAttention", "QTimeSum", "SpikingAttention", "TimeSum", "PeriodicLIF", "QPeriodicLIF", "CALIBRATE", "HEADROOM", "INPUTS_KEY", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "Op", "QuantContext", "Tally", "NeuronLayerNorm", "QNeuronLayerNorm",
            "SIGMOID_FRAC", "Add", "Mix", "Mul", "QMix", "QAdd", "QProduct", "QTable", "Sigmoid", "SquaredReLU", "Output", "QOutput",
            "LIF", "LIF_VTH_MAX", "QLIF", "QShift", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV", "NeuronWKV", "QNeuronWKV",
            "Affine", "QThreshold", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "QCUBAVoltage", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "EulerI", "EulerIF", "SpikeDelay", "CUBA", "QCUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]

@@ -4,8 +4,10 @@ Every op works on one time step (one token) of a batch of independent streams: i
 tensors, ``float_step`` returns the output and the op's next state.  Float semantics equal upstream
 PyTorch (checked by running a traced graph against the model).
 
-NIR encoding.  Where NIR has the op it is used as it is: ``Linear``, ``Scale``, ``Delay`` (token shift),
-``LIF``, ``Threshold``, ``Input``, ``Output``.  NIR sums the edges that enter a node; ``Linear`` and ``Add``
+NIR encoding.  Each op writes its NIR node (``to_nir``) and reads it back (``from_nir``); which op a NIR node
+type *means* is one table, ``neurocompile.nir_codec.TABLE``.  An op whose NIR node means another op there (our
+``LIF``, ``Heaviside``, ``TokenShift``, ``Embedding``, ...) writes its kind in the node's metadata
+(``neurocompile.op``) and is read back by it.  NIR sums the edges that enter a node; ``Linear`` and ``Add``
 rely on exactly that.  The ops NIR lacks (WKV, LayerNorm, sigmoid, squared ReLU, elementwise product,
 residual add) are written as a NIR subgraph ``Input -> Output`` (an identity placeholder that every NIR
 reader accepts) whose metadata carries ``neurocompile.op``, the op's parameters and, for ops whose inputs
@@ -29,6 +31,23 @@ NOTE_KEY = "neurocompile.note"
 PARAM_PREFIX = "neurocompile.param."
 CALIBRATE = "calibrate"  # Op.output_frac: the output's scale comes from the calibrated range
 HEADROOM = 2.0  # calibration max x 2: one bit of headroom for text the calibration did not see
+MAX_NEURONS = 1 << 24  # neurons in one node (16.8 M; the float and integer engines hold a few values per neuron)
+
+
+@dataclass(frozen=True)
+class NirContext:
+    """What reading a NIR node needs beside the node (``Op.from_nir``).  A foreign file's import gives the time step,
+    the reset mode (NIR has no field for it) and the shape the node's input carries; reading our own file gives
+    nothing, and each op reads its own metadata."""
+
+    dt: float | None = None
+    reset: str | None = None
+    in_shape: tuple[int, ...] | None = None  # the shape the node's input carries (None: a source, or our own file)
+    read_as: tuple[int, ...] | None = None  # a source's output shape as the nodes it feeds declare their input
+
+    @property
+    def width(self) -> int | None:
+        return None if self.in_shape is None else int(np.prod(self.in_shape))
 
 
 @dataclass
@@ -90,8 +109,8 @@ class Op:
     # False: the output depends on the state alone (a delay).  Such a node may read nodes later in the order;
     # executors take its output first and run ``float_step`` / ``int_step`` at the end of the step.
     feedthrough: ClassVar[bool] = True
+    keeps_map: ClassVar[bool] = False  # one output per input value, in place: the output carries the input's map
     identity: ClassVar[bool] = False  # the output is the input (a reshape of a flat map): ``lower`` removes it  # the inputs are summed as they arrive: quantization gives them one scale
-    nir_native: ClassVar[type | None] = None  # the NIR node type read as this op when it carries no metadata of ours
     # integer parameters of the op's Q that quantization sensitivity may round coarser: field -> (what it is, its
     # width in bits, its largest value); e.g. a LIF's decay and threshold mantissas
     coarsenable: ClassVar[dict[str, tuple[str, int, int]]] = {}
@@ -229,6 +248,17 @@ class Op:
         )
 
     @classmethod
+    def from_nir(cls, node: nir.NIRNode, ctx: NirContext) -> "Op":
+        """The op a NIR node of ours (or, for the types of ``nir_codec.TABLE``, any exporter's) stands for."""
+        raise ValueError(f"a NIR {type(node).__name__} cannot be read as {cls.kind}")
+
+    def out_shape(self, in_shape: tuple[int, ...] | None) -> tuple[int, ...]:
+        """The shape of the map this op's output carries, given its input's (maps are held flat; a convolution
+        needs to know what it reads): the input's map for an op with one output per input value (``keeps_map``),
+        a flat vector otherwise, unless the op says more."""
+        return (in_shape or (self.size,)) if self.keeps_map else (self.size,)
+
+    @classmethod
     def from_extension(cls, meta: dict[str, Any]) -> "Op":
         kwargs = {}
         for f in fields(cls):  # type: ignore[arg-type]
@@ -305,8 +335,10 @@ def _nonzero_per_row(x: np.ndarray) -> int:
 class _Width(Op):
     """Base of the ops whose only shape parameter is their width."""
 
+    keeps_map: ClassVar[bool] = True
     n: int
 
     @property
     def size(self) -> int:
         return self.n
+

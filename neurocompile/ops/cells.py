@@ -29,6 +29,7 @@ class _EulerCell(Op):
 
     arity: ClassVar[int | None] = None  # NIR sums the edges that enter a node
     binary_output: ClassVar[bool] = True
+    keeps_map: ClassVar[bool] = True
     nir_type: ClassVar[type]  # the NIR node this op is
 
     def __post_init__(self) -> None:
@@ -63,13 +64,11 @@ class _EulerCell(Op):
                              metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset})
 
     @classmethod
-    def from_nir(cls, node: nir.NIRNode, dt: float | None = None, reset: str | None = None,
-                 shape: tuple | None = None) -> "_EulerCell":
-        """`dt` and `reset` from the arguments (an import) or from our metadata (a round trip of our file); `shape`:
+    def from_nir(cls, node: nir.NIRNode, ctx) -> "_EulerCell":
+        """`dt` and `reset` from the context (an import) or from our metadata (a round trip of our file); the shape:
         the map its input carries (parameters given once for the population are broadcast to it)."""
-        dt, reset = _dt_reset(node, dt, reset)
-        if shape is None:
-            shape = _numpy(getattr(node, cls._nir_fields()[0])).shape
+        dt, reset = _dt_reset(node, ctx.dt, ctx.reset)
+        shape = ctx.in_shape if ctx.in_shape is not None else _numpy(getattr(node, cls._nir_fields()[0])).shape
         n = int(np.prod(shape))
         params = {}
         for k in cls._nir_fields():
@@ -253,6 +252,7 @@ class Threshold(Op):
     kind: ClassVar[str] = "Threshold"
     arity: ClassVar[int | None] = None
     binary_output: ClassVar[bool] = True
+    keeps_map: ClassVar[bool] = True
     threshold: np.ndarray  # [n]
     shape: tuple = ()
 
@@ -269,9 +269,9 @@ class Threshold(Op):
                              metadata={OP_KEY: self.kind})
 
     @classmethod
-    def from_nir(cls, node: nir.Threshold, shape: tuple | None = None) -> "Threshold":
+    def from_nir(cls, node: nir.Threshold, ctx) -> "Threshold":
         value = _numpy(node.threshold)
-        shape = tuple(shape) if shape is not None else value.shape
+        shape = tuple(ctx.in_shape) if ctx.in_shape is not None else value.shape
         n = int(np.prod(shape))
         if value.size not in (1, n):
             raise ValueError(f"threshold has {value.size} values for {n} neurons")

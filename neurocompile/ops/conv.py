@@ -45,6 +45,20 @@ class _Map(Op):
     def size(self) -> int:
         return int(np.prod(self.shape))
 
+    def out_shape(self, in_shape):
+        return tuple(self.shape)
+
+    dims: ClassVar[str] = "C x H x W"  # the maps it reads
+
+    @classmethod
+    def _read_shape(cls, node, ctx) -> tuple[int, ...]:
+        """The map a NIR node reads: what its input carries (an import), or our metadata's (our own file)."""
+        if ctx.in_shape is None:
+            return tuple(int(v) for v in np.asarray(node.metadata["neurocompile.in_shape"]))
+        if len(ctx.in_shape) != cls.dims.count("x") + 1:
+            raise ValueError(f"its input carries shape {ctx.in_shape}; it reads {cls.dims} maps")
+        return tuple(ctx.in_shape)
+
     def _apply(self, x: torch.Tensor) -> torch.Tensor:
         """[B, C, H, W] -> [B, C', H', W']"""
         raise NotImplementedError
@@ -75,7 +89,7 @@ class _Map(Op):
 class _Conv(_Map):
     """What Conv1d and Conv2d share: torch's convolution with the node's geometry, a bias per output channel."""
 
-    nir_native: ClassVar[type]
+    nir_type: ClassVar[type]  # the NIR node it writes
     _dims: ClassVar[int]
 
     def _conv(self, x: torch.Tensor, bias: bool) -> torch.Tensor:
@@ -94,17 +108,16 @@ class _Conv(_Map):
 
     def to_nir(self, input_names):
         spatial = self.in_shape[1:] if self._dims == 2 else int(self.in_shape[1])
-        return self.nir_native(input_shape=spatial, weight=self.weight, stride=self.stride, padding=self.padding,
+        return self.nir_type(input_shape=spatial, weight=self.weight, stride=self.stride, padding=self.padding,
                                dilation=self.dilation, groups=self.groups, bias=self.bias,
                                metadata={OP_KEY: self.kind, "neurocompile.in_shape": np.asarray(self.in_shape)})
 
     @classmethod
-    def from_nir(cls, node, in_shape: tuple | None = None) -> "_Conv":
+    def from_nir(cls, node, ctx) -> "_Conv":
+        in_shape = cls._read_shape(node, ctx)
         weight = _numpy(node.weight)
         if weight.ndim != 2 + cls._dims:
             raise ValueError(f"weight of shape {weight.shape}, expected [C_out, C_in/groups, {'kh, kw' if cls._dims == 2 else 'k'}]")
-        if in_shape is None:
-            in_shape = tuple(int(v) for v in np.asarray(node.metadata["neurocompile.in_shape"]))
         if isinstance(node.padding, str):
             raise ValueError(f"padding {node.padding!r}: give the padding as numbers")
         groups = int(node.groups)
@@ -112,8 +125,10 @@ class _Conv(_Map):
             raise ValueError(f"input of shape {in_shape}, but the kernel reads {weight.shape[1] * groups} channels")
         geometry = _pair if cls._dims == 2 else (lambda v: int(np.asarray(v).reshape(-1)[0]))
         bias = _numpy(node.bias).reshape(-1)
-        return cls(weight, np.broadcast_to(bias, (weight.shape[0],)).copy(), tuple(in_shape), geometry(node.stride),
-                   geometry(node.padding), geometry(node.dilation), groups)
+        op = cls(weight, np.broadcast_to(bias, (weight.shape[0],)).copy(), tuple(in_shape), geometry(node.stride),
+                 geometry(node.padding), geometry(node.dilation), groups)
+        op.check_size()
+        return op
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,7 +137,7 @@ class Conv2d(_Conv):
     dilation and groups, plus the bias per output channel."""
 
     kind: ClassVar[str] = "Conv2d"
-    nir_native: ClassVar[type] = nir.Conv2d
+    nir_type: ClassVar[type] = nir.Conv2d
     _dims: ClassVar[int] = 2
     weight: np.ndarray  # [C_out, C_in / groups, kh, kw]
     bias: np.ndarray  # [C_out]
@@ -145,7 +160,8 @@ class Conv1d(_Conv):
     """NIR's Conv1d on a flat C x L input: ``torch.nn.functional.conv1d``, bias per output channel."""
 
     kind: ClassVar[str] = "Conv1d"
-    nir_native: ClassVar[type] = nir.Conv1d
+    nir_type: ClassVar[type] = nir.Conv1d
+    dims: ClassVar[str] = "C x L"
     _dims: ClassVar[int] = 1
     weight: np.ndarray  # [C_out, C_in / groups, k]
     bias: np.ndarray  # [C_out]
@@ -167,7 +183,6 @@ class SumPool2d(_Map):
     """NIR's SumPool2d (``mean = False``) or AvgPool2d (``mean = True``) on a flat C x H x W input."""
 
     kind: ClassVar[str] = "SumPool2d"
-    nir_native: ClassVar[type] = nir.SumPool2d
     in_shape: tuple  # (C, H, W)
     kernel_size: tuple
     stride: tuple
@@ -195,13 +210,12 @@ class SumPool2d(_Map):
                          metadata={OP_KEY: self.kind, "neurocompile.in_shape": np.asarray(self.in_shape)})
 
     @classmethod
-    def from_nir(cls, node, in_shape: tuple | None = None) -> "SumPool2d":
-        if in_shape is None:
-            in_shape = tuple(int(v) for v in np.asarray(node.metadata["neurocompile.in_shape"]))
-        if len(in_shape) != 3:
-            raise ValueError(f"input of shape {in_shape}, expected C x H x W")
-        return cls(tuple(in_shape), _pair(node.kernel_size), _pair(node.stride), _pair(node.padding),
-                   isinstance(node, nir.AvgPool2d))
+    def from_nir(cls, node, ctx) -> "SumPool2d":
+        """NIR's SumPool2d, and its AvgPool2d (the same windows, each divided by its size: ``mean``)."""
+        op = cls(cls._read_shape(node, ctx), _pair(node.kernel_size), _pair(node.stride), _pair(node.padding),
+                 isinstance(node, nir.AvgPool2d))
+        op.check_size()
+        return op
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,7 +223,6 @@ class Flatten(_Map):
     """NIR's Flatten: the identity on maps held flat (row-major, torch.flatten's order); ``lower`` removes it."""
 
     kind: ClassVar[str] = "Flatten"
-    nir_native: ClassVar[type] = nir.Flatten
     identity: ClassVar[bool] = True
     in_shape: tuple
 
@@ -224,7 +237,8 @@ class Flatten(_Map):
         return nir.Flatten(input_type={"input": np.array(self.in_shape)}, start_dim=0, end_dim=-1)
 
     @classmethod
-    def from_nir(cls, node: nir.Flatten, in_shape: tuple | None = None) -> "Flatten":
-        if in_shape is None:
-            in_shape = tuple(int(v) for v in np.asarray(node.input_type["input"]).reshape(-1))
-        return cls(tuple(in_shape))
+    def from_nir(cls, node: nir.Flatten, ctx) -> "Flatten":
+        """Maps are flat already: the identity on what its input carries (kept for NIR; ``lower`` removes it)."""
+        if ctx.in_shape is None:
+            return cls(tuple(int(v) for v in np.asarray(node.input_type["input"]).reshape(-1)))
+        return cls(tuple(ctx.in_shape))

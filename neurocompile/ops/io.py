@@ -7,7 +7,7 @@ from typing import ClassVar
 import nir
 import numpy as np
 
-from .base import OP_KEY, _Width
+from .base import MAX_NEURONS, OP_KEY, _Width
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,21 @@ class SpikeInput(_Width):
     def to_nir(self, input_names):
         return nir.Input(input_type={"input": np.array(self.shape)}, metadata={OP_KEY: self.kind})
 
+    def out_shape(self, in_shape):
+        return tuple(self.shape)
+
     @classmethod
-    def from_nir(cls, node: nir.Input) -> "SpikeInput":
+    def from_nir(cls, node: nir.Input, ctx) -> "SpikeInput":
+        """The Input's shape, less a leading batch of one where the exporter wrote its sample's batch (Rockpool:
+        1 x n, Sinabs: 1 x C x H x W) and the nodes it feeds declare the shape without it."""
         shape = tuple(int(v) for v in np.asarray(node.input_type["input"]).reshape(-1))
+        if len(shape) > 1 and shape[0] == 1 and (ctx.read_as == shape[1:] or len(shape) == 4):
+            shape = shape[1:]
+        if not shape or min(shape) < 1:
+            raise ValueError(f"input shape {list(shape)}; every dimension must be at least 1")
+        if int(np.prod(shape, dtype=object)) > MAX_NEURONS:
+            raise ValueError(f"input shape {list(shape)} ({int(np.prod(shape, dtype=object)):,} values), over the "
+                             f"{MAX_NEURONS:,} one node may have in this version")
         return cls(int(np.prod(shape)), shape)
 
 
@@ -58,11 +70,12 @@ class Output(_Width):
     """Graph output (NIR: Output)."""
 
     kind: ClassVar[str] = "Output"
-    nir_native: ClassVar[type] = nir.Output
+    keeps_map: ClassVar[bool] = False  # what it reads, as a vector
 
     @classmethod
-    def from_nir(cls, node: nir.Output) -> "Output":
-        return cls(int(np.asarray(node.output_type["output"])[0]))
+    def from_nir(cls, node: nir.Output, ctx) -> "Output":
+        """As wide as what it reads (an import), or as its own declared width (our file)."""
+        return cls(ctx.width if ctx.width is not None else int(np.asarray(node.output_type["output"])[0]))
 
     def float_step(self, inputs, state):
         return inputs[0], state

@@ -10,9 +10,11 @@ import numpy as np
 import torch
 
 from .. import fixed
-from .base import NOTE_KEY, OP_KEY, _Width
+from .base import NOTE_KEY, OP_KEY, _numpy, _Width
 
 DT_KEY = "neurocompile.dt"
+MAX_DELAY_STEPS = 1 << 16  # a Delay node's longest delay, in time steps
+MAX_DELAY_VALUES = 1 << 26  # steps x neurons one delay line holds per stream (512 MB of float64)
 
 
 @dataclass(frozen=True)
@@ -33,13 +35,11 @@ class TokenShift(_Width):
         (x,) = inputs
         return state, x
 
-    nir_native: ClassVar[type] = nir.Delay
-
     def to_nir(self, input_names):
         return nir.Delay(delay=np.ones(self.n), metadata={OP_KEY: self.kind, NOTE_KEY: "time unit: one token"})
 
     @classmethod
-    def from_nir(cls, node: nir.Delay) -> "TokenShift":
+    def from_nir(cls, node: nir.Delay, ctx) -> "TokenShift":
         if not np.all(np.asarray(node.delay) == 1):
             raise ValueError("only one-step delays (token shift) are supported")
         return cls(int(node.delay.shape[0]))
@@ -108,8 +108,6 @@ class LIF(_Width):
 
         return lif_step(inputs[0], state, self.tau, self.v_threshold)
 
-    nir_native: ClassVar[type] = nir.LIF
-
     def to_nir(self, input_names):
         ones = np.ones(self.n)
         return nir.LIF(tau=self.tau * ones, r=ones, v_leak=0 * ones, v_threshold=self.v_threshold * ones,
@@ -117,7 +115,7 @@ class LIF(_Width):
                        NOTE_KEY: "Euler step of one token (dt = 1); fires on v >= v_threshold; hard reset"})
 
     @classmethod
-    def from_nir(cls, node: nir.LIF) -> "LIF":
+    def from_nir(cls, node: nir.LIF, ctx) -> "LIF":
         return cls(int(node.tau.shape[0]), float(node.tau[0]), float(node.v_threshold[0]))
 
     Q: ClassVar[type] = QLIF
@@ -169,7 +167,6 @@ class PeriodicLIF(LIF):
     Integer form: Lava's ``LIFReset`` (``reset_interval = period``), the same arithmetic as Lava's LIF."""
 
     kind: ClassVar[str] = "PeriodicLIF"
-    nir_native: ClassVar[type | None] = None
     period: int = 1
 
     def initial_state(self, batch, dtype):
@@ -192,7 +189,7 @@ class PeriodicLIF(LIF):
         return node
 
     @classmethod
-    def from_nir(cls, node: nir.LIF) -> "PeriodicLIF":
+    def from_nir(cls, node: nir.LIF, ctx) -> "PeriodicLIF":
         return cls(int(node.tau.shape[0]), float(node.tau[0]), float(node.v_threshold[0]),
                    int(np.asarray(node.metadata[PERIOD_KEY])))
 
@@ -239,7 +236,6 @@ class SpikeDelay(TokenShift):
     int_limits: ClassVar[dict[str, tuple[int, int]]] = {"steps": (1, 1 << 16)}
     binary_output: ClassVar[bool] = True
     feedthrough: ClassVar[bool] = False
-    nir_native: ClassVar[type | None] = None  # a plain NIR Delay reads as a TokenShift; ours carries its kind
     dt: float = 1.0  # seconds per step, for its NIR form
     steps: np.ndarray | None = None  # [n] delays in steps (None: one step each)
 
@@ -275,10 +271,29 @@ class SpikeDelay(TokenShift):
         return nir.Delay(delay=self.steps * self.dt, metadata={OP_KEY: self.kind, DT_KEY: self.dt})
 
     @classmethod
-    def from_nir(cls, node: nir.Delay) -> "SpikeDelay":
-        delay = np.asarray(node.delay, np.float64).reshape(-1)
-        dt = float(np.asarray((node.metadata or {}).get(DT_KEY, delay.min())))
-        return cls(int(delay.shape[0]), dt, np.rint(delay / dt).astype(np.int64))
+    def from_nir(cls, node: nir.Delay, ctx) -> "SpikeDelay":
+        """NIR's Delay: each neuron's input ``delay / dt`` steps later (a whole number >= 1 per neuron, or one for
+        all), dt the import's or, in our own file, our metadata's.  Bounded before anything is allocated."""
+        delay = _numpy(node.delay).reshape(-1)
+        dt = ctx.dt if ctx.dt is not None else float(np.asarray((node.metadata or {}).get(DT_KEY, delay.min())))
+        steps = delay / dt
+        if steps.size and steps.max() > MAX_DELAY_STEPS:
+            raise ValueError(f"a delay of {steps.max():.6g} time steps at dt {dt:g} s, over the {MAX_DELAY_STEPS:,} "
+                             f"this version holds; choose a larger dt with --dt, or a shorter delay")
+        width = ctx.width or steps.size
+        if steps.size and width * float(np.ceil(steps.max())) > MAX_DELAY_VALUES:
+            raise ValueError(f"its delay line would hold {width:,} neurons x {int(np.ceil(steps.max())):,} steps = "
+                             f"{width * int(np.ceil(steps.max())):,} values per stream, over the {MAX_DELAY_VALUES:,} "
+                             f"({MAX_DELAY_VALUES * 8 >> 20:,} MB) this version holds; shorten the delay or choose a "
+                             f"larger dt")
+        whole = np.rint(steps)
+        if steps.size == 0 or not np.allclose(steps, whole, rtol=1e-6, atol=1e-6) or np.any(whole < 1):
+            bad = steps[(np.abs(steps - whole) > 1e-6 * np.maximum(1, np.abs(steps))) | (whole < 1)] if steps.size else steps
+            raise ValueError(f"delays of {sorted(set(np.round(bad, 6).tolist()))[:4]} time steps at dt {dt:g} s; a "
+                             f"delay must be a whole number of steps, at least one (choose dt with --dt)")
+        if steps.size not in (1, width):
+            raise ValueError(f"delay has {steps.size} values for {width} neurons")
+        return cls(width, dt, np.broadcast_to(whole.astype(np.int64), (width,)).copy())
 
     Q: ClassVar[type] = QDelay
 

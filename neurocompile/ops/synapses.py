@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .. import fixed
-from .base import OP_KEY, NOTE_KEY, Op, Tally, _bits_max, _Width, _saturated, _scaled_sum, _sum, _t
+from .base import OP_KEY, NOTE_KEY, Op, Tally, _bits_max, _numpy, _Width, _saturated, _scaled_sum, _sum, _t
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,7 +31,7 @@ class Embedding(Op):
         return nir.Linear(weight=np.ascontiguousarray(self.weight.T), metadata={OP_KEY: self.kind})
 
     @classmethod
-    def from_nir(cls, node: nir.Linear) -> "Embedding":
+    def from_nir(cls, node: nir.Linear, ctx) -> "Embedding":
         return cls(np.ascontiguousarray(node.weight.T))
 
 
@@ -45,14 +45,12 @@ class Heaviside(_Width):
         (x,) = inputs
         return (x >= 0).to(x.dtype), state
 
-    nir_native: ClassVar[type] = nir.Threshold
-
     def to_nir(self, input_names):
         return nir.Threshold(threshold=np.zeros(self.n), metadata={
             OP_KEY: self.kind, NOTE_KEY: "fires on x >= threshold (NIR's Threshold: x > threshold)"})
 
     @classmethod
-    def from_nir(cls, node: nir.Threshold) -> "Heaviside":
+    def from_nir(cls, node: nir.Threshold, ctx) -> "Heaviside":
         return cls(int(node.threshold.shape[0]))
 
 
@@ -75,14 +73,23 @@ class Linear(Op):
     def synapse_form(self):
         return self.weight, None
 
-    nir_native: ClassVar[type] = nir.Linear
-
     def to_nir(self, input_names):
         return nir.Linear(weight=self.weight)
 
     @classmethod
-    def from_nir(cls, node: nir.Linear) -> "Linear":
-        return cls(np.asarray(node.weight))
+    def from_nir(cls, node: nir.Linear, ctx) -> "Linear":
+        return cls(_matrix(node, ctx))
+
+
+def _matrix(node, ctx) -> np.ndarray:
+    """A NIR node's weight, [out, in], checked against the width its input carries."""
+    weight = _numpy(node.weight)
+    if weight.ndim != 2:
+        raise ValueError(f"weight of shape {weight.shape}, expected [out, in]")
+    if ctx.width is not None and weight.shape[1] != ctx.width:
+        raise ValueError(f"weight of shape {weight.shape} reads {weight.shape[1]} inputs, but its input carries "
+                         f"{ctx.width} ({'x'.join(map(str, ctx.in_shape))})")
+    return weight
 
 
 BIAS_FROM_KEY = "neurocompile.bias_from"  # NIR metadata of an Affine whose bias enters late (a loop's weights)
@@ -109,7 +116,6 @@ class Affine(Op):
 
     kind: ClassVar[str] = "Affine"
     arity: ClassVar[int | None] = None
-    nir_native: ClassVar[type] = nir.Affine
     weight: np.ndarray  # [out, in]
     bias: np.ndarray  # [out]
     bias_from: int = 0
@@ -134,16 +140,19 @@ class Affine(Op):
                           metadata={BIAS_FROM_KEY: self.bias_from} if self.bias_from else {})
 
     @classmethod
-    def from_nir(cls, node: nir.Affine) -> "Affine":
-        return cls(np.asarray(node.weight), np.asarray(node.bias),
+    def from_nir(cls, node: nir.Affine, ctx) -> "Affine":
+        weight = _matrix(node, ctx)
+        return cls(weight, np.broadcast_to(_numpy(node.bias).reshape(-1), weight.shape[:1]).copy(),
                    int(np.asarray((node.metadata or {}).get(BIAS_FROM_KEY, 0))))
 
 
 @dataclass(frozen=True, eq=False)
 class Scale(Op):
-    """Elementwise ``x * s`` (NIR: Scale).  Token-shift mixing is two of these summed into a Linear."""
+    """Elementwise ``x * s`` (NIR: Scale).  Token-shift mixing is two of these summed into a Linear; ``lower`` folds
+    a Scale into the one weight matrix it feeds, and makes any other a diagonal matrix."""
 
     kind: ClassVar[str] = "Scale"
+    keeps_map: ClassVar[bool] = True
     scale: np.ndarray  # [n]
 
     @property
@@ -154,14 +163,13 @@ class Scale(Op):
         (x,) = inputs
         return x * _t(self.scale, x), state
 
-    nir_native: ClassVar[type] = nir.Scale
-
     def to_nir(self, input_names):
         return nir.Scale(scale=self.scale)
 
     @classmethod
-    def from_nir(cls, node: nir.Scale) -> "Scale":
-        return cls(np.asarray(node.scale))
+    def from_nir(cls, node: nir.Scale, ctx) -> "Scale":
+        scale = _numpy(node.scale).reshape(-1)
+        return cls(np.broadcast_to(scale, (ctx.width,)).copy() if ctx.width else scale)
 
 
 

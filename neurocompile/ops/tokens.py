@@ -29,7 +29,7 @@ class TokenInput(Op):
                          metadata={OP_KEY: self.kind, NOTE_KEY: "one-hot token id, one token per time step"})
 
     @classmethod
-    def from_nir(cls, node: nir.Input) -> "TokenInput":
+    def from_nir(cls, node: nir.Input, ctx) -> "TokenInput":
         return cls(int(np.asarray(node.input_type["input"])[0]))
 
     @staticmethod
@@ -84,7 +84,7 @@ class TokenCode(Op):
             f"token code, plus the position's code (position = step // {self.period}); held for {self.period} steps")})
 
     @classmethod
-    def from_nir(cls, node: nir.Linear) -> "TokenCode":
+    def from_nir(cls, node: nir.Linear, ctx) -> "TokenCode":
         return cls.from_extension(node.metadata)
 
     @staticmethod

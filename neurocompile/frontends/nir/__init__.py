@@ -2,10 +2,12 @@
 
 NIR nodes are continuous-time; a run is discrete.  The importer states both conventions NIR leaves open:
 ``dt`` (forward Euler; default 1e-4, snnTorch's importer's; Norse's default is 1e-3) and the reset mode
-('zero' or 'subtract'; NIR has no field for it), and records them in the graph's metadata.  Each NIR node
-type has one converter, registered below; anything else is refused with the node's name and type, never
-approximated.  Maps (C x H x W) are held flat, row-major: a converter gets the shape its input carries and gives
-the shape of its output, so convolutions and pooling know their geometry whatever the exporter wrote down.
+('zero' or 'subtract'; NIR has no field for it), and records them in the graph's metadata.  What each NIR node
+type means is ``neurocompile.nir_codec.TABLE`` (one op per type, the same table our own graph.nir is read with);
+anything else is refused with the node's name and type, never approximated.  Maps (C x H x W) are held flat,
+row-major: each node is read given the shape its input carries and gives the shape of its output, so convolutions
+and pooling know their geometry whatever the exporter wrote down.  This module adds what an import does beyond
+reading nodes: values checked, nested graphs inlined, loops read through the previous step's spikes.
 
 Supported: Input, Output, Affine, Linear, Scale (as a diagonal matrix), LIF, CubaLIF, IF, LI, CubaLI, I, Threshold,
 Delay (whole steps per neuron, on spikes), Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten; nested graphs (inlined);
@@ -14,8 +16,7 @@ loops (read the previous step's spikes); several Output nodes (one Input).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 
 import nir
@@ -24,43 +25,14 @@ import numpy as np
 from ... import files
 from ...errors import UserError
 from ...graph import Graph
-from ...ops import (Affine, Conv1d, Conv2d, EulerCubaLI, EulerCubaLIF, EulerI, EulerIF, EulerLI, EulerLIF, Flatten, Linear, Op, Output, SpikeDelay,
-                    SpikeInput, SumPool2d, Threshold)
-from ...ops.base import _numpy
+from ...nir_codec import TABLE, NirContext, decode, supported
+from ...ops import Op, SpikeDelay
+from ...ops.base import MAX_NEURONS
 from ...ops.cells import RESETS
 
 DEFAULT_DT = 1e-4
-MAX_NEURONS = 1 << 24  # neurons in one node (16.8 M; the float and integer engines hold a few values per neuron)
-MAX_DELAY_STEPS = 1 << 16  # a Delay node's longest delay, in time steps
-MAX_DELAY_VALUES = 1 << 26  # steps x neurons one delay line holds per stream (512 MB of float64)
 MAX_FILE_BYTES = 4 << 30  # what a NIR file's arrays may declare in all (read before any is loaded: no bombs)
 _NOT_PARAMETERS = ("input_type", "output_type", "metadata")
-
-
-@dataclass(frozen=True)
-class Context:
-    dt: float
-    reset: str
-    in_shape: tuple[int, ...] | None  # the shape the node's input carries (None: the node is a source)
-    read_as: tuple[int, ...] | None = None  # a source's output shape as the nodes it feeds declare their input
-
-    @property
-    def width(self) -> int | None:
-        return None if self.in_shape is None else int(np.prod(self.in_shape))
-
-
-# NIR type -> converter: (node, context) -> (op, output shape)
-Converter = Callable[[nir.NIRNode, Context], tuple[Op, tuple[int, ...]]]
-CONVERTERS: dict[type, Converter] = {}
-
-
-def converts(*nir_types: type):
-    def register(fn: Converter) -> Converter:
-        for t in nir_types:
-            CONVERTERS[t] = fn
-        return fn
-
-    return register
 
 
 def _shape(value) -> tuple[int, ...]:
@@ -101,114 +73,6 @@ def _check_width(name: str, node: nir.NIRNode, width: int | None) -> None:
     if width is not None and width > MAX_NEURONS:
         raise UserError(f"node {name} ({type(node).__name__}): {width:,} neurons, over the {MAX_NEURONS:,} one node may "
                         f"have in this version (each engine holds several values per neuron and stream)")
-
-
-@converts(nir.Input)
-def _input(node: nir.Input, ctx: Context):
-    """The Input's shape, less a leading batch of one where the exporter wrote its sample's batch (Rockpool: 1 x n,
-    Sinabs: 1 x C x H x W) and the nodes it feeds declare the shape without it."""
-    shape = _shape(node.input_type["input"])
-    if len(shape) > 1 and shape[0] == 1 and (ctx.read_as == shape[1:] or len(shape) == 4):
-        shape = shape[1:]
-    if not shape or min(shape) < 1:
-        raise ValueError(f"input shape {list(shape)}; every dimension must be at least 1")
-    if int(np.prod(shape, dtype=object)) > MAX_NEURONS:
-        raise ValueError(f"input shape {list(shape)} ({int(np.prod(shape, dtype=object)):,} values), over the "
-                         f"{MAX_NEURONS:,} one node may have in this version")
-    return SpikeInput(int(np.prod(shape)), shape), shape
-
-
-@converts(nir.Output)
-def _output(node: nir.Output, ctx: Context):
-    return Output(ctx.width), (ctx.width,)
-
-
-def _matrix(node, ctx: Context) -> np.ndarray:
-    weight = _numpy(node.weight)
-    if weight.ndim != 2:
-        raise ValueError(f"weight of shape {weight.shape}, expected [out, in]")
-    if ctx.width is not None and weight.shape[1] != ctx.width:
-        raise ValueError(f"weight of shape {weight.shape} reads {weight.shape[1]} inputs, but its input carries "
-                         f"{ctx.width} ({'x'.join(map(str, ctx.in_shape))})")
-    return weight
-
-
-@converts(nir.Affine)
-def _affine(node: nir.Affine, ctx: Context):
-    weight = _matrix(node, ctx)
-    return Affine(weight, np.broadcast_to(_numpy(node.bias).reshape(-1), weight.shape[:1]).copy()), weight.shape[:1]
-
-
-@converts(nir.Linear)
-def _linear(node: nir.Linear, ctx: Context):
-    weight = _matrix(node, ctx)
-    return Linear(weight), weight.shape[:1]
-
-
-CELLS = {nir.LIF: EulerLIF, nir.CubaLIF: EulerCubaLIF, nir.IF: EulerIF, nir.LI: EulerLI, nir.CubaLI: EulerCubaLI, nir.I: EulerI}
-
-
-@converts(*CELLS)
-def _cell(node, ctx: Context):
-    cell = CELLS[type(node)]
-    op = cell.from_nir(node, ctx.dt, ctx.reset, ctx.in_shape)
-    return op, ctx.in_shape if ctx.in_shape is not None else (op.size,)
-
-
-@converts(nir.Threshold)
-def _threshold(node: nir.Threshold, ctx: Context):
-    op = Threshold.from_nir(node, ctx.in_shape)
-    return op, ctx.in_shape if ctx.in_shape is not None else (op.size,)
-
-
-@converts(nir.Scale)
-def _scale(node: nir.Scale, ctx: Context):
-    """An elementwise scale: a diagonal weight matrix (exact), so it folds into synapses like any other."""
-    scale = np.broadcast_to(_numpy(node.scale).reshape(-1), (ctx.width,)) if ctx.width else _numpy(node.scale).reshape(-1)
-    return Linear(np.diag(scale)), ctx.in_shape or scale.shape
-
-
-@converts(nir.Delay)
-def _delay(node: nir.Delay, ctx: Context):
-    """A delay line: each neuron's input ``delay / dt`` steps later (a whole number >= 1 per neuron, or one for all).
-    Its input must be spikes (checked once the graph's ops are known)."""
-    steps = _numpy(node.delay).reshape(-1) / ctx.dt
-    if steps.size and steps.max() > MAX_DELAY_STEPS:
-        raise ValueError(f"a delay of {steps.max():.6g} time steps at dt {ctx.dt:g} s, over the {MAX_DELAY_STEPS:,} this "
-                         f"version holds; choose a larger dt with --dt, or a shorter delay")
-    width = ctx.width or steps.size
-    if steps.size and width * float(np.ceil(steps.max())) > MAX_DELAY_VALUES:
-        raise ValueError(f"its delay line would hold {width:,} neurons x {int(np.ceil(steps.max())):,} steps = "
-                         f"{width * int(np.ceil(steps.max())):,} values per stream, over the {MAX_DELAY_VALUES:,} "
-                         f"({MAX_DELAY_VALUES * 8 >> 20:,} MB) this version holds; shorten the delay or choose a larger dt")
-    whole = np.rint(steps)
-    if steps.size == 0 or not np.allclose(steps, whole, rtol=1e-6, atol=1e-6) or np.any(whole < 1):
-        bad = steps[(np.abs(steps - whole) > 1e-6 * np.maximum(1, np.abs(steps))) | (whole < 1)] if steps.size else steps
-        raise ValueError(f"delays of {sorted(set(np.round(bad, 6).tolist()))[:4]} time steps at dt {ctx.dt:g} s; a "
-                         f"delay must be a whole number of steps, at least one (choose dt with --dt)")
-    if steps.size not in (1, width):
-        raise ValueError(f"delay has {steps.size} values for {width} neurons")
-    return SpikeDelay(width, ctx.dt, np.broadcast_to(whole.astype(np.int64), (width,)).copy()), ctx.in_shape
-
-
-MAPS = {nir.Conv2d: (Conv2d, "C x H x W"), nir.Conv1d: (Conv1d, "C x L"), nir.SumPool2d: (SumPool2d, "C x H x W"),
-        nir.AvgPool2d: (SumPool2d, "C x H x W")}
-
-
-@converts(*MAPS)
-def _map(node, ctx: Context):
-    op_type, dims = MAPS[type(node)]
-    if ctx.in_shape is None or len(ctx.in_shape) != dims.count("x") + 1:
-        raise ValueError(f"its input carries shape {ctx.in_shape}; it reads {dims} maps")
-    op = op_type.from_nir(node, ctx.in_shape)
-    op.check_size()
-    return op, op.shape
-
-
-@converts(nir.Flatten)
-def _flatten(node: nir.Flatten, ctx: Context):
-    op = Flatten.from_nir(node, ctx.in_shape or (ctx.width,))  # maps are flat already: the identity, kept for NIR
-    return op, op.shape
 
 
 DT_KEYS = ("dt", "neurocompile.dt")  # graph metadata that may state the time step
@@ -331,8 +195,7 @@ def _failing_node(path: Path) -> str | None:
             kind = kind.decode() if isinstance(kind, bytes) else str(kind)
             if kind not in known:
                 return (f"node {prefix}{name}: NIR type {kind!r} is not one nir {getattr(nir, 'version', '')} knows -- "
-                        f"the file may come from a newer NIR; this importer supports "
-                        f"{', '.join(sorted(t.__name__ for t in CONVERTERS))}")
+                        f"the file may come from a newer NIR; this importer supports {supported()}")
             if kind == "NIRGraph":
                 found = walk(data.get("nodes", {}), f"{prefix}{name}.")
                 if found:
@@ -424,10 +287,9 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
     if reset not in RESETS:
         raise UserError(f"reset must be one of {', '.join(RESETS)}, got {reset!r}")
     flat, edges = flatten(g)
-    unknown = [f"node {name}: NIR {type(node).__name__}" for name, node in flat.items() if type(node) not in CONVERTERS]
+    unknown = [f"node {name}: NIR {type(node).__name__}" for name, node in flat.items() if type(node) not in TABLE]
     if unknown:
-        raise UserError(f"{'; '.join(unknown)} is not supported yet (supported: "
-                        f"{', '.join(sorted(t.__name__ for t in CONVERTERS))})")
+        raise UserError(f"{'; '.join(unknown)} is not supported yet (supported: {supported()})")
     inputs = [n for n, node in flat.items() if isinstance(node, nir.Input)]
     outputs = [n for n, node in flat.items() if isinstance(node, nir.Output)]
     if len(inputs) != 1:
@@ -452,10 +314,10 @@ def import_graph(g: nir.NIRGraph, dt: float = DEFAULT_DT, reset: str = "zero") -
         try:
             if len(sizes) > 1:
                 raise ValueError(f"its inputs carry different sizes {sorted(sizes)}")
-            ctx = Context(dt, reset, known[0]) if known else Context(dt, reset, None, _read_as(flat, sources, name))
+            ctx = NirContext(dt, reset, known[0]) if known else NirContext(dt, reset, None, _read_as(flat, sources, name))
             _check_width(name, node, ctx.width)
             with np.errstate(divide="raise", over="raise", invalid="raise"):
-                op, shapes[name] = CONVERTERS[type(node)](node, ctx)
+                op, shapes[name] = decode(node, ctx)
             if op.size < 1:
                 raise ValueError("0 neurons; every node needs at least one")
             _check_width(name, node, op.size)
