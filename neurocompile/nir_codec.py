@@ -40,7 +40,7 @@ TABLE: dict[type[nir.NIRNode], type[Op]] = {
     nir.Conv1d: conv.Conv1d,
     nir.Conv2d: conv.Conv2d,
     nir.SumPool2d: conv.SumPool2d,
-    nir.AvgPool2d: conv.SumPool2d,  # the same windows, each divided by its size (SumPool2d.mean); written back as AvgPool2d
+    nir.AvgPool2d: conv.AvgPool2d,
     nir.Flatten: conv.Flatten,
 }
 

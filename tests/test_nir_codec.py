@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from neurocompile import ops
+from neurocompile.ops import conv
 from neurocompile.graph import Graph, from_nir, to_nir
 from neurocompile.nir_codec import TABLE, NirContext, decode, encode
 
@@ -47,7 +48,7 @@ SAMPLES = {
     nir.SumPool2d: (nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
                     NirContext(1e-3, "zero", (2, 4, 4)), ops.SumPool2d),
     nir.AvgPool2d: (nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-                    NirContext(1e-3, "zero", (2, 4, 4)), ops.SumPool2d),
+                    NirContext(1e-3, "zero", (2, 4, 4)), conv.AvgPool2d),
     nir.Flatten: (nir.Flatten(input_type={"input": np.array([2, 2, 2])}, start_dim=0, end_dim=-1),
                   NirContext(1e-3, "zero", (2, 2, 2)), ops.Flatten),
 }
@@ -111,4 +112,12 @@ def test_a_kind_nobody_defined_is_an_error_not_a_default():
     node = nir.LIF(tau=_v(N), r=_v(N), v_leak=0 * _v(N), v_threshold=_v(N), v_reset=0 * _v(N),
                    metadata={"neurocompile.op": "LIFF"})
     with pytest.raises(KeyError, match="no op kind 'LIFF'"):
+        decode(node)
+
+
+def test_an_average_pool_of_an_older_graph_nir_is_refused_not_read_as_a_sum():
+    """Before AvgPool2d was its own op, our graph.nir wrote average pools as nir.AvgPool2d marked SumPool2d."""
+    node = nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]),
+                         metadata={"neurocompile.op": "SumPool2d", "neurocompile.in_shape": np.array([2, 4, 4])})
+    with pytest.raises(ValueError, match="export the build again"):
         decode(node)

@@ -180,14 +180,15 @@ class Conv1d(_Conv):
 
 @dataclass(frozen=True, eq=False)
 class SumPool2d(_Map):
-    """NIR's SumPool2d (``mean = False``) or AvgPool2d (``mean = True``) on a flat C x H x W input."""
+    """NIR's SumPool2d on a flat C x H x W input: the sum over each window."""
 
     kind: ClassVar[str] = "SumPool2d"
+    nir_type: ClassVar[type] = nir.SumPool2d
+    _divisor: ClassVar[int | None] = 1  # each window's sum divided by this (None: by the window's size)
     in_shape: tuple  # (C, H, W)
     kernel_size: tuple
     stride: tuple
     padding: tuple = (0, 0)
-    mean: bool = False
 
     @property
     def shape(self):
@@ -196,26 +197,35 @@ class SumPool2d(_Map):
         return c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
     def _apply(self, x):
-        divisor = None if self.mean else 1  # a sum: every window divided by 1
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, count_include_pad=True,
-                            divisor_override=divisor)
+                            divisor_override=self._divisor)
 
     def synapse_form(self):
         return self._unrolled(), None
 
     def to_nir(self, input_names):
-        node_type = nir.AvgPool2d if self.mean else nir.SumPool2d
-        return node_type(kernel_size=np.array(self.kernel_size), stride=np.array(self.stride),
+        return self.nir_type(kernel_size=np.array(self.kernel_size), stride=np.array(self.stride),
                          padding=np.array(self.padding),
                          metadata={OP_KEY: self.kind, "neurocompile.in_shape": np.asarray(self.in_shape)})
 
     @classmethod
     def from_nir(cls, node, ctx) -> "SumPool2d":
-        """NIR's SumPool2d, and its AvgPool2d (the same windows, each divided by its size: ``mean``)."""
-        op = cls(cls._read_shape(node, ctx), _pair(node.kernel_size), _pair(node.stride), _pair(node.padding),
-                 isinstance(node, nir.AvgPool2d))
+        if type(node) is not cls.nir_type:  # a graph.nir from before AvgPool2d was an op: its pools were SumPool2d
+            raise ValueError(f"a NIR {type(node).__name__} marked {cls.kind}: a graph.nir of an older version; export "
+                             f"the build again")
+        op = cls(cls._read_shape(node, ctx), _pair(node.kernel_size), _pair(node.stride), _pair(node.padding))
         op.check_size()
         return op
+
+
+@dataclass(frozen=True, eq=False)
+class AvgPool2d(SumPool2d):
+    """NIR's AvgPool2d on a flat C x H x W input: each window's sum divided by its size (padding included, as
+    ``torch.nn.functional.avg_pool2d`` with ``count_include_pad``)."""
+
+    kind: ClassVar[str] = "AvgPool2d"
+    nir_type: ClassVar[type] = nir.AvgPool2d
+    _divisor: ClassVar[int | None] = None
 
 
 @dataclass(frozen=True, eq=False)
