@@ -1,6 +1,6 @@
 """Benchmarks: our bit-accurate simulator against its peers, measured side by side in one run.
 
-    python tools/benchmark.py [--tokens 200] [--repeats 5] [--only zoo|45m|lava|export] [--json]
+    python tools/benchmark.py [--tokens 200] [--repeats 5] [--only zoo|45m|lava|spikedecoder|nir|export] [--json]
 
 Every ratio is ours over a peer (higher is better) from measurements taken in turn -- A B A B ..., ``--repeats``
 times -- and each peer's min and median are printed (as tokens or steps per second: the best and the median run).
@@ -13,6 +13,11 @@ Peers:
   * lava: the zoo program on Lava's simulator (the loihi2 target's process graph) against ours per step after the
     first (identical spikes and logits checked), and Lava's own Dense(1000) -> LIF(1000) against ours per step (the
     same network as a program on our engine; identical spikes checked, one step earlier: Lava's Dense delays).
+  * spikedecoder: the zoo SpikeDecoder on our engine against its float model's streaming step (a token's T synthetic
+    steps, attention over the key/value cache), one and 16 streams, over its whole context (64 positions).
+  * nir: an SHD-shaped recurrent snnTorch network (700 -> 1024 RLeaky -> 20 Leaky, random weights) exported by
+    snnTorch to NIR and imported: our engine against snnTorch's own float run, batch 1 and 64, per step; and the
+    loihi2 build on Lava against ours, one stream, per step after the first (identical outputs checked).
   * export: ``neurocompile export`` of a 216M-shaped checkpoint (tools/bench_export.py): seconds and peak RSS.
 ``--json`` prints one JSON object (the keys BENCHMARKS.md and the issues use) on stdout; tables go to stderr.
 """
@@ -40,6 +45,7 @@ from neurocompile.quantize import calibrate
 from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
 from neurocompile.targets.loihi2 import NUMERIC, TARGET
 from neurocompile.frontends import trace
+from neurocompile.graph import steps_per_token
 
 THREADS = 2
 OUT = sys.stderr  # tables; stdout carries the JSON object with --json
@@ -98,14 +104,21 @@ def memory_bandwidth() -> float:
     return best * 2 * a.nbytes
 
 
+def program_of(model):
+    """The model's integer program as the loihi2 target builds it by default (calibrated on random tokens)."""
+    traced = trace(model)
+    graph = lower(traced, TARGET.token_shift, resolve_extension_ops(TARGET, traced, None)[0])
+    rng = np.random.default_rng(0)
+    tokens = torch.from_numpy(rng.integers(0, model.config.vocab_size, (4, 64)))
+    return TARGET.quantize(graph, calibrate(graph, tokens))[0]
+
+
 def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[dict, int]:
     """Simulator vs float step (and the reference engine, float parallel) at 1 and 16 streams; ratios by stream
     count."""
-    traced = trace(model)  # lowered as the loihi2 target builds it by default
-    graph = lower(traced, TARGET.token_shift, resolve_extension_ops(TARGET, traced, None)[0])
+    program = program_of(model)
     rng = np.random.default_rng(0)
     vocab = model.config.vocab_size
-    program, _ = TARGET.quantize(graph, calibrate(graph, torch.from_numpy(rng.integers(0, vocab, (4, 64)))))
     weight_bytes = sum(n.q.halves.size for n in program.nodes.values() if n.op_class is Dense)  # 8-bit each
     results = {}
     for batch in (1, 16):
@@ -142,6 +155,147 @@ def bench_model(name: str, model: SpikeGPT, tokens: int, repeats: int) -> tuple[
             f"{summary(runs['float step'])} | {ratio(runs['simulator'], runs['float step']):.2f}× | "
             f"{summary(runs['float parallel'])} | {ratio(runs['simulator'], runs['float parallel']):.2f}× |")
     return results, weight_bytes
+
+
+def bench_spikedecoder(repeats: int) -> dict[str, float]:
+    """The zoo SpikeDecoder: our engine against its float model's streaming step (``SpikeDecoder.step``: one token,
+    its T synthetic steps, attention over the key/value cache), at 1 and 16 streams, over its whole context.  A
+    fresh state for each measurement (the cache grows with the position)."""
+    model = load_model(zoo.path("spikedecoder-pydoc.pt"))
+    program = program_of(model)
+    per_token = steps_per_token(program.metadata)
+    tokens = model.config.max_len  # the context: positions 0 .. max_len - 1
+    rng = np.random.default_rng(0)
+    out = {}
+    say("| SpikeDecoder (zoo) | streams | ours tokens/s (best / median) | float step tokens/s | ours / float |")
+    say("|---|---|---|---|---|")
+    for batch in (1, 16):
+        stream = rng.integers(0, model.config.vocab_size, (tokens, batch))
+
+        def ours() -> float:
+            sim, it = Simulator(program, batch), iter(stream)
+
+            def one():
+                token = next(it)
+                for _ in range(per_token):
+                    sim.step(token)
+
+            return rate(one, tokens - 1) * batch
+
+        def float_step() -> float:
+            state, it = [model.initial_state(batch)], iter(torch.from_numpy(stream))
+
+            def one():
+                with torch.no_grad():
+                    _, state[0] = model.step(next(it), state[0])
+
+            return rate(one, tokens - 1) * batch
+
+        runs = interleaved({"ours": ours, "float step": float_step}, repeats)
+        out[f"spikedecoder.cpu_vs_float.streams{batch}"] = ratio(runs["ours"], runs["float step"])
+        say(f"| L{model.config.blocks} E{model.config.embed_dim} T{per_token} | {batch} | {summary(runs['ours'])} | "
+            f"{summary(runs['float step'])} | {out[f'spikedecoder.cpu_vs_float.streams{batch}']:.2f}× |")
+    return out
+
+
+def shd_network(seed: int = 0) -> torch.nn.Sequential:
+    """A recurrent snnTorch network of the SHD benchmark's shape: 700 input channels -> 1024 RLeaky (all-to-all
+    recurrent) -> 20 Leaky readouts, random weights scaled so that the hidden layer fires a few percent."""
+    import snntorch as snn
+
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(700, 1024),
+        snn.RLeaky(beta=torch.full((1024,), 0.9), linear_features=1024, threshold=torch.ones(1024), init_hidden=True,
+                   reset_mechanism="zero"),
+        torch.nn.Linear(1024, 20),
+        snn.Leaky(beta=torch.full((20,), 0.9), threshold=torch.ones(20), init_hidden=True, output=True,
+                  reset_mechanism="zero"))
+    with torch.no_grad():
+        net[0].weight.mul_(4.0)
+        net[1].recurrent.weight.mul_(1.0)
+        net[1].recurrent.bias.zero_()  # a loop's bias: NIR's reading and snnTorch's differ at step 0 (docs/nir.md)
+        net[2].weight.mul_(4.0)
+    return net.eval()
+
+
+def firing(program, raster) -> str:
+    """Spikes per neuron and step of each spiking population of `program` over `raster` (a silent network would
+    be fast for nothing)."""
+    from neurocompile.ops import Tally
+
+    sim = Simulator(program, raster.streams)
+    for x in raster.spikes:
+        sim.step(x)
+    spikes, updates = Tally.FIELDS.index("spikes"), Tally.FIELDS.index("neuron_updates")
+    return ", ".join(f"{name} {row[spikes] / row[updates]:.1%}" for name, row in zip(program.nodes, sim.totals)
+                     if row[updates] and program.nodes[name].op_class.binary_output)
+
+
+def bench_nir(repeats: int, steps: int = 100) -> dict[str, float]:
+    """An SHD-shaped snnTorch network exported to NIR by snnTorch and imported: our integer engine against
+    snnTorch's own float run of the same network (per step, batch 1 and 64), and against Lava running the loihi2
+    build (per step after the first, one stream, spike for spike against ours)."""
+    import tempfile
+
+    from snntorch import utils
+    from snntorch.export_nir import export_to_nir
+
+    import neurocompile
+    from neurocompile.tasks.spikes.semantics import poisson, run_cpu, run_lava
+
+    net = shd_network()
+    graph = export_to_nir(net, torch.zeros(700))
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        builds = {target: neurocompile.export(graph, target=target, output=f"{tmp}/{target}", rate=0.05)
+                  for target in ("cpu", "loihi2")}
+        program = builds["cpu"].program
+        say(f"activity on Poisson input at 5 % per channel and step: {firing(program, poisson(700, steps, 1, 0.05))}")
+        say("| SHD-shaped snnTorch network (700 -> 1024 rec -> 20) | batch | ours steps x streams/s (best / median) "
+            "| snnTorch steps x streams/s | ours / snnTorch |")
+        say("|---|---|---|---|---|")
+        for batch in (1, 64):
+            raster = poisson(700, steps, batch, 0.05, seed=batch)
+            x = torch.from_numpy(raster.spikes).float()
+
+            def ours() -> float:
+                sim, it = Simulator(program, batch), iter(raster.spikes)
+                return rate(lambda: sim.step(next(it)), steps - 1) * batch
+
+            def snntorch() -> float:
+                utils.reset(net)
+                it = iter(x)
+
+                def one():
+                    with torch.no_grad():
+                        net(next(it))
+
+                return rate(one, steps - 1) * batch
+
+            runs = interleaved({"ours": ours, "snnTorch": snntorch}, repeats)
+            out[f"nir.cpu_vs_snntorch.batch{batch}"] = ratio(runs["ours"], runs["snnTorch"])
+            say(f"| | {batch} | {summary(runs['ours'])} | {summary(runs['snnTorch'])} | "
+                f"{out[f'nir.cpu_vs_snntorch.batch{batch}']:.2f}× |")
+        loihi2, raster = builds["loihi2"], poisson(700, steps, 1, 0.05, seed=7)
+        checks = []
+
+        def lava() -> float:
+            outputs, _, info = run_lava(loihi2, raster)
+            theirs = run_cpu(loihi2, raster)[0]
+            checks.append(all(np.array_equal(outputs[k], theirs[k]) for k in outputs))
+            return 1 / info["seconds_per_step"]
+
+        def ours_one() -> float:
+            sim, it = Simulator(loihi2.program, 1), iter(raster.spikes)
+            return rate(lambda: sim.step(next(it)), steps - 1)
+
+        runs = interleaved({"lava": lava, "ours": ours_one}, max(1, repeats // 2))
+        out["nir.cpu_vs_lava_step"] = ratio(runs["ours"], runs["lava"])
+        say(f"\n| the same network, loihi2 build, one stream | Lava steps/s (best / median) | ours steps/s | ours / Lava "
+            f"| identical |\n|---|---|---|---|---|\n| | {summary(runs['lava'])} | {summary(runs['ours'])} | "
+            f"{out['nir.cpu_vs_lava_step']:,.1f}× | {all(checks)} |")
+    return out
 
 
 def bench_lava(tokens: int, repeats: int) -> dict[str, float]:
@@ -251,7 +405,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--only", choices=["zoo", "45m", "lava", "export"], default=None)
+    ap.add_argument("--only", choices=["zoo", "45m", "lava", "spikedecoder", "nir", "export"], default=None)
     ap.add_argument("--json", action="store_true", help="print one JSON object of ratios on stdout")
     args = ap.parse_args()
     OUT = sys.stderr if args.json else sys.stdout
@@ -264,6 +418,12 @@ def main() -> None:
     if args.only in (None, "lava"):
         say()
         out.update(bench_lava(64, args.repeats))
+    if args.only in (None, "spikedecoder"):
+        say()
+        out.update(bench_spikedecoder(args.repeats))
+    if args.only in (None, "nir"):
+        say()
+        out.update(bench_nir(args.repeats))
     models = {"zoo": ("zoo (L4 C128 V103)", lambda: load_model(zoo.path())),
               "45m": ("45M-shaped (L12 C512 V4096)", random_45m)}
     chosen = [k for k in models if args.only in (None, k)]
