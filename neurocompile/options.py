@@ -75,6 +75,7 @@ RANGES = {
     "block_rows": Range(int, 0, 2**24),
     "max_tokens": Range(int, 0, 10**10),
     "workers": Range(int, 1, 1024),
+    "warmup": Range(int, 0, 10**8),
 }
 CHOICES = {"reset": ("zero", "subtract"), "token_shift": ("fold", "delay")}
 

@@ -123,3 +123,85 @@ def test_export_errors_leave_nothing_behind(capsys, tmp_path):
     short.write_text("abc")
     assert "calibration text too short" in _error(capsys, "export", "-o", tmp_path / "y", "--calibration", short)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "short.txt"]  # no half-written build, no temp dirs
+
+
+def _copy(build, tmp_path, name: str):
+    import shutil
+
+    return shutil.copytree(build, tmp_path / name)
+
+
+def test_an_evaluation_split_over_workers_gives_the_same_bits_and_resumes(build, capsys, tmp_path):
+    """The same windows scored in one process and in two: the integer bits identical, the float bits equal (each
+    window's sums are the same, combined in one exactly rounded sum); the parts are kept in the build, and a rerun
+    scores only the part that is missing."""
+    from neurocompile.build import read_build
+    from neurocompile.tasks.language.semantics import evaluate, evaluation_ids
+
+    args = ["--max-tokens", "400", "--streams", "6", "--json"]
+    code, out, _ = _run(capsys, "evaluate", _copy(build, tmp_path, "one"), *args)
+    one = json.loads(out)
+    split = _copy(build, tmp_path, "split")
+    code, out, _ = _run(capsys, "evaluate", split, *args, "--workers", "2")
+    two = json.loads(out)
+    assert code == 0 and (one["parts"], two["parts"]) == (1, 2) and one["streams"] == two["streams"] == 6
+    assert two["int_bpc"] == one["int_bpc"] and two["spike_agreement"] == one["spike_agreement"]
+    assert two["float_bpc"] == pytest.approx(one["float_bpc"], rel=1e-12)
+    parts = sorted((split / "evaluation").iterdir())
+    assert len(parts) == 2
+    parts[1].unlink()
+    b = read_build(split)
+    messages = []
+    again = evaluate(b, evaluation_ids(b.tokenizer, None, 400)[0], 6, workers=2, progress=messages.append)
+    assert "2 parts of 6 windows, 1 kept from an earlier run, 1 to score" in messages[0]
+    assert again.int_bpc == one["int_bpc"]
+    code, out, err = _run(capsys, "export", "-o", split, "--calibration-tokens", "2048")
+    assert code == 0, err  # the parts are ours: a new export may replace the build
+
+
+def test_a_warm_up_is_read_and_not_scored(build):
+    """Each window reads `warmup` tokens before it is scored: the float bits equal the upstream PyTorch model's own
+    run over each window's tokens, scored from the warm-up on."""
+    import math
+
+    import torch
+
+    from neurocompile import load_model
+    from neurocompile.build import read_build
+    from neurocompile.models import zoo
+    from neurocompile.tasks.language.semantics import evaluate, evaluation_ids
+
+    b = read_build(build)
+    ids = evaluation_ids(b.tokenizer, None, 300)[0]
+    result = evaluate(b, ids, 3, warmup=40)
+    length = (len(ids) - 1 - 40) // 3
+    assert (result.tokens, result.streams, result.warmup) == (3 * length, 3, 40)
+    model = load_model(zoo.path())
+    bits = 0.0
+    with torch.no_grad():
+        for k in range(3):
+            chunk = torch.tensor(ids[k * length: k * length + 40 + length + 1])
+            logits, _ = model.forward_with_state(chunk[None, :-1], model.initial_state(1))
+            scored = torch.nn.functional.cross_entropy(logits[0, 40:].double(), chunk[41:], reduction="sum")
+            bits += scored.item() / math.log(2)
+    assert result.float_bpc == pytest.approx(bits / (3 * length), rel=1e-4)
+
+
+def test_the_same_evaluation_as_ray_tasks(build, ray_cluster, capsys, tmp_path):
+    args = ["--max-tokens", "200", "--streams", "4", "--json"]
+    code, out, _ = _run(capsys, "evaluate", _copy(build, tmp_path, "local"), *args)
+    local = json.loads(out)
+    code, out, err = _run(capsys, "evaluate", _copy(build, tmp_path, "ray"), *args, "--ray", ray_cluster)
+    assert code == 0, err
+    on_ray = json.loads(out)
+    assert on_ray["parts"] == 4 and on_ray["int_bpc"] == local["int_bpc"]
+    assert on_ray["float_bpc"] == pytest.approx(local["float_bpc"], rel=1e-12)
+
+
+def test_a_warm_up_on_a_bounded_context_is_refused():
+    from neurocompile.errors import UserError
+    from neurocompile.graph import CONTEXT
+    from neurocompile.tasks.language.semantics import windows
+
+    with pytest.raises(UserError, match="--warmup 5: this model's context is bounded"):
+        windows(list(range(100)), 4, {CONTEXT: "32"}, warmup=5)

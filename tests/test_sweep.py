@@ -107,27 +107,6 @@ def test_a_foreign_file_in_the_output_is_left_alone(tmp_path, capsys):
     assert (tmp_path / "out" / "sweep.csv").read_text() == "my data\n" and not (tmp_path / "out" / "points").exists()
 
 
-@pytest.fixture()
-def ray_cluster(tmp_path):
-    """A local Ray head started the way a user starts one (``ray start --head``), stopped afterwards."""
-    import shutil
-    import socket
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    ray = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                    "--disable-usage-stats"], check=True, capture_output=True, timeout=120)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
-
-
 def test_the_same_sweep_on_a_ray_cluster(swept, ray_cluster, tmp_path, capsys):
     capsys.readouterr()
     assert main(["sweep", "--grid", str(swept / "grid.toml"), "-o", str(tmp_path / "ray"), *ARGS,

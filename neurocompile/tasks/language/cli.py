@@ -91,7 +91,17 @@ def simulate(args: argparse.Namespace, build) -> None:
 def evaluate_options(p: argparse.ArgumentParser) -> list[argparse.Action]:
     return [p.add_argument("--text", type=Path, default=None, help="UTF-8 text (default: the zoo corpus's held-out part)"),
             p.add_argument("--max-tokens", type=RANGES["max_tokens"].parser(), default=0,
-                           help="score at most this many tokens (0: all)")]
+                           help="score at most this many tokens (0: all)"),
+            p.add_argument("--streams", type=RANGES["streams"].parser(), default=16,
+                           help="consecutive windows the text is split into, run side by side (default 16)"),
+            p.add_argument("--warmup", type=RANGES["warmup"].parser(), default=0,
+                           help="tokens each window reads before it is scored (default 0: each from a fresh state)"),
+            p.add_argument("--workers", type=RANGES["workers"].parser(), default=1,
+                           help="score the windows in this many local processes (default 1); with --ray, in this "
+                                "many Ray tasks (default: one per window)"),
+            p.add_argument("--ray", default=None, metavar="ADDRESS",
+                           help="score the windows as Ray tasks on this cluster (the build at the same path on every "
+                                "node); the parts are kept in the build, so a stopped evaluation resumes")]
 
 
 def evaluate(args: argparse.Namespace, build) -> None:
@@ -104,16 +114,20 @@ def evaluate(args: argparse.Namespace, build) -> None:
     except UserError as exc:
         raise UserError(f"--text: {exc}" if text is not None else str(exc)) from None
     source = str(args.text) if args.text is not None else source
-    result = score(build, ids, quiet=args.json)
+    result = score(build, ids, args.streams, quiet=args.json, warmup=args.warmup, workers=args.workers,
+                   ray_address=args.ray)
     if args.json:
         print(json.dumps({"text": source, "tokens": result.tokens, "float_bpc": result.float_bpc,
                           "int_bpc": result.int_bpc, "ratio": result.ratio, "unit": build.tokenizer.unit,
-                          "window": result.window, "spike_agreement": result.spike_agreement,
+                          "window": result.window, "streams": result.streams, "warmup": result.warmup,
+                          "parts": result.parts, "spike_agreement": result.spike_agreement,
                           "saturations": result.saturations, "wraps": result.wraps}, indent=2))
         return
     unit = f"bits per {build.tokenizer.unit}"
     windows = f", windows of {result.window} from position 0 (the model's context)" if result.window else ""
-    print(f"{source}: {result.tokens} tokens in {result.streams} streams{windows} ({unit})")
+    warm = f", each after a warm-up of {result.warmup} tokens" if result.warmup else ""
+    parts = f", scored in {result.parts} parts" if result.parts > 1 else ""
+    print(f"{source}: {result.tokens} tokens in {result.streams} streams{windows}{warm}{parts} ({unit})")
     label = f"integer ({build.manifest['target']})"
     print(f"  {'float reference':<18}{result.float_bpc:.4f}")
     print(f"  {label:<18}{result.int_bpc:.4f}   ratio {result.ratio:.4f} ({(result.ratio - 1) * 100:+.2f} %)")

@@ -7,6 +7,7 @@ Program below it knows nothing of text; the model families that make token model
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import sys
 import time
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import UserError
-from ...graph import FloatRun, context
+from ...graph import FloatRun, context, steps_per_token
 from ...models import zoo
 from ...ops import Tally
 from ...task import totals as run_totals
@@ -221,6 +222,8 @@ class Evaluation:
     saturations: int
     wraps: int
     window: int | None = None  # tokens per stream when the model's context bounds it (each from position 0)
+    warmup: int = 0  # tokens read before each window, not scored
+    parts: int = 1  # the windows were scored in this many tasks
 
     @property
     def ratio(self) -> float:
@@ -232,10 +235,6 @@ def token_bits(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(1, keepdims=True)
     lse = np.log(np.exp(shifted).sum(1))
     return (lse - shifted[np.arange(len(targets)), targets]) / math.log(2)
-
-
-def _cross_entropy_bits(logits: np.ndarray, targets: np.ndarray) -> float:
-    return float(token_bits(logits, targets).sum())
 
 
 def evaluation_ids(tokenizer: Tokenizer, text: str | None, max_tokens: int = 0) -> tuple[list[int], str]:
@@ -250,50 +249,151 @@ def evaluation_ids(tokenizer: Tokenizer, text: str | None, max_tokens: int = 0) 
     return (ids[: max_tokens + 1] if max_tokens > 0 else ids), source
 
 
-def windows(ids: list[int], streams: int, metadata: dict) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """`ids` as (inputs [S, L], next tokens [S, L], the window when the model's context bounds it): `streams`
-    consecutive stretches, or (a bounded context) consecutive windows of at most the context, each from position 0."""
-    streams = max(1, min(streams, (len(ids) - 1) // 8))
-    length = (len(ids) - 1) // streams
+def windows(ids: list[int], streams: int, metadata: dict, warmup: int = 0) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """`ids` as (inputs [S, warmup + L], next tokens [S, L], the window when the model's context bounds it): `streams`
+    consecutive stretches of L scored tokens, each fed from `warmup` tokens before it (read, not scored: the first
+    `warmup` tokens of the text are never scored), or (a bounded context) consecutive windows of at most the context,
+    each from position 0."""
     window = context(metadata)
+    if warmup and window is not None:
+        raise UserError(f"--warmup {warmup}: this model's context is bounded ({window} tokens): each window starts at "
+                        f"position 0, with no state to warm up")
+    scored = len(ids) - 1 - warmup  # tokens with a prediction after the warm-up
+    streams = max(1, min(streams, scored // 8))
+    length = scored // streams
     if window is not None and length >= 1:  # every stream starts at position 0: windows of at most the context
         length = min(length, window)
         streams = (len(ids) - 1) // length
         window = length
     if length < 1:
-        raise UserError(f"the text has {len(ids)} tokens: at least 2 are needed to score a prediction")
-    x = np.asarray(ids[: streams * length]).reshape(streams, length)
-    y = np.asarray(ids[1 : streams * length + 1]).reshape(streams, length)
+        raise UserError(f"the text has {len(ids)} tokens: at least {warmup + 2} are needed to score a prediction"
+                        + (f" after a warm-up of {warmup}" if warmup else ""))
+    starts = np.arange(streams) * length
+    x = np.asarray(ids)[starts[:, None] + np.arange(warmup + length)]
+    y = np.asarray(ids)[starts[:, None] + warmup + 1 + np.arange(length)]
     return x, y, window
 
 
-def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = False) -> Evaluation:
-    """Bits per token of the float graph and of the integer simulation, side by side, on `ids`.  A model with a
-    bounded context (SpikeDecoder) is scored on consecutive windows of its context, each from position 0."""
-    x, y, window = windows(ids, streams, build.program.metadata)
-    streams, length = x.shape
+@dataclass(frozen=True)
+class Scores:
+    """Sums over a set of windows, each window's kept apart (so that any split of the windows over machines
+    combines to the same numbers): bits of the integer and the float model, per LIF the (step, neuron) pairs where
+    they agree; saturations and wraps of the set."""
+
+    windows: list[int]  # their indices
+    int_bits: list[float]
+    float_bits: list[float]
+    agree: dict[str, list[int]]
+    saturations: int
+    wraps: int
+
+
+def score_windows(build: Build, x: np.ndarray, y: np.ndarray, indices: list[int], warmup: int,
+                  progress: Callable[[int], None] = lambda t: None) -> Scores:
+    """The windows `x` [S, warmup + L] -> `y` [S, L] run side by side on the integer engine and the float graph
+    (one batch of S streams); each window's sums."""
+    streams, length = y.shape
     lifs = tuple(lif_nodes(build))
     sim = simulator_for(build, streams)
     run = FloatRun(build.lowered, streams)
-    bits_int = bits_float = 0.0
-    agree = {name: 0 for name in lifs}
-    for t in range(length):
+    bits_int, bits_float = np.zeros(streams), np.zeros(streams)
+    agree = {name: np.zeros(streams, np.int64) for name in lifs}
+    for t in range(warmup + length):
         for _ in range(sim.per_input):  # every (synthetic) step of the token
             li = sim.step(x[:, t]) * sim.logit_scale
             lf = run.step(torch.from_numpy(x[:, t])).numpy()
-            for name in lifs:
-                agree[name] += int((sim.values[name] == run.values[name].numpy()).sum())
-        bits_int += _cross_entropy_bits(li, y[:, t])
-        bits_float += _cross_entropy_bits(lf, y[:, t])
-        if t % max(1, length // 5) == 0:
-            _progress(f"evaluate: {t * streams}/{length * streams} tokens", quiet)
+            if t >= warmup:
+                for name in lifs:
+                    agree[name] += (sim.values[name] == run.values[name].numpy()).sum(1)
+        if t >= warmup:
+            bits_int += token_bits(li, y[:, t - warmup])
+            bits_float += token_bits(lf, y[:, t - warmup])
+        progress(t)
     counts = sim.totals
+    return Scores(list(indices), bits_int.tolist(), bits_float.tolist(), {k: v.tolist() for k, v in agree.items()},
+                  int(counts[:, Tally.FIELDS.index("saturations")].sum()), int(counts[:, Tally.FIELDS.index("wraps")].sum()))
+
+
+PART_FORMAT = "neurocompile.report/evaluation-part-1"  # a part's scores, kept in the build (ours: carries our mark)
+PARTS = "evaluation"  # the build's folder of parts
+
+
+def score_part(build_path: str, x: np.ndarray, y: np.ndarray, indices: list[int], warmup: int) -> dict:
+    """One part of a scaled-out evaluation, in a worker process or a Ray task: the build read from its folder (on
+    every node: the same path), the part's windows scored; JSON-ready."""
+    from dataclasses import asdict
+
+    from ...build import read_build
+
+    return {"format": PART_FORMAT, **asdict(score_windows(read_build(Path(build_path)), x, y, indices, warmup))}
+
+
+def evaluate(build: Build, ids: list[int], streams: int = 16, quiet: bool = False, *, warmup: int = 0, workers: int = 1,
+             ray_address: str | None = None, progress: Callable[[str], None] | None = None) -> Evaluation:
+    """Bits per token of the float graph and of the integer simulation, side by side, on `ids`: `streams`
+    consecutive windows, each warmed up on the `warmup` tokens before it.  A model with a bounded context
+    (SpikeDecoder) is scored on consecutive windows of its context, each from position 0.
+
+    With `workers` > 1 (local processes) or `ray_address` (Ray tasks), the windows are split into that many parts
+    (Ray: one part per window unless `workers` says otherwise), each scored as a task; each part's scores are kept in
+    the build (``evaluation/``), so an interrupted evaluation resumes where it stopped.  Each window's sums do not
+    depend on the split, and they are combined in one exactly rounded sum (``math.fsum``): the same windows give the
+    same bits per token on one machine and on many."""
+    x, y, window = windows(ids, streams, build.program.metadata, warmup)
+    streams, length = y.shape
+    say = progress or (lambda message: _progress(message, quiet))
+    split = workers > 1 or ray_address is not None
+    if not split:
+        step = max(1, (warmup + length) // 5)
+        parts = [score_windows(build, x, y, list(range(streams)), warmup,
+                               lambda t: t % step or say(f"evaluate: {max(0, t - warmup) * streams}/{length * streams} "
+                                                         f"tokens"))]
+    else:
+        parts = _scaled_out(build, x, y, warmup, workers if workers > 1 or ray_address is None else streams,
+                            ray_address, say)
+    by_window: dict[int, tuple] = {}
+    for part in parts:
+        for k, i in enumerate(part.windows):
+            by_window[i] = (part.int_bits[k], part.float_bits[k], {name: v[k] for name, v in part.agree.items()})
+    ordered = [by_window[i] for i in range(streams)]
     n = streams * length
+    lifs = tuple(lif_nodes(build))
     width = {name: build.program.nodes[name].q.n for name in lifs}
-    steps = n * sim.per_input
-    return Evaluation(n, streams, bits_float / n, bits_int / n, {k: agree[k] / (steps * width[k]) for k in lifs},
-                      int(counts[:, Tally.FIELDS.index("saturations")].sum()),
-                      int(counts[:, Tally.FIELDS.index("wraps")].sum()), window)
+    steps = n * steps_per_token(build.program.metadata)
+    agree = {name: sum(w[2][name] for w in ordered) / (steps * width[name]) for name in lifs}
+    return Evaluation(n, streams, math.fsum(w[1] for w in ordered) / n, math.fsum(w[0] for w in ordered) / n, agree,
+                      sum(p.saturations for p in parts), sum(p.wraps for p in parts), window, warmup, len(parts))
+
+
+def _scaled_out(build: Build, x: np.ndarray, y: np.ndarray, warmup: int, n_parts: int, ray_address: str | None,
+                say: Callable[[str], None]) -> list[Scores]:
+    """The windows split into `n_parts` consecutive parts, each scored as a task or read from the build's kept
+    parts (the same program, the same windows and warm-up)."""
+    from ... import files
+    from .parallel import map_tasks
+
+    streams = y.shape[0]
+    bounds = np.linspace(0, streams, min(n_parts, streams) + 1).round().astype(int)
+    todo, done = [], {}
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        key = hashlib.sha256(f"{build.program_sha256}:{warmup}:{a}".encode() + x[a:b].tobytes() + y[a:b].tobytes())
+        path = build.path / PARTS / f"{key.hexdigest()[:24]}.json"
+        if path.is_file() and files.owned_file(path):
+            done[a] = _scores(json.loads(path.read_text(encoding="utf-8")))
+        else:
+            todo.append((a, b, path))
+    say(f"evaluate: {len(bounds) - 1} parts of {streams} windows, {len(done)} kept from an earlier run, {len(todo)} "
+        f"to score" + (f" on Ray ({ray_address})" if ray_address else ""))
+    args = [(str(build.path), x[a:b], y[a:b], list(range(a, b)), warmup) for a, b, _ in todo]
+    for (a, b, path), part in zip(todo, map_tasks(score_part, args, len(args), ray_address)):
+        files.write_text(path, json.dumps(part) + "\n", "the build's evaluation parts")
+        done[a] = _scores(part)
+        say(f"evaluate: windows {a}..{b - 1} scored")
+    return [done[a] for a in sorted(done)]
+
+
+def _scores(part: dict) -> Scores:
+    return Scores(*(part[f] for f in ("windows", "int_bits", "float_bits", "agree", "saturations", "wraps")))
 
 
 @dataclass

@@ -21,12 +21,12 @@ import json
 import math
 import tempfile
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ... import __version__, files
 from ...errors import UserError
+from .parallel import map_tasks
 
 FORMAT = "neurocompile.report/sweep-1"  # files.REPORT_MARK: the sweep's files are ours to replace
 POINT_FORMAT = "neurocompile.report/sweep-point-1"
@@ -150,7 +150,7 @@ def sweep(model: str, checkpoint_sha: str, grid: Grid, out: Path, max_tokens: in
             todo.append((key, choices))
     progress(f"sweep: {len(grid.points)} build points, {len(results)} cached, {len(todo)} to run")
     args = [(model, choices, max_tokens, calibration_tokens, grid.energy) for _, choices in todo]
-    for (key, _), point in zip(todo, _map(args, workers, ray_address)):
+    for (key, _), point in zip(todo, map_tasks(run_point, args, workers, ray_address)):
         files.write_text(cache / f"{key}.json", json.dumps(point, indent=1) + "\n", "-o")
         results[key] = point
         progress(f"sweep: point {point['choices']} done: {point['bpc']:.4f} bits per {point['unit']}")
@@ -171,51 +171,6 @@ def sweep(model: str, checkpoint_sha: str, grid: Grid, out: Path, max_tokens: in
                                 and o["pj_per_token"] <= row["pj_per_token"] and o["bpc"] <= row["bpc"]
                                 and (o["pj_per_token"] < row["pj_per_token"] or o["bpc"] < row["bpc"]) for o in rows)
     return rows
-
-
-def _map(args: list[tuple], workers: int, ray_address: str | None):
-    if not args:
-        return []
-    if ray_address is not None:
-        try:
-            import ray
-        except ImportError:
-            raise UserError("--ray needs Ray: pip install ray (and the same neurocompile on every node)") from None
-        _check_reachable(ray_address)
-        ours = not ray.is_initialized()
-        try:
-            ray.init(address=ray_address, ignore_reinit_error=True, log_to_driver=False)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise UserError(f"--ray {ray_address}: no Ray cluster there ({str(exc).splitlines()[0]}); start one with "
-                            f"`ray start --head` or give its address") from None
-        try:
-            task = ray.remote(run_point)
-            return ray.get([task.remote(*a) for a in args])
-        finally:
-            if ours:
-                ray.shutdown()
-    if workers <= 1 or len(args) == 1:
-        return [run_point(*a) for a in args]
-    import multiprocessing
-
-    # spawned, not forked: a fork of a process whose torch or numba threads have started can hang
-    with ProcessPoolExecutor(min(workers, len(args)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(run_point, *zip(*args)))
-
-
-def _check_reachable(address: str) -> None:
-    """A HOST:PORT (or ray://HOST:PORT) address that refuses connections is refused at once: Ray itself retries for
-    minutes before it gives up."""
-    import socket
-
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return  # "auto" and other forms: Ray resolves them
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as exc:
-        raise UserError(f"--ray {address}: no Ray cluster there ({exc.strerror or exc}); start one with "
-                        f"`ray start --head` or give its address") from None
 
 
 def write_outputs(rows: list[dict], grid: Grid, out: Path) -> list[Path]:
