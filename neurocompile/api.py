@@ -48,11 +48,16 @@ class Build(storage.Build):
                                   engine=engine, spikes_out=spikes_out, input_spikes=input_spikes,
                                   output_spikes=output_spikes)
 
-    def evaluate(self, text: str | None = None, max_tokens: int = 0, *, input_spikes=None):
+    def evaluate(self, text: str | None = None, max_tokens: int = 0, *, input_spikes=None, streams: int | None = None,
+                 warmup: int | None = None, workers: int | None = None, ray: str | None = None):
         """Language builds: bits per character (token) of the float graph and of the integer engine on `text`
-        (default: the zoo corpus's held-out part).  Spike-train builds: agreement of the integer engine with the
-        float semantics on `input_spikes`, per output and population."""
-        return self.task.evaluate(self, text=text, max_tokens=max_tokens, input_spikes=input_spikes)
+        (default: the zoo corpus's held-out part), in `streams` windows each after a `warmup`, scored in `workers`
+        local processes or as Ray tasks on the cluster at `ray` (``neurocompile evaluate``'s options).  Spike-train
+        builds: agreement of the integer engine with the float semantics on `input_spikes`, per output and
+        population."""
+        scale = {k: v for k, v in (("streams", streams), ("warmup", warmup), ("workers", workers), ("ray", ray))
+                 if v is not None}
+        return self.task.evaluate(self, text=text, max_tokens=max_tokens, input_spikes=input_spikes, **scale)
 
     def report(self, energy: str | Path | None = None):
         """The energy report of the last simulation, under an energy model (a shipped name or a TOML file)."""

@@ -19,6 +19,10 @@ def test_export_simulate_evaluate_report(tmp_path):
     assert again.completion == run.completion
     result = build.evaluate(max_tokens=64)
     assert result.tokens > 0 and 0.9 < result.ratio < 1.1
+    warmed = build.evaluate(max_tokens=64, streams=2, warmup=8)
+    assert (warmed.streams, warmed.warmup, warmed.tokens) == (2, 8, 2 * ((64 - 8) // 2))
+    with pytest.raises(UserError, match="warmup"):
+        build.evaluate(max_tokens=64, warmup=-1)
     report = build.report(energy="snn-paper-45nm")
     assert report.steps == 16 and report.totals["energy_pj_per_step"] > 0
 

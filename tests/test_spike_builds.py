@@ -55,6 +55,8 @@ def test_float_engine_is_snntorch_and_integer_engine_stays_close(tmp_path, cell)
     np.testing.assert_array_equal(float_run.outputs["output"], theirs)  # snnTorch's own raster, spike for spike
     assert theirs.sum() > 50
     result = build.evaluate(input_spikes=raster)
+    with pytest.raises(neurocompile.UserError, match="warmup: options of a language build's evaluation"):
+        build.evaluate(input_spikes=raster, warmup=3)
     out = result.outputs["output"]
     # the tolerance docs/nir.md states for these networks
     assert out["raster_match"] >= 0.98 and out["count_pearson_r"] >= 0.99, out

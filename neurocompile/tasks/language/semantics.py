@@ -529,10 +529,15 @@ def simulate_api(build: Build, prompt: str = "The ", tokens: int = 200, temperat
                     spikes_out=spikes_out, collect=True)
 
 
-def evaluate_api(build: Build, text: str | None = None, max_tokens: int = 0, **spike_train) -> Evaluation:
+def evaluate_api(build: Build, text: str | None = None, max_tokens: int = 0, streams: int = 16, warmup: int = 0,
+                 workers: int = 1, ray: str | None = None, **spike_train) -> Evaluation:
     """``Build.evaluate`` of a language build: bits per character of the float and the integer model on `text`."""
     from ...options import check
 
     if text is not None and not isinstance(text, str):
         raise UserError(f"text: text (a str) or None for the zoo corpus, got {type(text).__name__}")
-    return evaluate(build, evaluation_ids(build.tokenizer, text, check("max_tokens", max_tokens))[0], quiet=True)
+    if ray is not None and not isinstance(ray, str):
+        raise UserError(f"ray: a cluster's address (a str), got {type(ray).__name__}")
+    ids = evaluation_ids(build.tokenizer, text, check("max_tokens", max_tokens))[0]
+    return evaluate(build, ids, check("streams", streams), quiet=True, warmup=check("warmup", warmup),
+                    workers=check("workers", workers), ray_address=ray)

@@ -375,4 +375,7 @@ def simulate_api(build: Build, *, engine: str = "cpu", input_spikes=None, output
 
 def evaluate_api(build: Build, *, input_spikes=None, **language) -> SpikeEvaluation:
     """``Build.evaluate`` of a spike-train build: the integer engine against the float semantics per output."""
+    given = sorted(k for k in ("streams", "warmup", "workers", "ray") if k in language)
+    if given:
+        raise UserError(f"{', '.join(given)}: options of a language build's evaluation; this is a spike-train build")
     return evaluate(build, _raster_of(build, input_spikes))
