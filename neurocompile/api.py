@@ -78,23 +78,25 @@ def read_build(path: str | Path) -> Build:
 CHECKPOINT_OPTIONS = ("v_threshold", "config", "tokenizer_path", "calibration_text", "calibration_source",
                       "calibration_tokens", "payload_bits", "block_rows", "system", "token_shift", "extension_ops")
 NIR_OPTIONS = ("dt", "reset", "calibration", "rate", "steps", "payload_bits", "block_rows", "system")
+NETX_OPTIONS = ("system",)
 
 
 def export(model: Any = None, target: str = "loihi2", output: str | Path | None = None, *, sample_input: Any = None,
            **options: Any) -> Build:
     """Export `model` for `target` into `output` (default: a new temporary folder, removed again if the export
     fails) and return the build, read back and checked.  `model`: a checkpoint path (default: the zoo model), a
-    ``.nir`` file, a ``nir.NIRGraph``, or an snnTorch or Norse module (exported to NIR by its framework, on
+    ``.nir`` file, a lava-dl netx network (``.net``), a ``nir.NIRGraph``, or an snnTorch or Norse module (exported to NIR by its framework, on
     `sample_input`, one step's input).  `options`: those of ``neurocompile export``, checked as the command line
     checks them -- checkpoints: v_threshold, config, tokenizer_path, calibration_text, calibration_tokens,
     token_shift, extension_ops; NIR: dt, reset, calibration (an .npz raster), rate, steps; both: payload_bits,
     block_rows, system."""
     import nir
 
+    from .frontends.netx import is_netx_file
     from .frontends.nir import from_module, is_nir_file
     from .models import zoo
     from .pipeline import export as export_build
-    from .pipeline import export_nir
+    from .pipeline import export_netx, export_nir
 
     if not isinstance(target, str):
         raise UserError(f"target: a target's name (loihi2, cpu), got {target!r}")
@@ -104,17 +106,20 @@ def export(model: Any = None, target: str = "loihi2", output: str | Path | None 
         if not isinstance(model, torch.nn.Module):
             raise UserError(f"export takes a checkpoint or .nir path, a nir.NIRGraph or an snnTorch/Norse module, not "
                             f"a {type(model).__name__}")
-    is_nir = model is not None and not isinstance(model, (str, Path)) or is_nir_file(model)
-    allowed = NIR_OPTIONS if is_nir else CHECKPOINT_OPTIONS
+    is_netx = isinstance(model, (str, Path)) and is_netx_file(model)
+    is_nir = not is_netx and (model is not None and not isinstance(model, (str, Path)) or is_nir_file(model))
+    allowed = NETX_OPTIONS if is_netx else NIR_OPTIONS if is_nir else CHECKPOINT_OPTIONS
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise UserError(f"export: unknown option(s) {', '.join(unknown)} for a {'NIR graph' if is_nir else 'checkpoint'}; "
-                        f"it takes {', '.join(allowed)}")
+        what = "netx network" if is_netx else "NIR graph" if is_nir else "checkpoint"
+        raise UserError(f"export: unknown option(s) {', '.join(unknown)} for a {what}; it takes {', '.join(allowed)}")
     options = {name: check(name, value) for name, value in options.items()}
     scratch = Path(tempfile.mkdtemp(prefix="neurocompile-")) if output is None else None
     out = Path(output) if output is not None else scratch / "build"
     try:
-        if is_nir:
+        if is_netx:
+            export_netx(Path(model), target, out, quiet=True, **options)
+        elif is_nir:
             graph = model if isinstance(model, nir.NIRGraph) else from_module(model, sample_input) \
                 if model is not None and not isinstance(model, (str, Path)) else None
             export_nir(None if graph is not None else Path(model), target, out, quiet=True, nir_graph=graph, **options)

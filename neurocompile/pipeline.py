@@ -211,6 +211,33 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
     return _place_and_write(target, system, graph, program, None, manifest, out, start, quiet)
 
 
+def export_netx(path: Path, target_name: str, out: Path, *, system: str | None = None, quiet: bool = False) -> dict:
+    """A lava-dl netx network (``.net``) -> a spike-train build whose program is the file's own integers (nothing is
+    calibrated or quantized again: ``frontends/netx``), placed for the target."""
+    from .frontends.netx import import_netx
+
+    target, spec = _setup(target_name, out, None, None, system)
+    start = time.perf_counter()
+    raw = files.read_user_file(path, "the netx file")  # hashed as read; h5py reads the same path
+    graph, program, info = import_netx(path)
+    program = replace(program, spec=spec, metadata={**program.metadata, "target": target.name})
+    _progress(f"read {len(info['layers'])} netx layers into {len(program.nodes)} nodes", quiet)
+    _check_runs(program, path, "spikes")
+    shape = graph.input.op.shape
+    manifest = {
+        "target": target.name,
+        "task": "spikes",
+        "source": {"netx": Path(path).name, "sha256": hashlib.sha256(raw).hexdigest()},
+        "model": {"family": "netx", "nodes": len(graph.nodes), "dt": 1.0, "dt_source": "one time step (netx)",
+                  "reset": "zero", "netx": info, "input": list(shape),
+                  "outputs": {n.name: n.op.size for n in graph.outputs}},
+        "numeric": asdict(spec),
+        "calibration": {"source": "none: a netx file is already in Loihi's fixed point (its integers are the program)"},
+        "approximations": NETX_APPROXIMATIONS,
+    }
+    return _place_and_write(target, system, graph, program, None, manifest, out, start, quiet)
+
+
 def footprint(model) -> dict:
     """NeuroBench's footprint of the float model: every parameter and buffer at its element size (the `neurobench`
     package's ``Footprint``: ``numel * element_size`` over ``parameters()`` and ``buffers()``)."""
@@ -260,6 +287,17 @@ NIR_APPROXIMATIONS = [
     "voltage bias (dt/tau x v_leak): Loihi's 13-bit mantissa x 2^exp",
     "input scales: calibrated on the calibration raster (manifest calibration), with headroom for the synaptic "
     "current's sum over 1/du steps; saturations are counted",
+]
+
+
+NETX_APPROXIMATIONS = [
+    "none in the integer program: the netx file's weights (as netx rescales and Lava truncates them), decays, "
+    "thresholds and biases, in Lava's LIF arithmetic; netx's input layer applies no weight or bias transform, nor "
+    "does this build",
+    "float semantics (graph.nir, --engine float): the same network read as real numbers (NIR CubaLIF at one step "
+    "per time step, Lava's units): no floor after the synapse's exponent, no truncation in the decays",
+    "timing: netx's, in the program: Lava's Dense delivers one step late, so each dense layer reads the spikes of "
+    "the step before (a one-step delay in front of its synapse)",
 ]
 
 

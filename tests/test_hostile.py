@@ -138,6 +138,23 @@ class Case:
     unprivileged: bool = False  # run with file-permission capabilities dropped
 
 
+def _netx(path: Path, layer_type: bytes = b"dense", truncate: int = 0) -> Path:
+    """A one-layer netx file as lava-dl writes one (`layer_type` for layer 0), or its first `truncate` bytes."""
+    import h5py
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        g = f.create_group("layer/0")
+        g.create_dataset("type", (1,), "S10", [layer_type])
+        g["shape"] = np.array([3])
+        g["weight"] = np.full((3, 4), 20.0)
+        for key, value in (("type", b"CUBA"), ("iDecay", 1024), ("vDecay", 128), ("vThMant", 80)):
+            g[f"neuron/{key}"] = value
+    if truncate:
+        path.write_bytes(path.read_bytes()[:truncate])
+    return path
+
+
 def _forged_build(work: Path, builds) -> list:
     """A folder with a manifest that looks like ours (copied from a real build) and a user's file."""
     mine = work / "results"
@@ -187,6 +204,12 @@ CASES = [
     Case("top-p-above-one", lambda w, b: ["generate", "--top-p", "1.5"], ("--top-p", "(0, 1]")),
     Case("seed-beyond-2-64", lambda w, b: ["generate", "--seed", str(2**64)], ("--seed", "0..9223372036854775807")),
     Case("max-tokens-negative", lambda w, b: ["evaluate", w, "--max-tokens", "-5"], ("--max-tokens",)),
+    Case("netx-conv-layer", lambda w, b: ["export", _netx(w / "net.net", b"conv"), "-o", w / "out"],
+         ("net.net", "layer 0 (conv): convolution layers are the next slice")),
+    Case("netx-damaged", lambda w, b: ["export", _netx(w / "net.net", truncate=2500), "-o", w / "out"],
+         ("net.net", "not a readable netx network")),
+    Case("netx-with-nir-options", lambda w, b: ["export", _netx(w / "net.net"), "-o", w / "out", "--dt", "1e-3"],
+         ("--dt", "already in Loihi's fixed point")),
     Case("warmup-negative", lambda w, b: ["evaluate", w, "--warmup", "-1"], ("--warmup",)),
     Case("workers-zero", lambda w, b: ["evaluate", w, "--workers", "0"], ("--workers", "1..1024")),
     Case("evaluate-on-no-ray-cluster",
@@ -349,15 +372,16 @@ def _bomb(path: Path) -> Path:
     return path
 
 
-def _weight_outside_int8(build: Path) -> Path:
-    """A program.h5 whose first Dense holds a weight Lava's 8 bits cannot (half -128: -256), the hash updated."""
+def _exponent_beyond_the_shifts(build: Path) -> Path:
+    """A program.h5 whose first Dense holds a weight exponent beyond the shifts the engines compute exactly (61), the
+    hash updated."""
     import h5py
 
     with h5py.File(build / "program.h5", "r+") as f:
         dense = next(f["nodes"][k] for k in sorted(f["nodes"]) if f["nodes"][k].attrs["kind"] == "Dense")
-        halves = dense["q/halves"][()]
-        halves.flat[0] = -128
-        dense["q/halves"][...] = halves
+        exps = dense["q/exps"][()]
+        exps.flat[0] = 61
+        dense["q/exps"][...] = exps
     _rehash(build, "program.h5")
     return build
 
@@ -415,9 +439,9 @@ CASES += [
          lambda w, b: ["inspect", SD, "--config", _write(w / "cfg.json", json.dumps(
              {k: v for k, v in json.loads(SD.with_suffix(".json").read_text()).items() if k != "heads"}))],
          ("cfg.json", "leaves out", "heads (upstream's default 2; 1 fits the tensors as well)")),
-    Case("program-weight-outside-int8-rehashed",
-         lambda w, b: ["simulate", _weight_outside_int8(_copy_build(b, "cpu", w)), "--tokens", "2"],
-         ("program.h5", "halves holds -128, outside -127..127")),
+    Case("program-exponent-beyond-the-shifts-rehashed",
+         lambda w, b: ["simulate", _exponent_beyond_the_shifts(_copy_build(b, "cpu", w)), "--tokens", "2"],
+         ("program.h5", "exps holds 61, outside -60..60")),
     Case("extension-ops-that-contradict", lambda w, b: ["export", "-o", w / "x", "--extension-ops", "WKV=neuron,WKV=x86"],
          ("WKV=neuron and WKV=x86 contradict each other",)),
     Case("run-of-another-build",  # run.npz copied from a build of the same program shape

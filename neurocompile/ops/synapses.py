@@ -258,9 +258,10 @@ class Dense(Op):
     kind: ClassVar[str] = "Dense"
     arity: ClassVar[int | None] = None
     lowered: ClassVar[bool] = True
-    # Lava's 8-bit weights are stored as halves (the quantizer keeps them in [-127, 127]); exponents within the shifts
-    # the engines compute exactly; accumulators of at most 63 bits
-    int_limits: ClassVar[dict[str, tuple[int, int]]] = {"halves": (-127, 127), "exps": (-60, 60), "out_bits": (2, 63),
+    # Lava's mixed-sign 8-bit weights, -256..254, are stored as halves (the quantizer keeps them symmetric, in
+    # [-127, 127]; a netx file may use -256); exponents within the shifts the engines compute exactly; accumulators
+    # of at most 63 bits
+    int_limits: ClassVar[dict[str, tuple[int, int]]] = {"halves": (-128, 127), "exps": (-60, 60), "out_bits": (2, 63),
                                                         "bias_from": (0, 1 << 30)}
     weight: np.ndarray  # [out, in]
     scales: np.ndarray  # [ports, in]

@@ -383,7 +383,7 @@ def _header(build: Subject, run: Run, model: EnergyModel) -> dict:
     text = build.tokenizer.decode(run.tokens) if language else ""
     return {
         "neurocompile": __version__,
-        "model": source.get("checkpoint") or source.get("nir"), "model_sha256": source["sha256"],
+        "model": next((v for k, v in source.items() if k != "sha256"), None), "model_sha256": source["sha256"],
         "target": build.manifest["target"], "task": build.task.name, "unit": build.task.unit,
         "unit_key": build.task.key,
         "numeric": build.manifest["numeric"],

@@ -26,7 +26,7 @@ def sampling_args(p: argparse.ArgumentParser) -> list[argparse.Action]:
 
 def model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", type=Path, default=None,
-                   help=f"checkpoint (.pt/.pth, upstream state_dict); default: the zoo model {zoo.DEFAULT}")
+                   help=f"checkpoint (.pt/.pth, upstream state_dict), NIR graph (.nir) or lava-dl netx network (.net); default: the zoo model {zoo.DEFAULT}")
     p.add_argument("--tokenizer", type=Path, default=None,
                    help="character vocabulary JSON or Hugging Face tokenizer.json (default: found beside the checkpoint)")
     p.add_argument("--v-threshold", type=RANGES["v_threshold"].parser(), default=None,

@@ -47,8 +47,11 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..frontends.netx import is_netx_file
     from ..frontends.nir import is_nir_file
 
+    if is_netx_file(args.model):
+        return _export_netx(args)
     if is_nir_file(args.model):
         return _export_nir(args)
     nir_only = [o for o, v in (("--dt", args.dt), ("--calibration-rate", args.calibration_rate),
@@ -106,5 +109,28 @@ def _export_nir(args: argparse.Namespace) -> None:
         print(f"  {p['cores']} neurocores on {p['chips']} chip(s) of {p['system']} (lower bound {p['lower_bound_cores']})")
 
 
-VERB = Verb("export", "trace (a checkpoint) or import (a .nir graph), quantize and write a build "
+def _export_netx(args: argparse.Namespace) -> None:
+    from ..pipeline import export_netx
+
+    given = [o for o, v in (("--dt", args.dt), ("--calibration-rate", args.calibration_rate),
+                            ("--calibration-steps", args.calibration_steps), ("--calibration", args.calibration),
+                            ("--payload-bits", args.payload_bits), ("--block-rows", args.block_rows),
+                            ("--token-shift", args.token_shift), ("--extension-ops", args.extension_ops)) if v is not None]
+    if given or args.reset != "zero":
+        raise UserError(f"{', '.join(given or ['--reset'])}: a netx network is already in Loihi's fixed point (its "
+                        f"integers are the program): nothing to calibrate, choose or quantize")
+    manifest = export_netx(args.model, args.target, args.output, system=args.system, quiet=args.json)
+    if args.json:
+        print(json.dumps({"build": str(args.output), **manifest}, indent=2))
+        return
+    m = manifest["model"]
+    layers = ", ".join(f"{layer['type']} {layer['neurons']}" for layer in m["netx"]["layers"])
+    print(f"{args.output}: netx network {manifest['source']['netx']} ({layers}; input {'x'.join(map(str, m['input']))}) "
+          f"for target {manifest['target']}")
+    if "partition" in manifest:
+        p = manifest["partition"]
+        print(f"  {p['cores']} neurocores on {p['chips']} chip(s) of {p['system']} (lower bound {p['lower_bound_cores']})")
+
+
+VERB = Verb("export", "trace (a checkpoint) or import (a .nir graph, a netx .net), quantize and write a build "
                                       "directory for a target", arguments, run, order=3)

@@ -49,11 +49,34 @@ def _inspect_nir(args: argparse.Namespace) -> None:
     print(f"on the integer targets: {', '.join(f'{n.name} {n.op.kind}' for n in lowered.nodes.values())}")
 
 
+def _inspect_netx(args: argparse.Namespace) -> None:
+    """A netx network as the importer reads it: per layer its type, neurons, weight exponent and neuron integers."""
+    from ..frontends.netx import read_netx
+
+    layers = read_netx(args.model)
+    rows = [{"layer": layer.index, "type": layer.kind, "neurons": layer.size,
+             "inputs": None if layer.halves is None else int(layer.halves.shape[1]),
+             "weight_exponent": None if layer.halves is None else layer.exponent,
+             **({} if layer.neuron is None else {k: sorted(set(getattr(layer.neuron, k).tolist()))[:4]
+                                                 for k in ("du", "dv", "vth", "bias_mant")})} for layer in layers]
+    if args.json:
+        print(json.dumps({"file": str(args.model), "family": "netx", "layers": rows}, indent=2))
+        return
+    print(f"{args.model}  lava-dl netx network, {len(layers)} layers (Lava's integers: exported as they are)")
+    for r in rows:
+        synapse = f", {r['inputs']} inputs, weight exponent {r['weight_exponent']}" if r["inputs"] is not None else ""
+        neuron = f"; du {r['du']}, dv {r['dv']}, vth {r['vth']}, bias {r['bias_mant']}" if "du" in r else ""
+        print(f"  layer {r['layer']}: {r['type']}, {r['neurons']} neurons{synapse}{neuron}")
+
+
 def run(args: argparse.Namespace) -> None:
     import torch
 
+    from ..frontends.netx import is_netx_file
     from ..frontends.nir import is_nir_file
 
+    if is_netx_file(args.model):
+        return _inspect_netx(args)
     if is_nir_file(args.model):
         return _inspect_nir(args)
 

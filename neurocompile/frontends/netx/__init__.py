@@ -1,0 +1,326 @@
+"""lava-dl netx HDF5 networks (``.net``: lava-dl's SLAYER ``export_hdf5``, Intel's own networks) -> a spike-train build.
+
+A netx file is already in Loihi's fixed point: its integers *are* the program, so nothing is calibrated or quantized
+again.  Each layer becomes what ``netx.hdf5.Network`` builds in Lava (lava-dl 0.6.0, ``netx/hdf5.py``):
+
+* a synapse -- the layer's integer weights as Lava's bit-accurate Dense uses them: netx rescales them
+  (``optimize_weight_bits``: shifted left by ``s`` bits, exponent ``-s``), Lava truncates what the weight bits do not
+  hold and shifts the accumulated sum back (floor).  Ours is a ``Dense`` with the same weights and exponent, so the
+  same sums and the same floors (``_synapse``);
+* a neuron -- netx's ``CUBA``/``LOIHI`` neuron is Lava's LIF: ``du = iDecay - 1``, ``dv = vDecay``,
+  ``vth = vThMant``, the layer's ``bias`` as ``bias_mant`` at ``bias_exp = 6``; ours is the ``CUBA`` op, which is that
+  arithmetic (``refDelay`` is not used by netx's LIF either);
+* an ``input`` layer with a neuron: that neuron fed by the network's input spikes directly (an identity synapse
+  here, exact);
+* Lava's Dense delivers its sums one step late (it sends at step t what it accumulated at t - 1), so each dense layer
+  reads the spikes of the step before: a one-step ``SpikeDelay`` in front of its synapse.  With it the program is
+  netx's timing exactly -- a biased neuron integrates its bias from step 0, before any input reaches it, as in Lava
+  -- and its spikes are netx's at the same steps.
+
+The float graph beside the program (``graph.nir``: what ``simulate --engine float`` and ``evaluate`` compare with) is
+the same network read as real numbers, NIR's ``CubaLIF`` in units of Lava's state: the weights times ``2^exponent``
+without the floor, decays ``(iDecay)/4096`` and ``vDecay/4096`` as Euler steps of one time step, threshold
+``vThMant << 6`` -- lowering it gives back exactly the program's neuron.
+
+This first slice reads ``input``, ``dense`` and ``flatten`` (of vectors) layers with ``CUBA``/``LOIHI`` neurons and
+binary spikes.  Everything else is refused by name, never approximated: ``conv``, ``dense_rec``, synaptic ``delay``,
+``pool``/``average``/``convT``/``unpool``/``concat``/``dense_comp`` (netx itself builds none of the last six), graded
+spikes, ``SDNN`` and ``RF`` neurons, a decay of 0 (a current or voltage that never decays is no NIR CubaLIF).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ... import fixed, files
+from ...errors import UserError
+from ...graph import Graph
+from ...ops import QOutput, QSpikeInput
+from ...ops.base import MAX_NEURONS
+from ...ops.cells import QCUBA, EulerCubaLIF
+from ...ops.io import Output, SpikeInput
+from ...ops.neurons import QDelay, SpikeDelay
+from ...ops.synapses import Linear, QDense
+
+BIAS_EXP = 6  # netx: the layer's bias is Lava's bias_mant, at bias_exp 6
+MAX_VALUES = 1 << 26  # what one array of a netx file may declare (a 8192 x 8192 weight matrix)
+REFUSED_LAYERS = {"conv": "convolution layers are the next slice of the netx import",
+                  "dense_rec": "recurrent dense layers are the next slice of the netx import",
+                  "pool": "netx itself builds no pool layer (lava-dl 0.6.0 raises NotImplementedError)",
+                  "average": "netx itself builds no average layer", "convT": "netx itself builds no convT layer",
+                  "unpool": "netx itself builds no unpool layer", "concat": "netx itself builds no concat layer",
+                  "dense_comp": "complex dense layers (resonate-and-fire networks) are not read"}
+
+
+@dataclass(frozen=True)
+class Neuron:
+    """A netx CUBA neuron population in Lava's LIF units."""
+
+    du: np.ndarray  # Lava LIF du (iDecay - 1)
+    dv: np.ndarray
+    vth: np.ndarray
+    bias_mant: np.ndarray
+
+
+@dataclass(frozen=True)
+class Layer:
+    index: int
+    kind: str  # input, dense
+    size: int
+    neuron: Neuron | None  # an input layer may have none (a shape only)
+    halves: np.ndarray | None = None  # [out, in] int8: Lava's effective weights over two ...
+    exponent: int = 0  # ... and the exponent the accumulated sum is shifted by (floor)
+
+    @property
+    def name(self) -> str:
+        return f"layer{self.index}"
+
+
+def is_netx_file(path: str | Path | None) -> bool:
+    """An HDF5 file with a top-level ``layer`` group whose members carry a ``type`` (lava-dl's netx format), or any
+    HDF5 file named ``.net`` (a damaged one is then refused as a netx network, not as something else)."""
+    if path is None or not Path(path).is_file():
+        return False
+    try:
+        with Path(path).open("rb") as fh:
+            if fh.read(8) != b"\x89HDF\r\n\x1a\n":
+                return False
+        if Path(path).suffix.lower() == ".net":
+            return True
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            layers = f.get("layer")
+            return isinstance(layers, h5py.Group) and all(isinstance(layers[k], h5py.Group) and "type" in layers[k]
+                                                          for k in layers)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def read_netx(path: Path) -> list[Layer]:
+    """The file's layers, checked: every array's declared size before it is read, every value an integer in Lava's
+    range, the shapes chaining; one UserError naming the file and layer otherwise."""
+    import h5py
+
+    path = files.regular_file(Path(path), "the netx file")
+    try:
+        with h5py.File(path, "r") as f:
+            group = f.get("layer")
+            if not isinstance(group, h5py.Group) or len(group) == 0:
+                raise UserError(f"{path}: no 'layer' group with layers in it: not a netx network")
+            names = sorted(group, key=lambda k: int(k) if k.isdigit() else -1)
+            if names != [str(i) for i in range(len(names))]:
+                raise UserError(f"{path}: layers named {files.listing(names)}; netx numbers them 0, 1, 2, ...")
+            return _layers(path, [group[k] for k in names])
+    except UserError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a readable netx network ({str(exc).splitlines()[0]})") from None
+
+
+def _text(value) -> str:
+    value = value[()] if hasattr(value, "shape") else value
+    value = value.reshape(-1)[0] if isinstance(value, np.ndarray) else value
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def _array(path: Path, where: str, dataset) -> np.ndarray:
+    size = int(np.prod(dataset.shape)) if hasattr(dataset, "shape") else 1
+    if size > MAX_VALUES:
+        raise UserError(f"{path}: {where} declares {size:,} values, over the {MAX_VALUES:,} one array may hold here")
+    value = np.asarray(dataset[()] if hasattr(dataset, "shape") else dataset)
+    if value.dtype.kind not in "biuf":
+        raise UserError(f"{path}: {where} is {value.dtype}, not numbers")
+    value = value.astype(np.float64)
+    bad = ~np.isfinite(value) | (value != np.round(value))
+    if bad.any():
+        raise UserError(f"{path}: {where} holds {value[bad].flat[0]}; netx values are integers")
+    return value.astype(np.int64)
+
+
+def _layers(path: Path, groups) -> list[Layer]:
+    layers: list[Layer] = []
+    width: int | None = None  # what the previous layer sends
+    for i, g in enumerate(groups):
+        kind = _text(g["type"]) if "type" in g else "?"
+        where = f"layer {i} ({kind})"
+        if kind in REFUSED_LAYERS:
+            raise UserError(f"{path}: {where}: {REFUSED_LAYERS[kind]}; this version reads input, dense and flatten "
+                            f"layers")
+        if kind == "flatten":
+            continue  # vectors are flat already (a map before it would be a conv layer: refused above)
+        if kind not in ("input", "dense"):
+            raise UserError(f"{path}: {where}: not a netx layer type (netx reads input, conv, pool, convT, unpool, "
+                            f"flatten, dense, dense_rec, average, concat)")
+        if "delay" in g:
+            raise UserError(f"{path}: {where}: synaptic delays are the next slice of the netx import")
+        shape = _array(path, f"{where} shape", g["shape"]) if "shape" in g else None
+        if shape is None or shape.size == 0 or shape.min() < 1:
+            raise UserError(f"{path}: {where}: shape {None if shape is None else shape.tolist()}; every layer needs one, "
+                            f"each dimension at least 1")
+        size = int(np.prod(shape))
+        if size > MAX_NEURONS:
+            raise UserError(f"{path}: {where}: {size:,} neurons, over the {MAX_NEURONS:,} one layer may have")
+        neuron = _neuron(path, where, g, size) if "neuron" in g else None
+        if kind == "input":
+            if layers or i != 0:
+                raise UserError(f"{path}: {where}: an input layer after other layers")
+            if neuron is not None and neuron.bias_mant.any():
+                raise UserError(f"{path}: {where}: a bias on the input layer, which netx's Input block does not apply "
+                                f"(it sets the neuron's bias only when a program assigns bias_mant after loading, as "
+                                f"PilotNet's benchmark feeds its frame); this version refuses rather than guess")
+            layers.append(Layer(i, "input", size, neuron))
+            width = size
+            continue
+        if neuron is None:
+            raise UserError(f"{path}: {where}: no neuron group; netx then uses a non-leaky integrator this version "
+                            f"does not read (give the layer its neuron)")
+        weight = _array(path, f"{where} weight", g["weight"]) if "weight" in g else None
+        if weight is None:
+            raise UserError(f"{path}: {where}: no weight")
+        weight = weight.reshape(size, -1) if weight.ndim == 1 else weight
+        if weight.ndim != 2 or weight.shape[0] != size:
+            raise UserError(f"{path}: {where}: weight of shape {list(weight.shape)} for {size} neurons; netx stores "
+                            f"[out, in]")
+        if width is not None and weight.shape[1] != width:
+            raise UserError(f"{path}: {where}: weight reads {weight.shape[1]} inputs, but the layer before sends "
+                            f"{width}")
+        halves, exponent = _synapse(path, where, weight)
+        layers.append(Layer(i, "dense", size, neuron, halves, exponent))
+        width = size
+    if not any(layer.kind == "dense" for layer in layers):
+        raise UserError(f"{path}: no dense layer: nothing to compute")
+    return layers
+
+
+def _neuron(path: Path, where: str, g, size: int) -> Neuron:
+    n = g["neuron"]
+    kind = _text(n["type"]) if "type" in n else "?"
+    if kind not in ("CUBA", "LOIHI"):
+        why = {"SDNN": "sigma-delta neurons", "RF": "resonate-and-fire neurons", "RF_IZ": "resonate-and-fire neurons"}
+        raise UserError(f"{path}: {where}: neuron type {kind!r} ({why.get(kind, 'not a netx neuron')}); this version "
+                        f"reads CUBA (LOIHI) neurons")
+    if "gradedSpike" in n and bool(np.asarray(n["gradedSpike"][()]).reshape(-1)[0]) or \
+            "messageBits" in n and int(np.asarray(n["messageBits"][()]).reshape(-1)[0]) > 0:
+        raise UserError(f"{path}: {where}: graded spikes; this version reads binary spikes")
+    values = {}
+    for key in ("iDecay", "vDecay", "vThMant"):
+        if key not in n:
+            raise UserError(f"{path}: {where}: neuron has no {key}")
+        v = _array(path, f"{where} neuron {key}", n[key]).reshape(-1)
+        if v.size not in (1, size):
+            raise UserError(f"{path}: {where}: neuron {key} has {v.size} values for {size} neurons")
+        values[key] = np.broadcast_to(v, (size,)).copy()
+    bias = _array(path, f"{where} bias", g["bias"]).reshape(-1) if "bias" in g else np.zeros(1, np.int64)
+    if bias.size not in (1, size):
+        raise UserError(f"{path}: {where}: bias has {bias.size} values for {size} neurons")
+    limits = {"iDecay": (1, fixed.DECAY_UNITY), "vDecay": (1, fixed.DECAY_UNITY), "vThMant": (1, (1 << 17) - 1)}
+    for key, (low, high) in limits.items():
+        bad = (values[key] < low) | (values[key] > high)
+        if bad.any():
+            never = "" if values[key][bad][0] != 0 else " (a state that never decays is no NIR CubaLIF: not read in " \
+                "this version)" if key != "vThMant" else " (a threshold of 0 fires whenever v > 0: this version's " \
+                "neurons take a threshold of at least 1)"
+            raise UserError(f"{path}: {where}: neuron {key} is {int(values[key][bad][0])}; Lava takes {low}..{high}"
+                            f"{never}")
+    if np.abs(bias).max() >= 1 << 12:
+        raise UserError(f"{path}: {where}: bias {int(bias[np.abs(bias).argmax()])} is beyond Lava's 13-bit bias "
+                        f"mantissa")
+    return Neuron(values["iDecay"] - 1, values["vDecay"], values["vThMant"], np.broadcast_to(bias, (size,)).copy())
+
+
+def _synapse(path: Path, where: str, weight: np.ndarray) -> tuple[np.ndarray, int]:
+    """netx's ``optimize_weight_bits`` and Lava's bit-accurate Dense, as integers: the weights it shifts left by ``s``
+    (and clips, and truncates to the bits it keeps), the sum shifted back by ``-s`` -- as our Dense holds them
+    (8-bit ``halves`` times 2 and an exponent: the same real sum before the same floor).  Refused where netx would
+    clip."""
+    top, bottom = int(weight.max()), int(weight.min())
+    if (top > 254 or bottom < -256) if bottom < 0 < top else (top > 255 or bottom < -255):
+        raise UserError(f"{path}: {where}: weights span {bottom}..{top}; netx clips them to 8 bits (this version "
+                        f"refuses what it cannot read exactly)")
+    if top == 0 and bottom == 0:
+        return np.zeros(weight.shape, np.int8), 0
+    mixed = bottom < 0 < top
+    if mixed:
+        scale = min(127 / top, -128 / bottom)
+    elif top > 0:
+        scale = 255 / top
+    else:
+        scale = -256 / bottom
+    s = int(np.floor(np.log2(scale))) + (1 if mixed else 0)
+    n = 8
+    while n > 0 and np.any(weight % (1 << n)):
+        n -= 1
+    n -= 1 if mixed else 0
+    bits = 8 - s - n
+    shifted = weight << s if s >= 0 else weight >> -s
+    lava = fixed.effective_weights(shifted, bits)  # what Lava's Dense keeps of them, summed and shifted by -s
+    # ours: 2 h 2^e with the same real sum, so the same floor -- h = lava / 2^(j + 1), e = j - s, for the first j whose
+    # h is a whole 8-bit mantissa (-128..127)
+    for j in range(-1, 9):
+        h = lava >> (j + 1)
+        if np.all(lava % (1 << (j + 1)) == 0) and h.min() >= -128 and h.max() <= 127:
+            return h.astype(np.int8), j - s
+    raise UserError(f"{path}: {where}: weights {bottom}..{top} need 9 bits as this version holds them (odd weights "
+                    f"beyond -128..127)")
+
+
+def import_netx(path: Path):
+    """(the float graph, the integer program, what the manifest says of the network)."""
+    from ...quantize import Program, QNode
+    from ...targets.loihi2 import NUMERIC
+
+    layers = read_netx(path)
+    graph = Graph(metadata={"neurocompile.family": "netx", "neurocompile.dt": "1.0", "neurocompile.reset": "zero"})
+    width = layers[0].size if layers[0].kind == "input" else int(layers[0].halves.shape[1])
+    graph.add("input", SpikeInput(width))
+    nodes = [QNode("input", "SpikeInput", (), 0, QSpikeInput(width, (width,)))]
+    prev = "input"
+    for layer in layers:
+        if layer.neuron is None:
+            continue  # an input layer of a shape only
+        if layer.kind == "input":  # the input reaches the neuron as it is: an identity synapse
+            halves, exponent = np.eye(layer.size, dtype=np.int8), -1
+        else:
+            halves, exponent = layer.halves, layer.exponent
+        synapse = f"{layer.name}.synapse"
+        weights = 2.0 * halves.astype(np.float64) * 2.0 ** exponent
+        if layer.kind == "dense":  # Lava's Dense: one step late
+            width = graph.nodes[prev].op.size
+            delayed = f"{layer.name}.delay"
+            graph.add(delayed, SpikeDelay(width, 1.0), prev)
+            nodes.append(QNode(delayed, "SpikeDelay", (prev,), 0, QDelay(np.ones(width, np.int64))))
+            prev = delayed
+        graph.add(synapse, Linear(weights), prev)
+        graph.add(layer.name, _float_neuron(layer.neuron), synapse)
+        q = QDense(halves[None], np.full((1, layer.size), exponent, np.int64), np.array([True]), fixed.STATE_BITS,
+                   np.zeros(layer.size, np.int64))
+        n = layer.neuron
+        nodes += [QNode(synapse, "Dense", (prev,), 0, q),
+                  QNode(layer.name, "CUBA", (synapse,), 0,
+                        QCUBA(n.du, n.dv, n.vth, n.bias_mant, np.full(layer.size, BIAS_EXP, np.int64), False))]
+        prev = layer.name
+    graph.add("output", Output(graph.nodes[prev].op.size), prev)
+    nodes.append(QNode("output", "Output", (prev,), 0, QOutput(0)))
+    program = Program({node.name: node for node in nodes}, NUMERIC, {"family": "netx"})
+    info = {"layers": [{"layer": layer.index, "type": layer.kind, "neurons": layer.size,
+                        **({"weight_exponent": layer.exponent} if layer.kind == "dense" else {})} for layer in layers]}
+    return graph, program, info
+
+
+def _float_neuron(n: Neuron) -> EulerCubaLIF:
+    """The netx neuron as NIR's CubaLIF at dt = 1 step, in Lava's units: ``a_s = (du + 1) / 4096``,
+    ``a_m = dv / 4096``, the input gain ``2^6`` (Lava's ``a_in << 6``), ``v_leak a_m`` = the bias, threshold
+    ``vth << 6`` -- whose ``neuron_form`` is the program's CUBA neuron."""
+    a_s = (n.du + 1) / fixed.DECAY_UNITY
+    a_m = n.dv / fixed.DECAY_UNITY
+    ones = np.ones(n.du.shape[0])
+    bias = (n.bias_mant << BIAS_EXP).astype(np.float64)
+    return EulerCubaLIF(tau_syn=1 / a_s, tau_mem=1 / a_m, r=1 / a_m, v_leak=bias / a_m,
+                        v_threshold=(n.vth << fixed.VTH_SHIFT).astype(np.float64), v_reset=0 * ones,
+                        w_in=(1 << fixed.ACT_SHIFT) / a_s, dt=1.0, reset="zero")
+
+
+__all__ = ["Layer", "Neuron", "import_netx", "is_netx_file", "read_netx"]

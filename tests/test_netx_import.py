@@ -1,0 +1,218 @@
+"""lava-dl netx networks imported (issue 23, the bridge's first direction): networks made and exported by lava-dl's own
+SLAYER, run by our engine, spike for spike and step for step as lava-dl's netx runs the same file in Lava (the golden:
+netx and Lava, not our code)."""
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from neurocompile.cli import main
+from neurocompile.errors import UserError
+from neurocompile.frontends.netx import import_netx, read_netx
+from neurocompile.targets.cpu.simulator import Simulator
+
+
+def _slayer_network(path, seed: int, sizes: tuple[int, ...], with_input: bool, bias: bool) -> None:
+    """A SLAYER CUBA network (optionally led by an input block), weights drawn at random and scaled so that it fires,
+    exported by SLAYER's own ``export_hdf5``; `bias`: integer biases written into its dense layers' groups (netx
+    reads a layer's ``bias`` as its neurons' bias mantissa)."""
+    import torch
+
+    from neurocompile import lava_compat
+
+    lava_compat.ensure_importable(netx=True)
+    import lava.lib.dl.slayer as slayer
+
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    blocks = []
+    if with_input:
+        # netx feeds the input to this neuron unscaled (its Input block ignores the weight SLAYER exports): a spike
+        # of 1 is 64 in v, against a threshold of vThMant << 6 = 64: it fires on the second spike in a row
+        blocks.append(slayer.block.cuba.Input({"threshold": 0.02, "current_decay": 1.0, "voltage_decay": 0.1}))
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        params = {"threshold": float(rng.uniform(0.8, 1.6)), "current_decay": float(rng.uniform(0.05, 0.5)),
+                  "voltage_decay": float(rng.uniform(0.02, 0.3)), "requires_grad": False}
+        block = slayer.block.cuba.Dense(params, a, b, weight_norm=False)
+        with torch.no_grad():
+            block.synapse.weight.mul_(float(rng.uniform(4, 10)))
+        blocks.append(block)
+    x = (torch.rand(1, sizes[0], 8) < 0.3).float()
+    with torch.no_grad():
+        for block in blocks:
+            x = block(x)  # SLAYER sizes its neurons on a first forward
+    with h5py.File(path, "w") as f:
+        layers = f.create_group("layer")
+        for i, block in enumerate(blocks):
+            block.export_hdf5(layers.create_group(str(i)))
+            if bias and "weight" in layers[str(i)] and layers[str(i)]["type"][0] == b"dense":
+                n = int(np.prod(layers[str(i)]["shape"][()]))
+                layers[str(i)]["bias"] = rng.integers(-150, 150, n)
+
+
+def _netx_layers(path, x: np.ndarray, layers: int, with_input: bool) -> np.ndarray:
+    """netx's own run of the file's first `layers` layers in Lava (Loihi2SimCfg, fixed_pt) on spikes x [n, T].  netx's
+    Input block does not compile in this Lava (lava-nc 0.10: "No subcompiler exists for ... PyInputModel"), so a
+    network led by one runs as netx documents that block: Lava's own LIF with the file's input-neuron integers, fed
+    the spikes, then netx's network with that layer skipped (``skip_layers=1``)."""
+    from neurocompile import lava_compat
+
+    lava_compat.ensure_importable(netx=True)
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.proc.lif.process import LIF
+
+    net = netx.hdf5.Network(net_config=str(path), num_layers=layers, skip_layers=1 if with_input else 0)
+    steps = x.shape[1] + len(net.layers)
+    source = Source(data=np.concatenate([x, np.zeros((x.shape[0], len(net.layers)), np.int64)], 1))
+    sink = Sink(shape=net.out.shape, buffer=steps)
+    if with_input:
+        with h5py.File(path, "r") as f:
+            n = f["layer/0/neuron"]
+            lif = LIF(shape=(x.shape[0],), du=int(n["iDecay"][()]) - 1, dv=int(n["vDecay"][()]),
+                      vth=int(n["vThMant"][()]), bias_exp=6)
+        source.s_out.connect(lif.a_in)
+        lif.s_out.connect(net.inp)
+    else:
+        source.s_out.connect(net.inp)
+    net.out.connect(sink.a_in)
+    try:
+        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        return sink.data.get().astype(np.int64)
+    finally:
+        net.stop()
+
+
+NETWORKS = [(0, (20, 16, 5), False, False), (1, (12, 24, 18, 6), False, True), (2, (10, 10, 4), True, False),
+            (3, (30, 8, 8, 8, 3), True, True)]
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("seed, sizes, with_input, bias", NETWORKS, ids=[f"net{n[0]}" for n in NETWORKS])
+def test_slayer_networks_fire_as_netx_runs_them_in_lava(tmp_path, seed, sizes, with_input, bias):
+    path = tmp_path / "network.net"
+    _slayer_network(path, seed, sizes, with_input, bias)
+    _, program, info = import_netx(path)
+    neurons = [name for name, node in program.nodes.items() if node.kind == "CUBA"]
+    T = 40
+    x = (np.random.default_rng(seed + 10).random((program.nodes["input"].q.n, T)) < 0.3).astype(np.int64)
+    sim = Simulator(program, 1, record=neurons)
+    for t in range(T):
+        sim.step(x[None, :, t])
+    for k, name in enumerate(neurons):
+        if k == 0 and with_input:
+            continue  # netx builds no network of its input block alone (Lava finds no compiler for it); the input
+            # layer's spikes reach every later layer, checked below
+        ours = np.stack(sim.recorded[name])[:, 0].T
+        theirs = _netx_layers(path, x, k + 1, with_input)[:, :T]
+        assert 0 < ours.sum() < ours.size, name
+        np.testing.assert_array_equal(theirs, ours, err_msg=f"{name} of {sizes}")
+
+
+@pytest.mark.lava
+def test_a_netx_file_exports_runs_in_lava_and_reports(tmp_path, capsys):
+    path = tmp_path / "network.net"
+    _slayer_network(path, 5, (16, 12, 4), True, True)
+    assert main(["inspect", str(path)]) == 0
+    assert "lava-dl netx network, 3 layers" in capsys.readouterr().out
+    assert main(["export", str(path), "--target", "loihi2", "-o", str(tmp_path / "b"), "--json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["model"]["family"] == "netx" and manifest["source"]["netx"] == "network.net"
+    assert manifest["partition"]["cores"] >= 1
+    assert main(["raster", str(tmp_path / "b"), "-o", str(tmp_path / "in.npz"), "--steps", "30", "--rate", "0.3"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(tmp_path / "b"), "--input-spikes", str(tmp_path / "in.npz"), "--engine", "lava",
+                 "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["lava"]["identical"]
+    assert main(["evaluate", str(tmp_path / "b"), "--input-spikes", str(tmp_path / "in.npz"), "--json"]) == 0
+    agreement = json.loads(capsys.readouterr().out)
+    assert main(["report", str(tmp_path / "b"), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["header"]["model"] == "network.net" and report["totals"]["energy_pj_per_step"] > 0
+    assert agreement
+    bad = ["export", str(path), "-o", str(tmp_path / "c"), "--dt", "1e-3"]
+    assert main(bad) == 2 and "already in Loihi's fixed point" in capsys.readouterr().err
+
+
+def _hand_written(path, edit=lambda f: None) -> None:
+    """A two-layer netx file written as netx's format has it (the layout SLAYER's export writes)."""
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        for i, (n_in, n_out) in enumerate(((6, 5), (5, 3))):
+            g = f.create_group(f"layer/{i}")
+            g.create_dataset("type", (1,), "S10", [b"dense"])
+            g["shape"] = np.array([n_out])
+            g["weight"] = (2 * rng.integers(-40, 40, (n_out, n_in))).astype(np.float32)
+            for key, value in (("type", b"CUBA"), ("iDecay", 1024), ("vDecay", 128), ("vThMant", 80), ("refDelay", 1),
+                               ("gradedSpike", False)):
+                g[f"neuron/{key}"] = value
+        edit(f)
+
+
+def _refused(path) -> str:
+    with pytest.raises(UserError) as info:
+        read_netx(path)
+    return str(info.value)
+
+
+def _replace(f, key, value):
+    del f[key]
+    f[key] = value
+
+
+def test_what_this_version_does_not_read_is_refused_by_name(tmp_path):
+    cases = {
+        "conv": (lambda f: _replace(f, "layer/1/type", np.array([b"conv"])), "layer 1 (conv): convolution layers"),
+        "recurrent": (lambda f: _replace(f, "layer/1/type", np.array([b"dense_rec"])), "recurrent dense layers"),
+        "unknown": (lambda f: _replace(f, "layer/1/type", np.array([b"spiral"])), "layer 1 (spiral): not a netx layer"),
+        "sdnn": (lambda f: _replace(f, "layer/0/neuron/type", b"SDNN"), "neuron type 'SDNN' (sigma-delta neurons)"),
+        "delays": (lambda f: f.create_dataset("layer/0/delay", data=np.ones(5)), "synaptic delays"),
+        "graded": (lambda f: _replace(f, "layer/0/neuron/gradedSpike", True), "graded spikes"),
+        "nan": (lambda f: _replace(f, "layer/0/weight", np.full((5, 6), np.nan)), "layer 0 (dense) weight holds nan"),
+        "fraction": (lambda f: _replace(f, "layer/0/neuron/vThMant", 80.5), "vThMant holds 80.5"),
+        "chain": (lambda f: _replace(f, "layer/1/weight", np.zeros((3, 7))), "reads 7 inputs, but the layer before "
+                                                                              "sends 5"),
+        "no decay": (lambda f: _replace(f, "layer/0/neuron/vDecay", 0), "vDecay is 0; Lava takes 1..4096 (a state"),
+        "threshold": (lambda f: _replace(f, "layer/0/neuron/vThMant", 1 << 17), "vThMant is 131072"),
+        "clipped": (lambda f: _replace(f, "layer/0/weight", np.full((5, 6), 300.0)), "netx clips them"),
+        "nine bits": (lambda f: _replace(f, "layer/0/weight", np.array([[201.0] + [-3.0] * 5] * 5)), "need 9 bits"),
+        "huge": (lambda f: (f.__delitem__("layer/0/weight"), f.create_dataset("layer/0/weight", shape=(1 << 14, 1 << 14),
+                                                                               dtype="f4", chunks=(64, 64),
+                                                                               compression="gzip")),
+                 "declares 268,435,456 values"),
+        "numbering": (lambda f: f.move("layer/1", "layer/7"), "layers named 0, 7"),
+    }
+    for name, (edit, message) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.net"
+        _hand_written(path, edit)
+        assert message in _refused(path), name
+    damaged = tmp_path / "damaged.net"
+    _hand_written(damaged)
+    damaged.write_bytes(damaged.read_bytes()[:3000])
+    assert "not a readable netx network" in _refused(damaged) or "not a netx" in _refused(damaged)
+
+
+def test_the_weights_are_what_netx_and_lava_make_of_them(tmp_path):
+    """netx's optimize_weight_bits and Lava's truncation, recomputed here from their definitions for a matrix whose
+    range leaves room to shift (mixed signs, |w| <= 63: shifted left 2 bits, exponent -2) and one that does not
+    (|w| up to 256: exponent 0, -256 held as -128 x 2); the product sums equal W x."""
+    path = tmp_path / "w.net"
+    small = np.array([[62, -64, 2, 0, 30, -2]] * 5, np.float32)
+    _hand_written(path, lambda f: _replace(f, "layer/0/weight", small))
+    layer = read_netx(path)[0]
+    # netx: shifted left 2 (scale min(127/62, 128/64) = 2), 6 weight bits; ours: the same sum as halves W/2 at 2^0
+    assert np.array_equal(2 * layer.halves.astype(np.int64) << (layer.exponent + 2), small.astype(np.int64) << 2)
+    big = np.array([[254, -256, 2, 0, 30, -2]] * 5, np.float32)
+    _hand_written(path, lambda f: _replace(f, "layer/0/weight", big))
+    layer = read_netx(path)[0]
+    assert layer.exponent == 0 and np.array_equal(2 * layer.halves.astype(np.int64), big.astype(np.int64))
+    odd = np.array([[201, -3, 1, 0, 0, 0]] * 5, np.float32)  # mixed, 201 > 127 and odd: 9 bits
+    _hand_written(path, lambda f: _replace(f, "layer/0/weight", odd))
+    assert "need 9 bits" in _refused(path)
