@@ -205,3 +205,15 @@ def test_a_warm_up_on_a_bounded_context_is_refused():
 
     with pytest.raises(UserError, match="--warmup 5: this model's context is bounded"):
         windows(list(range(100)), 4, {CONTEXT: "32"}, warmup=5)
+
+
+def test_worker_processes_leave_lavas_start_method_free():
+    """A process pool fixes the default multiprocessing start method; Lava, imported later in the same process (a
+    notebook that evaluates with workers, then simulates on Lava), must still be able to set 'fork'."""
+    import multiprocessing
+
+    from neurocompile.tasks.language.parallel import map_tasks
+
+    before = multiprocessing.get_start_method(allow_none=True)  # None unless Lava was imported earlier in this run
+    assert map_tasks(abs, [(-1,), (-2,)], 2) == [1, 2]
+    assert multiprocessing.get_start_method(allow_none=True) == before

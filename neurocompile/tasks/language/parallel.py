@@ -11,7 +11,19 @@ from ...errors import UserError
 
 def map_tasks(fn: Callable[..., Any], args: Sequence[tuple], workers: int, ray_address: str | None = None) -> list:
     """``[fn(*a) for a in args]``, computed in `workers` local processes (spawned), or as Ray tasks on the cluster at
-    `ray_address`; in order."""
+    `ray_address`; in order.  The process's multiprocessing start method is left as it was found: a process pool fixes
+    the default one, and Lava, imported later in the same process, then cannot set the 'fork' it needs."""
+    import multiprocessing
+
+    free = multiprocessing.get_start_method(allow_none=True) is None
+    try:
+        return _map(fn, args, workers, ray_address)
+    finally:
+        if free:
+            multiprocessing.set_start_method(None, force=True)
+
+
+def _map(fn: Callable[..., Any], args: Sequence[tuple], workers: int, ray_address: str | None) -> list:
     if not args:
         return []
     if ray_address is not None:
