@@ -15,10 +15,11 @@ from neurocompile.frontends.netx import import_netx, read_netx
 from neurocompile.targets.cpu.simulator import Simulator
 
 
-def _slayer_network(path, seed: int, sizes: tuple[int, ...], with_input: bool, bias: bool) -> None:
+def _slayer_network(path, seed: int, sizes: tuple[int, ...], with_input: bool, bias: bool, recurrent: int = -1) -> None:
     """A SLAYER CUBA network (optionally led by an input block), weights drawn at random and scaled so that it fires,
     exported by SLAYER's own ``export_hdf5``; `bias`: integer biases written into its dense layers' groups (netx
-    reads a layer's ``bias`` as its neurons' bias mantissa)."""
+    reads a layer's ``bias`` as its neurons' bias mantissa); `recurrent`: the index of a layer made a SLAYER
+    ``Recurrent`` block (netx's dense_rec: its own spikes through a second matrix)."""
     import torch
 
     from neurocompile import lava_compat
@@ -33,12 +34,18 @@ def _slayer_network(path, seed: int, sizes: tuple[int, ...], with_input: bool, b
         # netx feeds the input to this neuron unscaled (its Input block ignores the weight SLAYER exports): a spike
         # of 1 is 64 in v, against a threshold of vThMant << 6 = 64: it fires on the second spike in a row
         blocks.append(slayer.block.cuba.Input({"threshold": 0.02, "current_decay": 1.0, "voltage_decay": 0.1}))
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         params = {"threshold": float(rng.uniform(0.8, 1.6)), "current_decay": float(rng.uniform(0.05, 0.5)),
                   "voltage_decay": float(rng.uniform(0.02, 0.3)), "requires_grad": False}
-        block = slayer.block.cuba.Dense(params, a, b, weight_norm=False)
-        with torch.no_grad():
-            block.synapse.weight.mul_(float(rng.uniform(4, 10)))
+        if k == recurrent:
+            block = slayer.block.cuba.Recurrent(params, a, b, weight_norm=False)
+            with torch.no_grad():
+                block.input_synapse.weight.mul_(float(rng.uniform(4, 10)))
+                block.recurrent_synapse.weight.mul_(float(rng.uniform(2, 5)))
+        else:
+            block = slayer.block.cuba.Dense(params, a, b, weight_norm=False)
+            with torch.no_grad():
+                block.synapse.weight.mul_(float(rng.uniform(4, 10)))
         blocks.append(block)
     x = (torch.rand(1, sizes[0], 8) < 0.3).float()
     with torch.no_grad():
@@ -48,7 +55,7 @@ def _slayer_network(path, seed: int, sizes: tuple[int, ...], with_input: bool, b
         layers = f.create_group("layer")
         for i, block in enumerate(blocks):
             block.export_hdf5(layers.create_group(str(i)))
-            if bias and "weight" in layers[str(i)] and layers[str(i)]["type"][0] == b"dense":
+            if bias and "weight" in layers[str(i)] and layers[str(i)]["type"][0] in (b"dense", b"dense_rec"):
                 n = int(np.prod(layers[str(i)]["shape"][()]))
                 layers[str(i)]["bias"] = rng.integers(-150, 150, n)
 
@@ -89,16 +96,17 @@ def _netx_layers(path, x: np.ndarray, layers: int, with_input: bool) -> np.ndarr
         net.stop()
 
 
-NETWORKS = [(0, (20, 16, 5), False, False), (1, (12, 24, 18, 6), False, True), (2, (10, 10, 4), True, False),
-            (3, (30, 8, 8, 8, 3), True, True)]
+NETWORKS = [(0, (20, 16, 5), False, False, -1), (1, (12, 24, 18, 6), False, True, -1), (2, (10, 10, 4), True, False, -1),
+            (3, (30, 8, 8, 8, 3), True, True, -1), (4, (14, 20, 6), False, False, 0), (5, (10, 16, 12, 4), True, True, 1)]
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize("seed, sizes, with_input, bias", NETWORKS, ids=[f"net{n[0]}" for n in NETWORKS])
-def test_slayer_networks_fire_as_netx_runs_them_in_lava(tmp_path, seed, sizes, with_input, bias):
+@pytest.mark.parametrize("seed, sizes, with_input, bias, recurrent", NETWORKS, ids=[f"net{n[0]}" for n in NETWORKS])
+def test_slayer_networks_fire_as_netx_runs_them_in_lava(tmp_path, seed, sizes, with_input, bias, recurrent):
     path = tmp_path / "network.net"
-    _slayer_network(path, seed, sizes, with_input, bias)
+    _slayer_network(path, seed, sizes, with_input, bias, recurrent)
     _, program, info = import_netx(path)
+    assert (recurrent >= 0) == any(name.endswith(".recurrent") for name in program.nodes)
     neurons = [name for name, node in program.nodes.items() if node.kind == "CUBA"]
     T = 40
     x = (np.random.default_rng(seed + 10).random((program.nodes["input"].q.n, T)) < 0.3).astype(np.int64)
@@ -170,7 +178,8 @@ def _replace(f, key, value):
 def test_what_this_version_does_not_read_is_refused_by_name(tmp_path):
     cases = {
         "conv": (lambda f: _replace(f, "layer/1/type", np.array([b"conv"])), "layer 1 (conv): convolution layers"),
-        "recurrent": (lambda f: _replace(f, "layer/1/type", np.array([b"dense_rec"])), "recurrent dense layers"),
+        "recurrent without its matrix": (lambda f: _replace(f, "layer/1/type", np.array([b"dense_rec"])),
+                                         "layer 1 (dense_rec): weight_rec of shape None"),
         "unknown": (lambda f: _replace(f, "layer/1/type", np.array([b"spiral"])), "layer 1 (spiral): not a netx layer"),
         "sdnn": (lambda f: _replace(f, "layer/0/neuron/type", b"SDNN"), "neuron type 'SDNN' (sigma-delta neurons)"),
         "delays": (lambda f: f.create_dataset("layer/0/delay", data=np.ones(5)), "synaptic delays"),

@@ -22,8 +22,9 @@ the same network read as real numbers, NIR's ``CubaLIF`` in units of Lava's stat
 without the floor, decays ``(iDecay)/4096`` and ``vDecay/4096`` as Euler steps of one time step, threshold
 ``vThMant << 6`` -- lowering it gives back exactly the program's neuron.
 
-This first slice reads ``input``, ``dense`` and ``flatten`` (of vectors) layers with ``CUBA``/``LOIHI`` neurons and
-binary spikes.  Everything else is refused by name, never approximated: ``conv``, ``dense_rec``, synaptic ``delay``,
+This slice reads ``input``, ``dense``, ``dense_rec`` (its own spikes through ``weight_rec``, one step late, the two
+matrices rescaled together as netx does) and ``flatten`` (of vectors) layers with ``CUBA``/``LOIHI`` neurons and
+binary spikes.  Everything else is refused by name, never approximated: ``conv``, synaptic ``delay``,
 ``pool``/``average``/``convT``/``unpool``/``concat``/``dense_comp`` (netx itself builds none of the last six), graded
 spikes, ``SDNN`` and ``RF`` neurons, a decay of 0 (a current or voltage that never decays is no NIR CubaLIF).
 """
@@ -47,7 +48,6 @@ from ...ops.synapses import Linear, QDense
 BIAS_EXP = 6  # netx: the layer's bias is Lava's bias_mant, at bias_exp 6
 MAX_VALUES = 1 << 26  # what one array of a netx file may declare (a 8192 x 8192 weight matrix)
 REFUSED_LAYERS = {"conv": "convolution layers are the next slice of the netx import",
-                  "dense_rec": "recurrent dense layers are the next slice of the netx import",
                   "pool": "netx itself builds no pool layer (lava-dl 0.6.0 raises NotImplementedError)",
                   "average": "netx itself builds no average layer", "convT": "netx itself builds no convT layer",
                   "unpool": "netx itself builds no unpool layer", "concat": "netx itself builds no concat layer",
@@ -67,11 +67,12 @@ class Neuron:
 @dataclass(frozen=True)
 class Layer:
     index: int
-    kind: str  # input, dense
+    kind: str  # netx's layer type: input, dense, dense_rec
     size: int
     neuron: Neuron | None  # an input layer may have none (a shape only)
     halves: np.ndarray | None = None  # [out, in] int8: Lava's effective weights over two ...
     exponent: int = 0  # ... and the exponent the accumulated sum is shifted by (floor)
+    recurrent: np.ndarray | None = None  # dense_rec: [out, out] int8 halves of the weights from its own spikes
 
     @property
     def name(self) -> str:
@@ -151,7 +152,7 @@ def _layers(path: Path, groups) -> list[Layer]:
                             f"layers")
         if kind == "flatten":
             continue  # vectors are flat already (a map before it would be a conv layer: refused above)
-        if kind not in ("input", "dense"):
+        if kind not in ("input", "dense", "dense_rec"):
             raise UserError(f"{path}: {where}: not a netx layer type (netx reads input, conv, pool, convT, unpool, "
                             f"flatten, dense, dense_rec, average, concat)")
         if "delay" in g:
@@ -187,10 +188,21 @@ def _layers(path: Path, groups) -> list[Layer]:
         if width is not None and weight.shape[1] != width:
             raise UserError(f"{path}: {where}: weight reads {weight.shape[1]} inputs, but the layer before sends "
                             f"{width}")
-        halves, exponent = _synapse(path, where, weight)
-        layers.append(Layer(i, "dense", size, neuron, halves, exponent))
+        recurrent = None
+        if kind == "dense_rec":
+            recurrent = _array(path, f"{where} weight_rec", g["weight_rec"]) if "weight_rec" in g else None
+            recurrent = recurrent.reshape(size, -1) if recurrent is not None and recurrent.ndim == 1 else recurrent
+            if recurrent is None or recurrent.shape != (size, size):
+                raise UserError(f"{path}: {where}: weight_rec of shape "
+                                f"{None if recurrent is None else list(recurrent.shape)}; a recurrent layer of {size} "
+                                f"neurons needs [{size}, {size}]")
+        # netx rescales a recurrent layer's two matrices together: one exponent for both
+        joint, exponent = _synapse(path, where, weight if recurrent is None else np.hstack([weight, recurrent]))
+        halves = joint[:, :weight.shape[1]]
+        layers.append(Layer(i, kind, size, neuron, halves, exponent,
+                            None if recurrent is None else joint[:, weight.shape[1]:]))
         width = size
-    if not any(layer.kind == "dense" for layer in layers):
+    if not any(layer.halves is not None for layer in layers):
         raise UserError(f"{path}: no dense layer: nothing to compute")
     return layers
 
@@ -274,40 +286,53 @@ def import_netx(path: Path):
 
     layers = read_netx(path)
     graph = Graph(metadata={"neurocompile.family": "netx", "neurocompile.dt": "1.0", "neurocompile.reset": "zero"})
-    width = layers[0].size if layers[0].kind == "input" else int(layers[0].halves.shape[1])
+    width = layers[0].size if layers[0].halves is None else int(layers[0].halves.shape[1])
     graph.add("input", SpikeInput(width))
     nodes = [QNode("input", "SpikeInput", (), 0, QSpikeInput(width, (width,)))]
     prev = "input"
     for layer in layers:
         if layer.neuron is None:
             continue  # an input layer of a shape only
-        if layer.kind == "input":  # the input reaches the neuron as it is: an identity synapse
+        if layer.halves is None:  # an input layer: the input reaches the neuron as it is (an identity synapse)
             halves, exponent = np.eye(layer.size, dtype=np.int8), -1
         else:
             halves, exponent = layer.halves, layer.exponent
         synapse = f"{layer.name}.synapse"
         weights = 2.0 * halves.astype(np.float64) * 2.0 ** exponent
-        if layer.kind == "dense":  # Lava's Dense: one step late
+        if layer.halves is not None:  # Lava's Dense: one step late
             width = graph.nodes[prev].op.size
             delayed = f"{layer.name}.delay"
             graph.add(delayed, SpikeDelay(width, 1.0), prev)
             nodes.append(QNode(delayed, "SpikeDelay", (prev,), 0, QDelay(np.ones(width, np.int64))))
             prev = delayed
         graph.add(synapse, Linear(weights), prev)
-        graph.add(layer.name, _float_neuron(layer.neuron), synapse)
-        q = QDense(halves[None], np.full((1, layer.size), exponent, np.int64), np.array([True]), fixed.STATE_BITS,
-                   np.zeros(layer.size, np.int64))
+        nodes.append(QNode(synapse, "Dense", (prev,), 0, _dense(halves, exponent)))
+        synapses = (synapse,)
+        if layer.recurrent is not None:  # its own spikes, one step late (Lava's Dense), through the second matrix
+            loop, recurrent = f"{layer.name}.recurrent.delay", f"{layer.name}.recurrent"
+            graph.add(loop, SpikeDelay(layer.size, 1.0), layer.name)
+            graph.add(recurrent, Linear(2.0 * layer.recurrent.astype(np.float64) * 2.0 ** exponent), loop)
+            nodes += [QNode(loop, "SpikeDelay", (layer.name,), 0, QDelay(np.ones(layer.size, np.int64))),
+                      QNode(recurrent, "Dense", (loop,), 0, _dense(layer.recurrent, exponent))]
+            synapses += (recurrent,)
+        graph.add(layer.name, _float_neuron(layer.neuron), *synapses)
         n = layer.neuron
-        nodes += [QNode(synapse, "Dense", (prev,), 0, q),
-                  QNode(layer.name, "CUBA", (synapse,), 0,
-                        QCUBA(n.du, n.dv, n.vth, n.bias_mant, np.full(layer.size, BIAS_EXP, np.int64), False))]
+        nodes.append(QNode(layer.name, "CUBA", synapses, 0,
+                           QCUBA(n.du, n.dv, n.vth, n.bias_mant, np.full(layer.size, BIAS_EXP, np.int64), False)))
         prev = layer.name
     graph.add("output", Output(graph.nodes[prev].op.size), prev)
     nodes.append(QNode("output", "Output", (prev,), 0, QOutput(0)))
     program = Program({node.name: node for node in nodes}, NUMERIC, {"family": "netx"})
     info = {"layers": [{"layer": layer.index, "type": layer.kind, "neurons": layer.size,
-                        **({"weight_exponent": layer.exponent} if layer.kind == "dense" else {})} for layer in layers]}
+                        **({"weight_exponent": layer.exponent} if layer.halves is not None else {})} for layer in layers]}
     return graph, program, info
+
+
+def _dense(halves: np.ndarray, exponent: int) -> QDense:
+    """A Dense on spikes: Lava's weights (2 x halves), the sum shifted by `exponent`, unclipped to Lava's 24 bits."""
+    n = halves.shape[0]
+    return QDense(halves[None], np.full((1, n), exponent, np.int64), np.array([True]), fixed.STATE_BITS,
+                  np.zeros(n, np.int64))
 
 
 def _float_neuron(n: Neuron) -> EulerCubaLIF:
