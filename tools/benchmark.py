@@ -12,7 +12,8 @@ Peers:
     Models: the zoo model, and a 45M-shaped SpikeGPT (L12 C512 V4096) with random weights made here (never saved).
   * lava: the zoo program on Lava's simulator (the loihi2 target's process graph) against ours per step after the
     first (identical spikes and logits checked), and Lava's own Dense(1000) -> LIF(1000) against ours per step (the
-    same network as a program on our engine; identical spikes checked, one step earlier: Lava's Dense delays).
+    same network as a program on our engine; identical spikes checked, one step earlier: Lava's Dense delays); and a
+    SLAYER-made netx network (dense 700 -> 512 -> 256 -> 20) as netx runs it in Lava against its import on ours.
   * spikedecoder: the zoo SpikeDecoder on our engine against its float model's streaming step (a token's T synthetic
     steps, attention over the key/value cache), one and 16 streams, over its whole context (64 positions).
   * nir: an SHD-shaped recurrent snnTorch network (700 -> 1024 RLeaky -> 20 Leaky, random weights) exported by
@@ -298,6 +299,80 @@ def bench_nir(repeats: int, steps: int = 100) -> dict[str, float]:
     return out
 
 
+def bench_netx(repeats: int, steps: int = 100) -> dict[str, float]:
+    """A lava-dl netx network made by SLAYER (dense CUBA layers 700 -> 512 -> 256 -> 20, random weights scaled to
+    fire) imported into a cpu build: our engine against netx running the same file in Lava, per step after the first,
+    one stream, spikes checked identical.  (PilotNet's shape needs convolution layers, which the import does not read
+    yet: this is the dense network netx runs.)"""
+    import tempfile
+
+    import h5py
+
+    from neurocompile import lava_compat
+    from neurocompile.frontends.netx import import_netx
+
+    lava_compat.ensure_importable(netx=True)
+    import lava.lib.dl.slayer as slayer
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    torch.manual_seed(0)
+    sizes = (700, 512, 256, 20)
+    params = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03, "requires_grad": False}
+    blocks = [slayer.block.cuba.Dense(params, a, b, weight_norm=False) for a, b in zip(sizes[:-1], sizes[1:])]
+    x = (np.random.default_rng(0).random((sizes[0], steps)) < 0.05).astype(np.int64)
+    with torch.no_grad():
+        for block in blocks:
+            block.synapse.weight.mul_(6.0)
+        h = torch.from_numpy(x[None]).float()
+        for block in blocks:
+            h = block(h)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/network.net"
+        with h5py.File(path, "w") as f:
+            for i, block in enumerate(blocks):
+                block.export_hdf5(f.create_group(f"layer/{i}"))
+        _, program, _ = import_netx(path)
+        checks = []
+
+        def lava() -> float:
+            net = netx.hdf5.Network(net_config=path)
+            source = Source(data=np.concatenate([x, np.zeros((sizes[0], 1), np.int64)], 1))
+            sink = Sink(shape=net.out.shape, buffer=steps + 1)
+            source.s_out.connect(net.inp)
+            net.out.connect(sink.a_in)
+            cfg = Loihi2SimCfg(select_tag="fixed_pt")
+            net.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+            start = time.perf_counter()
+            net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+            seconds = time.perf_counter() - start
+            checks.append(sink.data.get().astype(np.int64)[:, :steps])
+            net.stop()
+            return steps / seconds
+
+        def ours() -> float:
+            sim = Simulator(program, 1)
+            spikes = np.zeros((sizes[-1], steps), np.int64)
+            spikes[:, 0] = sim.step(x[None, :, 0])[0]
+            start = time.perf_counter()
+            for t in range(1, steps):
+                spikes[:, t] = sim.step(x[None, :, t])[0]
+            seconds = time.perf_counter() - start
+            checks.append(spikes)
+            return (steps - 1) / seconds
+
+        runs = interleaved({"lava": lava, "ours": ours}, max(1, repeats // 2))
+        out["netx.cpu_vs_lava_step"] = ratio(runs["ours"], runs["lava"])
+        same = all(np.array_equal(checks[0], c) for c in checks) and checks[0].sum() > 0
+        say(f"| netx network (SLAYER, dense 700 -> 512 -> 256 -> 20), one stream, per step after the first | "
+            f"{summary(runs['lava'])} | {summary(runs['ours'])} | {out['netx.cpu_vs_lava_step']:,.1f}× | {same} |")
+    return out
+
+
 def bench_lava(tokens: int, repeats: int) -> dict[str, float]:
     """Lava against ours per step after the first: the whole zoo program, then Dense(1000) -> LIF(1000)."""
     from neurocompile.targets.loihi2.lava_engine import run_lava
@@ -330,7 +405,7 @@ def bench_lava(tokens: int, repeats: int) -> dict[str, float]:
     say(f"| zoo program, per step after the first | {summary(runs['lava'])} | {summary(runs['ours'])} | "
         f"{zoo_ratio:,.1f}× | {all(checks)} |")
     dense = bench_dense_lif(1000, repeats)
-    return {"zoo.cpu_vs_lava_step": zoo_ratio, "dense1000.cpu_vs_lava_step": dense}
+    return {"zoo.cpu_vs_lava_step": zoo_ratio, "dense1000.cpu_vs_lava_step": dense, **bench_netx(repeats)}
 
 
 def bench_dense_lif(n: int, repeats: int, steps: int = 100) -> float:
