@@ -123,6 +123,93 @@ def test_slayer_networks_fire_as_netx_runs_them_in_lava(tmp_path, seed, sizes, w
         np.testing.assert_array_equal(theirs, ours, err_msg=f"{name} of {sizes}")
 
 
+def _slayer_conv_network(path, seed: int, maps: tuple[int, int, int], convs: list[tuple], bias: bool) -> None:
+    """SLAYER conv blocks (out channels, kernel, stride, padding) on C x H x W maps, then flatten and a dense block,
+    exported by SLAYER; a shape-only input layer first (netx then knows the maps); `bias`: integer per-channel
+    biases written into the conv layers."""
+    import torch
+
+    from neurocompile import lava_compat
+
+    lava_compat.ensure_importable(netx=True)
+    import lava.lib.dl.slayer as slayer
+
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    params = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03, "requires_grad": False}
+    x = (torch.rand(1, *maps, 8) < 0.3).float()
+    blocks, channels = [], maps[0]
+    with torch.no_grad():
+        for out, kernel, stride, padding in convs:
+            block = slayer.block.cuba.Conv(params, channels, out, kernel, stride=stride, padding=padding,
+                                           weight_norm=False)
+            block.synapse.weight.mul_(float(rng.uniform(4, 8)))
+            x = block(x)
+            blocks.append(block)
+            channels = out
+        dense = slayer.block.cuba.Dense(params, int(np.prod(x.shape[1:4])), 3, weight_norm=False)
+        dense.synapse.weight.mul_(6.0)
+        dense(x.reshape(1, -1, x.shape[-1]))
+    with h5py.File(path, "w") as f:
+        g = f.create_group("layer/0")
+        g.create_dataset("type", (1,), "S10", [b"input"])
+        g["shape"] = np.array(maps)
+        for i, block in enumerate(blocks):
+            group = f.create_group(f"layer/{i + 1}")
+            block.export_hdf5(group)
+            if bias:
+                group["bias"] = rng.integers(-100, 100, int(group["shape"][0]))
+        f.create_group(f"layer/{len(blocks) + 1}").create_dataset("type", (1,), "S10", [b"flatten"])
+        dense.export_hdf5(f.create_group(f"layer/{len(blocks) + 2}"))
+
+
+CONV_NETWORKS = [(0, (2, 6, 5), [(4, 3, 1, 1)], False), (1, (2, 6, 5), [(4, 3, (1, 2), 1)], True),
+                 (2, (1, 9, 8), [(3, 3, 1, 0), (4, 3, 2, 1)], True)]
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("seed, maps, convs, bias", CONV_NETWORKS, ids=[f"conv{n[0]}" for n in CONV_NETWORKS])
+def test_slayer_conv_networks_fire_as_netx_runs_them_in_lava(tmp_path, seed, maps, convs, bias):
+    """Conv layers (Lava's Conv process in netx) on maps that are not square, strides that differ per axis, a
+    second conv on the first's maps, per-channel biases: every layer spike for spike with netx.  netx feeds and
+    records maps as (x, y, c); ours are C x H x W, flat."""
+    from neurocompile import lava_compat
+
+    path = tmp_path / "conv.net"
+    _slayer_conv_network(path, seed, maps, convs, bias)
+    _, program, _ = import_netx(path)
+    neurons = [name for name, node in program.nodes.items() if node.kind == "CUBA"]
+    T = 30
+    x = (np.random.default_rng(seed + 20).random((int(np.prod(maps)), T)) < 0.3).astype(np.int64)
+    sim = Simulator(program, 1, record=neurons)
+    for t in range(T):
+        sim.step(x[None, :, t])
+    lava_compat.ensure_importable(netx=True)
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    for k, name in enumerate(neurons):
+        ours = np.stack(sim.recorded[name])[:, 0].T
+        net = netx.hdf5.Network(net_config=str(path), num_layers=k + 2 + (k == len(neurons) - 1))  # + the flatten
+        xyc = x.reshape(*maps, T).transpose(2, 1, 0, 3)
+        source = Source(data=np.concatenate([xyc, np.zeros((*xyc.shape[:3], len(neurons) + 1), np.int64)], 3))
+        sink = Sink(shape=net.out.shape, buffer=T + len(neurons) + 1)
+        source.s_out.connect(net.inp)
+        net.out.connect(sink.a_in)
+        try:
+            net.run(condition=RunSteps(num_steps=T + len(neurons) + 1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+            theirs = sink.data.get().astype(np.int64)
+        finally:
+            net.stop()
+        if theirs.ndim == 4:  # (x, y, c, T) -> C x H x W, flat
+            theirs = theirs.transpose(2, 1, 0, 3).reshape(-1, theirs.shape[-1])
+        assert 0 < ours.sum() < ours.size, name
+        np.testing.assert_array_equal(theirs[:, :T], ours, err_msg=f"{name} of {convs}")
+
+
 @pytest.mark.lava
 def test_a_netx_file_exports_runs_in_lava_and_reports(tmp_path, capsys):
     path = tmp_path / "network.net"
@@ -177,7 +264,8 @@ def _replace(f, key, value):
 
 def test_what_this_version_does_not_read_is_refused_by_name(tmp_path):
     cases = {
-        "conv": (lambda f: _replace(f, "layer/1/type", np.array([b"conv"])), "layer 1 (conv): convolution layers"),
+        "conv without maps": (lambda f: _replace(f, "layer/1/type", np.array([b"conv"])),
+                              "layer 1 (conv): a convolution needs the C x H x W maps before it"),
         "recurrent without its matrix": (lambda f: _replace(f, "layer/1/type", np.array([b"dense_rec"])),
                                          "layer 1 (dense_rec): weight_rec of shape None"),
         "unknown": (lambda f: _replace(f, "layer/1/type", np.array([b"spiral"])), "layer 1 (spiral): not a netx layer"),

@@ -22,15 +22,16 @@ the same network read as real numbers, NIR's ``CubaLIF`` in units of Lava's stat
 without the floor, decays ``(iDecay)/4096`` and ``vDecay/4096`` as Euler steps of one time step, threshold
 ``vThMant << 6`` -- lowering it gives back exactly the program's neuron.
 
-This slice reads ``input``, ``dense``, ``dense_rec`` (its own spikes through ``weight_rec``, one step late, the two
-matrices rescaled together as netx does) and ``flatten`` (of vectors) layers with ``CUBA``/``LOIHI`` neurons and
-binary spikes.  Everything else is refused by name, never approximated: ``conv``, synaptic ``delay``,
+This slice reads ``input``, ``conv`` (Lava's Conv on C x H x W maps, unrolled into its Dense), ``flatten`` (the maps
+are flat in the order it gives them), ``dense`` and ``dense_rec`` (its own spikes through ``weight_rec``, one step
+late, the two matrices rescaled together as netx does) layers with ``CUBA``/``LOIHI`` neurons and binary spikes.
+Everything else is refused by name, never approximated: synaptic ``delay``,
 ``pool``/``average``/``convT``/``unpool``/``concat``/``dense_comp`` (netx itself builds none of the last six), graded
 spikes, ``SDNN`` and ``RF`` neurons, a decay of 0 (a current or voltage that never decays is no NIR CubaLIF).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,7 @@ from ...ops.synapses import Linear, QDense
 
 BIAS_EXP = 6  # netx: the layer's bias is Lava's bias_mant, at bias_exp 6
 MAX_VALUES = 1 << 26  # what one array of a netx file may declare (a 8192 x 8192 weight matrix)
-REFUSED_LAYERS = {"conv": "convolution layers are the next slice of the netx import",
-                  "pool": "netx itself builds no pool layer (lava-dl 0.6.0 raises NotImplementedError)",
+REFUSED_LAYERS = {"pool": "netx itself builds no pool layer (lava-dl 0.6.0 raises NotImplementedError)",
                   "average": "netx itself builds no average layer", "convT": "netx itself builds no convT layer",
                   "unpool": "netx itself builds no unpool layer", "concat": "netx itself builds no concat layer",
                   "dense_comp": "complex dense layers (resonate-and-fire networks) are not read"}
@@ -144,15 +144,16 @@ def _array(path: Path, where: str, dataset) -> np.ndarray:
 def _layers(path: Path, groups) -> list[Layer]:
     layers: list[Layer] = []
     width: int | None = None  # what the previous layer sends
+    maps: tuple[int, ...] | None = None  # ... as C x H x W maps (netx's shape, reversed from its x, y, c)
     for i, g in enumerate(groups):
         kind = _text(g["type"]) if "type" in g else "?"
         where = f"layer {i} ({kind})"
         if kind in REFUSED_LAYERS:
-            raise UserError(f"{path}: {where}: {REFUSED_LAYERS[kind]}; this version reads input, dense and flatten "
-                            f"layers")
+            raise UserError(f"{path}: {where}: {REFUSED_LAYERS[kind]}; this version reads input, conv, flatten, dense "
+                            f"and dense_rec layers")
         if kind == "flatten":
-            continue  # vectors are flat already (a map before it would be a conv layer: refused above)
-        if kind not in ("input", "dense", "dense_rec"):
+            continue  # maps are held flat, C x H x W -- the order netx's flatten gives them (transposed from x, y, c)
+        if kind not in ("input", "conv", "dense", "dense_rec"):
             raise UserError(f"{path}: {where}: not a netx layer type (netx reads input, conv, pool, convT, unpool, "
                             f"flatten, dense, dense_rec, average, concat)")
         if "delay" in g:
@@ -164,16 +165,16 @@ def _layers(path: Path, groups) -> list[Layer]:
         size = int(np.prod(shape))
         if size > MAX_NEURONS:
             raise UserError(f"{path}: {where}: {size:,} neurons, over the {MAX_NEURONS:,} one layer may have")
-        neuron = _neuron(path, where, g, size) if "neuron" in g else None
+        channels = int(shape[0]) if kind == "conv" and shape.size == 3 else None
+        neuron = _neuron(path, where, g, size, channels) if "neuron" in g else None
         if kind == "input":
             if layers or i != 0:
                 raise UserError(f"{path}: {where}: an input layer after other layers")
-            if neuron is not None and neuron.bias_mant.any():
-                raise UserError(f"{path}: {where}: a bias on the input layer, which netx's Input block does not apply "
-                                f"(it sets the neuron's bias only when a program assigns bias_mant after loading, as "
-                                f"PilotNet's benchmark feeds its frame); this version refuses rather than guess")
+            if neuron is not None:  # netx's Input block applies neither the layer's weight nor its bias (a program
+                # may set bias_mant after loading, as PilotNet's benchmark feeds its frame): the neuron as netx builds it
+                neuron = replace(neuron, bias_mant=np.zeros(size, np.int64))
             layers.append(Layer(i, "input", size, neuron))
-            width = size
+            width, maps = size, tuple(int(v) for v in shape)
             continue
         if neuron is None:
             raise UserError(f"{path}: {where}: no neuron group; netx then uses a non-leaky integrator this version "
@@ -181,6 +182,11 @@ def _layers(path: Path, groups) -> list[Layer]:
         weight = _array(path, f"{where} weight", g["weight"]) if "weight" in g else None
         if weight is None:
             raise UserError(f"{path}: {where}: no weight")
+        if kind == "conv":
+            halves = _conv(path, where, g, weight, maps, tuple(int(v) for v in shape))
+            layers.append(Layer(i, kind, size, neuron, *halves))
+            width, maps = size, tuple(int(v) for v in shape)
+            continue
         weight = weight.reshape(size, -1) if weight.ndim == 1 else weight
         if weight.ndim != 2 or weight.shape[0] != size:
             raise UserError(f"{path}: {where}: weight of shape {list(weight.shape)} for {size} neurons; netx stores "
@@ -201,13 +207,13 @@ def _layers(path: Path, groups) -> list[Layer]:
         halves = joint[:, :weight.shape[1]]
         layers.append(Layer(i, kind, size, neuron, halves, exponent,
                             None if recurrent is None else joint[:, weight.shape[1]:]))
-        width = size
+        width, maps = size, None
     if not any(layer.halves is not None for layer in layers):
         raise UserError(f"{path}: no dense layer: nothing to compute")
     return layers
 
 
-def _neuron(path: Path, where: str, g, size: int) -> Neuron:
+def _neuron(path: Path, where: str, g, size: int, channels: int | None = None) -> Neuron:
     n = g["neuron"]
     kind = _text(n["type"]) if "type" in n else "?"
     if kind not in ("CUBA", "LOIHI"):
@@ -226,6 +232,8 @@ def _neuron(path: Path, where: str, g, size: int) -> Neuron:
             raise UserError(f"{path}: {where}: neuron {key} has {v.size} values for {size} neurons")
         values[key] = np.broadcast_to(v, (size,)).copy()
     bias = _array(path, f"{where} bias", g["bias"]).reshape(-1) if "bias" in g else np.zeros(1, np.int64)
+    if channels is not None and bias.size == channels and size != channels:  # a conv layer's bias per channel
+        bias = np.repeat(bias, size // channels)
     if bias.size not in (1, size):
         raise UserError(f"{path}: {where}: bias has {bias.size} values for {size} neurons")
     limits = {"iDecay": (1, fixed.DECAY_UNITY), "vDecay": (1, fixed.DECAY_UNITY), "vThMant": (1, (1 << 17) - 1)}
@@ -241,6 +249,56 @@ def _neuron(path: Path, where: str, g, size: int) -> Neuron:
         raise UserError(f"{path}: {where}: bias {int(bias[np.abs(bias).argmax()])} is beyond Lava's 13-bit bias "
                         f"mantissa")
     return Neuron(values["iDecay"] - 1, values["vDecay"], values["vThMant"], np.broadcast_to(bias, (size,)).copy())
+
+
+def _conv(path: Path, where: str, g, weight: np.ndarray, maps: tuple[int, ...] | None,
+          shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """A conv layer as netx builds it: Lava's Conv process on the file's kernel (netx flips it and Lava convolves:
+    PyTorch's correlation on C x H x W, the kernel as the file holds it [out, in / groups, kh, kw]), the integer
+    weights as they are (Lava's Conv applies no exponent and no truncation), its sum one step late.  Unrolled here
+    into the Dense it is (exact; its zeros counted as synaptic memory, as for NIR convolutions)."""
+    from ...ops.conv import Conv2d
+
+    if maps is None or len(maps) != 3:
+        raise UserError(f"{path}: {where}: a convolution needs the C x H x W maps before it (give the file an input "
+                        f"layer with its shape, as netx then needs input_shape too)")
+    if weight.ndim == 5 and weight.shape[-1] == 1:
+        weight = weight[..., 0]
+    if weight.ndim != 4:
+        raise UserError(f"{path}: {where}: weight of shape {list(weight.shape)}; a conv kernel is [out, in, kh, kw]")
+    geometry = {}
+    for key, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        v = _array(path, f"{where} {key}", g[key]).reshape(-1) if key in g else np.array([default])
+        if v.size not in (1, 2) or v.min() < (0 if key == "padding" else 1):
+            raise UserError(f"{path}: {where}: {key} {v.tolist()}")
+        geometry[key] = (int(v[0]), int(v[-1]))
+    groups = int(_array(path, f"{where} groups", g["groups"]).reshape(-1)[0]) if "groups" in g else 1
+    if groups < 1 or maps[0] != weight.shape[1] * groups:
+        raise UserError(f"{path}: {where}: the kernel reads {weight.shape[1] * groups} channels, the maps before it "
+                        f"have {maps[0]}")
+    if np.abs(weight).max() > 256:
+        raise UserError(f"{path}: {where}: weights beyond Lava's 8-bit range ({int(np.abs(weight).max())})")
+    try:
+        op = Conv2d(weight.astype(np.float64), np.zeros(weight.shape[0]), maps, geometry["stride"],
+                    geometry["padding"], geometry["dilation"], groups)
+        op.check_size()
+    except ValueError as exc:
+        raise UserError(f"{path}: {where}: {exc}") from None
+    if tuple(op.shape) != shape:
+        raise UserError(f"{path}: {where}: the convolution gives maps {list(op.shape)}, the file says {list(shape)}")
+    unrolled = np.rint(op.synapse_form()[0]).astype(np.int64)
+    return _whole(path, where, unrolled, 0)
+
+
+def _whole(path: Path, where: str, lava: np.ndarray, s: int) -> tuple[np.ndarray, int]:
+    """Lava's integer weights, their sum shifted by ``-s``, as our Dense holds them: ``2 h 2^e`` with the same real
+    sum, so the same floor -- h = lava / 2^(j + 1), e = j - s, for the first j whose h is a whole 8-bit mantissa."""
+    for j in range(-1, 9):
+        h = lava >> (j + 1)
+        if np.all(lava % (1 << (j + 1)) == 0) and h.min() >= -128 and h.max() <= 127:
+            return h.astype(np.int8), j - s
+    raise UserError(f"{path}: {where}: weights {int(lava.min())}..{int(lava.max())} need 9 bits as this version holds "
+                    f"them (odd weights beyond -128..127)")
 
 
 def _synapse(path: Path, where: str, weight: np.ndarray) -> tuple[np.ndarray, int]:
@@ -268,15 +326,7 @@ def _synapse(path: Path, where: str, weight: np.ndarray) -> tuple[np.ndarray, in
     n -= 1 if mixed else 0
     bits = 8 - s - n
     shifted = weight << s if s >= 0 else weight >> -s
-    lava = fixed.effective_weights(shifted, bits)  # what Lava's Dense keeps of them, summed and shifted by -s
-    # ours: 2 h 2^e with the same real sum, so the same floor -- h = lava / 2^(j + 1), e = j - s, for the first j whose
-    # h is a whole 8-bit mantissa (-128..127)
-    for j in range(-1, 9):
-        h = lava >> (j + 1)
-        if np.all(lava % (1 << (j + 1)) == 0) and h.min() >= -128 and h.max() <= 127:
-            return h.astype(np.int8), j - s
-    raise UserError(f"{path}: {where}: weights {bottom}..{top} need 9 bits as this version holds them (odd weights "
-                    f"beyond -128..127)")
+    return _whole(path, where, fixed.effective_weights(shifted, bits), s)  # what Lava's Dense keeps, shifted by -s
 
 
 def import_netx(path: Path):
