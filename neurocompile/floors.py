@@ -11,7 +11,7 @@ from __future__ import annotations
 FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # what every floor uses: errors, safe files, option ranges, Lava's fixed-point arithmetic
     ("base", ("neurocompile.errors", "neurocompile.files", "neurocompile.options", "neurocompile.fixed",
-              "neurocompile.floors", "neurocompile.lava_compat")),
+              "neurocompile.floors", "neurocompile.lava_compat", "neurocompile.plugins")),
     # the compiler's core: ops (float and integer semantics), graphs, lowering, quantization into a Program, energy
     # models, the contracts of targets and tasks, NIR's codec; the upstream PyTorch models; checkpoints
     ("core", ("neurocompile.ops", "neurocompile.graph", "neurocompile.lower", "neurocompile.quantize",

@@ -58,17 +58,9 @@ class Target:
 def targets() -> dict[str, Target]:
     """Every target, found rather than named: each package under ``neurocompile.targets`` that defines ``TARGET`` (a
     new chip is a new folder there; nothing here changes)."""
-    import importlib
-    import pkgutil
+    from .plugins import find
 
-    package = importlib.import_module("neurocompile.targets")
-    found = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.ispkg:
-            target = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "TARGET", None)
-            if isinstance(target, Target):
-                found[target.name] = target
-    return found
+    return {target.name: target for target in find("neurocompile.targets", "TARGET", Target)}
 
 
 def get_target(name: str) -> Target:

@@ -60,17 +60,9 @@ def totals(table: list[dict]) -> dict[str, int]:
 
 def tasks() -> dict[str, Task]:
     """Every task, found rather than named: each package under ``neurocompile.tasks`` that defines ``TASK``."""
-    import importlib
-    import pkgutil
+    from .plugins import find
 
-    package = importlib.import_module("neurocompile.tasks")
-    found = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.ispkg:
-            task = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "TASK", None)
-            if isinstance(task, Task):
-                found[task.name] = task
-    return found
+    return {task.name: task for task in find("neurocompile.tasks", "TASK", Task)}
 
 
 def get_task(name: str) -> Task:

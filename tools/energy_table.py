@@ -158,10 +158,7 @@ def spikedecoder(tokens: int) -> None:
     print("| mode | time per token (µs) | tokens/s | dynamic (nJ) | static (nJ) | total (nJ) |")
     print("|---|---|---|---|---|---|")
     for mode in ("prefill", "generate"):
-        m = t[mode]
-        print(f"| {mode} | {m['seconds_per_token'] * 1e6:,.1f} | {1 / m['seconds_per_token']:,.0f} | "
-              f"{m['dynamic_pj_per_token'] / 1e3:,.0f} | {m['static_pj_per_token'] / 1e3:,.0f} | "
-              f"{m['total_pj_per_token'] / 1e3:,.0f} |")
+        print(_mode_row([mode], t[mode]))
     print()
 
 
@@ -190,11 +187,15 @@ def modes(tokens: int) -> None:
             build.simulate(prompt="The ", tokens=tokens, seed=0)
             t = build.report(energy="hw-45nm").totals
             for mode in ("prefill", "generate"):
-                m = t[mode]
-                print(f"| {label} | {mode} | {m['seconds_per_token'] * 1e6:,.1f} | {1 / m['seconds_per_token']:,.0f} | "
-                      f"{m['dynamic_pj_per_token'] / 1e3:,.0f} | {m['static_pj_per_token'] / 1e3:,.0f} | "
-                      f"{m['total_pj_per_token'] / 1e3:,.0f} |")
+                print(_mode_row([label, mode], t[mode]))
     print()
+
+
+def _mode_row(cells: list[str], m: dict) -> str:
+    """A table row of one mode's totals (prefill or generate) after the given leading cells."""
+    return (f"| {' | '.join(cells)} | {m['seconds_per_token'] * 1e6:,.1f} | {1 / m['seconds_per_token']:,.0f} | "
+            f"{m['dynamic_pj_per_token'] / 1e3:,.0f} | {m['static_pj_per_token'] / 1e3:,.0f} | "
+            f"{m['total_pj_per_token'] / 1e3:,.0f} |")
 
 
 if __name__ == "__main__":

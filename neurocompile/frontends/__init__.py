@@ -18,16 +18,9 @@ from .family import Family, LoadOptions
 def families() -> list[Family]:
     """Every model family: each package under ``neurocompile.frontends`` that defines ``FAMILY`` (importers of graph
     files, such as NIR's, define none)."""
-    import importlib
-    import pkgutil
+    from ..plugins import find
 
-    found = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.ispkg:
-            family = getattr(importlib.import_module(f"{__name__}.{info.name}"), "FAMILY", None)
-            if isinstance(family, Family):
-                found.append(family)
-    return sorted(found, key=lambda f: f.name != "spikegpt")  # SpikeGPT first: messages name it first, as before
+    return sorted(find(__name__, "FAMILY", Family), key=lambda f: f.name != "spikegpt")  # SpikeGPT first: messages name it first, as before
 
 
 def family_of(ckpt: Checkpoint) -> Family:
