@@ -231,7 +231,8 @@ def test_a_netx_file_exports_runs_in_lava_and_reports(tmp_path, capsys):
     assert main(["report", str(tmp_path / "b"), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["header"]["model"] == "network.net" and report["totals"]["energy_pj_per_step"] > 0
-    assert agreement
+    # the float reading of the same network (no floors, no truncation) stays with the integers on this short run
+    assert agreement["outputs"]["output"]["raster_match"] >= 0.95 and set(agreement["populations"]) >= {"layer1"}
     bad = ["export", str(path), "-o", str(tmp_path / "c"), "--dt", "1e-3"]
     assert main(bad) == 2 and "already in Loihi's fixed point" in capsys.readouterr().err
 
