@@ -180,11 +180,13 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
     return Program(nodes, spec, {**execution, **(metadata or {})})
 
 
-def requantize(graph: Graph, program: Program, fracs: dict[str, int]) -> Program:
+def requantize(graph: Graph, program: Program, fracs: dict[str, int],
+               weight_exps: dict[str, int] | None = None) -> Program:
     """`program` with the calibrated scales of the nodes in `fracs` set to those fractional bits (a value carried
-    with fewer, or more, bits), and every node that sees a changed scale -- the node itself, its readers, and the
-    ops whose scale follows their input's -- quantized again from `graph` (the lowered graph the program was made
-    from).  Everything else is kept as it is."""
+    with fewer, or more, bits), the synapses in `weight_exps` quantized at that one weight exponent, and every node
+    that sees a change -- those nodes, their readers, and the ops whose scale follows their input's -- quantized
+    again from `graph` (the lowered graph the program was made from).  Everything else is kept as it is."""
+    weight_exps = weight_exps or {}
     new_fracs: dict[str, int | None] = {}
     nodes: dict[str, QNode] = {}
     for name, node in program.nodes.items():
@@ -194,11 +196,11 @@ def requantize(graph: Graph, program: Program, fracs: dict[str, int]) -> Program
         frac = fracs.get(name, node.frac) if fixed == CALIBRATE else fixed
         new_fracs[name] = frac
         old_in = tuple(program.nodes[i].frac for i in node.inputs)
-        if frac == node.frac and in_frac == old_in or op.arity == 0:
+        if frac == node.frac and in_frac == old_in and name not in weight_exps or op.arity == 0:
             nodes[name] = node
             continue
         binary_in = tuple(graph.nodes[i].op.binary_output for i in node.inputs)
-        q = op.quantize(QuantContext(in_frac, binary_in, frac, program.spec))
+        q = op.quantize(QuantContext(in_frac, binary_in, frac, program.spec, weight_exps.get(name)))
         nodes[name] = QNode(name, node.kind, node.inputs, frac, q)
     return Program(nodes, program.spec, dict(program.metadata))
 

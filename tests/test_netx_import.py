@@ -15,11 +15,13 @@ from neurocompile.frontends.netx import import_netx, read_netx
 from neurocompile.targets.cpu.simulator import Simulator
 
 
-def _slayer_network(path, seed: int, sizes: tuple[int, ...], with_input: bool, bias: bool, recurrent: int = -1) -> None:
+def _slayer_network(path, seed: int, sizes: tuple[int, ...], with_input: bool, bias: bool, recurrent: int = -1,
+                    delay: int = -1) -> None:
     """A SLAYER CUBA network (optionally led by an input block), weights drawn at random and scaled so that it fires,
     exported by SLAYER's own ``export_hdf5``; `bias`: integer biases written into its dense layers' groups (netx
     reads a layer's ``bias`` as its neurons' bias mantissa); `recurrent`: the index of a layer made a SLAYER
-    ``Recurrent`` block (netx's dense_rec: its own spikes through a second matrix)."""
+    ``Recurrent`` block (netx's dense_rec: its own spikes through a second matrix); `delay`: the index of a layer
+    given SLAYER's axonal delays (``delay=True``), drawn 0..6 per neuron after the first forward sizes them."""
     import torch
 
     from neurocompile import lava_compat
@@ -43,14 +45,18 @@ def _slayer_network(path, seed: int, sizes: tuple[int, ...], with_input: bool, b
                 block.input_synapse.weight.mul_(float(rng.uniform(4, 10)))
                 block.recurrent_synapse.weight.mul_(float(rng.uniform(2, 5)))
         else:
-            block = slayer.block.cuba.Dense(params, a, b, weight_norm=False)
+            block = slayer.block.cuba.Dense(params, a, b, weight_norm=False, delay=k == delay)
             with torch.no_grad():
                 block.synapse.weight.mul_(float(rng.uniform(4, 10)))
         blocks.append(block)
     x = (torch.rand(1, sizes[0], 8) < 0.3).float()
     with torch.no_grad():
         for block in blocks:
-            x = block(x)  # SLAYER sizes its neurons on a first forward
+            x = block(x)  # SLAYER sizes its neurons (and delays) on a first forward
+        for block in blocks:
+            if getattr(block, "delay", None) is not None:
+                d = block.delay.delay
+                d.copy_(torch.from_numpy(rng.integers(0, 7, d.numel()).astype(np.float32)).reshape(d.shape))
     with h5py.File(path, "w") as f:
         layers = f.create_group("layer")
         for i, block in enumerate(blocks):
@@ -107,6 +113,25 @@ def test_slayer_networks_fire_as_netx_runs_them_in_lava(tmp_path, seed, sizes, w
     _slayer_network(path, seed, sizes, with_input, bias, recurrent)
     _, program, info = import_netx(path)
     assert (recurrent >= 0) == any(name.endswith(".recurrent") for name in program.nodes)
+    _fires_as_netx(path, program, seed, sizes, with_input)
+
+
+DELAYED = [(6, (10, 16, 6), False, 0), (7, (12, 20, 14, 5), True, 2), (8, (8, 24, 10, 4), False, 1)]
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("seed, sizes, with_input, delay", DELAYED, ids=[f"delay{n[0]}" for n in DELAYED])
+def test_slayer_axonal_delays_fire_as_netx_runs_them_in_lava(tmp_path, seed, sizes, with_input, delay):
+    """netx reads a layer's per-neuron delays as its synapses' (a DelayDense): each delay's synapses d steps later."""
+    path = tmp_path / "network.net"
+    _slayer_network(path, seed, sizes, with_input, True, delay=delay)
+    _, program, _ = import_netx(path)
+    delays = {n.q.steps[0] for n in program.nodes.values() if n.kind == "SpikeDelay"}
+    assert len(delays) >= 4, delays  # several delay parts, each its own synapse
+    _fires_as_netx(path, program, seed, sizes, with_input)
+
+
+def _fires_as_netx(path, program, seed: int, sizes, with_input: bool) -> None:
     neurons = [name for name, node in program.nodes.items() if node.kind == "CUBA"]
     T = 40
     x = (np.random.default_rng(seed + 10).random((program.nodes["input"].q.n, T)) < 0.3).astype(np.int64)
@@ -271,7 +296,13 @@ def test_what_this_version_does_not_read_is_refused_by_name(tmp_path):
                                          "layer 1 (dense_rec): weight_rec of shape None"),
         "unknown": (lambda f: _replace(f, "layer/1/type", np.array([b"spiral"])), "layer 1 (spiral): not a netx layer"),
         "sdnn": (lambda f: _replace(f, "layer/0/neuron/type", b"SDNN"), "neuron type 'SDNN' (sigma-delta neurons)"),
-        "delays": (lambda f: f.create_dataset("layer/0/delay", data=np.ones(5)), "synaptic delays"),
+        "delays beyond": (lambda f: f.create_dataset("layer/0/delay", data=np.full(5, 63)), "netx clamps them to 0..62"),
+        "negative delay": (lambda f: f.create_dataset("layer/0/delay", data=np.full(6, -1)), "delays -1..-1"),
+        "delay shape": (lambda f: f.create_dataset("layer/0/delay", data=np.ones(4)), "delay of shape [4] for weights"),
+        "delay nan": (lambda f: f.create_dataset("layer/0/delay", data=np.full(5, np.nan)), "delay holds nan"),
+        "recurrent delays": (lambda f: (_replace(f, "layer/1/type", np.array([b"dense_rec"])),
+                                        f.create_dataset("layer/1/delay", data=np.ones(3))),
+                             "synaptic delays on a dense_rec layer"),
         "graded": (lambda f: _replace(f, "layer/0/neuron/gradedSpike", True), "graded spikes"),
         "nan": (lambda f: _replace(f, "layer/0/weight", np.full((5, 6), np.nan)), "layer 0 (dense) weight holds nan"),
         "fraction": (lambda f: _replace(f, "layer/0/neuron/vThMant", 80.5), "vThMant holds 80.5"),

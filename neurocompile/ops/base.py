@@ -90,6 +90,7 @@ class QuantContext:
     binary_in: tuple[bool, ...]  # which inputs carry spikes (0/1) rather than graded values
     out_frac: int
     spec: Any  # NumericSpec
+    weight_exp: int | None = None  # a weight exponent the target fixes for every row (a netx file holds none)
 
 
 class Op:

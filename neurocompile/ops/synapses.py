@@ -304,6 +304,11 @@ class Dense(Op):
                 block = slice(start, start + (spec.block_rows or rows))
                 peak = row_peak[block].max()
                 e[block] = int(np.ceil(np.log2(peak / 254))) if peak > 0 else 0
+            if ctx.weight_exp is not None:  # one exponent the target fixes: weights within 8 bits there, or refused
+                if e.max(initial=ctx.weight_exp) > ctx.weight_exp:
+                    raise ValueError(f"weights up to {row_peak.max():g} at the output's scale 2^-{ctx.out_frac} "
+                                     f"exceed 8 bits at weight exponent {ctx.weight_exp}")
+                e[:] = ctx.weight_exp
             for start in range(0, rows, step):  # 8-bit weights 2 * round(W 2^-(e+1)): the halves within [-127, 127]
                 scaled = real(start) * (2.0 ** -(e[start:start + step, None] + 1)).astype(np.float32)
                 halves[port, start:start + step] = np.round(scaled)

@@ -104,9 +104,7 @@ def _export_nir(args: argparse.Namespace) -> None:
     print(f"{args.output}: NIR graph {manifest['source']['nir']} ({m['nodes']} nodes, input {'x'.join(map(str, m['input']))}, "
           f"output{'s' if len(m['outputs']) > 1 else ''} {', '.join(f'{k} ({v})' for k, v in m['outputs'].items())}; dt {m['dt']:g} s, reset to {m['reset']}) for target {manifest['target']}")
     print(f"  calibrated on {manifest['calibration']['source']}")
-    if "partition" in manifest:
-        p = manifest["partition"]
-        print(f"  {p['cores']} neurocores on {p['chips']} chip(s) of {p['system']} (lower bound {p['lower_bound_cores']})")
+    _placement_and_target_notes(manifest)
 
 
 def _export_netx(args: argparse.Namespace) -> None:
@@ -127,9 +125,18 @@ def _export_netx(args: argparse.Namespace) -> None:
     layers = ", ".join(f"{layer['type']} {layer['neurons']}" for layer in m["netx"]["layers"])
     print(f"{args.output}: netx network {manifest['source']['netx']} ({layers}; input {'x'.join(map(str, m['input']))}) "
           f"for target {manifest['target']}")
+    _placement_and_target_notes(manifest)
+
+
+def _placement_and_target_notes(manifest: dict) -> None:
+    """A spike-train build's placement, and what its target says of its own files in one line each (``summary`` in
+    the target's notes: loihi2's whole-network netx file)."""
     if "partition" in manifest:
         p = manifest["partition"]
         print(f"  {p['cores']} neurocores on {p['chips']} chip(s) of {p['system']} (lower bound {p['lower_bound_cores']})")
+    for notes in manifest.get("target_notes", {}).values():
+        if isinstance(notes, dict) and "summary" in notes:
+            print(f"  {notes['summary']}")
 
 
 VERB = Verb("export", "trace (a checkpoint) or import (a .nir graph, a netx .net), quantize and write a build "

@@ -57,6 +57,7 @@ def _inspect_netx(args: argparse.Namespace) -> None:
     rows = [{"layer": layer.index, "type": layer.kind, "neurons": layer.size,
              "inputs": None if layer.halves is None else int(layer.halves.shape[1]),
              "weight_exponent": None if layer.halves is None else layer.exponent,
+             "delays": None if layer.delays is None else [int(layer.delays.min()), int(layer.delays.max())],
              **({} if layer.neuron is None else {k: sorted(set(getattr(layer.neuron, k).tolist()))[:4]
                                                  for k in ("du", "dv", "vth", "bias_mant")})} for layer in layers]
     if args.json:
@@ -65,6 +66,7 @@ def _inspect_netx(args: argparse.Namespace) -> None:
     print(f"{args.model}  lava-dl netx network, {len(layers)} layers (Lava's integers: exported as they are)")
     for r in rows:
         synapse = f", {r['inputs']} inputs, weight exponent {r['weight_exponent']}" if r["inputs"] is not None else ""
+        synapse += f", synaptic delays {r['delays'][0]}..{r['delays'][1]} steps" if r["delays"] else ""
         neuron = f"; du {r['du']}, dv {r['dv']}, vth {r['vth']}, bias {r['bias_mant']}" if "du" in r else ""
         print(f"  layer {r['layer']}: {r['type']}, {r['neurons']} neurons{synapse}{neuron}")
 

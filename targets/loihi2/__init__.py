@@ -48,22 +48,26 @@ RESOURCES = ResourceSpec(
     mesh_columns=16,
 )
 
-def netx_status(program):
-    from .netx import netx_status
+def _netx_notes(program):
+    from .netx import netx_status, network_status
 
-    return netx_status(program)
+    return {"netx": netx_status(program), "netx_network": network_status(program)}
 
 
 def _align(graph, program):
-    from .netx import align
+    from .netx import align, align_network
 
-    return align(graph, program)
+    program, pairs = align(graph, program)
+    program, network = align_network(graph, program)
+    return program, pairs + network
 
 
 def _netx_files(program):
-    from .netx import netx_files, write_dense_lif
+    from .netx import NETWORK_FILE, netx_files, network_layers, write_dense_lif, write_network
 
-    return {name: (lambda path, pair=pair: write_dense_lif(path, program, *pair)) for name, pair in netx_files(program).items()}
+    whole = {} if isinstance(network_layers(program), dict) else {NETWORK_FILE: lambda path: write_network(path, program)}
+    return {**whole, **{name: (lambda path, pair=pair: write_dense_lif(path, program, *pair))
+                        for name, pair in netx_files(program).items()}}
 
 
 TARGET = Target(
@@ -72,7 +76,7 @@ TARGET = Target(
     numeric=NUMERIC,
     resources=RESOURCES,
     extra_files=_netx_files,
-    notes=lambda program: {"netx": netx_status(program)},
+    notes=_netx_notes,
     rescale=_align,
     build_files=("partition.json",),
     place=lambda program, system: place(program, RESOURCES, system),

@@ -22,6 +22,7 @@ Layout (lava-dl ``netx/hdf5.py``): ``layer/0`` of type ``dense`` with ``shape`` 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -29,6 +30,9 @@ import numpy as np
 
 from neurocompile import fixed
 from neurocompile.ops import CALIBRATE, LIF, Dense
+from neurocompile.ops.cells import CUBA
+from neurocompile.ops.io import Output, SpikeInput
+from neurocompile.ops.neurons import SpikeDelay
 from neurocompile.quantize import Program, requantize
 
 INPUT_MESSAGE_BITS = 24
@@ -180,3 +184,245 @@ def compare_netx(folder: Path, program: Program, recorded: dict[str, list[np.nda
         theirs = run_netx(folder / name, x, graded=not program.nodes[dense].q.binary[0])
         result[name] = bool(np.array_equal(theirs, ours))
     return result
+
+
+# --------------------------------------------------------------------------------------------------
+# The whole network as one netx file: a stack of dense / dense_rec layers of CUBA neurons
+# --------------------------------------------------------------------------------------------------
+
+NETWORK_FILE = "network.net"
+BIAS_EXP = 6  # netx gives every layer's bias Lava's bias_exp 6
+
+
+@dataclass(frozen=True)
+class NetxLayer:
+    """One netx layer of a program: its CUBA neurons; the synapses from the layer before (``dense``: one Dense, or
+    one per delay); netx's delay of each synapse (``delays`` [out, in], None: none beyond its Dense's one step); the
+    synapse from its own spikes one step late (``dense_rec``); and how many steps later than ours netx fires the
+    layer (``lag``: netx's Dense delivers one step late, so a layer whose input the program does not delay at all
+    fires a step later in netx than in the program, and every layer after it too)."""
+
+    neuron: str
+    dense: tuple[str, ...]
+    delays: np.ndarray | None
+    recurrent: str | None
+    lag: int
+
+    @property
+    def kind(self) -> str:
+        return "dense_rec" if self.recurrent else "dense"
+
+
+def network_layers(program: Program, weights: bool = True) -> list[NetxLayer] | dict[str, str]:
+    """The program as netx's stack of layers -- spike input, then per layer Dense synapses on spikes, each reading
+    the layer before directly or through a delay (netx's DelayDense), an optional recurrent Dense on its own spikes
+    through a one-step delay, CUBA neurons that reset to zero; one Output reading the last -- or, per node netx cannot
+    hold, why (`weights`: also that each synapse's weights are integers netx stores as they are)."""
+    why: dict[str, str] = {}
+    outputs = [n for n in program.nodes.values() if n.op_class is Output]
+    if len(outputs) != 1:
+        return {n.name: "netx networks have one output (the last layer's spikes)" for n in outputs}
+    chain: list[tuple[str, list[str], list[np.ndarray], str | None]] = []  # neuron, parts, their steps, recurrent
+    used = {outputs[0].name}
+    neuron = outputs[0].inputs[0]
+    while program.nodes[neuron].op_class is not SpikeInput:
+        node = program.nodes[neuron]
+        if node.op_class is not CUBA:
+            why[neuron] = f"a {node.kind} node: netx layers here are dense / dense_rec synapses into CUBA neurons"
+            break
+        if node.q.subtract:
+            why[neuron] = "resets by subtracting the threshold; netx's CUBA neuron (Lava's LIF) resets to zero"
+        parts, steps, loop, sources = [], [], None, set()
+        for name in node.inputs:
+            syn = program.nodes[name]
+            src = program.nodes[syn.inputs[0]] if syn.op_class is Dense else None
+            if src is not None and src.op_class is SpikeDelay and src.inputs[0] == neuron and loop is None:
+                loop = name
+                if np.any(src.q.steps != 1):
+                    why[src.name] = "a recurrent delay of more than one step (netx's recurrent Dense has one)"
+            elif src is not None:
+                parts.append(name)
+                steps.append(src.q.steps if src.op_class is SpikeDelay else np.zeros(syn.q.halves.shape[2], np.int64))
+                sources.add(src.inputs[0] if src.op_class is SpikeDelay else src.name)
+            else:
+                why[name] = f"a {syn.kind} into {neuron}: a netx layer's synapses are Dense"
+        if not parts or len(sources) != 1:
+            why[neuron] = ("no synapse from the layer before" if not parts else
+                           f"synapses from {len(sources)} layers; a netx layer reads one")
+            break
+        for name in parts + [loop] * bool(loop):
+            q = program.nodes[name].q
+            if q.halves.shape[0] != 1 or not q.binary[0] or q.bias.any():
+                why[name] = ("a synapse with a bias (netx adds a layer's bias to the voltage; this one enters the "
+                             "current)" if q.bias.any() else "a synapse on graded values or several inputs")
+            used.update({name, *program.nodes[name].inputs})
+        if loop and len(parts) > 1:
+            why[neuron] = "a recurrent layer with synaptic delays (netx's dense_rec here takes none)"
+        used.add(neuron)
+        chain.append((neuron, parts, steps, loop))
+        neuron = sources.pop()
+    used.add(neuron)
+    for name in program.nodes if not why else ():  # (past a node that breaks the chain, the rest is not listed)
+        if name not in used:
+            why[name] = "not on the chain of layers from the input to the output netx holds"
+    if why:
+        return why
+    layers, lag = [], 0
+    for neuron, parts, steps, loop in reversed(chain):
+        extra = 1 if any(not s.all() for s in steps) else 0  # a part read directly: netx one step later, all parts
+        lag += extra
+        if lag and program.nodes[neuron].q.bias_mant.any():
+            why[neuron] = (f"a biased neuron {lag} step(s) later in netx than here: netx integrates its bias from step "
+                           f"0, before the input reaches it")
+        delays = _delay_matrix(program, parts, [s - 1 + extra for s in steps], why)
+        layers.append(NetxLayer(neuron, tuple(parts), delays, loop, lag))
+    for layer in layers:
+        if weights:
+            _check_weights(program, layer, why)
+        q = program.nodes[layer.neuron].q
+        for field in ("du", "dv", "vth"):
+            if np.unique(getattr(q, field)).size > 1:
+                why[layer.neuron] = f"its neurons differ in {field}; Lava's LIF (netx's CUBA) takes one per layer"
+        netx_bias = (q.bias_mant << q.bias_exp) >> BIAS_EXP
+        if np.any(netx_bias << BIAS_EXP != q.bias_mant << q.bias_exp) or np.abs(netx_bias).max(initial=0) >= 1 << 12:
+            why[layer.neuron] = "a bias netx's mantissa at exponent 6 does not hold"
+    return why or layers
+
+
+def _delay_matrix(program: Program, parts: list[str], delays: list[np.ndarray], why: dict) -> np.ndarray | None:
+    """netx's delay per synapse [out, in] from the parts' delays per input (each synapse in one part), or None."""
+    if not any(d.any() for d in delays):
+        return None
+    matrix, taken = None, None
+    for name, d in zip(parts, delays):
+        nonzero = program.nodes[name].q.halves[0] != 0
+        matrix = np.zeros(nonzero.shape, np.int64) if matrix is None else matrix
+        taken = np.zeros(nonzero.shape, bool) if taken is None else taken
+        if (taken & nonzero).any():
+            why[name] = "a synapse that another delay of the same layer also holds (netx has one delay per synapse)"
+        matrix[nonzero] = np.broadcast_to(d[None, :], nonzero.shape)[nonzero]
+        taken |= nonzero
+    if matrix.max() > 62:
+        why[parts[0]] = f"a synaptic delay of {int(matrix.max())} steps beyond the first; netx clamps them to 62"
+    return matrix
+
+
+def _check_weights(program: Program, layer: NetxLayer, why: dict) -> None:
+    """Each synapse's weights folded into integers netx stores as they are; the layer's matrices together too (netx
+    rescales them as one)."""
+    folded = {name: folded_weights(program, name) for name in (*layer.dense, *[layer.recurrent] * bool(layer.recurrent))}
+    why.update({name: w for name, w in folded.items() if isinstance(w, str)})
+    if not any(isinstance(w, str) for w in folded.values()):
+        joint = np.hstack([sum(folded[name] for name in layer.dense),
+                           *([folded[layer.recurrent]] if layer.recurrent else [])])
+        if (fixed.effective_weights(joint) != joint).any():
+            why[layer.dense[0]] = ("netx rescales a layer's matrices as one, and together they lose their lowest bit "
+                                   "(Lava's mixed-sign 8-bit weights are even)")
+
+
+def align_network(graph, program: Program) -> tuple[Program, list[str]]:
+    """`program` with every layer of a network netx can hold quantized as netx holds it: its synapses' weights at one
+    exponent, 0 (netx stores integer weights and no exponent), the neuron's input scale lowered until the largest
+    weights fit 8 bits there (``requantize``).  A program whose structure netx cannot hold is returned as it is."""
+    layers = network_layers(program, weights=False)
+    if isinstance(layers, dict):
+        return program, []
+    fracs, moved = {}, []
+    for layer in layers:
+        synapses = [*layer.dense, *[layer.recurrent] * bool(layer.recurrent)]
+        if not any(program.nodes[name].q.exps.any() for name in synapses):
+            continue
+        frac = program.nodes[layer.dense[0]].frac
+        top = max(int(program.nodes[name].q.exps.max()) for name in synapses)
+        limit = graph.nodes[layer.neuron].op.input_frac_limit(0)
+        new = frac - top if limit is None else min(frac - top, limit)
+        fracs.update({name: new for name in synapses})
+        moved.append(f"{layer.neuron} {frac} -> {new}")
+    if not fracs:
+        return program, []
+    return requantize(graph, program, fracs, dict.fromkeys(fracs, 0)), [
+        f"netx: every layer's weights at exponent 0, as a netx file holds them (one scale per matrix; the neuron's "
+        f"input carried with the fractional bits that fit its largest weights in 8 bits there): {', '.join(moved)}"]
+
+
+def write_network(path: Path, program: Program) -> None:
+    """The whole program as one netx network (``network_layers``): per layer ``dense`` or ``dense_rec`` with the
+    folded integer weights, the layer's bias at netx's exponent 6, and a CUBA neuron (``iDecay`` = du + 1)."""
+    layers = network_layers(program)
+    if isinstance(layers, dict):
+        raise ValueError("; ".join(f"{name}: {why}" for name, why in layers.items()))
+    with h5py.File(path, "w") as f:
+        for i, layer in enumerate(layers):
+            q = program.nodes[layer.neuron].q
+            g = f.create_group(f"layer/{i}")
+            g["type"] = np.bytes_(layer.kind)
+            g["shape"] = np.array([q.n])
+            g["weight"] = sum(folded_weights(program, name) for name in layer.dense)
+            if layer.delays is not None:
+                g["delay"] = layer.delays
+            if layer.recurrent:
+                g["weight_rec"] = folded_weights(program, layer.recurrent)
+            bias = (q.bias_mant << q.bias_exp) >> BIAS_EXP
+            if bias.any():
+                g["bias"] = bias
+            neuron = g.create_group("neuron")
+            neuron["type"] = np.bytes_("CUBA")
+            neuron["iDecay"] = int(q.du[0]) + 1
+            neuron["vDecay"] = int(q.dv[0])
+            neuron["vThMant"] = int(q.vth[0])
+            neuron["refDelay"] = 1
+            neuron["gradedSpike"] = False
+
+
+def network_status(program: Program) -> dict:
+    """For the manifest: the file and its layers (each with its lag), or per node why netx cannot hold the network."""
+    layers = network_layers(program)
+    if isinstance(layers, dict):
+        name, why = next(iter(layers.items()))
+        return {"file": None, "why_not": layers,
+                "summary": f"netx: no {NETWORK_FILE} (node {name}: {why}{'; more' if len(layers) > 1 else ''} in the "
+                           f"manifest's target_notes.netx_network)"}
+    kinds = ", ".join(layer.kind for layer in layers)
+    return {"file": NETWORK_FILE, "layers": [{"neuron": layer.neuron, "type": layer.kind, "lag": layer.lag,
+                                              **({"delays": f"{int(layer.delays.min())}..{int(layer.delays.max())}"}
+                                                 if layer.delays is not None else {})} for layer in layers],
+            "summary": f"netx: {NETWORK_FILE}, the whole network as lava-dl's netx loads it ({kinds}; "
+                       f"simulate --engine lava runs it in netx against the cpu engine)"}
+
+
+def run_network(path: Path, spikes: np.ndarray, steps: int) -> list[np.ndarray]:
+    """lava-dl's netx loading `path` (``netx.hdf5.Network``) and running it in Lava's simulator (fixed_pt) on input
+    spikes [T, n] for `steps` >= T steps (the input then silent): every layer's spikes [steps, n]."""
+    from neurocompile import lava_compat
+
+    lava_compat.ensure_importable(netx=True)
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    net = netx.hdf5.Network(net_config=str(path))
+    data = np.zeros((spikes.shape[1], steps), np.int64)
+    data[:, :spikes.shape[0]] = spikes.T
+    source = Source(data=data)
+    source.s_out.connect(net.inp)
+    sinks = []
+    for block in net.layers:
+        sinks.append(Sink(shape=block.out.shape, buffer=steps))
+        block.out.connect(sinks[-1].a_in)
+    try:
+        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        return [sink.data.get().astype(np.int64).T for sink in sinks]
+    finally:
+        net.stop()
+
+
+def compare_network(path: Path, program: Program, spikes: np.ndarray, recorded: dict[str, list[np.ndarray]]) -> dict:
+    """The build's ``network.net`` run by netx on input spikes [T, n] against the cpu engine's spikes of every layer
+    (``recorded``: stream 0's), each netx layer read `lag` steps later: {neuron: identical}."""
+    layers = network_layers(program)
+    theirs = run_network(path, spikes, spikes.shape[0] + layers[-1].lag)
+    return {layer.neuron: bool(np.array_equal(np.stack(recorded[layer.neuron])[:, 0],
+                                              out[layer.lag:layer.lag + spikes.shape[0]]))
+            for layer, out in zip(layers, theirs)}

@@ -25,7 +25,9 @@ without the floor, decays ``(iDecay)/4096`` and ``vDecay/4096`` as Euler steps o
 This slice reads ``input``, ``conv`` (Lava's Conv on C x H x W maps, unrolled into its Dense), ``flatten`` (the maps
 are flat in the order it gives them), ``dense`` and ``dense_rec`` (its own spikes through ``weight_rec``, one step
 late, the two matrices rescaled together as netx does) layers with ``CUBA``/``LOIHI`` neurons and binary spikes.
-Everything else is refused by name, never approximated: synaptic ``delay``,
+A dense layer's synaptic ``delay`` (one value, per output, per input, or [out, in]: netx's ``DelayDense``) splits its
+synapse by delay: the synapses of delay d read the spikes 1 + d steps late, each part's sum floored on its own (Lava's
+DelayDense shifts each delay slot's sum as it accumulates it).  Everything else is refused by name, never approximated:
 ``pool``/``average``/``convT``/``unpool``/``concat``/``dense_comp`` (netx itself builds none of the last six), graded
 spikes, ``SDNN`` and ``RF`` neurons, a decay of 0 (a current or voltage that never decays is no NIR CubaLIF).
 """
@@ -73,6 +75,7 @@ class Layer:
     halves: np.ndarray | None = None  # [out, in] int8: Lava's effective weights over two ...
     exponent: int = 0  # ... and the exponent the accumulated sum is shifted by (floor)
     recurrent: np.ndarray | None = None  # dense_rec: [out, out] int8 halves of the weights from its own spikes
+    delays: np.ndarray | None = None  # [out, in] synaptic delays in steps beyond Lava's Dense's one (netx's DelayDense)
 
     @property
     def name(self) -> str:
@@ -156,8 +159,9 @@ def _layers(path: Path, groups) -> list[Layer]:
         if kind not in ("input", "conv", "dense", "dense_rec"):
             raise UserError(f"{path}: {where}: not a netx layer type (netx reads input, conv, pool, convT, unpool, "
                             f"flatten, dense, dense_rec, average, concat)")
-        if "delay" in g:
-            raise UserError(f"{path}: {where}: synaptic delays are the next slice of the netx import")
+        if "delay" in g and kind != "dense":
+            raise UserError(f"{path}: {where}: synaptic delays on a {kind} layer; this version reads them on dense "
+                            f"layers")
         shape = _array(path, f"{where} shape", g["shape"]) if "shape" in g else None
         if shape is None or shape.size == 0 or shape.min() < 1:
             raise UserError(f"{path}: {where}: shape {None if shape is None else shape.tolist()}; every layer needs one, "
@@ -205,8 +209,9 @@ def _layers(path: Path, groups) -> list[Layer]:
         # netx rescales a recurrent layer's two matrices together: one exponent for both
         joint, exponent = _synapse(path, where, weight if recurrent is None else np.hstack([weight, recurrent]))
         halves = joint[:, :weight.shape[1]]
+        delays = _delays(path, where, g["delay"], weight.shape) if "delay" in g else None
         layers.append(Layer(i, kind, size, neuron, halves, exponent,
-                            None if recurrent is None else joint[:, weight.shape[1]:]))
+                            None if recurrent is None else joint[:, weight.shape[1]:], delays))
         width, maps = size, None
     if not any(layer.halves is not None for layer in layers):
         raise UserError(f"{path}: no dense layer: nothing to compute")
@@ -249,6 +254,28 @@ def _neuron(path: Path, where: str, g, size: int, channels: int | None = None) -
         raise UserError(f"{path}: {where}: bias {int(bias[np.abs(bias).argmax()])} is beyond Lava's 13-bit bias "
                         f"mantissa")
     return Neuron(values["iDecay"] - 1, values["vDecay"], values["vThMant"], np.broadcast_to(bias, (size,)).copy())
+
+
+MAX_DELAY = 62  # netx clamps larger delays to 62 (with a warning)
+
+
+def _delays(path: Path, where: str, dataset, shape: tuple[int, int]) -> np.ndarray:
+    """netx's delay matrix [out, in] (``create_dense``): one value for all synapses, one per output neuron (checked
+    first, as netx does), one per input, or the whole matrix; refused beyond what netx keeps unclamped."""
+    delay = _array(path, f"{where} delay", dataset)
+    if delay.ndim == 0 or delay.size == 1:
+        delay = np.full(shape, int(delay.reshape(-1)[0]), np.int64)
+    elif delay.ndim == 1 and delay.size == shape[0]:
+        delay = np.repeat(delay[:, None], shape[1], 1)
+    elif delay.ndim == 1 and delay.size == shape[1]:
+        delay = np.repeat(delay[None, :], shape[0], 0)
+    elif delay.shape != shape:
+        raise UserError(f"{path}: {where}: delay of shape {list(delay.shape)} for weights {list(shape)}; netx takes "
+                        f"one value, one per output neuron, one per input, or [out, in]")
+    if delay.min() < 0 or delay.max() > MAX_DELAY:
+        raise UserError(f"{path}: {where}: delays {int(delay.min())}..{int(delay.max())}; netx clamps them to "
+                        f"0..{MAX_DELAY} (this version refuses what it cannot read exactly)")
+    return delay
 
 
 def _conv(path: Path, where: str, g, weight: np.ndarray, maps: tuple[int, ...] | None,
@@ -349,15 +376,23 @@ def import_netx(path: Path):
             halves, exponent = layer.halves, layer.exponent
         synapse = f"{layer.name}.synapse"
         weights = 2.0 * halves.astype(np.float64) * 2.0 ** exponent
-        if layer.halves is not None:  # Lava's Dense: one step late
+        if layer.halves is None:
+            graph.add(synapse, Linear(weights), prev)
+            nodes.append(QNode(synapse, "Dense", (prev,), 0, _dense(halves, exponent)))
+            synapses = (synapse,)
+        else:  # Lava's Dense: one step late; a DelayDense: the synapses of delay d, d steps later still
+            synapses = ()
+            delays = np.zeros(halves.shape, np.int64) if layer.delays is None else layer.delays
             width = graph.nodes[prev].op.size
-            delayed = f"{layer.name}.delay"
-            graph.add(delayed, SpikeDelay(width, 1.0), prev)
-            nodes.append(QNode(delayed, "SpikeDelay", (prev,), 0, QDelay(np.ones(width, np.int64))))
-            prev = delayed
-        graph.add(synapse, Linear(weights), prev)
-        nodes.append(QNode(synapse, "Dense", (prev,), 0, _dense(halves, exponent)))
-        synapses = (synapse,)
+            for d in np.unique(np.where(halves != 0, delays, 0)):
+                suffix = f"{d}" if d else ""
+                delayed, name = f"{layer.name}.delay{suffix}", f"{synapse}{suffix}"
+                part = np.where(delays == d, halves, 0).astype(np.int8)
+                graph.add(delayed, SpikeDelay(width, 1.0, np.full(width, 1 + d)), prev)
+                graph.add(name, Linear(2.0 * part.astype(np.float64) * 2.0 ** exponent), delayed)
+                nodes += [QNode(delayed, "SpikeDelay", (prev,), 0, QDelay(np.full(width, 1 + d, np.int64))),
+                          QNode(name, "Dense", (delayed,), 0, _dense(part, exponent))]
+                synapses += (name,)
         if layer.recurrent is not None:  # its own spikes, one step late (Lava's Dense), through the second matrix
             loop, recurrent = f"{layer.name}.recurrent.delay", f"{layer.name}.recurrent"
             graph.add(loop, SpikeDelay(layer.size, 1.0), layer.name)

@@ -69,13 +69,19 @@ def simulate(args: argparse.Namespace, build) -> None:
             print(f"Lava ({lava['processes']} processes per stream, Loihi2SimCfg fixed_pt, pipeline latency "
                   f"{lava['latency']} steps removed): outputs and {len(lava['spikes_identical'])} spiking populations "
                   f"{verdict} to the cpu engine's; the output file holds Lava's")
+            if lava["netx_identical"]:
+                same = sum(lava["netx_identical"].values())
+                print(f"netx: network.net, loaded by lava-dl's netx and run in Lava on stream 0: {same} of "
+                      f"{len(lava['netx_identical'])} layers fire as the cpu engine's (each read as many steps later as "
+                      f"netx's one-step Dense delays it; target_notes.netx_network gives the lags)")
         if written:
             print(f"[neurocompile] wrote {' and '.join(written)}", file=sys.stderr)
     if not run.complete:
         print(f"[neurocompile] {INTERRUPT.what} after {run.steps:,} time steps: kept {' and '.join(written)}", file=sys.stderr)
     if run.lava and not run.lava["identical"]:
         raise EngineMismatch(f"the Lava engine and the cpu engine disagree (outputs identical: "
-                             f"{run.lava['outputs_identical']}, spikes: {run.lava['spikes_identical']}); please report "
+                             f"{run.lava['outputs_identical']}, spikes: {run.lava['spikes_identical']}, netx: "
+                             f"{run.lava['netx_identical']}); please report "
                              f"this with the build directory")
 
 

@@ -220,6 +220,15 @@ def run_lava(build: Build, raster: Raster) -> tuple[dict[str, np.ndarray], dict[
             {k: np.stack(v, 1) for k, v in spikes.items()}, info)
 
 
+def _netx_network(build: Build, raster: Raster, recorded: dict) -> dict[str, bool]:
+    """The build's whole-network netx file (when it has one), loaded by lava-dl's netx and run in Lava on stream 0,
+    against the cpu engine's spikes of every layer: {layer's neuron: identical}."""
+    from ...targets.loihi2.netx import NETWORK_FILE, compare_network
+
+    path = build.path / NETWORK_FILE
+    return compare_network(path, build.program, raster.spikes[:, 0], recorded) if path.is_file() else {}
+
+
 # --------------------------------------------------------------------------------------------------
 # simulate
 # --------------------------------------------------------------------------------------------------
@@ -281,8 +290,9 @@ def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Pat
             outputs, spikes, info = run_lava(build, raster)
             same = {k: bool(np.array_equal(np.stack(sim.recorded[k]), v)) for k, v in spikes.items() if k in sim.recorded}
             out_same = all(np.array_equal(cpu[k], outputs[k]) for k in cpu)
-            result.lava = {**info, "outputs_identical": out_same, "spikes_identical": same,
-                           "identical": out_same and all(same.values())}
+            netx = _netx_network(build, raster, sim.recorded)
+            result.lava = {**info, "outputs_identical": out_same, "spikes_identical": same, "netx_identical": netx,
+                           "identical": out_same and all(same.values()) and all(netx.values())}
     result.seconds = time.perf_counter() - start
     result.outputs = {name: v if raster.batched else v[:, 0] for name, v in outputs.items()}
     if output_path is not None:
