@@ -24,6 +24,7 @@ import numpy as np
 from .errors import UserError
 from .graph import Graph
 from .ops import Dense, Embedding, Heaviside, Linear, Mix, Scale, SpikeEmbedding, TokenShift
+from .ops.conv import ConvSynapse, SumPool2d
 
 TOKEN_SHIFT_MODES = ("fold", "delay")
 TOKEN_SHIFT_KEY = "token_shift"  # program metadata: the mode the program was lowered with
@@ -60,10 +61,16 @@ def lower(graph: Graph, token_shift: str = "fold", neuron_ops: frozenset[str] = 
         if isinstance(node.op, Heaviside) and isinstance(nodes[node.inputs[0]].op, Embedding) \
                 and users[node.inputs[0]] == [node.name]:
             folded.add(node.inputs[0])
+    kernels = {name: kernel for name, node in nodes.items() if name not in folded
+               and (kernel := _kernel(node, nodes, users, gains.get(name))) is not None}
     out = Graph(metadata=dict(graph.metadata))
     synapses: dict[str, tuple] = {}  # weight node -> (weight, scales, bias, ports), folded ones included
     for node in nodes.values():
         op, inputs = node.op, node.inputs
+        if node.name in kernels:
+            op, inputs = kernels[node.name]
+            out.add(node.name, op, *inputs)
+            continue
         if (synapse := op.synapse_form()) is not None:
             weight, bias = synapse
             if len(node.inputs) == 1 and node.inputs[0] in synapses and node.inputs[0] in folded:
@@ -139,6 +146,31 @@ def _scales_as_matrices(graph: Graph) -> Graph:
         matrix = isinstance(node.op, Scale) and node.name not in alone
         out.add(node.name, Linear(np.diag(node.op.scale)) if matrix else node.op, *node.inputs)
     return out
+
+
+def _kernel(node, nodes, users, gain: np.ndarray | None) -> tuple[ConvSynapse, tuple[str]] | None:
+    """A convolution on spikes held as its kernel (``ConvSynapse``) and what it reads: the gain of the neuron it feeds
+    folded into each output channel; a sum or average pooling of spikes before it (read by it alone) folded into the
+    kernel (``ConvSynapse.after_pool``) -- or None, to unroll it: it reads other graded values or several inputs, a
+    pooling that does not fold exactly, or that neuron's gain differs within a channel."""
+    form = node.op.kernel_form()
+    if form is None or len(node.inputs) != 1:
+        return None
+    src = nodes[node.inputs[0]]
+    reads = node.inputs
+    if isinstance(src.op, SumPool2d) and users[src.name] == [node.name] and len(src.inputs) == 1:
+        form, reads = form.after_pool(src.op), src.inputs
+        src = nodes[src.inputs[0]]
+    if form is None or not src.op.binary_output:
+        return None
+    if gain is not None:
+        per_channel = gain.reshape(form.weight.shape[0], -1)
+        if not np.all(per_channel == per_channel[:, :1]):
+            return None
+        scale = per_channel[:, 0]
+        form = ConvSynapse(form.weight * scale[:, None, None, None], None if form.bias is None else form.bias * scale,
+                           form.in_shape, form.stride, form.padding, form.dilation, form.groups)
+    return form, tuple(reads)
 
 
 def _neuron_form(name: str, op):

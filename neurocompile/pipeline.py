@@ -233,7 +233,7 @@ def export_netx(path: Path, target_name: str, out: Path, *, system: str | None =
                   "outputs": {n.name: n.op.size for n in graph.outputs}},
         "numeric": asdict(spec),
         "calibration": {"source": "none: a netx file is already in Loihi's fixed point (its integers are the program)"},
-        "approximations": NETX_APPROXIMATIONS,
+        "approximations": NETX_APPROXIMATIONS + info["float_graph"],
     }
     return _place_and_write(target, system, graph, program, None, manifest, out, start, quiet)
 

@@ -75,6 +75,26 @@ def test_snntorch_graphs_export_one_netx_network_that_netx_runs_as_our_engine(tm
 
 
 @pytest.mark.lava
+def test_a_slayer_conv_network_goes_back_to_netx_as_it_came(tmp_path):
+    """SLAYER conv blocks (maps not square, a stride per axis, biases) imported and exported again: netx runs the
+    written network.net as the original file, every layer, step for step."""
+    from test_netx_import import CONV_NETWORKS, _slayer_conv_network
+
+    original = tmp_path / "slayer.net"
+    seed, maps, convs, bias = CONV_NETWORKS[1]
+    _slayer_conv_network(original, seed, maps, convs, bias)
+    build = neurocompile.export(original, target="loihi2", output=tmp_path / "b")
+    layers = build.manifest["target_notes"]["netx_network"]["layers"]
+    assert [layer["type"] for layer in layers][:len(convs)] == ["conv"] * len(convs), layers
+    x = (np.random.default_rng(3).random((30, int(np.prod(maps)))) < 0.3).astype(np.int64)
+    before, after = run_network(original, x, 34), run_network(build.path / NETWORK_FILE, x, 34)
+    assert len(before) == len(after)
+    for k, (a, b) in enumerate(zip(before, after)):
+        assert 0 < a.sum() < a.size, k
+        np.testing.assert_array_equal(b, a, err_msg=f"layer {k}")
+
+
+@pytest.mark.lava
 @pytest.mark.parametrize("recurrent, delay", [(1, -1), (-1, 1)], ids=["recurrent", "delays"])
 def test_a_netx_network_goes_back_to_netx_as_it_came(tmp_path, recurrent, delay):
     """A SLAYER-made network (biases; a recurrent layer, or axonal delays) imported and exported again: one network.net
@@ -97,8 +117,9 @@ def test_a_netx_network_goes_back_to_netx_as_it_came(tmp_path, recurrent, delay)
 
 
 @pytest.mark.lava
-def test_a_convolution_goes_to_netx_as_the_dense_layer_it_unrolls_to(tmp_path):
-    """NIR Conv2d -> LIF -> Flatten -> Linear -> LIF: two netx dense layers, every spike as our engine's."""
+def test_a_nir_convolution_goes_to_netx_as_its_conv_layer(tmp_path):
+    """NIR Conv2d -> LIF -> Flatten -> Linear -> LIF: a netx input (the maps' shape), conv, flatten and dense layer,
+    every spike as our engine's."""
     import nir
 
     rng = np.random.default_rng(0)
@@ -117,7 +138,7 @@ def test_a_convolution_goes_to_netx_as_the_dense_layer_it_unrolls_to(tmp_path):
     names = list(nodes)
     build = neurocompile.export(nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:]))), target="loihi2",
                                 output=tmp_path / "b")
-    assert [layer["type"] for layer in build.manifest["target_notes"]["netx_network"]["layers"]] == ["dense", "dense"]
+    assert [layer["type"] for layer in build.manifest["target_notes"]["netx_network"]["layers"]] == ["conv", "dense"]
     x = (rng.random((40, 128)) < 0.3).astype(np.int64)
     run = build.simulate(input_spikes=x, engine="lava")
     assert run.lava["identical"] and run.lava["netx_identical"] == {"lif": True, "out": True}

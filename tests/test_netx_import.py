@@ -308,7 +308,7 @@ def test_what_this_version_does_not_read_is_refused_by_name(tmp_path):
         "fraction": (lambda f: _replace(f, "layer/0/neuron/vThMant", 80.5), "vThMant holds 80.5"),
         "chain": (lambda f: _replace(f, "layer/1/weight", np.zeros((3, 7))), "reads 7 inputs, but the layer before "
                                                                               "sends 5"),
-        "no decay": (lambda f: _replace(f, "layer/0/neuron/vDecay", 0), "vDecay is 0; Lava takes 1..4096 (a state"),
+        "no decay": (lambda f: _replace(f, "layer/0/neuron/iDecay", 0), "iDecay is 0; Lava takes 1..4096 (a current"),
         "threshold": (lambda f: _replace(f, "layer/0/neuron/vThMant", 1 << 17), "vThMant is 131072"),
         "clipped": (lambda f: _replace(f, "layer/0/weight", np.full((5, 6), 300.0)), "netx clips them"),
         "nine bits": (lambda f: _replace(f, "layer/0/weight", np.array([[201.0] + [-3.0] * 5] * 5)), "need 9 bits"),

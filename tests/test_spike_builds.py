@@ -151,7 +151,8 @@ def test_spiking_cnn_on_all_three_engines(tmp_path):
     within the stated tolerance, Lava = cpu; rasters given as maps [T, B, C, H, W]."""
     graph = _sinabs_cnn(0)
     build = neurocompile.export(graph, target="loihi2", output=tmp_path / "b")
-    assert [n.kind for n in build.program.nodes.values()] == ["SpikeInput", "Dense", "CUBA", "Dense", "CUBA", "Output"]
+    assert [n.kind for n in build.program.nodes.values()] == ["SpikeInput", "ConvSynapse", "CUBA", "Dense", "CUBA",
+                                                              "Output"]
     raster = (np.random.default_rng(0).random((40, 2, 2, 8, 8)) < 0.3).astype(np.int64)
     float_run = build.simulate(input_spikes=raster, engine="float")
     np.testing.assert_array_equal(float_run.outputs["output"], _norse_run(graph, torch.from_numpy(raster).float()))
@@ -159,6 +160,46 @@ def test_spiking_cnn_on_all_three_engines(tmp_path):
     assert lava.lava["identical"] and lava.lava["latency"] == 2, lava.lava
     out = build.evaluate(input_spikes=raster).outputs["output"]
     assert out["raster_match"] >= 0.95 and out["count_pearson_r"] >= 0.99, out  # IF never forgets: docs/nir.md
+
+
+def _nir_paper_cnn() -> "nir.NIRGraph":
+    """A Sinabs CNN of the NIR paper's shape (2 x 34 x 34 input; three conv layers, two sum pools), as Sinabs exports
+    it."""
+    import sinabs
+    import sinabs.layers as sl
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 16, 5, stride=2, padding=1), sl.IAFSqueeze(batch_size=1), sl.SumPool2d(2),
+        torch.nn.Conv2d(16, 32, 3, padding=1), sl.IAFSqueeze(batch_size=1), sl.SumPool2d(2),
+        torch.nn.Conv2d(32, 8, 3, padding=1, stride=2), sl.IAFSqueeze(batch_size=1), torch.nn.Flatten(),
+        torch.nn.Linear(32, 10), sl.IAFSqueeze(batch_size=1))
+    with torch.no_grad():
+        for i in (0, 3, 6, 9):
+            model[i].weight.mul_(3.0)
+        model(torch.zeros(1, 2, 34, 34))
+    return sinabs.to_nir(model, torch.zeros(1, 2, 34, 34))
+
+
+@pytest.mark.lava
+def test_nir_paper_cnn_default_loihi2_build_runs_in_lava(tmp_path):
+    """The NIR paper's CNN shape: every convolution held as its kernel (each pooling folded into the convolution after
+    it), two neurocores, run in Lava through Lava's own Conv processes identical to the cpu engine; the float run is
+    Norse's."""
+    pytest.importorskip("sinabs")
+    graph = _nir_paper_cnn()
+    build = neurocompile.export(graph, target="loihi2", output=tmp_path / "b")
+    assert [n.kind for n in build.program.nodes.values()].count("ConvSynapse") == 3
+    assert build.manifest["partition"]["cores"] <= 4
+    raster = (np.random.default_rng(0).random((30, 1, 2, 34, 34)) < 0.2).astype(np.int64)
+    float_run = build.simulate(input_spikes=raster, engine="float")
+    theirs = _norse_run(graph, torch.from_numpy(raster).float())
+    np.testing.assert_array_equal(float_run.outputs["output"], theirs)
+    assert theirs.sum() > 30
+    lava = build.simulate(input_spikes=raster, engine="lava")
+    assert lava.lava["identical"] and lava.lava["processes"] < 30, lava.lava
+    out = build.evaluate(input_spikes=raster).outputs["output"]
+    assert out["count_pearson_r"] >= 0.98 and out["argmax_agreement"] == 1.0, out
 
 
 @pytest.mark.lava

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .attention import QAttention, QTimeSum, SpikingAttention, TimeSum
 from .cells import CUBA, QCUBA, CUBAVoltage, QThreshold, Threshold, EulerCubaLI, EulerCubaLIF, EulerI, EulerIF, EulerLI, EulerLIF, QCUBAVoltage
-from .conv import Conv1d, Conv2d, Flatten, SumPool2d
+from .conv import Conv1d, Conv2d, ConvSynapse, Flatten, QConv, SumPool2d
 from .base import (CALIBRATE, HEADROOM, INPUTS_KEY, NOTE_KEY, OP_KEY, PARAM_PREFIX, Op, QuantContext, Tally)
 from .elementwise import SIGMOID_FRAC, Add, Mix, Mul, QMix, QAdd, QProduct, QTable, Sigmoid, SquaredReLU
 from .io import Output, QOutput, QSpikeInput, SpikeInput
@@ -19,4 +19,4 @@ from .tokens import QTokenCode, TokenCode, TokenInput
 __all__ = ["QTokenCode", "TokenCode", "TokenInput", "QAttention", "QTimeSum", "SpikingAttention", "TimeSum", "PeriodicLIF", "QPeriodicLIF", "CALIBRATE", "HEADROOM", "INPUTS_KEY", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "Op", "QuantContext", "Tally", "NeuronLayerNorm", "QNeuronLayerNorm",
            "SIGMOID_FRAC", "Add", "Mix", "Mul", "QMix", "QAdd", "QProduct", "QTable", "Sigmoid", "SquaredReLU", "Output", "QOutput",
            "LIF", "LIF_VTH_MAX", "QLIF", "QShift", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV", "NeuronWKV", "QNeuronWKV",
-           "Affine", "QThreshold", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "QCUBAVoltage", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "EulerI", "EulerIF", "SpikeDelay", "CUBA", "QCUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]
+           "Affine", "QThreshold", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "QCUBAVoltage", "Conv1d", "Conv2d", "ConvSynapse", "QConv", "Flatten", "SumPool2d", "EulerI", "EulerIF", "SpikeDelay", "CUBA", "QCUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]

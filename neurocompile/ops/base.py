@@ -106,6 +106,7 @@ class Op:
     registry: ClassVar[dict[str, type["Op"]]] = _Registry()
     binary_output: ClassVar[bool] = False  # spikes (0/1, frac 0)
     lowered: ClassVar[bool] = False  # exists only after `lower`; stored in program.h5, never in NIR files
+    synapse: ClassVar[bool] = False  # a weight-holding synapse (Dense, a kernel-held convolution): ``stored_synapses``
     same_input_frac: ClassVar[bool] = False
     # False: the output depends on the state alone (a delay).  Such a node may read nodes later in the order;
     # executors take its output first and run ``float_step`` / ``int_step`` at the end of the step.
@@ -202,6 +203,21 @@ class Op:
     def ann_macs(q: Any, tokens: int) -> int:
         """Multiply-accumulates per step the same op costs in a dense ANN (the energy report's baselines), for a run
         of `tokens` tokens per stream; 0 for ops that are not matrix products."""
+        return 0
+
+    def kernel_form(self) -> Any:
+        """A convolution's form held as its kernel (a ``ConvSynapse``), for ``lower`` to keep where it reads spikes;
+        None for other ops."""
+        return None
+
+    @staticmethod
+    def stored_synapses(q: Any) -> np.ndarray | None:
+        """A synapse op's stored 8-bit weights (a matrix; a convolution's kernel once); None for other ops."""
+        return None
+
+    @staticmethod
+    def dense_synops(q: Any) -> int:
+        """A synapse op's synaptic operations per step if every synapse fired (NeuroBench's dense synops)."""
         return 0
 
     @staticmethod

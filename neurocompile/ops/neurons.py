@@ -238,6 +238,7 @@ class SpikeDelay(TokenShift):
     feedthrough: ClassVar[bool] = False
     dt: float = 1.0  # seconds per step, for its NIR form
     steps: np.ndarray | None = None  # [n] delays in steps (None: one step each)
+    shape: tuple = ()  # the map its neurons form (C, H, W), when not a vector (its NIR form's type)
 
     def __post_init__(self) -> None:
         steps = np.ones(self.n, np.int64) if self.steps is None else np.asarray(self.steps, np.int64).reshape(-1)
@@ -268,7 +269,8 @@ class SpikeDelay(TokenShift):
         return state[:, 0], self._enter(state, inputs[0], self.steps)
 
     def to_nir(self, input_names):
-        return nir.Delay(delay=self.steps * self.dt, metadata={OP_KEY: self.kind, DT_KEY: self.dt})
+        return nir.Delay(delay=(self.steps * self.dt).reshape(tuple(self.shape) or (self.n,)),
+                         metadata={OP_KEY: self.kind, DT_KEY: self.dt})
 
     @classmethod
     def from_nir(cls, node: nir.Delay, ctx) -> "SpikeDelay":
@@ -293,7 +295,9 @@ class SpikeDelay(TokenShift):
                              f"delay must be a whole number of steps, at least one (choose dt with --dt)")
         if steps.size not in (1, width):
             raise ValueError(f"delay has {steps.size} values for {width} neurons")
-        return cls(width, dt, np.broadcast_to(whole.astype(np.int64), (width,)).copy())
+        shape = tuple(ctx.in_shape) if ctx.in_shape is not None and len(ctx.in_shape) > 1 else \
+            tuple(np.shape(node.delay)) if np.ndim(node.delay) > 1 else ()
+        return cls(width, dt, np.broadcast_to(whole.astype(np.int64), (width,)).copy(), shape)
 
     Q: ClassVar[type] = QDelay
 

@@ -154,6 +154,7 @@ class Scale(Op):
     kind: ClassVar[str] = "Scale"
     keeps_map: ClassVar[bool] = True
     scale: np.ndarray  # [n]
+    shape: tuple = ()  # the map it scales (C, H, W), when not a vector (its NIR form's type)
 
     @property
     def size(self) -> int:
@@ -164,12 +165,13 @@ class Scale(Op):
         return x * _t(self.scale, x), state
 
     def to_nir(self, input_names):
-        return nir.Scale(scale=self.scale)
+        return nir.Scale(scale=self.scale.reshape(tuple(self.shape) or (self.size,)))
 
     @classmethod
     def from_nir(cls, node: nir.Scale, ctx) -> "Scale":
         scale = _numpy(node.scale).reshape(-1)
-        return cls(np.broadcast_to(scale, (ctx.width,)).copy() if ctx.width else scale)
+        shape = tuple(ctx.in_shape) if ctx.in_shape is not None and len(ctx.in_shape) > 1 else ()
+        return cls(np.broadcast_to(scale, (ctx.width,)).copy() if ctx.width else scale, shape)
 
 
 
@@ -258,6 +260,7 @@ class Dense(Op):
     kind: ClassVar[str] = "Dense"
     arity: ClassVar[int | None] = None
     lowered: ClassVar[bool] = True
+    synapse: ClassVar[bool] = True
     # Lava's mixed-sign 8-bit weights, -256..254, are stored as halves (the quantizer keeps them symmetric, in
     # [-127, 127]; a netx file may use -256); exponents within the shifts the engines compute exactly; accumulators
     # of at most 63 bits
@@ -351,6 +354,14 @@ class Dense(Op):
     def ann_macs(q: QDense, tokens: int) -> int:
         out, inp = q.halves.shape[1:]
         return out * inp  # the unfolded Linear (token-shift ports share one matrix in the ANN)
+
+    @staticmethod
+    def stored_synapses(q: QDense) -> np.ndarray:
+        return q.halves  # one matrix per input port
+
+    @staticmethod
+    def dense_synops(q: QDense) -> int:
+        return int(q.halves.size)
 
     @staticmethod
     def accumulate(q: QDense, acc: np.ndarray, tally: Tally, step: int | None = None) -> np.ndarray:

@@ -16,7 +16,7 @@ from ..target import get_target
 from ..task import get_task
 from ..energy import EVENTS, EnergyModel, load_energy_model
 from ..graph import steps_per_token
-from ..ops import Dense, Op, SpikingAttention, Tally
+from ..ops import Op, SpikingAttention, Tally
 
 EVENT_FIELD = {"binary_synaptic_op": "binary_events", "graded_synaptic_op": "graded_events",
                "graded_message": "graded_messages", "neuron_update": "neuron_updates", "op_eval": "op_evals"}
@@ -90,7 +90,7 @@ def make_report(program, manifest: dict, run: Run, model: EnergyModel, *, placem
     for (name, node), row in zip(program.nodes.items(), totals):
         events = dict(zip(fields, row.tolist()))
         energy = sum(events[EVENT_FIELD[e]] * model.cost(e) for e in EVENTS)
-        if node.op_class is Dense:
+        if node.op_class.synapse:
             kind_in = "real-valued" if events["graded_events"] > 0 else "binary" if events["binary_events"] > 0 else "silent"
         else:
             kind_in = "-"
@@ -228,16 +228,18 @@ def neurobench(program, rows: list[NodeRow], summed: dict[str, float], footprint
     (recorded at export, ``footprint``).  Our deployed 8-bit synaptic weights are ``deployed_weight_bytes``."""
     spiking = [r for r in rows if r.per_step["neuron_updates"] and program.nodes[r.node].op_class.binary_output]
     updates = sum(r.per_step["neuron_updates"] for r in spiking)
-    dense_rows = [r for r in rows if program.nodes[r.node].op_class is Dense]
-    weights = [node.q.halves for node in program.nodes.values() if node.op_class is Dense]
+    dense_rows = [r for r in rows if program.nodes[r.node].op_class.synapse]
+    held = [node for node in program.nodes.values() if node.op_class.synapse]
+    weights = [node.op_class.stored_synapses(node.q) for node in held]
     synapses = sum(w.size for w in weights)
-    others = [r for r in rows if program.nodes[r.node].op_class is not Dense]
+    others = [r for r in rows if not program.nodes[r.node].op_class.synapse]
     return {
         "activation_sparsity": 1 - sum(r.per_step["spikes"] for r in spiking) / updates if updates else None,
         "effective_acs_per_step": float(sum(r.per_step["effective_binary_events"] for r in dense_rows)),
         "effective_macs_per_step": float(sum(r.per_step["effective_graded_events"] for r in dense_rows)),
         # NeuroBench's "Dense": every synapse of the same matrices, every step (each of a token's synthetic steps)
-        "dense_synops_per_step": float(synapses * steps_per_token(program.metadata)),
+        "dense_synops_per_step": float(sum(node.op_class.dense_synops(node.q) for node in held)
+                                       * steps_per_token(program.metadata)),
         "membrane_updates_per_step": float(updates),
         "connection_sparsity": 1 - sum(int(np.count_nonzero(w)) for w in weights) / synapses if synapses else None,
         "footprint": None if footprint is None else footprint.get("bytes"),

@@ -105,6 +105,7 @@ def compare_with_cpu(build, sim, tokens: list[int]) -> dict:
 
 def _lava_classes() -> SimpleNamespace:
     lava_compat.ensure_importable()
+    from lava.proc.conv.process import Conv
     from lava.proc.dense.process import Dense, DelayDense
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
@@ -114,7 +115,7 @@ def _lava_classes() -> SimpleNamespace:
 
     from .processes.node import NodeProcess
 
-    return SimpleNamespace(Dense=Dense, DelayDense=DelayDense, Sparse=Sparse, LIF=LIF, LIFReset=LIFReset, Source=Source,
+    return SimpleNamespace(Conv=Conv, Dense=Dense, DelayDense=DelayDense, Sparse=Sparse, LIF=LIF, LIFReset=LIFReset, Source=Source,
                            Sink=Sink, NodeProcess=NodeProcess,
                            csr_matrix=csr_matrix)
 

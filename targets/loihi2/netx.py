@@ -31,6 +31,7 @@ import numpy as np
 from neurocompile import fixed
 from neurocompile.ops import CALIBRATE, LIF, Dense
 from neurocompile.ops.cells import CUBA
+from neurocompile.ops.conv import ConvSynapse
 from neurocompile.ops.io import Output, SpikeInput
 from neurocompile.ops.neurons import SpikeDelay
 from neurocompile.quantize import Program, requantize
@@ -83,8 +84,8 @@ def folded_weights(program: Program, dense: str) -> np.ndarray | str:
     """The Dense's weights with each row's exponent folded in (``W 2^e``), when that is exact: integers netx stores as
     they are ([-256, 254]; even where signs are mixed, as Lava's 8-bit weights are) -- or the reason it is not."""
     q = program.nodes[dense].q
-    weights = 2 * q.halves[0].astype(np.int64)
-    exps = np.asarray(q.exps[0], np.int64)[:, None]
+    weights = 2 * (q.halves if program.nodes[dense].op_class is ConvSynapse else q.halves[0]).astype(np.int64)
+    exps = np.asarray(q.exps[0], np.int64).reshape(-1, *[1] * (weights.ndim - 1))
     down = np.maximum(-exps, 0)
     inexact = int(np.count_nonzero(weights % (np.int64(1) << down)))
     if inexact:
@@ -207,10 +208,11 @@ class NetxLayer:
     delays: np.ndarray | None
     recurrent: str | None
     lag: int
+    conv: bool = False  # its synapse is a convolution held as its kernel: a netx conv layer
 
     @property
     def kind(self) -> str:
-        return "dense_rec" if self.recurrent else "dense"
+        return "conv" if self.conv else "dense_rec" if self.recurrent else "dense"
 
 
 def network_layers(program: Program, weights: bool = True) -> list[NetxLayer] | dict[str, str]:
@@ -235,8 +237,9 @@ def network_layers(program: Program, weights: bool = True) -> list[NetxLayer] | 
         parts, steps, loop, sources = [], [], None, set()
         for name in node.inputs:
             syn = program.nodes[name]
-            src = program.nodes[syn.inputs[0]] if syn.op_class is Dense else None
-            if src is not None and src.op_class is SpikeDelay and src.inputs[0] == neuron and loop is None:
+            src = program.nodes[syn.inputs[0]] if syn.op_class.synapse else None
+            if src is not None and src.op_class is SpikeDelay and src.inputs[0] == neuron and loop is None \
+                    and syn.op_class is Dense:
                 loop = name
                 if np.any(src.q.steps != 1):
                     why[src.name] = "a recurrent delay of more than one step (netx's recurrent Dense has one)"
@@ -245,19 +248,22 @@ def network_layers(program: Program, weights: bool = True) -> list[NetxLayer] | 
                 steps.append(src.q.steps if src.op_class is SpikeDelay else np.zeros(syn.q.halves.shape[2], np.int64))
                 sources.add(src.inputs[0] if src.op_class is SpikeDelay else src.name)
             else:
-                why[name] = f"a {syn.kind} into {neuron}: a netx layer's synapses are Dense"
+                why[name] = f"a {syn.kind} into {neuron}: a netx layer's synapses are Dense or a convolution"
         if not parts or len(sources) != 1:
             why[neuron] = ("no synapse from the layer before" if not parts else
                            f"synapses from {len(sources)} layers; a netx layer reads one")
             break
         for name in parts + [loop] * bool(loop):
             q = program.nodes[name].q
-            if q.halves.shape[0] != 1 or not q.binary[0] or q.bias.any():
+            if len(q.binary) != 1 or not q.binary[0] or q.bias.any():
                 why[name] = ("a synapse with a bias (netx adds a layer's bias to the voltage; this one enters the "
                              "current)" if q.bias.any() else "a synapse on graded values or several inputs")
             used.update({name, *program.nodes[name].inputs})
         if loop and len(parts) > 1:
             why[neuron] = "a recurrent layer with synaptic delays (netx's dense_rec here takes none)"
+        convs = [name for name in parts if program.nodes[name].op_class is ConvSynapse]
+        if convs and (len(parts) > 1 or loop):
+            why[convs[0]] = "a convolution beside other synapses (netx's conv layer has one, and no delays)"
         used.add(neuron)
         chain.append((neuron, parts, steps, loop))
         neuron = sources.pop()
@@ -274,8 +280,11 @@ def network_layers(program: Program, weights: bool = True) -> list[NetxLayer] | 
         if lag and program.nodes[neuron].q.bias_mant.any():
             why[neuron] = (f"a biased neuron {lag} step(s) later in netx than here: netx integrates its bias from step "
                            f"0, before the input reaches it")
-        delays = _delay_matrix(program, parts, [s - 1 + extra for s in steps], why)
-        layers.append(NetxLayer(neuron, tuple(parts), delays, loop, lag))
+        conv = program.nodes[parts[0]].op_class is ConvSynapse
+        delays = None if conv else _delay_matrix(program, parts, [s - 1 + extra for s in steps], why)
+        if conv and any((s - 1 + extra).any() for s in steps):
+            why[parts[0]] = "a convolution reading delayed spikes (netx's conv layer has no delays)"
+        layers.append(NetxLayer(neuron, tuple(parts), delays, loop, lag, conv))
     for layer in layers:
         if weights:
             _check_weights(program, layer, why)
@@ -286,6 +295,9 @@ def network_layers(program: Program, weights: bool = True) -> list[NetxLayer] | 
         netx_bias = (q.bias_mant << q.bias_exp) >> BIAS_EXP
         if np.any(netx_bias << BIAS_EXP != q.bias_mant << q.bias_exp) or np.abs(netx_bias).max(initial=0) >= 1 << 12:
             why[layer.neuron] = "a bias netx's mantissa at exponent 6 does not hold"
+        per_channel = netx_bias.reshape(program.nodes[layer.dense[0]].q.shape[0], -1) if layer.conv else None
+        if per_channel is not None and np.any(per_channel != per_channel[:, :1]):
+            why[layer.neuron] = "a bias that differs within a channel (netx gives a conv layer's bias per channel)"
     return why or layers
 
 
@@ -346,32 +358,46 @@ def align_network(graph, program: Program) -> tuple[Program, list[str]]:
 
 
 def write_network(path: Path, program: Program) -> None:
-    """The whole program as one netx network (``network_layers``): per layer ``dense`` or ``dense_rec`` with the
-    folded integer weights, the layer's bias at netx's exponent 6, and a CUBA neuron (``iDecay`` = du + 1)."""
+    """The whole program as one netx network (``network_layers``): per layer ``dense``, ``dense_rec`` or ``conv``
+    (kernel [out, in / groups, kh, kw], stride, padding and dilation as (y, x), groups; a ``flatten`` before a dense
+    layer that reads maps, an ``input`` layer of the maps' shape before a first conv) with the folded integer weights,
+    the layer's bias at netx's exponent 6, and a CUBA neuron (``iDecay`` = du + 1)."""
     layers = network_layers(program)
     if isinstance(layers, dict):
         raise ValueError("; ".join(f"{name}: {why}" for name, why in layers.items()))
+    groups: list[dict] = []
+    if layers[0].conv:
+        groups.append({"type": "input", "shape": np.array(program.nodes[layers[0].dense[0]].q.in_shape)})
+    for before, layer in zip([None, *layers], layers):
+        q = program.nodes[layer.neuron].q
+        if before is not None and before.conv and not layer.conv:
+            groups.append({"type": "flatten"})
+        group = {"type": layer.kind, "weight": sum(folded_weights(program, name) for name in layer.dense)}
+        if layer.conv:
+            k = program.nodes[layer.dense[0]].q
+            group.update(shape=np.array(k.shape), stride=np.array(k.stride), padding=np.array(k.padding),
+                         dilation=np.array(k.dilation), groups=k.groups)
+        else:
+            group["shape"] = np.array([q.n])
+        if layer.recurrent:
+            group["weight_rec"] = folded_weights(program, layer.recurrent)
+        if layer.delays is not None:
+            group["delay"] = layer.delays
+        bias = (q.bias_mant << q.bias_exp) >> BIAS_EXP
+        if bias.any():  # a conv layer's per channel (netx broadcasts it over its (x, y, c) neurons)
+            group["bias"] = bias.reshape(group["shape"][0], -1)[:, 0] if layer.conv else bias
+        group["neuron"] = {"type": "CUBA", "iDecay": int(q.du[0]) + 1, "vDecay": int(q.dv[0]),
+                           "vThMant": int(q.vth[0]), "refDelay": 1, "gradedSpike": False}
+        groups.append(group)
     with h5py.File(path, "w") as f:
-        for i, layer in enumerate(layers):
-            q = program.nodes[layer.neuron].q
+        for i, group in enumerate(groups):
             g = f.create_group(f"layer/{i}")
-            g["type"] = np.bytes_(layer.kind)
-            g["shape"] = np.array([q.n])
-            g["weight"] = sum(folded_weights(program, name) for name in layer.dense)
-            if layer.delays is not None:
-                g["delay"] = layer.delays
-            if layer.recurrent:
-                g["weight_rec"] = folded_weights(program, layer.recurrent)
-            bias = (q.bias_mant << q.bias_exp) >> BIAS_EXP
-            if bias.any():
-                g["bias"] = bias
-            neuron = g.create_group("neuron")
-            neuron["type"] = np.bytes_("CUBA")
-            neuron["iDecay"] = int(q.du[0]) + 1
-            neuron["vDecay"] = int(q.dv[0])
-            neuron["vThMant"] = int(q.vth[0])
-            neuron["refDelay"] = 1
-            neuron["gradedSpike"] = False
+            for key, value in group.items():
+                if key == "neuron":
+                    for k, v in value.items():
+                        g[f"neuron/{k}"] = np.bytes_(v) if isinstance(v, str) else v
+                else:
+                    g[key] = np.bytes_(value) if isinstance(value, str) else value
 
 
 def network_status(program: Program) -> dict:
@@ -406,16 +432,26 @@ def run_network(path: Path, spikes: np.ndarray, steps: int) -> list[np.ndarray]:
     data = np.zeros((spikes.shape[1], steps), np.int64)
     data[:, :spikes.shape[0]] = spikes.T
     source = Source(data=data)
-    source.s_out.connect(net.inp)
+    _flat_to(source.s_out, net.inp.shape).connect(net.inp)  # netx's maps are (x, y, c); ours C x H x W, flat
     sinks = []
     for block in net.layers:
-        sinks.append(Sink(shape=block.out.shape, buffer=steps))
-        block.out.connect(sinks[-1].a_in)
+        sinks.append(Sink(shape=(int(np.prod(block.out.shape)),), buffer=steps))
+        _flat_from(block.out).connect(sinks[-1].a_in)
     try:
         net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         return [sink.data.get().astype(np.int64).T for sink in sinks]
     finally:
         net.stop()
+
+
+def _flat_to(port, shape: tuple[int, ...]):
+    """A flat C x H x W port as netx's (x, y, c) maps (or as it is, for a flat shape)."""
+    return port if len(shape) == 1 else port.reshape(tuple(shape[::-1])).transpose([2, 1, 0])
+
+
+def _flat_from(port):
+    """netx's (x, y, c) maps as our flat C x H x W order (a flat port as it is)."""
+    return port if len(port.shape) == 1 else port.transpose([2, 1, 0]).reshape((int(np.prod(port.shape)),))
 
 
 def compare_network(path: Path, program: Program, spikes: np.ndarray, recorded: dict[str, list[np.ndarray]]) -> dict:

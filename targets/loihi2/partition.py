@@ -1,7 +1,8 @@
 """Partition stage: an integer Program -> a Placement of every population and weight block on cores and chips.
 
 Loihi-style placement: a Dense's synapses live in the core of the neurons they feed, so a Dense node is a
-population of ``out`` neurons whose rows carry ``ports x in`` 8-bit weights each; rows are split across
+population of ``out`` neurons whose rows carry ``ports x in`` 8-bit weights each (a convolution held as its kernel:
+the kernel once per core, spread over its neurons -- ``rules._kernel_row_bytes``); rows are split across
 cores where a core fills up.  Neuron programs (LIF, gates, products, adds, token shifts and mixes, WKV as a
 neuron program) are populations without synapses.  LayerNorm (and WKV in its x86 form) runs on the chip's
 embedded x86 cores, on the chip where most of its input lives; token look-up and logits on the host.
@@ -22,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 
 from neurocompile.errors import UserError
 from neurocompile.graph import steps_per_token
-from neurocompile.ops import Dense
 from neurocompile.quantize import Program
 
 from . import rules
@@ -151,7 +151,7 @@ def check_payload(program: Program, spec: ResourceSpec) -> None:
 
 def check_weights(program: Program, spec: ResourceSpec) -> None:
     for node in program.nodes.values():
-        if node.op_class is Dense and node.q.halves.dtype.name != "int8":
+        if node.op_class.synapse and node.q.halves.dtype.name != "int8":
             raise UserError(f"layer {node.name}: weights exceed 8 bits; the quantizer should not produce this (a bug)")
 
 
@@ -183,8 +183,7 @@ def _populations(program: Program) -> tuple[list[tuple[str, int, int]], list[str
     for name, node in program.nodes.items():
         placement = rules.placement(node.op_class)
         if placement == "synapse":
-            ports, out, inp = node.q.halves.shape
-            populations.append((name, out, ports * inp * program.spec.weight_bits // 8))
+            populations.append((name, program.width(name), rules.rule(node.op_class).row_bytes(node.q, program.spec.weight_bits)))
         elif placement == "neuron":
             populations.append((name, rules.neurons(program, name), 0))
         elif placement == "embedded_cpu":

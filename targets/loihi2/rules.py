@@ -71,15 +71,18 @@ class Rule:
     check: Callable[[QNode, Any], None] = _no_check  # the op's design rule against the ResourceSpec (raises UserError)
     neurons: Callable[[Any], int] | None = None  # neurons the op occupies, from its Q (None: one per output value)
     eval_cost: float = 1.0  # neuron ops one evaluation costs a neurocore (the timing model; a LIF update is one)
+    # a synapse population's synaptic memory per neuron, in bytes, from its Q and the weight bits (placement 'synapse')
+    row_bytes: Callable[[Any, int], int] | None = None
 
 
 RULES: dict[type[Op], Rule] = {}  # keyed by the op's class: a misspelt op fails at import
 
 
 def lowering(op: type[Op], placement: str, delay: int = 0, check: Callable[[QNode, Any], None] = _no_check,
-             neurons: Callable[[Any], int] | None = None, eval_cost: float = 1.0):
+             neurons: Callable[[Any], int] | None = None, eval_cost: float = 1.0,
+             row_bytes: Callable[[Any, int], int] | None = None):
     def register(fn: Callable[[LavaGraph, str, QNode], None]):
-        RULES[op] = Rule(placement, fn, delay, check, neurons, eval_cost)
+        RULES[op] = Rule(placement, fn, delay, check, neurons, eval_cost, row_bytes)
         return fn
 
     return register
@@ -252,7 +255,13 @@ def row_groups(q, port: int, slices: list[tuple[int, int]]) -> list[tuple[int, i
     return groups
 
 
-@lowering(ops.Dense, "synapse", delay=1)  # Lava's Dense delivers one step late
+def _matrix_row_bytes(q, weight_bits: int) -> int:
+    """A Dense's row: one weight per input, per port."""
+    ports, _, inputs = q.halves.shape
+    return ports * inputs * weight_bits // 8
+
+
+@lowering(ops.Dense, "synapse", delay=1, row_bytes=_matrix_row_bytes)  # Lava's Dense delivers one step late
 def _dense(g: LavaGraph, name: str, node: QNode) -> None:
     """One Lava synapse process per input port and per core slice (a Sparse holding that slice's rows, or a
     Dense for a whole matrix), 8-bit weights with the rows' weight_exp, graded ports with 24-bit messages;
@@ -283,6 +292,34 @@ def _dense(g: LavaGraph, name: str, node: QNode) -> None:
         g.outputs[node.inputs[port]].connect(synapses.s_in)
         synapses.a_out.connect(receiver.in0)
         g.processes += 1
+    g.outputs[name], g.heads[name] = receiver.out, receiver
+
+
+def _kernel_row_bytes(q, weight_bits: int) -> int:
+    """A convolution stores its kernel once per core for the output channels it holds (weight sharing, as Intel's
+    compiler places PilotNet's conv layers on few cores); spread over the channel's neurons, at least a byte each
+    (an assumption: Loihi 2's convolutional synapse encoding is not published in this detail)."""
+    per_channel = int(np.prod(q.halves.shape[1:])) * weight_bits // 8
+    return max(1, -(-per_channel // int(np.prod(q.shape[1:]))))
+
+
+@lowering(ops.ConvSynapse, "synapse", delay=1, row_bytes=_kernel_row_bytes)  # Lava's Conv sends one step late
+def _conv(g: LavaGraph, name: str, node: QNode) -> None:
+    """Lava's own Conv process on the whole map (its input C x H x W held flat here, Lava's (X, Y, C) by a reshape
+    and a transpose of the port; Lava convolves, so the kernel goes in flipped and as (C_out, W, H, C_in)), its
+    24-bit sums into one NodeProcess, the receiving neurons' side (the weight exponent's shift, the bias)."""
+    q, width = node.q, g.program.width(name)
+    if g.synaptic_delays.get(node.inputs[0]) is not None:
+        raise UserError(f"layer {name}: a convolution reading delayed spikes; Lava's Conv process has no delays "
+                        f"(the cpu engine runs this build)")
+    receiver = g.node_process(name, node, [(width,)], input_delays=[0], accumulate_only=True)
+    c, h, w = q.in_shape
+    conv = g.lava.Conv(weight=(2 * q.halves[:, :, ::-1, ::-1].astype(np.int32)).transpose(0, 3, 2, 1),
+                       input_shape=(w, h, c), stride=q.stride[::-1], padding=q.padding[::-1],
+                       dilation=q.dilation[::-1], groups=q.groups, name=f"{name}.conv")
+    g.outputs[node.inputs[0]].reshape((c, h, w)).transpose([2, 1, 0]).connect(conv.s_in)
+    conv.a_out.transpose([2, 1, 0]).reshape((width,)).connect(receiver.in0)
+    g.processes += 1
     g.outputs[name], g.heads[name] = receiver.out, receiver
 
 

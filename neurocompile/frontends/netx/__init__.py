@@ -46,6 +46,7 @@ from ...ops.base import MAX_NEURONS
 from ...ops.cells import QCUBA, EulerCubaLIF
 from ...ops.io import Output, SpikeInput
 from ...ops.neurons import QDelay, SpikeDelay
+from ...ops.conv import Conv2d, Flatten, QConv
 from ...ops.synapses import Linear, QDense
 
 BIAS_EXP = 6  # netx: the layer's bias is Lava's bias_mant, at bias_exp 6
@@ -76,6 +77,8 @@ class Layer:
     exponent: int = 0  # ... and the exponent the accumulated sum is shifted by (floor)
     recurrent: np.ndarray | None = None  # dense_rec: [out, out] int8 halves of the weights from its own spikes
     delays: np.ndarray | None = None  # [out, in] synaptic delays in steps beyond Lava's Dense's one (netx's DelayDense)
+    conv: Conv2d | None = None  # a conv layer's geometry (its ``halves`` are then the kernel's: [out, in / groups, kh, kw])
+    maps: tuple = ()  # the C x H x W maps its neurons form (an input or conv layer's), when not a vector
 
     @property
     def name(self) -> str:
@@ -177,7 +180,7 @@ def _layers(path: Path, groups) -> list[Layer]:
             if neuron is not None:  # netx's Input block applies neither the layer's weight nor its bias (a program
                 # may set bias_mant after loading, as PilotNet's benchmark feeds its frame): the neuron as netx builds it
                 neuron = replace(neuron, bias_mant=np.zeros(size, np.int64))
-            layers.append(Layer(i, "input", size, neuron))
+            layers.append(Layer(i, "input", size, neuron, maps=tuple(int(v) for v in shape) if shape.size == 3 else ()))
             width, maps = size, tuple(int(v) for v in shape)
             continue
         if neuron is None:
@@ -187,8 +190,9 @@ def _layers(path: Path, groups) -> list[Layer]:
         if weight is None:
             raise UserError(f"{path}: {where}: no weight")
         if kind == "conv":
-            halves = _conv(path, where, g, weight, maps, tuple(int(v) for v in shape))
-            layers.append(Layer(i, kind, size, neuron, *halves))
+            conv = _conv(path, where, g, weight, maps, tuple(int(v) for v in shape))
+            layers.append(Layer(i, kind, size, neuron, *_whole(path, where, np.rint(conv.weight).astype(np.int64), 0),
+                                conv=conv, maps=tuple(int(v) for v in shape)))
             width, maps = size, tuple(int(v) for v in shape)
             continue
         weight = weight.reshape(size, -1) if weight.ndim == 1 else weight
@@ -241,12 +245,14 @@ def _neuron(path: Path, where: str, g, size: int, channels: int | None = None) -
         bias = np.repeat(bias, size // channels)
     if bias.size not in (1, size):
         raise UserError(f"{path}: {where}: bias has {bias.size} values for {size} neurons")
-    limits = {"iDecay": (1, fixed.DECAY_UNITY), "vDecay": (1, fixed.DECAY_UNITY), "vThMant": (1, (1 << 17) - 1)}
+    # vDecay 0: a voltage that never decays (PilotNet's output layer), exact in the program, read in the float graph
+    # with Loihi's smallest leak (``_float_neuron``); a current that never decays (iDecay 0) has no Lava du
+    limits = {"iDecay": (1, fixed.DECAY_UNITY), "vDecay": (0, fixed.DECAY_UNITY), "vThMant": (1, (1 << 17) - 1)}
     for key, (low, high) in limits.items():
         bad = (values[key] < low) | (values[key] > high)
         if bad.any():
-            never = "" if values[key][bad][0] != 0 else " (a state that never decays is no NIR CubaLIF: not read in " \
-                "this version)" if key != "vThMant" else " (a threshold of 0 fires whenever v > 0: this version's " \
+            never = "" if values[key][bad][0] != 0 else " (a current that never decays: Lava's du = iDecay - 1 would " \
+                "be -1)" if key != "vThMant" else " (a threshold of 0 fires whenever v > 0: this version's " \
                 "neurons take a threshold of at least 1)"
             raise UserError(f"{path}: {where}: neuron {key} is {int(values[key][bad][0])}; Lava takes {low}..{high}"
                             f"{never}")
@@ -279,13 +285,11 @@ def _delays(path: Path, where: str, dataset, shape: tuple[int, int]) -> np.ndarr
 
 
 def _conv(path: Path, where: str, g, weight: np.ndarray, maps: tuple[int, ...] | None,
-          shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+          shape: tuple[int, ...]) -> Conv2d:
     """A conv layer as netx builds it: Lava's Conv process on the file's kernel (netx flips it and Lava convolves:
     PyTorch's correlation on C x H x W, the kernel as the file holds it [out, in / groups, kh, kw]), the integer
-    weights as they are (Lava's Conv applies no exponent and no truncation), its sum one step late.  Unrolled here
-    into the Dense it is (exact; its zeros counted as synaptic memory, as for NIR convolutions)."""
-    from ...ops.conv import Conv2d
-
+    weights as they are (Lava's Conv applies no exponent and no truncation), its sum one step late: the convolution
+    with the file's integers as its weights, held as its kernel (``ConvSynapse``)."""
     if maps is None or len(maps) != 3:
         raise UserError(f"{path}: {where}: a convolution needs the C x H x W maps before it (give the file an input "
                         f"layer with its shape, as netx then needs input_shape too)")
@@ -305,16 +309,11 @@ def _conv(path: Path, where: str, g, weight: np.ndarray, maps: tuple[int, ...] |
                         f"have {maps[0]}")
     if np.abs(weight).max() > 256:
         raise UserError(f"{path}: {where}: weights beyond Lava's 8-bit range ({int(np.abs(weight).max())})")
-    try:
-        op = Conv2d(weight.astype(np.float64), np.zeros(weight.shape[0]), maps, geometry["stride"],
-                    geometry["padding"], geometry["dilation"], groups)
-        op.check_size()
-    except ValueError as exc:
-        raise UserError(f"{path}: {where}: {exc}") from None
-    if tuple(op.shape) != shape:
+    op = Conv2d(weight.astype(np.float64), np.zeros(weight.shape[0]), maps, geometry["stride"],
+                geometry["padding"], geometry["dilation"], groups)
+    if min(op.shape) < 1 or tuple(op.shape) != shape:
         raise UserError(f"{path}: {where}: the convolution gives maps {list(op.shape)}, the file says {list(shape)}")
-    unrolled = np.rint(op.synapse_form()[0]).astype(np.int64)
-    return _whole(path, where, unrolled, 0)
+    return op
 
 
 def _whole(path: Path, where: str, lava: np.ndarray, s: int) -> tuple[np.ndarray, int]:
@@ -363,35 +362,45 @@ def import_netx(path: Path):
 
     layers = read_netx(path)
     graph = Graph(metadata={"neurocompile.family": "netx", "neurocompile.dt": "1.0", "neurocompile.reset": "zero"})
-    width = layers[0].size if layers[0].halves is None else int(layers[0].halves.shape[1])
-    graph.add("input", SpikeInput(width))
-    nodes = [QNode("input", "SpikeInput", (), 0, QSpikeInput(width, (width,)))]
+    first = next(layer for layer in layers if layer.halves is not None)
+    width = layers[0].size if layers[0].halves is None else int(np.prod(first.conv.in_shape)) if first.conv else int(first.halves.shape[1])
+    maps = layers[0].maps if layers[0].halves is None else first.conv.in_shape if first.conv else ()
+    graph.add("input", SpikeInput(width, maps))
+    nodes = [QNode("input", "SpikeInput", (), 0, QSpikeInput(width, tuple(maps) or (width,)))]
     prev = "input"
     for layer in layers:
         if layer.neuron is None:
             continue  # an input layer of a shape only
-        if layer.halves is None:  # an input layer: the input reaches the neuron as it is (an identity synapse)
-            halves, exponent = np.eye(layer.size, dtype=np.int8), -1
-        else:
-            halves, exponent = layer.halves, layer.exponent
         synapse = f"{layer.name}.synapse"
-        weights = 2.0 * halves.astype(np.float64) * 2.0 ** exponent
-        if layer.halves is None:
-            graph.add(synapse, Linear(weights), prev)
-            nodes.append(QNode(synapse, "Dense", (prev,), 0, _dense(halves, exponent)))
+        if layer.halves is None and layer.maps:  # an input layer: the input reaches the neuron as it is -- an
+            # identity synapse: on maps a one-by-one kernel, channel to same channel (a weight of 1: halves 1 at
+            # exponent -1; not grouped, which NIR's type inference does not follow)
+            eye = np.eye(layer.maps[0])[:, :, None, None]
+            identity = Conv2d(eye, np.zeros(layer.maps[0]), layer.maps)
+            graph.add(synapse, identity, prev)
+            nodes.append(QNode(synapse, "ConvSynapse", (prev,), 0, _kernel(identity, eye.astype(np.int8), -1)))
             synapses = (synapse,)
-        else:  # Lava's Dense: one step late; a DelayDense: the synapses of delay d, d steps later still
+        elif layer.halves is None:  # ... on a vector, the identity matrix
+            graph.add(synapse, Linear(np.eye(layer.size)), prev)
+            nodes.append(QNode(synapse, "Dense", (prev,), 0, _dense(np.eye(layer.size, dtype=np.int8), -1)))
+            synapses = (synapse,)
+        else:  # Lava's Dense and Conv: one step late; a DelayDense: the synapses of delay d, d steps later still
             synapses = ()
-            delays = np.zeros(halves.shape, np.int64) if layer.delays is None else layer.delays
             width = graph.nodes[prev].op.size
-            for d in np.unique(np.where(halves != 0, delays, 0)):
+            reads, flat = (layer.conv.in_shape if layer.conv else ()), prev
+            if not layer.conv and len(getattr(graph.nodes[prev].op, "shape", ())) > 1:  # maps read as a vector (the
+                flat = graph.add(f"{layer.name}.flatten", Flatten(tuple(graph.nodes[prev].op.shape)), prev)  # float graph's NIR types)
+            exponent = layer.exponent
+            parts = _delay_parts(layer) if layer.conv is None else [(0, layer.halves)]
+            for d, part in parts:
                 suffix = f"{d}" if d else ""
                 delayed, name = f"{layer.name}.delay{suffix}", f"{synapse}{suffix}"
-                part = np.where(delays == d, halves, 0).astype(np.int8)
-                graph.add(delayed, SpikeDelay(width, 1.0, np.full(width, 1 + d)), prev)
-                graph.add(name, Linear(2.0 * part.astype(np.float64) * 2.0 ** exponent), delayed)
+                graph.add(delayed, SpikeDelay(width, 1.0, np.full(width, 1 + d), reads), flat)
+                real = 2.0 * part.astype(np.float64) * 2.0 ** exponent
+                graph.add(name, Linear(real) if layer.conv is None else replace(layer.conv, weight=real), delayed)
                 nodes += [QNode(delayed, "SpikeDelay", (prev,), 0, QDelay(np.full(width, 1 + d, np.int64))),
-                          QNode(name, "Dense", (delayed,), 0, _dense(part, exponent))]
+                          QNode(name, "Dense", (delayed,), 0, _dense(part, exponent)) if layer.conv is None else
+                          QNode(name, "ConvSynapse", (delayed,), 0, _kernel(layer.conv, part, exponent))]
                 synapses += (name,)
         if layer.recurrent is not None:  # its own spikes, one step late (Lava's Dense), through the second matrix
             loop, recurrent = f"{layer.name}.recurrent.delay", f"{layer.name}.recurrent"
@@ -400,7 +409,7 @@ def import_netx(path: Path):
             nodes += [QNode(loop, "SpikeDelay", (layer.name,), 0, QDelay(np.ones(layer.size, np.int64))),
                       QNode(recurrent, "Dense", (loop,), 0, _dense(layer.recurrent, exponent))]
             synapses += (recurrent,)
-        graph.add(layer.name, _float_neuron(layer.neuron), *synapses)
+        graph.add(layer.name, _float_neuron(layer.neuron, layer.maps), *synapses)
         n = layer.neuron
         nodes.append(QNode(layer.name, "CUBA", synapses, 0,
                            QCUBA(n.du, n.dv, n.vth, n.bias_mant, np.full(layer.size, BIAS_EXP, np.int64), False)))
@@ -409,8 +418,24 @@ def import_netx(path: Path):
     nodes.append(QNode("output", "Output", (prev,), 0, QOutput(0)))
     program = Program({node.name: node for node in nodes}, NUMERIC, {"family": "netx"})
     info = {"layers": [{"layer": layer.index, "type": layer.kind, "neurons": layer.size,
-                        **({"weight_exponent": layer.exponent} if layer.halves is not None else {})} for layer in layers]}
+                        **({"weight_exponent": layer.exponent} if layer.halves is not None else {})} for layer in layers],
+            "float_graph": [f"layer {layer.index}: vDecay 0 (a voltage that never decays, exact in the integer program) "
+                            f"is read in graph.nir with Loihi's smallest leak, 1/4096 per step (NIR's CubaLIF has no "
+                            f"non-leaky form)" for layer in layers if layer.neuron is not None and not layer.neuron.dv.all()]}
     return graph, program, info
+
+
+def _delay_parts(layer: Layer) -> list[tuple[int, np.ndarray]]:
+    """A dense layer's synapses by delay: (d, the halves of the synapses of delay d, the others zero)."""
+    delays = np.zeros(layer.halves.shape, np.int64) if layer.delays is None else layer.delays
+    return [(int(d), np.where(delays == d, layer.halves, 0).astype(np.int8))
+            for d in np.unique(np.where(layer.halves != 0, delays, 0))]
+
+
+def _kernel(conv: Conv2d, halves: np.ndarray, exponent: int) -> QConv:
+    """A conv layer on spikes: Lava's integer kernel (2 x halves), the sum shifted by `exponent`."""
+    geometry = np.array([*conv.in_shape, *conv.stride, *conv.padding, *conv.dilation, conv.groups], np.int64)
+    return QConv(halves, exponent, geometry, fixed.STATE_BITS, np.zeros(halves.shape[0], np.int64))
 
 
 def _dense(halves: np.ndarray, exponent: int) -> QDense:
@@ -420,17 +445,17 @@ def _dense(halves: np.ndarray, exponent: int) -> QDense:
                   np.zeros(n, np.int64))
 
 
-def _float_neuron(n: Neuron) -> EulerCubaLIF:
+def _float_neuron(n: Neuron, maps: tuple = ()) -> EulerCubaLIF:
     """The netx neuron as NIR's CubaLIF at dt = 1 step, in Lava's units: ``a_s = (du + 1) / 4096``,
     ``a_m = dv / 4096``, the input gain ``2^6`` (Lava's ``a_in << 6``), ``v_leak a_m`` = the bias, threshold
     ``vth << 6`` -- whose ``neuron_form`` is the program's CUBA neuron."""
     a_s = (n.du + 1) / fixed.DECAY_UNITY
-    a_m = n.dv / fixed.DECAY_UNITY
+    a_m = np.maximum(n.dv, 1) / fixed.DECAY_UNITY  # no leak (vDecay 0): NIR's CubaLIF has none; the smallest, 1/4096
     ones = np.ones(n.du.shape[0])
     bias = (n.bias_mant << BIAS_EXP).astype(np.float64)
     return EulerCubaLIF(tau_syn=1 / a_s, tau_mem=1 / a_m, r=1 / a_m, v_leak=bias / a_m,
                         v_threshold=(n.vth << fixed.VTH_SHIFT).astype(np.float64), v_reset=0 * ones,
-                        w_in=(1 << fixed.ACT_SHIFT) / a_s, dt=1.0, reset="zero")
+                        w_in=(1 << fixed.ACT_SHIFT) / a_s, dt=1.0, reset="zero", shape=tuple(maps))
 
 
 __all__ = ["Layer", "Neuron", "import_netx", "is_netx_file", "read_netx"]
