@@ -78,7 +78,7 @@ def read_build(path: str | Path) -> Build:
 CHECKPOINT_OPTIONS = ("v_threshold", "config", "tokenizer_path", "calibration_text", "calibration_source",
                       "calibration_tokens", "payload_bits", "block_rows", "system", "token_shift", "extension_ops")
 NIR_OPTIONS = ("dt", "reset", "calibration", "rate", "steps", "payload_bits", "block_rows", "system")
-NETX_OPTIONS = ("system",)
+NETX_OPTIONS = ("system", "reset_interval", "reset_offset")
 
 
 def export(model: Any = None, target: str = "loihi2", output: str | Path | None = None, *, sample_input: Any = None,
@@ -89,7 +89,7 @@ def export(model: Any = None, target: str = "loihi2", output: str | Path | None 
     `sample_input`, one step's input).  `options`: those of ``neurocompile export``, checked as the command line
     checks them -- checkpoints: v_threshold, config, tokenizer_path, calibration_text, calibration_tokens,
     token_shift, extension_ops; NIR: dt, reset, calibration (an .npz raster), rate, steps; both: payload_bits,
-    block_rows, system."""
+    block_rows, system; netx: system, reset_interval, reset_offset (as ``netx.hdf5.Network`` takes them)."""
     import nir
 
     from .frontends.netx import is_netx_file

@@ -76,6 +76,8 @@ RANGES = {
     "max_tokens": Range(int, 0, 10**10),
     "workers": Range(int, 1, 1024),
     "warmup": Range(int, 0, 10**8),
+    "reset_interval": Range(int, 1, 2**24),
+    "reset_offset": Range(int, 0, 2**24),
 }
 CHOICES = {"reset": ("zero", "subtract"), "token_shift": ("fold", "delay")}
 

@@ -211,15 +211,19 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
     return _place_and_write(target, system, graph, program, None, manifest, out, start, quiet)
 
 
-def export_netx(path: Path, target_name: str, out: Path, *, system: str | None = None, quiet: bool = False) -> dict:
+def export_netx(path: Path, target_name: str, out: Path, *, system: str | None = None, reset_interval: int | None = None,
+                reset_offset: int | None = None, quiet: bool = False) -> dict:
     """A lava-dl netx network (``.net``) -> a spike-train build whose program is the file's own integers (nothing is
-    calibrated or quantized again: ``frontends/netx``), placed for the target."""
+    calibrated or quantized again: ``frontends/netx``), placed for the target.  `reset_interval`, `reset_offset`:
+    as ``netx.hdf5.Network`` takes them (every layer's state cleared each interval, a step later per layer)."""
     from .frontends.netx import import_netx
 
     target, spec = _setup(target_name, out, None, None, system)
     start = time.perf_counter()
     raw = files.read_user_file(path, "the netx file")  # hashed as read; h5py reads the same path
-    graph, program, info = import_netx(path)
+    if reset_offset is not None and reset_interval is None:
+        raise UserError("--reset-offset: the phase of --reset-interval; give the interval too")
+    graph, program, info = import_netx(path, reset_interval, reset_offset or 0)
     program = replace(program, spec=spec, metadata={**program.metadata, "target": target.name})
     _progress(f"read {len(info['layers'])} netx layers into {len(program.nodes)} nodes", quiet)
     _check_runs(program, path, "spikes")

@@ -95,7 +95,8 @@ def lif(draw, n, periodic=False):
 
 @st.composite
 def cuba(draw, n, voltage=False):
-    """Per-neuron decays, thresholds and biases, reset to zero or by subtraction, inputs summed."""
+    """Per-neuron decays, thresholds and biases, reset to zero or by subtraction, inputs summed; some cleared
+    periodically (netx's reset_interval) at a phase."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     du, dv = rng.integers(0, 4096, n), rng.integers(0, 4096, n)
     mant, exp = rng.integers(-(1 << 12) + 1, 1 << 12, n), rng.integers(0, 8, n)
@@ -103,7 +104,9 @@ def cuba(draw, n, voltage=False):
     sources = [draw(st.sampled_from(["x", "xs"])) for _ in range(draw(st.integers(1, 3)))]
     if voltage:
         return QCUBAVoltage(du, dv, mant, exp), sources
-    return QCUBA(du, dv, rng.integers(1, 2**17, n), mant, exp, draw(st.booleans())), sources
+    period = draw(st.sampled_from([0, 0, 1, 3, 5]))
+    phase = draw(st.integers(0, max(period - 1, 0)))
+    return QCUBA(du, dv, rng.integers(1, 2**17, n), mant, exp, draw(st.booleans()), period, phase), sources
 
 
 @st.composite

@@ -345,3 +345,55 @@ def test_the_weights_are_what_netx_and_lava_make_of_them(tmp_path):
     odd = np.array([[201, -3, 1, 0, 0, 0]] * 5, np.float32)  # mixed, 201 > 127 and odd: 9 bits
     _hand_written(path, lambda f: _replace(f, "layer/0/weight", odd))
     assert "need 9 bits" in _refused(path)
+
+
+RESETS = [(0, (20, 16, 5), 6, 0, -1), (1, (12, 24, 18, 6), 5, 3, -1), (5, (10, 16, 12, 4), 7, 2, 1)]
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("seed, sizes, interval, offset, recurrent", RESETS, ids=[f"reset{n[0]}" for n in RESETS])
+def test_a_reset_interval_clears_every_layer_as_netx_does(tmp_path, seed, sizes, interval, offset, recurrent):
+    """netx's reset_interval / reset_offset (Lava's LIFReset, each layer a step later): our engine clears every layer
+    at the steps netx does -- spike for spike with netx in Lava, every layer -- and without them it would not."""
+    from neurocompile.targets.loihi2.netx import run_network
+
+    path = tmp_path / "network.net"
+    _slayer_network(path, seed, sizes, False, True, recurrent)
+    T = 40
+    x = (np.random.default_rng(seed + 3).random((T, sizes[0])) < 0.3).astype(np.int64)
+    theirs = run_network(path, x, T, reset={"reset_interval": interval, "reset_offset": offset})
+
+    def ours(*reset):
+        _, program, _ = import_netx(path, *reset)
+        neurons = [name for name, node in program.nodes.items() if node.kind == "CUBA"]
+        sim = Simulator(program, 1, record=neurons)
+        for t in range(T):
+            sim.step(x[t][None])
+        return [np.stack(sim.recorded[name])[:, 0] for name in neurons]
+
+    cleared, never = ours(interval, offset), ours()
+    for k, (a, b) in enumerate(zip(cleared, theirs)):
+        assert 0 < b.sum() < b.size, k
+        np.testing.assert_array_equal(a, b, err_msg=f"layer {k}")
+    assert any(not np.array_equal(a, b) for a, b in zip(never, theirs))
+
+
+@pytest.mark.lava
+def test_a_reset_interval_build_runs_in_lava_and_goes_back_to_netx(tmp_path, capsys):
+    """`export --reset-interval 6 --reset-offset 1`: Lava's LIFReset in our process graph equals the cpu engine, and
+    the written network.net, loaded by netx with the same arguments, fires as ours."""
+    path = tmp_path / "network.net"
+    _slayer_network(path, 2, (14, 20, 6), False, True)
+    out = tmp_path / "b"
+    assert main(["export", str(path), "--target", "loihi2", "-o", str(out), "--reset-interval", "6",
+                 "--reset-offset", "1"]) == 0
+    assert "load it with reset_interval=6, reset_offset=1" in capsys.readouterr().out
+    assert main(["raster", str(out), "-o", str(tmp_path / "in.npz"), "--steps", "30", "--rate", "0.3"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(out), "--input-spikes", str(tmp_path / "in.npz"), "--engine", "lava", "--json"]) == 0
+    lava = json.loads(capsys.readouterr().out)["lava"]
+    assert lava["identical"] and len(lava["netx_identical"]) == 2 and all(lava["netx_identical"].values()), lava
+    assert main(["export", str(path), "-o", str(tmp_path / "c"), "--reset-offset", "1"]) == 2
+    assert "give the interval too" in capsys.readouterr().err
+    assert main(["export", "-o", str(tmp_path / "d"), "--reset-interval", "4"]) == 2
+    assert "--reset-interval: for lava-dl netx networks" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Benchmarks: our bit-accurate simulator against its peers, measured side by side in one run.
 
-    python tools/benchmark.py [--tokens 200] [--repeats 5] [--only zoo|45m|lava|spikedecoder|nir|export] [--json]
+    python tools/benchmark.py [--tokens 200] [--repeats 5] [--only zoo|45m|lava|netx|spikedecoder|nir|export] [--json]
 
 Every ratio is ours over a peer (higher is better) from measurements taken in turn -- A B A B ..., ``--repeats``
 times -- and each peer's min and median are printed (as tokens or steps per second: the best and the median run).
@@ -14,6 +14,9 @@ Peers:
     first (identical spikes and logits checked), and Lava's own Dense(1000) -> LIF(1000) against ours per step (the
     same network as a program on our engine; identical spikes checked, one step earlier: Lava's Dense delays); and a
     SLAYER-made netx network (dense 700 -> 512 -> 256 -> 20) as netx runs it in Lava against its import on ours.
+  * netx (also part of lava): SLAYER-made netx networks as netx runs them in Lava against their import on ours, per
+    step after the first, identical spikes checked: the dense one above, and one of PilotNet LIF's shape (3 x 66 x 200
+    maps, five conv layers, three dense layers; random weights and input spikes).
   * spikedecoder: the zoo SpikeDecoder on our engine against its float model's streaming step (a token's T synthetic
     steps, attention over the key/value cache), one and 16 streams, over its whole context (64 positions).
   * nir: an SHD-shaped recurrent snnTorch network (700 -> 1024 RLeaky -> 20 Leaky, random weights) exported by
@@ -299,78 +302,98 @@ def bench_nir(repeats: int, steps: int = 100) -> dict[str, float]:
     return out
 
 
-def bench_netx(repeats: int, steps: int = 100) -> dict[str, float]:
-    """A lava-dl netx network made by SLAYER (dense CUBA layers 700 -> 512 -> 256 -> 20, random weights scaled to
-    fire) imported into a cpu build: our engine against netx running the same file in Lava, per step after the first,
-    one stream, spikes checked identical.  (PilotNet's shape needs convolution layers, which the import does not read
-    yet: this is the dense network netx runs.)"""
-    import tempfile
-
+def _slayer_file(path: str, blocks, maps: tuple[int, ...] | None) -> None:
+    """SLAYER blocks exported by SLAYER's own ``export_hdf5`` into one netx file (a shape-only input layer first
+    where they start on maps, a flatten where a dense block follows a conv block)."""
     import h5py
 
+    with h5py.File(path, "w") as f:
+        groups = []
+        if maps is not None:
+            groups.append(("input", None))
+        for i, block in enumerate(blocks):
+            if i and type(block).__name__ == "Dense" and type(blocks[i - 1]).__name__ == "Conv":
+                groups.append(("flatten", None))
+            groups.append((None, block))
+        for i, (kind, block) in enumerate(groups):
+            g = f.create_group(f"layer/{i}")
+            if block is not None:
+                block.export_hdf5(g)
+            else:
+                g.create_dataset("type", (1,), "S10", [kind.encode()])
+                if kind == "input":
+                    g["shape"] = np.array(maps)
+
+
+def bench_netx(repeats: int) -> dict[str, float]:
+    """lava-dl netx networks made by SLAYER (random weights scaled to fire), imported into a cpu build: our engine
+    against netx running the same file in Lava, per step after the first, one stream, spikes checked identical --
+    dense CUBA layers 700 -> 512 -> 256 -> 20, and PilotNet LIF's shape (3 x 66 x 200 maps, five conv layers, four
+    dense layers; random input spikes for its first conv layer, as ``tools/netx_check.py --skip-input`` feeds it)."""
     from neurocompile import lava_compat
-    from neurocompile.frontends.netx import import_netx
 
     lava_compat.ensure_importable(netx=True)
     import lava.lib.dl.slayer as slayer
-    from lava.lib.dl import netx
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.sink import RingBuffer as Sink
-    from lava.proc.io.source import RingBuffer as Source
 
     torch.manual_seed(0)
-    sizes = (700, 512, 256, 20)
     params = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03, "requires_grad": False}
-    blocks = [slayer.block.cuba.Dense(params, a, b, weight_norm=False) for a, b in zip(sizes[:-1], sizes[1:])]
-    x = (np.random.default_rng(0).random((sizes[0], steps)) < 0.05).astype(np.int64)
-    with torch.no_grad():
-        for block in blocks:
-            block.synapse.weight.mul_(6.0)
-        h = torch.from_numpy(x[None]).float()
-        for block in blocks:
-            h = block(h)
+    sizes = (700, 512, 256, 20)
+    dense = [slayer.block.cuba.Dense(params, a, b, weight_norm=False) for a, b in zip(sizes[:-1], sizes[1:])]
+    convs = [(3, 24, 3, 2, 0), (24, 36, 3, 2, 0), (36, 48, 3, 2, 0), (48, 64, 3, (2, 1), (1, 0)),
+             (64, 64, 3, (2, 1), (1, 0))]  # PilotNet LIF's: in, out, kernel, stride, padding (H, W)
+    pilotnet = [slayer.block.cuba.Conv(params, a, b, k, stride=s, padding=p, weight_norm=False) for a, b, k, s, p in convs]
+    pilotnet += [slayer.block.cuba.Dense(params, a, b, weight_norm=False) for a, b in ((2560, 100), (100, 50), (50, 10))]
     out = {}
+    for key, label, blocks, maps, rate, gain, steps in (
+            ("netx.dense.cpu_vs_lava_step", "dense 700 -> 512 -> 256 -> 20", dense, None, 0.05, 6.0, 100),
+            ("netx.cpu_vs_lava_step", "PilotNet LIF's shape, 3 x 66 x 200, 5 conv + 3 dense", pilotnet,
+             (3, 66, 200), 0.2, 6.0, 16)):  # (16 steps: spikes reach the last of its 8 layers)
+        n = int(np.prod(maps)) if maps else sizes[0]
+        x = (np.random.default_rng(0).random((steps, n)) < rate).astype(np.int64)
+        with torch.no_grad():
+            h = torch.from_numpy(x.T.reshape(1, *(maps or (n,)), steps)).float()
+            for block in blocks:  # (a dense block after convolutions reads fewer spikes: twice the gain)
+                block.synapse.weight.mul_(gain if maps is None or type(block).__name__ == "Conv" else 2 * gain)
+                h = block(h if type(block).__name__ == "Conv" or h.dim() == 3 else h.reshape(1, -1, steps))
+        out[key] = _netx_peer(blocks, maps, x, label, repeats)
+    return out
+
+
+def _netx_peer(blocks, maps, x: np.ndarray, label: str, repeats: int) -> float:
+    import tempfile
+
+    from neurocompile.frontends.netx import import_netx
+    from neurocompile.targets.loihi2.netx import run_network
+
+    steps = x.shape[0]
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/network.net"
-        with h5py.File(path, "w") as f:
-            for i, block in enumerate(blocks):
-                block.export_hdf5(f.create_group(f"layer/{i}"))
+        _slayer_file(path, blocks, maps)
         _, program, _ = import_netx(path)
         checks = []
 
         def lava() -> float:
-            net = netx.hdf5.Network(net_config=path)
-            source = Source(data=np.concatenate([x, np.zeros((sizes[0], 1), np.int64)], 1))
-            sink = Sink(shape=net.out.shape, buffer=steps + 1)
-            source.s_out.connect(net.inp)
-            net.out.connect(sink.a_in)
-            cfg = Loihi2SimCfg(select_tag="fixed_pt")
-            net.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
-            start = time.perf_counter()
-            net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
-            seconds = time.perf_counter() - start
-            checks.append(sink.data.get().astype(np.int64)[:, :steps])
-            net.stop()
-            return steps / seconds
+            clock: list[float] = []
+            checks.append(run_network(path, x, steps, clock)[-1])
+            return (steps - 1) / clock[0]
 
         def ours() -> float:
             sim = Simulator(program, 1)
-            spikes = np.zeros((sizes[-1], steps), np.int64)
-            spikes[:, 0] = sim.step(x[None, :, 0])[0]
+            last = np.zeros((steps, program.width(program.output.name)), np.int64)
+            last[0] = sim.step(x[None, 0])[0]
             start = time.perf_counter()
             for t in range(1, steps):
-                spikes[:, t] = sim.step(x[None, :, t])[0]
+                last[t] = sim.step(x[None, t])[0]
             seconds = time.perf_counter() - start
-            checks.append(spikes)
+            checks.append(last)
             return (steps - 1) / seconds
 
         runs = interleaved({"lava": lava, "ours": ours}, max(1, repeats // 2))
-        out["netx.cpu_vs_lava_step"] = ratio(runs["ours"], runs["lava"])
-        same = all(np.array_equal(checks[0], c) for c in checks) and checks[0].sum() > 0
-        say(f"| netx network (SLAYER, dense 700 -> 512 -> 256 -> 20), one stream, per step after the first | "
-            f"{summary(runs['lava'])} | {summary(runs['ours'])} | {out['netx.cpu_vs_lava_step']:,.1f}× | {same} |")
-    return out
+    same = all(np.array_equal(checks[0], c) for c in checks) and checks[0].sum() > 0
+    value = ratio(runs["ours"], runs["lava"])
+    say(f"| netx network (SLAYER, {label}), one stream, per step after the first | {summary(runs['lava'])} | "
+        f"{summary(runs['ours'])} | {value:,.1f}× | {same} |")
+    return value
 
 
 def bench_lava(tokens: int, repeats: int) -> dict[str, float]:
@@ -480,7 +503,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--only", choices=["zoo", "45m", "lava", "spikedecoder", "nir", "export"], default=None)
+    ap.add_argument("--only", choices=["zoo", "45m", "lava", "netx", "spikedecoder", "nir", "export"], default=None)
     ap.add_argument("--json", action="store_true", help="print one JSON object of ratios on stdout")
     args = ap.parse_args()
     OUT = sys.stderr if args.json else sys.stdout
@@ -493,6 +516,9 @@ def main() -> None:
     if args.only in (None, "lava"):
         say()
         out.update(bench_lava(64, args.repeats))
+    if args.only == "netx":
+        say()
+        out.update(bench_netx(args.repeats))
     if args.only in (None, "spikedecoder"):
         say()
         out.update(bench_spikedecoder(args.repeats))

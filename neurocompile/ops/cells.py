@@ -19,6 +19,7 @@ from .. import fixed
 from .base import HEADROOM, OP_KEY, Op, Tally, _numpy, _sum, _t
 
 DT_KEY, RESET_KEY = "neurocompile.dt", "neurocompile.reset"
+PERIOD_KEY, PHASE_KEY = "neurocompile.period", "neurocompile.phase"  # a state cleared periodically (netx's reset)
 
 RESETS = ("zero", "subtract")
 
@@ -38,7 +39,7 @@ class _EulerCell(Op):
 
     @classmethod
     def _nir_fields(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.name not in ("dt", "reset", "shape")]
+        return [f.name for f in fields(cls) if f.name not in ("dt", "reset", "shape", "period", "phase")]
 
     @property
     def size(self) -> int:
@@ -60,8 +61,9 @@ class _EulerCell(Op):
 
     def to_nir(self, input_names):
         shape = tuple(self.shape) or (self.size,)  # parameters shaped like the map they act on (NIR's type check)
+        cleared = {PERIOD_KEY: self.period, PHASE_KEY: self.phase} if getattr(self, "period", 0) else {}
         return self.nir_type(**{k: getattr(self, k).reshape(shape) for k in self._nir_fields()},
-                             metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset})
+                             metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset, **cleared})
 
     @classmethod
     def from_nir(cls, node: nir.NIRNode, ctx) -> "_EulerCell":
@@ -76,7 +78,10 @@ class _EulerCell(Op):
             if value.size not in (1, n):
                 raise ValueError(f"{k} has {value.size} values for {n} neurons")
             params[k] = np.broadcast_to(value, (n,)).copy()
-        return cls(**params, dt=dt, reset=reset, shape=tuple(shape) if len(shape) > 1 else ())
+        meta = node.metadata or {}
+        cleared = {k: int(np.asarray(meta[key])) for k, key in (("period", PERIOD_KEY), ("phase", PHASE_KEY))
+                   if key in meta and OP_KEY in meta}  # our own file's (a periodically cleared netx layer)
+        return cls(**params, dt=dt, reset=reset, shape=tuple(shape) if len(shape) > 1 else (), **cleared)
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,12 +153,18 @@ class EulerCubaLIF(_EulerCell):
     dt: float
     reset: str = "zero"
     shape: tuple = ()  # the map the neurons form (C, H, W), when not a vector
+    period: int = 0  # I and v cleared before every step s = phase (mod period) (a netx layer's reset_interval)
+    phase: int = 0
+
+    def initial_state(self, batch, dtype):
+        return _with_step(super().initial_state(batch, dtype), self.period)
 
     def float_step(self, inputs, state):
+        state, step = _cleared(state, self.period, self.phase)
         i = self._synapse(state[0], _sum(inputs))
         v = self._membrane(state[1], self.tau_mem, i)
         spikes, v = _fire(v, self.v_threshold, self.v_reset, self.reset)
-        return spikes, (i, v)
+        return spikes, _with_step((i, v), self.period, step)
 
     def neuron_form(self):
         """With ``a_s = dt / tau_syn``, ``a_m = dt / tau_mem`` and ``u = a_m r I``: ``u' = (1 - a_s) u + (a_m r a_s
@@ -161,7 +172,7 @@ class EulerCubaLIF(_EulerCell):
         a_s, a_m = self.dt / self.tau_syn, self.dt / self.tau_mem
         _check_reset(self)
         return a_m * self.r * a_s * self.w_in, CUBA(a_s, a_m, a_m * self.v_leak, self.v_threshold,
-                                                   self.reset)
+                                                   self.reset, self.period, self.phase)
 
 
 @dataclass(frozen=True, eq=False)
@@ -343,6 +354,8 @@ class QCUBA:
     bias_mant: np.ndarray  # [n] voltage bias, 13-bit signed mantissa ...
     bias_exp: np.ndarray  # [n] ... times 2**bias_exp (0..7)
     subtract: bool  # reset by subtracting the threshold (a neuron program) instead of to zero (Lava's LIF)
+    period: int = 0  # u and v cleared before every step s with s = phase (mod period): Lava's LIFReset (0: never)
+    phase: int = 0
 
     @property
     def n(self) -> int:
@@ -436,11 +449,17 @@ class CUBA(_Compartment):
     bias: np.ndarray
     v_threshold: np.ndarray
     reset: str = "zero"
+    period: int = 0  # the state cleared before every step s = phase (mod period) (netx's reset_interval; 0: never)
+    phase: int = 0
+
+    def initial_state(self, batch, dtype):
+        return _with_step(super().initial_state(batch, dtype), self.period)
 
     def float_step(self, inputs, state):
+        state, step = _cleared(state, self.period, self.phase)
         u, v = self._uv(inputs, state)
         spikes, v = _fire(v, self.v_threshold, np.zeros_like(self.v_threshold), self.reset)
-        return spikes, (u, v)
+        return spikes, _with_step((u, v), self.period, step)
 
     Q: ClassVar[type] = QCUBA
 
@@ -458,13 +477,33 @@ class CUBA(_Compartment):
         vth = np.rint(self.v_threshold * 2.0**f).astype(np.int64)
         if np.any(vth < 1) or np.any(vth > LIF_VTH_MAX):
             raise ValueError(f"threshold mantissa outside 1..{LIF_VTH_MAX} at input scale 2^-{f}; thresholds must be > 0")
-        return QCUBA(du, dv, vth, mant, exp, self.reset == "subtract")
+        return QCUBA(du, dv, vth, mant, exp, self.reset == "subtract", self.period, self.phase)
+
+    @staticmethod
+    def int_initial_state(q: QCUBA, batch):
+        return _with_step(_Compartment.int_initial_state(q, batch), q.period)
 
     @staticmethod
     def int_step(q: QCUBA, inputs, state, tally: Tally):
+        state, step = _cleared(state, q.period, q.phase)
         spikes, u, v = CUBA._lava_step(q, inputs, state, q.vth, tally, q.subtract)
         tally.spikes += int(spikes.sum())
-        return spikes.astype(np.int64), (u, v)
+        return spikes.astype(np.int64), _with_step((u, v), q.period, step)
+
+
+def _with_step(state: tuple, period: int, step: int = -1) -> tuple:
+    """A periodically cleared neuron's state carries the step it has reached (the next one: `step` + 1)."""
+    return (*state, step + 1) if period else state
+
+
+def _cleared(state: tuple, period: int, phase: int) -> tuple[tuple, int]:
+    """(the state, zeros where this step starts a period; the step) -- ``(state, -1)`` for a neuron never cleared."""
+    if not period:
+        return state, -1
+    *values, step = state
+    if (step - phase) % period == 0:
+        values = [v * 0 for v in values]
+    return tuple(values), step
 
 
 def _one_input_frac(ctx) -> int:

@@ -311,12 +311,14 @@ class QConv:
         return _conv_shape(self.in_shape, self.halves.shape, self.stride, self.padding, self.dilation)
 
     def correlate(self, x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        """[B, C*H*W] -> [B, C_out*H'*W']: PyTorch's correlation with `kernel` (float64: exact for these integers)."""
+        """[B, C*H*W] of 0/1 -> [B, C_out*H'*W']: PyTorch's correlation with the integer `kernel` -- in float32 where
+        every sum is exact there (at most 2^24 in magnitude: the kernel's absolute sum), else float64."""
+        dtype = np.float32 if np.abs(kernel).reshape(kernel.shape[0], -1).sum(1).max(initial=0) <= 1 << 24 else np.float64
         with torch.no_grad():
-            y = F.conv2d(torch.from_numpy(np.ascontiguousarray(x, np.float64)).reshape(-1, *self.in_shape),
-                         torch.from_numpy(np.ascontiguousarray(kernel, np.float64)), None, self.stride, self.padding,
+            y = F.conv2d(torch.from_numpy(np.ascontiguousarray(x, dtype)).reshape(-1, *self.in_shape),
+                         torch.from_numpy(np.ascontiguousarray(kernel, dtype)), None, self.stride, self.padding,
                          self.dilation, self.groups)
-        return y.reshape(y.shape[0], -1).numpy()
+        return y.reshape(y.shape[0], -1).numpy().astype(np.float64)
 
     def _fanout(self, kernel: np.ndarray) -> np.ndarray:
         """[C*H*W]: the synapses each input reaches through `kernel`'s taps (the transposed convolution of ones)."""

@@ -260,6 +260,8 @@ class SpikeDelay(TokenShift):
     @staticmethod
     def _enter(line, x, steps):
         """The line one slot on, `x` entering at each neuron's own slot (torch or numpy alike)."""
+        if line.shape[1] == 1:  # every delay one step: the line is this step's input
+            return x[:, None].to(line.dtype).clone() if isinstance(x, torch.Tensor) else np.array(x[:, None], dtype=line.dtype)
         line = torch.roll(line, -1, 1) if isinstance(line, torch.Tensor) else np.roll(line, -1, 1)
         line[:, -1] = 0
         line[:, steps - 1, np.arange(steps.shape[0])] = x

@@ -44,6 +44,11 @@ def arguments(p: argparse.ArgumentParser) -> None:
                    help="language models: run extension ops that have a neuron-program form (WKV, LayerNorm) on "
                         "neurocores (neuron) or on the chip's embedded x86 cores (x86); auto: the faster per step by "
                         "the loihi2 timing model (the default); or per kind, e.g. LayerNorm=x86,WKV=neuron")
+    p.add_argument("--reset-interval", type=RANGES["reset_interval"].parser(), default=None, metavar="STEPS",
+                   help="netx networks: clear every layer's state each STEPS steps, as netx.hdf5.Network's "
+                        "reset_interval (a frame of STEPS steps)")
+    p.add_argument("--reset-offset", type=RANGES["reset_offset"].parser(), default=None, metavar="STEPS",
+                   help="netx networks: reset_offset, the first layer's phase (each layer one step later)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -52,6 +57,11 @@ def run(args: argparse.Namespace) -> None:
 
     if is_netx_file(args.model):
         return _export_netx(args)
+    netx_only = [o for o, v in (("--reset-interval", args.reset_interval), ("--reset-offset", args.reset_offset))
+                 if v is not None]
+    if netx_only:
+        raise UserError(f"{', '.join(netx_only)}: for lava-dl netx networks (.net); {args.model or 'the zoo model'} "
+                        f"is not one")
     if is_nir_file(args.model):
         return _export_nir(args)
     nir_only = [o for o, v in (("--dt", args.dt), ("--calibration-rate", args.calibration_rate),
@@ -117,7 +127,8 @@ def _export_netx(args: argparse.Namespace) -> None:
     if given or args.reset != "zero":
         raise UserError(f"{', '.join(given or ['--reset'])}: a netx network is already in Loihi's fixed point (its "
                         f"integers are the program): nothing to calibrate, choose or quantize")
-    manifest = export_netx(args.model, args.target, args.output, system=args.system, quiet=args.json)
+    manifest = export_netx(args.model, args.target, args.output, system=args.system, reset_interval=args.reset_interval,
+                           reset_offset=args.reset_offset, quiet=args.json)
     if args.json:
         print(json.dumps({"build": str(args.output), **manifest}, indent=2))
         return

@@ -227,17 +227,18 @@ def dense(a, V, S, P, W, C, t):
 def neuron(a, V, S, P, W, C, t):
     """Lava's LIF arithmetic per neuron (``fixed.lif_step``): LIF, PeriodicLIF, CUBA and CUBAVoltage.
     a: node, out, n, state (u then v), du, dv, vth, bias (per-neuron arrays in P), subtract (reset by subtracting the
-    threshold), period (0: never cleared), voltage (1: output v, no spikes), inputs (summed), then each input."""
-    node, out, n, s, du, dv, vth, bias, subtract, period, voltage, inputs = a[:12]
+    threshold), period and phase (u and v cleared before every step t = phase mod period; period 0: never), voltage
+    (1: output v, no spikes), inputs (summed), then each input."""
+    node, out, n, s, du, dv, vth, bias, subtract, period, phase, voltage, inputs = a[:13]
     B = V.shape[0]
-    clear = period > 0 and t % period == 0
+    clear = period > 0 and (t - phase) % period == 0
     spikes, wraps, rails = 0, 0, 0
     for b in range(B):
         for i in range(n):
             u, v = S[b, s + i], S[b, s + n + i]
             if clear:
                 u, v = 0, 0
-            x = _summed(V, a, 12, inputs, b, i)
+            x = _summed(V, a, 13, inputs, b, i)
             u = _decay(u, DECAY_UNITY - (P[du + i] + 1)) + (x << ACT_SHIFT)
             if u > UV_MAX:
                 u -= 2 * UV_MAX
@@ -731,11 +732,11 @@ def _dense(node, q, inputs, out, lay):
     return args
 
 
-def _neuron(lay, out, n, inputs, du, dv, vth, bias=0, subtract=False, period=0, voltage=False) -> list[int]:
+def _neuron(lay, out, n, inputs, du, dv, vth, bias=0, subtract=False, period=0, phase=0, voltage=False) -> list[int]:
     """A neuron kernel's arguments; the parameters scalars or per-neuron arrays."""
     per_neuron = [lay.param(np.broadcast_to(np.asarray(p, np.int64), (n,))) for p in (du, dv, vth, bias)]
-    return [out, n, lay.state(np.zeros(2 * n)), *per_neuron, int(subtract), int(period), int(voltage), len(inputs),
-            *[lay.value(src, n) for src in inputs]]
+    return [out, n, lay.state(np.zeros(2 * n)), *per_neuron, int(subtract), int(period), int(phase), int(voltage),
+            len(inputs), *[lay.value(src, n) for src in inputs]]
 
 
 @lowering(ops.LIF, ops.PeriodicLIF, kernel=neuron)
@@ -747,7 +748,7 @@ def _lif(node, q, inputs, out, lay):
 def _cuba(node, q, inputs, out, lay):
     _shift_ok(*np.asarray(q.bias_exp).reshape(-1))
     return _neuron(lay, out, q.n, inputs, q.du, q.dv, q.vth, np.asarray(q.bias_mant) << np.asarray(q.bias_exp),
-                   subtract=q.subtract)
+                   subtract=q.subtract, period=q.period, phase=q.phase)
 
 
 @lowering(ops.CUBAVoltage, kernel=neuron)

@@ -22,6 +22,7 @@ Layout (lava-dl ``netx/hdf5.py``): ``layer/0`` of type ``dense`` with ``shape`` 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,6 +286,7 @@ def network_layers(program: Program, weights: bool = True) -> list[NetxLayer] | 
         if conv and any((s - 1 + extra).any() for s in steps):
             why[parts[0]] = "a convolution reading delayed spikes (netx's conv layer has no delays)"
         layers.append(NetxLayer(neuron, tuple(parts), delays, loop, lag, conv))
+    _check_resets(program, layers, why)
     for layer in layers:
         if weights:
             _check_weights(program, layer, why)
@@ -299,6 +301,23 @@ def network_layers(program: Program, weights: bool = True) -> list[NetxLayer] | 
         if per_channel is not None and np.any(per_channel != per_channel[:, :1]):
             why[layer.neuron] = "a bias that differs within a channel (netx gives a conv layer's bias per channel)"
     return why or layers
+
+
+def reset_arguments(program: Program, layers: list[NetxLayer]) -> dict[str, int]:
+    """netx's ``reset_interval`` and ``reset_offset`` that clear the layers as the program does ({}: never)."""
+    q = program.nodes[layers[0].neuron].q
+    return {"reset_interval": q.period, "reset_offset": q.phase} if q.period else {}
+
+
+def _check_resets(program: Program, layers: list[NetxLayer], why: dict) -> None:
+    """Periodically cleared neurons as netx clears them: one interval for all, layer k's phase the first's + k
+    (netx's reset_offset, one step more per layer), and no lag (netx would clear a lagging layer too early)."""
+    first = program.nodes[layers[0].neuron].q
+    for k, layer in enumerate(layers):
+        q = program.nodes[layer.neuron].q
+        if q.period != first.period or q.period and (q.phase != (first.phase + k) % q.period or layer.lag):
+            why[layer.neuron] = (f"cleared every {q.period} steps from step {q.phase}: netx clears every layer with one "
+                                 f"reset_interval, each layer one step after the one before, without lag")
 
 
 def _delay_matrix(program: Program, parts: list[str], delays: list[np.ndarray], why: dict) -> np.ndarray | None:
@@ -409,16 +428,21 @@ def network_status(program: Program) -> dict:
                 "summary": f"netx: no {NETWORK_FILE} (node {name}: {why}{'; more' if len(layers) > 1 else ''} in the "
                            f"manifest's target_notes.netx_network)"}
     kinds = ", ".join(layer.kind for layer in layers)
+    load = ", ".join(f"{k}={v}" for k, v in reset_arguments(program, layers).items())
     return {"file": NETWORK_FILE, "layers": [{"neuron": layer.neuron, "type": layer.kind, "lag": layer.lag,
                                               **({"delays": f"{int(layer.delays.min())}..{int(layer.delays.max())}"}
                                                  if layer.delays is not None else {})} for layer in layers],
-            "summary": f"netx: {NETWORK_FILE}, the whole network as lava-dl's netx loads it ({kinds}; "
-                       f"simulate --engine lava runs it in netx against the cpu engine)"}
+            **({"load_with": load} if load else {}),
+            "summary": f"netx: {NETWORK_FILE}, the whole network as lava-dl's netx loads it ({kinds}"
+                       f"{'; load it with ' + load if load else ''}; simulate --engine lava runs it in netx against "
+                       f"the cpu engine)"}
 
 
-def run_network(path: Path, spikes: np.ndarray, steps: int) -> list[np.ndarray]:
+def run_network(path: Path, spikes: np.ndarray, steps: int, clock: list[float] | None = None,
+                reset: dict[str, int] | None = None) -> list[np.ndarray]:
     """lava-dl's netx loading `path` (``netx.hdf5.Network``) and running it in Lava's simulator (fixed_pt) on input
-    spikes [T, n] for `steps` >= T steps (the input then silent): every layer's spikes [steps, n]."""
+    spikes [T, n] for `steps` >= T steps (the input then silent): every layer's spikes [steps, n].  `clock`: the
+    seconds of the steps after the first are appended to it (the first, which starts Lava, run on its own)."""
     from neurocompile import lava_compat
 
     lava_compat.ensure_importable(netx=True)
@@ -428,7 +452,7 @@ def run_network(path: Path, spikes: np.ndarray, steps: int) -> list[np.ndarray]:
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    net = netx.hdf5.Network(net_config=str(path))
+    net = netx.hdf5.Network(net_config=str(path), **(reset or {}))
     data = np.zeros((spikes.shape[1], steps), np.int64)
     data[:, :spikes.shape[0]] = spikes.T
     source = Source(data=data)
@@ -438,7 +462,14 @@ def run_network(path: Path, spikes: np.ndarray, steps: int) -> list[np.ndarray]:
         sinks.append(Sink(shape=(int(np.prod(block.out.shape)),), buffer=steps))
         _flat_from(block.out).connect(sinks[-1].a_in)
     try:
-        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        cfg = Loihi2SimCfg(select_tag="fixed_pt")
+        if clock is None:
+            net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+        else:
+            net.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+            start = time.perf_counter()
+            net.run(condition=RunSteps(num_steps=steps - 1), run_cfg=cfg)
+            clock.append(time.perf_counter() - start)
         return [sink.data.get().astype(np.int64).T for sink in sinks]
     finally:
         net.stop()
@@ -458,7 +489,7 @@ def compare_network(path: Path, program: Program, spikes: np.ndarray, recorded: 
     """The build's ``network.net`` run by netx on input spikes [T, n] against the cpu engine's spikes of every layer
     (``recorded``: stream 0's), each netx layer read `lag` steps later: {neuron: identical}."""
     layers = network_layers(program)
-    theirs = run_network(path, spikes, spikes.shape[0] + layers[-1].lag)
+    theirs = run_network(path, spikes, spikes.shape[0] + layers[-1].lag, reset=reset_arguments(program, layers))
     return {layer.neuron: bool(np.array_equal(np.stack(recorded[layer.neuron])[:, 0],
                                               out[layer.lag:layer.lag + spikes.shape[0]]))
             for layer, out in zip(layers, theirs)}

@@ -234,10 +234,13 @@ def _attention(g: LavaGraph, name: str, node: QNode) -> None:
 @lowering(ops.CUBA, "neuron")
 def _cuba(g: LavaGraph, name: str, node: QNode) -> None:
     """Lava's own LIF where it computes this neuron (``QCUBA.lava_lif``) and every input arrives at one depth (a LIF
-    cannot hold inputs back); otherwise a Loihi 2 neuron program (NodeProcess) with the same arithmetic."""
+    cannot hold inputs back) -- its LIFReset where the state is cleared periodically (stream step s runs at Lava time
+    step 1 + depth + s: cleared where that is 1 + depth + phase, modulo the period); otherwise a Loihi 2 neuron
+    program (NodeProcess) with the same arithmetic."""
     q = node.q
     if q.lava_lif and len({g.depth[i] for i in node.inputs}) == 1:
-        _lava_lif(g, name, node, q.n, int(q.du[0]), int(q.dv[0]), int(q.vth[0]))
+        reset = {"reset_interval": q.period, "reset_offset": (1 + g.depth[name] + q.phase) % q.period} if q.period else {}
+        _lava_lif(g, name, node, q.n, int(q.du[0]), int(q.dv[0]), int(q.vth[0]), **reset)
     else:
         _neuron_program(g, name, node)
 

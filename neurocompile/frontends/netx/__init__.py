@@ -355,8 +355,11 @@ def _synapse(path: Path, where: str, weight: np.ndarray) -> tuple[np.ndarray, in
     return _whole(path, where, fixed.effective_weights(shifted, bits), s)  # what Lava's Dense keeps, shifted by -s
 
 
-def import_netx(path: Path):
-    """(the float graph, the integer program, what the manifest says of the network)."""
+def import_netx(path: Path, reset_interval: int | None = None, reset_offset: int = 0):
+    """(the float graph, the integer program, what the manifest says of the network).  `reset_interval`,
+    `reset_offset`: netx's (``netx.hdf5.Network``'s arguments, not the file's): Lava's LIFReset for every layer, the
+    k-th layer built cleared before each step t with t = reset_offset + k (mod reset_interval) -- netx offsets each
+    layer one step more, as the frame's first spikes reach it one step later."""
     from ...quantize import Program, QNode
     from ...targets.loihi2 import NUMERIC
 
@@ -367,7 +370,7 @@ def import_netx(path: Path):
     maps = layers[0].maps if layers[0].halves is None else first.conv.in_shape if first.conv else ()
     graph.add("input", SpikeInput(width, maps))
     nodes = [QNode("input", "SpikeInput", (), 0, QSpikeInput(width, tuple(maps) or (width,)))]
-    prev = "input"
+    prev, built = "input", 0
     for layer in layers:
         if layer.neuron is None:
             continue  # an input layer of a shape only
@@ -409,15 +412,19 @@ def import_netx(path: Path):
             nodes += [QNode(loop, "SpikeDelay", (layer.name,), 0, QDelay(np.ones(layer.size, np.int64))),
                       QNode(recurrent, "Dense", (loop,), 0, _dense(layer.recurrent, exponent))]
             synapses += (recurrent,)
-        graph.add(layer.name, _float_neuron(layer.neuron, layer.maps), *synapses)
+        period, phase = (reset_interval, (reset_offset + built) % reset_interval) if reset_interval else (0, 0)
+        built += 1
+        graph.add(layer.name, replace(_float_neuron(layer.neuron, layer.maps), period=period, phase=phase), *synapses)
         n = layer.neuron
-        nodes.append(QNode(layer.name, "CUBA", synapses, 0,
-                           QCUBA(n.du, n.dv, n.vth, n.bias_mant, np.full(layer.size, BIAS_EXP, np.int64), False)))
+        nodes.append(QNode(layer.name, "CUBA", synapses, 0, QCUBA(n.du, n.dv, n.vth, n.bias_mant,
+                                                                  np.full(layer.size, BIAS_EXP, np.int64), False,
+                                                                  period, phase)))
         prev = layer.name
     graph.add("output", Output(graph.nodes[prev].op.size), prev)
     nodes.append(QNode("output", "Output", (prev,), 0, QOutput(0)))
     program = Program({node.name: node for node in nodes}, NUMERIC, {"family": "netx"})
-    info = {"layers": [{"layer": layer.index, "type": layer.kind, "neurons": layer.size,
+    info = {**({"reset_interval": reset_interval, "reset_offset": reset_offset} if reset_interval else {}),
+            "layers": [{"layer": layer.index, "type": layer.kind, "neurons": layer.size,
                         **({"weight_exponent": layer.exponent} if layer.halves is not None else {})} for layer in layers],
             "float_graph": [f"layer {layer.index}: vDecay 0 (a voltage that never decays, exact in the integer program) "
                             f"is read in graph.nir with Loihi's smallest leak, 1/4096 per step (NIR's CubaLIF has no "
