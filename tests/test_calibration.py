@@ -12,7 +12,7 @@ import pytest
 
 from neurocompile.energy import load_energy_model
 from neurocompile.targets.loihi2.calibration import (LayerActivity, busiest_core, conv_events, fit_energy_scale,
-                                                     fit_step_overhead, our_cores)
+                                                     fit_step_overhead, placed_cores)
 
 
 @pytest.mark.parametrize("stride, padding", [((1, 1), (0, 0)), ((2, 2), (0, 0)), ((2, 1), (1, 0)), ((1, 2), (1, 1))])
@@ -63,9 +63,38 @@ def test_the_energy_factor_prices_the_counted_events_at_the_measurement():
     assert (fit.low, fit.high) == (pytest.approx(50e-6 / (max(per_step) * 1e-12)), pytest.approx(50e-6 / (min(per_step) * 1e-12)))
 
 
-def test_our_cores_by_neurons_and_synaptic_memory():
-    from neurocompile.targets.loihi2 import RESOURCES  # 8192 neurons and 128 KB of 8-bit weights per core
+def test_placed_cores_count_each_layers_cores_in_the_placement(tmp_path):
+    """A netx network placed for Loihi 2: each layer's cores are those holding any of its nodes (synapse, delay,
+    neurons); every core of the placement belongs to some layer."""
+    from neurocompile.frontends.netx import import_netx, read_netx
+    from neurocompile.targets.loihi2 import TARGET
+    from test_netx_import import _slayer_conv_network
 
-    layers = [_layer("conv", 20_000, [0], synapses=648), _layer("fc", 100, [0], kind="dense", synapses=256_000),
-              _layer("big kernel", 10, [0], synapses=300_000)]
-    assert our_cores(layers, RESOURCES) == [3, 2, 3]
+    path = tmp_path / "network.net"
+    _slayer_conv_network(path, 2, (1, 9, 8), [(3, 3, 1, 0), (4, 3, 2, 1)], True)
+    _, program, _ = import_netx(path)
+    placement = TARGET.place(program, None)
+    names = [f"layer{layer.index}" for layer in read_netx(path)]
+    counts = placed_cores(placement, names)
+    assert len(counts) == 4 and counts[0] == 0 and all(c >= 1 for c in counts[1:])  # a shape-only input: no neurons
+    held = {core.index for core in placement.cores for s in core.slices if s.node.startswith("layer")}
+    assert max(counts) <= len(placement.cores) and held == {core.index for core in placement.cores if core.slices}
+
+
+def test_busiest_placed_core_adds_the_work_of_every_layer_a_core_holds():
+    """Two layers over two cores, by hand: core 0 holds all of layer a's synapse rows and half of b's neurons, core 1
+    the other half of b's neurons and b's synapse rows; each core's step is its share of the synaptic events at the
+    synaptic rate plus its neurons at the neuron rate."""
+    from types import SimpleNamespace
+
+    from neurocompile.targets.loihi2.calibration import busiest_placed_core
+    from neurocompile.targets.loihi2.partition import Slice
+
+    a = LayerActivity("a", "conv", 10, 100, np.array([1.0, 2.0]), np.array([100.0, 300.0]), np.array([50.0, 60.0]))
+    b = LayerActivity("b", "dense", 4, 40, np.array([1.0, 1.0]), np.array([40.0, 80.0]), np.array([10.0, 20.0]))
+    cores = [SimpleNamespace(slices=[Slice("a.synapse", (0, 10), 100), Slice("b", (0, 2), 0)]),
+             SimpleNamespace(slices=[Slice("b.synapse", (0, 4), 40), Slice("b", (2, 4), 0), Slice("a", (0, 10), 0)])]
+    busy = busiest_placed_core([a, b], SimpleNamespace(cores=cores), ["a", "b"], synops_per_s=100.0, neuron_ops_per_s=10.0)
+    core0 = np.array([100.0, 300.0]) / 100 + 2 / 10
+    core1 = np.array([40.0, 80.0]) / 100 + 2 / 10 + 10 / 10
+    np.testing.assert_allclose(busy, np.maximum(core0, core1))

@@ -7,7 +7,7 @@ one Loihi 2 chip); `--gts`: lava-dl's ground truth for it, ``tests/lava/lib/dl/n
 layer's spikes over 24 steps on one frame; default: the network's folder).  Both come from lava-dl's public
 repository; neurocompile ships neither.  Prints, predicted beside measured:
 
-* PilotNet (the anchor): neurocores per layer (ours by our resource limits, Intel's compiler's), step time and
+* PilotNet (the anchor): neurocores per layer (ours as the partitioner places the imported file, Intel's compiler's), step time and
   frames/s (the model without a fixed cost per step; fitted; on our own placement), dynamic energy per frame
   (hw-45nm as it stands; loihi2-calibrated), static power; the two fits with their ranges, and whether the shipped
   constants (``targets/loihi2/timing.py``'s ``step_overhead_seconds``, ``loihi2-calibrated.toml``'s
@@ -28,22 +28,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from neurocompile.energy import load_energy_model  # noqa: E402
-from neurocompile.targets.loihi2 import RESOURCES  # noqa: E402
 from neurocompile.targets.loihi2.anchors import ABREU, PILOTNET, abreu_split  # noqa: E402
-from neurocompile.targets.loihi2.calibration import (busiest_core, fit_energy_scale, fit_step_overhead,  # noqa: E402
-                                                     our_cores, pilotnet_activity, predicted_dynamic_j_per_step)
+from neurocompile.targets.loihi2.calibration import (busiest_core, busiest_placed_core, fit_energy_scale,  # noqa: E402
+                                                     fit_step_overhead,
+                                                     pilotnet_activity, placed_cores, predicted_dynamic_j_per_step)
 from neurocompile.targets.loihi2.timing import TIMING  # noqa: E402
 
 
 def pilotnet(network: Path, gts: Path) -> dict:
     activity = pilotnet_activity(network, gts)
     rates = TIMING.synops_per_second_per_core.value, TIMING.neuron_ops_per_second_per_core.value
-    ours = our_cores(activity, RESOURCES)
+    placement, names = _our_placement(network)
+    ours = placed_cores(placement, names)
     overhead = fit_step_overhead(activity, *rates)
     hw, calibrated = load_energy_model("hw-45nm"), load_energy_model("loihi2-calibrated")
     scale = fit_energy_scale(activity, hw)
     intel_busy = float(busiest_core(activity, PILOTNET.cores_per_layer, *rates).mean())
-    our_busy = float(busiest_core(activity, tuple(ours), *rates).mean())
+    our_busy = float(busiest_placed_core(activity, placement, names, *rates).mean())
     shipped_overhead = TIMING.step_overhead_seconds.value
     steps = PILOTNET.steps_per_frame
 
@@ -54,7 +55,8 @@ def pilotnet(network: Path, gts: Path) -> dict:
     return {
         "layers": [{**layer.summary(), "cores_ours": n, "cores_intel": m}
                    for layer, n, m in zip(activity, ours, PILOTNET.cores_per_layer)],
-        "cores": {"ours": sum(ours), "intel": sum(PILOTNET.cores_per_layer), "measured": PILOTNET.cores},
+        "cores": {"ours": len(placement.cores), "ours_by_layer": sum(ours), "intel": sum(PILOTNET.cores_per_layer),
+                  "measured": PILOTNET.cores},
         "step_seconds": {"without_fixed_cost": step(intel_busy), "calibrated_on_intels_placement":
                          step(shipped_overhead + intel_busy), "calibrated_on_our_placement": step(shipped_overhead + our_busy),
                          "measured": PILOTNET.step_seconds},
@@ -70,6 +72,16 @@ def pilotnet(network: Path, gts: Path) -> dict:
                                     "agrees": abs(calibrated.inputs["pilotnet_scale"].value - scale.value) < 5e-4}},
         "source": PILOTNET.source,
     }
+
+
+def _our_placement(network: Path):
+    """PilotNet as ``neurocompile export network.net --target loihi2`` places it (the netx import, then the
+    partitioner), and the names of its layers' nodes (the file's layers but the flatten, in order)."""
+    from neurocompile.frontends.netx import import_netx, read_netx
+    from neurocompile.targets.loihi2 import TARGET
+
+    _, program, _ = import_netx(network)
+    return TARGET.place(program, None), [f"layer{layer.index}" for layer in read_netx(network)]
 
 
 def abreu(tokens: int) -> dict:
@@ -117,7 +129,8 @@ def main() -> None:
     for layer in p["layers"]:
         print(f"| {layer['name']} ({layer['kind']}) | {layer['neurons']:,} | {layer['firing_rate']:.1%} | "
               f"{layer['synops_per_step']:,.0f} | {layer['cores_ours']} | {layer['cores_intel']} |")
-    print(f"| total | | | | {p['cores']['ours']} | {p['cores']['intel']} (measured: {p['cores']['measured']}) |\n")
+    print(f"| total | | | | {p['cores']['ours']} (a core may hold two layers: {p['cores']['ours_by_layer']} by layer) | "
+          f"{p['cores']['intel']} (measured: {p['cores']['measured']}) |\n")
     s = p["step_seconds"]
     e = p["dynamic_j_per_inference"]
     f = p["fits"]

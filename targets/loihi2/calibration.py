@@ -171,19 +171,34 @@ def fit_energy_scale(activity: list[LayerActivity], model, measured_j_per_step: 
                f"{predicted.max() * 1e6:.1f} over the steps)")
 
 
-def our_cores(activity: list[LayerActivity], resources) -> list[int]:
-    """Neurocores per layer by this target's resource limits (neurons per core; synaptic memory for a layer's
-    weights: a dense layer's matrix split by rows, a convolution's kernel held once by every core it spans) -- the
-    rule the partitioner applies to weight rows, written out for layers this version does not import yet."""
-    cores = []
-    for layer in activity:
-        by_neurons = -(-layer.neurons // resources.neurons_per_core)
-        if layer.kind == "dense":
-            by_memory = -(-layer.synapses // resources.synaptic_memory_bytes)
-        else:
-            by_memory = 1 if layer.synapses <= resources.synaptic_memory_bytes else -(-layer.synapses // resources.synaptic_memory_bytes)
-        cores.append(max(by_neurons, by_memory))
-    return cores
+def busiest_placed_core(activity: list[LayerActivity], placement, layers: list[str], synops_per_s: float,
+                        neuron_ops_per_s: float) -> np.ndarray:
+    """[T] seconds of the busiest neurocore per step on a real placement: each core does, of every layer it holds a
+    part of, the synaptic events of the rows of the layer's synapses it holds and the updates of the layer's
+    neurons it holds (a layer's events spread evenly over its rows); cores shared by layers add their work."""
+    loads = []
+    for core in placement.cores:
+        load = np.zeros_like(activity[0].synops)
+        for layer, name in zip(activity, layers):
+            for s in core.slices:
+                rows = s.rows[1] - s.rows[0]
+                if s.node.startswith(name + ".") and s.synaptic_bytes:  # its synapses (a Dense's or a kernel's rows)
+                    load = load + layer.synops * rows / layer.neurons / synops_per_s
+                elif s.node == name:  # its neurons
+                    load = load + rows / neuron_ops_per_s
+        loads.append(load)
+    return np.max(np.stack(loads), axis=0)
+
+
+def placed_cores(placement, layers: list[str]) -> list[int]:
+    """Neurocores per layer of a placement: for each name in `layers`, the cores holding any part of the nodes named
+    ``name`` or ``name.*`` (a netx import's layer: its synapse, its delay, its neurons)."""
+    out = []
+    for layer in layers:
+        mine = {core.index for core in placement.cores for s in core.slices
+                if s.node == layer or s.node.startswith(layer + ".")}
+        out.append(len(mine))
+    return out
 
 
 def as_dict(fit: Fit) -> dict:
