@@ -28,6 +28,9 @@ class Task:
     # checked against the program's vocabulary), or None
     read_extra: Callable[[Path, dict, Any], Any] = lambda path, manifest, program: None
     generates: bool = False  # runs may generate (each generated unit waits for the one before: priced apart)
+    # Program -> the steps one sample of the task takes (a spike train's reset interval), or None: the report then
+    # also prices a sample (``totals.sample``)
+    sample_steps: Callable[[Any], int | None] = lambda program: None
     # the API's verbs, (build, ...) -> the task's result: ``Build.simulate`` and ``Build.evaluate`` call these
     simulate: Callable[..., Any] | None = None
     evaluate: Callable[..., Any] | None = None

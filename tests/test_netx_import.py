@@ -393,6 +393,12 @@ def test_a_reset_interval_build_runs_in_lava_and_goes_back_to_netx(tmp_path, cap
     assert main(["simulate", str(out), "--input-spikes", str(tmp_path / "in.npz"), "--engine", "lava", "--json"]) == 0
     lava = json.loads(capsys.readouterr().out)["lava"]
     assert lava["identical"] and len(lava["netx_identical"]) == 2 and all(lava["netx_identical"].values()), lava
+    assert main(["report", str(out), "--format", "json"]) == 0  # a sample: the reset interval's 6 steps, priced apart
+    totals = json.loads(capsys.readouterr().out)["totals"]
+    sample, step = totals["sample"], totals["prefill"]
+    assert sample["steps_per_sample"] == 6
+    assert sample["dynamic_pj_per_sample"] == pytest.approx(6 * step["dynamic_pj_per_step"])
+    assert sample["seconds_per_sample"] == pytest.approx(6 * step["seconds_per_step"])
     assert main(["export", str(path), "-o", str(tmp_path / "c"), "--reset-offset", "1"]) == 2
     assert "give the interval too" in capsys.readouterr().err
     assert main(["export", "-o", str(tmp_path / "d"), "--reset-interval", "4"]) == 2

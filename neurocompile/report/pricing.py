@@ -189,11 +189,11 @@ def _add_modes(report: Report, rows: list[NodeRow], model: EnergyModel, run: Run
     every_step = sum(r.per_step["neuron_updates"] * model.cost("neuron_update") + r.per_step["op_evals"] * model.cost("op_eval")
                      for r in rows if r.placement == "neuron")
 
-    def mode(dynamic: float, seconds: float | None, how: str) -> dict:
+    def mode(dynamic: float, seconds: float | None, how: str, unit: str = key) -> dict:
         static = None if static_pj_per_s is None else static_pj_per_s * seconds
         total = dynamic + (static or 0.0)
-        return {f"dynamic_pj_per_{key}": dynamic, f"static_pj_per_{key}": static, f"total_pj_per_{key}": total,
-                f"seconds_per_{key}": seconds, f"edp_js_per_{key}": None if seconds is None else total * 1e-12 * seconds,
+        return {f"dynamic_pj_per_{unit}": dynamic, f"static_pj_per_{unit}": static, f"total_pj_per_{unit}": total,
+                f"seconds_per_{unit}": seconds, f"edp_js_per_{unit}": None if seconds is None else total * 1e-12 * seconds,
                 "how": how}
 
     t["prefill"] = mode(t["energy_pj_per_step"], seconds, f"one {report.header['unit']} per pipelined step: counted "
@@ -212,6 +212,11 @@ def _add_modes(report: Report, rows: list[NodeRow], model: EnergyModel, run: Run
     energy = (prefill_units * t["prefill"][f"total_pj_per_{key}"]
               + generated * (t["generate"] or {}).get(f"total_pj_per_{key}", 0.0)
               + (run.generated - generated) * t["prefill"][f"total_pj_per_{key}"]) * run.streams
+    if samples := report.header.get("steps_per_sample"):  # a sample of that many steps, pipelined one after another
+        t["sample"] = {**mode(t["energy_pj_per_step"] * samples, None if seconds is None else seconds * samples,
+                              f"{samples} steps per sample (the neurons' reset interval): the run's events per step x "
+                              f"{samples}, static power x {samples} pipelined steps", "sample"),
+                       "steps_per_sample": samples}
     t["run"] = {"prefill_" + key + "s": prefill_units, "generated_" + key + "s": run.generated, "streams": run.streams,
                 "total_pj": energy, "how": "per stream: prefill units x prefill + generated tokens x generate, times the "
                                           "streams" + ("" if t["generate"] is not None or not run.generated else
@@ -388,6 +393,7 @@ def _header(build: Subject, run: Run, model: EnergyModel) -> dict:
         "model": next((v for k, v in source.items() if k != "sha256"), None), "model_sha256": source["sha256"],
         "target": build.manifest["target"], "task": build.task.name, "unit": build.task.unit,
         "unit_key": build.task.key,
+        "steps_per_sample": build.task.sample_steps(build.program),
         "numeric": build.manifest["numeric"],
         "token_shift": build.manifest.get("token_shift"),
         "extension_ops": build.manifest.get("extension_ops"),

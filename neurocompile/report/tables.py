@@ -55,6 +55,10 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[Cell]]]]:
               None if m[f"seconds_per_{key}"] is None else m[f"seconds_per_{key}"] * 1e6]
              for name, m in (("prefill (pipelined)", t["prefill"]), ("generated (one at a time)", t.get("generate")))
              if m is not None]
+    if sample := t.get("sample"):  # a spike train's sample (its reset interval), beside its step
+        modes.append([f"one sample ({sample['steps_per_sample']} steps)", nj(sample["dynamic_pj_per_sample"]),
+                      nj(sample["static_pj_per_sample"]), nj(sample["total_pj_per_sample"]),
+                      None if sample["seconds_per_sample"] is None else sample["seconds_per_sample"] * 1e6])
     return [
         (f"Per {unit}: counted events and energy", ["quantity", f"per {unit}"], totals),
         (f"Energy and time per {unit}, by mode", ["mode", "dynamic (nJ)", "static (nJ)", "total (nJ)", "time (µs)"], modes),

@@ -10,6 +10,15 @@ from ...task import Task, lazy
 
 _SEMANTICS = f"{__name__}.semantics"
 
+def sample_steps(program) -> int | None:
+    """A sample's steps: the interval every neuron's state is cleared at (a netx network exported with
+    ``--reset-interval``: one frame), when all share one; else None (a spike train has no samples of its own)."""
+    periods = {int(getattr(node.q, "period", 0)) for node in program.nodes.values() if node.op_class.binary_output
+               and hasattr(node.q, "period")}
+    return periods.pop() if len(periods) == 1 and 0 not in periods else None
+
+
 TASK = Task("spikes", "time step", "per time step of the simulated run, summed over the run and divided by steps x "
             "streams", lazy(_SEMANTICS, "probe"), key="step", simulate=lazy(_SEMANTICS, "simulate_api"),
-            evaluate=lazy(_SEMANTICS, "evaluate_api"), engines=("cpu", "lava", "float"), verbs=f"{__name__}.cli")
+            evaluate=lazy(_SEMANTICS, "evaluate_api"), engines=("cpu", "lava", "float"), verbs=f"{__name__}.cli",
+            sample_steps=sample_steps)
