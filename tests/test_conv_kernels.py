@@ -13,6 +13,7 @@ from neurocompile.ops.synapses import Dense, QDense
 from neurocompile.quantize import Program, QNode
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
+from test_compiled import _same_run
 
 
 @st.composite
@@ -119,3 +120,21 @@ def test_lavas_conv_process_fires_as_the_cpu_engine(index, exp):
     ours = np.stack(sim.recorded["lif"])[:, 0]
     assert 0 < ours.sum() < ours.size
     np.testing.assert_array_equal(run.spikes["lif"], ours)
+
+
+@settings(max_examples=40, deadline=None)
+@given(geometries(), st.integers(0, 2**32 - 1), st.integers(-4, 3), st.integers(1, 3))
+def test_the_compiled_kernel_is_the_reference_step(g, seed, exp, batch):
+    """The compiled engine's conv kernel (event by event) against the op's reference step (PyTorch's conv2d), into
+    CUBA neurons, over random geometries, weights (a third zero), streams and steps: every value and counter."""
+    rng = np.random.default_rng(seed)
+    q = _qconv(g, rng, exp)
+    n_in, n_out = int(np.prod(g["in_shape"])), int(np.prod(q.shape))
+    ones = np.ones(n_out, np.int64)
+    nodes = [QNode("input", "SpikeInput", (), 0, QSpikeInput(n_in, g["in_shape"])),
+             QNode("conv", "ConvSynapse", ("input",), 0, q),
+             QNode("lif", "CUBA", ("conv",), 0, QCUBA(ones * 1024, ones * 512, ones * 40, 0 * ones, 0 * ones, False)),
+             QNode("output", "Output", ("lif",), 0, QOutput(0))]
+    program = Program({n.name: n for n in nodes}, NUMERIC)
+    assert all(isinstance(i, tuple) for i in Simulator(program, batch).plan)  # every node compiled
+    _same_run(program, [(rng.random((batch, n_in)) < 0.4).astype(np.int64) for _ in range(6)], batch)

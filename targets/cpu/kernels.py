@@ -224,6 +224,57 @@ def dense(a, V, S, P, W, C, t):
 
 
 @njit(**JIT)
+def conv(a, V, S, P, W, C, t):
+    """A convolution held as its kernel, on spikes (``ConvSynapse``), event by event: each input spike adds the kernel
+    taps it reaches (PyTorch's correlation: output (oy, ox) reads input (oy sh + i dh - ph, ox sw + k dw - pw)).
+    a: node, out, in, C, H, W, C_out, H', W', kh, kw, sh, sw, ph, pw, dh, dw, groups, weights (halves [C_out,
+    C_in / groups, kh, kw]), exponent, bias (per channel), out_bits, fan-out, non-zero fan-out (per input).  The sums
+    of Lava's weights (twice the halves) clamp to 24 bits as Lava's Conv clamps them, then shift, then the bias."""
+    node, out, x0, c_in, h, w, c_out, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = a[:18]
+    w0, exp, bias, out_bits, fan, nonzero = a[18:24]
+    B = V.shape[0]
+    per_in, per_out = c_in // groups, c_out // groups
+    acc = np.zeros((B, ho, wo, c_out), np.int64)  # channels last: the innermost loop runs along the weights' rows
+    reached, effective = 0, 0
+    for b in range(B):
+        for c in range(c_in):
+            g, cl = c // per_in, c % per_in
+            for y in range(h):
+                for x in range(w):
+                    j = (c * h + y) * w + x
+                    if V[b, x0 + j] == 0:
+                        continue
+                    reached += P[fan + j]
+                    effective += P[nonzero + j]
+                    for i in range(kh):
+                        ny = y + ph - i * dh
+                        if ny < 0 or ny % sh != 0 or ny // sh >= ho:
+                            continue
+                        oy = ny // sh
+                        for k in range(kw):
+                            nx = x + pw - k * dw
+                            if nx < 0 or nx % sw != 0 or nx // sw >= wo:
+                                continue
+                            ox = nx // sw
+                            row = acc[b, oy, ox]
+                            base = w0 + ((i * kw + k) * per_in + cl) * c_out  # weights [kh, kw, C_in / groups, C_out]
+                            for o in range(g * per_out, (g + 1) * per_out):
+                                row[o] += W[base + o]
+    top = (np.int64(1) << 23) - 1
+    clipped = 0
+    for b in range(B):
+        for o in range(c_out):
+            for oy in range(ho):
+                for ox in range(wo):
+                    s = min(max(2 * acc[b, oy, ox, o], -top - 1), top)
+                    clipped += _put(V, b, out + (o * ho + oy) * wo + ox, _shift(s, exp) + P[bias + o], out_bits)
+    C[node, BINARY] += reached
+    C[node, EFF_BINARY] += effective
+    C[node, SATURATIONS] += clipped
+    return True
+
+
+@njit(**JIT)
 def neuron(a, V, S, P, W, C, t):
     """Lava's LIF arithmetic per neuron (``fixed.lif_step``): LIF, PeriodicLIF, CUBA and CUBAVoltage.
     a: node, out, n, state (u then v), du, dv, vth, bias (per-neuron arrays in P), subtract (reset by subtracting the
@@ -628,7 +679,7 @@ def threshold(a, V, S, P, W, C, t):
 # W, C, t) -> whether the input was in range -- so that ``run`` can unroll over them (a kernel ignores what it does
 # not read).
 KERNELS = (dense, neuron, token_shift, layer_norm, wkv, table_lookup, product, add, copy, embedding, attention,
-           time_sum, token_code, threshold, mix, neuron_wkv, neuron_layer_norm)
+           time_sum, token_code, threshold, mix, neuron_wkv, neuron_layer_norm, conv)
 
 
 @njit(**JIT)
@@ -730,6 +781,24 @@ def _dense(node, q, inputs, out, lay):
                  lay.param(q.nonzero_per_input[p]),
                  max(-int(halves[p].min(initial=0)), int(halves[p].max(initial=0)))]  # |half| at most: no int64 copy
     return args
+
+
+def _kernel_rows(halves: np.ndarray, groups: int) -> np.ndarray:
+    """[C_out, C_in / groups, kh, kw] -> [kh, kw, C_in / groups, C_out]: a tap's weights for every output channel
+    side by side (a group's channels read their own slice of C_out)."""
+    return np.ascontiguousarray(halves.transpose(2, 3, 1, 0))
+
+
+@lowering(ops.ConvSynapse, kernel=conv)
+def _conv(node, q, inputs, out, lay):
+    halves = np.asarray(q.halves)
+    if halves.dtype != np.int8 or halves.ndim != 4 or len(inputs) != 1:
+        raise ValueError("a kernel of int8 halves [C_out, C_in / groups, kh, kw] on one input")
+    _shift_ok(q.exp)
+    (c, h, w), (co, ho, wo) = q.in_shape, q.shape
+    return [out, lay.value(inputs[0], c * h * w), c, h, w, co, ho, wo, *halves.shape[2:], *q.stride, *q.padding,
+            *q.dilation, q.groups, lay.weight(_kernel_rows(halves, q.groups)), int(q.exp), lay.param(q.bias), q.out_bits, lay.param(q.fanout),
+            lay.param(q.nonzero_fanout)]
 
 
 def _neuron(lay, out, n, inputs, du, dv, vth, bias=0, subtract=False, period=0, phase=0, voltage=False) -> list[int]:
