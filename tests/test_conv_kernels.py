@@ -87,6 +87,16 @@ def test_a_pooling_folds_into_the_convolution_after_it_exactly(g, kh, kw, averag
     np.testing.assert_allclose(folded.float_step([x], None)[0].numpy(), two_steps.numpy(), rtol=1e-12, atol=1e-9)
 
 
+def _into_neurons(g: dict, q: QConv) -> Program:
+    """The kernel on the spike input, into CUBA neurons (one decay and threshold for all), their spikes the output."""
+    ones = np.ones(int(np.prod(q.shape)), np.int64)
+    nodes = [QNode("input", "SpikeInput", (), 0, QSpikeInput(int(np.prod(g["in_shape"])), g["in_shape"])),
+             QNode("conv", "ConvSynapse", ("input",), 0, q),
+             QNode("lif", "CUBA", ("conv",), 0, QCUBA(ones * 1024, ones * 512, ones * 40, 0 * ones, 0 * ones, False)),
+             QNode("output", "Output", ("lif",), 0, QOutput(0))]
+    return Program({n.name: n for n in nodes}, NUMERIC)
+
+
 GEOMETRIES = [dict(c_in=2, c_out=3, kernel=(3, 2), in_shape=(2, 7, 9), stride=(2, 1), padding=(1, 0), dilation=(1, 2),
                    groups=1),
               dict(c_in=4, c_out=4, kernel=(2, 3), in_shape=(4, 6, 5), stride=(1, 2), padding=(0, 1), dilation=(2, 1),
@@ -105,13 +115,7 @@ def test_lavas_conv_process_fires_as_the_cpu_engine(index, exp):
     g = GEOMETRIES[index]
     rng = np.random.default_rng(index)
     q = _qconv(g, rng, exp)
-    n_in, n_out = int(np.prod(g["in_shape"])), int(np.prod(q.shape))
-    ones = np.ones(n_out, np.int64)
-    nodes = [QNode("input", "SpikeInput", (), 0, QSpikeInput(n_in, g["in_shape"])),
-             QNode("conv", "ConvSynapse", ("input",), 0, q),
-             QNode("lif", "CUBA", ("conv",), 0, QCUBA(ones * 1024, ones * 512, ones * 40, 0 * ones, 0 * ones, False)),
-             QNode("output", "Output", ("lif",), 0, QOutput(0))]
-    program = Program({n.name: n for n in nodes}, NUMERIC)
+    program, n_in = _into_neurons(g, q), int(np.prod(g["in_shape"]))
     x = (rng.random((25, n_in)) < 0.35).astype(np.int64)
     run = run_lava(program, x)
     sim = Simulator(program, 1, record=["lif"])
@@ -129,12 +133,6 @@ def test_the_compiled_kernel_is_the_reference_step(g, seed, exp, batch):
     CUBA neurons, over random geometries, weights (a third zero), streams and steps: every value and counter."""
     rng = np.random.default_rng(seed)
     q = _qconv(g, rng, exp)
-    n_in, n_out = int(np.prod(g["in_shape"])), int(np.prod(q.shape))
-    ones = np.ones(n_out, np.int64)
-    nodes = [QNode("input", "SpikeInput", (), 0, QSpikeInput(n_in, g["in_shape"])),
-             QNode("conv", "ConvSynapse", ("input",), 0, q),
-             QNode("lif", "CUBA", ("conv",), 0, QCUBA(ones * 1024, ones * 512, ones * 40, 0 * ones, 0 * ones, False)),
-             QNode("output", "Output", ("lif",), 0, QOutput(0))]
-    program = Program({n.name: n for n in nodes}, NUMERIC)
+    program, n_in = _into_neurons(g, q), int(np.prod(g["in_shape"]))
     assert all(isinstance(i, tuple) for i in Simulator(program, batch).plan)  # every node compiled
     _same_run(program, [(rng.random((batch, n_in)) < 0.4).astype(np.int64) for _ in range(6)], batch)
