@@ -21,7 +21,10 @@ Peers:
     steps, attention over the key/value cache), one and 16 streams, over its whole context (64 positions).
   * nir: an SHD-shaped recurrent snnTorch network (700 -> 1024 RLeaky -> 20 Leaky, random weights) exported by
     snnTorch to NIR and imported: our engine against snnTorch's own float run, batch 1 and 64, per step; and the
-    loihi2 build on Lava against ours, one stream, per step after the first (identical outputs checked).
+    loihi2 build on Lava against ours, one stream, per step after the first (identical outputs checked); and the NIR
+    paper's CNN shape made in Sinabs (three convolutions, two sum poolings; exported by Sinabs to NIR, its
+    convolutions held as kernels here) against Sinabs's own float run of the raster (time folded into the batch, as
+    Sinabs runs it), batch 1 and 16.
   * export: ``neurocompile export`` of a 216M-shaped checkpoint (tools/bench_export.py): seconds and peak RSS.
 ``--json`` prints one JSON object (the keys BENCHMARKS.md and the issues use) on stdout; tables go to stderr.
 """
@@ -234,6 +237,73 @@ def firing(program, raster) -> str:
     spikes, updates = Tally.FIELDS.index("spikes"), Tally.FIELDS.index("neuron_updates")
     return ", ".join(f"{name} {row[spikes] / row[updates]:.1%}" for name, row in zip(program.nodes, sim.totals)
                      if row[updates] and program.nodes[name].op_class.binary_output)
+
+
+def nir_paper_cnn(batch: int):
+    """A Sinabs CNN of the NIR paper's shape (2 x 34 x 34 input; conv 16 5x5 stride 2, sum pool 2, conv 32 3x3, sum
+    pool 2, conv 8 3x3 stride 2, dense 32 -> 10; IAF neurons), random weights scaled to fire."""
+    import sinabs.layers as sl
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 16, 5, stride=2, padding=1), sl.IAFSqueeze(batch_size=batch), sl.SumPool2d(2),
+        torch.nn.Conv2d(16, 32, 3, padding=1), sl.IAFSqueeze(batch_size=batch), sl.SumPool2d(2),
+        torch.nn.Conv2d(32, 8, 3, padding=1, stride=2), sl.IAFSqueeze(batch_size=batch), torch.nn.Flatten(),
+        torch.nn.Linear(32, 10), sl.IAFSqueeze(batch_size=batch))
+    with torch.no_grad():
+        for i in (0, 3, 6, 9):
+            model[i].weight.mul_(3.0)
+    return model
+
+
+def bench_cnn(repeats: int, steps: int = 100) -> dict[str, float]:
+    """The NIR paper's CNN shape made in Sinabs and exported by Sinabs to NIR: our integer engine (its convolutions
+    held as kernels) against Sinabs's own float run of the same module -- a whole raster of `steps` steps in one
+    forward, as Sinabs runs it (time folded into the batch) -- in steps x streams per second, batch 1 and 16, 10 %
+    input spikes."""
+    import tempfile
+
+    import sinabs
+
+    import neurocompile
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = sinabs.to_nir(nir_paper_cnn(1), torch.zeros(1, 2, 34, 34))
+        program = neurocompile.export(graph, target="cpu", output=f"{tmp}/cnn").program
+        say("| NIR paper's CNN shape (Sinabs, 2x34x34, 3 conv, 2 pools) | batch | ours steps x streams/s (best / "
+            "median) | Sinabs steps x streams/s | ours / Sinabs |\n|---|---|---|---|---|")
+        for batch in (1, 16):
+            x = (np.random.default_rng(batch).random((steps, batch, 2 * 34 * 34)) < 0.1).astype(np.int64)
+            model = nir_paper_cnn(batch)
+            frames = torch.from_numpy(x).float().permute(1, 0, 2).reshape(batch * steps, 2, 34, 34)
+
+            def ours() -> float:
+                sim = Simulator(program, batch)
+                sim.step(x[0])
+                start = time.perf_counter()
+                for t in range(1, steps):
+                    sim.step(x[t])
+                return (steps - 1) * batch / (time.perf_counter() - start)
+
+            def theirs() -> float:
+                for layer in model:
+                    if hasattr(layer, "reset_states"):
+                        layer.reset_states()
+                with torch.no_grad():
+                    model(frames[:batch])  # sizes Sinabs's states (a first run, not timed)
+                    for layer in model:
+                        if hasattr(layer, "reset_states"):
+                            layer.reset_states()
+                    start = time.perf_counter()
+                    model(frames)
+                return steps * batch / (time.perf_counter() - start)
+
+            runs = interleaved({"ours": ours, "sinabs": theirs}, repeats)
+            out[f"nir.cnn.cpu_vs_sinabs.batch{batch}"] = ratio(runs["ours"], runs["sinabs"])
+            say(f"| | {batch} | {summary(runs['ours'])} | {summary(runs['sinabs'])} | "
+                f"{out[f'nir.cnn.cpu_vs_sinabs.batch{batch}']:.2f}× |")
+    return out
 
 
 def bench_nir(repeats: int, steps: int = 100) -> dict[str, float]:
@@ -525,6 +595,8 @@ def main() -> None:
     if args.only in (None, "nir"):
         say()
         out.update(bench_nir(args.repeats))
+        say()
+        out.update(bench_cnn(args.repeats))
     models = {"zoo": ("zoo (L4 C128 V103)", lambda: load_model(zoo.path())),
               "45m": ("45M-shaped (L12 C512 V4096)", random_45m)}
     chosen = [k for k in models if args.only in (None, k)]
