@@ -61,9 +61,12 @@ class _EulerCell(Op):
 
     def to_nir(self, input_names):
         shape = tuple(self.shape) or (self.size,)  # parameters shaped like the map they act on (NIR's type check)
-        cleared = {PERIOD_KEY: self.period, PHASE_KEY: self.phase} if getattr(self, "period", 0) else {}
         return self.nir_type(**{k: getattr(self, k).reshape(shape) for k in self._nir_fields()},
-                             metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset, **cleared})
+                             metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset, **self._period_metadata()})
+
+    def _period_metadata(self) -> dict:
+        """Metadata of a state cleared periodically (EulerCubaLIF's netx reset interval); none for other cells."""
+        return {}
 
     @classmethod
     def from_nir(cls, node: nir.NIRNode, ctx) -> "_EulerCell":
@@ -158,6 +161,9 @@ class EulerCubaLIF(_EulerCell):
 
     def initial_state(self, batch, dtype):
         return _with_step(super().initial_state(batch, dtype), self.period)
+
+    def _period_metadata(self) -> dict:
+        return {PERIOD_KEY: self.period, PHASE_KEY: self.phase} if self.period else {}
 
     def float_step(self, inputs, state):
         state, step = _cleared(state, self.period, self.phase)
