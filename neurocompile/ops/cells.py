@@ -62,7 +62,8 @@ class _EulerCell(Op):
     def to_nir(self, input_names):
         shape = tuple(self.shape) or (self.size,)  # parameters shaped like the map they act on (NIR's type check)
         return self.nir_type(**{k: getattr(self, k).reshape(shape) for k in self._nir_fields()},
-                             metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset, **self._period_metadata()})
+                             metadata={OP_KEY: self.kind, DT_KEY: self.dt, RESET_KEY: self.reset,
+                                       **self._period_metadata()})
 
     def _period_metadata(self) -> dict:
         """Metadata of a state cleared periodically (EulerCubaLIF's netx reset interval); none for other cells."""
