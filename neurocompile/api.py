@@ -38,12 +38,15 @@ class Build(storage.Build):
         compare); returns a ``Simulation`` (text, counters, files).  Spike-train builds: run `input_spikes` (an
         array [T, n] or [T, B, n] of 0/1, or an .npz path) on ``engine`` 'cpu', 'lava' or 'float'; returns a
         ``SpikeSimulation`` (output rasters, counters, files).  Integer runs store their counters for ``report``."""
-        if engine not in self.task.engines:
-            raise UserError(f"engine: choose {', '.join(self.task.engines)} for this {self.task.name} build, got "
+        from .target import engine_target, task_engines
+
+        if engine not in task_engines(self.task):
+            raise UserError(f"engine: choose {', '.join(task_engines(self.task))} for this {self.task.name} build, got "
                             f"{engine!r}")
-        if engine == "lava" and self.manifest["target"] != "loihi2":
-            raise UserError(f"{self.path}: built for target {self.manifest['target']!r}, not 'loihi2'; the Lava engine "
-                            f"runs loihi2 builds: export with target='loihi2'")
+        owner = engine_target(engine)
+        if owner is not None and self.manifest["target"] != owner.name:
+            raise UserError(f"{self.path}: built for target {self.manifest['target']!r}, not {owner.name!r}; the "
+                            f"{engine} engine runs {owner.name} builds: export with target={owner.name!r}")
         return self.task.simulate(self, prompt=prompt, tokens=tokens, temperature=temperature, top_p=top_p, seed=seed,
                                   engine=engine, spikes_out=spikes_out, input_spikes=input_spikes,
                                   output_spikes=output_spikes)
@@ -64,7 +67,7 @@ class Build(storage.Build):
         from .energy import load_energy_model
         from .report import make_report
 
-        return make_report(self.program, self.manifest, self.run(), load_energy_model(energy),
+        return make_report(self.program, self.manifest, self.run(), load_energy_model(energy or self.target.energy_model),
                            placement=self.partition, tokenizer=self.tokenizer)
 
 

@@ -60,7 +60,7 @@ class Build:
     @cached_property
     def graph(self) -> Graph:
         """The traced float graph, read (and checked against the program) on first use."""
-        return self.loaded_graph or _read_graph(self.path / GRAPH_FILE, self.program)
+        return self.loaded_graph or _read_graph(self.path / GRAPH_FILE, self.program, self.target)
 
     @cached_property
     def lowered(self) -> Graph:
@@ -219,8 +219,9 @@ def _read_program(path: Path, task) -> Program:
     return program
 
 
-def _read_graph(path: Path, program: Program) -> Graph:
-    """The float graph, checked to be the one the program was quantized from (same lowered nodes and widths)."""
+def _read_graph(path: Path, program: Program, target) -> Graph:
+    """The float graph, checked to be the one the program was quantized from (the nodes the target makes of it, and
+    their widths)."""
     from .lower import lower_like
 
     try:
@@ -230,14 +231,15 @@ def _read_graph(path: Path, program: Program) -> Graph:
         raise
     except Exception as exc:  # nir.read and our reader fail in many ways on a foreign or damaged file
         raise UserError(f"{path}: not a readable neurocompile graph ({type(exc).__name__}: {exc}); export again") from None
-    mine = [(name, node.op.kind) for name, node in lowered.nodes.items()]
+    mine = target.structure(lowered) if target.structure is not None else [(name, node.op.kind) for name, node
+                                                                             in lowered.nodes.items()]
     theirs = [(name, node.kind) for name, node in program.nodes.items()]
     if mine != theirs:
         first = next((a, b) for a, b in zip(mine + [None] * len(theirs), theirs + [None] * len(mine)) if a != b)
         raise UserError(f"{path}: this graph is not the one {PROGRAM_FILE} was made from (first difference: graph "
                         f"{first[0]}, program {first[1]}); export again")
     for name, node in lowered.nodes.items():
-        if node.inputs and node.op.size != program.width(name):
+        if node.inputs and name in program.nodes and node.op.size != program.width(name):
             raise UserError(f"{path}: node {name} is {node.op.size} wide in the graph and {program.width(name)} in "
                             f"{PROGRAM_FILE}; export again")
     return graph

@@ -43,6 +43,7 @@ def export(checkpoint: Path, target_name: str, out: Path, *, v_threshold: float 
     windows, cal_info = calibration_windows(tokenizer, calibration_text, calibration_source, calibration_tokens, model)
     neuron_ops, placed = resolve_extension_ops(target, graph, extension_ops)
     lowered = lower(graph, token_shift, neuron_ops)
+    _check_fits(target, lowered)
     _progress(f"traced {len(graph.nodes)} nodes, lowered to {len(lowered.nodes)} (token shift: {token_shift}; "
               f"extension ops: {', '.join(f'{k} on {v}' for k, v in placed['placement'].items()) or 'none'})", quiet)
     peaks = calibrate(lowered, windows, after_each=ckpt.release)
@@ -83,6 +84,13 @@ def _setup(target_name: str, out: Path, payload_bits: int | None, block_rows: in
     if block_rows is not None:
         spec = replace(spec, block_rows=block_rows)
     return target, spec
+
+
+def _check_fits(target, lowered) -> None:
+    """A target that maps the graph its own way (``Target.structure``) refuses one it cannot hold before anything is
+    calibrated, naming the first rule the graph breaks."""
+    if target.structure is not None:
+        target.structure(lowered)
 
 
 def _token_shift(target, asked: str | None) -> str:
@@ -158,8 +166,7 @@ def _place_and_write(target, system, graph, program, tokenizer, manifest: dict, 
         extra_files.update(target.extra_files(program))
         manifest["target_notes"] = target.notes(program)
         s = placement.summary()
-        _progress(f"partitioned onto {s['cores']} cores ({s['chips']} chip(s) of {s['system']}), lower bound "
-                  f"{s['lower_bound_cores']}", quiet)
+        _progress(f"placed: {s['line']}", quiet)
         manifest["partition"] = s
     write_build(out, graph, program, tokenizer, manifest, extra_files, release)
     _progress(f"wrote {out} in {time.perf_counter() - start:.1f} s", quiet)
@@ -186,8 +193,9 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
     else:
         source = {"nir": "a nir.NIRGraph in memory", "sha256": None}
     dt, dt_source = graph_dt(nir_graph, dt)
-    graph = import_graph(nir_graph, dt=dt, reset=reset)
+    graph, retimed = target.retime(import_graph(nir_graph, dt=dt, reset=reset), dt)
     lowered = lower(graph)
+    _check_fits(target, lowered)
     _progress(f"imported {len(graph.nodes)} NIR nodes (dt {dt:g} s, {dt_source}; reset to {reset}), lowered to "
               f"{len(lowered.nodes)}", quiet)
     shape = lowered.input.op.shape
@@ -206,7 +214,8 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
                   "input": list(shape), "outputs": {n.name: n.op.size for n in graph.outputs}},
         "numeric": asdict(spec),
         "calibration": cal_info,
-        "approximations": NIR_APPROXIMATIONS + op_approximations(program) + rescaled,
+        "approximations": [NIR_TIME, *([] if target.program_for else NIR_APPROXIMATIONS), *retimed,
+                           *op_approximations(program), *rescaled],
     }
     return _place_and_write(target, system, graph, program, None, manifest, out, start, quiet)
 
@@ -219,6 +228,9 @@ def export_netx(path: Path, target_name: str, out: Path, *, system: str | None =
     from .frontends.netx import import_netx
 
     target, spec = _setup(target_name, out, None, None, system)
+    if target.program_for is not None:
+        raise UserError(f"{path}: a netx file holds Loihi 2's integers, which are its program; --target {target.name} "
+                        f"makes its own program from a float graph: export the network's NIR graph instead")
     start = time.perf_counter()
     raw = files.read_user_file(path, "the netx file")  # hashed as read; h5py reads the same path
     if reset_offset is not None and reset_interval is None:
@@ -281,8 +293,10 @@ def op_approximations(program) -> list[str]:
     return [a for kind in kinds if (a := Op.registry[kind].approximation)]
 
 
+NIR_TIME = "time: forward Euler at dt (model.dt), spikes and reset in the step that crosses the threshold (v > v_threshold)"
+# the node-by-node quantizer's (``quantize``: loihi2, cpu); a target with its own program (``Target.program_for``) names
+# its own
 NIR_APPROXIMATIONS = [
-    "time: forward Euler at dt (model.dt), spikes and reset in the step that crosses the threshold (v > v_threshold)",
     "neurons: Loihi's CUBA neuron (Lava LIF arithmetic): decays 1 - dt/tau rounded to 12 bits, 24-bit u and v "
     "(u wraps, v saturates), truncation toward zero in every decay",
     "thresholds: mantissa v_threshold x 2^f rounded to an integer (f: the input's fractional bits)",

@@ -11,6 +11,20 @@ from .quantize import NumericSpec  # noqa: F401  (a target's numeric spec is the
 
 
 @dataclass(frozen=True)
+class Engine:
+    """A target's own engine beside the task's (cpu, float): an outside bit-accurate simulator a build is replayed
+    through and checked against, spike for spike (loihi2: Lava; xylo: SynSense's xylosim)."""
+
+    name: str  # the value of --engine
+    help: str  # one line for --help
+    tasks: tuple[str, ...]  # the tasks whose builds it runs
+    # spike-train builds: (build, raster, {population: the cpu engine's spikes per step}) -> ({Output: [T, B, n] integers},
+    # {population: [T, B, n]} as the outside simulator fired, what ran (a dict; its "agrees" entry, when present,
+    # is a verdict of its own that "identical" includes), lines to print)
+    run_spikes: Callable[..., tuple[dict, dict, dict, list[str]]] | None = None
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     description: str
@@ -43,6 +57,17 @@ class Target:
     # calibration (loihi2: a graded value read only by Dense -> LIF pairs carried at the LIF's resolution, so that
     # netx holds the pairs)
     rescale: Callable[[Any, Any], tuple[Any, list[str]]] = lambda graph, program: (program, [])
+    # (lowered graph, metadata, spec) -> (program, approximations): a target whose program is not the lowered graph
+    # quantized node by node (xylo: one core's weight banks and populations); None: ``quantize`` node by node
+    program_for: Callable[[Any, dict, NumericSpec], tuple[Any, list[str]]] | None = None
+    # lowered graph -> [(node, op kind)] of the program this target makes of it (checked when a build is read); None:
+    # the lowered graph's own nodes
+    structure: Callable[[Any], list[tuple[str, str]]] | None = None
+    # (imported float graph, dt) -> (graph, approximations): the target's timing made part of the float semantics
+    # before lowering (xylo: the readout hears the hidden spikes a step later)
+    retime: Callable[[Any, float], tuple[Any, list[str]]] = lambda graph, dt: (graph, [])
+    engines: tuple[Engine, ...] = ()  # its own engines (``Engine``)
+    energy_model: Any = None  # the report's default energy model for its builds (a TOML path; None: the shipped default)
 
     def quantize(self, graph, peaks: dict[str, float], metadata: dict[str, str] | None = None,
                  spec: NumericSpec | None = None, after_each: Callable[[], object] = lambda: None):
@@ -51,6 +76,8 @@ class Target:
         the rescaling adds, for the manifest)."""
         from .quantize import quantize
 
+        if self.program_for is not None:
+            return self.program_for(graph, metadata or {}, spec or self.numeric)
         program = quantize(graph, spec or self.numeric, peaks, metadata, after_each)
         return self.rescale(graph, program)
 
@@ -61,6 +88,20 @@ def targets() -> dict[str, Target]:
     from .plugins import find
 
     return {target.name: target for target in find("neurocompile.targets", "TARGET", Target)}
+
+
+def engine_target(engine: str) -> Target | None:
+    """The target whose own engine `engine` is (None: a task's engine, cpu or float)."""
+    return next((t for t in targets().values() for e in t.engines if e.name == engine), None)
+
+
+def task_engines(task) -> tuple[str, ...]:
+    """The engines a task's simulate takes: its own, then every target's that runs its builds."""
+    return (*task.engines, *(e.name for t in targets().values() for e in t.engines if task.name in e.tasks))
+
+
+def target_engine(name: str) -> Engine | None:
+    return next((e for t in targets().values() for e in t.engines if e.name == name), None)
 
 
 def get_target(name: str) -> Target:

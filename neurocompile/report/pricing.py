@@ -427,7 +427,4 @@ def _resources(build: Subject) -> dict | str:
     placement = build.placement
     if placement is None:
         return f"not partitioned: export with --target loihi2 for cores, chips and traffic (this build: {build.manifest['target']})"
-    return {**placement.summary(), "per_core": [{"core": c.index, "chip": c.chip, "neurons": c.neurons,
-                                                 "synaptic_bytes": c.synaptic_bytes} for c in placement.cores],
-            "neurons_per_core": placement.resources.neurons_per_core,
-            "synaptic_memory_bytes": placement.resources.synaptic_memory_bytes}
+    return placement.report()

@@ -78,14 +78,5 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[Cell]]]]:
 
 
 def _resources_line(resources: dict | str, unit: str) -> str:
-    if isinstance(resources, str):
-        return f"Resources: {resources}"
-    t = resources["traffic_per_step"]
-    return (f"Resources: {resources['cores']} neurocores on {resources['chips']} chip(s) of {resources['system']} "
-            f"(lower bound {resources['lower_bound_cores']}); synaptic memory {resources['synaptic_utilisation_mean']:.0%} "
-            f"used on average (max {resources['synaptic_utilisation_max']:.0%}), neuron slots "
-            f"{resources['neuron_utilisation_mean']:.0%} (max {resources['neuron_utilisation_max']:.0%}); "
-            f"{resources['embedded_cpu_ops']} ops on embedded x86 cores; messages per {unit} (upper bound): "
-            f"{t['same_core']:,} within a core, {t['across_cores']:,} across cores ({t.get('mesh_hops', 0):,} mesh hops, "
-            f"on an assumed core map), {t['across_chips']:,} across chips, {t['to_cpu_or_host']:,} to x86 or "
-            f"host, {t.get('from_cpu_or_host', 0):,} from x86 or host")
+    """The placement in one sentence: the target's own (``text``, per `unit`), or why the build has none."""
+    return f"Resources: {resources if isinstance(resources, str) else resources['text'].format(unit=unit)}"

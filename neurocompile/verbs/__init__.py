@@ -68,10 +68,12 @@ def dispatch(args: argparse.Namespace, build, verb: str) -> None:
     for dest, (task, option, default) in args.task_options.items():
         if task is not build.task and getattr(args, dest) not in (default, None):
             given.setdefault(task, []).append(option)
+    from ..target import task_engines
+
     engine = getattr(args, "engine", None)
-    if engine is not None and engine not in build.task.engines:
+    if engine is not None and engine not in task_engines(build.task):
         for task in handlers:
-            if engine in task.engines:
+            if engine in task_engines(task):
                 given.setdefault(task, []).insert(0, f"--engine {engine}")
     for task, options in given.items():
         raise UserError(f"{', '.join(options)}: for {handlers[task].builds}; {args.build} is {mine.build} "

@@ -144,7 +144,7 @@ def _placement_and_target_notes(manifest: dict) -> None:
     the target's notes: loihi2's whole-network netx file)."""
     if "partition" in manifest:
         p = manifest["partition"]
-        print(f"  {p['cores']} neurocores on {p['chips']} chip(s) of {p['system']} (lower bound {p['lower_bound_cores']})")
+        print(f"  {p['line']}")
     for notes in manifest.get("target_notes", {}).values():
         if isinstance(notes, dict) and "summary" in notes:
             print(f"  {notes['summary']}")

@@ -12,7 +12,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("build", type=Path)
     p.add_argument("--format", default="md", choices=["json", "csv", "md", "tex"], help="(default %(default)s)")
     p.add_argument("--energy", default=None,
-                   help="energy model: a shipped name (hw-45nm, snn-paper-45nm, loihi1-proxy) or a TOML file (default hw-45nm)")
+                   help="energy model: a shipped name (hw-45nm, snn-paper-45nm, loihi1-proxy) or a TOML file (default: the "
+                        "build's target's own, else hw-45nm)")
     p.add_argument("--plots", type=Path, default=None, help="write PNG and PDF figures into this folder")
     p.add_argument("-o", "--output", type=Path, default=None, help="write the report to this file (default: stdout)")
 
@@ -28,8 +29,8 @@ def run(args: argparse.Namespace) -> None:
         files.check_parent(args.output, "-o")
     if args.plots is not None:
         check_plots(args.plots)
-    model = load_energy_model(args.energy)
     build = read_build(args.build)
+    model = load_energy_model(args.energy or build.target.energy_model)
     report = make_report(build.program, build.manifest, build.run(), model, placement=build.partition,
                          tokenizer=build.tokenizer)
     text = FORMATS[args.format](report)

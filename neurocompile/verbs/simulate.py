@@ -9,11 +9,13 @@ from . import Verb, add_task_options, dispatch, task_verbs
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("build", type=Path, help="build directory made by `neurocompile export`")
-    engines = list(dict.fromkeys(e for task in task_verbs() for e in task.engines))
+    from ..target import targets, task_engines
+
+    engines = list(dict.fromkeys(e for task in task_verbs() for e in task_engines(task)))
+    own = "; ".join(f"{e.name}: {e.help}" for t in targets().values() for e in t.engines)
     p.add_argument("--engine", default="cpu", choices=engines,
-                   help="cpu: our bit-accurate simulator (default); lava: also run the inputs through the build's "
-                        "Lava process graph (loihi2 builds) and check that spikes and outputs are identical; float: "
-                        "the graph's float64 semantics, no quantization (spike-train builds)")
+                   help=f"cpu: our bit-accurate simulator (default); float: the graph's float64 semantics, no "
+                        f"quantization (spike-train builds); {own}")
     add_task_options(p, "simulate")
     p.add_argument("--json", action="store_true")
 
@@ -21,7 +23,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from ..build import read_build
 
-    build = read_build(args.build, target="loihi2" if args.engine == "lava" else None)
+    from ..target import engine_target
+
+    owner = engine_target(args.engine)
+    build = read_build(args.build, target=owner.name if owner is not None else None)
     dispatch(args, build, "simulate")
 
 

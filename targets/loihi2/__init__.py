@@ -12,7 +12,7 @@ take 128 KB, a parameter of ``RESOURCES`` (the partition report shows utilisatio
 visible).  Systems: Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips [secondary]; a 32-chip system
 (the one Abreu et al. 2025 measured an LLM on) [secondary].
 """
-from neurocompile.target import NumericSpec, Target
+from neurocompile.target import Engine, NumericSpec, Target
 
 from . import rules
 from .figure import placement_figure
@@ -70,6 +70,15 @@ def _netx_files(program):
                         for name, pair in netx_files(program).items()}}
 
 
+def _lava_spikes(build, raster, recorded):
+    from .lava_engine import run_spikes
+
+    return run_spikes(build, raster, recorded)
+
+
+LAVA = Engine("lava", "also run the inputs through the build's Lava process graph (loihi2 builds) and check that spikes "
+                      "and outputs are identical", ("language", "spikes"), _lava_spikes)
+
 TARGET = Target(
     name="loihi2",
     description="Intel Loihi 2: core and chip map, Lava process graph (simulate --engine lava), netx files",
@@ -87,5 +96,6 @@ TARGET = Target(
     placement_figure=placement_figure,
     choose_extension=lambda op, width: extension_placement(op, width, RESOURCES.embedded_cpus_per_chip),
     extension_ops="auto",
+    engines=(LAVA,),
     token_shift="delay",  # zoo SpikeGPT: 4.0 vs 6.7 uJ per token under hw-45nm, 7 vs 11 cores (docs/energy-comparison.md)
 )

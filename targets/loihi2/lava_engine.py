@@ -164,3 +164,32 @@ def run_lava(program: Program, inputs, slices: dict[str, list[tuple[int, int]]] 
     finally:
         head.stop()
     return LavaRun(outputs, spikes, depth[outs[0]], graph.processes, first - start, rest)
+
+
+def run_spikes(build, raster, recorded: dict) -> tuple[dict, dict, dict, list[str]]:
+    """The ``lava`` engine of a spike-train build (``Target.engines``): Lava's own run of the build's process graph,
+    one Lava run per stream, and the build's whole-network netx file (when it has one) loaded by lava-dl's netx and
+    run in Lava on stream 0 against the cpu engine's spikes of every layer (`recorded`)."""
+    from .netx import NETWORK_FILE, compare_network
+
+    outs, spikes, runs = {}, {}, []
+    for b in range(raster.streams):
+        run = run_lava(build.program, raster.spikes[:, b], core_slices(build))
+        for name, o in run.outputs.items():
+            outs.setdefault(name, []).append(o)
+        for name, s in run.spikes.items():
+            spikes.setdefault(name, []).append(s)
+        runs.append(run)
+    path = build.path / NETWORK_FILE
+    netx = compare_network(path, build.program, raster.spikes[:, 0], recorded) if path.is_file() else {}
+    info = {"processes": runs[0].processes, "latency": runs[0].latency, "streams": raster.streams,
+            "seconds_per_step": round(float(np.mean([r.seconds_per_step for r in runs])), 4), "netx_identical": netx,
+            "agrees": all(netx.values())}
+    lines = [f"Lava ({info['processes']} processes per stream, Loihi2SimCfg fixed_pt, pipeline latency "
+             f"{info['latency']} steps removed); the output file holds Lava's"]
+    if netx:
+        lines.append(f"netx: network.net, loaded by lava-dl's netx and run in Lava on stream 0: {sum(netx.values())} of "
+                     f"{len(netx)} layers fire as the cpu engine's (each read as many steps later as netx's one-step "
+                     f"Dense delays it; target_notes.netx_network gives the lags)")
+    return ({name: np.stack(v, 1) for name, v in outs.items()},
+            {k: np.stack(v, 1) for k, v in spikes.items()}, info, lines)

@@ -89,6 +89,8 @@ class Placement:
         syn = [c.synaptic_bytes / spec.synaptic_memory_bytes for c in self.cores]
         neu = [c.neurons / spec.neurons_per_core for c in self.cores]
         return {
+            "line": f"{len(self.cores)} neurocores on {self.chips} chip(s) of {self.system} (lower bound "
+                    f"{self.lower_bound})",
             "system": self.system, "chips_available": self.chips_available, "chips": self.chips,
             "cores": len(self.cores), "lower_bound_cores": self.lower_bound,
             "cores_over_bound": len(self.cores) / max(self.lower_bound, 1),
@@ -97,6 +99,23 @@ class Placement:
             "embedded_cpu_ops": len(self.x86_chip), "host_ops": len(self.host),
             "traffic_per_step": dict(self.traffic),
         }
+
+    def report(self) -> dict:
+        """What the energy report says of the placement (``resources``); ``text``: one sentence, ``{unit}`` left to
+        fill."""
+        s = self.summary()
+        t = s["traffic_per_step"]
+        text = (f"{s['cores']} neurocores on {s['chips']} chip(s) of {s['system']} (lower bound {s['lower_bound_cores']}); "
+                f"synaptic memory {s['synaptic_utilisation_mean']:.0%} used on average (max "
+                f"{s['synaptic_utilisation_max']:.0%}), neuron slots {s['neuron_utilisation_mean']:.0%} (max "
+                f"{s['neuron_utilisation_max']:.0%}); {s['embedded_cpu_ops']} ops on embedded x86 cores; messages per "
+                f"{{unit}} (upper bound): {t['same_core']:,} within a core, {t['across_cores']:,} across cores "
+                f"({t.get('mesh_hops', 0):,} mesh hops, on an assumed core map), {t['across_chips']:,} across chips, "
+                f"{t['to_cpu_or_host']:,} to x86 or host, {t.get('from_cpu_or_host', 0):,} from x86 or host")
+        return {**s, "text": text, "per_core": [{"core": c.index, "chip": c.chip, "neurons": c.neurons,
+                                                "synaptic_bytes": c.synaptic_bytes} for c in self.cores],
+                "neurons_per_core": self.resources.neurons_per_core,
+                "synaptic_memory_bytes": self.resources.synaptic_memory_bytes}
 
     def to_dict(self) -> dict:
         return {"summary": self.summary(), "resources": asdict(self.resources),

@@ -14,4 +14,4 @@ _SEMANTICS = f"{__name__}.semantics"
 TASK = Task("language", "token", "per token = per step of the simulated run (the prompt's tokens and the generated "
             "ones), summed over the run and divided by steps x streams", lazy(_SEMANTICS, "probe"), key="token",
             read_extra=lazy(_SEMANTICS, "read_tokenizer"), generates=True, simulate=lazy(_SEMANTICS, "simulate_api"),
-            evaluate=lazy(_SEMANTICS, "evaluate_api"), engines=("cpu", "lava"), verbs=f"{__name__}.cli")
+            evaluate=lazy(_SEMANTICS, "evaluate_api"), engines=("cpu",), verbs=f"{__name__}.cli")

@@ -20,5 +20,5 @@ def sample_steps(program) -> int | None:
 
 TASK = Task("spikes", "time step", "per time step of the simulated run, summed over the run and divided by steps x "
             "streams", lazy(_SEMANTICS, "probe"), key="step", simulate=lazy(_SEMANTICS, "simulate_api"),
-            evaluate=lazy(_SEMANTICS, "evaluate_api"), engines=("cpu", "lava", "float"), verbs=f"{__name__}.cli",
+            evaluate=lazy(_SEMANTICS, "evaluate_api"), engines=("cpu", "float"), verbs=f"{__name__}.cli",
             sample_steps=sample_steps)

@@ -53,7 +53,7 @@ def simulate(args: argparse.Namespace, build) -> None:
                           "seconds": round(run.seconds, 3), "totals": run.totals, "per_step": run.per_step,
                           "units": run.UNITS, "outputs": {k: {"shape": list(v.shape), **_summary(v)}
                                                           for k, v in run.outputs.items()},
-                          "nodes": run.table, "written": written, **({"lava": run.lava} if run.lava else {})}, indent=2))
+                          "nodes": run.table, "written": written, **({run.engine: run.check} if run.check else {})}, indent=2))
     else:
         outs = ", ".join(f"{k} " + (f"{v.sum():,} spikes" if v.dtype.kind == "i" else f"mean value {v.mean():.4g} (graded)")
                          for k, v in run.outputs.items())
@@ -63,26 +63,19 @@ def simulate(args: argparse.Namespace, build) -> None:
             print(f"per time step and stream: {t['spikes'] / n:.2f} spikes, {t['binary_events'] / n:,.1f} binary and "
                   f"{t['graded_events'] / n:,.1f} graded synaptic ops; whole run: {t['saturations']:,} saturations, "
                   f"{t['wraps']:,} wraps")
-        if run.lava:
-            lava = run.lava
-            verdict = "identical" if lava["identical"] else "DIFFERENT"
-            print(f"Lava ({lava['processes']} processes per stream, Loihi2SimCfg fixed_pt, pipeline latency "
-                  f"{lava['latency']} steps removed): outputs and {len(lava['spikes_identical'])} spiking populations "
-                  f"{verdict} to the cpu engine's; the output file holds Lava's")
-            if lava["netx_identical"]:
-                same = sum(lava["netx_identical"].values())
-                print(f"netx: network.net, loaded by lava-dl's netx and run in Lava on stream 0: {same} of "
-                      f"{len(lava['netx_identical'])} layers fire as the cpu engine's (each read as many steps later as "
-                      f"netx's one-step Dense delays it; target_notes.netx_network gives the lags)")
+        if run.check:
+            verdict = "identical" if run.check["identical"] else "DIFFERENT"
+            print(f"{run.engine}: outputs and {len(run.check['spikes_identical'])} spiking populations {verdict} to the "
+                  f"cpu engine's")
+            for line in run.lines:
+                print(line)
         if written:
             print(f"[neurocompile] wrote {' and '.join(written)}", file=sys.stderr)
     if not run.complete:
         print(f"[neurocompile] {INTERRUPT.what} after {run.steps:,} time steps: kept {' and '.join(written)}", file=sys.stderr)
-    if run.lava and not run.lava["identical"]:
-        raise EngineMismatch(f"the Lava engine and the cpu engine disagree (outputs identical: "
-                             f"{run.lava['outputs_identical']}, spikes: {run.lava['spikes_identical']}, netx: "
-                             f"{run.lava['netx_identical']}); please report "
-                             f"this with the build directory")
+    if run.check and not run.check["identical"]:
+        raise EngineMismatch(f"the {run.engine} engine and the cpu engine disagree ({json.dumps(run.check)}); please "
+                             f"report this with the build directory")
 
 
 def evaluate_options(p: argparse.ArgumentParser) -> list[argparse.Action]:

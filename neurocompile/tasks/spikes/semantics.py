@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 UNIT = "time step"
 INPUT_KEY = "input"
 OUTPUT_FORMAT = "neurocompile.spikes/1"
-ENGINES = ("cpu", "lava", "float")
+ENGINES = ("cpu", "float")  # and the targets' own engines (``Target.engines``: loihi2's lava, xylo's xylosim)
 DEFAULT_RATE = 0.2  # Poisson calibration input: spikes per input neuron and step
 DEFAULT_STEPS = 256  # calibration steps per stream
 CALIBRATION_STREAMS = 8
@@ -156,7 +156,7 @@ def output_names(build: Build) -> list[str]:
     return [node.name for node in build.program.outputs]
 
 
-def _output_values(build: Build, name: str, ints: np.ndarray) -> np.ndarray:
+def output_values(build: Build, name: str, ints: np.ndarray) -> np.ndarray:
     frac = build.program.nodes[name].q.frac or 0
     return ints if frac == 0 else ints * 2.0**-frac
 
@@ -180,7 +180,7 @@ def run_cpu(build: Build, raster: Raster, record: tuple[str, ...] = (), stop: Ca
         sim.step(raster.spikes[t])
         for name in names:
             out[name].append(sim.values[name].copy())
-    return {name: _output_values(build, name, np.stack(v) if v else
+    return {name: output_values(build, name, np.stack(v) if v else
                                  np.zeros((0, raster.streams, build.program.width(name)), np.int64))
             for name, v in out.items()}, sim
 
@@ -200,35 +200,6 @@ def run_float(build: Build, raster: Raster, record: tuple[str, ...] = ()) -> tup
     return outputs, {name: arrays[name] for name in record}
 
 
-def run_lava(build: Build, raster: Raster) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
-    """Lava's own run of the build's process graph, one Lava run per stream: ({Output: [T, B, n]}, spikes of Lava's
-    recorded populations [T, B, n], what ran)."""
-    from ...targets.loihi2.lava_engine import core_slices
-    from ...targets.loihi2.lava_engine import run_lava as lava
-
-    outs, spikes, runs = {}, {}, []
-    for b in range(raster.streams):
-        run = lava(build.program, raster.spikes[:, b], core_slices(build))
-        for name, o in run.outputs.items():
-            outs.setdefault(name, []).append(o)
-        for name, s in run.spikes.items():
-            spikes.setdefault(name, []).append(s)
-        runs.append(run)
-    info = {"processes": runs[0].processes, "latency": runs[0].latency, "streams": raster.streams,
-            "seconds_per_step": round(float(np.mean([r.seconds_per_step for r in runs])), 4)}
-    return ({name: _output_values(build, name, np.stack(v, 1)) for name, v in outs.items()},
-            {k: np.stack(v, 1) for k, v in spikes.items()}, info)
-
-
-def _netx_network(build: Build, raster: Raster, recorded: dict) -> dict[str, bool]:
-    """The build's whole-network netx file (when it has one), loaded by lava-dl's netx and run in Lava on stream 0,
-    against the cpu engine's spikes of every layer: {layer's neuron: identical}."""
-    from ...targets.loihi2.netx import NETWORK_FILE, compare_network
-
-    path = build.path / NETWORK_FILE
-    return compare_network(path, build.program, raster.spikes[:, 0], recorded) if path.is_file() else {}
-
-
 # --------------------------------------------------------------------------------------------------
 # simulate
 # --------------------------------------------------------------------------------------------------
@@ -246,7 +217,13 @@ class SpikeSimulation:
     totals: dict[str, int] = field(default_factory=dict)
     run_file: Path | None = None
     outputs_file: Path | None = None
-    lava: dict | None = None  # Lava against the cpu engine, when engine is 'lava'
+    lines: list[str] = field(default_factory=list)  # what a target's engine says of its run, to print
+    check: dict = field(default_factory=dict)  # a target's engine: what ran, and whether it agreed with the cpu engine
+
+    @property
+    def lava(self) -> dict:
+        """The check of a run on Lava (loihi2's engine); empty for other engines."""
+        return self.check if self.engine == "lava" else {}
 
     UNITS = "totals: summed over the whole run (every stream); per_step: per time step and stream"
 
@@ -259,16 +236,21 @@ class SpikeSimulation:
 
 def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Path | None = None,
              stop: Callable[[], bool] = lambda: False) -> SpikeSimulation:
-    """Run the raster on an engine and write its output rasters to `output_path`.  'cpu' and 'lava' also store the
-    counters in the build (``run.npz``) for ``report``; 'lava' writes Lava's own outputs, and checks them and every
-    population Lava records against the cpu engine, bit for bit."""
+    """Run the raster on an engine and write its output rasters to `output_path`.  'cpu' and a target's own engine
+    (``Target.engines``: lava, xylosim) also store the counters in the build (``run.npz``) for ``report``; a target's
+    engine writes its own outputs, and checks them and every population it records against the cpu engine, bit for
+    bit."""
     from ...runs import RUN_FILE
+    from ...target import engine_target, target_engine, task_engines
+    from . import TASK
 
-    if engine not in ENGINES:
-        raise UserError(f"unknown engine {engine!r}; this build runs on {', '.join(ENGINES)}")
-    if engine == "lava" and build.target.name != "loihi2":
-        raise UserError(f"{build.path}: --engine lava runs loihi2 builds; this one is for {build.target.name} "
-                        f"(export with --target loihi2)")
+    if engine not in task_engines(TASK):
+        raise UserError(f"unknown engine {engine!r}; this build runs on {', '.join(task_engines(TASK))}")
+    external = target_engine(engine)
+    if external is not None and engine_target(engine).name != build.target.name:
+        owner = engine_target(engine).name
+        raise UserError(f"{build.path}: --engine {engine} runs {owner} builds; this one is for {build.target.name} "
+                        f"(export with --target {owner})")
     if output_path is not None:
         files.check_file_target(output_path, "--output-spikes")
         files.check_parent(output_path, "--output-spikes")
@@ -279,20 +261,20 @@ def simulate(build: Build, raster: Raster, engine: str = "cpu", output_path: Pat
     if engine == "float":
         outputs, _ = run_float(build, raster)
     else:
-        record = tuple(spiking_nodes(build)) if engine == "lava" else ()
+        record = tuple(spiking_nodes(build)) if external is not None else ()
         outputs, sim = run_cpu(build, raster, record, stop)
         result.steps, result.complete = sim.steps, sim.steps == raster.steps
         result.run_file = build.save_run(sim, [], 0, result.complete)
         result.table = sim.table()
         result.totals = run_totals(result.table)
-        if engine == "lava" and result.complete:
+        if external is not None and result.complete:
             cpu = outputs
-            outputs, spikes, info = run_lava(build, raster)
+            ints, spikes, info, result.lines = external.run_spikes(build, raster, sim.recorded)
+            outputs = {name: output_values(build, name, v) for name, v in ints.items()}
             same = {k: bool(np.array_equal(np.stack(sim.recorded[k]), v)) for k, v in spikes.items() if k in sim.recorded}
             out_same = all(np.array_equal(cpu[k], outputs[k]) for k in cpu)
-            netx = _netx_network(build, raster, sim.recorded)
-            result.lava = {**info, "outputs_identical": out_same, "spikes_identical": same, "netx_identical": netx,
-                           "identical": out_same and all(same.values()) and all(netx.values())}
+            result.check = {**info, "outputs_identical": out_same, "spikes_identical": same,
+                            "identical": out_same and all(same.values()) and info.get("agrees", True)}
     result.seconds = time.perf_counter() - start
     result.outputs = {name: v if raster.batched else v[:, 0] for name, v in outputs.items()}
     if output_path is not None:
