@@ -14,6 +14,7 @@ NIR    := models/zoo/rleaky-patterns
 NBUILD := build/rleaky-loihi2
 SD     := models/zoo/spikedecoder-pydoc.pt
 SBUILD := build/spikedecoder-loihi2
+XBUILD := build/rleaky-xylo
 
 .PHONY: install demo test bench wheel-check clean
 
@@ -36,6 +37,10 @@ $(STAMP): pyproject.toml setup.py Makefile tools/fix_lava.py
 	# NeuroBench (the report's NeuroBench metrics are checked against it) declares numba, tonic and torchaudio for
 	# data sets and processors; its metrics and snnTorch wrapper import none of them
 	$(BIN)/python -m pip install --quiet --no-deps "neurobench==2.3.0"
+	# SynSense's Xylo simulator (simulate --engine xylosim; the xylo target's golden): an sdist of C++ built with
+	# pybind11 (about 30 s); never install samna from the registry (a stub that pip-installs from another index)
+	$(BIN)/python -m pip install --quiet "pybind11>=2.10" "wheel"
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation "xylosim==0.1.3"
 	# Ray (sweep --ray runs its points on a Ray cluster; a test starts a local one); torch pinned beside it
 	$(BIN)/python -m pip install --quiet "ray==2.60.0" "$(TORCH)"
 	touch $(STAMP)
@@ -71,6 +76,12 @@ demo: install
 	$(BIN)/neurocompile simulate $(NBUILD) --input-spikes $(NIR).test.npz
 	$(BIN)/neurocompile report $(NBUILD) --format md -o $(NBUILD)/report.md
 	@sed -n '/^## Per time step/,/^## Energy by layer/p' $(NBUILD)/report.md
+	# the same NIR graph on a second chip, SynSense Xylo Audio 2: design rules, SynSense's own simulator as the check
+	$(BIN)/neurocompile export $(NIR).nir --target xylo -o $(XBUILD)
+	$(BIN)/neurocompile simulate $(XBUILD) --input-spikes $(NIR).test.npz --engine xylosim
+	$(BIN)/neurocompile evaluate $(XBUILD) --input-spikes $(NIR).test.npz
+	$(BIN)/neurocompile report $(XBUILD) --format md -o $(XBUILD)/report.md
+	@sed -n '/^## Per time step/,/^## Energy and time/p' $(XBUILD)/report.md
 
 bench: install
 	$(BIN)/python tools/benchmark.py

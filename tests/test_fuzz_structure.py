@@ -117,7 +117,7 @@ def _run_or_refuse(call):
 
 
 @FUZZ
-@given(graphs(), st.sampled_from(["cpu", "loihi2"]), st.sampled_from(["zero", "subtract"]), st.data())
+@given(graphs(), st.sampled_from(["cpu", "loihi2", "xylo"]), st.sampled_from(["zero", "subtract"]), st.data())
 def test_built_nir_graphs_are_refused_or_run_finite(tmp_path_factory, graph, target, reset, data):
     """A graph written to a file and exported: refused with a UserError, or exported and run on the integer and the
     float engine with finite outputs (no warning of numpy's either: a NaN that slips through warns)."""

@@ -38,13 +38,14 @@ def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
     from neurocompile.cli import main
 
     commands = _readme_commands()
-    assert [c[0] for c in commands] == ["export", "simulate", "evaluate", "report", "sweep"]
+    assert [c[0] for c in commands] == ["export", "simulate", "evaluate", "report", "export", "simulate", "sweep"]
     (tmp_path / "models").symlink_to(README.parent / "models")
     monkeypatch.chdir(tmp_path)
     for argv in commands:
         assert main(argv) == 0, argv
     out = capsys.readouterr().out
     assert "ratio" in out and "Pareto" in out
+    assert "xylosim: outputs and 2 spiking populations identical" in out
     report = (tmp_path / "build/zoo/report.md").read_text()
     assert "## Per token" in report and "int8 ANN" in report
     assert (tmp_path / "build/zoo/plots").is_dir() and (tmp_path / "build/sweep/pareto.png").is_file()

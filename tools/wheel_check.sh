@@ -23,8 +23,13 @@ $nc export --target loihi2 -o zoo
 $nc simulate zoo --prompt "The " --tokens 20 --temperature 0
 $nc report zoo --format md -o zoo/report.md
 zoo_dir=$(venv/bin/python -c "import pathlib, neurocompile.models.zoo as z; print(pathlib.Path(z.__file__).parent)")
-$nc export "$zoo_dir/rleaky-patterns.nir" --target loihi2 -o rleaky
-$nc simulate rleaky --input-spikes "$zoo_dir/rleaky-patterns.sample.npz"
-$nc report rleaky --format md -o rleaky/report.md
-grep -q "Per token" zoo/report.md && grep -q "Per time step" rleaky/report.md
-echo "wheel check: $(ls dist) installs and runs export, simulate and report of the zoo model and of a NIR graph"
+# the NIR graph for every target the installed package finds (a target missing from the wheel fails here)
+for target in $(venv/bin/python -c "from neurocompile.target import targets; print(' '.join(targets()))"); do
+    $nc export "$zoo_dir/rleaky-patterns.nir" --target "$target" -o "rleaky-$target"
+    $nc simulate "rleaky-$target" --input-spikes "$zoo_dir/rleaky-patterns.sample.npz"
+    $nc report "rleaky-$target" --format md -o "rleaky-$target/report.md"
+    grep -q "Per time step" "rleaky-$target/report.md"
+done
+grep -q "Per token" zoo/report.md && test -f rleaky-xylo/report.md
+echo "wheel check: $(ls dist) installs and runs export, simulate and report of the zoo model and of a NIR graph for" \
+     "each target ($(ls -d rleaky-* | sed 's/rleaky-//' | tr '\n' ' '))"

@@ -1,0 +1,89 @@
+"""Time per step on a Xylo core: SynSense's own cycle-count model of the SNN core, at the run's activity.
+
+The model (Rockpool 3.1.0, ``rockpool/devices/xylo/syns61201/power_cycles_model.py``, ``cycles_model``: SynSense's
+estimate of the master-clock cycles the Xylo Audio 2 core takes per time step; read, re-derived here, not copied):
+
+* input spikes: per input channel, 1 cycle plus 3.5 per hidden neuron when the channel spikes;
+* hidden currents: per hidden neuron, 3 cycles plus 7 per recurrent target when it spiked;
+* readout currents: per hidden neuron that spiked, 1 cycle plus 8 per readout neuron;
+* hidden neurons: 19 cycles each, plus 2 + 1 (spike) and the alias terms (2, 3, 1 weighted by alias sources and
+  targets) at the spiking probability;
+* readout neurons: 12 cycles each.
+
+Probabilities are per neuron and step.  The model counts a neuron that spiked, not its spikes; the run's counters hold
+spike counts (a Xylo neuron sends up to 31 per step), so ``spikes / neurons`` is an upper bound of the probability
+(capped at 1).  The input's probability is recovered from the hidden population's synaptic events minus its
+recurrent ones (input events = p_in x inputs x mean input fan-out).
+
+Clock: 50 MHz, Rockpool's default main clock for Xylo IMU (``syns63300/imu_monitor.py``, ``Default_Main_Clock_Rate``);
+Audio 2's is taken the same [unverified].  Xylo runs in real time: a step lasts the network's dt whatever the core
+takes, as long as it takes less (SynSense sizes the clock for the worst case plus 20 %, ``est_clock_freq``); the
+report gives the core's busy time per step, and the worst case (every neuron spiking) as the slow end of the range.
+Static power: no figure for the SNN core alone is published here; not priced (named).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .rules import _nodes
+
+CLOCK_HZ = 50e6
+INPUT_LOOP, HIDDEN_UPDATE, OUTPUT_ISYN, FIXED_HIDDEN, FIXED_OUTPUT = 3.5, 7.0, 8.0, 19.0, 12.0
+MARGIN = 0.2  # est_clock_freq's safety margin on the worst case
+
+
+def cycles(program, p_in: float, p_hidden: float) -> float:
+    """Master-clock cycles per step at input and hidden spiking probabilities (the model above)."""
+    hidden, readout = _nodes(program)
+    h = hidden.q
+    n_in, n, n_out = h.w_in.shape[0], h.w_in.shape[1], readout.q.w_out.shape[1]
+    fanout = float(np.mean(np.count_nonzero(np.any(h.w_rec != 0, axis=2), axis=1))) if n else 0.0
+    targets = np.bincount(h.alias_target, minlength=n) if len(h.alias_target) else np.zeros(n)
+    a_target, a_source = float(np.mean(targets)), float(np.mean(np.diff(h.alias_start)))
+    var = (max(p_hidden, a_target * a_source) * 2 + max(p_hidden * a_target, a_target * a_source) * 3 + p_hidden
+           + max(p_hidden, a_target) * a_source)
+    return (n_in * (p_in * n * INPUT_LOOP + 1) + n * (fanout * HIDDEN_UPDATE * p_hidden + 3)
+            + n * p_hidden * (1 + n_out * OUTPUT_ISYN) + n * (FIXED_HIDDEN + var) + n_out * FIXED_OUTPUT)
+
+
+def activity(program, per_step: dict) -> tuple[float, float]:
+    """(input, hidden) spiking probabilities per neuron and step from the run's counters (module doc)."""
+    hidden, _ = _nodes(program)
+    h = hidden.q
+    n_in, n = h.w_in.shape[0], h.w_in.shape[1]
+    row = per_step[hidden.name]
+    p_hidden = min(row["spikes"] / n, 1.0) if n else 0.0
+    fan_rec = np.count_nonzero(h.w_rec) / max(n, 1)
+    fan_in = np.count_nonzero(h.w_in) / max(n_in, 1)
+    input_events = max(row["binary_events"] - row["spikes"] * fan_rec, 0.0)
+    p_in = min(input_events / (n_in * fan_in), 1.0) if fan_in else 0.0
+    return p_in, p_hidden
+
+
+def _figure(value: float, unit: str, status: str, source: str, high: float | None = None) -> dict:
+    return {"value": value, "low": value, "high": value if high is None else high, "unit": unit, "status": status,
+            "source": source}
+
+
+def timing(program, placement, per_step: dict) -> dict:
+    p_in, p_hidden = activity(program, per_step)
+    busy = cycles(program, p_in, p_hidden) / CLOCK_HZ
+    worst = cycles(program, 1.0, 1.0) * (1 + MARGIN) / CLOCK_HZ
+    return {"seconds_per_step": busy, "step_seconds": busy, "seconds_per_step_range": [busy, worst],
+            "pipeline_depth_steps": 1, "generate_seconds_per_step": 2 * busy,
+            "generate_seconds_per_step_range": [2 * busy, 2 * worst], "bottleneck": "the core's clock cycles",
+            "chips_powered": 1, "static_pj_per_step": 0.0, "static_pj_per_step_range": [0.0, 0.0],
+            "figures": {
+                "clock": _figure(CLOCK_HZ / 1e6, "MHz", "unverified",
+                                 "Rockpool's default main clock for Xylo IMU (syns63300/imu_monitor.py); Audio 2's taken "
+                                 "the same"),
+                "cycles_per_step": _figure(busy * CLOCK_HZ, "cycles", "secondary",
+                                           f"SynSense's cycle model (Rockpool 3.1.0 syns61201 power_cycles_model) at "
+                                           f"input / hidden spiking probabilities {p_in:.3f} / {p_hidden:.3f} (the "
+                                           f"run's)", high=worst * CLOCK_HZ)},
+            "approximations": [
+                "xylo time: SynSense's cycle-count model of the Audio 2 core at the run's spiking probabilities (spike "
+                "counts over neurons: an upper bound where neurons send several per step), 50 MHz clock [unverified "
+                "for Audio 2]; the slow end is the worst case with SynSense's 20 % margin; Xylo steps in real time "
+                "(a step lasts dt), this is the core's busy time within it",
+                "xylo static power: not priced (no published figure for the SNN core alone)"]}

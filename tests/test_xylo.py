@@ -1,0 +1,223 @@
+"""The xylo target: our integer kernels against SynSense's own simulator (``xylosim``, built from its sdist by
+``make install``), event for event, on random networks that reach every corner (saturation per event, every decay
+shift, weight shifts that wrap the 16-bit event value, aliases, input counts above the clip); NIR graphs made by
+snnTorch exported for xylo and replayed through xylosim; and the refusals.  The goldens are xylosim's recordings,
+never our own code's."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import neurocompile
+from neurocompile.cli import main
+from neurocompile.models import zoo
+from neurocompile.ops import Tally
+from neurocompile.quantize import QNode
+from neurocompile.targets.xylo import xylosim_engine
+from neurocompile.targets.xylo.arithmetic import QXyloHidden, QXyloReadout, XyloHidden, XyloReadout
+
+xylosim = pytest.importorskip("xylosim.v2", reason="make install builds xylosim from its sdist")
+NIR, SAMPLE, TEST = (zoo.path(f"rleaky-patterns{ext}") for ext in (".nir", ".sample.npz", ".test.npz"))
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _network(rng: np.random.Generator):
+    """A random core: sizes, sparse int8 weights, shifts (up to 15 on half the draws: events that wrap and saturate),
+    decays 0..15, thresholds small and large, biases, aliases."""
+    nin, n, m, s = (int(x) for x in (rng.integers(1, 20), rng.integers(1, 40), rng.integers(1, 9), rng.integers(1, 3)))
+    top = 16 if rng.random() < 0.5 else 6
+
+    def weights(shape):
+        return np.where(rng.random(shape) < rng.random(), rng.integers(-128, 128, shape), 0).astype(np.int8)
+
+    aliases = [sorted(set(rng.integers(0, n, rng.integers(0, 3)).tolist())) if rng.random() < 0.2 else []
+               for _ in range(n)]
+    hidden = QXyloHidden(
+        weights((nin, n, s)), weights((n, n, s)), int(rng.integers(0, top)), int(rng.integers(0, top)),
+        rng.integers(0, 16, (n, s)), rng.integers(0, 16, n),
+        np.where(rng.random(n) < 0.5, rng.integers(1, 300, n), rng.integers(1, 32768, n)),
+        np.where(rng.random(n) < 0.5, 0, rng.integers(-32768, 32768, n) >> rng.integers(0, 15, n)),
+        np.cumsum([0] + [len(a) for a in aliases]), np.array([t for a in aliases for t in a], np.int64))
+    readout = QXyloReadout(weights((n, m)), int(rng.integers(0, top)), rng.integers(0, 16, m), rng.integers(0, 16, m),
+                           rng.integers(1, 3000, m), np.where(rng.random(m) < 0.5, 0, rng.integers(-3000, 3000, m)))
+    return QNode("h", XyloHidden.kind, ("input",), 0, hidden), QNode("o", XyloReadout.kind, ("h",), 0, readout)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.integers(0, 2**32 - 1))
+def test_kernels_equal_xylosim_on_random_networks(seed):
+    """Every spike count, current and voltage of both populations at every step, as xylosim evolves them."""
+    rng = np.random.default_rng(seed)
+    hidden, readout = _network(rng)
+    steps, inputs = int(rng.integers(1, 40)), hidden.q.w_in.shape[0]
+    raster = np.where(rng.random((steps, inputs)) < rng.random(), rng.integers(0, 25, (steps, inputs)), 0)
+    theirs = xylosim_engine.run(hidden, readout, raster)
+    ours = xylosim_engine.ours(hidden, readout, raster)
+    for key, value in theirs.items():
+        np.testing.assert_array_equal(ours[key], value, err_msg=key)
+
+
+def test_the_corners_are_reached():
+    """The random networks above saturate per event, clip input counts, alias and wrap the shifted weight and the
+    negated decay (so the test tells those rules apart: each was seen to fail it when removed)."""
+    seen = Tally()
+    wrapped = clipped = aliased = 0
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        hidden, readout = _network(rng)
+        raster = rng.integers(0, 25, (30, hidden.q.w_in.shape[0]))
+        hs, rs = XyloHidden.int_initial_state(hidden.q, 1), XyloReadout.int_initial_state(readout.q, 1)
+        for x in raster:
+            h, hs = XyloHidden.int_step(hidden.q, [x[None]], hs, seen)
+            _, rs = XyloReadout.int_step(readout.q, [h], rs, seen)
+            wrapped += int(np.any(hs[1] == -32768))
+        clipped += int((raster > 15).any())
+        aliased += int(len(hidden.q.alias_target) > 0)
+        shifted = hidden.q.w_in.astype(np.int64) << hidden.q.shift_in
+        wrapped += int(np.any(np.abs(shifted) > 32767))
+    assert seen.saturations > 1000 and wrapped > 10 and clipped > 50 and aliased > 10
+
+
+def _braille(seed: int):
+    """The NIR paper's Braille network in shape (12 taxels -> recurrent CubaLIF -> 7 CubaLIF readout), made and
+    exported by snnTorch (RSynaptic, Synaptic; biases everywhere)."""
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(12, 38),
+        snn.RSynaptic(alpha=torch.full((38,), 0.55), beta=torch.full((38,), 0.9), linear_features=38,
+                      threshold=torch.ones(38), init_hidden=True, reset_mechanism="subtract"),
+        torch.nn.Linear(38, 7),
+        snn.Synaptic(alpha=torch.full((7,), 0.5), beta=torch.full((7,), 0.55), threshold=torch.ones(7), init_hidden=True,
+                     output=True, reset_mechanism="subtract"))
+    with torch.no_grad():
+        net[0].weight.mul_(4.0)
+        net[2].weight.mul_(6.0)
+    return export_to_nir(net, torch.zeros(12))
+
+
+@pytest.fixture(scope="module")
+def zoo_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("xylo") / "zoo"
+    neurocompile.export(NIR, target="xylo", output=out)
+    return out
+
+
+def test_zoo_classifier_runs_in_xylosim_identical(zoo_build, capsys):
+    """The zoo's snnTorch classifier on Xylo Audio 2: the cpu engine and xylosim agree on every spike and state of
+    the test rasters; the readout lags the NIR graph by a step, and the manifest says so."""
+    code, out, err = _cli(capsys, "simulate", str(zoo_build), "--input-spikes", str(TEST), "--engine", "xylosim",
+                          "--json")
+    assert code == 0, err
+    check = json.loads(out)["xylosim"]
+    assert check["identical"] and check["states_identical"] == dict.fromkeys(check["states_identical"], True)
+    assert len(check["spikes_identical"]) == 2
+    manifest = json.loads((zoo_build / "manifest.json").read_text())
+    assert manifest["partition"]["system"] == "xylo-audio2" and manifest["partition"]["used"]["hidden"] == 24
+    assert any("one step after they fire" in a for a in manifest["approximations"])
+    assert not any("Loihi" in a for a in manifest["approximations"]), manifest["approximations"]
+
+
+def test_braille_network_exports_for_every_system_and_runs_in_xylosim(tmp_path):
+    graph = _braille(0)
+    raster = (np.random.default_rng(0).random((60, 3, 12)) < 0.2).astype(np.int64)
+    for system in ("xylo-audio2", "xylo-audio3", "xylo-imu"):
+        build = neurocompile.export(graph, target="xylo", output=tmp_path / system, system=system)
+        run = build.simulate(input_spikes=raster, engine="xylosim")
+        assert run.check["identical"], run.check
+        assert run.outputs["output"].shape == (60, 3, 7) and run.outputs["output"].sum() > 0
+
+
+def test_refusals_name_the_rule(tmp_path, capsys):
+    """SpikeGPT: one line naming the first rule and by how much, exit 2, nothing written; a hidden population over
+    Xylo IMU's 496 neurons."""
+    code, _, err = _cli(capsys, "export", str(zoo.path("spikegpt-pydoc.pt")), "--target", "xylo", "-o",
+                        str(tmp_path / "g"))
+    assert code == 2 and "not spikes" in err and "x the 37,888" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "g").exists()
+    import nir
+
+    wide = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([4])}), "fc": nir.Linear(weight=np.ones((500, 4))),
+               "lif": nir.LIF(tau=np.full(500, 1e-3), r=np.ones(500), v_leak=np.zeros(500), v_threshold=np.ones(500)),
+               "ro": nir.Linear(weight=np.ones((2, 500))),
+               "out": nir.LIF(tau=np.full(2, 1e-3), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2)),
+               "output": nir.Output(output_type={"output": np.array([2])})},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "ro"), ("ro", "out"), ("out", "output")])
+    nir.write(tmp_path / "wide.nir", wide)
+    code, _, err = _cli(capsys, "export", str(tmp_path / "wide.nir"), "--target", "xylo", "--system", "xylo-imu", "-o",
+                        str(tmp_path / "w"))
+    assert code == 2 and "500 hidden neurons, over its 496 by 4" in err, err
+    assert not (tmp_path / "w").exists()
+    assert _cli(capsys, "export", str(tmp_path / "wide.nir"), "--target", "xylo", "-o", str(tmp_path / "w"))[0] == 0
+
+
+def test_engines_belong_to_their_targets(zoo_build, tmp_path, capsys):
+    """Lava's engine on a xylo build and xylosim's on a loihi2 one: one line each, exit 2."""
+    code, _, err = _cli(capsys, "simulate", str(zoo_build), "--input-spikes", str(SAMPLE), "--engine", "lava")
+    assert code == 2 and "built for target 'xylo', not 'loihi2'" in err, err
+    loihi = tmp_path / "l"
+    assert _cli(capsys, "export", str(NIR), "--target", "loihi2", "-o", str(loihi))[0] == 0
+    code, _, err = _cli(capsys, "simulate", str(loihi), "--input-spikes", str(SAMPLE), "--engine", "xylosim")
+    assert code == 2 and "not 'xylo'" in err, err
+
+
+@st.composite
+def xylo_graphs(draw):
+    """NIR graphs of the shape a Xylo core holds, with random sizes, time constants, thresholds, biases, a loop or
+    not, LIF or CubaLIF cells, Linear or Affine weights."""
+    import nir
+
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_in, n, m = draw(st.integers(1, 16)), draw(st.integers(1, 60)), draw(st.integers(1, 8))
+
+    def cell(k):
+        tau = rng.uniform(2e-4, 5e-2, k)
+        if draw(st.booleans()):
+            return nir.CubaLIF(tau_syn=rng.uniform(2e-4, 2e-2, k), tau_mem=tau, r=np.ones(k), v_leak=np.zeros(k),
+                               v_threshold=rng.uniform(0.2, 2.0, k), w_in=np.ones(k))
+        return nir.LIF(tau=tau, r=np.ones(k), v_leak=np.zeros(k), v_threshold=rng.uniform(0.2, 2.0, k))
+
+    def weights(shape, scale):
+        w = rng.normal(0, scale, shape) * (rng.random(shape) < draw(st.floats(0.2, 1.0)))
+        return nir.Affine(w, rng.normal(0, 0.02, shape[0])) if draw(st.booleans()) else nir.Linear(w)
+
+    nodes = {"input": nir.Input(input_type={"input": np.array([n_in])}), "w_in": weights((n, n_in), 3.0),
+             "hid": cell(n), "w_out": weights((m, n), 3.0), "out": cell(m),
+             "output": nir.Output(output_type={"output": np.array([m])})}
+    edges = [("input", "w_in"), ("w_in", "hid"), ("hid", "w_out"), ("w_out", "out"), ("out", "output")]
+    if draw(st.booleans()):
+        nodes["rec"] = nir.Linear(rng.normal(0, 1.0, (n, n)))
+        edges += [("hid", "rec"), ("rec", "hid")]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(xylo_graphs(), st.sampled_from(["zero", "subtract"]), st.integers(0, 99))
+def test_random_nir_graphs_export_for_xylo_and_equal_xylosim(tmp_path_factory, graph, reset, seed):
+    """The whole path on random graphs of Xylo's shape: export (or one refusal line), then our engine = xylosim on
+    every spike and state."""
+    from neurocompile.errors import UserError
+
+    work = tmp_path_factory.mktemp("x")
+    try:
+        build = neurocompile.export(graph, target="xylo", output=work / "b", reset=reset, dt=1e-3)
+    except UserError as exc:
+        assert "\n" not in str(exc) and "Xylo" in str(exc), str(exc)
+        return
+    n_in = build.program.nodes["input"].q.n
+    raster = (np.random.default_rng(seed).random((40, 2, n_in)) < 0.3).astype(np.int64)
+    run = build.simulate(input_spikes=raster, engine="xylosim")
+    assert run.check["identical"], run.check
