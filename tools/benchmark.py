@@ -306,6 +306,73 @@ def bench_cnn(repeats: int, steps: int = 100) -> dict[str, float]:
     return out
 
 
+def xylo_graph(n_in: int, hidden: int, out: int, seed: int = 0):
+    """A NIR graph of one Xylo core's shape: n_in -> hidden recurrent CubaLIF -> out CubaLIF (random weights, dt 1 ms)."""
+    import nir
+
+    rng = np.random.default_rng(seed)
+
+    def cell(k):
+        return nir.CubaLIF(tau_syn=rng.uniform(2e-3, 1e-2, k), tau_mem=rng.uniform(5e-3, 4e-2, k), r=np.ones(k),
+                           v_leak=np.zeros(k), v_threshold=np.ones(k), w_in=np.ones(k))
+
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([n_in])}),
+               "w_in": nir.Linear(rng.normal(0, 6 / np.sqrt(n_in), (hidden, n_in))), "hid": cell(hidden),
+               "rec": nir.Linear(rng.normal(0, 1 / np.sqrt(hidden), (hidden, hidden))),
+               "w_out": nir.Linear(rng.normal(0, 6 / np.sqrt(hidden), (out, hidden))), "out": cell(out),
+               "output": nir.Output(output_type={"output": np.array([out])})},
+        edges=[("input", "w_in"), ("w_in", "hid"), ("hid", "rec"), ("rec", "hid"), ("hid", "w_out"), ("w_out", "out"),
+               ("out", "output")])
+
+
+def bench_xylo(repeats: int, steps: int = 200) -> dict[str, float]:
+    """Our integer engine on xylo builds against SynSense's own simulator (xylosim 0.1.3's C++ XyloLayer, which runs
+    one stream per evolve call) on the same program, in steps x streams per second: the NIR paper's Braille shape
+    (12 -> 38 recurrent -> 7) and a full Xylo Audio 2 core (16 -> 1000 recurrent -> 8); 20 % input spikes."""
+    import tempfile
+
+    import neurocompile
+    from neurocompile.targets.xylo import xylosim_engine
+    from neurocompile.targets.xylo.rules import _nodes
+
+    out = {}
+    say("| Xylo core (NIR, CubaLIF) | streams | ours steps x streams/s (best / median) | xylosim steps x streams/s | "
+        "ours / xylosim | hidden spikes per neuron and step |\n|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, shape in (("braille", (12, 38, 7)), ("audio2", (16, 1000, 8))):
+            program = neurocompile.export(xylo_graph(*shape), target="xylo", output=f"{tmp}/{label}", dt=1e-3).program
+            hidden, readout = _nodes(program)
+            for batch in (1, 16):
+                x = (np.random.default_rng(batch).random((steps, batch, shape[0])) < 0.2).astype(np.int64)
+
+                def ours() -> float:
+                    sim = Simulator(program, batch)
+                    start = time.perf_counter()
+                    for t in range(steps):
+                        sim.step(x[t])
+                    return steps * batch / (time.perf_counter() - start)
+
+                def theirs() -> float:
+                    layers = [xylosim_engine.layer(hidden, readout) for _ in range(batch)]  # built untimed
+                    inputs = [x[:, b].tolist() for b in range(batch)]
+                    start = time.perf_counter()
+                    for (layer, _), spikes in zip(layers, inputs):
+                        layer.evolve(spikes)
+                    return steps * batch / (time.perf_counter() - start)
+
+                runs = interleaved({"ours": ours, "xylosim": theirs}, repeats)
+                key = f"xylo.{label}.cpu_vs_xylosim.streams{batch}"
+                out[key] = ratio(runs["ours"], runs["xylosim"])
+                sim = Simulator(program, batch)
+                for t in range(steps):
+                    sim.step(x[t])
+                rate_ = sim.totals[list(program.nodes).index(hidden.name), 0] / (steps * batch * shape[1])
+                say(f"| {label} {shape[0]}-{shape[1]}-{shape[2]} | {batch} | {summary(runs['ours'])} | "
+                    f"{summary(runs['xylosim'])} | {out[key]:.2f}× | {rate_:.2f} |")
+    return out
+
+
 def bench_nir(repeats: int, steps: int = 100) -> dict[str, float]:
     """An SHD-shaped snnTorch network exported to NIR by snnTorch and imported: our integer engine against
     snnTorch's own float run of the same network (per step, batch 1 and 64), and against Lava running the loihi2
@@ -573,7 +640,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--only", choices=["zoo", "45m", "lava", "netx", "spikedecoder", "nir", "export"], default=None)
+    ap.add_argument("--only", choices=["zoo", "45m", "lava", "netx", "spikedecoder", "nir", "xylo", "export"], default=None)
     ap.add_argument("--json", action="store_true", help="print one JSON object of ratios on stdout")
     args = ap.parse_args()
     OUT = sys.stderr if args.json else sys.stdout
@@ -597,6 +664,9 @@ def main() -> None:
         out.update(bench_nir(args.repeats))
         say()
         out.update(bench_cnn(args.repeats))
+    if args.only in (None, "xylo"):
+        say()
+        out.update(bench_xylo(args.repeats))
     models = {"zoo": ("zoo (L4 C128 V103)", lambda: load_model(zoo.path())),
               "45m": ("45M-shaped (L12 C512 V4096)", random_45m)}
     chosen = [k for k in models if args.only in (None, k)]

@@ -82,7 +82,7 @@ def deliver(acc, counts, weights, shift, limit):
                 continue
             for j in range(N):
                 for s in range(S):
-                    w = weights[p, j, s]
+                    w = np.int64(weights[p, j, s])
                     if w == 0:
                         continue
                     x = acc[b, j, s] + k * _wrap16(w << shift)
@@ -170,6 +170,11 @@ _NEURON_LIMITS = {"dash_syn": (0, DASH_MAX), "dash_mem": (0, DASH_MAX), "thresho
 _W = (-(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1)
 
 
+def _neurons(q) -> tuple[np.ndarray, ...]:
+    """A population's neuron parameters as the kernels take them (int64; no copy when they are already)."""
+    return tuple(np.asarray(a, np.int64) for a in (q.dash_syn, q.dash_mem, q.threshold, q.bias))
+
+
 def _fits(counts: np.ndarray, weights: np.ndarray) -> None:
     """The compiled kernels index without bounds checks: a source count vector must match the bank's rows."""
     if counts.ndim != 2 or counts.shape[1] != weights.shape[0]:
@@ -225,12 +230,11 @@ class XyloHidden(_XyloPopulation):
         acc, v, last = (x.copy() for x in state)
         counts = np.ascontiguousarray(inputs[0], np.int64)
         _fits(counts, q.w_in)
-        e1, c1 = deliver(acc, counts, q.w_in.astype(np.int64), q.shift_in, MAX_INPUT_SPIKES)
-        e2, c2 = deliver(acc, last, q.w_rec.astype(np.int64), q.shift_rec, MAX_HIDDEN_SPIKES)
+        e1, c1 = deliver(acc, counts, q.w_in, q.shift_in, MAX_INPUT_SPIKES)  # the int8 banks as stored
+        e2, c2 = deliver(acc, last, q.w_rec, q.shift_rec, MAX_HIDDEN_SPIKES)
         spikes = np.zeros_like(v)
-        c3 = evolve(acc, v, spikes, q.dash_syn.astype(np.int64), q.dash_mem.astype(np.int64),
-                    q.threshold.astype(np.int64), q.bias.astype(np.int64), MAX_HIDDEN_SPIKES,
-                    q.alias_start.astype(np.int64), q.alias_target.astype(np.int64))
+        c3 = evolve(acc, v, spikes, *_neurons(q), MAX_HIDDEN_SPIKES, np.asarray(q.alias_start, np.int64),
+                    np.asarray(q.alias_target, np.int64))
         XyloHidden._tally(tally, spikes, e1 + e2, c1 + c2 + c3)
         return spikes, (acc, v, spikes.copy())
 
@@ -271,11 +275,12 @@ class XyloReadout(_XyloPopulation):
     def int_step(q: QXyloReadout, inputs, state, tally: Tally):
         acc, v, last = (x.copy() for x in state)
         _fits(inputs[0], q.w_out)
-        events, c1 = deliver(acc, last, q.w_out.astype(np.int64)[:, :, None], q.shift_out, MAX_HIDDEN_SPIKES)
+        events, c1 = deliver(acc, last, q.w_out[:, :, None], q.shift_out, MAX_HIDDEN_SPIKES)
         spikes = np.zeros_like(v)
         none = np.zeros(v.shape[1] + 1, np.int64)
-        c2 = evolve(acc, v, spikes, q.dash_syn.astype(np.int64)[:, None], q.dash_mem.astype(np.int64),
-                    q.threshold.astype(np.int64), q.bias.astype(np.int64), MAX_READOUT_SPIKES, none, none[:0])
+        dash_syn, dash_mem, threshold, bias = _neurons(q)
+        c2 = evolve(acc, v, spikes, dash_syn.reshape(-1, 1), dash_mem, threshold, bias, MAX_READOUT_SPIKES, none,
+                    none[:0])
         XyloReadout._tally(tally, spikes, events, c1 + c2)
         return spikes, (acc, v, np.ascontiguousarray(inputs[0], np.int64).copy())
 
