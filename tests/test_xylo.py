@@ -221,3 +221,62 @@ def test_random_nir_graphs_export_for_xylo_and_equal_xylosim(tmp_path_factory, g
     raster = (np.random.default_rng(seed).random((40, 2, n_in)) < 0.3).astype(np.int64)
     run = build.simulate(input_spikes=raster, engine="xylosim")
     assert run.check["identical"], run.check
+
+
+@pytest.mark.parametrize("dataset, value, says", [
+    ("nodes/0001/q/alias_target", np.array([99]), "aliases do not name neurons"),
+    ("nodes/0001/q/dash_mem", np.full(24, 16), "dash_mem holds 16"),
+    ("nodes/0001/q/threshold", np.zeros(24, np.int64), "threshold holds 0"),
+    ("nodes/0002/q/w_out", np.zeros((5, 3), np.int8), "24 sources into a weight bank of 5 rows"),
+    ("nodes/0001/q/w_rec", np.zeros((24, 23, 1), np.int8), "do not fit 24 neurons"),
+])
+def test_an_edited_program_is_refused_when_read(zoo_build, tmp_path, capsys, dataset, value, says):
+    """A xylo program.h5 edited and its hash put right in the manifest: one line naming what is wrong, exit 2 (the
+    compiled kernels index without bounds checks, so nothing of the kind may reach them)."""
+    import hashlib
+    import shutil
+
+    import h5py
+
+    build = tmp_path / "b"
+    shutil.copytree(zoo_build, build)
+    if value.shape == (1,):
+        with h5py.File(build / "program.h5", "r+") as f:  # one alias: neuron 0 -> 99 (of 24)
+            del f["nodes/0001/q/alias_start"]
+            f["nodes/0001/q/alias_start"] = np.array([0] + [1] * 24)
+    with h5py.File(build / "program.h5", "r+") as f:
+        del f[dataset]
+        f[dataset] = value
+    manifest = json.loads((build / "manifest.json").read_text())
+    manifest["files"]["program.h5"] = hashlib.sha256((build / "program.h5").read_bytes()).hexdigest()
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = _cli(capsys, "simulate", str(build), "--input-spikes", str(SAMPLE))
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_values_xylo_cannot_hold_are_refused(tmp_path, capsys):
+    """A weight too large for 8 bits at the largest shift, a bias beyond 16 bits, a threshold <= 0, an unknown
+    system: one line each, exit 2, nothing written."""
+    import nir
+
+    def graph(w_scale=1.0, threshold=1.0, bias=0.0):
+        ones = np.ones(4)
+        return nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": np.array([3])}),
+                   "fc": nir.Affine(np.full((4, 3), w_scale), np.full(4, bias)),
+                   "lif": nir.LIF(tau=ones * 1e-2, r=ones, v_leak=0 * ones, v_threshold=ones * threshold),
+                   "ro": nir.Linear(np.ones((2, 4))),
+                   "out": nir.LIF(tau=np.full(2, 1e-2), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2)),
+                   "output": nir.Output(output_type={"output": np.array([2])})},
+            edges=[("input", "fc"), ("fc", "lif"), ("lif", "ro"), ("ro", "out"), ("out", "output")])
+
+    cases = [(graph(w_scale=1e9), [], "does not fit 8 bits at the largest shift"),
+             (graph(bias=1e6), [], "does not fit 16 bits"),
+             (graph(threshold=-1.0), [], "threshold"),
+             (graph(), ["--system", "xylo-audio9"], "unknown system 'xylo-audio9'")]
+    for k, (g, extra, says) in enumerate(cases):
+        nir.write(tmp_path / f"g{k}.nir", g)
+        code, _, err = _cli(capsys, "export", str(tmp_path / f"g{k}.nir"), "--target", "xylo", "-o",
+                            str(tmp_path / f"b{k}"), *extra)
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1, (k, err)
+        assert not (tmp_path / f"b{k}").exists()
