@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import neurocompile
+from neurocompile.api import read_build
 from neurocompile.cli import main
 from neurocompile.models import zoo
 from neurocompile.ops import Tally
@@ -128,6 +129,10 @@ def test_zoo_classifier_runs_in_xylosim_identical(zoo_build, capsys):
     assert manifest["partition"]["system"] == "xylo-audio2" and manifest["partition"]["used"]["hidden"] == 24
     assert any("one step after they fire" in a for a in manifest["approximations"])
     assert not any("Loihi" in a for a in manifest["approximations"]), manifest["approximations"]
+    report = read_build(zoo_build).report()  # of the xylosim run: its counters are the cpu engine's
+    assert report.header["energy_model"].startswith("xylo-45nm"), report.header["energy_model"]
+    assert any("does NOT keep real time" in a for a in report.header["approximations"])  # 105 us busy, dt 100 us
+    assert 0 < report.totals["seconds_per_step"] < 1e-3
 
 
 def test_braille_network_exports_for_every_system_and_runs_in_xylosim(tmp_path):
@@ -280,3 +285,48 @@ def test_values_xylo_cannot_hold_are_refused(tmp_path, capsys):
                             str(tmp_path / f"b{k}"), *extra)
         assert code == 2 and says in err and len(err.strip().splitlines()) == 1, (k, err)
         assert not (tmp_path / f"b{k}").exists()
+
+
+def test_the_cycle_model_is_synsenses(monkeypatch):
+    """Our time per step is SynSense's cycle-count model (Rockpool's ``syns61201.power_cycles_model``), re-derived:
+    the golden is Rockpool's own function, run on a plain namespace standing in for samna's configuration (its module
+    names samna's class at import: an empty stand-in module for that name, never the samna package)."""
+    import importlib.util
+    import sys
+    import types
+    from pathlib import Path as P
+
+    from neurocompile.quantize import Program
+    from neurocompile.targets.xylo import NUMERIC
+    from neurocompile.targets.xylo.timing import cycles
+
+    import rockpool
+
+    stub = types.ModuleType("samna")
+    stub.xyloCore2 = types.SimpleNamespace(configuration=types.SimpleNamespace(XyloConfiguration=object))
+    monkeypatch.setitem(sys.modules, "samna", stub)
+    path = P(rockpool.__file__).parent / "devices/xylo/syns61201/power_cycles_model.py"
+    spec = importlib.util.spec_from_file_location("_synsense_cycles", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for seed in range(5):
+        hidden, readout = _network(np.random.default_rng(seed))
+        h, r = _without_aliases(hidden.q), readout.q
+        w_rec = h.w_rec[:, :, 0] if h.w_rec.shape[2] == 1 else np.any(h.w_rec != 0, axis=2).astype(int)
+        neurons = [types.SimpleNamespace(alias_target=None) for _ in range(len(h.threshold))]
+        config = types.SimpleNamespace(input=types.SimpleNamespace(weights=h.w_in[:, :, 0]),
+                                       reservoir=types.SimpleNamespace(neurons=neurons, weights=w_rec),
+                                       readout=types.SimpleNamespace(weights=r.w_out), synapse2_enable=False)
+        program = Program({"h": QNode("h", XyloHidden.kind, ("input",), 0, h), "o": readout}, NUMERIC, {})
+        for p_in, p_hidden in ((1.0, 1.0), (0.2, 0.05), (0.0, 0.5)):
+            theirs, _ = module.cycles_model(config, p_in, p_hidden, 0.0)
+            assert cycles(program, p_in, p_hidden) == pytest.approx(theirs), (seed, p_in, p_hidden)
+
+
+def _without_aliases(q):
+    """A hidden population without aliases (Rockpool's model reads one alias target per neuron, ours a list; the
+    alias terms are not compared)."""
+    import dataclasses
+
+    n = len(q.threshold)
+    return dataclasses.replace(q, alias_start=np.zeros(n + 1, np.int64), alias_target=np.zeros(0, np.int64))

@@ -46,6 +46,7 @@ from .arithmetic import DASH_MAX, SHIFT_MAX, STATE_MAX, WEIGHT_BITS, QXyloHidden
 SCALE_BITS = 12  # the largest threshold of a population at 2^12
 WEIGHT_MAX = (1 << (WEIGHT_BITS - 1)) - 1
 DELAY_SUFFIX = ".xylo_delay"
+DT_KEY = "xylo.dt"  # program metadata: seconds per step (the timing model's real-time check)
 CORE_WEIGHTS = 2_048 + 31_744 + 4_096  # Xylo Audio 3's input, recurrent and readout weights (rules.RESOURCES: unverified)
 
 
@@ -69,6 +70,7 @@ class Layout:
     to_hidden: tuple[str, ...]  # Dense nodes from the input
     recurrent: tuple[str, ...]  # Dense nodes from the hidden population's previous step
     to_readout: tuple[str, ...]  # Dense nodes from the hidden population's previous step, into the readout
+    dt: float  # seconds per step (the readout delay's)
 
     def nodes(self) -> list[tuple[str, str]]:
         """The program's nodes (name, kind) for this layout."""
@@ -123,7 +125,7 @@ def layout(graph: Graph) -> Layout:
     if not to_hidden:
         raise _refuse(f"the hidden population {hidden.name!r} reads no input")
     found = Layout(source.name, hidden.name, readout.name, out.name, tuple(to_hidden), tuple(recurrent),
-                   tuple(to_readout))
+                   tuple(to_readout), float(delay.op.dt))
     used = {found.input, found.hidden, found.readout, found.output, delay.name, *found.to_hidden, *found.recurrent,
             *found.to_readout, *(nodes[r].inputs[0] for r in found.recurrent)}
     extra = [n for n in nodes if n not in used]
@@ -305,4 +307,4 @@ def program(graph: Graph, metadata: dict[str, str], spec) -> tuple[Program, list
         "graph's, one); the readout one",
         f"xylo weights: 8 bits with one shift per bank (input {shift_in}, recurrent {shift_rec}, readout {shift_out}) "
         f"at {2**SCALE_BITS} units per largest threshold"]
-    return Program(q_nodes, spec, dict(metadata)), notes
+    return Program(q_nodes, spec, {**metadata, DT_KEY: repr(roles.dt)}), notes

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .mapping import DT_KEY
 from .rules import _nodes
 
 CLOCK_HZ = 50e6
@@ -69,6 +70,9 @@ def timing(program, placement, per_step: dict) -> dict:
     p_in, p_hidden = activity(program, per_step)
     busy = cycles(program, p_in, p_hidden) / CLOCK_HZ
     worst = cycles(program, 1.0, 1.0) * (1 + MARGIN) / CLOCK_HZ
+    dt = float(program.metadata[DT_KEY])
+    keeps = ("keeps real time" if worst <= dt else "keeps real time at this activity, not in the worst case"
+             if busy <= dt else "does NOT keep real time: a faster clock, a longer dt or fewer spikes would")
     return {"seconds_per_step": busy, "step_seconds": busy, "seconds_per_step_range": [busy, worst],
             "pipeline_depth_steps": 1, "generate_seconds_per_step": 2 * busy,
             "generate_seconds_per_step_range": [2 * busy, 2 * worst], "bottleneck": "the core's clock cycles",
@@ -86,4 +90,6 @@ def timing(program, placement, per_step: dict) -> dict:
                 "counts over neurons: an upper bound where neurons send several per step), 50 MHz clock [unverified "
                 "for Audio 2]; the slow end is the worst case with SynSense's 20 % margin; Xylo steps in real time "
                 "(a step lasts dt), this is the core's busy time within it",
-                "xylo static power: not priced (no published figure for the SNN core alone)"]}
+                "xylo static power: not priced (no published figure for the SNN core alone)",
+                f"xylo real time: the step lasts dt = {dt * 1e6:.4g} us; the core is busy {busy * 1e6:.4g} us at the "
+                f"run's activity ({worst * 1e6:.4g} us in the worst case with SynSense's margin): it {keeps}"]}
