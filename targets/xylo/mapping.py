@@ -1,10 +1,12 @@
 """A spiking graph onto one Xylo core: which nodes become the hidden and the readout population, and their integers.
 
-The graph Xylo holds (after ``lower``): spike input -> weights -> a hidden CUBA population, optionally reading its own
-spikes of the previous step through weights (NIR's recurrent edge) -> weights reading the hidden spikes -> a spiking
-CUBA readout -> one Output.  Xylo's readout hears the hidden spikes a step after they fire, so ``retime`` puts a
-one-step delay before the readout's weights in the float graph itself (its outputs lag the NIR graph's by one step,
-named in the manifest) -- the float semantics the integer program is evaluated against are then Xylo's timing.
+The graph Xylo holds (after ``lower``): spike input -> weights -> hidden CUBA populations (one, or several layers in
+a row, each optionally reading its own spikes of the previous step: NIR's recurrent edge) -> weights reading hidden
+spikes -> a spiking CUBA readout -> one Output.  Every hidden population is a slice of Xylo's one hidden population
+(in graph order); weights between them are blocks of the recurrent bank.  On Xylo hidden spikes reach the recurrent
+and the readout weights a step after they fire, so ``retime`` puts a one-step delay after every spiking population
+that weights read in the same step, in the float graph itself (each layer then hears the one before a step late; named
+in the manifest) -- the float semantics the integer program is evaluated against are then Xylo's timing.
 
 Integers, per population (the lowered CUBA: ``u' = (1 - du) u + x``, ``v' = (1 - dv) v + u' + bias``, spike where
 ``v' > threshold``):
@@ -46,6 +48,7 @@ from .arithmetic import DASH_MAX, SHIFT_MAX, STATE_MAX, WEIGHT_BITS, QXyloHidden
 SCALE_BITS = 12  # the largest threshold of a population at 2^12
 WEIGHT_MAX = (1 << (WEIGHT_BITS - 1)) - 1
 DELAY_SUFFIX = ".xylo_delay"
+HIDDEN = "xylo_hidden"  # the program's hidden node when it holds several of the graph's populations
 DT_KEY = "xylo.dt"  # program metadata: seconds per step (the timing model's real-time check)
 CORE_WEIGHTS = 2_048 + 31_744 + 4_096  # Xylo Audio 3's input, recurrent and readout weights (rules.RESOURCES: unverified)
 
@@ -64,17 +67,20 @@ class Layout:
     """The lowered graph's nodes in Xylo's roles."""
 
     input: str
-    hidden: str  # the hidden CUBA population
+    hidden: tuple[str, ...]  # the hidden CUBA populations, in graph order: their neurons, in that order, are Xylo's
     readout: str  # the readout CUBA population
     output: str
-    to_hidden: tuple[str, ...]  # Dense nodes from the input
-    recurrent: tuple[str, ...]  # Dense nodes from the hidden population's previous step
-    to_readout: tuple[str, ...]  # Dense nodes from the hidden population's previous step, into the readout
-    dt: float  # seconds per step (the readout delay's)
+    synapses: tuple[tuple[str, str, str], ...]  # (Dense node, its source: the input or a hidden population, target)
+    dt: float  # seconds per step (the delays')
+
+    @property
+    def hidden_node(self) -> str:
+        """The program's hidden node: the population's own name, or ``HIDDEN`` when it holds several."""
+        return self.hidden[0] if len(self.hidden) == 1 else HIDDEN
 
     def nodes(self) -> list[tuple[str, str]]:
         """The program's nodes (name, kind) for this layout."""
-        return [(self.input, SpikeInput.kind), (self.hidden, XyloHidden.kind), (self.readout, XyloReadout.kind),
+        return [(self.input, SpikeInput.kind), (self.hidden_node, XyloHidden.kind), (self.readout, XyloReadout.kind),
                 (self.output, Output.kind)]
 
 
@@ -95,45 +101,40 @@ def layout(graph: Graph) -> Layout:
     if not isinstance(readout.op, CUBA):
         raise _refuse(f"its output reads {readout.name!r} ({readout.op.kind}); Xylo's readout is a population of "
                       f"spiking neurons (a voltage readout is not done)")
-    to_readout = _synapses_into(graph, readout.name)
-    delays = {nodes[nodes[d].inputs[0]].name for d in to_readout}
-    if len(delays) != 1:
-        raise _refuse(f"the readout {readout.name!r} reads {len(delays)} sources; Xylo's readout reads the hidden "
-                      f"population alone")
-    delay = nodes[delays.pop()]
-    if delay.name == source.name:
-        raise _refuse(f"the readout {readout.name!r} reads the input directly; on Xylo the input reaches the readout "
-                      f"only through the hidden population (the network needs a hidden spiking layer)")
-    if not isinstance(delay.op, SpikeDelay) or delay.op.longest != 1:
-        raise _refuse(f"the readout {readout.name!r} reads {delay.name!r} ({delay.op.kind}) at once; Xylo's readout "
-                      f"hears the hidden spikes a step later (export through the xylo target, which retimes it)")
-    hidden = nodes[delay.inputs[0]]
-    if not isinstance(hidden.op, CUBA):
-        raise _refuse(f"the readout reads {hidden.name!r} ({hidden.op.kind}); Xylo's readout reads spiking "
-                      f"neurons")
-    to_hidden, recurrent = [], []
-    for name in _synapses_into(graph, hidden.name):
-        src = nodes[nodes[name].inputs[0]]
+    hidden = tuple(name for name, node in nodes.items() if isinstance(node.op, CUBA) and name != readout.name)
+    if HIDDEN in nodes:
+        raise _refuse(f"a node is named {HIDDEN!r}, the name of Xylo's hidden population in the program; rename it")
+    delays: dict[str, float] = {}
+
+    def source_of(dense: str, target: str) -> str:
+        src = nodes[nodes[dense].inputs[0]]
         if src.name == source.name:
-            to_hidden.append(name)
-        elif isinstance(src.op, SpikeDelay) and src.inputs[0] == hidden.name and src.op.longest == 1:
-            recurrent.append(name)
-        else:
-            raise _refuse(f"the hidden population {hidden.name!r} reads {src.name!r} ({src.op.kind}); on Xylo a "
-                          f"hidden neuron reads the input and its own population's spikes of the previous step "
-                          f"(two hidden layers in a row are not done: Xylo holds one hidden population)")
-    if not to_hidden:
-        raise _refuse(f"the hidden population {hidden.name!r} reads no input")
-    found = Layout(source.name, hidden.name, readout.name, out.name, tuple(to_hidden), tuple(recurrent),
-                   tuple(to_readout), float(delay.op.dt))
-    used = {found.input, found.hidden, found.readout, found.output, delay.name, *found.to_hidden, *found.recurrent,
-            *found.to_readout, *(nodes[r].inputs[0] for r in found.recurrent)}
+            if target == readout.name:
+                raise _refuse(f"the readout {readout.name!r} reads the input directly; on Xylo the input reaches the "
+                              f"readout only through the hidden population (the network needs a hidden spiking layer)")
+            return src.name
+        if isinstance(src.op, SpikeDelay) and src.op.longest == 1 and src.inputs[0] in hidden:
+            delays[src.name] = float(src.op.dt)
+            return src.inputs[0]
+        if src.name in hidden or src.name == readout.name:
+            raise _refuse(f"{target!r} reads {src.name!r} in the step it fires; on Xylo spikes reach weights a step "
+                          f"later (export through the xylo target, which retimes the graph so)")
+        if isinstance(src.op, SpikeDelay) and src.inputs[0] == readout.name:
+            raise _refuse(f"{target!r} reads the readout {readout.name!r}; Xylo's readout feeds nothing back")
+        raise _refuse(f"{target!r} reads {src.name!r} ({src.op.kind}); on Xylo a neuron reads the input or hidden "
+                      f"spikes of the previous step, through weights")
+
+    synapses = tuple((dense, source_of(dense, target), target) for target in (*hidden, readout.name)
+                     for dense in _synapses_into(graph, target))
+    if not any(src == source.name for _, src, _ in synapses):
+        raise _refuse("no hidden population reads the input")
+    used = {source.name, *hidden, readout.name, out.name, *delays, *(dense for dense, _, _ in synapses)}
     extra = [n for n in nodes if n not in used]
     if extra:
         node = nodes[extra[0]]
-        raise _refuse(f"node {node.name!r} ({node.op.kind}) has no place on a Xylo core (input weights, one hidden "
-                      f"population with recurrent weights, readout weights, one spiking readout)")
-    return found
+        raise _refuse(f"node {node.name!r} ({node.op.kind}) has no place on a Xylo core (input weights, hidden "
+                      f"populations with recurrent weights among them, readout weights, one spiking readout)")
+    return Layout(source.name, hidden, readout.name, out.name, synapses, next(iter(delays.values())))
 
 
 def _synapses_into(graph: Graph, name: str) -> list[str]:
@@ -151,40 +152,27 @@ def _synapses_into(graph: Graph, name: str) -> list[str]:
 
 
 def retime(graph: Graph, dt: float) -> tuple[Graph, list[str]]:
-    """`graph` with a one-step delay before each weight node that reads a spiking population and feeds the Output's
-    population (Xylo's readout timing), and what that changes; a graph without that shape comes back as it is (the
-    mapping names what does not fit)."""
-    users: dict[str, list[str]] = {name: [] for name in graph.nodes}
-    for node in graph.nodes.values():
-        for src in node.inputs:
-            users[src].append(node.name)
-    outputs = graph.outputs
-    if len(outputs) != 1:
-        return graph, []
-    readout = graph.nodes[outputs[0].inputs[0]]
+    """`graph` with a one-step delay before each weight node that reads a spiking population in the step it fires
+    (on Xylo hidden spikes reach the recurrent and the readout weights a step later), and what that changes; a graph
+    of another shape comes back delayed the same way (the mapping then names what does not fit)."""
     moved = {}
-    for src in readout.inputs:
-        syn = graph.nodes[src]
-        if syn.op.synapse_form() is None or len(syn.inputs) != 1:
+    for node in graph.nodes.values():
+        if node.op.synapse_form() is None or len(node.inputs) != 1:
             continue
-        hidden = graph.nodes[syn.inputs[0]]
-        if hidden.op.binary_output and hidden.op.feedthrough and hidden.op.arity != 0:
-            moved[src] = hidden.name
+        src = graph.nodes[node.inputs[0]].op
+        if src.binary_output and src.feedthrough and src.arity != 0:
+            moved[node.name] = node.inputs[0]
     if not moved:
         return graph, []
     out = Graph(metadata=dict(graph.metadata))
-    added = set()
     for node in graph.nodes.values():
-        inputs = node.inputs
-        if node.name in moved:
-            inputs = (moved[node.name] + DELAY_SUFFIX,)
-        out.add(node.name, node.op, *inputs)
-        if node.name in moved.values() and node.name not in added:
+        out.add(node.name, node.op, *((moved[node.name] + DELAY_SUFFIX,) if node.name in moved else node.inputs))
+        if node.name in moved.values():
             out.add(node.name + DELAY_SUFFIX, SpikeDelay(node.op.size, dt), node.name)
-            added.add(node.name)
-    names = ", ".join(sorted(added))
-    return out, [f"xylo timing: the readout hears the hidden spikes one step after they fire (Xylo's readout bank); "
-                 f"graph.nir has a one-step Delay after {names}, so the outputs lag the NIR file's by one step"]
+    names = ", ".join(sorted(set(moved.values())))
+    return out, [f"xylo timing: on Xylo spikes reach weights a step after they fire (the recurrent and readout "
+                 f"banks): graph.nir has a one-step Delay after {names}, so each spiking layer hears the one before "
+                 f"a step late and the outputs lag the NIR file's by a step per spiking layer they pass"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -210,9 +198,8 @@ def _tau_error(decay: np.ndarray, shifts: np.ndarray) -> float:
     return float(np.max(np.abs(2.0 ** shifts[fine] * d[fine] - 1.0)))
 
 
-def _bank(weights: list[np.ndarray], rows: int) -> tuple[np.ndarray, int]:
-    """Weights of one bank (each [post, pre] in voltage units) -> (int8 [pre, post], the bank's shift)."""
-    total = sum(weights) if weights else np.zeros((rows, 0))
+def _bank(total: np.ndarray) -> tuple[np.ndarray, int]:
+    """One bank's weights ([post, pre], in voltage units) -> (int8 [pre, post], the bank's shift)."""
     peak = float(np.max(np.abs(total))) if total.size else 0.0
     shift = 0
     while shift < SHIFT_MAX and peak / 2.0**shift > WEIGHT_MAX + 0.5:
@@ -229,7 +216,7 @@ class _Population:
     scale: float  # voltage units per graph unit
     dash_syn: np.ndarray
     dash_mem: np.ndarray
-    gain: np.ndarray  # the weight factor 1 / (1 - 2^-dash_syn)
+    gain: np.ndarray  # the weight factor: the charge an input delivers through Xylo's current is the graph's
     threshold: np.ndarray
     bias: np.ndarray  # voltage bias, before the synapse biases
     notes: list[str]
@@ -255,7 +242,7 @@ def _population(name: str, op: CUBA, synapse_bias: np.ndarray) -> _Population:
     if np.any(du >= 1):
         notes.append(f"xylo current of {name}: the graph's neurons have no current memory; Xylo's fastest current "
                      f"(dash 1) passes half of each input to the voltage in the step it arrives and the rest in the "
-                     f"steps after (weights doubled)")
+                     f"steps after (the same charge in all)")
     if np.any(synapse_bias[du < 1] != 0):
         notes.append(f"xylo bias of {name}: a synapse bias enters the voltage at the current it settles to (b / du), "
                      f"from the first step")
@@ -264,47 +251,54 @@ def _population(name: str, op: CUBA, synapse_bias: np.ndarray) -> _Population:
     return _Population(scale, dash_syn, dash_mem, gain, threshold, bias.astype(np.int64), notes)
 
 
-def _weights(graph: Graph, names: tuple[str, ...]) -> tuple[list[np.ndarray], np.ndarray]:
-    """The Dense nodes' matrices ([post, pre], scales folded in) and their summed biases."""
-    mats, bias = [], 0.0
-    for name in names:
-        op = graph.nodes[name].op
-        mats.append(np.asarray(op.weight, np.float64) * np.asarray(op.scales, np.float64)[0][None, :])
-        if op.bias is not None:
-            bias = bias + np.asarray(op.bias, np.float64)
-    return mats, bias
+def _dense(graph: Graph, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A Dense node's matrix ([post, pre], scales folded in) and bias (zeros when it has none)."""
+    op = graph.nodes[name].op
+    weight = np.asarray(op.weight, np.float64) * np.asarray(op.scales, np.float64)[0][None, :]
+    return weight, np.zeros(weight.shape[0]) if op.bias is None else np.asarray(op.bias, np.float64)
 
 
 def program(graph: Graph, metadata: dict[str, str], spec) -> tuple[Program, list[str]]:
-    """The lowered graph's Xylo program (input, ``XyloHidden``, ``XyloReadout``, Output) and the approximations it
-    makes, in words."""
+    """The lowered graph's Xylo program (input, ``XyloHidden`` holding every hidden population, ``XyloReadout``,
+    Output) and the approximations it makes, in words."""
     roles = layout(graph)
     nodes = graph.nodes
-    hid, ro = nodes[roles.hidden].op, nodes[roles.readout].op
-    w_in, b_in = _weights(graph, roles.to_hidden)
-    w_rec, b_rec = _weights(graph, roles.recurrent)
-    w_out, b_out = _weights(graph, roles.to_readout)
-    h = _population(roles.hidden, hid, np.broadcast_to(np.asarray(b_in + b_rec, np.float64), (hid.size,)).copy())
-    r = _population(roles.readout, ro, np.broadcast_to(np.asarray(b_out, np.float64), (ro.size,)).copy())
-    w_in_q, shift_in = _bank([w * (h.scale * h.gain)[:, None] for w in w_in], hid.size)
-    w_rec_q, shift_rec = _bank([w * (h.scale * h.gain)[:, None] for w in w_rec], hid.size)
-    w_out_q, shift_out = _bank([w * (r.scale * r.gain)[:, None] for w in w_out], ro.size)
-    n = hid.size
-    if not roles.recurrent:
-        w_rec_q = np.zeros((n, n), np.int8)
+    sizes = [nodes[h].op.size for h in roles.hidden]
+    first = dict(zip(roles.hidden, np.cumsum([0, *sizes[:-1]]).tolist()))
+    n, m, n_in = sum(sizes), nodes[roles.readout].op.size, nodes[roles.input].op.n
+    rows = {**{h: slice(first[h], first[h] + size) for h, size in zip(roles.hidden, sizes)}, roles.readout: slice(0, m)}
+    w_in, w_rec, w_out = np.zeros((n, n_in)), np.zeros((n, n)), np.zeros((m, n))
+    biases = {target: np.zeros(nodes[target].op.size) for target in (*roles.hidden, roles.readout)}
+    for dense, src, target in roles.synapses:
+        weight, bias = _dense(graph, dense)
+        biases[target] += bias
+        bank = w_in if src == roles.input else w_out if target == roles.readout else w_rec
+        bank[rows[target], slice(0, n_in) if src == roles.input else rows[src]] += weight
+    pops = [_population(h, nodes[h].op, biases[h]) for h in roles.hidden]
+    r = _population(roles.readout, nodes[roles.readout].op, biases[roles.readout])
+    h_gain = np.concatenate([p.scale * p.gain for p in pops])
+    w_in_q, shift_in = _bank(w_in * h_gain[:, None])
+    w_rec_q, shift_rec = _bank(w_rec * h_gain[:, None])
+    w_out_q, shift_out = _bank(w_out * (r.scale * r.gain)[:, None])
+    hidden = roles.hidden_node
     source = nodes[roles.input].op
     q_nodes = {
         roles.input: QNode(roles.input, SpikeInput.kind, (), 0, QSpikeInput(source.n, tuple(source.shape))),
-        roles.hidden: QNode(roles.hidden, XyloHidden.kind, (roles.input,), 0, QXyloHidden(
-            w_in_q[:, :, None], w_rec_q[:, :, None], shift_in, shift_rec, h.dash_syn[:, None], h.dash_mem, h.threshold,
-            h.bias, np.zeros(n + 1, np.int64), np.zeros(0, np.int64))),
-        roles.readout: QNode(roles.readout, XyloReadout.kind, (roles.hidden,), 0, QXyloReadout(
+        hidden: QNode(hidden, XyloHidden.kind, (roles.input,), 0, QXyloHidden(
+            w_in_q[:, :, None], w_rec_q[:, :, None], shift_in, shift_rec,
+            np.concatenate([p.dash_syn for p in pops])[:, None], np.concatenate([p.dash_mem for p in pops]),
+            np.concatenate([p.threshold for p in pops]), np.concatenate([p.bias for p in pops]),
+            np.zeros(n + 1, np.int64), np.zeros(0, np.int64))),
+        roles.readout: QNode(roles.readout, XyloReadout.kind, (hidden,), 0, QXyloReadout(
             w_out_q, shift_out, r.dash_syn, r.dash_mem, r.threshold, r.bias)),
         roles.output: QNode(roles.output, Output.kind, (roles.readout,), 0, QOutput(0)),
     }
-    notes = h.notes + r.notes + [
+    notes = [note for p in (*pops, r) for note in p.notes] + [
         "xylo spikes: a hidden neuron sends up to 31 spikes per step where its voltage holds several thresholds (the "
         "graph's, one); the readout one",
         f"xylo weights: 8 bits with one shift per bank (input {shift_in}, recurrent {shift_rec}, readout {shift_out}) "
-        f"at {2**SCALE_BITS} units per largest threshold"]
+        f"at {2**SCALE_BITS} units per largest threshold of each population"]
+    if len(roles.hidden) > 1:
+        notes.append(f"xylo hidden population ({HIDDEN} in the program): {', '.join(roles.hidden)}, in that order; "
+                     f"the layers' weights between them are blocks of the recurrent bank")
     return Program(q_nodes, spec, {**metadata, DT_KEY: repr(roles.dt)}), notes
