@@ -362,3 +362,11 @@ def test_hidden_layers_in_a_row_share_the_hidden_population(tmp_path):
     assert build.simulate(input_spikes=raster, engine="xylosim").check["identical"]
     scores = build.evaluate(input_spikes=raster).outputs["output"]
     assert scores["argmax_agreement"] >= 0.75 and scores["count_pearson_r"] > 0.8, scores
+
+
+def test_calibration_options_are_refused_for_xylo(tmp_path, capsys):
+    """The xylo mapping calibrates nothing: a calibration raster, rate or length given to it is refused, not ignored."""
+    code, _, err = _cli(capsys, "export", str(NIR), "--target", "xylo", "-o", str(tmp_path / "b"), "--calibration",
+                        str(SAMPLE), "--calibration-steps", "10")
+    assert code == 2 and "--calibration, --calibration-steps: --target xylo calibrates nothing" in err, err
+    assert not (tmp_path / "b").exists()
