@@ -70,7 +70,9 @@ def _clip(x):
 def deliver(acc, counts, weights, shift, limit):
     """Events of `counts` [B, P] (each clipped at `limit`) through `weights` [P, N, S] (int8 values) into the currents
     `acc` [B, N, S], source by source in ascending order, each event a 16-bit saturating add of ``int16(w << shift)``.
-    Returns (synaptic events, events that saturated)."""
+    Returns (synaptic operations, adds that saturated).  A source's k spikes in one step through one weight count as
+    one synaptic operation, as SynSense's cycle model counts them ("multiple events per bin cost the same as a single
+    event", Rockpool's power_cycles_model) and as an ANN that skips zero inputs does one MAC for an input of k."""
     B, P = counts.shape
     N, S = weights.shape[1], weights.shape[2]
     events = 0
@@ -89,7 +91,7 @@ def deliver(acc, counts, weights, shift, limit):
                     if x > STATE_MAX or x < STATE_MIN:
                         clipped += 1
                     acc[b, j, s] = _clip(x)
-                    events += k
+                    events += 1
     return events, clipped
 
 

@@ -10,10 +10,11 @@ estimate of the master-clock cycles the Xylo Audio 2 core takes per time step; r
   targets) at the spiking probability;
 * readout neurons: 12 cycles each.
 
-Probabilities are per neuron and step.  The model counts a neuron that spiked, not its spikes; the run's counters hold
-spike counts (a Xylo neuron sends up to 31 per step), so ``spikes / neurons`` is an upper bound of the probability
-(capped at 1).  The input's probability is recovered from the hidden population's synaptic events minus its
-recurrent ones (input events = p_in x inputs x mean input fan-out).
+Probabilities are per neuron and step, a neuron that spiked counting once however many spikes it sent (as the model
+counts them).  They are recovered from the run's synaptic operations (one per source that spiked and nonzero weight):
+the readout's, over the readout weights, give the hidden probability; the hidden population's, less the recurrent
+ones that gives, over the input weights, the input's -- exact where every neuron of a bank has the same fan-out, a
+mean otherwise.
 
 Clock: 50 MHz, Rockpool's default main clock for Xylo IMU (``syns63300/imu_monitor.py``, ``Default_Main_Clock_Rate``);
 Audio 2's is taken the same [unverified].  Xylo runs in real time: a step lasts the network's dt whatever the core
@@ -49,16 +50,14 @@ def cycles(program, p_in: float, p_hidden: float) -> float:
 
 def activity(program, per_step: dict) -> tuple[float, float]:
     """(input, hidden) spiking probabilities per neuron and step from the run's counters (module doc)."""
-    hidden, _ = _nodes(program)
+    hidden, readout = _nodes(program)
     h = hidden.q
-    n_in, n = h.w_in.shape[0], h.w_in.shape[1]
-    row = per_step[hidden.name]
-    p_hidden = min(row["spikes"] / n, 1.0) if n else 0.0
-    fan_rec = np.count_nonzero(h.w_rec) / max(n, 1)
-    fan_in = np.count_nonzero(h.w_in) / max(n_in, 1)
-    input_events = max(row["binary_events"] - row["spikes"] * fan_rec, 0.0)
-    p_in = min(input_events / (n_in * fan_in), 1.0) if fan_in else 0.0
-    return p_in, p_hidden
+    readout_synapses = np.count_nonzero(readout.q.w_out)
+    p_hidden = (min(per_step[readout.name]["binary_events"] / readout_synapses, 1.0) if readout_synapses
+                else min(per_step[hidden.name]["spikes"] / max(h.w_in.shape[1], 1), 1.0))  # spike counts: a bound
+    input_events = max(per_step[hidden.name]["binary_events"] - p_hidden * np.count_nonzero(h.w_rec), 0.0)
+    input_synapses = np.count_nonzero(h.w_in)
+    return (min(input_events / input_synapses, 1.0) if input_synapses else 0.0), p_hidden
 
 
 def _figure(value: float, unit: str, status: str, source: str, high: float | None = None) -> dict:
@@ -86,9 +85,9 @@ def timing(program, placement, per_step: dict) -> dict:
                                            f"input / hidden spiking probabilities {p_in:.3f} / {p_hidden:.3f} (the "
                                            f"run's)", high=worst * CLOCK_HZ)},
             "approximations": [
-                "xylo time: SynSense's cycle-count model of the Audio 2 core at the run's spiking probabilities (spike "
-                "counts over neurons: an upper bound where neurons send several per step), 50 MHz clock [unverified "
-                "for Audio 2]; the slow end is the worst case with SynSense's 20 % margin; Xylo steps in real time "
+                "xylo time: SynSense's cycle-count model of the Audio 2 core at the run's spiking probabilities (from "
+                "its synaptic operations: a mean where fan-outs differ), 50 MHz clock [unverified for Audio 2]; the "
+                "slow end is the worst case with SynSense's 20 % margin; Xylo steps in real time "
                 "(a step lasts dt), this is the core's busy time within it",
                 "xylo static power: not priced (no published figure for the SNN core alone)",
                 f"xylo real time: the step lasts dt = {dt * 1e6:.4g} us; the core is busy {busy * 1e6:.4g} us at the "
