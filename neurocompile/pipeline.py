@@ -199,20 +199,12 @@ def export_nir(path: Path, target_name: str, out: Path, *, dt: float | None = No
     _progress(f"imported {len(graph.nodes)} NIR nodes (dt {dt:g} s, {dt_source}; reset to {reset}), lowered to "
               f"{len(lowered.nodes)}", quiet)
     shape = lowered.input.op.shape
-    if target.program_for is None:
-        windows, cal_info = calibration_raster(calibration, shape, DEFAULT_RATE if rate is None else rate,
-                                               DEFAULT_STEPS if steps is None else steps)
-        peaks = calibrate(lowered, windows)
-        _progress(f"calibrated on {cal_info['source']}", quiet)
-    else:  # the target's own mapping takes its scales from the graph
-        given = [o for o, v in (("--calibration", calibration), ("--calibration-rate", rate),
-                                ("--calibration-steps", steps)) if v is not None]
-        if given:
-            raise UserError(f"{', '.join(given)}: --target {target.name} calibrates nothing (its scales come from the "
-                            f"graph's thresholds and weights); leave {'them' if len(given) > 1 else 'it'} out")
-        peaks = {}
-        cal_info = {"source": f"nothing ({target.name} takes its scales from the graph's thresholds and weights)"}
-    program, rescaled = target.quantize(lowered, peaks, {"family": "nir", "target": target.name}, spec)
+    windows, cal_info = calibration_raster(calibration, shape, DEFAULT_RATE if rate is None else rate,
+                                           DEFAULT_STEPS if steps is None else steps)
+    peaks = calibrate(lowered, windows) if target.program_for is None else {}  # a target's own program: its own use
+    _progress(f"calibrated on {cal_info['source']}", quiet)
+    program, rescaled = target.quantize(lowered, peaks, {"family": "nir", "target": target.name}, spec,
+                                        calibration=windows)
     _check_runs(program, path if path is not None else Path("the NIR graph"), "spikes")
     manifest = {
         "target": target.name,

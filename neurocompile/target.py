@@ -57,9 +57,10 @@ class Target:
     # calibration (loihi2: a graded value read only by Dense -> LIF pairs carried at the LIF's resolution, so that
     # netx holds the pairs)
     rescale: Callable[[Any, Any], tuple[Any, list[str]]] = lambda graph, program: (program, [])
-    # (lowered graph, metadata, spec) -> (program, approximations): a target whose program is not the lowered graph
-    # quantized node by node (xylo: one core's weight banks and populations); None: ``quantize`` node by node
-    program_for: Callable[[Any, dict, NumericSpec], tuple[Any, list[str]]] | None = None
+    # (lowered graph, metadata, spec, calibration input or None) -> (program, approximations): a target whose program
+    # is not the lowered graph quantized node by node (xylo: one core's weight banks and populations, its scale chosen
+    # on the calibration input); None: ``quantize`` node by node from the calibrated peaks
+    program_for: Callable[[Any, dict, NumericSpec, Any], tuple[Any, list[str]]] | None = None
     # lowered graph -> [(node, op kind)] of the program this target makes of it (checked when a build is read); None:
     # the lowered graph's own nodes
     structure: Callable[[Any], list[tuple[str, str]]] | None = None
@@ -70,14 +71,15 @@ class Target:
     energy_model: Any = None  # the report's default energy model for its builds (a TOML path; None: the shipped default)
 
     def quantize(self, graph, peaks: dict[str, float], metadata: dict[str, str] | None = None,
-                 spec: NumericSpec | None = None, after_each: Callable[[], object] = lambda: None):
+                 spec: NumericSpec | None = None, after_each: Callable[[], object] = lambda: None,
+                 calibration: Any = None):
         """A lowered graph's integer program as this target builds it: quantized under `spec` (default: the target's
-        numeric spec) from the calibrated `peaks`, then rescaled by the target; returns (program, approximations
-        the rescaling adds, for the manifest)."""
+        numeric spec) from the calibrated `peaks`, then rescaled by the target -- or the target's own program from
+        the `calibration` input; returns (program, approximations it adds, for the manifest)."""
         from .quantize import quantize
 
         if self.program_for is not None:
-            return self.program_for(graph, metadata or {}, spec or self.numeric)
+            return self.program_for(graph, metadata or {}, spec or self.numeric, calibration)
         program = quantize(graph, spec or self.numeric, peaks, metadata, after_each)
         return self.rescale(graph, program)
 

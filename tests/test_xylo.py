@@ -241,7 +241,7 @@ def test_random_nir_graphs_export_for_xylo_and_equal_xylosim(tmp_path_factory, g
 
     work = tmp_path_factory.mktemp("x")
     try:
-        build = neurocompile.export(graph, target="xylo", output=work / "b", reset=reset, dt=1e-3)
+        build = neurocompile.export(graph, target="xylo", output=work / "b", reset=reset, dt=1e-3, steps=64)
     except UserError as exc:
         assert "\n" not in str(exc) and "Xylo" in str(exc), str(exc)
         return
@@ -380,10 +380,3 @@ def test_hidden_layers_in_a_row_share_the_hidden_population(tmp_path):
     scores = build.evaluate(input_spikes=raster).outputs["output"]
     assert scores["argmax_agreement"] >= 0.75 and scores["count_pearson_r"] > 0.8, scores
 
-
-def test_calibration_options_are_refused_for_xylo(tmp_path, capsys):
-    """The xylo mapping calibrates nothing: a calibration raster, rate or length given to it is refused, not ignored."""
-    code, _, err = _cli(capsys, "export", str(NIR), "--target", "xylo", "-o", str(tmp_path / "b"), "--calibration",
-                        str(SAMPLE), "--calibration-steps", "10")
-    assert code == 2 and "--calibration, --calibration-steps: --target xylo calibrates nothing" in err, err
-    assert not (tmp_path / "b").exists()

@@ -16,9 +16,11 @@ Integers, per population (the lowered CUBA: ``u' = (1 - du) u + x``, ``v' = (1 -
   added before it decays and a dash of 0 empties it, so a neuron without current memory (``du = 1``: NIR's LIF, IF)
   gets the fastest current Xylo has (dash 1: half of an input reaches the voltage a step later, a named
   approximation);
-* scale: the voltage in units of ``2^SCALE_BITS / max threshold`` (the largest threshold at 4,096 leaves the 16-bit
-  voltage room for eight thresholds); thresholds ``floor(threshold s) + 1`` (Xylo fires at ``v >= threshold``,
-  the graph at ``v > threshold``);
+* scale: the voltage in units of ``2^b / max threshold`` per population, b in 8..12 chosen on the calibration raster:
+  the b whose program's hidden and readout spikes agree best with the float graph's there (a small b leaves room for
+  many thresholds in 16 bits, so that large currents do not saturate; a large b saturates sooner, which also caps the
+  several spikes per step a Xylo neuron may send where the graph's sends one -- which wins depends on the network);
+  thresholds ``floor(threshold s) + 1`` (Xylo fires at ``v >= threshold``, the graph at ``v > threshold``);
 * weights: Xylo's current reaches the voltage after one decay, so a weight is ``W s / (1 - 2^-dash_syn)``; each bank
   (input, recurrent, readout) gets the smallest left shift that brings its largest weight within 8 bits, and each
   weight is rounded to the nearest integer at that shift;
@@ -45,7 +47,8 @@ from neurocompile.quantize import Program, QNode
 
 from .arithmetic import DASH_MAX, SHIFT_MAX, STATE_MAX, WEIGHT_BITS, QXyloHidden, QXyloReadout, XyloHidden, XyloReadout
 
-SCALE_BITS = 12  # the largest threshold of a population at 2^12
+SCALE_BITS = (8, 9, 10, 11, 12)  # the largest threshold of a population at 2^b, b chosen by calibration
+DEFAULT_SCALE_BITS = 12  # without a calibration raster
 WEIGHT_MAX = (1 << (WEIGHT_BITS - 1)) - 1
 DELAY_SUFFIX = ".xylo_delay"
 HIDDEN = "xylo_hidden"  # the program's hidden node when it holds several of the graph's populations
@@ -198,14 +201,14 @@ def _tau_error(decay: np.ndarray, shifts: np.ndarray) -> float:
     return float(np.max(np.abs(2.0 ** shifts[fine] * d[fine] - 1.0)))
 
 
-def _bank(total: np.ndarray) -> tuple[np.ndarray, int]:
+def _bank(total: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
     """One bank's weights ([post, pre], in voltage units) -> (int8 [pre, post], the bank's shift)."""
     peak = float(np.max(np.abs(total))) if total.size else 0.0
     shift = 0
     while shift < SHIFT_MAX and peak / 2.0**shift > WEIGHT_MAX + 0.5:
         shift += 1
     if peak / 2.0**shift > WEIGHT_MAX + 0.5:
-        raise _refuse(f"a weight of {peak:.4g} thresholds/{2**SCALE_BITS} does not fit 8 bits at the largest shift "
+        raise _refuse(f"a weight of {peak:.4g} thresholds/{2**bits} does not fit 8 bits at the largest shift "
                       f"({SHIFT_MAX})")
     q = np.clip(np.rint(total / 2.0**shift), -WEIGHT_MAX, WEIGHT_MAX).astype(np.int8)
     return np.ascontiguousarray(q.T), shift
@@ -222,11 +225,11 @@ class _Population:
     notes: list[str]
 
 
-def _population(name: str, op: CUBA, synapse_bias: np.ndarray) -> _Population:
+def _population(name: str, op: CUBA, synapse_bias: np.ndarray, bits: int) -> _Population:
     vth = np.asarray(op.v_threshold, np.float64)
     if np.any(vth <= 0):
         raise _refuse(f"{name!r} has a threshold <= 0; Xylo's thresholds are positive")
-    scale = 2.0**SCALE_BITS / float(vth.max())
+    scale = 2.0**bits / float(vth.max())
     du, dv = np.asarray(op.du, np.float64), np.asarray(op.dv, np.float64)
     dash_syn, dash_mem = dash(du, floor=1), dash(dv)
     beta = 2.0 ** -dash_syn.astype(np.float64)
@@ -258,10 +261,62 @@ def _dense(graph: Graph, name: str) -> tuple[np.ndarray, np.ndarray]:
     return weight, np.zeros(weight.shape[0]) if op.bias is None else np.asarray(op.bias, np.float64)
 
 
-def program(graph: Graph, metadata: dict[str, str], spec) -> tuple[Program, list[str]]:
+def program(graph: Graph, metadata: dict[str, str], spec, calibration=None) -> tuple[Program, list[str]]:
     """The lowered graph's Xylo program (input, ``XyloHidden`` holding every hidden population, ``XyloReadout``,
-    Output) and the approximations it makes, in words."""
+    Output) and the approximations it makes, in words; its scale chosen on `calibration` (spikes [B, T, inputs])."""
     roles = layout(graph)
+    if calibration is None:
+        made, notes = _program(graph, roles, metadata, spec, DEFAULT_SCALE_BITS)
+        return made, notes + [f"xylo scale: 2^{DEFAULT_SCALE_BITS} per largest threshold (no calibration raster)"]
+    floats = _float_spikes(graph, roles, calibration)
+    scored = {}
+    for bits in reversed(SCALE_BITS):  # ties go to the finer scale
+        try:
+            made, notes = _program(graph, roles, metadata, spec, bits)
+        except UserError:  # a weight that does not fit at this scale: the finer ones are refused, the coarser tried
+            continue
+        scored[bits] = (_agreement(made, roles, calibration, floats), made, notes)
+    if not scored:
+        return _program(graph, roles, metadata, spec, SCALE_BITS[0])  # raises the refusal at the coarsest scale
+    bits = max(scored, key=lambda b: scored[b][0])
+    score, made, notes = scored[bits]
+    others = ", ".join(f"2^{b}: {s[0]:.3f}" for b, s in sorted(scored.items()))
+    return made, notes + [f"xylo scale: 2^{bits} per largest threshold, chosen on the calibration raster for the best "
+                          f"spike agreement with the float graph (hidden and readout rasters: {others})"]
+
+
+def _float_spikes(graph: Graph, roles: Layout, calibration) -> np.ndarray:
+    """The float graph's hidden populations' and readout's spikes on the calibration raster, [T, B, neurons] (0/1)."""
+    import torch
+
+    from neurocompile.graph import FloatRun
+
+    run = FloatRun(graph, calibration.shape[0])
+    steps = []
+    with torch.no_grad():
+        for t in range(calibration.shape[1]):
+            run.step(torch.as_tensor(calibration[:, t], dtype=torch.float64))
+            steps.append(np.concatenate([run.values[n].numpy() for n in (*roles.hidden, roles.readout)], axis=1))
+    return np.stack(steps) > 0
+
+
+def _agreement(made: Program, roles: Layout, calibration, floats: np.ndarray) -> float:
+    """Mean of the hidden and the readout raster match (spiked or not, per neuron and step) with the float graph."""
+    from ..cpu.simulator import ReferenceSimulator
+
+    sim = ReferenceSimulator(made, calibration.shape[0])
+    ints = []
+    for t in range(calibration.shape[1]):
+        sim.step(np.asarray(calibration[:, t], np.int64))
+        ints.append(np.concatenate([sim.values[roles.hidden_node], sim.values[roles.readout]], axis=1))
+    same = np.stack(ints) > 0
+    hidden = floats.shape[2] - made.nodes[roles.readout].q.w_out.shape[1]
+    return 0.5 * (float((same[..., :hidden] == floats[..., :hidden]).mean())
+                  + float((same[..., hidden:] == floats[..., hidden:]).mean()))
+
+
+def _program(graph: Graph, roles: Layout, metadata: dict[str, str], spec, bits: int) -> tuple[Program, list[str]]:
+    """The program at one scale (2^bits per largest threshold of each population)."""
     nodes = graph.nodes
     sizes = [nodes[h].op.size for h in roles.hidden]
     first = dict(zip(roles.hidden, np.cumsum([0, *sizes[:-1]]).tolist()))
@@ -274,12 +329,12 @@ def program(graph: Graph, metadata: dict[str, str], spec) -> tuple[Program, list
         biases[target] += bias
         bank = w_in if src == roles.input else w_out if target == roles.readout else w_rec
         bank[rows[target], slice(0, n_in) if src == roles.input else rows[src]] += weight
-    pops = [_population(h, nodes[h].op, biases[h]) for h in roles.hidden]
-    r = _population(roles.readout, nodes[roles.readout].op, biases[roles.readout])
+    pops = [_population(h, nodes[h].op, biases[h], bits) for h in roles.hidden]
+    r = _population(roles.readout, nodes[roles.readout].op, biases[roles.readout], bits)
     h_gain = np.concatenate([p.scale * p.gain for p in pops])
-    w_in_q, shift_in = _bank(w_in * h_gain[:, None])
-    w_rec_q, shift_rec = _bank(w_rec * h_gain[:, None])
-    w_out_q, shift_out = _bank(w_out * (r.scale * r.gain)[:, None])
+    w_in_q, shift_in = _bank(w_in * h_gain[:, None], bits)
+    w_rec_q, shift_rec = _bank(w_rec * h_gain[:, None], bits)
+    w_out_q, shift_out = _bank(w_out * (r.scale * r.gain)[:, None], bits)
     hidden = roles.hidden_node
     source = nodes[roles.input].op
     q_nodes = {
@@ -297,7 +352,7 @@ def program(graph: Graph, metadata: dict[str, str], spec) -> tuple[Program, list
         "xylo spikes: a hidden neuron sends up to 31 spikes per step where its voltage holds several thresholds (the "
         "graph's, one); the readout one",
         f"xylo weights: 8 bits with one shift per bank (input {shift_in}, recurrent {shift_rec}, readout {shift_out}) "
-        f"at {2**SCALE_BITS} units per largest threshold of each population"]
+        f"at 2^{bits} units per largest threshold of each population"]
     if len(roles.hidden) > 1:
         notes.append(f"xylo hidden population ({HIDDEN} in the program): {', '.join(roles.hidden)}, in that order; "
                      f"the layers' weights between them are blocks of the recurrent bank")
