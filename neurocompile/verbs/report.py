@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> None:
         files.check_parent(args.output, "-o")
     if args.plots is not None:
         check_plots(args.plots)
+    model = load_energy_model(args.energy) if args.energy else None  # a bad model file is named before the build
     build = read_build(args.build)
-    model = load_energy_model(args.energy or build.target.energy_model)
+    model = model or load_energy_model(build.target.energy_model)
     report = make_report(build.program, build.manifest, build.run(), model, placement=build.partition,
                          tokenizer=build.tokenizer)
     text = FORMATS[args.format](report)
