@@ -67,8 +67,9 @@ class Build(storage.Build):
         from .energy import load_energy_model
         from .report import make_report
 
-        return make_report(self.program, self.manifest, self.run(), load_energy_model(energy or self.target.energy_model),
-                           placement=self.partition, tokenizer=self.tokenizer)
+        model = load_energy_model(energy or self.target.energy_model)  # the target's own model by default
+        return make_report(self.program, self.manifest, self.run(), model, placement=self.partition,
+                           tokenizer=self.tokenizer)
 
 
 def read_build(path: str | Path) -> Build:

@@ -22,6 +22,11 @@ class Engine:
     # {population: [T, B, n]} as the outside simulator fired, what ran (a dict; its "agrees" entry, when present,
     # is a verdict of its own that "identical" includes), lines to print)
     run_spikes: Callable[..., tuple[dict, dict, dict, list[str]]] | None = None
+    # language builds: (build, the cpu engine's simulator with its recorded values, the tokens it stepped) -> (what ran
+    # and whether it agreed: a dict with "identical", lines to print)
+    run_language: Callable[..., tuple[dict, list[str]]] | None = None
+    # program -> nodes the cpu engine must record for the engine's check, beyond the task's populations and outputs
+    records: Callable[[Any], tuple[str, ...]] = lambda program: ()
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,20 @@ def _lava_spikes(build, raster, recorded):
     return run_spikes(build, raster, recorded)
 
 
+def _lava_language(build, sim, tokens):
+    from .lava_engine import run_language
+
+    return run_language(build, sim, tokens)
+
+
+def _netx_records(program):
+    from .netx import recorded_for_netx
+
+    return tuple(recorded_for_netx(program))
+
+
 LAVA = Engine("lava", "also run the inputs through the build's Lava process graph (loihi2 builds) and check that spikes "
-                      "and outputs are identical", ("language", "spikes"), _lava_spikes)
+                      "and outputs are identical", ("language", "spikes"), _lava_spikes, _lava_language, _netx_records)
 
 TARGET = Target(
     name="loihi2",

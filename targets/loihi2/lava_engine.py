@@ -103,6 +103,19 @@ def compare_with_cpu(build, sim, tokens: list[int]) -> dict:
             "identical": logits_same and all(spikes.values()) and all(netx.values())}
 
 
+def run_language(build, sim, tokens: list[int]) -> tuple[dict, list[str]]:
+    """The ``lava`` engine of a language build (``Target.engines``): ``compare_with_cpu``, and what to print of it."""
+    check = compare_with_cpu(build, sim, tokens)
+    verdict = "identical" if check["identical"] else "DIFFERENT"
+    lines = [f"Lava engine ({check['processes']} Lava processes, Loihi2SimCfg fixed_pt, pipeline latency "
+             f"{check['latency']} steps, {check['seconds']:.1f} s): logits and spikes of {len(check['spikes_identical'])} "
+             f"LIF populations over {check['tokens']} tokens are {verdict} to the cpu engine's"]
+    if check["netx_identical"]:
+        lines.append(f"netx: {sum(check['netx_identical'].values())} of {len(check['netx_identical'])} netx files of "
+                     f"the build, run by lava-dl's netx on the cpu engine's inputs, fire as the cpu engine")
+    return check, lines
+
+
 def _lava_classes() -> SimpleNamespace:
     lava_compat.ensure_importable()
     from lava.proc.conv.process import Conv

@@ -47,16 +47,16 @@ def simulate(args: argparse.Namespace, build) -> None:
                                    engine=args.engine, spikes_out=args.spikes_out, on_token=show,
                                    stop=lambda: INTERRUPT.requested, collect=args.json)
     bar.close()
-    if args.engine == "lava" and result.complete and not args.json:
-        print(f"[neurocompile] ran {result.steps} tokens through Lava", file=sys.stderr)
+    if result.check is not None and not args.json:
+        print(f"[neurocompile] ran {result.steps} tokens through {args.engine}", file=sys.stderr)
     written = [str(result.run_file)] + ([str(result.spikes_file)] if result.spikes_file else [])
-    lava = result.lava
+    check = result.check
     if args.json:
         print(json.dumps({"prompt": args.prompt, "completion": result.completion, "tokens": result.generated,
                           "steps": result.steps, "complete": result.complete, "seconds": round(result.seconds, 3),
                           "engine": args.engine, "seed": args.seed, "totals": result.totals, "per_step": result.per_step,
                           "units": result.UNITS, "nodes": result.table, "written": written,
-                          **({"lava": lava} if lava else {})}, indent=2))
+                          **({args.engine: check} if check else {})}, indent=2))
     else:
         t, steps = result.totals, result.steps
         print(f"\n\n[{result.generated} tokens generated ({steps} steps with the prompt) in {result.seconds:.2f} s, "
@@ -67,24 +67,17 @@ def simulate(args: argparse.Namespace, build) -> None:
         print(f"whole run ({steps} steps): {t['saturations']:,} saturations, {t['wraps']:,} wraps", file=sys.stderr)
         rates = ", ".join(f"{r['node'].replace('blocks.', 'b')} {r['firing_rate']:.0%}" for r in result.table if "firing_rate" in r)
         print(f"firing rates: {rates}", file=sys.stderr)
-        if lava:
-            verdict = "identical" if lava["identical"] else "DIFFERENT"
-            print(f"Lava engine ({lava['processes']} Lava processes, Loihi2SimCfg fixed_pt, pipeline latency "
-                  f"{lava['latency']} steps, {lava['seconds']:.1f} s): logits and spikes of {len(lava['spikes_identical'])} "
-                  f"LIF populations over {lava['tokens']} tokens are {verdict} to the cpu engine's", file=sys.stderr)
-            if lava["netx_identical"]:
-                same = sum(lava["netx_identical"].values())
-                print(f"netx: {same} of {len(lava['netx_identical'])} netx files of the build, run by lava-dl's netx on "
-                      f"the cpu engine's inputs, fire as the cpu engine", file=sys.stderr)
+        for line in result.lines:
+            print(line, file=sys.stderr)
         print(f"[neurocompile] wrote {' and '.join(written)} ({RUN_FILE} is what `neurocompile report` reads)",
               file=sys.stderr)
     if not result.complete:
         print(f"[neurocompile] {INTERRUPT.what} after {result.generated:,} of {args.tokens:,} tokens: kept {' and '.join(written)}, "
-              f"with the counters of the {result.steps:,} steps run{'; the Lava check was skipped' if args.engine == 'lava' else ''}",
+              f"with the counters of the {result.steps:,} steps run"
+              f"{f'; the {args.engine} check was skipped' if args.engine != 'cpu' else ''}",
               file=sys.stderr)
-    if lava and not lava["identical"]:
-        raise EngineMismatch(f"the Lava engine and the cpu engine disagree (logits identical: {lava['logits_identical']}, "
-                             f"spikes: {lava['spikes_identical']}, netx files: {lava['netx_identical']}); please report "
+    if check and not check["identical"]:
+        raise EngineMismatch(f"the {args.engine} engine and the cpu engine disagree ({json.dumps(check)}); please report "
                              f"this with the build directory")
 
 

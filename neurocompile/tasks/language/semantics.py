@@ -12,7 +12,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -408,7 +408,9 @@ class Simulation:
     totals: dict[str, int]  # summed over nodes
     run_file: Path
     spikes_file: Path | None
-    lava: dict | None  # the Lava engine's verdict, when asked for
+    engine: str = "cpu"
+    check: dict | None = None  # a target's engine (``Target.engines``): what ran and whether it agreed, when asked for
+    lines: list[str] = field(default_factory=list)  # what that engine says of its run, to print
     completion: str = ""  # the generated text, when collected
 
     UNITS: ClassVar[str] = "totals: summed over the whole run; per_step: per token step, prompt included"
@@ -416,6 +418,11 @@ class Simulation:
     @property
     def per_step(self) -> dict[str, float]:
         return {k: v / self.steps for k, v in self.totals.items()}
+
+    @property
+    def lava(self) -> dict | None:
+        """The check of a run on Lava (loihi2's engine); None for other engines."""
+        return self.check if self.engine == "lava" else None
 
 
 
@@ -425,29 +432,30 @@ def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: fl
              on_token: Callable[[int], None] = lambda token: None, stop: Callable[[], bool] = lambda: False,
              collect: bool = False) -> Simulation:
     """Generate on the bit-accurate engine, store the counters in the build (``run.npz``), optionally stream every
-    LIF's spikes to `spikes_out` and replay the run through Lava (engine 'lava': every spike and logit compared).
+    LIF's spikes to `spikes_out` and replay the run through a target's own engine (``Target.engines``; lava: every
+    spike and logit compared).
 
     Memory stays flat in `n_tokens` (unless `collect` keeps the text); `stop()` ends the run early, keeping
     the counters of the steps run (marked incomplete)."""
     from ... import files
     from ...runs import RUN_FILE, TEXT_HEAD
+    from ...target import target_engine
 
     files.check_file_target(build.path / RUN_FILE, "the run file")  # before the run, not after it
     check_context(context(build.program.metadata), len(prompt_ids or [0]) + n_tokens,
                   f"the prompt ({len(prompt_ids)} tokens) and {n_tokens} generated")
     lifs = lif_nodes(build)
+    external = target_engine(engine)
     record = ()
-    if engine == "lava":  # what the Lava check compares: spikes, logits, and the netx files' inputs and spikes
-        from ...targets.loihi2.netx import recorded_for_netx
-
-        record = tuple(dict.fromkeys((*lifs, build.program.output.name, *recorded_for_netx(build.program))))
+    if external is not None:  # what its check compares: spikes, logits, and what the engine asks for besides
+        record = tuple(dict.fromkeys((*lifs, build.program.output.name, *external.records(build.program))))
     spikes = None
     if spikes_out is not None:
         spikes = files.NpzStream(spikes_out, {"tokens": ((), "int64"),
                                               **{name: ((build.program.width(name),), "uint8") for name in lifs}},
                                  "neurocompile.spikes/1", "--spikes-out")
     head = list(prompt_ids or [0])
-    replay = list(prompt_ids or [0])  # the stepped tokens, kept only for the Lava engine to replay
+    replay = list(prompt_ids or [0])  # the stepped tokens, kept only for a target's engine to replay
     text = []
     start = time.perf_counter()
     try:
@@ -464,7 +472,7 @@ def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: fl
         generated = 0
         for token in stream:
             generated += 1
-            if engine == "lava":
+            if external is not None:
                 replay.append(token)
             if len(head) < TEXT_HEAD:
                 head.append(token)
@@ -480,12 +488,10 @@ def simulate(build: Build, prompt_ids: list[int], n_tokens: int, temperature: fl
             spikes.discard()
     table = sim.table()
     totals = run_totals(table)
-    lava = None
-    if engine == "lava" and complete:
-        from ...targets.loihi2.lava_engine import compare_with_cpu
-
-        lava = compare_with_cpu(build, sim, replay[: sim.steps])
-    return Simulation(generated, sim.steps, complete, seconds, table, totals, run_file, spikes_file, lava, "".join(text))
+    check, lines = (external.run_language(build, sim, replay[: sim.steps]) if external is not None and complete
+                    else (None, []))
+    return Simulation(generated, sim.steps, complete, seconds, table, totals, run_file, spikes_file, engine, check, lines,
+                      "".join(text))
 
 
 # --------------------------------------------------------------------------------------------------
