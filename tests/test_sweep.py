@@ -90,6 +90,8 @@ def test_a_second_run_resumes_from_the_cache(swept, capsys):
     ('extension_ops = ["LayerNorm=x86", "fpga"]\n', "extension_ops = 'fpga': give neuron, x86, auto, or KIND=MODE"),
     ("payload_bits = []\n", "empty list"),
     ("payload_bits = [", "not a TOML grid"),
+    ('target = ["loihi2", "loihi3"]\n', "target: unknown target 'loihi3'"),
+    ('target = ["cpu"]\nsystem = ["oheo-gulch"]\n', "system = 'oheo-gulch' for target cpu: known systems are none"),
 ])
 def test_bad_grids_are_refused(tmp_path, capsys, grid, message):
     (tmp_path / "g.toml").write_text(grid)
@@ -129,3 +131,16 @@ def test_not_a_checkpoint_is_refused_before_any_point_runs(tmp_path, capsys):
                  *ARGS]) == 2
     err = capsys.readouterr().err
     assert "not a PyTorch checkpoint" in err and "sweep:" not in err and not (tmp_path / "out").exists()
+
+
+def test_the_target_is_a_choice_of_the_grid(tmp_path):
+    """A grid may name targets (loihi2 by default): each is its own point, and its defaults are part of the key."""
+    from neurocompile.tasks.language.sweep import point_key, read_grid
+
+    (tmp_path / "g.toml").write_text('target = ["loihi2", "cpu"]\npayload_bits = [12, 16]\n')
+    grid = read_grid(tmp_path / "g.toml")
+    assert [p["target"] for p in grid.points] == ["loihi2", "loihi2", "cpu", "cpu"]
+    keys = {point_key("sha", p, 100, 256, ["hw-45nm"]) for p in grid.points}
+    assert len(keys) == 4
+    assert point_key("sha", {"payload_bits": 12}, 100, 256, ["hw-45nm"]) == \
+        point_key("sha", {"target": "loihi2", "payload_bits": 12}, 100, 256, ["hw-45nm"])

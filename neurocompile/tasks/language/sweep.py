@@ -1,7 +1,7 @@
 """Design-space sweeps: numeric choices x systems x energy models -> energy per token against bits per token.
 
-A grid (TOML) names lists of values; every combination of the build choices (``payload_bits``, ``block_rows``,
-``system``, ``token_shift``, ``extension_ops``) is exported for Loihi 2 and scored once -- bits per token of the integer program on the compiled
+A grid (TOML) names lists of values; every combination of the build choices (``target``, default loihi2,
+``payload_bits``, ``block_rows``, ``system``, ``token_shift``, ``extension_ops``) is exported and scored once -- bits per token of the integer program on the compiled
 engine, and its counters on the same tokens -- then priced under every energy model of the grid.  Each build
 point is cached in ``DIR/points/<hash>.json``, the hash of everything it depends on (checkpoint, choices,
 tokens scored, calibration, neurocompile's version), so an interrupted sweep resumes where it stopped.  Points
@@ -30,9 +30,10 @@ from .parallel import map_tasks
 
 FORMAT = "neurocompile.report/sweep-1"  # files.REPORT_MARK: the sweep's files are ours to replace
 POINT_FORMAT = "neurocompile.report/sweep-point-1"
-BUILD_KEYS = {"payload_bits": (int, 2, 24), "block_rows": (int, 0, 2**24), "system": (str, None, None),
+BUILD_KEYS = {"target": (str, None, None), "payload_bits": (int, 2, 24), "block_rows": (int, 0, 2**24), "system": (str, None, None),
               "token_shift": (str, None, None), "extension_ops": (str, None, None)}
 ENERGY_KEY = "energy"
+DEFAULT_TARGET = "loihi2"
 PLOT = "pareto"
 
 
@@ -52,7 +53,7 @@ def read_grid(path: Path) -> Grid:
     from ...energy import load_energy_model
     from ...lower import TOKEN_SHIFT_MODES
     from ...pipeline import parse_extension_ops
-    from ...targets.loihi2 import RESOURCES
+    from ...target import get_target
 
     raw = files.read_user_file(path, "the grid")
     try:
@@ -76,9 +77,16 @@ def read_grid(path: Path) -> Grid:
         raise UserError(f"{path}: {' x '.join(str(len(lists[k])) for k in BUILD_KEYS if k in lists)} = {count:,} points "
                         f"(each an export and an evaluation, tens of seconds); a grid takes at most {MAX_POINTS:,}: "
                         f"split it, or fix the choices that matter least")
-    for system in lists.get("system", []):
-        if system not in RESOURCES.systems:
-            raise UserError(f"{path}: system = {system!r}: known systems are {', '.join(RESOURCES.systems)}")
+    try:
+        targets = [get_target(name) for name in lists.get("target", [DEFAULT_TARGET])]
+    except UserError as exc:
+        raise UserError(f"{path}: target: {exc}") from None
+    for target in targets:
+        for system in lists.get("system", []):
+            known = target.resources.systems if target.resources is not None else {}
+            if system not in known:
+                raise UserError(f"{path}: system = {system!r} for target {target.name}: known systems are "
+                                f"{', '.join(known) or 'none (it is not partitioned)'}")
     for mode in lists.get("token_shift", []):
         if mode not in TOKEN_SHIFT_MODES:
             raise UserError(f"{path}: token_shift = {mode!r}: choose {' or '.join(TOKEN_SHIFT_MODES)}")
@@ -96,10 +104,12 @@ def read_grid(path: Path) -> Grid:
 
 
 def point_key(checkpoint_sha: str, choices: dict, max_tokens: int, calibration_tokens: int, energy: list[str]) -> str:
-    from ...targets.loihi2 import TARGET
+    from ...target import get_target
 
-    resolved = {"token_shift": TARGET.token_shift, "extension_ops": TARGET.extension_ops, **choices}  # a default
-    # that changes makes a new point
+    target = get_target(choices.get("target", DEFAULT_TARGET))
+    # the defaults resolved, so that a default that changes makes a new point
+    resolved = {"target": target.name, "token_shift": target.token_shift, "extension_ops": target.extension_ops,
+                **choices}
     text = json.dumps({"checkpoint": checkpoint_sha, "choices": resolved, "max_tokens": max_tokens,
                        "calibration_tokens": calibration_tokens, "energy": energy, "version": __version__},
                       sort_keys=True)
@@ -117,7 +127,9 @@ def run_point(model: str, choices: dict, max_tokens: int, calibration_tokens: in
     from .sensitivity import integer_bits
 
     with tempfile.TemporaryDirectory() as tmp:
-        build = export(model, target="loihi2", output=Path(tmp) / "b", calibration_tokens=calibration_tokens, **choices)
+        options = {k: v for k, v in choices.items() if k != "target"}
+        build = export(model, target=choices.get("target", DEFAULT_TARGET), output=Path(tmp) / "b",
+                       calibration_tokens=calibration_tokens, **options)
         ids, _ = evaluation_ids(build.tokenizer, None, max_tokens)
         bits, sim = integer_bits(build.program, ids)
         run = Run(sim.totals, sim.steps, [], sim.batch)
