@@ -334,7 +334,7 @@ def bench_xylo(repeats: int, steps: int = 200) -> dict[str, float]:
 
     import neurocompile
     from neurocompile.targets.xylo import xylosim_engine
-    from neurocompile.targets.xylo.rules import _nodes
+    from neurocompile.targets.xylo.arithmetic import populations
 
     out = {}
     say("| Xylo core (NIR, CubaLIF) | streams | ours steps x streams/s (best / median) | xylosim steps x streams/s | "
@@ -342,7 +342,7 @@ def bench_xylo(repeats: int, steps: int = 200) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         for label, shape in (("braille", (12, 38, 7)), ("audio2", (16, 1000, 8))):
             program = neurocompile.export(xylo_graph(*shape), target="xylo", output=f"{tmp}/{label}", dt=1e-3).program
-            hidden, readout = _nodes(program)
+            hidden, readout = populations(program)
             for batch in (1, 16):
                 x = (np.random.default_rng(batch).random((steps, batch, shape[0])) < 0.2).astype(np.int64)
 

@@ -172,6 +172,13 @@ _NEURON_LIMITS = {"dash_syn": (0, DASH_MAX), "dash_mem": (0, DASH_MAX), "thresho
 _W = (-(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1)
 
 
+def populations(program) -> tuple:
+    """A xylo program's hidden and readout nodes (``QNode``s)."""
+    hidden = next(n for n in program.nodes.values() if n.op_class is XyloHidden)
+    readout = next(n for n in program.nodes.values() if n.op_class is XyloReadout)
+    return hidden, readout
+
+
 def _neurons(q) -> tuple[np.ndarray, ...]:
     """A population's neuron parameters as the kernels take them (int64; no copy when they are already)."""
     return tuple(np.asarray(a, np.int64) for a in (q.dash_syn, q.dash_mem, q.threshold, q.bias))

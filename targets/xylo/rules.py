@@ -17,7 +17,7 @@ import numpy as np
 
 from neurocompile.errors import UserError
 
-from .arithmetic import XyloHidden, XyloReadout
+from .arithmetic import populations
 
 INPUTS = 16
 
@@ -60,15 +60,9 @@ RESOURCES = XyloResources(
 DEFAULT_SYSTEM = "xylo-audio2"
 
 
-def _nodes(program):
-    hidden = next(n for n in program.nodes.values() if n.op_class is XyloHidden)
-    readout = next(n for n in program.nodes.values() if n.op_class is XyloReadout)
-    return hidden, readout
-
-
 def usage(program) -> dict[str, int]:
     """What the program uses of each limited resource."""
-    hidden, readout = _nodes(program)
+    hidden, readout = populations(program)
     h, r = hidden.q, readout.q
     return {"inputs": int(h.w_in.shape[0]), "hidden": int(h.w_in.shape[1]), "outputs": int(r.w_out.shape[1]),
             "currents": int(h.dash_syn.shape[1]),

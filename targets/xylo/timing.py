@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .mapping import DT_KEY
-from .rules import _nodes
+from .arithmetic import populations
 
 CLOCK_HZ = 50e6
 INPUT_LOOP, HIDDEN_UPDATE, OUTPUT_ISYN, FIXED_HIDDEN, FIXED_OUTPUT = 3.5, 7.0, 8.0, 19.0, 12.0
@@ -36,7 +36,7 @@ MARGIN = 0.2  # est_clock_freq's safety margin on the worst case
 
 def cycles(program, p_in: float, p_hidden: float) -> float:
     """Master-clock cycles per step at input and hidden spiking probabilities (the model above)."""
-    hidden, readout = _nodes(program)
+    hidden, readout = populations(program)
     h = hidden.q
     n_in, n, n_out = h.w_in.shape[0], h.w_in.shape[1], readout.q.w_out.shape[1]
     fanout = float(np.mean(np.count_nonzero(np.any(h.w_rec != 0, axis=2), axis=1))) if n else 0.0
@@ -50,7 +50,7 @@ def cycles(program, p_in: float, p_hidden: float) -> float:
 
 def activity(program, per_step: dict) -> tuple[float, float]:
     """(input, hidden) spiking probabilities per neuron and step from the run's counters (module doc)."""
-    hidden, readout = _nodes(program)
+    hidden, readout = populations(program)
     h = hidden.q
     readout_synapses = np.count_nonzero(readout.q.w_out)
     p_hidden = (min(per_step[readout.name]["binary_events"] / readout_synapses, 1.0) if readout_synapses

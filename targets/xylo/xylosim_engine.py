@@ -9,8 +9,7 @@ import numpy as np
 from neurocompile.errors import UserError
 from neurocompile.ops import Tally
 
-from .arithmetic import XyloHidden, XyloReadout
-from .rules import _nodes
+from .arithmetic import XyloHidden, XyloReadout, populations
 
 
 def layer(hidden, readout):
@@ -67,7 +66,7 @@ def ours(hidden, readout, spikes: np.ndarray) -> dict[str, np.ndarray]:
 
 def run_spikes(build, raster, recorded: dict) -> tuple[dict, dict, dict, list[str]]:
     """The ``xylosim`` engine of a xylo build (``Target.engines``)."""
-    hidden, readout = _nodes(build.program)
+    hidden, readout = populations(build.program)
     output = build.program.outputs[0].name
     runs = [run(hidden, readout, raster.spikes[:, b]) for b in range(raster.streams)]
     states = ("hidden_i", "hidden_v", "readout_i", "readout_v")
