@@ -198,8 +198,9 @@ def test_engines_belong_to_their_targets(zoo_build, tmp_path, capsys):
 
 @st.composite
 def xylo_graphs(draw):
-    """NIR graphs of the shapes a Xylo core holds: one to three hidden layers in a row (each with a loop or not),
-    random sizes, time constants, thresholds, biases, LIF or CubaLIF cells, Linear or Affine weights."""
+    """NIR graphs of the shapes a Xylo core holds: one to three hidden layers in a row (each with a loop or not), a
+    spiking or a leaky-integrator readout, random sizes, time constants, thresholds, biases, LIF or CubaLIF cells,
+    Linear or Affine weights."""
     import nir
 
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -227,7 +228,12 @@ def xylo_graphs(draw):
             nodes[f"rec{k}"] = nir.Linear(rng.normal(0, 1.0, (size, size)))
             edges += [(f"h{k}", f"rec{k}"), (f"rec{k}", f"h{k}")]
         prev, width = f"h{k}", size
-    nodes["w_out"], nodes["out"] = weights((m, width), 3.0), cell(m)
+    readout = draw(st.sampled_from(["spikes", "LI", "CubaLI"]))  # Xylo's Vmem output for the leaky integrators
+    tau_m, tau_s = rng.uniform(2e-3, 5e-2, m), rng.uniform(2e-3, 2e-2, m)
+    nodes["w_out"], nodes["out"] = weights((m, width), 3.0), {
+        "spikes": lambda: cell(m), "LI": lambda: nir.LI(tau=tau_m, r=np.ones(m), v_leak=np.zeros(m)),
+        "CubaLI": lambda: nir.CubaLI(tau_syn=tau_s, tau_mem=tau_m, r=np.ones(m), v_leak=np.zeros(m), w_in=np.ones(m)),
+    }[readout]()
     edges += [(prev, "w_out"), ("w_out", "out"), ("out", "output")]
     return nir.NIRGraph(nodes=nodes, edges=edges)
 
@@ -380,3 +386,27 @@ def test_hidden_layers_in_a_row_share_the_hidden_population(tmp_path):
     scores = build.evaluate(input_spikes=raster).outputs["output"]
     assert scores["argmax_agreement"] >= 0.75 and scores["count_pearson_r"] > 0.8, scores
 
+
+
+def test_a_leaky_integrator_readout_is_read_by_its_voltage(tmp_path):
+    """A NIR LI readout (classification by membrane, as snnTorch and Norse networks often end) maps to Xylo's Vmem
+    output: the readout's voltage at a power-of-two scale from the calibration raster, equal to xylosim's, and close to
+    the float graph's."""
+    import nir
+
+    rng = np.random.default_rng(0)
+    m, n = 4, 20
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([8])}), "w": nir.Linear(rng.normal(0, 1.5, (n, 8))),
+               "h": nir.LIF(tau=np.full(n, 1e-2), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n)),
+               "wo": nir.Linear(rng.normal(0, 1, (m, n))),
+               "li": nir.LI(tau=np.full(m, 2e-2), r=np.ones(m), v_leak=np.zeros(m)),
+               "output": nir.Output(output_type={"output": np.array([m])})},
+        edges=[("input", "w"), ("w", "h"), ("h", "wo"), ("wo", "li"), ("li", "output")])
+    build = neurocompile.export(graph, target="xylo", output=tmp_path / "b", dt=1e-3)
+    assert build.program.nodes["li"].kind == "XyloVoltageReadout" and build.program.nodes["output"].q.frac == 14
+    raster = (np.random.default_rng(1).random((80, 4, 8)) < 0.3).astype(np.int64)
+    run = build.simulate(input_spikes=raster, engine="xylosim")
+    assert run.check["identical"] and run.outputs["output"].dtype == np.float64
+    scores = build.evaluate(input_spikes=raster).outputs["output"]
+    assert scores["value_pearson_r"] > 0.85 and scores["argmax_agreement"] == 1.0, scores

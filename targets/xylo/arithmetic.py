@@ -175,7 +175,7 @@ _W = (-(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1)
 def populations(program) -> tuple:
     """A xylo program's hidden and readout nodes (``QNode``s)."""
     hidden = next(n for n in program.nodes.values() if n.op_class is XyloHidden)
-    readout = next(n for n in program.nodes.values() if n.op_class is XyloReadout)
+    readout = next(n for n in program.nodes.values() if issubclass(n.op_class, XyloReadout))
     return hidden, readout
 
 
@@ -300,3 +300,17 @@ class XyloReadout(_XyloPopulation):
     @staticmethod
     def dense_synops(q: QXyloReadout) -> int:
         return int(q.w_out.size)
+
+
+class XyloVoltageReadout(XyloReadout):
+    """Xylo's readout read by its voltage (the chip's ``Vmem`` output mode): the same neurons, their threshold at the
+    top of the 16-bit range, each step's ``v_mem`` as the output (a graded value, for a graph whose readout is a
+    leaky integrator: NIR LI, CubaLI)."""
+
+    kind: ClassVar[str] = "XyloVoltageReadout"
+    binary_output: ClassVar[bool] = False
+
+    @staticmethod
+    def int_step(q: QXyloReadout, inputs, state, tally: Tally):
+        _, state = XyloReadout.int_step(q, inputs, state, tally)
+        return state[1].copy(), state

@@ -2,7 +2,7 @@
 
 The graph Xylo holds (after ``lower``): spike input -> weights -> hidden CUBA populations (one, or several layers in
 a row, each optionally reading its own spikes of the previous step: NIR's recurrent edge) -> weights reading hidden
-spikes -> a spiking CUBA readout -> one Output.  Every hidden population is a slice of Xylo's one hidden population
+spikes -> a readout (spiking CUBA, or a leaky integrator read by its voltage: Xylo's Vmem output) -> one Output.  Every hidden population is a slice of Xylo's one hidden population
 (in graph order); weights between them are blocks of the recurrent bank.  On Xylo hidden spikes reach the recurrent
 and the readout weights a step after they fire, so ``retime`` puts a one-step delay after every spiking population
 that weights read in the same step, in the float graph itself (each layer then hears the one before a step late; named
@@ -39,13 +39,14 @@ import numpy as np
 from neurocompile.errors import UserError
 from neurocompile.graph import Graph
 from neurocompile.ops import Output
-from neurocompile.ops.cells import CUBA
+from neurocompile.ops.cells import CUBA, CUBAVoltage
 from neurocompile.ops.io import QOutput, QSpikeInput, SpikeInput
 from neurocompile.ops.neurons import SpikeDelay
 from neurocompile.ops.synapses import Dense
 from neurocompile.quantize import Program, QNode
 
-from .arithmetic import DASH_MAX, SHIFT_MAX, STATE_MAX, WEIGHT_BITS, QXyloHidden, QXyloReadout, XyloHidden, XyloReadout
+from .arithmetic import (DASH_MAX, SHIFT_MAX, STATE_MAX, WEIGHT_BITS, QXyloHidden, QXyloReadout, XyloHidden, XyloReadout,
+                         XyloVoltageReadout)
 
 SCALE_BITS = (8, 9, 10, 11, 12)  # the largest threshold of a population at 2^b, b chosen by calibration
 DEFAULT_SCALE_BITS = 12  # without a calibration raster
@@ -75,6 +76,7 @@ class Layout:
     output: str
     synapses: tuple[tuple[str, str, str], ...]  # (Dense node, its source: the input or a hidden population, target)
     dt: float  # seconds per step (the delays')
+    voltage: bool = False  # the readout is read by its voltage (a leaky integrator: Xylo's Vmem output mode)
 
     @property
     def hidden_node(self) -> str:
@@ -83,7 +85,8 @@ class Layout:
 
     def nodes(self) -> list[tuple[str, str]]:
         """The program's nodes (name, kind) for this layout."""
-        return [(self.input, SpikeInput.kind), (self.hidden_node, XyloHidden.kind), (self.readout, XyloReadout.kind),
+        readout = XyloVoltageReadout if self.voltage else XyloReadout
+        return [(self.input, SpikeInput.kind), (self.hidden_node, XyloHidden.kind), (self.readout, readout.kind),
                 (self.output, Output.kind)]
 
 
@@ -101,9 +104,9 @@ def layout(graph: Graph) -> Layout:
         raise _refuse(f"{len(outputs)} outputs ({', '.join(o.name for o in outputs)}); a Xylo core has one readout")
     out = outputs[0]
     readout = nodes[out.inputs[0]]
-    if not isinstance(readout.op, CUBA):
+    if not isinstance(readout.op, (CUBA, CUBAVoltage)):
         raise _refuse(f"its output reads {readout.name!r} ({readout.op.kind}); Xylo's readout is a population of "
-                      f"spiking neurons (a voltage readout is not done)")
+                      f"integrate-and-fire neurons, read by their spikes or their voltage")
     hidden = tuple(name for name, node in nodes.items() if isinstance(node.op, CUBA) and name != readout.name)
     if HIDDEN in nodes:
         raise _refuse(f"a node is named {HIDDEN!r}, the name of Xylo's hidden population in the program; rename it")
@@ -137,7 +140,8 @@ def layout(graph: Graph) -> Layout:
         node = nodes[extra[0]]
         raise _refuse(f"node {node.name!r} ({node.op.kind}) has no place on a Xylo core (input weights, hidden "
                       f"populations with recurrent weights among them, readout weights, one spiking readout)")
-    return Layout(source.name, hidden, readout.name, out.name, synapses, next(iter(delays.values())))
+    return Layout(source.name, hidden, readout.name, out.name, synapses, next(iter(delays.values())),
+                  isinstance(readout.op, CUBAVoltage))
 
 
 def _synapses_into(graph: Graph, name: str) -> list[str]:
@@ -225,16 +229,21 @@ class _Population:
     notes: list[str]
 
 
-def _population(name: str, op: CUBA, synapse_bias: np.ndarray, bits: int) -> _Population:
-    vth = np.asarray(op.v_threshold, np.float64)
-    if np.any(vth <= 0):
-        raise _refuse(f"{name!r} has a threshold <= 0; Xylo's thresholds are positive")
-    scale = 2.0**bits / float(vth.max())
+def _population(name: str, op, synapse_bias: np.ndarray, bits: int, voltage: bool = False) -> _Population:
+    """A population's integers at 2^bits per largest threshold; a voltage readout's (`voltage`): 2^bits per unit of the
+    graph's voltage, its threshold at the top of the range (it never fires below saturation)."""
+    if voltage:
+        vth, scale = None, 2.0**bits
+    else:
+        vth = np.asarray(op.v_threshold, np.float64)
+        if np.any(vth <= 0):
+            raise _refuse(f"{name!r} has a threshold <= 0; Xylo's thresholds are positive")
+        scale = 2.0**bits / float(vth.max())
     du, dv = np.asarray(op.du, np.float64), np.asarray(op.dv, np.float64)
     dash_syn, dash_mem = dash(du, floor=1), dash(dv)
     beta = 2.0 ** -dash_syn.astype(np.float64)
     gain = beta / (np.maximum(du, 1e-12) * (1.0 - beta))
-    threshold = np.floor(vth * scale).astype(np.int64) + 1
+    threshold = np.full(op.size, STATE_MAX, np.int64) if voltage else np.floor(vth * scale).astype(np.int64) + 1
     settled = np.divide(synapse_bias, du, out=np.zeros_like(synapse_bias), where=du > 0)
     bias = np.rint((np.asarray(op.bias, np.float64) + settled) * scale)
     if np.any(np.abs(bias) > STATE_MAX):
@@ -249,7 +258,10 @@ def _population(name: str, op: CUBA, synapse_bias: np.ndarray, bits: int) -> _Po
     if np.any(synapse_bias[du < 1] != 0):
         notes.append(f"xylo bias of {name}: a synapse bias enters the voltage at the current it settles to (b / du), "
                      f"from the first step")
-    if op.reset != "subtract":
+    if voltage:
+        notes.append(f"xylo voltage readout {name}: Xylo's Vmem output, 2^{bits} per unit of the graph's voltage, "
+                     f"16-bit saturating; its threshold at {STATE_MAX} (a voltage that reaches it spikes and drops)")
+    elif op.reset != "subtract":
         notes.append(f"xylo reset of {name}: Xylo subtracts the threshold; the graph resets to {op.reset}")
     return _Population(scale, dash_syn, dash_mem, gain, threshold, bias.astype(np.int64), notes)
 
@@ -262,61 +274,75 @@ def _dense(graph: Graph, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def program(graph: Graph, metadata: dict[str, str], spec, calibration=None) -> tuple[Program, list[str]]:
-    """The lowered graph's Xylo program (input, ``XyloHidden`` holding every hidden population, ``XyloReadout``,
-    Output) and the approximations it makes, in words; its scale chosen on `calibration` (spikes [B, T, inputs])."""
+    """The lowered graph's Xylo program (input, ``XyloHidden`` holding every hidden population, a readout, Output) and
+    the approximations it makes, in words; its scale chosen on `calibration` (spikes [B, T, inputs])."""
     roles = layout(graph)
     if calibration is None:
-        made, notes = _program(graph, roles, metadata, spec, DEFAULT_SCALE_BITS)
+        made, notes = _program(graph, roles, metadata, spec, DEFAULT_SCALE_BITS, DEFAULT_SCALE_BITS)
         return made, notes + [f"xylo scale: 2^{DEFAULT_SCALE_BITS} per largest threshold (no calibration raster)"]
-    floats = _float_spikes(graph, roles, calibration)
+    hidden_spikes, readout_values = _float_run(graph, roles, calibration)
+    readout_bits = _voltage_bits(readout_values) if roles.voltage else None
     scored = {}
     for bits in reversed(SCALE_BITS):  # ties go to the finer scale
         try:
-            made, notes = _program(graph, roles, metadata, spec, bits)
+            made, notes = _program(graph, roles, metadata, spec, bits, readout_bits or bits)
         except UserError:  # a weight that does not fit at this scale: the finer ones are refused, the coarser tried
             continue
-        scored[bits] = (_agreement(made, roles, calibration, floats), made, notes)
-    if not scored:
-        return _program(graph, roles, metadata, spec, SCALE_BITS[0])  # raises the refusal at the coarsest scale
+        scored[bits] = (_agreement(made, roles, calibration, hidden_spikes, readout_values), made, notes)
+    if not scored:  # raises the refusal at the coarsest scale
+        return _program(graph, roles, metadata, spec, SCALE_BITS[0], readout_bits or SCALE_BITS[0])
     bits = max(scored, key=lambda b: scored[b][0])
     score, made, notes = scored[bits]
     others = ", ".join(f"2^{b}: {s[0]:.3f}" for b, s in sorted(scored.items()))
+    judged = "hidden raster" if roles.voltage else "hidden and readout rasters"
     return made, notes + [f"xylo scale: 2^{bits} per largest threshold, chosen on the calibration raster for the best "
-                          f"spike agreement with the float graph (hidden and readout rasters: {others})"]
+                          f"spike agreement with the float graph ({judged}: {others})"]
 
 
-def _float_spikes(graph: Graph, roles: Layout, calibration) -> np.ndarray:
-    """The float graph's hidden populations' and readout's spikes on the calibration raster, [T, B, neurons] (0/1)."""
+def _voltage_bits(values: np.ndarray) -> int:
+    """The finest power-of-two scale at which a voltage readout's calibrated peak, doubled, fits 16 bits."""
+    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    if peak <= 0:
+        return DEFAULT_SCALE_BITS
+    return int(np.clip(np.floor(np.log2(STATE_MAX / (2 * peak))), 0, 14))
+
+
+def _float_run(graph: Graph, roles: Layout, calibration) -> tuple[np.ndarray, np.ndarray]:
+    """The float graph on the calibration raster: hidden populations' spikes [T, B, N] (bool) and the readout's
+    values [T, B, M] (spikes, or a voltage readout's voltage)."""
     import torch
 
     from neurocompile.graph import FloatRun
 
     run = FloatRun(graph, calibration.shape[0])
-    steps = []
+    hidden, readout = [], []
     with torch.no_grad():
         for t in range(calibration.shape[1]):
             run.step(torch.as_tensor(calibration[:, t], dtype=torch.float64))
-            steps.append(np.concatenate([run.values[n].numpy() for n in (*roles.hidden, roles.readout)], axis=1))
-    return np.stack(steps) > 0
+            hidden.append(np.concatenate([run.values[n].numpy() for n in roles.hidden], axis=1))
+            readout.append(run.values[roles.readout].numpy())
+    return np.stack(hidden) > 0, np.stack(readout)
 
 
-def _agreement(made: Program, roles: Layout, calibration, floats: np.ndarray) -> float:
-    """Mean of the hidden and the readout raster match (spiked or not, per neuron and step) with the float graph."""
+def _agreement(made: Program, roles: Layout, calibration, hidden: np.ndarray, readout: np.ndarray) -> float:
+    """The hidden raster match (spiked or not, per neuron and step) with the float graph, averaged with the readout's
+    when it spikes."""
     from ..cpu.simulator import ReferenceSimulator
 
     sim = ReferenceSimulator(made, calibration.shape[0])
-    ints = []
+    ints, outs = [], []
     for t in range(calibration.shape[1]):
         sim.step(np.asarray(calibration[:, t], np.int64))
-        ints.append(np.concatenate([sim.values[roles.hidden_node], sim.values[roles.readout]], axis=1))
-    same = np.stack(ints) > 0
-    hidden = floats.shape[2] - made.nodes[roles.readout].q.w_out.shape[1]
-    return 0.5 * (float((same[..., :hidden] == floats[..., :hidden]).mean())
-                  + float((same[..., hidden:] == floats[..., hidden:]).mean()))
+        ints.append(sim.values[roles.hidden_node] > 0)
+        outs.append(sim.values[roles.readout] > 0)
+    score = float((np.stack(ints) == hidden).mean())
+    return score if roles.voltage else 0.5 * (score + float((np.stack(outs) == (readout > 0)).mean()))
 
 
-def _program(graph: Graph, roles: Layout, metadata: dict[str, str], spec, bits: int) -> tuple[Program, list[str]]:
-    """The program at one scale (2^bits per largest threshold of each population)."""
+def _program(graph: Graph, roles: Layout, metadata: dict[str, str], spec, bits: int,
+             readout_bits: int) -> tuple[Program, list[str]]:
+    """The program at one scale (2^bits per largest threshold of each hidden population; the readout's 2^readout_bits
+    per threshold, or per unit of voltage for a voltage readout)."""
     nodes = graph.nodes
     sizes = [nodes[h].op.size for h in roles.hidden]
     first = dict(zip(roles.hidden, np.cumsum([0, *sizes[:-1]]).tolist()))
@@ -330,7 +356,7 @@ def _program(graph: Graph, roles: Layout, metadata: dict[str, str], spec, bits: 
         bank = w_in if src == roles.input else w_out if target == roles.readout else w_rec
         bank[rows[target], slice(0, n_in) if src == roles.input else rows[src]] += weight
     pops = [_population(h, nodes[h].op, biases[h], bits) for h in roles.hidden]
-    r = _population(roles.readout, nodes[roles.readout].op, biases[roles.readout], bits)
+    r = _population(roles.readout, nodes[roles.readout].op, biases[roles.readout], readout_bits, roles.voltage)
     h_gain = np.concatenate([p.scale * p.gain for p in pops])
     w_in_q, shift_in = _bank(w_in * h_gain[:, None], bits)
     w_rec_q, shift_rec = _bank(w_rec * h_gain[:, None], bits)
@@ -344,9 +370,11 @@ def _program(graph: Graph, roles: Layout, metadata: dict[str, str], spec, bits: 
             np.concatenate([p.dash_syn for p in pops])[:, None], np.concatenate([p.dash_mem for p in pops]),
             np.concatenate([p.threshold for p in pops]), np.concatenate([p.bias for p in pops]),
             np.zeros(n + 1, np.int64), np.zeros(0, np.int64))),
-        roles.readout: QNode(roles.readout, XyloReadout.kind, (hidden,), 0, QXyloReadout(
-            w_out_q, shift_out, r.dash_syn, r.dash_mem, r.threshold, r.bias)),
-        roles.output: QNode(roles.output, Output.kind, (roles.readout,), 0, QOutput(0)),
+        roles.readout: QNode(roles.readout, (XyloVoltageReadout if roles.voltage else XyloReadout).kind, (hidden,),
+                             readout_bits if roles.voltage else 0, QXyloReadout(
+                                 w_out_q, shift_out, r.dash_syn, r.dash_mem, r.threshold, r.bias)),
+        roles.output: QNode(roles.output, Output.kind, (roles.readout,), readout_bits if roles.voltage else 0,
+                            QOutput(readout_bits if roles.voltage else 0)),
     }
     notes = [note for p in (*pops, r) for note in p.notes] + [
         "xylo spikes: a hidden neuron sends up to 31 spikes per step where its voltage holds several thresholds (the "

@@ -75,10 +75,12 @@ def run_spikes(build, raster, recorded: dict) -> tuple[dict, dict, dict, list[st
         mine = ours(hidden, readout, raster.spikes[:, b])
         for key in states:
             same_states[key] = same_states.get(key, True) and bool(np.array_equal(runs[b][key], mine[key]))
-    stack = {k: np.stack([r[k] for r in runs], 1) for k in ("hidden", "readout")}
+    stack = {k: np.stack([r[k] for r in runs], 1) for k in ("hidden", "readout", "readout_v")}
+    spiking = readout.op_class.binary_output  # else read by its voltage (Xylo's Vmem output)
     info = {"simulator": "xylosim 0.1.3 (xylosim.v2.XyloLayer)", "streams": raster.streams,
             "states_identical": same_states, "agrees": all(same_states.values())}
     lines = [f"xylosim (SynSense's Xylo core simulator, one run per stream): currents and voltages of both "
              f"populations at every step {'identical' if info['agrees'] else 'DIFFERENT'}; the output file holds "
              f"xylosim's"]
-    return ({output: stack["readout"]}, {hidden.name: stack["hidden"], readout.name: stack["readout"]}, info, lines)
+    spikes = {hidden.name: stack["hidden"], **({readout.name: stack["readout"]} if spiking else {})}
+    return {output: stack["readout" if spiking else "readout_v"]}, spikes, info, lines
