@@ -2,8 +2,9 @@
 
 The graph Xylo holds (after ``lower``): spike input -> weights -> hidden CUBA populations (one, or several layers in
 a row, each optionally reading its own spikes of the previous step: NIR's recurrent edge) -> weights reading hidden
-spikes -> a readout (spiking CUBA, or a leaky integrator read by its voltage: Xylo's Vmem output) -> one Output.  Every hidden population is a slice of Xylo's one hidden population
-(in graph order); weights between them are blocks of the recurrent bank.  On Xylo hidden spikes reach the recurrent
+spikes -> a readout (spiking CUBA, or a leaky integrator read by its voltage: Xylo's Vmem output) -> one Output.
+Every hidden population is a slice of Xylo's one hidden population (in graph order); weights between them are
+blocks of the recurrent bank.  On Xylo hidden spikes reach the recurrent
 and the readout weights a step after they fire, so ``retime`` puts a one-step delay after every spiking population
 that weights read in the same step, in the float graph itself (each layer then hears the one before a step late; named
 in the manifest) -- the float semantics the integer program is evaluated against are then Xylo's timing.
