@@ -196,6 +196,20 @@ class _XyloPopulation(Op):
     binary_output: ClassVar[bool] = True  # spike counts (0..31 per step on the hidden population)
 
     @staticmethod
+    def banks(q) -> tuple[np.ndarray, ...]:
+        """The population's weight banks, as stored."""
+        raise NotImplementedError
+
+    @classmethod
+    def stored_synapses(cls, q) -> np.ndarray:
+        """Every weight of the population's banks, one row (the report counts them and their nonzeros)."""
+        return np.concatenate([np.asarray(w).reshape(-1) for w in cls.banks(q)])[None, :]
+
+    @classmethod
+    def dense_synops(cls, q) -> int:
+        return int(sum(np.asarray(w).size for w in cls.banks(q)))
+
+    @staticmethod
     def _tally(tally: Tally, counts: np.ndarray, events: int, clipped: int) -> None:
         tally.spikes += int(counts.sum())
         tally.binary_events += events
@@ -248,12 +262,8 @@ class XyloHidden(_XyloPopulation):
         return spikes, (acc, v, spikes.copy())
 
     @staticmethod
-    def stored_synapses(q: QXyloHidden) -> np.ndarray:
-        return np.concatenate([q.w_in.reshape(-1, q.w_in.shape[1]), q.w_rec.reshape(-1, q.w_rec.shape[1])])
-
-    @staticmethod
-    def dense_synops(q: QXyloHidden) -> int:
-        return int(q.w_in.size + q.w_rec.size)
+    def banks(q: QXyloHidden) -> tuple[np.ndarray, ...]:
+        return q.w_in, q.w_rec
 
 
 class XyloReadout(_XyloPopulation):
@@ -294,12 +304,8 @@ class XyloReadout(_XyloPopulation):
         return spikes, (acc, v, np.ascontiguousarray(inputs[0], np.int64).copy())
 
     @staticmethod
-    def stored_synapses(q: QXyloReadout) -> np.ndarray:
-        return np.asarray(q.w_out)
-
-    @staticmethod
-    def dense_synops(q: QXyloReadout) -> int:
-        return int(q.w_out.size)
+    def banks(q: QXyloReadout) -> tuple[np.ndarray, ...]:
+        return (q.w_out,)
 
 
 class XyloVoltageReadout(XyloReadout):
