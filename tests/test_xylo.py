@@ -410,3 +410,28 @@ def test_a_leaky_integrator_readout_is_read_by_its_voltage(tmp_path):
     assert run.check["identical"] and run.outputs["output"].dtype == np.float64
     scores = build.evaluate(input_spikes=raster).outputs["output"]
     assert scores["value_pearson_r"] > 0.85 and scores["argmax_agreement"] == 1.0, scores
+
+
+def test_the_scale_chosen_on_calibration_agrees_better_on_held_out_input(tmp_path):
+    """A Rockpool network whose currents run high (its NIR file with the input gain Rockpool's exporter drops put
+    back, tools/xylo_fidelity.py): the export chooses a coarse scale (room for many thresholds), and on input it was
+    not chosen on, that program's spikes agree with the float graph's better than the finest scale's."""
+    import sys
+    from pathlib import Path as P
+
+    sys.path.insert(0, str(P(__file__).resolve().parents[1] / "tools"))
+    from xylo_fidelity import network, rockpool_nir
+
+    from neurocompile.targets.xylo import NUMERIC
+    from neurocompile.targets.xylo.mapping import _agreement, _float_run, _program, layout
+
+    build = neurocompile.export(rockpool_nir(network(1, 32)), target="xylo", output=tmp_path / "b",
+                                reset="subtract", dt=1e-3)
+    assert any(a.startswith("xylo scale: 2^8 per largest threshold, chosen") for a in build.manifest["approximations"])
+    lowered = build.lowered
+    roles = layout(lowered)
+    held_out = (np.random.default_rng(7).random((8, 200, 12)) < 0.2).astype(np.int64)  # [B, T, inputs]
+    hidden, readout = _float_run(lowered, roles, held_out)
+    finest, _ = _program(lowered, roles, {}, NUMERIC, 12, 12)
+    chosen = _agreement(build.program, roles, held_out, hidden, readout)
+    assert chosen > _agreement(finest, roles, held_out, hidden, readout) + 0.02
