@@ -28,6 +28,8 @@ $(STAMP): pyproject.toml setup.py Makefile tools/fix_lava.py
 	# lava declares Python <3.11 and pins old torch/pytest: install without its metadata, then patch
 	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python $(LAVA)
 	$(BIN)/python tools/fix_lava.py
+	# the cpu engine's native dot products (targets/cpu/native.c, built with cc; portable numba if that fails)
+	$(BIN)/python -c "from neurocompile.targets.cpu import native; print('cpu engine dot products:', native.ENGINE)"
 	# Norse (a test golden for NIR import) declares torchvision, which it needs only for data sets we never import
 	$(BIN)/python -m pip install --quiet --no-deps "norse==1.1.0"
 	# Sinabs (exports the spiking CNN the NIR tests deploy) declares samna, a hardware SDK its NIR path never imports

@@ -249,21 +249,27 @@ def _single_op_program(kind: str, q, sources: list[str], n: int) -> Program:
 
 def _same_run(program: Program, inputs: list[np.ndarray], batch: int, threads: int = 2) -> None:
     """Both engines step by step: outputs, every node's value and every counter equal (or both refuse one step).
-    The compiled engine splits the streams into `threads` groups run in parallel (when there are that many)."""
-    ours, reference = Simulator(program, batch, threads=threads), ReferenceSimulator(program, batch)
+    The compiled engine splits the streams into `threads` groups run in parallel (when there are that many); a
+    program with Dense nodes runs compiled twice, its graded ports on the native dot products and on the
+    event-driven path."""
+    natives = (True, False) if any(n.kind == "Dense" for n in program.nodes.values()) else (None,)
+    engines = [Simulator(program, batch, threads=threads, native=native) for native in natives]
+    reference = ReferenceSimulator(program, batch)
     for step, x in enumerate(inputs):
         try:
             expected = reference.step(x)
         except NodeFailure as exc:
-            with pytest.raises(NodeFailure) as ours_failed:
-                ours.step(x)
-            assert ours_failed.value.node == exc.node
+            for ours in engines:
+                with pytest.raises(NodeFailure) as ours_failed:
+                    ours.step(x)
+                assert ours_failed.value.node == exc.node
             return
-        got = ours.step(x)
-        np.testing.assert_array_equal(got, expected, err_msg=f"step {step}")
-        for name, value in reference.values.items():
-            np.testing.assert_array_equal(ours.values[name], value, err_msg=f"{name}, step {step}")
-        np.testing.assert_array_equal(ours.totals, reference.totals, err_msg=f"counters, step {step}")
+        for ours, native in zip(engines, natives):
+            got = ours.step(x)
+            np.testing.assert_array_equal(got, expected, err_msg=f"step {step}, native {native}")
+            for name, value in reference.values.items():
+                np.testing.assert_array_equal(ours.values[name], value, err_msg=f"{name}, step {step}, native {native}")
+            np.testing.assert_array_equal(ours.totals, reference.totals, err_msg=f"counters, step {step}, native {native}")
 
 
 @pytest.mark.parametrize("kind", sorted(OPS))  # each kind its own examples (one draw over all kinds missed some)

@@ -19,6 +19,8 @@ python3 -m venv "$WORK/venv"
 cd "$WORK"
 nc=venv/bin/neurocompile
 $nc --version
+# the engine's native dot products: compiled from the wheel's native.c on first use (portable numba without a compiler)
+venv/bin/python -c "from neurocompile.targets.cpu import native; print('cpu engine dot products:', native.ENGINE)"
 $nc export --target loihi2 -o zoo
 $nc simulate zoo --prompt "The " --tokens 20 --temperature 0
 $nc report zoo --format md -o zoo/report.md

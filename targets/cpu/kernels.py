@@ -12,14 +12,18 @@ Data layout (batched integer arrays, nothing Python-shaped, so another backend c
 * ``S`` int64 [streams, state]: the per-stream state of every compiled node, in columns;
 * ``P`` int64 [params]: parameters (biases, exponents, thresholds, tables, ...), flat;
 * ``W`` int8 [weights]: the Dense weights, halved (Lava's 8-bit weights of a mixed-sign matrix are even), each
-  port's matrix transposed (in-major) so that one input's fan-out is one contiguous row; and the spike embedding's
+  port's matrix transposed (in-major) so that one input's fan-out is one contiguous row -- or, for a graded port
+  where the native library is built, as it is (output-major: one output's fan-in a row, for ``native.c``'s integer
+  dot products split over the cores); and the spike embedding's
   0/1 table (a vocabulary of 50,277 x 768 as int64 parameters was 309 MB);
 * ``C`` int64 [nodes, counters]: the counters of ``Tally``, summed over steps and streams;
 * ``code`` int64: each node's arguments (offsets into the arrays above, widths, constants), and ``table`` int64
   [nodes, 3]: (kernel, first argument, end of arguments) per compiled node, in execution order.
 
-Dense products accumulate in int64 (exact for any fan-in); a binary input adds its weight row, a graded one adds
-the row times its value, and inputs equal to zero cost nothing (the event-driven order: input-major).
+Dense products accumulate in int64 (exact for any fan-in); a binary input adds its weight row and inputs equal to
+zero cost nothing (the event-driven order: input-major); a graded port runs the CPU's integer dot-product
+instructions over its output rows (``native``), or, without the native library, adds each input's row times its
+value as a binary one does.
 """
 from __future__ import annotations
 
@@ -31,11 +35,14 @@ import warnings
 import numpy as np
 from numba import literal_unroll, njit
 from numba.core.errors import NumbaExperimentalFeatureWarning
+from numba.cpython.unsafe.numbers import leading_zeros
 
 from neurocompile import fixed, ops
 from neurocompile.ops import Op, Tally
 from neurocompile.ops.norm import R_FRAC, RSQRT_HALF, RSQRT_STEPS
 from neurocompile.ops.rwkv import LOG2E, LOG2E_FRAC, POW2_FRAC, POW2_STEPS, Q_FRAC, RECIP_FRAC
+
+from . import native  # links the dot-product symbol before any kernel is compiled or loaded from the cache
 
 # counter columns (Tally.FIELDS)
 SPIKES, BINARY, GRADED, MESSAGES, UPDATES, EVALS, SATURATIONS, WRAPS, EFF_BINARY, EFF_GRADED = (
@@ -127,11 +134,9 @@ def _div_round(num, den):
 
 @njit(**JIT)
 def _bit_length(x):
-    x, n = abs(x), 0
-    while x:
-        x >>= 1
-        n += 1
-    return n
+    """int.bit_length of |x| (|x| < 2^63), by the CPU's leading-zero count."""
+    x = abs(x)
+    return 64 - leading_zeros(np.uint64(x)) if x else 0
 
 
 @njit(**JIT)
@@ -172,19 +177,46 @@ def _accumulate(acc, W, w0, n_out, V, x0, j0, j1, binary):
                         acc_b[o] += acc_b.dtype.type(row[o]) * xt
 
 
+DIGIT_MAX = 2**native.DIGIT - 1  # |x| a 15-bit digit holds (native.c's int16 inputs, -32768 never used)
+
+
+@njit(**JIT)
+def _dot(acc, W, w0, n_out, V, x0, n_in, xmax, threads):
+    """acc[b, o] += sum_j W[w0 + o n_in + j] V[b, x0 + j] (weights output-major): native.c's dot products on the
+    inputs as 15-bit digits (one digit while |x| <= 32767, as a graded spike of up to 16 bits is), each digit's sums
+    shifted into place -- exact while the sums fit int64, as the event-driven path's."""
+    B = V.shape[0]
+    digits = 1
+    while (xmax >> (native.DIGIT * (digits - 1))) > DIGIT_MAX:  # at most 5: int64 >> 60 is at most 7
+        digits += 1
+    X = np.empty((B, n_in), np.int16)
+    part = np.empty((B, n_out), np.int64)
+    for k in range(digits):
+        s = native.DIGIT * k
+        for b in range(B):
+            for j in range(n_in):
+                x = V[b, x0 + j] >> s
+                X[b, j] = x if k == digits - 1 else x & DIGIT_MAX
+        native.dot(W.ctypes.data + w0, n_in, n_out, X.ctypes.data, B, part.ctypes.data, threads)
+        for b in range(B):
+            for o in range(n_out):
+                acc[b, o] += part[b, o] << s
+
+
 @njit(**JIT)
 def dense(a, V, S, P, W, C, t):
-    """a: node, out, n_out, out_bits, bias, bias_from (the step the bias enters at), ports, then per port (in, n_in,
-    binary, weights, exponents, nonzero, largest |weight|).  Products accumulate in int32 over as many inputs as
-    cannot overflow it (the port's largest |weight| times this step's largest |input|), then in int64: exact for
-    any fan-in and any input."""
-    node, out, n_out, out_bits, bias, bias_from, ports = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
+    """a: node, out, n_out, out_bits, bias, bias_from (the step the bias enters at), threads, ports, then per port
+    (in, n_in, binary, weights, exponents, nonzero, largest |weight|, output-major).  An output-major port (graded
+    input, the native library present) runs native.c's dot products (``_dot``); an input-major one adds each nonzero
+    input's row, in int32 over as many inputs as cannot overflow it (the port's largest |weight| times this step's
+    largest |input|), then in int64.  Both exact for any fan-in and any input."""
+    node, out, n_out, out_bits, bias, bias_from, threads, ports = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
     B = V.shape[0]
     total = np.zeros((B, n_out), np.int64)
     acc = np.empty((B, n_out), np.int64)
     acc32 = np.empty((B, n_out), np.int32)
     for p in range(ports):
-        x0, n_in, binary, w0, e0, nz0, wmax = a[7 + 7 * p: 14 + 7 * p]
+        x0, n_in, binary, w0, e0, nz0, wmax, dot = a[8 + 8 * p: 16 + 8 * p]
         acc[:] = 0
         active, effective, xmax = 0, 0, 0
         for j in range(n_in):
@@ -197,7 +229,9 @@ def dense(a, V, S, P, W, C, t):
         if binary:
             xmax = min(xmax, 1)
         chunk = n_in if wmax * xmax == 0 else INT32_MAX // (wmax * xmax) if xmax <= INT32_MAX else 0
-        if chunk >= 16:  # int32 lanes (twice the width of int64 ones) pay for the flushes
+        if dot:
+            _dot(acc, W, w0, n_out, V, x0, n_in, xmax, threads)
+        elif chunk >= 16:  # int32 lanes (twice the width of int64 ones) pay for the flushes
             for j0 in range(0, n_in, chunk):
                 acc32[:] = 0
                 _accumulate(acc32, W, w0, n_out, V, x0, j0, min(j0 + chunk, n_in), binary)
@@ -515,11 +549,17 @@ def neuron_layer_norm(a, V, S, P, W, C, t):
             events += V[b, x0 + i] != 0
         mean = _sat24c(C, node, _round_shift(_sat24c(C, node, total >> s1) * mul, ms))
         squares = 0
+        rails = 0  # counted here, not in C, inside the loop: the loop stays free of stores LLVM cannot reorder
         for i in range(n):
-            d[i] = _sat24c(C, node, (V[b, x0 + i] << up) - mean)
-            sq = _sat24c(C, node, _round_shift(d[i] * d[i], s2))
+            dev = (V[b, x0 + i] << up) - mean
+            di = _sat24(dev)
+            d[i] = di
+            raw = _round_shift(di * di, s2)
+            sq = _sat24(raw)
+            rails += (di != dev) + (sq != raw)
             events += sq != 0
             squares += sq
+        C[node, SATURATIONS] += rails
         var = max(_sat24c(C, node, _sat24c(C, node, squares >> vs) + eps), 1)
         h = (_bit_length(var) - 22) // 2
         m = var >> (2 * h) if h >= 0 else var << (-2 * h)
@@ -528,7 +568,10 @@ def neuron_layer_norm(a, V, S, P, W, C, t):
             r = _sat24c(C, node, (r * ((np.int64(3) << R_FRAC) - ((m * ((r * r) >> R_FRAC)) >> 23))) >> (R_FRAC + 1))
         shift = R_FRAC + RSQRT_HALF + h + gf - of - ps
         for i in range(n):
-            t = _sat24c(C, node, _round_shift(d[i] * r, ps)) * P[gain + i]
+            raw = _round_shift(d[i] * r, ps)
+            t = _sat24(raw)
+            clipped += t != raw
+            t *= P[gain + i]
             y = _round_shift(t, shift) if shift >= 0 else t << min(-shift, 24)
             clipped += _put(V, b, out + i, y + P[beta + i], bits)
     C[node, GRADED] += events + 3 * V.shape[0] * n
@@ -714,6 +757,10 @@ class Layout:
     # the weights, written in place (``Simulator`` packs twice: once to size this array, then to fill it, so that the
     # largest thing it builds exists once -- not as a list of pieces beside their concatenation); None: sizing only
     W: np.ndarray | None = None
+    # graded Dense ports as output-major rows for native.c's dot products (else input-major, event-driven), and the
+    # threads those products may be split over (1 where the streams are already split over the cores)
+    dot: bool = native.AVAILABLE
+    threads: int = 1
     n_state = n_params = n_weights = 0
 
     def value(self, name: str, width: int | None = None) -> int:
@@ -774,12 +821,14 @@ def _dense(node, q, inputs, out, lay):
     if halves.dtype != np.int8:
         raise ValueError(f"Dense weights stored as {halves.dtype}, not int8 halves of Lava's 8-bit weights")
     _shift_ok(*np.asarray(q.exps).reshape(-1) + 1)
-    args = [out, n_out, q.out_bits, lay.param(q.bias), int(q.bias_from), ports]
+    args = [out, n_out, q.out_bits, lay.param(q.bias), int(q.bias_from), lay.threads, ports]
     for p, src in enumerate(inputs):
-        args += [lay.value(src, n_in), n_in, int(bool(q.binary[p])), lay.weight(halves[p].T),
+        dot = lay.dot and not q.binary[p]
+        args += [lay.value(src, n_in), n_in, int(bool(q.binary[p])), lay.weight(halves[p] if dot else halves[p].T),
                  lay.param(np.asarray(q.exps[p]) + 1),  # halved weights: one more left shift
                  lay.param(q.nonzero_per_input[p]),
-                 max(-int(halves[p].min(initial=0)), int(halves[p].max(initial=0)))]  # |half| at most: no int64 copy
+                 max(-int(halves[p].min(initial=0)), int(halves[p].max(initial=0))),  # |half| at most: no int64 copy
+                 int(dot)]
     return args
 
 

@@ -166,16 +166,22 @@ class Simulator(ReferenceSimulator):
 
     `threads`: the streams are split into that many groups (default: one per core this process may use, at most one
     per stream), each run by the compiled kernels in its own thread (they release the GIL), with its own counters,
-    summed in ``totals``."""
+    summed in ``totals``; with one group (one stream), the graded Dense products are split over the threads instead.
+    `native`: graded Dense ports on the native dot products (default: where the library is built; False: the
+    event-driven path, as without it).  Every choice gives the same values and counters."""
 
-    def __init__(self, program: Program, batch: int, record: Iterable[str] = (), threads: int | None = None):
+    def __init__(self, program: Program, batch: int, record: Iterable[str] = (), threads: int | None = None,
+                 native: bool | None = None):
         super().__init__(program, batch, record)
         groups = max(1, min(threads or cores(), batch))
         edges = np.linspace(0, batch, groups + 1).astype(int)
         self.groups = list(zip(edges[:-1], edges[1:]))
         self._counters = np.zeros((groups, *self._counters.shape[1:]), np.int64)
-        sizing = self._pack(program, kernels.Layout())
-        rows, code, plan, delays, layout = self._pack(program, kernels.Layout(W=np.empty(sizing[-1].n_weights, np.int8)))
+        settings = dict(dot=kernels.native.AVAILABLE if native is None else native,
+                        threads=min(threads or cores(), kernels.native.MAX_THREADS) if groups == 1 else 1)
+        sizing = self._pack(program, kernels.Layout(**settings))
+        rows, code, plan, delays, layout = self._pack(program, kernels.Layout(W=np.empty(sizing[-1].n_weights, np.int8),
+                                                                               **settings))
         self.rows = rows
         self.plan = [tuple(p) if isinstance(p, list) else p for p in plan]  # (first row, end row) or a node index
         self.delays = delays

@@ -1,0 +1,117 @@
+"""The native dot products (targets/cpu/native.c) give the reference's integers: random Dense layers wide enough to
+cross the int32 stretches and to be split over threads, inputs of 1 to 3 digits, the worst-case sums, several
+simulators using the workers at once, and the portable symbol used where no compiler is found.
+
+The reference is each op's numpy ``int_step`` (itself checked against Lava's Dense in test_fixed.py); every
+compiled run is also compared both ways in test_compiled.py's property tests."""
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from neurocompile.ops.io import QOutput, QSpikeInput
+from neurocompile.ops.synapses import QDense
+from neurocompile.quantize import Program, QNode
+from neurocompile.targets.cpu import native
+from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
+from neurocompile.targets.loihi2 import NUMERIC
+
+
+def _dense_program(halves: np.ndarray, exps: np.ndarray, bits: int = 24) -> Program:
+    ports, n_out, n_in = halves.shape
+    q = QDense(halves, exps, np.zeros(ports, bool), bits, np.zeros(n_out, np.int64))
+    nodes = [QNode("x", "SpikeInput", (), 0, QSpikeInput(n_in, (n_in,))), QNode("op", "Dense", ("x",) * ports, 0, q),
+             QNode("out", "Output", ("op",), 0, QOutput(0))]
+    return Program({node.name: node for node in nodes}, NUMERIC)
+
+
+def _check(program: Program, inputs: list[np.ndarray], threads: int) -> None:
+    batch = len(inputs[0])
+    ours, reference = Simulator(program, batch, threads=threads, native=True), ReferenceSimulator(program, batch)
+    for step, x in enumerate(inputs):
+        np.testing.assert_array_equal(ours.step(x), reference.step(x), err_msg=f"step {step}")
+        np.testing.assert_array_equal(ours.totals, reference.totals, err_msg=f"counters, step {step}")
+
+
+@settings(max_examples=40, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(n_in=st.integers(1, 1300), n_out=st.integers(1, 160), batch=st.integers(1, 6), ports=st.integers(1, 2),
+       bits=st.sampled_from([8, 16, 17, 24, 31]), threads=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
+def test_wide_dense_layers_equal_the_reference(n_in, n_out, batch, ports, bits, threads, seed):
+    """Fan-ins over 512 (int32 stretches), 4-stream blocks and their rest, 1-3 digits of input, rows split over up
+    to 3 threads (one stream: the products are split; several: the streams are)."""
+    rng = np.random.default_rng(seed)
+    halves = rng.integers(-128, 128, (ports, n_out, n_in)).astype(np.int8)
+    exps = rng.integers(-20, 0, (ports, n_out))
+    hi = (1 << (bits - 1)) - 1
+    inputs = [rng.integers(-hi, hi + 1, (batch, n_in)) >> rng.integers(0, bits, (batch, n_in)) for _ in range(2)]
+    inputs[1][:, rng.random(n_in) < 0.5] = hi  # the extremes
+    _check(_dense_program(halves, exps, 32), inputs, threads)
+
+
+def test_the_worst_sums_cross_the_int32_stretches_exactly():
+    """All weights -256 (halves -128) and all inputs at the one-digit extreme -32767: each 512-input stretch sums to
+    2,147,418,112, just under 2^31; a fan-in of 2,000 would wrap an int32 sum four times over."""
+    n = 2000
+    program = _dense_program(np.full((1, 300, n), -128, np.int8), np.full((1, 300), -24), 32)
+    x = np.full((5, n), -32767, np.int64)
+    x[1] = 32767
+    x[2, ::2] = -32768  # two digits: -32768 is no int16 input of native.c
+    _check(program, [x, x[::-1].copy()], threads=2)
+
+
+def test_simulators_using_the_workers_at_once_each_get_their_own_sums():
+    """Two one-stream simulators stepping in two threads at once: whichever finds the workers busy runs its
+    products alone; both give what they give one after the other."""
+    rng = np.random.default_rng(3)
+    programs = [_dense_program(rng.integers(-128, 128, (1, 400, 700)).astype(np.int8), np.full((1, 400), -12))
+                for _ in range(2)]
+    inputs = [[rng.integers(-30000, 30000, (1, 700)) for _ in range(30)] for _ in range(2)]
+
+    def run(k: int) -> list[np.ndarray]:
+        sim = Simulator(programs[k], 1, threads=2, native=True)
+        return [sim.step(x) for x in inputs[k]]
+
+    alone = [run(0), run(1)]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(run, [0, 1]))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
+def test_the_portable_symbol_computes_the_same_products():
+    """``portable_dot``: the symbol's body where the C library cannot be built."""
+    rng = np.random.default_rng(0)
+    W = rng.integers(-128, 128, (37, 1500)).astype(np.int8)
+    X = rng.integers(-32767, 32768, (3, 1500)).astype(np.int16)
+    acc = np.zeros((3, 37), np.int64)
+    pointer = lambda a, t: a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
+    native.portable_dot.ctypes(pointer(W, ctypes.c_int8), 1500, 37, pointer(X, ctypes.c_int16), 3,
+                               pointer(acc, ctypes.c_int64), 2)
+    np.testing.assert_array_equal(acc, X.astype(np.int64) @ W.astype(np.int64).T)
+
+
+def test_without_a_compiler_the_engine_says_so_and_runs_the_portable_path(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv("CC", "no-such-compiler")
+    with pytest.raises(OSError, match="no C compiler"):
+        native.build()
+    code = ("from neurocompile.targets.cpu import native; import sys; "
+            "print(native.AVAILABLE, native.ENGINE); sys.exit(native.AVAILABLE)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "NEUROCOMPILE_NATIVE": "0"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("False portable (numba; NEUROCOMPILE_NATIVE=0)")
+
+
+@pytest.mark.skipif(not native.AVAILABLE, reason=f"no native library here: {native.ENGINE}")
+def test_the_library_is_built_for_this_machine_and_names_its_instructions():
+    assert native.ENGINE.startswith("native (") and native.ENGINE.split("(")[1].rstrip(")") in (
+        "avx512vnni", "avxvnni", "avx2", "baseline")
