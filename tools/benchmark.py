@@ -49,7 +49,8 @@ from neurocompile.models import zoo
 from neurocompile.models.spikegpt import SpikeGPT, SpikeGPTConfig
 from neurocompile.ops import Dense
 from neurocompile.quantize import calibrate
-from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
+from neurocompile.targets.cpu import native
+from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator, cores
 from neurocompile.targets.loihi2 import NUMERIC, TARGET
 from neurocompile.frontends import trace
 from neurocompile.graph import steps_per_token
@@ -383,7 +384,8 @@ def bench_nir(repeats: int, steps: int = 100) -> dict[str, float]:
     from snntorch.export_nir import export_to_nir
 
     import neurocompile
-    from neurocompile.tasks.spikes.semantics import poisson, run_cpu, run_lava
+    from neurocompile.targets.loihi2.lava_engine import core_slices, run_lava
+    from neurocompile.tasks.spikes.semantics import poisson, run_cpu
 
     net = shd_network()
     graph = export_to_nir(net, torch.zeros(700))
@@ -422,10 +424,10 @@ def bench_nir(repeats: int, steps: int = 100) -> dict[str, float]:
         checks = []
 
         def lava() -> float:
-            outputs, _, info = run_lava(loihi2, raster)
+            run = run_lava(loihi2.program, raster.spikes[:, 0], core_slices(loihi2))
             theirs = run_cpu(loihi2, raster)[0]
-            checks.append(all(np.array_equal(outputs[k], theirs[k]) for k in outputs))
-            return 1 / info["seconds_per_step"]
+            checks.append(all(np.array_equal(run.outputs[k], theirs[k][:, 0]) for k in run.outputs))
+            return 1 / run.seconds_per_step
 
         def ours_one() -> float:
             sim, it = Simulator(loihi2.program, 1), iter(raster.spikes)
@@ -647,7 +649,9 @@ def main() -> None:
     torch.set_num_threads(THREADS)
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
                f"({torch.get_num_threads()} threads), numpy {np.__version__}, OMP_NUM_THREADS="
-               f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {args.repeats} interleaved repeats, {args.tokens} tokens each")
+               f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; cpu engine dot products: {native.ENGINE}, one stream's "
+               f"split over {cores()} threads, more streams split into {cores()} groups; {args.repeats} interleaved repeats, "
+               f"{args.tokens} tokens each")
     say(f"machine: {machine}")
     out: dict[str, object] = {"machine": machine}
     if args.only in (None, "lava"):
