@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import pickle
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,27 @@ def test_the_worst_sums_cross_the_int32_stretches_exactly():
     _check(program, [x, x[::-1].copy()], threads=2)
 
 
+def test_a_chain_of_layers_split_over_threads_gives_the_same_values():
+    """One stream through five Dense layers in a row, each split over two threads, its inputs the last layer's
+    16-bit values (one or two digits); every layer's value and counter is the reference's at every step."""
+    rng = np.random.default_rng(5)
+    widths = [900, 700, 1200, 600, 800, 300]
+    nodes = [QNode("x", "SpikeInput", (), 0, QSpikeInput(widths[0], (widths[0],)))]
+    for k, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        q = QDense(rng.integers(-128, 128, (1, n_out, n_in)).astype(np.int8), rng.integers(-18, -8, (1, n_out)),
+                   np.zeros(1, bool), 16, rng.integers(-99, 99, n_out))
+        nodes.append(QNode(f"d{k}", "Dense", (nodes[-1].name,), 0, q))
+    nodes.append(QNode("out", "Output", (nodes[-1].name,), 0, QOutput(0)))
+    program = Program({node.name: node for node in nodes}, NUMERIC)
+    ours, reference = Simulator(program, 1, threads=2, native=True), ReferenceSimulator(program, 1)
+    for step in range(6):
+        x = rng.integers(-2**15, 2**15, (1, widths[0]))
+        np.testing.assert_array_equal(ours.step(x), reference.step(x))
+        for name, value in reference.values.items():
+            np.testing.assert_array_equal(ours.values[name], value, err_msg=f"{name}, step {step}")
+        np.testing.assert_array_equal(ours.totals, reference.totals)
+
+
 def test_simulators_using_the_workers_at_once_each_get_their_own_sums():
     """Two one-stream simulators stepping in two threads at once: whichever finds the workers busy runs its
     products alone; both give what they give one after the other."""
@@ -98,17 +120,40 @@ def test_the_portable_symbol_computes_the_same_products():
     np.testing.assert_array_equal(acc, X.astype(np.int64) @ W.astype(np.int64).T)
 
 
-def test_without_a_compiler_the_engine_says_so_and_runs_the_portable_path(monkeypatch):
+_ELSEWHERE = """
+import pickle, sys
+import numpy as np
+from neurocompile.targets.cpu import native
+from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
+program, inputs = pickle.load(open(sys.argv[1], "rb"))
+ours, reference = Simulator(program, 1, threads=2, native=True), ReferenceSimulator(program, 1)
+print(native.ENGINE, all(np.array_equal(ours.step(x), reference.step(x)) for x in inputs))
+"""
+
+
+@pytest.mark.parametrize("setting,engine", [
+    ({"NEUROCOMPILE_NATIVE": "0"}, "portable (numba; NEUROCOMPILE_NATIVE=0)"),  # the symbol numba's, as without cc
+    ({"NEUROCOMPILE_NATIVE_ISA": "baseline"}, "native (baseline)")])  # the C body without the CPU's extensions
+def test_the_other_paths_give_the_same_values(setting, engine, tmp_path):
+    """What runs where the best path does not: the portable symbol (no compiler, or switched off) and native.c's
+    baseline variant; each in a process of its own, against the reference."""
+    if "NEUROCOMPILE_NATIVE_ISA" in setting and not native.AVAILABLE:
+        pytest.skip(f"no native library here: {native.ENGINE}")
+    rng = np.random.default_rng(9)
+    program = _dense_program(rng.integers(-128, 128, (2, 300, 1100)).astype(np.int8), np.full((2, 300), -16))
+    inputs = [rng.integers(-2**20, 2**20, (1, 1100)) >> rng.integers(0, 20, (1, 1100)) for _ in range(3)]
+    (tmp_path / "case.pkl").write_bytes(pickle.dumps((program, inputs)))
+    done = subprocess.run([sys.executable, "-c", _ELSEWHERE, str(tmp_path / "case.pkl")], capture_output=True,
+                          text=True, env={**os.environ, **setting}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == f"{engine} True"
+
+
+def test_without_a_compiler_the_library_is_not_built(monkeypatch):
     monkeypatch.setenv("PATH", "")
     monkeypatch.setenv("CC", "no-such-compiler")
     with pytest.raises(OSError, match="no C compiler"):
         native.build()
-    code = ("from neurocompile.targets.cpu import native; import sys; "
-            "print(native.AVAILABLE, native.ENGINE); sys.exit(native.AVAILABLE)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "NEUROCOMPILE_NATIVE": "0"}, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("False portable (numba; NEUROCOMPILE_NATIVE=0)")
 
 
 @pytest.mark.skipif(not native.AVAILABLE, reason=f"no native library here: {native.ENGINE}")

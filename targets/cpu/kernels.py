@@ -318,32 +318,35 @@ def neuron(a, V, S, P, W, C, t):
     B = V.shape[0]
     clear = period > 0 and (t - phase) % period == 0
     spikes, wraps, rails = 0, 0, 0
+    # views of each row: indexed from range(n), numba knows the index is not negative (no wraparound test per access)
+    Pdu, Pdv, Pvth, Pbias = P[du:du + n], P[dv:dv + n], P[vth:vth + n], P[bias:bias + n]
     for b in range(B):
+        Vo, Su, Sv = V[b, out:out + n], S[b, s:s + n], S[b, s + n:s + 2 * n]
         for i in range(n):
-            u, v = S[b, s + i], S[b, s + n + i]
+            u, v = Su[i], Sv[i]
             if clear:
                 u, v = 0, 0
             x = _summed(V, a, 13, inputs, b, i)
-            u = _decay(u, DECAY_UNITY - (P[du + i] + 1)) + (x << ACT_SHIFT)
+            u = _decay(u, DECAY_UNITY - (Pdu[i] + 1)) + (x << ACT_SHIFT)
             if u > UV_MAX:
                 u -= 2 * UV_MAX
                 wraps += 1
             elif u <= -UV_MAX:
                 u += 2 * UV_MAX
                 wraps += 1
-            v = min(max(_decay(v, DECAY_UNITY - P[dv + i]) + u + P[bias + i], -UV_MAX + 1), UV_MAX - 1)
-            threshold = P[vth + i] << VTH_SHIFT
+            v = min(max(_decay(v, DECAY_UNITY - Pdv[i]) + u + Pbias[i], -UV_MAX + 1), UV_MAX - 1)
+            threshold = Pvth[i] << VTH_SHIFT
             if voltage:
-                V[b, out + i] = v
+                Vo[i] = v
                 if abs(v) >= UV_MAX - 1:
                     rails += 1
             elif v > threshold:
-                V[b, out + i] = 1
+                Vo[i] = 1
                 spikes += 1
                 v = v - threshold if subtract else 0
             else:
-                V[b, out + i] = 0
-            S[b, s + i], S[b, s + n + i] = u, v
+                Vo[i] = 0
+            Su[i], Sv[i] = u, v
     C[node, WRAPS] += wraps
     C[node, UPDATES] += B * n
     C[node, SPIKES] += spikes
@@ -492,12 +495,15 @@ def neuron_wkv(a, V, S, P, W, C, t):
     node, k0, v0, out, n, st, w0, u0, k_frac, tab, seeds = a[:11]
     top, empty = (1 << 23) - 1, -(1 << 23)
     clipped = 0
+    Pw, Pu = P[w0:w0 + n], P[u0:u0 + n]  # row views: indices from range(n) need no wraparound test (see neuron)
     for b in range(V.shape[0]):
+        Vk, Vv, Vo = V[b, k0:k0 + n], V[b, v0:v0 + n], V[b, out:out + n]
+        Sp, Sq, So = S[b, st:st + n], S[b, st + n:st + 2 * n], S[b, st + 2 * n:st + 3 * n]
         for i in range(n):
-            k, v = V[b, k0 + i], V[b, v0 + i]
-            p, q, o = S[b, st + i], S[b, st + n + i], S[b, st + 2 * n + i]
-            uk = _sat24(P[u0 + i] + k)
-            clipped += uk != P[u0 + i] + k
+            k, v = Vk[i], Vv[i]
+            p, q, o = Sp[i], Sq[i], So[i]
+            uk = _sat24(Pu[i] + k)
+            clipped += uk != Pu[i] + k
             no = max(o, uk)
             ea, eb = _pow2_neg(P, tab, min(no - o, top), k_frac), _pow2_neg(P, tab, no - uk, k_frac)
             num, c1 = _mac24(ea, p, eb, v)
@@ -514,14 +520,14 @@ def neuron_wkv(a, V, S, P, W, C, t):
             raw = _round_shift(num * r, RECIP_FRAC + high + 1 - Q_FRAC)
             y = _sat24(raw)
             clipped += y != raw
-            wo = max(P[w0 + i] + o, empty)
+            wo = max(Pw[i] + o, empty)
             no = max(wo, k)
             ea, eb = _pow2_neg(P, tab, no - wo, k_frac), _pow2_neg(P, tab, no - k, k_frac)
             p, c1 = _mac24(ea, p, eb, v)
             q, c2 = _mac24(ea, q, eb, np.int64(1) << Q_FRAC)
             clipped += c1 + c2
-            S[b, st + i], S[b, st + n + i], S[b, st + 2 * n + i] = p, q, no
-            V[b, out + i] = y
+            Sp[i], Sq[i], So[i] = p, q, no
+            Vo[i] = y
     return _evaluated(C, node, V.shape[0] * n, clipped)
 
 
@@ -585,12 +591,15 @@ def mix(a, V, S, P, W, C, t):
     """a: node, out, n, bits, shift, inputs, then per input (in, left shift, first ratio in P)."""
     node, out, n, bits, shift, inputs = a[:6]
     clipped = 0
+    total = np.empty(n, np.int64)
     for b in range(V.shape[0]):
+        total[:] = 0
+        for k in range(inputs):  # input by input: each inner loop one stride-1 pass the compiler vectorises
+            x0, left, ratio = a[6 + 3 * k], a[7 + 3 * k], a[8 + 3 * k]
+            for i in range(n):
+                total[i] += (V[b, x0 + i] << left) * P[ratio + i]
         for i in range(n):
-            total = 0
-            for k in range(inputs):
-                total += (V[b, a[6 + 3 * k] + i] << a[7 + 3 * k]) * P[a[8 + 3 * k] + i]
-            clipped += _put(V, b, out + i, _round_shift(total, shift), bits)
+            clipped += _put(V, b, out + i, _round_shift(total[i], shift), bits)
     return _evaluated(C, node, V.shape[0] * n, clipped)
 
 

@@ -18,6 +18,8 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define CHUNK 512          /* 512 * 128 * 32767 < 2^31 */
@@ -73,16 +75,23 @@ ROWS(rows_base, )
 static rows_fn *rows;
 static const char *rows_isa = "baseline";
 
+/* The best variant this CPU runs, or the one NEUROCOMPILE_NATIVE_ISA names (when the CPU runs it): the tests run the
+ * baseline beside the best. */
 static void choose(void) {
+    const char *want = getenv("NEUROCOMPILE_NATIVE_ISA");
     rows = rows_base;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) {
-        rows = rows_vnni512, rows_isa = "avx512vnni";
-    } else if (__builtin_cpu_supports("avxvnni")) {
-        rows = rows_vnni256, rows_isa = "avxvnni";
-    } else if (__builtin_cpu_supports("avx2")) {
-        rows = rows_avx2, rows_isa = "avx2";
+    struct { const char *name; rows_fn *fn; int runs; } variants[] = {
+        {"avx512vnni", rows_vnni512, __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")},
+        {"avxvnni", rows_vnni256, __builtin_cpu_supports("avxvnni")},
+        {"avx2", rows_avx2, __builtin_cpu_supports("avx2")},
+    };
+    for (int i = 0; i < 3; i++) {
+        if (variants[i].runs && (!want || !strcmp(want, variants[i].name))) {
+            rows = variants[i].fn, rows_isa = variants[i].name;
+            break;
+        }
     }
 #endif
 }
