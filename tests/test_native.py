@@ -133,7 +133,8 @@ print(native.ENGINE, all(np.array_equal(ours.step(x), reference.step(x)) for x i
 
 @pytest.mark.parametrize("setting,engine", [
     ({"NEUROCOMPILE_NATIVE": "0"}, "portable (numba; NEUROCOMPILE_NATIVE=0)"),  # the symbol numba's, as without cc
-    ({"NEUROCOMPILE_NATIVE_ISA": "baseline"}, "native (baseline)")])  # the C body without the CPU's extensions
+    ({"NEUROCOMPILE_NATIVE_ISA": "baseline"}, "native (baseline)"),  # the C body without the CPU's extensions
+    ({"NEUROCOMPILE_NATIVE_ISA": "avx9"}, "native (baseline; NEUROCOMPILE_NATIVE_ISA=avx9 is not a variant this CPU runs)")])
 def test_the_other_paths_give_the_same_values(setting, engine, tmp_path):
     """What runs where the best path does not: the portable symbol (no compiler, or switched off) and native.c's
     baseline variant; each in a process of its own, against the reference."""

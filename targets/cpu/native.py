@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,8 +85,8 @@ def build(quiet: bool = True) -> Path:
             if done.returncode:
                 raise OSError(f"{cc} failed: {done.stderr.strip()[-500:]}")
             os.replace(tmp, directory / name)
-            for stale in directory.glob("native-*.so"):  # earlier sources' builds
-                if stale.name != name:
+            for stale in directory.glob("native-*.so"):  # earlier sources' builds: only names this function writes
+                if stale.name != name and re.fullmatch(r"native-[0-9a-f]{16}\.so", stale.name):
                     stale.unlink(missing_ok=True)
             return directory / name
         finally:
@@ -104,7 +105,11 @@ def _load() -> tuple[bool, str]:
             library.neurocompile_dot_isa.restype = ctypes.c_char_p
             llvm.add_symbol(SYMBOL, ctypes.cast(library.neurocompile_dot, ctypes.c_void_p).value)
             _KEEP.append(library)
-            return True, f"native ({library.neurocompile_dot_isa().decode()})"
+            isa = library.neurocompile_dot_isa().decode()
+            want = os.environ.get("NEUROCOMPILE_NATIVE_ISA")
+            if want and want != isa:  # a name this CPU does not run, or none of native.c's
+                return True, f"native ({isa}; NEUROCOMPILE_NATIVE_ISA={want} is not a variant this CPU runs)"
+            return True, f"native ({isa})"
         except OSError as exc:
             why = str(exc)
     llvm.add_symbol(SYMBOL, portable_dot.address)
