@@ -22,7 +22,6 @@ from numba import carray, cfunc, njit, types
 
 SOURCE = Path(__file__).with_name("native.c")
 SYMBOL = "neurocompile_dot"
-CHUNK = 512  # native.c's int32 stretch: 512 products of |w| <= 128, |x| <= 32767 stay below 2^31
 DIGIT = 15  # inputs wider than int16 are split into 15-bit digits (the top one signed)
 MAX_THREADS = 8  # one stream's products over at most this many threads: a few cores already take the memory's bandwidth
 
