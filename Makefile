@@ -88,8 +88,10 @@ demo: install
 bench: install
 	$(BIN)/python tools/benchmark.py
 
+# one pytest process per core (pytest-xdist, at most 4: each holds a few GB), a test file's tests in one process so
+# that its module-wide builds are made once; `pytest tests/test_x.py` alone runs in one process as usual
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 # the wheel, installed into a fresh venv, runs the front door (CI runs this after the tests)
 wheel-check: install
