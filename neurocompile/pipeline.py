@@ -17,7 +17,7 @@ from .checkpoint import read_checkpoint
 from .errors import UserError
 from .frontends import LoadOptions, build_model, family_of_model, trace
 from .lower import NEURON_OPS_KEY, TOKEN_SHIFT_KEY, TOKEN_SHIFT_MODES, lower
-from .ops import Op
+from .ops import Op, integer_form
 from .quantize import calibrate
 from .target import get_target
 from .tasks.language.semantics import _progress, calibration_windows
@@ -289,9 +289,10 @@ APPROXIMATIONS = [
 ]
 
 def op_approximations(program) -> list[str]:
-    """The approximations of the op kinds in `program` (``Op.approximation``), once each, in program order."""
+    """The approximations of the integer forms in `program` (``IntegerForm.approximation``), once each, in program
+    order."""
     kinds = dict.fromkeys(node.kind for node in program.nodes.values())
-    return [a for kind in kinds if (a := Op.registry[kind].approximation)]
+    return [a for kind in kinds if (a := integer_form(Op.registry[kind]).approximation)]
 
 
 NIR_TIME = "time: forward Euler at dt (model.dt), spikes and reset in the step that crosses the threshold (v > v_threshold)"

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .graph import EXECUTION_KEYS, FloatRun, Graph, steps_per_token
-from .ops import CALIBRATE, HEADROOM, Op, Output, QuantContext
+from .ops import CALIBRATE, HEADROOM, IntegerForm, Op, Output, QuantContext, integer_form
 from .errors import UserError
 
 PROGRAM_FORMAT = "neurocompile.program/2"  # 2: Dense weights stored as int8 halves
@@ -58,6 +58,11 @@ class QNode:
     def op_class(self) -> type[Op]:
         return Op.registry[self.kind]
 
+    @property
+    def form(self) -> type[IntegerForm]:
+        """How the target computes the node's op in integers (``ops.integer_form``)."""
+        return integer_form(self.op_class)
+
 
 @dataclass
 class Program:
@@ -78,7 +83,7 @@ class Program:
     def width(self, name: str) -> int:
         """Values a node outputs per stream and step: its own width, or (elementwise ops) its first input's."""
         node = self.nodes[name]
-        width = node.op_class.int_width(node.q)
+        width = node.form.int_width(node.q)
         return width if width is not None else self.width(node.inputs[0])
 
 
@@ -156,21 +161,23 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
     nodes: dict[str, QNode] = {}
     for name, node in graph.nodes.items():
         op = node.op
+        form = integer_form(type(op))
         in_frac = tuple(fracs.get(i) for i in node.inputs)  # None: a loop's later node (read by a delay)
-        frac = op.output_frac(in_frac)
+        frac = form.output_frac(op, in_frac)
         if frac == CALIBRATE:
-            asked = [b for user, port in users[name] if (b := user.input_bits(port, spec)) is not None]
+            asked = [b for user, port in users[name]
+                     if (b := integer_form(type(user)).input_bits(user, port, spec)) is not None]
             # a user that sums its inputs as they arrive needs one scale for all: size it for their summed peaks
             peak = max([peaks[name], *(sum(peaks[i] for i in graph.nodes[u].inputs) for u in users_of[name]
                                        if graph.nodes[u].op.same_input_frac)])
             # the narrower of what the consumers take and what the op itself holds (a message's payload, a state)
-            frac = _frac(peak, min([*asked, op.value_bits(spec)]))
+            frac = _frac(peak, min([*asked, form.value_bits(op, spec)]))
             limits = [lim for user, port, user_name in users_named[name]
-                      if (lim := user.input_frac_limit(port, peaks[user_name])) is not None]
+                      if (lim := integer_form(type(user)).input_frac_limit(user, port, peaks[user_name])) is not None]
             frac = min([frac, *limits])
         binary_in = tuple(graph.nodes[i].op.binary_output for i in node.inputs)
         try:
-            q = op.quantize(QuantContext(in_frac, binary_in, frac, spec))
+            q = form.quantize(op, QuantContext(in_frac, binary_in, frac, spec))
         except ValueError as exc:
             raise UserError(f"layer {name} ({op.kind}) cannot be quantized for {spec.name}: {exc}") from None
         nodes[name] = QNode(name, op.kind, node.inputs, frac, q)
@@ -191,8 +198,9 @@ def requantize(graph: Graph, program: Program, fracs: dict[str, int],
     nodes: dict[str, QNode] = {}
     for name, node in program.nodes.items():
         op = graph.nodes[name].op
+        form = integer_form(type(op))
         in_frac = tuple(new_fracs.get(i, program.nodes[i].frac) for i in node.inputs)
-        fixed = op.output_frac(in_frac)
+        fixed = form.output_frac(op, in_frac)
         frac = fracs.get(name, node.frac) if fixed == CALIBRATE else fixed
         new_fracs[name] = frac
         old_in = tuple(program.nodes[i].frac for i in node.inputs)
@@ -200,7 +208,7 @@ def requantize(graph: Graph, program: Program, fracs: dict[str, int],
             nodes[name] = node
             continue
         binary_in = tuple(graph.nodes[i].op.binary_output for i in node.inputs)
-        q = op.quantize(QuantContext(in_frac, binary_in, frac, program.spec, weight_exps.get(name)))
+        q = form.quantize(op, QuantContext(in_frac, binary_in, frac, program.spec, weight_exps.get(name)))
         nodes[name] = QNode(name, node.kind, node.inputs, frac, q)
     return Program(nodes, program.spec, dict(program.metadata))
 
@@ -219,7 +227,7 @@ def coarser_field(program: Program, name: str, field_name: str, drop: int) -> Pr
     """`program` with node `name`'s integer parameter `field_name` (one of its op's ``coarsenable``: a decay, a
     threshold mantissa) rounded to a multiple of 2^`drop`, within the field's range."""
     node = program.nodes[name]
-    _, _, top = node.op_class.coarsenable[field_name]
+    _, _, top = node.form.coarsenable[field_name]
     value = getattr(node.q, field_name)
     step = 1 << drop
     coarse = np.clip(np.round(np.asarray(value, np.float64) / step) * step, 0, top).astype(np.int64)
@@ -267,7 +275,7 @@ def _read_fields(group: h5py.Group, classes: dict[str, type]) -> Any:
 def _q_classes() -> dict[str, type]:
     """Every class a stored program may name: each op's Q, the dataclasses nested in them, the spec."""
     found: dict[str, type] = {"NumericSpec": NumericSpec}
-    todo = [cls.Q for cls in Op.registry.values() if cls.Q is not None]
+    todo = [q for cls in Op.registry.values() if (q := integer_form(cls).Q) is not None]
     while todo:
         cls = todo.pop()
         if cls.__name__ not in found:

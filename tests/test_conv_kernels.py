@@ -7,7 +7,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from neurocompile.ops import QCUBA, QOutput, QSpikeInput, Tally
+from neurocompile.ops import QOutput, QSpikeInput, Tally
+from neurocompile.targets.loihi2.arithmetic import QCUBA
 from neurocompile.ops.conv import Conv2d, ConvSynapse, QConv, SumPool2d, AvgPool2d
 from neurocompile.ops.synapses import Dense, QDense
 from neurocompile.quantize import Program, QNode

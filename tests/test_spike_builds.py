@@ -393,7 +393,7 @@ def test_unrepresentable_parameters_name_the_node(tmp_path):
                        v_reset=np.full(2, 0.5)),
         "output": nir.Output(output_type={"output": np.array([2])})},
         edges=[("input", "w"), ("w", "lif"), ("lif", "output")])
-    with pytest.raises(UserError, match="layer lif .*v_reset = 0.5: Loihi's neurons reset the voltage to 0"):
+    with pytest.raises(UserError, match="layer lif .*v_reset = 0.5: the lowered neuron resets the voltage to 0"):
         neurocompile.export(graph, target="cpu", output=tmp_path / "b")
     graph.nodes["lif"] = nir.LIF(tau=np.full(2, 1e-4), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2),
                                  v_reset=np.zeros(2))

@@ -5,9 +5,10 @@ registers every op (``Op.registry``); a new op family is a new module here and o
 from __future__ import annotations
 
 from .attention import QAttention, QTimeSum, SpikingAttention, TimeSum
-from .cells import CUBA, QCUBA, CUBAVoltage, QThreshold, Threshold, EulerCubaLI, EulerCubaLIF, EulerI, EulerIF, EulerLI, EulerLIF, QCUBAVoltage
+from .cells import CUBA, CUBAVoltage, Threshold, EulerCubaLI, EulerCubaLIF, EulerI, EulerIF, EulerLI, EulerLIF
 from .conv import Conv1d, Conv2d, ConvSynapse, Flatten, QConv, SumPool2d
-from .base import (CALIBRATE, HEADROOM, INPUTS_KEY, NOTE_KEY, OP_KEY, PARAM_PREFIX, Op, QuantContext, Tally)
+from .base import (CALIBRATE, HEADROOM, INPUTS_KEY, NOTE_KEY, OP_KEY, PARAM_PREFIX, IntegerForm, Op, QuantContext, Tally,
+                   integer_form)
 from .elementwise import SIGMOID_FRAC, Add, Mix, Mul, QMix, QAdd, QProduct, QTable, Sigmoid, SquaredReLU
 from .io import Output, QOutput, QSpikeInput, SpikeInput
 from .neurons import LIF, LIF_VTH_MAX, QLIF, PeriodicLIF, QPeriodicLIF, QShift, SpikeDelay, TokenShift
@@ -16,7 +17,7 @@ from .rwkv import WKV, NeuronWKV, QNeuronWKV, QWKV
 from .synapses import Affine, Dense, Embedding, Heaviside, Linear, QDense, QSpikeEmbedding, Scale, SpikeEmbedding
 from .tokens import QTokenCode, TokenCode, TokenInput
 
-__all__ = ["QTokenCode", "TokenCode", "TokenInput", "QAttention", "QTimeSum", "SpikingAttention", "TimeSum", "PeriodicLIF", "QPeriodicLIF", "CALIBRATE", "HEADROOM", "INPUTS_KEY", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "Op", "QuantContext", "Tally", "NeuronLayerNorm", "QNeuronLayerNorm",
+__all__ = ["QTokenCode", "TokenCode", "TokenInput", "QAttention", "QTimeSum", "SpikingAttention", "TimeSum", "PeriodicLIF", "QPeriodicLIF", "CALIBRATE", "HEADROOM", "INPUTS_KEY", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "IntegerForm", "integer_form", "Op", "QuantContext", "Tally", "NeuronLayerNorm", "QNeuronLayerNorm",
            "SIGMOID_FRAC", "Add", "Mix", "Mul", "QMix", "QAdd", "QProduct", "QTable", "Sigmoid", "SquaredReLU", "Output", "QOutput",
            "LIF", "LIF_VTH_MAX", "QLIF", "QShift", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV", "NeuronWKV", "QNeuronWKV",
-           "Affine", "QThreshold", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "QCUBAVoltage", "Conv1d", "Conv2d", "ConvSynapse", "QConv", "Flatten", "SumPool2d", "EulerI", "EulerIF", "SpikeDelay", "CUBA", "QCUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]
+           "Affine", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "Conv1d", "Conv2d", "ConvSynapse", "QConv", "Flatten", "SumPool2d", "EulerI", "EulerIF", "SpikeDelay", "CUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]

@@ -61,7 +61,7 @@ class Tally:
     neuron_updates: int = 0  # LIF state updates
     op_evals: int = 0  # extension-op evaluations, per output element
     saturations: int = 0  # values clipped to their bit width
-    wraps: int = 0  # 24-bit current wraps (Lava LIF)
+    wraps: int = 0  # neuron currents that wrapped around their width instead of saturating
     # NeuroBench's "effective" synaptic operations: the events above whose weight is not zero
     effective_binary_events: int = 0
     effective_graded_events: int = 0
@@ -93,26 +93,28 @@ class QuantContext:
     weight_exp: int | None = None  # a weight exponent the target fixes for every row (a netx file holds none)
 
 
-class Op:
-    """Base of all ops.  Subclasses are frozen dataclasses whose fields are the op's parameters.
+class IntegerForm:
+    """How a chip computes an op in integers: the op's quantized parameters ``Q``, the rules that fix its own and its
+    inputs' scales, ``quantize`` (float parameters -> ``Q``), and the static ``int_step(q, inputs, state, tally)`` on
+    int64 arrays.  A value with ``frac`` fractional bits stands for ``int / 2**frac``.
 
-    Integer semantics: ``quantize`` turns the float parameters into the op's ``Q`` (integers only), and
-    the static ``int_step(q, inputs, state, tally)`` runs one step on int64 arrays.  A value with ``frac``
-    fractional bits stands for ``int / 2**frac``.
-    """
+    The ops own their float semantics; a target owns their integer forms (``targets/<chip>/``), each a subclass
+    named for its op (``class CUBAForm(IntegerForm, op=CUBA)``), found through ``integer_form(op_class)``.  The
+    methods that take the op (``quantize``, ``output_frac``, ``input_bits``, ...) take it as their first argument,
+    so the form is called as ``form.quantize(op, ctx)``.  Ops not moved yet still carry their integer form
+    themselves (``Op`` derives from this class and an op without a registered form is its own form)."""
 
-    kind: ClassVar[str]
-    arity: ClassVar[int | None] = 1  # None: any number of inputs, summed (NIR's edge semantics)
-    registry: ClassVar[dict[str, type["Op"]]] = _Registry()
-    binary_output: ClassVar[bool] = False  # spikes (0/1, frac 0)
-    lowered: ClassVar[bool] = False  # exists only after `lower`; stored in program.h5, never in NIR files
-    synapse: ClassVar[bool] = False  # a weight-holding synapse (Dense, a kernel-held convolution): ``stored_synapses``
-    same_input_frac: ClassVar[bool] = False
-    # False: the output depends on the state alone (a delay).  Such a node may read nodes later in the order;
-    # executors take its output first and run ``float_step`` / ``int_step`` at the end of the step.
-    feedthrough: ClassVar[bool] = True
-    keeps_map: ClassVar[bool] = False  # one output per input value, in place: the output carries the input's map
-    identity: ClassVar[bool] = False  # the output is the input (a reshape of a flat map): ``lower`` removes it  # the inputs are summed as they arrive: quantization gives them one scale
+    forms: ClassVar[dict[type, type["IntegerForm"]]] = {}
+    op: ClassVar[type]  # the op class a registered form computes
+
+    def __init_subclass__(cls, op: type | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if op is not None:
+            if op in IntegerForm.forms:
+                raise TypeError(f"{op.__name__} has two integer forms: {IntegerForm.forms[op].__name__} and {cls.__name__}")
+            cls.op = op
+            IntegerForm.forms[op] = cls
+
     # integer parameters of the op's Q that quantization sensitivity may round coarser: field -> (what it is, its
     # width in bits, its largest value); e.g. a LIF's decay and threshold mantissas
     coarsenable: ClassVar[dict[str, tuple[str, int, int]]] = {}
@@ -123,29 +125,7 @@ class Op:
     # read (``int_check``), so an edited program.h5 whose hash was updated is refused, not run
     int_limits: ClassVar[dict[str, tuple[int, int]]] = {}
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "kind" in cls.__dict__:
-            Op.registry[cls.kind] = cls
-
-    # -- shapes and state ---------------------------------------------------------------------------
-    @property
-    def size(self) -> int:
-        """Width of the op's output."""
-        raise NotImplementedError
-
-    def initial_state(self, batch: int, dtype: torch.dtype) -> Any:
-        return None
-
-    def float_step(self, inputs: list[torch.Tensor], state: Any) -> tuple[torch.Tensor, Any]:
-        raise NotImplementedError
-
-    @staticmethod
-    def emit(state: Any) -> Any:
-        """The output of an op without feedthrough, from its state alone (float and integer state alike)."""
-        raise NotImplementedError
-
-    # -- quantization rules: what this op fixes about its own and its inputs' fixed point -------------
+    # -- quantization rules: what the op fixes about its own and its inputs' fixed point --------------
     Q: ClassVar[type | None] = None  # the dataclass of the op's quantized parameters
 
     def output_frac(self, in_frac: tuple[int | None, ...]) -> int | None | str:
@@ -165,25 +145,11 @@ class Op:
         gave on the calibration input."""
         return None
 
-    # -- lowering: what the op becomes before quantization (``neurocompile.lower``) ---------------------
-    def synapse_form(self) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """(weight [out, in], bias [out] or None) for an op that is a weight matrix on the sum of its inputs."""
-        return None
-
     @staticmethod
     def slice_q(q: Any, start: int, end: int) -> Any:
         """The parameters of channels start..end alone, for an op whose channels are independent (an elementwise
         neuron program: ``int_step`` on those channels of every input gives those channels of the output), so that
-        each core slice of it can be its own process (the Lava mapping); None: the op is not split."""
-        return None
-
-    def neuron_program(self) -> "Op | None":
-        """The same float semantics as an integer program a programmable neuron can run, where the default integer
-        form needs an embedded CPU (``lower``'s ``neuron_ops``); None: no such form."""
-        return None
-
-    def neuron_form(self) -> tuple[np.ndarray, Op] | None:
-        """(gain [n] on the summed input, the lowered neuron) for a neuron model with an integer form."""
+        each core slice of it can be its own process (a target's mapping); None: the op is not split."""
         return None
 
     # -- integer semantics ----------------------------------------------------------------------------
@@ -204,11 +170,6 @@ class Op:
         """Multiply-accumulates per step the same op costs in a dense ANN (the energy report's baselines), for a run
         of `tokens` tokens per stream; 0 for ops that are not matrix products."""
         return 0
-
-    def kernel_form(self) -> Any:
-        """A convolution's form held as its kernel (a ``ConvSynapse``), for ``lower`` to keep where it reads spikes;
-        None for other ops."""
-        return None
 
     @staticmethod
     def stored_synapses(q: Any) -> np.ndarray | None:
@@ -234,6 +195,79 @@ class Op:
             if value.size and (value.min() < lo or value.max() > hi):
                 bad = value.min() if value.min() < lo else value.max()
                 raise ValueError(f"{name} holds {bad}, outside {lo}..{hi}")
+
+
+_TARGETS_LOADED: list[bool] = []
+
+
+def integer_form(op_class: type) -> type[IntegerForm]:
+    """The integer form of `op_class`: the one a target registered (every target package is loaded first: a form
+    is found, not named), else the op class itself (an op whose integer form has not moved to its target yet)."""
+    if not _TARGETS_LOADED:
+        _TARGETS_LOADED.append(True)
+        from ..plugins import find
+
+        find("neurocompile.targets", "TARGET", object)
+    return IntegerForm.forms.get(op_class, op_class)
+
+
+class Op(IntegerForm):
+    """Base of all ops.  Subclasses are frozen dataclasses whose fields are the op's parameters: the float
+    semantics (``float_step``), the NIR form and the lowering; the integer form is a target's (``IntegerForm``)."""
+
+    kind: ClassVar[str]
+    arity: ClassVar[int | None] = 1  # None: any number of inputs, summed (NIR's edge semantics)
+    registry: ClassVar[dict[str, type["Op"]]] = _Registry()
+    binary_output: ClassVar[bool] = False  # spikes (0/1, frac 0)
+    lowered: ClassVar[bool] = False  # exists only after `lower`; stored in program.h5, never in NIR files
+    synapse: ClassVar[bool] = False  # a weight-holding synapse (Dense, a kernel-held convolution): ``stored_synapses``
+    same_input_frac: ClassVar[bool] = False  # the inputs are summed as they arrive: quantization gives them one scale
+    # False: the output depends on the state alone (a delay).  Such a node may read nodes later in the order;
+    # executors take its output first and run ``float_step`` / ``int_step`` at the end of the step.
+    feedthrough: ClassVar[bool] = True
+    keeps_map: ClassVar[bool] = False  # one output per input value, in place: the output carries the input's map
+    identity: ClassVar[bool] = False  # the output is the input (a reshape of a flat map): ``lower`` removes it
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            Op.registry[cls.kind] = cls
+
+    # -- shapes and state ---------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Width of the op's output."""
+        raise NotImplementedError
+
+    def initial_state(self, batch: int, dtype: torch.dtype) -> Any:
+        return None
+
+    def float_step(self, inputs: list[torch.Tensor], state: Any) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError
+
+    @staticmethod
+    def emit(state: Any) -> Any:
+        """The output of an op without feedthrough, from its state alone (float and integer state alike)."""
+        raise NotImplementedError
+
+    # -- lowering: what the op becomes before quantization (``neurocompile.lower``) ---------------------
+    def synapse_form(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(weight [out, in], bias [out] or None) for an op that is a weight matrix on the sum of its inputs."""
+        return None
+
+    def neuron_program(self) -> "Op | None":
+        """The same float semantics as an integer program a programmable neuron can run, where the default integer
+        form needs an embedded CPU (``lower``'s ``neuron_ops``); None: no such form."""
+        return None
+
+    def neuron_form(self) -> tuple[np.ndarray, Op] | None:
+        """(gain [n] on the summed input, the lowered neuron) for a neuron model with an integer form."""
+        return None
+
+    def kernel_form(self) -> Any:
+        """A convolution's form held as its kernel (a ``ConvSynapse``), for ``lower`` to keep where it reads spikes;
+        None for other ops."""
+        return None
 
     # -- parameters, equality -----------------------------------------------------------------------
     def params(self) -> dict[str, Any]:

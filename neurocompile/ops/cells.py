@@ -15,8 +15,7 @@ import nir
 import numpy as np
 import torch
 
-from .. import fixed
-from .base import HEADROOM, OP_KEY, Op, Tally, _numpy, _sum, _t
+from .base import OP_KEY, Op, _numpy, _sum, _t
 
 DT_KEY, RESET_KEY = "neurocompile.dt", "neurocompile.reset"
 PERIOD_KEY, PHASE_KEY = "neurocompile.period", "neurocompile.phase"  # a state cleared periodically (netx's reset)
@@ -175,7 +174,7 @@ class EulerCubaLIF(_EulerCell):
 
     def neuron_form(self):
         """With ``a_s = dt / tau_syn``, ``a_m = dt / tau_mem`` and ``u = a_m r I``: ``u' = (1 - a_s) u + (a_m r a_s
-        w_in) x`` and ``v' = (1 - a_m) v + a_m v_leak + u'`` -- Loihi's CUBA neuron, exactly."""
+        w_in) x`` and ``v' = (1 - a_m) v + a_m v_leak + u'`` -- the CUBA neuron, exactly."""
         a_s, a_m = self.dt / self.tau_syn, self.dt / self.tau_mem
         _check_reset(self)
         return a_m * self.r * a_s * self.w_in, CUBA(a_s, a_m, a_m * self.v_leak, self.v_threshold,
@@ -257,15 +256,9 @@ class EulerI(_EulerCell):
         return self.r, CUBAVoltage(np.ones(n), np.zeros(n), np.zeros(n))
 
 
-@dataclass(frozen=True)
-class QThreshold:
-    threshold: np.ndarray  # [n] floor(v_threshold 2^f): x_int > floor(t) exactly when x_int > t
-
-
 @dataclass(frozen=True, eq=False)
 class Threshold(Op):
-    """NIR's Threshold: a spike where the (summed) input exceeds ``threshold``; no state.  Integer form: a neuron
-    program comparing the input, at its ``f`` fractional bits, with ``floor(threshold 2^f)`` (exact)."""
+    """NIR's Threshold: a spike where the (summed) input exceeds ``threshold``; no state."""
 
     kind: ClassVar[str] = "Threshold"
     arity: ClassVar[int | None] = None
@@ -295,26 +288,6 @@ class Threshold(Op):
             raise ValueError(f"threshold has {value.size} values for {n} neurons")
         return cls(np.broadcast_to(value.reshape(-1), (n,)).copy(), shape if len(shape) > 1 else ())
 
-    Q: ClassVar[type] = QThreshold
-
-    def quantize(self, ctx):
-        f = _one_input_frac(ctx)
-        return QThreshold(np.floor(self.threshold * 2.0**f).astype(np.int64))
-
-    @staticmethod
-    def int_width(q: QThreshold):
-        return int(q.threshold.shape[0])
-
-    @staticmethod
-    def int_step(q: QThreshold, inputs, state, tally: Tally):
-        x = inputs[0]
-        for more in inputs[1:]:
-            x = x + more
-        spikes = (x > q.threshold).astype(np.int64)
-        tally.neuron_updates += spikes.size
-        tally.spikes += int(spikes.sum())
-        return spikes, state
-
 
 def _fire(v: torch.Tensor, v_threshold: np.ndarray, v_reset: np.ndarray, reset: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Spike where ``v > v_threshold`` (NIR's strict threshold), then reset in the same step."""
@@ -327,9 +300,9 @@ def _fire(v: torch.Tensor, v_threshold: np.ndarray, v_reset: np.ndarray, reset: 
 
 
 def _check_reset(cell: _EulerCell) -> None:
-    """Loihi's neurons reset to 0: a cell that resets elsewhere has no integer form (yet)."""
+    """The lowered neuron (``CUBA``) resets its voltage to 0: a cell that resets elsewhere has no lowered form (yet)."""
     if cell.reset == "zero" and np.any(cell.v_reset != 0):
-        raise ValueError(f"v_reset = {cell.v_reset[cell.v_reset != 0][0]:g}: Loihi's neurons reset the voltage to 0, "
+        raise ValueError(f"v_reset = {cell.v_reset[cell.v_reset != 0][0]:g}: the lowered neuron resets the voltage to 0, "
                          f"and this version maps only v_reset = 0 to integers")
 
 
@@ -345,44 +318,13 @@ def _dt_reset(node: nir.NIRNode, dt: float | None, reset: str | None) -> tuple[f
 
 
 # --------------------------------------------------------------------------------------------------
-# The integer neuron the cells lower to
+# The neurons the cells lower to (their integer forms are the targets')
 # --------------------------------------------------------------------------------------------------
-
-CUBA_DECAY_MAX = fixed.DECAY_UNITY - 1  # 12-bit decays
-BIAS_MANT_MAX = (1 << 12) - 1  # 13-bit signed mantissa
-BIAS_EXP_MAX = 7
-
-
-@dataclass(frozen=True)
-class QCUBA:
-    du: np.ndarray  # [n] Lava's current decay (factor (4095 - du) / 4096)
-    dv: np.ndarray  # [n] Lava's voltage decay (factor (4096 - dv) / 4096)
-    vth: np.ndarray  # [n] threshold mantissa: spike iff v > vth << 6
-    bias_mant: np.ndarray  # [n] voltage bias, 13-bit signed mantissa ...
-    bias_exp: np.ndarray  # [n] ... times 2**bias_exp (0..7)
-    subtract: bool  # reset by subtracting the threshold (a neuron program) instead of to zero (Lava's LIF)
-    period: int = 0  # u and v cleared before every step s with s = phase (mod period): Lava's LIFReset (0: never)
-    phase: int = 0
-
-    @property
-    def n(self) -> int:
-        return int(self.vth.shape[0])
-
-    @property
-    def bias(self) -> np.ndarray:
-        return self.bias_mant << self.bias_exp
-
-    @property
-    def lava_lif(self) -> bool:
-        """Lava's own LIF process computes exactly this neuron: one du, dv and vth for the population, reset to
-        zero, and no voltage bias (Lava's LIF adds its bias from step 0, before a pipelined input arrives)."""
-        return (not self.subtract and not self.bias.any()
-                and all(np.all(a == a[0]) for a in (self.du, self.dv, self.vth)))
 
 
 class _Compartment(Op):
-    """What Loihi's CUBA compartments share: ``u' = (1 - du) u + x`` on the summed inputs (one scale for all),
-    ``v' = (1 - dv) v + u' + bias``, 12-bit decays, a 13-bit-mantissa bias, 24-bit u and v (Lava's arithmetic)."""
+    """What the current-based compartments share: ``u' = (1 - du) u + x`` on the summed inputs (one scale for all),
+    ``v' = (1 - dv) v + u' + bias``."""
 
     arity: ClassVar[int | None] = None
     lowered: ClassVar[bool] = True
@@ -400,56 +342,15 @@ class _Compartment(Op):
         u = (1 - _t(self.du, u)) * u + _sum(inputs)
         return u, (1 - _t(self.dv, v)) * v + u + _t(self.bias, v)
 
-    def input_bits(self, port, spec):
-        """Lava adds ``a_in << 6`` to a 24-bit current, which sums inputs over about ``1 / du`` steps: the input
-        gets ``lif_input_bits`` less the bits of that sum (a current at rest under the largest input stays inside)."""
-        return spec.lif_input_bits - int(np.ceil(np.log2(1 / float(np.min(self.du)))))
-
-    def _integers(self, ctx) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(input frac f, du, dv, bias mantissa, bias exponent): the bias at v's scale 2^(f+6)."""
-        f = _one_input_frac(ctx)
-        du, dv = _decays(self.du, self.dv)
-        mant, exp = _mantissa_exponent(np.rint(self.bias * 2.0 ** (f + fixed.ACT_SHIFT)).astype(np.int64))
-        return f, du, dv, mant, exp
-
-    @staticmethod
-    def int_width(q):
-        return q.n
-
-    @staticmethod
-    def int_initial_state(q, batch):
-        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64)
-
-    @staticmethod
-    def _lava_step(q, inputs, state, vth, tally: Tally, subtract: bool = False):
-        x = inputs[0]
-        for more in inputs[1:]:
-            x = x + more
-        spikes, u, v, wraps = fixed.lif_step(*state, x, fixed.LIFParams(q.du, q.dv, vth, q.bias_mant << q.bias_exp, 0),
-                                             subtract)
-        tally.wraps += wraps
-        tally.neuron_updates += v.size
-        return spikes, u, v
-
 
 @dataclass(frozen=True, eq=False)
 class CUBA(_Compartment):
-    """Loihi's current-based LIF neuron (lowered form of every spiking NIR cell):
+    """The current-based LIF neuron (lowered form of every spiking NIR cell):
     ``u' = (1 - du) u + x``; ``v' = (1 - dv) v + u' + bias``; a spike where ``v' > v_threshold``, then reset.
 
-    ``x`` is the sum of the inputs (synapse outputs, already scaled by the cell's gain: ``neuron_form``).
-    Integer form: Lava's LIF arithmetic (``fixed.lif_step``): 12-bit decays, 24-bit u and v, input at ``f``
-    fractional bits entering as ``a_in << 6``, so ``v_int = v 2^(f+6)``, the threshold mantissa is
-    ``v_threshold 2^f`` and the bias ``bias 2^(f+6)`` (13-bit mantissa, 3-bit exponent).
-    """
+    ``x`` is the sum of the inputs (synapse outputs, already scaled by the cell's gain: ``neuron_form``)."""
 
     kind: ClassVar[str] = "CUBA"
-    int_limits: ClassVar[dict[str, tuple[int, int]]] = {
-        "du": (0, fixed.DECAY_UNITY - 1), "dv": (0, fixed.DECAY_UNITY), "vth": (1, (1 << 17) - 1),
-        "bias_mant": (-BIAS_MANT_MAX, BIAS_MANT_MAX), "bias_exp": (0, BIAS_EXP_MAX)}
-    coarsenable: ClassVar[dict[str, tuple[str, int, int]]] = {
-        "du": ("current decay", fixed.DECAY_SHIFT, fixed.DECAY_UNITY), "dv": ("decay", fixed.DECAY_SHIFT, fixed.DECAY_UNITY),
-        "vth": ("threshold", 17, 2**17 - 1)}
     binary_output: ClassVar[bool] = True
     du: np.ndarray
     dv: np.ndarray
@@ -468,35 +369,6 @@ class CUBA(_Compartment):
         spikes, v = _fire(v, self.v_threshold, np.zeros_like(self.v_threshold), self.reset)
         return spikes, _with_step((u, v), self.period, step)
 
-    Q: ClassVar[type] = QCUBA
-
-    def input_frac_limit(self, port, own_peak=0.0):
-        """The threshold mantissa v_threshold 2^f must fit Lava's 17 bits."""
-        from .neurons import LIF_VTH_MAX
-
-        peak = float(np.max(np.abs(self.v_threshold)))
-        return int(np.floor(np.log2(LIF_VTH_MAX / peak))) if peak > 0 else None
-
-    def quantize(self, ctx):
-        from .neurons import LIF_VTH_MAX
-
-        f, du, dv, mant, exp = self._integers(ctx)
-        vth = np.rint(self.v_threshold * 2.0**f).astype(np.int64)
-        if np.any(vth < 1) or np.any(vth > LIF_VTH_MAX):
-            raise ValueError(f"threshold mantissa outside 1..{LIF_VTH_MAX} at input scale 2^-{f}; thresholds must be > 0")
-        return QCUBA(du, dv, vth, mant, exp, self.reset == "subtract", self.period, self.phase)
-
-    @staticmethod
-    def int_initial_state(q: QCUBA, batch):
-        return _with_step(_Compartment.int_initial_state(q, batch), q.period)
-
-    @staticmethod
-    def int_step(q: QCUBA, inputs, state, tally: Tally):
-        state, step = _cleared(state, q.period, q.phase)
-        spikes, u, v = CUBA._lava_step(q, inputs, state, q.vth, tally, q.subtract)
-        tally.spikes += int(spikes.sum())
-        return spikes.astype(np.int64), _with_step((u, v), q.period, step)
-
 
 def _with_step(state: tuple, period: int, step: int = -1) -> tuple:
     """A periodically cleared neuron's state carries the step it has reached (the next one: `step` + 1)."""
@@ -513,46 +385,12 @@ def _cleared(state: tuple, period: int, phase: int) -> tuple[tuple, int]:
     return tuple(values), step
 
 
-def _one_input_frac(ctx) -> int:
-    if len(set(ctx.in_frac)) != 1:
-        raise ValueError(f"its inputs arrive at different scales {ctx.in_frac} (they are summed as they arrive)")
-    return ctx.in_frac[0]
-
-
-def _decays(du_real: np.ndarray, dv_real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lava's 12-bit decays: factor (4095 - du) / 4096 on u, (4096 - dv) / 4096 on v."""
-    if np.any(du_real <= 0) or np.any(dv_real < 0) or np.any(du_real > 1) or np.any(dv_real >= 1):
-        raise ValueError("a decay outside what 12 bits hold: needs dt < tau (the membrane) and dt <= tau_syn")
-    du = np.rint(du_real * fixed.DECAY_UNITY).astype(np.int64) - 1
-    dv = np.rint(dv_real * fixed.DECAY_UNITY).astype(np.int64)
-    if np.any(du < 0) or np.any((dv < 1) & (dv_real > 0)) or np.any(dv > CUBA_DECAY_MAX):
-        raise ValueError("dt / tau outside [1/4096, 4095/4096]: Loihi's 12-bit decays cannot hold it; choose another dt")
-    return du, dv
-
-
-@dataclass(frozen=True)
-class QCUBAVoltage:
-    du: np.ndarray
-    dv: np.ndarray
-    bias_mant: np.ndarray
-    bias_exp: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return int(self.du.shape[0])
-
-
 @dataclass(frozen=True, eq=False)
 class CUBAVoltage(_Compartment):
-    """Loihi's CUBA neuron without a threshold, sending its voltage each step as a graded spike (the lowered LI and
-    CubaLI: a readout).  ``u' = (1 - du) u + x``; ``v' = (1 - dv) v + u' + bias``; output ``v'``.  Integer form: the
-    same Lava arithmetic as ``CUBA`` (24-bit saturating v), output at ``f + 6`` fractional bits; a Loihi 2 neuron
-    program (Lava's LIF sends spikes only)."""
+    """The current-based neuron without a threshold, sending its voltage each step as a graded value (the lowered LI
+    and CubaLI: a readout).  ``u' = (1 - du) u + x``; ``v' = (1 - dv) v + u' + bias``; output ``v'``."""
 
     kind: ClassVar[str] = "CUBAVoltage"
-    int_limits: ClassVar[dict[str, tuple[int, int]]] = {
-        "du": (0, fixed.DECAY_UNITY - 1), "dv": (0, fixed.DECAY_UNITY), "bias_mant": (-BIAS_MANT_MAX, BIAS_MANT_MAX),
-        "bias_exp": (0, BIAS_EXP_MAX)}
     du: np.ndarray
     dv: np.ndarray
     bias: np.ndarray
@@ -560,41 +398,3 @@ class CUBAVoltage(_Compartment):
     def float_step(self, inputs, state):
         u, v = self._uv(inputs, state)
         return v, (u, v)
-
-    Q: ClassVar[type] = QCUBAVoltage
-
-    def input_frac_limit(self, port, own_peak=0.0):
-        """The voltage -- this op's output, at f + 6 fractional bits -- must fit 24 bits at its calibrated peak
-        (with the quantizer's headroom)."""
-        if own_peak <= 0:
-            return None
-        return int(np.floor(np.log2((fixed.UV_MAX - 1) / (own_peak * HEADROOM)))) - fixed.ACT_SHIFT
-
-    def output_frac(self, in_frac):
-        return None if in_frac[0] is None else in_frac[0] + fixed.ACT_SHIFT  # v_int = v 2^(f+6)
-
-    def value_bits(self, spec):
-        return spec.state_bits
-
-    def quantize(self, ctx):
-        _, du, dv, mant, exp = self._integers(ctx)
-        return QCUBAVoltage(du, dv, mant, exp)
-
-    @staticmethod
-    def int_step(q: QCUBAVoltage, inputs, state, tally: Tally):
-        never = np.full(q.n, 1 << 17, np.int64)  # a threshold above every 24-bit voltage: no spike, no reset
-        _, u, v = CUBAVoltage._lava_step(q, inputs, state, never, tally)
-        tally.saturations += int(np.count_nonzero(np.abs(v) >= fixed.UV_MAX - 1))  # at the rail (v saturates there)
-        return v, (u, v)
-
-
-
-
-def _mantissa_exponent(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Loihi's bias: a 13-bit signed mantissa shifted left by a 3-bit exponent (rounded to the nearest)."""
-    exp = np.maximum(fixed.bit_length(b) - 12, 0)
-    if np.any(exp > BIAS_EXP_MAX):
-        raise ValueError("a bias beyond Loihi's 13-bit mantissa << 7")
-    mant = fixed.div_round(b, np.int64(1) << exp)
-    over = np.abs(mant) > BIAS_MANT_MAX  # rounding up to 2^12: one more exponent step
-    return np.where(over, fixed.div_round(b, np.int64(1) << (exp + 1)), mant), np.where(over, exp + 1, exp)

@@ -43,7 +43,8 @@ class ReferenceSimulator:
         self.batch = batch
         self.nodes = list(program.nodes.values())
         self.classes = [node.op_class for node in self.nodes]
-        self.state = {n.name: cls.int_initial_state(n.q, batch) for n, cls in zip(self.nodes, self.classes)
+        self.forms = [node.form for node in self.nodes]  # how each node's op is computed in integers
+        self.state = {n.name: form.int_initial_state(n.q, batch) for n, cls, form in zip(self.nodes, self.classes, self.forms)
                       if self._reference(cls)}
         self.record = set(record)
         self.recorded: dict[str, list[np.ndarray]] = {name: [] for name in self.record}
@@ -86,8 +87,8 @@ class ReferenceSimulator:
         """Node `i`'s reference step on `values` (name -> [B, n]); its output is stored there."""
         tally = Tally()
         try:
-            out, self.state[node.name] = cls.int_step(node.q, [values[src] for src in node.inputs], self.state[node.name],
-                                                      tally)
+            out, self.state[node.name] = self.forms[i].int_step(node.q, [values[src] for src in node.inputs],
+                                                                self.state[node.name], tally)
         except (ArithmeticError, IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise NodeFailure(node.name, node.kind, exc) from exc
         if cls.feedthrough:
@@ -295,7 +296,7 @@ def check_program(program: Program, path: Path, probe: Callable[[Program], np.nd
             raise UserError(f"{where}: node {node.name} has no parameters; {advice}")
         if node.q is not None:
             try:
-                node.op_class.int_check(node.q)
+                node.form.int_check(node.q)
             except ValueError as exc:
                 raise UserError(f"{where}: node {node.name} ({node.kind}): {exc}; {advice}") from None
         names.add(node.name)

@@ -14,7 +14,7 @@ visible).  Systems: Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 ch
 """
 from neurocompile.target import Engine, NumericSpec, Target
 
-from . import rules
+from . import arithmetic, rules  # noqa: F401  (arithmetic: registers the ops' integer forms on Loihi 2)
 from .figure import placement_figure
 from .partition import ResourceSpec, place, read_placement, traffic_by_source
 from .timing import extension_placement, timing

@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 
 from neurocompile import fixed
-from neurocompile.ops import CALIBRATE, LIF, Dense
+from neurocompile.ops import CALIBRATE, LIF, Dense, integer_form
 from neurocompile.ops.cells import CUBA
 from neurocompile.ops.conv import ConvSynapse
 from neurocompile.ops.io import Output, SpikeInput
@@ -71,7 +71,7 @@ def align(graph, program: Program) -> tuple[Program, list[str]]:
         top = int(node.q.exps.max())
         in_frac = tuple(program.nodes[i].frac for i in src.inputs)
         if top < 0 and not node.q.binary[0] and readers[src.name] <= pairs.keys() \
-                and graph.nodes[src.name].op.output_frac(in_frac) == CALIBRATE:
+                and src.form.output_frac(graph.nodes[src.name].op, in_frac) == CALIBRATE:
             fracs[src.name] = min(fracs.get(src.name, src.frac), src.frac + top)
     if not fracs:
         return program, []
@@ -365,7 +365,8 @@ def align_network(graph, program: Program) -> tuple[Program, list[str]]:
             continue
         frac = program.nodes[layer.dense[0]].frac
         top = max(int(program.nodes[name].q.exps.max()) for name in synapses)
-        limit = graph.nodes[layer.neuron].op.input_frac_limit(0)
+        neuron = graph.nodes[layer.neuron].op
+        limit = integer_form(type(neuron)).input_frac_limit(neuron, 0)
         new = frac - top if limit is None else min(frac - top, limit)
         fracs.update({name: new for name in synapses})
         moved.append(f"{layer.neuron} {frac} -> {new}")

@@ -43,7 +43,8 @@ from ...errors import UserError
 from ...graph import Graph
 from ...ops import QOutput, QSpikeInput
 from ...ops.base import MAX_NEURONS
-from ...ops.cells import QCUBA, EulerCubaLIF
+from ...ops.cells import EulerCubaLIF
+from ...targets.loihi2.arithmetic import QCUBA
 from ...ops.io import Output, SpikeInput
 from ...ops.neurons import QDelay, SpikeDelay
 from ...ops.conv import Conv2d, Flatten, QConv

@@ -65,16 +65,16 @@ class PyNodeModelFixed(PyLoihiProcessModel):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        from neurocompile.ops import Op
+        from neurocompile.ops import Op, integer_form
 
         p = proc_params
-        self.op = Op.registry[p["kind"]]
+        self.form = integer_form(Op.registry[p["kind"]])  # the op's integer form: the int_step the node runs
         self.q, self.n_in, self.depth = p["q"], p["n_in"], p["depth"]
         self.accumulate_only = p["accumulate_only"]
         self.rows = p["rows"]
         if self.rows is not None:
-            self.q = self.op.slice_q(self.q, *self.rows)
-        self.state = self.op.int_initial_state(self.q, 1)
+            self.q = self.form.slice_q(self.q, *self.rows)
+        self.state = self.form.int_initial_state(self.q, 1)
         self.pending = [deque([None] * d) for d in p["input_delays"]]
 
     def run_spk(self):
@@ -91,14 +91,14 @@ class PyNodeModelFixed(PyLoihiProcessModel):
         else:
             try:
                 if self.accumulate_only:  # the receiving side of Lava Dense processes (at the stream's step)
-                    y = self.op.accumulate(self.q, inputs[0][None], Tally(), self.time_step - 1 - self.depth)[0]
+                    y = self.form.accumulate(self.q, inputs[0][None], Tally(), self.time_step - 1 - self.depth)[0]
                 elif self.rows is not None:  # this core slice's channels, in place in a full-width vector
                     start, end = self.rows
-                    part, self.state = self.op.int_step(self.q, [x[None, start:end] for x in inputs], self.state, Tally())
+                    part, self.state = self.form.int_step(self.q, [x[None, start:end] for x in inputs], self.state, Tally())
                     y = np.zeros(shape, np.int64)
                     y[start:end] = part[0]
                 else:
-                    y, self.state = self.op.int_step(self.q, [x[None] for x in inputs], self.state, Tally())
+                    y, self.state = self.form.int_step(self.q, [x[None] for x in inputs], self.state, Tally())
                     y = y[0]
             except Exception:  # noqa: BLE001 -- reported by the engine after the run; raising here would hang it
                 self.failed[0] = self.time_step
