@@ -23,10 +23,9 @@ from neurocompile.lower import lower
 from neurocompile.ops import Op
 from neurocompile.ops.attention import QAttention, QTimeSum
 from neurocompile.ops.base import QuantContext
-from neurocompile.targets.loihi2.arithmetic import QCUBA, QCUBAVoltage, QThreshold
+from neurocompile.targets.loihi2.arithmetic import QCUBA, QLIF, QCUBAVoltage, QPeriodicLIF, QShift, QThreshold
 from neurocompile.ops.elementwise import QAdd, QMix, QProduct, Sigmoid
 from neurocompile.ops.io import QOutput, QSpikeInput
-from neurocompile.ops.neurons import QLIF, QPeriodicLIF, QShift
 from neurocompile.ops.norm import QLayerNorm
 from neurocompile.ops.norm import NeuronLayerNorm
 from neurocompile.ops.rwkv import WKV, NeuronWKV

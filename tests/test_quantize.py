@@ -12,7 +12,7 @@ from neurocompile.graph import run_float
 from neurocompile.lower import lower
 from neurocompile.models.wkv import WKVState
 from neurocompile.ops import (LIF, WKV, Dense, LayerNorm, Mix, Mul, NeuronLayerNorm, NeuronWKV, QuantContext, Sigmoid,
-                              SquaredReLU, Tally)
+                              SquaredReLU, Tally, integer_form)
 from neurocompile.quantize import calibrate, load_program, quantize, save_program
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
@@ -148,10 +148,11 @@ def test_wkv_integer_tracks_the_recurrence(cls, k_frac):
 
 
 def test_lif_quantization_is_the_documented_lava_mapping():
-    q = LIF(4, tau=2.0, v_threshold=1.0).quantize(_ctx([10], 0))
+    form = integer_form(LIF)
+    q = form.quantize(LIF(4, tau=2.0, v_threshold=1.0), _ctx([10], 0))
     assert (q.du, q.dv, q.vth) == (4095, 2048, 2 * 2**10)
     # input 2.0 at frac 10 in one step: float v = 1.0 >= 1 fires; Lava's strict v > vth does not (named approximation)
-    spikes, _ = LIF.int_step(q, [np.array([[2 * 2**10, 2 * 2**10 + 1, 0, -5]])], LIF.int_initial_state(q, 1), Tally())
+    spikes, _ = form.int_step(q, [np.array([[2 * 2**10, 2 * 2**10 + 1, 0, -5]])], form.int_initial_state(q, 1), Tally())
     assert spikes.tolist() == [[0, 1, 0, 0]]
 
 

@@ -11,13 +11,13 @@ from .base import (CALIBRATE, HEADROOM, INPUTS_KEY, NOTE_KEY, OP_KEY, PARAM_PREF
                    integer_form)
 from .elementwise import SIGMOID_FRAC, Add, Mix, Mul, QMix, QAdd, QProduct, QTable, Sigmoid, SquaredReLU
 from .io import Output, QOutput, QSpikeInput, SpikeInput
-from .neurons import LIF, LIF_VTH_MAX, QLIF, PeriodicLIF, QPeriodicLIF, QShift, SpikeDelay, TokenShift
+from .neurons import LIF, PeriodicLIF, SpikeDelay, TokenShift
 from .norm import LayerNorm, NeuronLayerNorm, QLayerNorm, QNeuronLayerNorm
 from .rwkv import WKV, NeuronWKV, QNeuronWKV, QWKV
 from .synapses import Affine, Dense, Embedding, Heaviside, Linear, QDense, QSpikeEmbedding, Scale, SpikeEmbedding
 from .tokens import QTokenCode, TokenCode, TokenInput
 
-__all__ = ["QTokenCode", "TokenCode", "TokenInput", "QAttention", "QTimeSum", "SpikingAttention", "TimeSum", "PeriodicLIF", "QPeriodicLIF", "CALIBRATE", "HEADROOM", "INPUTS_KEY", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "IntegerForm", "integer_form", "Op", "QuantContext", "Tally", "NeuronLayerNorm", "QNeuronLayerNorm",
+__all__ = ["QTokenCode", "TokenCode", "TokenInput", "QAttention", "QTimeSum", "SpikingAttention", "TimeSum", "PeriodicLIF", "CALIBRATE", "HEADROOM", "INPUTS_KEY", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "IntegerForm", "integer_form", "Op", "QuantContext", "Tally", "NeuronLayerNorm", "QNeuronLayerNorm",
            "SIGMOID_FRAC", "Add", "Mix", "Mul", "QMix", "QAdd", "QProduct", "QTable", "Sigmoid", "SquaredReLU", "Output", "QOutput",
-           "LIF", "LIF_VTH_MAX", "QLIF", "QShift", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV", "NeuronWKV", "QNeuronWKV",
+           "LIF", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV", "NeuronWKV", "QNeuronWKV",
            "Affine", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "Conv1d", "Conv2d", "ConvSynapse", "QConv", "Flatten", "SumPool2d", "EulerI", "EulerIF", "SpikeDelay", "CUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]

@@ -1,7 +1,6 @@
 """Neuron dynamics: LIF, and the one-step delay (token shift)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -9,17 +8,11 @@ import nir
 import numpy as np
 import torch
 
-from .. import fixed
 from .base import NOTE_KEY, OP_KEY, _numpy, _Width
 
 DT_KEY = "neurocompile.dt"
 MAX_DELAY_STEPS = 1 << 16  # a Delay node's longest delay, in time steps
 MAX_DELAY_VALUES = 1 << 26  # steps x neurons one delay line holds per stream (512 MB of float64)
-
-
-@dataclass(frozen=True)
-class QShift:
-    n: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,59 +37,16 @@ class TokenShift(_Width):
             raise ValueError("only one-step delays (token shift) are supported")
         return cls(int(node.delay.shape[0]))
 
-    Q: ClassVar[type] = QShift
-
-    def output_frac(self, in_frac):
-        return in_frac[0]  # a delay keeps its input's scale
-
-    def quantize(self, ctx):
-        if ctx.out_frac != ctx.in_frac[0]:
-            raise ValueError("a token shift keeps its input's scale")
-        return QShift(self.n)
-
-    @staticmethod
-    def int_width(q: QShift):
-        return q.n
-
-    @staticmethod
-    def int_initial_state(q: QShift, batch):
-        return np.zeros((batch, q.n), np.int64)
-
-    @staticmethod
-    def int_step(q, inputs, state, tally):
-        return state, inputs[0]
-
-
-LIF_VTH_MAX = 2**17 - 1  # Lava LIF threshold mantissa (vth << 6 must stay inside the 24-bit voltage)
-
-
-@dataclass(frozen=True)
-class QLIF:
-    n: int
-    du: int
-    dv: int
-    vth: int
-
-
 @dataclass(frozen=True, eq=False)
 class LIF(_Width):
     """spikingjelly LIF, one step per token: ``v += (x - v) / tau``; spike iff ``v >= v_threshold``; reset to 0.
 
     NIR: LIF with ``r = 1``, ``v_leak = 0``, ``v_reset = 0`` and a time step of one token (Euler); NIR fires
     on ``v > v_threshold``, ours on ``>=`` (see note).
-
-    Integer form: Lava's LIF with ``du = 4095`` (the current is this step's input, no memory), ``dv = 4096/tau``
-    and the input at ``frac`` bits: then ``v_lava = 64 tau 2^frac v``, so the threshold mantissa is
-    ``tau v_threshold 2^frac``.  Lava fires on ``v > vth << 6``, spikingjelly on ``>=``: they differ only when
-    the integer membrane lands exactly on the threshold (named approximation "strict threshold").
     """
 
     kind: ClassVar[str] = "LIF"
     binary_output: ClassVar[bool] = True
-    int_limits: ClassVar[dict[str, tuple[int, int]]] = {"du": (0, fixed.DECAY_UNITY - 1), "dv": (0, fixed.DECAY_UNITY),
-                                                        "vth": (1, LIF_VTH_MAX)}
-    coarsenable: ClassVar[dict[str, tuple[str, int, int]]] = {
-        "dv": ("decay", fixed.DECAY_SHIFT, fixed.DECAY_UNITY), "vth": ("threshold", 17, LIF_VTH_MAX)}
     tau: float
     v_threshold: float
 
@@ -118,53 +68,13 @@ class LIF(_Width):
     def from_nir(cls, node: nir.LIF, ctx) -> "LIF":
         return cls(int(node.tau.shape[0]), float(node.tau[0]), float(node.v_threshold[0]))
 
-    Q: ClassVar[type] = QLIF
-
-    def input_bits(self, port, spec):
-        return spec.lif_input_bits  # Lava adds a_in << 6 to a 24-bit current
-
-    def input_frac_limit(self, port, own_peak=0.0):
-        """The threshold mantissa tau * vth * 2**frac must fit Lava's 17 bits."""
-        return int(math.floor(math.log2(LIF_VTH_MAX / (self.tau * self.v_threshold))))
-
-    def quantize(self, ctx):
-        vth = round(self.tau * self.v_threshold * 2 ** ctx.in_frac[0])
-        if not 1 <= vth < 2 ** 17:
-            raise ValueError(f"threshold mantissa {vth} outside Lava's 17-bit range (input frac {ctx.in_frac[0]}); "
-                             f"check --v-threshold ({self.v_threshold})")
-        return QLIF(self.n, du=4095, dv=round(fixed.DECAY_UNITY / self.tau), vth=vth)
-
-    @staticmethod
-    def int_width(q: QLIF):
-        return q.n
-
-    @staticmethod
-    def int_initial_state(q: QLIF, batch):
-        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64)
-
-    @staticmethod
-    def int_step(q, inputs, state, tally):
-        u, v = state
-        spikes, u, v, wraps = fixed.lif_step(u, v, inputs[0], fixed.LIFParams(q.du, q.dv, q.vth))
-        tally.wraps += wraps
-        tally.neuron_updates += spikes.size
-        tally.spikes += int(spikes.sum())
-        return spikes.astype(np.int64), (u, v)
-
-
-@dataclass(frozen=True)
-class QPeriodicLIF(QLIF):
-    period: int = 1
-
-
 PERIOD_KEY = "neurocompile.param.period"
 
 
 @dataclass(frozen=True, eq=False)
 class PeriodicLIF(LIF):
     """The LIF above with its state cleared every ``period`` steps, before that step's input: SpikeDecoder's LIFs run
-    over the T synthetic steps of one token, fresh for each token (positions interact only through attention).
-    Integer form: Lava's ``LIFReset`` (``reset_interval = period``), the same arithmetic as Lava's LIF."""
+    over the T synthetic steps of one token, fresh for each token (positions interact only through attention)."""
 
     kind: ClassVar[str] = "PeriodicLIF"
     period: int = 1
@@ -193,34 +103,6 @@ class PeriodicLIF(LIF):
         return cls(int(node.tau.shape[0]), float(node.tau[0]), float(node.v_threshold[0]),
                    int(np.asarray(node.metadata[PERIOD_KEY])))
 
-    Q: ClassVar[type] = QPeriodicLIF
-
-    def quantize(self, ctx):
-        q = super().quantize(ctx)
-        return QPeriodicLIF(q.n, q.du, q.dv, q.vth, self.period)
-
-    @staticmethod
-    def int_initial_state(q: QPeriodicLIF, batch):
-        return np.zeros((batch, q.n), np.int64), np.zeros((batch, q.n), np.int64), 0
-
-    @staticmethod
-    def int_step(q, inputs, state, tally):
-        u, v, step = state
-        if step % q.period == 0:
-            u, v = np.zeros_like(u), np.zeros_like(v)
-        spikes, (u, v) = LIF.int_step(q, inputs, (u, v), tally)
-        return spikes, (u, v, step + 1)
-
-
-@dataclass(frozen=True)
-class QDelay:
-    steps: np.ndarray  # [n] int64 >= 1: each neuron's delay in time steps
-
-    @property
-    def n(self) -> int:
-        return int(self.steps.shape[0])
-
-
 @dataclass(frozen=True, eq=False)
 class SpikeDelay(TokenShift):
     """Spikes of ``steps`` time steps ago (zeros before), per neuron: NIR's Delay on spikes, and how a recurrent edge
@@ -230,10 +112,9 @@ class SpikeDelay(TokenShift):
 
     The state is a delay line ``[B, D, n]`` (D = the longest delay) whose slot 0 is the output: each step the line
     moves one slot towards 0 and neuron i's input enters at slot ``steps[i] - 1``, so it leaves ``steps[i]`` steps
-    later -- the same state in float and integer form, and on Loihi 2 the synapses' own delays."""
+    later (the same line in a target's integer form)."""
 
     kind: ClassVar[str] = "SpikeDelay"
-    int_limits: ClassVar[dict[str, tuple[int, int]]] = {"steps": (1, 1 << 16)}
     binary_output: ClassVar[bool] = True
     feedthrough: ClassVar[bool] = False
     dt: float = 1.0  # seconds per step, for its NIR form
@@ -300,23 +181,3 @@ class SpikeDelay(TokenShift):
         shape = tuple(ctx.in_shape) if ctx.in_shape is not None and len(ctx.in_shape) > 1 else \
             tuple(np.shape(node.delay)) if np.ndim(node.delay) > 1 else ()
         return cls(width, dt, np.broadcast_to(whole.astype(np.int64), (width,)).copy(), shape)
-
-    Q: ClassVar[type] = QDelay
-
-    def output_frac(self, in_frac):
-        return 0  # spikes (its input, a later node, has no scale yet when this is quantized)
-
-    def quantize(self, ctx):
-        return QDelay(self.steps.copy())
-
-    @staticmethod
-    def int_width(q: QDelay):
-        return q.n
-
-    @staticmethod
-    def int_initial_state(q: QDelay, batch):
-        return np.zeros((batch, int(q.steps.max()), q.n), np.int64)
-
-    @staticmethod
-    def int_step(q: QDelay, inputs, state, tally):
-        return state[:, 0], SpikeDelay._enter(state, inputs[0], q.steps)

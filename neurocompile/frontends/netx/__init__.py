@@ -44,9 +44,9 @@ from ...graph import Graph
 from ...ops import QOutput, QSpikeInput
 from ...ops.base import MAX_NEURONS
 from ...ops.cells import EulerCubaLIF
-from ...targets.loihi2.arithmetic import QCUBA
+from ...targets.loihi2.arithmetic import QCUBA, QDelay
 from ...ops.io import Output, SpikeInput
-from ...ops.neurons import QDelay, SpikeDelay
+from ...ops.neurons import SpikeDelay
 from ...ops.conv import Conv2d, Flatten, QConv
 from ...ops.synapses import Linear, QDense
 

@@ -17,7 +17,8 @@ import numpy as np
 from neurocompile import fixed
 from neurocompile.ops import HEADROOM, IntegerForm, Tally
 from neurocompile.ops.cells import CUBA, CUBAVoltage, Threshold, _cleared, _with_step
-from neurocompile.ops.neurons import LIF_VTH_MAX
+
+from .neurons import LIF_VTH_MAX
 
 CUBA_DECAY_MAX = fixed.DECAY_UNITY - 1  # 12-bit decays
 BIAS_MANT_MAX = (1 << 12) - 1  # 13-bit signed mantissa
