@@ -23,13 +23,13 @@ from neurocompile.lower import lower
 from neurocompile.ops import Op
 from neurocompile.ops.attention import QAttention, QTimeSum
 from neurocompile.ops.base import QuantContext
-from neurocompile.targets.loihi2.arithmetic import QCUBA, QLIF, QCUBAVoltage, QPeriodicLIF, QShift, QThreshold
+from neurocompile.targets.loihi2.arithmetic import (QCUBA, QLIF, QCUBAVoltage, QDense, QPeriodicLIF, QShift,
+                                                   QSpikeEmbedding, QThreshold)
 from neurocompile.ops.elementwise import QAdd, QMix, QProduct, Sigmoid
 from neurocompile.ops.io import QOutput, QSpikeInput
 from neurocompile.ops.norm import QLayerNorm
 from neurocompile.ops.norm import NeuronLayerNorm
 from neurocompile.ops.rwkv import WKV, NeuronWKV
-from neurocompile.ops.synapses import QDense, QSpikeEmbedding
 from neurocompile.ops import QTokenCode
 from neurocompile.quantize import Program, QNode, calibrate, quantize
 from neurocompile.targets.cpu import kernels

@@ -8,9 +8,10 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from neurocompile.ops import QOutput, QSpikeInput, Tally
-from neurocompile.targets.loihi2.arithmetic import QCUBA
+from neurocompile.targets.loihi2.arithmetic import QCUBA, QDense
 from neurocompile.ops.conv import Conv2d, ConvSynapse, QConv, SumPool2d, AvgPool2d
-from neurocompile.ops.synapses import Dense, QDense
+from neurocompile.ops import integer_form
+from neurocompile.ops.synapses import Dense
 from neurocompile.quantize import Program, QNode
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC
@@ -56,7 +57,7 @@ def test_a_kernel_gives_the_integers_of_its_unrolled_matrix(g, seed, exp):
     x = (rng.random((3, matrix.shape[1])) < 0.4).astype(np.int64)
     ours, theirs = Tally(), Tally()
     y, _ = ConvSynapse.int_step(q, [x], None, ours)
-    expected, _ = Dense.int_step(dense, [x], None, theirs)
+    expected, _ = integer_form(Dense).int_step(dense, [x], None, theirs)
     np.testing.assert_array_equal(y, expected)
     assert ours.effective_binary_events == theirs.effective_binary_events
     # every tap in reach: the unrolled matrix's structural entries (where an all-ones kernel puts a weight)

@@ -97,21 +97,22 @@ import torch
 sys.path.insert(0, {tests!r})
 from helpers import tiny_program
 from neurocompile.errors import EngineMismatch
-from neurocompile.ops import Dense
+from neurocompile.ops import Dense, integer_form
 from neurocompile.quantize import calibrate, quantize
 from neurocompile.targets.loihi2 import NUMERIC
 from neurocompile.targets.loihi2.lava_engine import run_lava
 
 g = tiny_program()
 program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
-original = Dense.accumulate
+form = integer_form(Dense)
+original = form.accumulate
 
 def failing(q, acc, tally, step=None):  # the receiving side of 'head' fails once token 1 reaches it
     if acc.any() and q.weights.shape[1] == 3:
         raise ArithmeticError("boom")
     return original(q, acc, tally, step)
 
-Dense.accumulate = staticmethod(failing)  # Lava forks its processes: they inherit this
+form.accumulate = staticmethod(failing)  # Lava forks its processes: they inherit this
 try:
     run_lava(program, np.array([0, 1, 1]))
 except EngineMismatch as exc:

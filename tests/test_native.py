@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurocompile.ops.io import QOutput, QSpikeInput
-from neurocompile.ops.synapses import QDense
+from neurocompile.targets.loihi2.arithmetic import QDense
 from neurocompile.quantize import Program, QNode
 from neurocompile.targets.cpu import native
 from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator

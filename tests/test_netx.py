@@ -8,8 +8,8 @@ import pytest
 
 from neurocompile.build import read_build
 from neurocompile.cli import main
-from neurocompile.ops import QDense, QOutput, QSpikeEmbedding
-from neurocompile.targets.loihi2.arithmetic import QLIF
+from neurocompile.ops import QOutput
+from neurocompile.targets.loihi2.arithmetic import QLIF, QDense, QSpikeEmbedding
 from neurocompile.quantize import Program, QNode
 from neurocompile.targets.cpu.simulator import Simulator
 from neurocompile.targets.loihi2 import NUMERIC

@@ -185,13 +185,13 @@ def test_program_file_round_trip_runs_identically(tmp_path):
 
 
 def test_dense_accumulator_saturates_at_its_width_and_counts_it():
-    from neurocompile.ops import QDense
+    from neurocompile.targets.loihi2.arithmetic import QDense
 
     # weights 254, 254, -254, 2 (stored as halves)
     q = QDense(np.array([[[127, 127], [-127, 1]]], np.int8), np.zeros((1, 2), np.int64), np.array([False]), out_bits=10,
                bias=np.zeros(2, np.int64))
     tally = Tally()
-    y, _ = Dense.int_step(q, [np.array([[3, 1]])], None, tally)
+    y, _ = integer_form(Dense).int_step(q, [np.array([[3, 1]])], None, tally)
     assert y.tolist() == [[511, -512]] and tally.saturations == 2  # 1016 and -760 clip to the signed 10-bit range
     assert tally.graded_events == 4 and tally.graded_messages == 2
 

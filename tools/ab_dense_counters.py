@@ -17,7 +17,7 @@ from neurocompile.quantize import calibrate, quantize
 from neurocompile.targets.loihi2 import NUMERIC
 from neurocompile.targets.cpu.simulator import ReferenceSimulator as Simulator  # the numpy Dense this A/B measured
 from neurocompile import fixed
-from neurocompile.ops.synapses import Dense
+from neurocompile.targets.loihi2.arithmetic.synapses import DenseForm as Dense  # Dense's integer form on Loihi 2
 torch.set_num_threads(2)
 torch.manual_seed(0)
 model = load_model(zoo.path())

@@ -582,8 +582,7 @@ def bench_dense_lif(n: int, repeats: int, steps: int = 100) -> float:
     from neurocompile import fixed
 
     from neurocompile.ops.io import QOutput, QSpikeInput
-    from neurocompile.targets.loihi2.arithmetic import QLIF
-    from neurocompile.ops.synapses import QDense
+    from neurocompile.targets.loihi2.arithmetic import QLIF, QDense
     from neurocompile.quantize import Program, QNode
 
     rng = np.random.default_rng(0)

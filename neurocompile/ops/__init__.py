@@ -14,10 +14,10 @@ from .io import Output, QOutput, QSpikeInput, SpikeInput
 from .neurons import LIF, PeriodicLIF, SpikeDelay, TokenShift
 from .norm import LayerNorm, NeuronLayerNorm, QLayerNorm, QNeuronLayerNorm
 from .rwkv import WKV, NeuronWKV, QNeuronWKV, QWKV
-from .synapses import Affine, Dense, Embedding, Heaviside, Linear, QDense, QSpikeEmbedding, Scale, SpikeEmbedding
+from .synapses import Affine, Dense, Embedding, Heaviside, Linear, Scale, SpikeEmbedding
 from .tokens import QTokenCode, TokenCode, TokenInput
 
 __all__ = ["QTokenCode", "TokenCode", "TokenInput", "QAttention", "QTimeSum", "SpikingAttention", "TimeSum", "PeriodicLIF", "CALIBRATE", "HEADROOM", "INPUTS_KEY", "NOTE_KEY", "OP_KEY", "PARAM_PREFIX", "IntegerForm", "integer_form", "Op", "QuantContext", "Tally", "NeuronLayerNorm", "QNeuronLayerNorm",
            "SIGMOID_FRAC", "Add", "Mix", "Mul", "QMix", "QAdd", "QProduct", "QTable", "Sigmoid", "SquaredReLU", "Output", "QOutput",
            "LIF", "TokenShift", "LayerNorm", "QLayerNorm", "WKV", "QWKV", "NeuronWKV", "QNeuronWKV",
-           "Affine", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "Conv1d", "Conv2d", "ConvSynapse", "QConv", "Flatten", "SumPool2d", "EulerI", "EulerIF", "SpikeDelay", "CUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "QDense", "QSpikeEmbedding", "Scale", "SpikeEmbedding"]
+           "Affine", "Threshold", "CUBAVoltage", "EulerCubaLI", "EulerLI", "Conv1d", "Conv2d", "ConvSynapse", "QConv", "Flatten", "SumPool2d", "EulerI", "EulerIF", "SpikeDelay", "CUBA", "QSpikeInput", "Dense", "Embedding", "EulerCubaLIF", "EulerLIF", "SpikeInput", "Heaviside", "Linear", "Scale", "SpikeEmbedding"]

@@ -44,11 +44,11 @@ from ...graph import Graph
 from ...ops import QOutput, QSpikeInput
 from ...ops.base import MAX_NEURONS
 from ...ops.cells import EulerCubaLIF
-from ...targets.loihi2.arithmetic import QCUBA, QDelay
+from ...targets.loihi2.arithmetic import QCUBA, QDelay, QDense
 from ...ops.io import Output, SpikeInput
 from ...ops.neurons import SpikeDelay
 from ...ops.conv import Conv2d, Flatten, QConv
-from ...ops.synapses import Linear, QDense
+from ...ops.synapses import Linear
 
 BIAS_EXP = 6  # netx: the layer's bias is Lava's bias_mant, at bias_exp 6
 MAX_VALUES = 1 << 26  # what one array of a netx file may declare (a 8192 x 8192 weight matrix)
