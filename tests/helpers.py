@@ -8,7 +8,7 @@ import torch
 
 from neurocompile.graph import Graph
 from neurocompile.ops import LIF, Dense, Output, SpikeEmbedding
-from neurocompile.ops import TokenInput
+from neurocompile.ops import TokenInput, integer_form
 
 DATA = Path(__file__).parent / "data"
 UPSTREAM = DATA / "upstream"
@@ -22,6 +22,11 @@ def record_lif_spikes(model) -> dict[str, list[torch.Tensor]]:
         if name.endswith(("lif1", "lif2")):
             module.register_forward_hook(lambda m, i, out, n=name: rec.setdefault(n, []).append(out[0].detach()))
     return rec
+
+
+def quantized(op, ctx):
+    """`op`'s integer parameters under its integer form (``ops.integer_form``: the target's)."""
+    return integer_form(type(op)).quantize(op, ctx)
 
 
 def tiny_program():

@@ -20,14 +20,13 @@ from hypothesis import strategies as st
 from neurocompile import load_model
 from neurocompile.frontends import trace
 from neurocompile.lower import lower
-from neurocompile.ops import Op
-from neurocompile.ops.attention import QAttention, QTimeSum
+from neurocompile.ops import Op, integer_form
 from neurocompile.ops.base import QuantContext
-from neurocompile.targets.loihi2.arithmetic import (QCUBA, QLIF, QCUBAVoltage, QDense, QPeriodicLIF, QShift,
-                                                   QSpikeEmbedding, QThreshold)
-from neurocompile.ops.elementwise import QAdd, QMix, QProduct, Sigmoid
+from neurocompile.targets.loihi2.arithmetic import (QAttention, QTimeSum, QCUBA, QLIF, QCUBAVoltage, QDense, QPeriodicLIF, QShift,
+                                                   QLayerNorm, QSpikeEmbedding, QThreshold)
+from neurocompile.ops.elementwise import Sigmoid
+from neurocompile.targets.loihi2.arithmetic import QAdd, QMix, QProduct
 from neurocompile.ops.io import QOutput, QSpikeInput
-from neurocompile.ops.norm import QLayerNorm
 from neurocompile.ops.norm import NeuronLayerNorm
 from neurocompile.ops.rwkv import WKV, NeuronWKV
 from neurocompile.ops import QTokenCode
@@ -36,7 +35,7 @@ from neurocompile.targets.cpu import kernels
 from neurocompile.targets.cpu.simulator import NodeFailure, ReferenceSimulator, Simulator
 from neurocompile.targets.loihi2 import NUMERIC
 
-from helpers import UPSTREAM, random_spikedecoder, tiny_program
+from helpers import UPSTREAM, quantized, random_spikedecoder, tiny_program
 
 # numpy warns where the reference divides by zero (LayerNorm of a constant row with eps 0); the kernel gives the same 0
 pytestmark = pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
@@ -125,12 +124,12 @@ def wkv(draw, n):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     k_frac, v_frac = draw(st.integers(0, 14)), draw(st.integers(0, 14))
     op = WKV(rng.normal(0, 2, n), rng.normal(0, 2, n))
-    return op.quantize(_ctx((k_frac, v_frac), v_frac)), [draw(st.sampled_from(["x", "xs"])), "x"]
+    return quantized(op, _ctx((k_frac, v_frac), v_frac)), [draw(st.sampled_from(["x", "xs"])), "x"]
 
 
 @st.composite
 def sigmoid(draw, n):
-    q = Sigmoid(n).quantize(_ctx((draw(st.integers(0, 20)),), 15))
+    q = quantized(Sigmoid(n), _ctx((draw(st.integers(0, 20)),), 15))
     if draw(st.booleans()):  # any table: every entry, the edges included, must be the one the reference reads
         length = draw(st.integers(1, 64))
         q = dataclasses.replace(q, table=_ints(draw, (length,), 16, 0), offset=draw(st.integers(-8, length + 8)),
@@ -198,7 +197,7 @@ def neuron_wkv(draw, n):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     k_frac, v_frac = draw(st.integers(0, 14)), draw(st.integers(0, 14))
     op = NeuronWKV(rng.uniform(-8, 2, n), rng.normal(0, 2, n))
-    return op.quantize(_ctx((k_frac, v_frac), v_frac)), [draw(st.sampled_from(["x", "xs"])), "x"]
+    return quantized(op, _ctx((k_frac, v_frac), v_frac)), [draw(st.sampled_from(["x", "xs"])), "x"]
 
 
 @st.composite
@@ -208,7 +207,7 @@ def neuron_layer_norm(draw, n):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     op = NeuronLayerNorm(rng.normal(1, 0.5, n) * 10.0 ** draw(st.integers(-3, 2)), rng.normal(0, 0.5, n))
     binary = draw(st.booleans())
-    q = op.quantize(QuantContext((0 if binary else draw(st.integers(0, 16)),), (binary,), draw(st.integers(0, 16)),
+    q = quantized(op, QuantContext((0 if binary else draw(st.integers(0, 16)),), (binary,), draw(st.integers(0, 16)),
                                  NUMERIC))
     if draw(st.booleans()):
         q = dataclasses.replace(q, up=draw(st.integers(0, 22)), sum_shift=draw(st.integers(0, 12)),
@@ -239,7 +238,7 @@ def _single_op_program(kind: str, q, sources: list[str], n: int) -> Program:
         sources = sources[:1]
     if kind == "Mul" and len(sources) == 1:
         sources = sources * 2  # a square of one input, both signs
-    width = Op.registry[kind].int_width(q) or n
+    width = integer_form(Op.registry[kind]).int_width(q) or n
     nodes = [QNode("x", "SpikeInput", (), 0, QSpikeInput(n, (n,))), QNode("xs", "TokenShift", ("x",), 0, QShift(n)),
              QNode("op", kind, tuple(sources), 0, q), QNode("out", "Output", ("op",), 0, QOutput(0))]
     assert width  # Output copies its input's width

@@ -8,8 +8,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from neurocompile.ops import QOutput, QSpikeInput, Tally
-from neurocompile.targets.loihi2.arithmetic import QCUBA, QDense
-from neurocompile.ops.conv import Conv2d, ConvSynapse, QConv, SumPool2d, AvgPool2d
+from neurocompile.targets.loihi2.arithmetic import QCUBA, QConv, QDense
+from neurocompile.ops.conv import Conv2d, ConvSynapse, SumPool2d, AvgPool2d
 from neurocompile.ops import integer_form
 from neurocompile.ops.synapses import Dense
 from neurocompile.quantize import Program, QNode
@@ -56,7 +56,7 @@ def test_a_kernel_gives_the_integers_of_its_unrolled_matrix(g, seed, exp):
     dense = QDense(matrix[None], np.full((1, n_out), exp), np.array([True]), 24, np.repeat(q.bias, per_channel))
     x = (rng.random((3, matrix.shape[1])) < 0.4).astype(np.int64)
     ours, theirs = Tally(), Tally()
-    y, _ = ConvSynapse.int_step(q, [x], None, ours)
+    y, _ = integer_form(ConvSynapse).int_step(q, [x], None, ours)
     expected, _ = integer_form(Dense).int_step(dense, [x], None, theirs)
     np.testing.assert_array_equal(y, expected)
     assert ours.effective_binary_events == theirs.effective_binary_events

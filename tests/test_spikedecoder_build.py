@@ -20,7 +20,7 @@ from neurocompile.cli import main
 from neurocompile.fixed import saturate
 from neurocompile.frontends import trace
 from neurocompile.graph import run_float
-from neurocompile.ops import SpikingAttention, Tally
+from neurocompile.ops import SpikingAttention, Tally, integer_form
 from neurocompile.ops.base import QuantContext
 from neurocompile.target import get_target
 
@@ -86,18 +86,20 @@ def test_attention_integer_step_equals_float_step_and_counts_saturation():
     rng = np.random.default_rng(0)
     op = SpikingAttention(heads=2, head_dim=3, period=2, scale=0.125)
     spec = get_target("loihi2").numeric
-    q = op.quantize(QuantContext((0, 0, 0), (True, True, True), op.output_frac((0, 0, 0)), spec))
-    state_f, state_i = op.initial_state(4, torch.float64), op.int_initial_state(q, 4)
+    form = integer_form(SpikingAttention)
+    frac = form.output_frac(op, (0, 0, 0))
+    q = form.quantize(op, QuantContext((0, 0, 0), (True, True, True), frac, spec))
+    state_f, state_i = op.initial_state(4, torch.float64), form.int_initial_state(q, 4)
     for _ in range(40):
         spikes = [rng.integers(0, 2, (4, 6)) for _ in range(3)]
         y_f, state_f = op.float_step([torch.from_numpy(s).double() for s in spikes], state_f)
-        y_i, state_i = op.int_step(q, spikes, state_i, Tally())
-        assert np.array_equal(y_i * 2.0 ** -op.output_frac((0, 0, 0)), y_f.numpy())  # exact: counts and a shift
+        y_i, state_i = form.int_step(q, spikes, state_i, Tally())
+        assert np.array_equal(y_i * 2.0 ** -frac, y_f.numpy())  # exact: counts and a shift
     narrow = type(q)(q.heads, q.head_dim, q.period, 4, q.out_bits)  # a 4-bit state: 7 tokens of counts
-    state, tally = op.int_initial_state(narrow, 1), Tally()
+    state, tally = form.int_initial_state(narrow, 1), Tally()
     ones = np.ones((1, 6), np.int64)
     for _ in range(2 * 9):  # 9 tokens of 2 synthetic steps: every count reaches 9 > 7
-        op.int_step(narrow, [ones, ones, ones], state, tally)
+        form.int_step(narrow, [ones, ones, ones], state, tally)
         state = (state[0], state[1] + 1)
     assert state[0].max() == saturate(np.array([9]), 4)[0][0] == 7 and tally.saturations > 0
 

@@ -1,4 +1,5 @@
-"""The base of every op: float semantics, integer semantics, NIR encoding and quantization rules side by side.
+"""The base of every op (float semantics, NIR encoding, lowering) and of every integer form (``IntegerForm``: how a
+target computes an op in integers, registered by the target).
 
 Every op works on one time step (one token) of a batch of independent streams: inputs are [B, n]
 tensors, ``float_step`` returns the output and the op's next state.  Float semantics equal upstream
@@ -98,11 +99,13 @@ class IntegerForm:
     inputs' scales, ``quantize`` (float parameters -> ``Q``), and the static ``int_step(q, inputs, state, tally)`` on
     int64 arrays.  A value with ``frac`` fractional bits stands for ``int / 2**frac``.
 
-    The ops own their float semantics; a target owns their integer forms (``targets/<chip>/``), each a subclass
-    named for its op (``class CUBAForm(IntegerForm, op=CUBA)``), found through ``integer_form(op_class)``.  The
-    methods that take the op (``quantize``, ``output_frac``, ``input_bits``, ...) take it as their first argument,
-    so the form is called as ``form.quantize(op, ctx)``.  Ops not moved yet still carry their integer form
-    themselves (``Op`` derives from this class and an op without a registered form is its own form)."""
+    The ops own their float semantics; a target owns their integer forms (``targets/<chip>/arithmetic``), each a
+    subclass named for its op (``class CUBAForm(IntegerForm, op=CUBA)``), found through ``integer_form(op_class)``
+    -- as JAX registers one lowering per op per platform.  The methods that take the op (``quantize``,
+    ``output_frac``, ``input_bits``, ...) take it as their first argument: ``form.quantize(op, ctx)``.  Two kinds of
+    op carry their form themselves: a program's interface (inputs, outputs, token codes: exact, the same on every
+    target, registered beside the op in the core), and an op that exists on one target only (a core of a chip that
+    maps whole networks: the class derives from both ``Op`` and ``IntegerForm``, in the target's folder)."""
 
     forms: ClassVar[dict[type, type["IntegerForm"]]] = {}
     op: ClassVar[type]  # the op class a registered form computes
@@ -201,17 +204,20 @@ _TARGETS_LOADED: list[bool] = []
 
 
 def integer_form(op_class: type) -> type[IntegerForm]:
-    """The integer form of `op_class`: the one a target registered (every target package is loaded first: a form
-    is found, not named), else the op class itself (an op whose integer form has not moved to its target yet)."""
+    """The integer form of `op_class`: the one registered for it (every target package is loaded first: a form is
+    found, not named), the class itself for an op that is its own form, else ``IntegerForm`` -- whose ``quantize``
+    says the op has no integer semantics (a graph not lowered yet)."""
     if not _TARGETS_LOADED:
         _TARGETS_LOADED.append(True)
         from ..plugins import find
 
         find("neurocompile.targets", "TARGET", object)
-    return IntegerForm.forms.get(op_class, op_class)
+    if op_class in IntegerForm.forms:
+        return IntegerForm.forms[op_class]
+    return op_class if issubclass(op_class, IntegerForm) else IntegerForm
 
 
-class Op(IntegerForm):
+class Op:
     """Base of all ops.  Subclasses are frozen dataclasses whose fields are the op's parameters: the float
     semantics (``float_step``), the NIR form and the lowering; the integer form is a target's (``IntegerForm``)."""
 

@@ -1,21 +1,13 @@
 """Elementwise extension ops: residual add, sigmoid (table), squared ReLU, gating product, token-shift mix."""
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import torch
 
-from .. import fixed
-from .base import Op, _saturated, _scaled_sum, _sum, _Width
-
-
-@dataclass(frozen=True)
-class QAdd:
-    shifts: tuple[int, ...]  # per input: in_frac - out_frac
-    out_bits: int
+from .base import Op, _scaled_sum, _sum, _Width
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,104 +17,28 @@ class Add(_Width):
     kind: ClassVar[str] = "Add"
     arity: ClassVar[int | None] = None
 
-    @staticmethod
-    def slice_q(q, start, end):
-        return q  # no per-channel parameters
-
     def float_step(self, inputs, state):
         return _sum(inputs), state
-
-    Q: ClassVar[type] = QAdd
-
-    def quantize(self, ctx):
-        return QAdd(tuple(f - ctx.out_frac for f in ctx.in_frac), ctx.spec.payload_bits)
-
-    @staticmethod
-    def int_step(q: QAdd, inputs, state, tally):
-        total = sum(fixed.round_shift(x, s) for x, s in zip(inputs, q.shifts))
-        tally.op_evals += total.size
-        return _saturated(total, q.out_bits, tally), state
-
-
-SIGMOID_FRAC = 15  # sigmoid output in Q0.15
-SIGMOID_STEP_FRAC = 8  # table step 2**-8 over [-8, 8): 4096 entries
-
-
-@dataclass(frozen=True)
-class QTable:
-    """A look-up table indexed by ``round(x * 2**step_frac) + offset``, clipped to the table."""
-
-    in_frac: int
-    step_frac: int
-    offset: int
-    table: np.ndarray
-
-
-def _lookup(q: QTable, x: np.ndarray) -> np.ndarray:
-    index = fixed.round_shift(x, q.in_frac - q.step_frac) + q.offset
-    return q.table[np.clip(index, 0, len(q.table) - 1)]
 
 
 @dataclass(frozen=True, eq=False)
 class Sigmoid(_Width):
-    """Integer form: a 4096-entry table over [-8, 8) in steps of 1/256, output Q0.15."""
+    """The logistic function, elementwise."""
 
     kind: ClassVar[str] = "Sigmoid"
-    approximation: ClassVar[str | None] = "sigmoid: 4096-entry table over [-8, 8), output Q0.15"
-
-    @staticmethod
-    def slice_q(q, start, end):
-        return q  # no per-channel parameters
 
     def float_step(self, inputs, state):
         return torch.sigmoid(inputs[0]), state
 
-    Q: ClassVar[type] = QTable
-
-    def output_frac(self, in_frac):
-        return SIGMOID_FRAC
-
-    def quantize(self, ctx):
-        if ctx.out_frac != SIGMOID_FRAC:
-            raise ValueError(f"sigmoid outputs Q0.{SIGMOID_FRAC}")
-        half = 8 << SIGMOID_STEP_FRAC
-        grid = (np.arange(2 * half) - half) / 2.0**SIGMOID_STEP_FRAC
-        table = np.round(2.0**SIGMOID_FRAC / (1 + np.exp(-grid))).astype(np.int64)
-        return QTable(ctx.in_frac[0], SIGMOID_STEP_FRAC, half, table)
-
-    @staticmethod
-    def int_step(q: QTable, inputs, state, tally):
-        tally.op_evals += inputs[0].size
-        return _lookup(q, inputs[0]), state
-
-
-@dataclass(frozen=True)
-class QProduct:
-    shift: int  # sum of input fracs - output frac
-    out_bits: int
-
 
 @dataclass(frozen=True, eq=False)
 class SquaredReLU(_Width):
-    kind: ClassVar[str] = "SquaredReLU"
+    """``relu(x)^2``, elementwise."""
 
-    @staticmethod
-    def slice_q(q, start, end):
-        return q  # no per-channel parameters
+    kind: ClassVar[str] = "SquaredReLU"
 
     def float_step(self, inputs, state):
         return torch.square(torch.relu(inputs[0])), state
-
-    Q: ClassVar[type] = QProduct
-
-    def quantize(self, ctx):
-        return QProduct(2 * ctx.in_frac[0] - ctx.out_frac, ctx.spec.payload_bits)
-
-    @staticmethod
-    def int_step(q: QProduct, inputs, state, tally):
-        x = np.maximum(inputs[0], 0)
-        tally.op_evals += x.size
-        return _saturated(fixed.round_shift(x * x, q.shift), q.out_bits, tally), state
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,53 +48,19 @@ class Mul(_Width):
     kind: ClassVar[str] = "Mul"
     arity: ClassVar[int | None] = 2
 
-    @staticmethod
-    def slice_q(q, start, end):
-        return q  # no per-channel parameters
-
     def float_step(self, inputs, state):
         a, b = inputs
         return a * b, state
-
-    Q: ClassVar[type] = QProduct
-
-    def quantize(self, ctx):
-        return QProduct(ctx.in_frac[0] + ctx.in_frac[1] - ctx.out_frac, ctx.spec.payload_bits)
-
-    @staticmethod
-    def int_step(q: QProduct, inputs, state, tally):
-        a, b = inputs
-        tally.op_evals += a.size
-        return _saturated(fixed.round_shift(a * b, q.shift), q.out_bits, tally), state
-
-
-MIX_BITS = 16  # a mixing ratio's signed mantissa: a 16-bit operand of the neuron program's multiply (assumption)
-
-
-@dataclass(frozen=True)
-class QMix:
-    ratios: np.ndarray  # [ports, n] int64: each input's per-channel ratio x 2**ratio_frac
-    lefts: tuple[int, ...]  # per input: frac of the finest input - this input's frac (aligns them exactly)
-    shift: int  # finest input frac + ratio_frac - out_frac
-    out_bits: int
 
 
 @dataclass(frozen=True, eq=False)
 class Mix(Op):
     """``y = sum_p r_p * x_p`` per channel: the token-shift mix (``x m + shift(x) (1 - m)``) computed by a neuron
     program before the one weight matrix that reads it (``lower``'s ``token_shift="delay"``), instead of one
-    weight matrix per input with the ratio folded in (``"fold"``).
-
-    Integer form: ratios as ``MIX_BITS``-bit signed mantissas sharing one power-of-two scale (the finest that holds
-    the largest |ratio|); inputs aligned to the finest input's scale, products summed exactly, one rounding shift to
-    the output's scale, saturated to the payload."""
+    weight matrix per input with the ratio folded in (``"fold"``)."""
 
     kind: ClassVar[str] = "Mix"
     arity: ClassVar[int | None] = None
-
-    @staticmethod
-    def slice_q(q, start, end):
-        return replace(q, ratios=q.ratios[:, start:end])
     lowered: ClassVar[bool] = True
     ratios: np.ndarray  # [ports, n]
 
@@ -188,26 +70,3 @@ class Mix(Op):
 
     def float_step(self, inputs, state):
         return _scaled_sum(inputs, self.ratios), state
-
-    Q: ClassVar[type] = QMix
-
-    def quantize(self, ctx):
-        if len(ctx.in_frac) != len(self.ratios):
-            raise ValueError(f"{len(self.ratios)} ratios for {len(ctx.in_frac)} inputs")
-        peak = float(np.abs(self.ratios).max(initial=0.0))
-        if not np.isfinite(peak):
-            raise ValueError("a mixing ratio is not finite")
-        frac = min(2 * MIX_BITS, math.floor(math.log2(((1 << (MIX_BITS - 1)) - 1) / peak))) if peak > 0 else MIX_BITS - 1
-        ratios = np.round(np.asarray(self.ratios, np.float64) * 2.0**frac).astype(np.int64)
-        finest = max(ctx.in_frac)
-        return QMix(ratios, tuple(finest - f for f in ctx.in_frac), finest + frac - ctx.out_frac, ctx.spec.payload_bits)
-
-    @staticmethod
-    def int_width(q: QMix):
-        return q.ratios.shape[1]
-
-    @staticmethod
-    def int_step(q: QMix, inputs, state, tally):
-        total = sum((x << left) * r for x, left, r in zip(inputs, q.lefts, q.ratios))
-        tally.op_evals += total.size
-        return _saturated(fixed.round_shift(total, q.shift), q.out_bits, tally), state

@@ -7,7 +7,7 @@ from typing import ClassVar
 import nir
 import numpy as np
 
-from .base import MAX_NEURONS, OP_KEY, _Width
+from .base import MAX_NEURONS, OP_KEY, IntegerForm, _Width
 
 
 @dataclass(frozen=True)
@@ -29,15 +29,6 @@ class SpikeInput(_Width):
     def __post_init__(self) -> None:
         if not self.shape:
             object.__setattr__(self, "shape", (self.n,))
-
-    Q: ClassVar[type] = QSpikeInput
-
-    def quantize(self, ctx):
-        return QSpikeInput(self.n, tuple(self.shape))
-
-    @staticmethod
-    def int_width(q: QSpikeInput) -> int:
-        return q.n
 
     def to_nir(self, input_names):
         return nir.Input(input_type={"input": np.array(self.shape)}, metadata={OP_KEY: self.kind})
@@ -83,12 +74,31 @@ class Output(_Width):
     def to_nir(self, input_names):
         return nir.Output(output_type={"output": np.array([self.n])})
 
+
+# The interface's integer forms, the same on every target (exact: no arithmetic a chip chooses)
+
+
+class SpikeInputForm(IntegerForm, op=SpikeInput):
+    Q: ClassVar[type] = QSpikeInput
+
+    @staticmethod
+    def quantize(op: SpikeInput, ctx):
+        return QSpikeInput(op.n, tuple(op.shape))
+
+    @staticmethod
+    def int_width(q: QSpikeInput) -> int:
+        return q.n
+
+
+class OutputForm(IntegerForm, op=Output):
     Q: ClassVar[type] = QOutput
 
-    def output_frac(self, in_frac):
+    @staticmethod
+    def output_frac(op: Output, in_frac):
         return in_frac[0]
 
-    def quantize(self, ctx):
+    @staticmethod
+    def quantize(op: Output, ctx):
         return QOutput(ctx.in_frac[0])
 
     @staticmethod

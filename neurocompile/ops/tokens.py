@@ -9,7 +9,7 @@ import nir
 import numpy as np
 import torch
 
-from .base import NOTE_KEY, OP_KEY, PARAM_PREFIX, Op
+from .base import NOTE_KEY, OP_KEY, PARAM_PREFIX, IntegerForm, Op
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,16 +31,6 @@ class TokenInput(Op):
     @classmethod
     def from_nir(cls, node: nir.Input, ctx) -> "TokenInput":
         return cls(int(np.asarray(node.input_type["input"])[0]))
-
-    @staticmethod
-    def int_width(q) -> int:
-        return 1  # one id per stream and step
-
-    def output_frac(self, in_frac):
-        return None  # token ids: integers without a scale
-
-    def quantize(self, ctx):
-        return None
 
 
 @dataclass(frozen=True)
@@ -110,10 +100,30 @@ class TokenCode(Op):
         code = self._code(self.tokens, self.positions, self.outer, ids, state // self.period)
         return torch.from_numpy(code).to(torch.float64), state + 1
 
+
+# The interface's integer forms, the same on every target (exact: no arithmetic a chip chooses)
+
+
+class TokenInputForm(IntegerForm, op=TokenInput):
+    @staticmethod
+    def int_width(q) -> int:
+        return 1  # one id per stream and step
+
+    @staticmethod
+    def output_frac(op: TokenInput, in_frac):
+        return None  # token ids: integers without a scale
+
+    @staticmethod
+    def quantize(op: TokenInput, ctx):
+        return None
+
+
+class TokenCodeForm(IntegerForm, op=TokenCode):
     Q: ClassVar[type] = QTokenCode
 
-    def quantize(self, ctx):
-        return QTokenCode(self.tokens.astype(np.int64), self.positions.astype(np.int64), bool(self.outer), int(self.period))
+    @staticmethod
+    def quantize(op: TokenCode, ctx):
+        return QTokenCode(op.tokens.astype(np.int64), op.positions.astype(np.int64), bool(op.outer), int(op.period))
 
     @staticmethod
     def int_width(q: QTokenCode):

@@ -39,8 +39,8 @@ from numba.cpython.unsafe.numbers import leading_zeros
 
 from neurocompile import fixed, ops
 from neurocompile.ops import Op, Tally
-from neurocompile.ops.norm import R_FRAC, RSQRT_HALF, RSQRT_STEPS
-from neurocompile.ops.rwkv import LOG2E, LOG2E_FRAC, POW2_FRAC, POW2_STEPS, Q_FRAC, RECIP_FRAC
+from neurocompile.targets.loihi2.arithmetic.norm import R_FRAC, RSQRT_HALF, RSQRT_STEPS
+from neurocompile.targets.loihi2.arithmetic.rwkv import LOG2E, LOG2E_FRAC, POW2_FRAC, POW2_STEPS, Q_FRAC, RECIP_FRAC
 
 from . import native  # links the dot-product symbol before any kernel is compiled or loaded from the cache
 
@@ -892,7 +892,7 @@ def _token_shift(node, q, inputs, out, lay):
 
 @lowering(ops.LayerNorm, kernel=layer_norm)
 def _layer_norm(node, q, inputs, out, lay):
-    from neurocompile.ops.norm import LN_STD_BITS
+    from neurocompile.targets.loihi2.arithmetic.norm import LN_STD_BITS
 
     _shift_ok(q.out_frac + LN_STD_BITS - q.gamma_frac, 2 * q.budget)
     return [lay.value(inputs[0], q.n), out, q.n, q.budget, q.eps, lay.param(_sized(q.gamma, q.n)), q.gamma_frac,
@@ -908,7 +908,7 @@ def _sized(array, n: int) -> np.ndarray:
 
 @lowering(ops.WKV, kernel=wkv)
 def _wkv(node, q, inputs, out, lay):
-    from neurocompile.ops.rwkv import EXP_FRAC, WKV_EMPTY
+    from neurocompile.targets.loihi2.arithmetic.rwkv import EXP_FRAC, WKV_EMPTY
 
     init = np.concatenate([np.zeros(2 * q.n), np.full(q.n, WKV_EMPTY)])
     return [lay.value(inputs[0], q.n), lay.value(inputs[1], q.n), out, q.n, lay.state(init),
@@ -955,7 +955,7 @@ def _add(node, q, inputs, out, lay):
 
 @lowering(ops.NeuronWKV, kernel=neuron_wkv)
 def _neuron_wkv(node, q, inputs, out, lay):
-    from neurocompile.ops.rwkv import EMPTY, POW2_TABLE, RECIP_SEED
+    from neurocompile.targets.loihi2.arithmetic.rwkv import EMPTY, POW2_TABLE, RECIP_SEED
 
     if not 0 <= q.k_frac <= MAX_SHIFT - 24:
         raise ValueError(f"k carried with {q.k_frac} fractional bits, beyond the kernel's shifts")
@@ -967,7 +967,7 @@ def _neuron_wkv(node, q, inputs, out, lay):
 
 @lowering(ops.NeuronLayerNorm, kernel=neuron_layer_norm)
 def _neuron_layer_norm(node, q, inputs, out, lay):
-    from neurocompile.ops.norm import RSQRT_SEED
+    from neurocompile.targets.loihi2.arithmetic.norm import RSQRT_SEED
 
     _shift_ok(q.up, q.sum_shift, q.mean_shift, q.square_shift, q.var_shift, q.product_shift,
               R_FRAC + RSQRT_HALF + q.gain_frac - q.out_frac - q.product_shift,

@@ -17,8 +17,11 @@ import numpy as np
 
 from neurocompile.errors import UserError
 from neurocompile import ops
-from neurocompile.ops import NeuronLayerNorm, NeuronWKV, Op
+from neurocompile.ops import Op
 from neurocompile.quantize import Program, QNode
+
+from .arithmetic.norm import NeuronLayerNormForm
+from .arithmetic.rwkv import NeuronWKVForm
 
 MAX_SYNAPSE_PROCESSES_PER_NODE = 64
 
@@ -329,14 +332,14 @@ def _conv(g: LavaGraph, name: str, node: QNode) -> None:
 LIF_INSTRUCTIONS = 6  # a LIF update: decay u, add the input, decay v, add u, compare, reset (the unit of eval_cost)
 
 
-@lowering(ops.NeuronWKV, "neuron", eval_cost=NeuronWKV.instructions / LIF_INSTRUCTIONS)
+@lowering(ops.NeuronWKV, "neuron", eval_cost=NeuronWKVForm.instructions / LIF_INSTRUCTIONS)
 def _neuron_wkv(g: LavaGraph, name: str, node: QNode) -> None:
     """WKV as a neuron program (one neuron per channel, 24-bit state): in Lava a NodeProcess running its int_step."""
     _neuron_program(g, name, node)
 
 
-@lowering(ops.NeuronLayerNorm, "neuron", delay=NeuronLayerNorm.STAGES,
-          eval_cost=NeuronLayerNorm.instructions / LIF_INSTRUCTIONS)
+@lowering(ops.NeuronLayerNorm, "neuron", delay=NeuronLayerNormForm.STAGES,
+          eval_cost=NeuronLayerNormForm.instructions / LIF_INSTRUCTIONS)
 def _neuron_layer_norm(g: LavaGraph, name: str, node: QNode) -> None:
     """LayerNorm as neuron programs (a neuron per channel, two reduction neurons; four synaptic stages, so its
     output leaves four steps after its input, as in Lava): in Lava a NodeProcess running its int_step."""

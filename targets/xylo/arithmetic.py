@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 from numba import njit
 
-from neurocompile.ops import Op, Tally
+from neurocompile.ops import IntegerForm, Op, Tally
 
 STATE_BITS = 16  # BITS_STATE: currents, voltages, thresholds, biases
 WEIGHT_BITS = 8  # BITS_WEIGHT: signed weights
@@ -190,7 +190,7 @@ def _fits(counts: np.ndarray, weights: np.ndarray) -> None:
         raise ValueError(f"{counts.shape[-1]} sources into a weight bank of {weights.shape[0]} rows")
 
 
-class _XyloPopulation(Op):
+class _XyloPopulation(Op, IntegerForm):
     lowered: ClassVar[bool] = True
     synapse: ClassVar[bool] = True
     binary_output: ClassVar[bool] = True  # spike counts (0..31 per step on the hidden population)

@@ -44,10 +44,10 @@ from ...graph import Graph
 from ...ops import QOutput, QSpikeInput
 from ...ops.base import MAX_NEURONS
 from ...ops.cells import EulerCubaLIF
-from ...targets.loihi2.arithmetic import QCUBA, QDelay, QDense
+from ...targets.loihi2.arithmetic import QCUBA, QConv, QDelay, QDense
 from ...ops.io import Output, SpikeInput
 from ...ops.neurons import SpikeDelay
-from ...ops.conv import Conv2d, Flatten, QConv
+from ...ops.conv import Conv2d, Flatten
 from ...ops.synapses import Linear
 
 BIAS_EXP = 6  # netx: the layer's bias is Lava's bias_mant, at bias_exp 6

@@ -3,13 +3,20 @@ semantics), in Lava 0.10's fixed point (``../shared/reference/lava.md``, read fr
 Importing this package registers every form; an op family's forms live in the module named for it.
 
 Moved so far: the neurons the NIR cells lower to (``cells``), the language models' LIFs and the delays
-(``neurons``), the synapses (``synapses``: Lava's Dense).  The other families still carry their integer form
+(``neurons``), the synapses (``synapses``: Lava's Dense; ``conv``: Lava's Conv), the elementwise neuron
+programs (``elementwise``), LayerNorm and WKV (``norm``, ``rwkv``: embedded x86 and neuron programs in the op set
+assumed in ``microcode``), SpikeDecoder's attention and time sum (``attention``).  The other families still carry their integer form
 on the op class itself (``ops.integer_form`` falls back to it)."""
 from __future__ import annotations
 
-from . import cells, neurons, synapses  # noqa: F401  (registers the forms)
+from . import attention, cells, conv, elementwise, neurons, norm, rwkv, synapses  # noqa: F401  (registers the forms)
+from .attention import QAttention, QTimeSum
 from .cells import QCUBA, QCUBAVoltage, QThreshold
+from .conv import QConv
+from .elementwise import MIX_BITS, SIGMOID_FRAC, QAdd, QMix, QProduct, QTable
 from .neurons import LIF_VTH_MAX, QLIF, QDelay, QPeriodicLIF, QShift
+from .norm import QLayerNorm, QNeuronLayerNorm
+from .rwkv import QNeuronWKV, QWKV
 from .synapses import QDense, QSpikeEmbedding
 
-__all__ = ["LIF_VTH_MAX", "QCUBA", "QCUBAVoltage", "QDelay", "QDense", "QLIF", "QPeriodicLIF", "QShift", "QSpikeEmbedding", "QThreshold"]
+__all__ = ["QAttention", "QTimeSum", "LIF_VTH_MAX", "MIX_BITS", "SIGMOID_FRAC", "QAdd", "QMix", "QProduct", "QTable", "QCUBA", "QCUBAVoltage", "QConv", "QDelay", "QDense", "QLayerNorm", "QLIF", "QNeuronLayerNorm", "QNeuronWKV", "QPeriodicLIF", "QShift", "QSpikeEmbedding", "QThreshold", "QWKV"]

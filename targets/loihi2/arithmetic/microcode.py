@@ -11,7 +11,8 @@ that cross between neurons go through synapses and graded spikes (24-bit payload
 from __future__ import annotations
 
 
-from .base import Tally, _saturated
+from neurocompile.ops import Tally
+from neurocompile.ops.base import _saturated
 
 NEURON_BITS = 24
 TOP = (1 << (NEURON_BITS - 1)) - 1
