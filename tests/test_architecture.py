@@ -92,3 +92,27 @@ def test_there_is_no_import_cycle():
         if node not in state:
             visit(node, [node])
     assert not cycles, "\n".join(cycles[:20])
+
+
+# the ops `lower` replaces (by a Dense, a CUBA, a ConvSynapse) or removes: no program holds them, so no target gives
+# them an integer form
+LOWERED_AWAY = {"Affine", "AvgPool2d", "Conv1d", "Conv2d", "Embedding", "EulerCubaLI", "EulerCubaLIF", "EulerI",
+                "EulerIF", "EulerLI", "EulerLIF", "Flatten", "Heaviside", "Linear", "Scale", "SumPool2d"}
+INTERFACE = {"SpikeInput", "Output", "TokenInput", "TokenCode"}  # exact on every target: their forms are the core's
+
+
+def test_integer_forms_are_the_targets():
+    """How a chip computes an op lives in its target's folder: no op module names a chip; the core registers forms
+    only for the program's interface; every other op a program may hold has a form some target registered."""
+    import re
+
+    from neurocompile.ops import IntegerForm, Op, integer_form
+
+    for path in sorted((REPO / "neurocompile" / "ops").glob("*.py")):
+        named = re.findall(r"lava|loihi|xylo", path.read_text(), re.I)
+        assert not named, f"{path.name} names {sorted(set(named))}: a chip's arithmetic belongs in targets/<chip>"
+    integer_form(Op)  # loads every target (their ops join the registry)
+    formless = {kind for kind, cls in Op.registry.items() if integer_form(cls) is IntegerForm}
+    assert formless == LOWERED_AWAY, f"ops without an integer form: {sorted(formless ^ LOWERED_AWAY)}"
+    in_core = {op.__name__ for op, form in IntegerForm.forms.items() if form.__module__.startswith("neurocompile.ops")}
+    assert in_core == INTERFACE
