@@ -414,8 +414,9 @@ def test_a_leaky_integrator_readout_is_read_by_its_voltage(tmp_path):
 
 def test_the_scale_chosen_on_calibration_agrees_better_on_held_out_input(tmp_path):
     """A Rockpool network whose currents run high (its NIR file with the input gain Rockpool's exporter drops put
-    back, tools/xylo_fidelity.py): the export chooses a coarse scale (room for many thresholds), and on input it was
-    not chosen on, that program's spikes agree with the float graph's better than the finest scale's."""
+    back, tools/xylo_fidelity.py): the export chooses a coarser scale than the finest (room for more thresholds), and
+    on input it was not chosen on, that program's output spikes agree with the float graph's better than the finest
+    scales' (and its hidden spikes no worse)."""
     import sys
     from pathlib import Path as P
 
@@ -423,15 +424,17 @@ def test_the_scale_chosen_on_calibration_agrees_better_on_held_out_input(tmp_pat
     from xylo_fidelity import network, rockpool_nir
 
     from neurocompile.targets.xylo import NUMERIC
-    from neurocompile.targets.xylo.mapping import _agreement, _float_run, _program, layout
+    from neurocompile.targets.xylo.mapping import _float_run, _program, _scores, layout
 
     build = neurocompile.export(rockpool_nir(network(1, 32)), target="xylo", output=tmp_path / "b",
                                 reset="subtract", dt=1e-3)
-    assert any(a.startswith("xylo scale: 2^8 per largest threshold, chosen") for a in build.manifest["approximations"])
+    line = next(a for a in build.manifest["approximations"] if a.startswith("xylo scales: "))
+    assert "chosen on the calibration raster" in line and not line.startswith("xylo scales: 2^12 per largest threshold of the hidden population, 2^12 "), line
     lowered = build.lowered
     roles = layout(lowered)
     held_out = (np.random.default_rng(7).random((8, 200, 12)) < 0.2).astype(np.int64)  # [B, T, inputs]
     hidden, readout = _float_run(lowered, roles, held_out)
     finest, _ = _program(lowered, roles, {}, NUMERIC, 12, 12)
-    chosen = _agreement(build.program, roles, held_out, hidden, readout)
-    assert chosen > _agreement(finest, roles, held_out, hidden, readout) + 0.02
+    chosen = _scores(build.program, roles, held_out, hidden, readout)
+    fine = _scores(finest, roles, held_out, hidden, readout)
+    assert chosen[1] > fine[1] + 0.02 and chosen[0] >= fine[0] - 0.01, (chosen, fine)

@@ -2,7 +2,7 @@
 --target xylo -> our integer engine, = xylosim) beside Rockpool's own (``mapper`` + ``global_quantize`` ->
 ``XyloSim.from_specification``, SynSense's deployment path), both against Rockpool's float run of the same network.
 
-    python tools/xylo_fidelity.py [--networks 8] [--samples 64] [--steps 100] [--json]
+    python tools/xylo_fidelity.py [--networks 8] [--first-seed 0] [--samples 64] [--steps 100] [--json]
 
 Networks: Rockpool ``LIFTorch`` 12 -> hidden -> 4, per-neuron time constants, random weights (seeded), at most one
 spike per step (what NIR's CubaLIF holds), dt 1 ms (Rockpool's NIR file does not hold it: given to the export).
@@ -124,6 +124,7 @@ def metrics(xylo: np.ndarray, floats: np.ndarray) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--networks", type=int, default=8)
+    p.add_argument("--first-seed", type=int, default=0, help="networks seeded first-seed .. first-seed + networks - 1")
     p.add_argument("--samples", type=int, default=64)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--hidden", type=int, default=32)
@@ -132,7 +133,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     rows = []
-    for seed in range(args.networks):
+    for seed in range(args.first_seed, args.first_seed + args.networks):
         net = network(seed, args.hidden)
         raster = (np.random.default_rng(seed).random((args.steps, args.samples, 12)) < 0.2).astype(np.int64)
         floats = rockpool_float(net, raster)

@@ -17,10 +17,13 @@ Integers, per population (the lowered CUBA: ``u' = (1 - du) u + x``, ``v' = (1 -
   added before it decays and a dash of 0 empties it, so a neuron without current memory (``du = 1``: NIR's LIF, IF)
   gets the fastest current Xylo has (dash 1: half of an input reaches the voltage a step later, a named
   approximation);
-* scale: the voltage in units of ``2^b / max threshold`` per population, b in 8..12 chosen on the calibration raster:
-  the b whose program's hidden and readout spikes agree best with the float graph's there (a small b leaves room for
-  many thresholds in 16 bits, so that large currents do not saturate; a large b saturates sooner, which also caps the
-  several spikes per step a Xylo neuron may send where the graph's sends one -- which wins depends on the network);
+* scales: the voltage in units of ``2^b / max threshold``, b in 5..12, one b for the hidden population and one for
+  the readout, chosen together on the calibration raster: the pair whose program's readout spikes agree best with the
+  float graph's there (the hidden raster breaks ties; a voltage readout: its scale from its calibrated peak, the
+  hidden b by the hidden raster).  A small b leaves room for many thresholds in 16 bits, so that large currents do
+  not saturate; a large b saturates sooner, which also caps the several spikes per step a Xylo neuron may send where
+  the graph's sends one -- which wins depends on the network, and the hidden scale that best keeps the hidden raster
+  is often not the one that best keeps the output (measured: tools/xylo_fidelity.py, docs/xylo.md);
   thresholds ``floor(threshold s) + 1`` (Xylo fires at ``v >= threshold``, the graph at ``v > threshold``);
 * weights: Xylo's current reaches the voltage after one decay, so a weight is ``W s / (1 - 2^-dash_syn)``; each bank
   (input, recurrent, readout) gets the smallest left shift that brings its largest weight within 8 bits, and each
@@ -49,8 +52,9 @@ from neurocompile.quantize import Program, QNode
 from .arithmetic import (DASH_MAX, SHIFT_MAX, STATE_MAX, WEIGHT_BITS, QXyloHidden, QXyloReadout, XyloHidden, XyloReadout,
                          XyloVoltageReadout)
 
-SCALE_BITS = (8, 9, 10, 11, 12)  # the largest threshold of a population at 2^b, b chosen by calibration
+SCALE_BITS = (5, 6, 7, 8, 9, 10, 11, 12)  # the largest threshold of a population at 2^b, b chosen by calibration
 DEFAULT_SCALE_BITS = 12  # without a calibration raster
+SCALE_TIE = 0.02  # raster agreements this close to the best are a tie: the finest scales win (measured: docs/xylo.md)
 WEIGHT_MAX = (1 << (WEIGHT_BITS - 1)) - 1
 DELAY_SUFFIX = ".xylo_delay"
 HIDDEN = "xylo_hidden"  # the program's hidden node when it holds several of the graph's populations
@@ -282,22 +286,31 @@ def program(graph: Graph, metadata: dict[str, str], spec, calibration=None) -> t
         made, notes = _program(graph, roles, metadata, spec, DEFAULT_SCALE_BITS, DEFAULT_SCALE_BITS)
         return made, notes + [f"xylo scale: 2^{DEFAULT_SCALE_BITS} per largest threshold (no calibration raster)"]
     hidden_spikes, readout_values = _float_run(graph, roles, calibration)
-    readout_bits = _voltage_bits(readout_values) if roles.voltage else None
+    # a spiking readout: every pair of scales (the hidden population's, the readout's), judged by the readout's raster
+    # (what the network answers); a voltage readout: its scale from its calibrated peak, the hidden scale judged by
+    # the hidden raster.  Scores within SCALE_TIE of the best are a tie, won by the finest pair (more resolution for
+    # the voltages and their decays)
+    pairs = [(b, _voltage_bits(readout_values)) for b in SCALE_BITS] if roles.voltage else \
+        [(b, r) for b in SCALE_BITS for r in SCALE_BITS]
     scored = {}
-    for bits in reversed(SCALE_BITS):  # ties go to the finer scale
-        try:
-            made, notes = _program(graph, roles, metadata, spec, bits, readout_bits or bits)
-        except UserError:  # a weight that does not fit at this scale: the finer ones are refused, the coarser tried
+    for pair in pairs:
+        try:  # a weight that does not fit at this scale is refused: the coarser scales are tried
+            made, notes = _program(graph, roles, metadata, spec, *pair)
+        except UserError:
             continue
-        scored[bits] = (_agreement(made, roles, calibration, hidden_spikes, readout_values), made, notes)
-    if not scored:  # raises the refusal at the coarsest scale
-        return _program(graph, roles, metadata, spec, SCALE_BITS[0], readout_bits or SCALE_BITS[0])
-    bits = max(scored, key=lambda b: scored[b][0])
-    score, made, notes = scored[bits]
-    others = ", ".join(f"2^{b}: {s[0]:.3f}" for b, s in sorted(scored.items()))
-    judged = "hidden raster" if roles.voltage else "hidden and readout rasters"
-    return made, notes + [f"xylo scale: 2^{bits} per largest threshold, chosen on the calibration raster for the best "
-                          f"spike agreement with the float graph ({judged}: {others})"]
+        hidden, readout = _scores(made, roles, calibration, hidden_spikes, readout_values)
+        scored[pair] = (hidden if readout is None else readout, made, notes)
+    if not scored:  # none fits: the coarsest's refusal
+        _program(graph, roles, metadata, spec, SCALE_BITS[0], SCALE_BITS[0])
+    top = max(score for score, _, _ in scored.values())
+    best = max(pair for pair, (score, _, _) in scored.items() if score >= top - SCALE_TIE)
+    _, made, notes = scored[best]
+    judged = "hidden raster" if roles.voltage else "readout raster at the hidden scale's best readout scale"
+    table = ", ".join(f"2^{h}: {max(s for (hh, _), (s, _, _) in scored.items() if hh == h):.3f}"
+                      for h in sorted({h for h, _ in scored}))
+    return made, notes + [f"xylo scales: 2^{best[0]} per largest threshold of the hidden population, 2^{best[1]} of the "
+                          f"readout's, chosen on the calibration raster for spike agreement with the float graph "
+                          f"({judged}: {table}; within {SCALE_TIE} of the best, the finest scales)"]
 
 
 def _voltage_bits(values: np.ndarray) -> int:
@@ -325,9 +338,10 @@ def _float_run(graph: Graph, roles: Layout, calibration) -> tuple[np.ndarray, np
     return np.stack(hidden) > 0, np.stack(readout)
 
 
-def _agreement(made: Program, roles: Layout, calibration, hidden: np.ndarray, readout: np.ndarray) -> float:
-    """The hidden raster match (spiked or not, per neuron and step) with the float graph, averaged with the readout's
-    when it spikes."""
+def _scores(made: Program, roles: Layout, calibration, hidden: np.ndarray,
+            readout: np.ndarray) -> tuple[float, float | None]:
+    """The raster match (spiked or not, per neuron and step) with the float graph: the hidden population's, and the
+    readout's when it spikes (None for a voltage readout)."""
     from ..cpu.simulator import ReferenceSimulator
 
     sim = ReferenceSimulator(made, calibration.shape[0])
@@ -337,7 +351,7 @@ def _agreement(made: Program, roles: Layout, calibration, hidden: np.ndarray, re
         ints.append(sim.values[roles.hidden_node] > 0)
         outs.append(sim.values[roles.readout] > 0)
     score = float((np.stack(ints) == hidden).mean())
-    return score if roles.voltage else 0.5 * (score + float((np.stack(outs) == (readout > 0)).mean()))
+    return score, None if roles.voltage else float((np.stack(outs) == (readout > 0)).mean())
 
 
 def _program(graph: Graph, roles: Layout, metadata: dict[str, str], spec, bits: int,
@@ -381,7 +395,8 @@ def _program(graph: Graph, roles: Layout, metadata: dict[str, str], spec, bits: 
         "xylo spikes: a hidden neuron sends up to 31 spikes per step where its voltage holds several thresholds (the "
         "graph's, one); the readout one",
         f"xylo weights: 8 bits with one shift per bank (input {shift_in}, recurrent {shift_rec}, readout {shift_out}) "
-        f"at 2^{bits} units per largest threshold of each population"]
+        f"at 2^{bits} units per largest threshold of the hidden population"
+        + ("" if roles.voltage else f", 2^{readout_bits} of the readout's")]
     if len(roles.hidden) > 1:
         notes.append(f"xylo hidden population ({HIDDEN} in the program): {', '.join(roles.hidden)}, in that order; "
                      f"the layers' weights between them are blocks of the recurrent bank")
