@@ -54,10 +54,16 @@ class QMix:
     out_bits: int
 
 
-class AddForm(IntegerForm, op=Add):
+class _Unparameterised(IntegerForm):
+    """An elementwise neuron program without per-channel parameters: a core slice runs the same program."""
+
     @staticmethod
     def slice_q(q, start, end):
-        return q  # no per-channel parameters
+        return q
+
+
+class AddForm(_Unparameterised, op=Add):
+    """The inputs aligned to the output's scale (rounded), summed, saturated to the payload."""
 
     Q: ClassVar[type] = QAdd
 
@@ -72,14 +78,10 @@ class AddForm(IntegerForm, op=Add):
         return _saturated(total, q.out_bits, tally), state
 
 
-class SigmoidForm(IntegerForm, op=Sigmoid):
+class SigmoidForm(_Unparameterised, op=Sigmoid):
     """A 4096-entry table over [-8, 8) in steps of 1/256, output Q0.15."""
 
     approximation: ClassVar[str | None] = "sigmoid: 4096-entry table over [-8, 8), output Q0.15"
-
-    @staticmethod
-    def slice_q(q, start, end):
-        return q  # no per-channel parameters
 
     Q: ClassVar[type] = QTable
 
@@ -102,10 +104,8 @@ class SigmoidForm(IntegerForm, op=Sigmoid):
         return _lookup(q, inputs[0]), state
 
 
-class SquaredReLUForm(IntegerForm, op=SquaredReLU):
-    @staticmethod
-    def slice_q(q, start, end):
-        return q  # no per-channel parameters
+class SquaredReLUForm(_Unparameterised, op=SquaredReLU):
+    """``relu(x)^2`` exactly, one rounding shift to the output's scale, saturated to the payload."""
 
     Q: ClassVar[type] = QProduct
 
@@ -120,10 +120,8 @@ class SquaredReLUForm(IntegerForm, op=SquaredReLU):
         return _saturated(fixed.round_shift(x * x, q.shift), q.out_bits, tally), state
 
 
-class MulForm(IntegerForm, op=Mul):
-    @staticmethod
-    def slice_q(q, start, end):
-        return q  # no per-channel parameters
+class MulForm(_Unparameterised, op=Mul):
+    """The exact product, one rounding shift to the output's scale, saturated to the payload."""
 
     Q: ClassVar[type] = QProduct
 
