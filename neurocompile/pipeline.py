@@ -292,7 +292,7 @@ def op_approximations(program) -> list[str]:
     """The approximations of the integer forms in `program` (``IntegerForm.approximation``), once each, in program
     order."""
     kinds = dict.fromkeys(node.kind for node in program.nodes.values())
-    return [a for kind in kinds if (a := integer_form(Op.registry[kind]).approximation)]
+    return [a for kind in kinds if (a := integer_form(Op.registry[kind], program.spec.name).approximation)]
 
 
 NIR_TIME = "time: forward Euler at dt (model.dt), spikes and reset in the step that crosses the threshold (v > v_threshold)"

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .graph import EXECUTION_KEYS, FloatRun, Graph, steps_per_token
-from .ops import CALIBRATE, HEADROOM, IntegerForm, Op, Output, QuantContext, integer_form
+from .ops import CALIBRATE, HEADROOM, IntegerForm, Op, Output, QuantContext, integer_form, integer_forms
 from .errors import UserError
 
 PROGRAM_FORMAT = "neurocompile.program/2"  # 2: Dense weights stored as int8 halves
@@ -58,10 +58,6 @@ class QNode:
     def op_class(self) -> type[Op]:
         return Op.registry[self.kind]
 
-    @property
-    def form(self) -> type[IntegerForm]:
-        """How the target computes the node's op in integers (``ops.integer_form``)."""
-        return integer_form(self.op_class)
 
 
 @dataclass
@@ -80,10 +76,14 @@ class Program:
         """The first Output node (the logits of a language model)."""
         return self.outputs[0]
 
+    def form(self, node: QNode) -> type[IntegerForm]:
+        """How the program's arithmetic computes `node`'s op (``ops.integer_form`` of the spec's name)."""
+        return integer_form(node.op_class, self.spec.name)
+
     def width(self, name: str) -> int:
         """Values a node outputs per stream and step: its own width, or (elementwise ops) its first input's."""
         node = self.nodes[name]
-        width = node.form.int_width(node.q)
+        width = self.form(node).int_width(node.q)
         return width if width is not None else self.width(node.inputs[0])
 
 
@@ -161,19 +161,20 @@ def quantize(graph: Graph, spec: NumericSpec, peaks: dict[str, float], metadata:
     nodes: dict[str, QNode] = {}
     for name, node in graph.nodes.items():
         op = node.op
-        form = integer_form(type(op))
+        form = integer_form(type(op), spec.name)
         in_frac = tuple(fracs.get(i) for i in node.inputs)  # None: a loop's later node (read by a delay)
         frac = form.output_frac(op, in_frac)
         if frac == CALIBRATE:
             asked = [b for user, port in users[name]
-                     if (b := integer_form(type(user)).input_bits(user, port, spec)) is not None]
+                     if (b := integer_form(type(user), spec.name).input_bits(user, port, spec)) is not None]
             # a user that sums its inputs as they arrive needs one scale for all: size it for their summed peaks
             peak = max([peaks[name], *(sum(peaks[i] for i in graph.nodes[u].inputs) for u in users_of[name]
                                        if graph.nodes[u].op.same_input_frac)])
             # the narrower of what the consumers take and what the op itself holds (a message's payload, a state)
             frac = _frac(peak, min([*asked, form.value_bits(op, spec)]))
             limits = [lim for user, port, user_name in users_named[name]
-                      if (lim := integer_form(type(user)).input_frac_limit(user, port, peaks[user_name])) is not None]
+                      if (lim := integer_form(type(user), spec.name).input_frac_limit(user, port, peaks[user_name]))
+                      is not None]
             frac = min([frac, *limits])
         binary_in = tuple(graph.nodes[i].op.binary_output for i in node.inputs)
         try:
@@ -198,7 +199,7 @@ def requantize(graph: Graph, program: Program, fracs: dict[str, int],
     nodes: dict[str, QNode] = {}
     for name, node in program.nodes.items():
         op = graph.nodes[name].op
-        form = integer_form(type(op))
+        form = integer_form(type(op), program.spec.name)
         in_frac = tuple(new_fracs.get(i, program.nodes[i].frac) for i in node.inputs)
         fixed = form.output_frac(op, in_frac)
         frac = fracs.get(name, node.frac) if fixed == CALIBRATE else fixed
@@ -227,7 +228,7 @@ def coarser_field(program: Program, name: str, field_name: str, drop: int) -> Pr
     """`program` with node `name`'s integer parameter `field_name` (one of its op's ``coarsenable``: a decay, a
     threshold mantissa) rounded to a multiple of 2^`drop`, within the field's range."""
     node = program.nodes[name]
-    _, _, top = node.form.coarsenable[field_name]
+    _, _, top = program.form(node).coarsenable[field_name]
     value = getattr(node.q, field_name)
     step = 1 << drop
     coarse = np.clip(np.round(np.asarray(value, np.float64) / step) * step, 0, top).astype(np.int64)
@@ -272,10 +273,11 @@ def _read_fields(group: h5py.Group, classes: dict[str, type]) -> Any:
     return cls(**kwargs)
 
 
-def _q_classes() -> dict[str, type]:
-    """Every class a stored program may name: each op's Q, the dataclasses nested in them, the spec."""
-    found: dict[str, type] = {"NumericSpec": NumericSpec}
-    todo = [q for cls in Op.registry.values() if (q := integer_form(cls).Q) is not None]
+def _q_classes(arithmetic: str) -> dict[str, type]:
+    """Every class a stored program of `arithmetic` may name: each op's Q there, the dataclasses nested in them."""
+    found: dict[str, type] = {}
+    integer_forms()  # every target loaded: its ops are in the registry
+    todo = [q for cls in Op.registry.values() if (q := integer_form(cls, arithmetic).Q) is not None]
     while todo:
         cls = todo.pop()
         if cls.__name__ not in found:
@@ -301,11 +303,11 @@ def save_program(program: Program, path: Path) -> None:
 
 
 def load_program(path: Path) -> Program:
-    classes = _q_classes()
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != PROGRAM_FORMAT:
             raise UserError(f"{path}: not a neurocompile program (format {f.attrs.get('format')!r}, expected {PROGRAM_FORMAT!r})")
-        spec = _read_fields(f["spec"], classes)
+        spec = _read_fields(f["spec"], {"NumericSpec": NumericSpec})
+        classes = _q_classes(spec.name)
         metadata = {k: str(v) for k, v in f["metadata"].attrs.items()}
         nodes = {}
         for key in sorted(f["nodes"]):

@@ -26,7 +26,7 @@ def record_lif_spikes(model) -> dict[str, list[torch.Tensor]]:
 
 def quantized(op, ctx):
     """`op`'s integer parameters under its integer form (``ops.integer_form``: the target's)."""
-    return integer_form(type(op)).quantize(op, ctx)
+    return integer_form(type(op), ctx.spec.name).quantize(op, ctx)
 
 
 def tiny_program():

@@ -103,16 +103,44 @@ INTERFACE = {"SpikeInput", "Output", "TokenInput", "TokenCode"}  # exact on ever
 
 def test_integer_forms_are_the_targets():
     """How a chip computes an op lives in its target's folder: no op module names a chip; the core registers forms
-    only for the program's interface; every other op a program may hold has a form some target registered."""
+    only for the program's interface, for every arithmetic; a target's forms name their arithmetic; every other op
+    a program may hold has a form some target registered."""
     import re
 
-    from neurocompile.ops import IntegerForm, Op, integer_form
+    from neurocompile.ops import IntegerForm, Op, integer_forms
 
     for path in sorted((REPO / "neurocompile" / "ops").glob("*.py")):
         named = re.findall(r"lava|loihi|xylo", path.read_text(), re.I)
         assert not named, f"{path.name} names {sorted(set(named))}: a chip's arithmetic belongs in targets/<chip>"
-    integer_form(Op)  # loads every target (their ops join the registry)
-    formless = {kind for kind, cls in Op.registry.items() if integer_form(cls) is IntegerForm}
+    forms = integer_forms()  # every target loaded (their ops join the registry)
+    formed = {op for op, _ in forms}
+    formless = {kind for kind, cls in Op.registry.items() if cls not in formed and not issubclass(cls, IntegerForm)}
     assert formless == LOWERED_AWAY, f"ops without an integer form: {sorted(formless ^ LOWERED_AWAY)}"
-    in_core = {op.__name__ for op, form in IntegerForm.forms.items() if form.__module__.startswith("neurocompile.ops")}
-    assert in_core == INTERFACE
+    in_core = {op.__name__: arithmetic for (op, arithmetic), form in forms.items()
+               if form.__module__.startswith("neurocompile.ops")}
+    assert in_core == dict.fromkeys(INTERFACE), in_core
+    assert all(arithmetic for (_, arithmetic), form in forms.items() if form.__module__.startswith("neurocompile.targets"))
+
+
+def test_two_chips_may_compute_one_op_two_ways():
+    """Forms are keyed by (op, arithmetic): a second chip registers its own form of an op Loihi 2 computes, without
+    touching Loihi 2's; a second form in one arithmetic, or beside an interface op's, is refused."""
+    import pytest
+
+    from neurocompile.ops import CUBA, IntegerForm, Output, integer_form, integer_forms
+
+    integer_forms()
+    loihi2 = integer_form(CUBA, "loihi2")
+
+    class OtherChipCUBA(IntegerForm, op=CUBA, arithmetic="other-chip"):
+        pass
+
+    try:
+        assert integer_form(CUBA, "other-chip") is OtherChipCUBA and integer_form(CUBA, "loihi2") is loihi2
+        assert integer_form(CUBA, "a-third-chip") is IntegerForm  # no form there: quantize refuses the op
+        with pytest.raises(TypeError, match="two integer forms"):
+            type("Again", (IntegerForm,), {}, op=CUBA, arithmetic="other-chip")
+        with pytest.raises(TypeError, match="two integer forms"):
+            type("OwnOutput", (IntegerForm,), {}, op=Output, arithmetic="other-chip")
+    finally:
+        del IntegerForm.forms[CUBA, "other-chip"]

@@ -238,7 +238,7 @@ def _single_op_program(kind: str, q, sources: list[str], n: int) -> Program:
         sources = sources[:1]
     if kind == "Mul" and len(sources) == 1:
         sources = sources * 2  # a square of one input, both signs
-    width = integer_form(Op.registry[kind]).int_width(q) or n
+    width = integer_form(Op.registry[kind], "loihi2").int_width(q) or n
     nodes = [QNode("x", "SpikeInput", (), 0, QSpikeInput(n, (n,))), QNode("xs", "TokenShift", ("x",), 0, QShift(n)),
              QNode("op", kind, tuple(sources), 0, q), QNode("out", "Output", ("op",), 0, QOutput(0))]
     assert width  # Output copies its input's width

@@ -56,8 +56,8 @@ def test_a_kernel_gives_the_integers_of_its_unrolled_matrix(g, seed, exp):
     dense = QDense(matrix[None], np.full((1, n_out), exp), np.array([True]), 24, np.repeat(q.bias, per_channel))
     x = (rng.random((3, matrix.shape[1])) < 0.4).astype(np.int64)
     ours, theirs = Tally(), Tally()
-    y, _ = integer_form(ConvSynapse).int_step(q, [x], None, ours)
-    expected, _ = integer_form(Dense).int_step(dense, [x], None, theirs)
+    y, _ = integer_form(ConvSynapse, "loihi2").int_step(q, [x], None, ours)
+    expected, _ = integer_form(Dense, "loihi2").int_step(dense, [x], None, theirs)
     np.testing.assert_array_equal(y, expected)
     assert ours.effective_binary_events == theirs.effective_binary_events
     # every tap in reach: the unrolled matrix's structural entries (where an all-ones kernel puts a weight)

@@ -104,7 +104,7 @@ from neurocompile.targets.loihi2.lava_engine import run_lava
 
 g = tiny_program()
 program = quantize(g, NUMERIC, calibrate(g, torch.tensor([[0, 1, 1, 0]])))
-form = integer_form(Dense)
+form = integer_form(Dense, "loihi2")
 original = form.accumulate
 
 def failing(q, acc, tally, step=None):  # the receiving side of 'head' fails once token 1 reaches it
@@ -141,7 +141,7 @@ def test_neuron_programs_split_across_cores_run_as_one_process_per_slice():
     g = lower(trace(load_model(UPSTREAM / "RWKV.pt")), "delay", frozenset({"WKV", "LayerNorm"}))  # the loihi2 forms
     program = quantize(g, NUMERIC, calibrate(g, torch.randint(0, 40, (2, 32), generator=torch.Generator().manual_seed(0))))
     split = {name: [(0, 5), (5, 17), (17, program.width(name))] for name, node in program.nodes.items()
-             if name.startswith("blocks.0.") and node.kind != "Dense" and node.form.slice_q(node.q, 0, 5) is not None}
+             if name.startswith("blocks.0.") and node.kind != "Dense" and program.form(node).slice_q(node.q, 0, 5) is not None}
     assert {program.nodes[n].kind for n in split} >= {"Mix", "Sigmoid", "Mul", "SquaredReLU", "Add", "NeuronWKV"}
     tokens = np.random.default_rng(3).integers(0, 40, 12).tolist()
     whole, sliced = run_lava(program, tokens), run_lava(program, tokens, slices=split)

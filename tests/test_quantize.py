@@ -50,12 +50,12 @@ def test_layernorm_integer_tracks_float():
     op = LayerNorm(rng.normal(1, 0.3, 64), rng.normal(0, 0.2, 64))
     x = rng.normal(0.5, 2.0, (5, 64))
     q = quantized(op, _ctx([10], 12))
-    y, _ = integer_form(LayerNorm).int_step(q, [np.round(x * 2**10).astype(np.int64)], None, Tally())
+    y, _ = integer_form(LayerNorm, "loihi2").int_step(q, [np.round(x * 2**10).astype(np.int64)], None, Tally())
     expected = op.float_step([torch.tensor(x)], None)[0].numpy()
     assert np.abs(y / 2**12 - expected).max() < 2e-3
     # binary inputs (the embedding spikes): exact deviations, no rounded mean
     s = (rng.random((3, 64)) < 0.5).astype(np.int64)
-    y, _ = integer_form(LayerNorm).int_step(quantized(op, _ctx([0], 12)), [s], None, Tally())
+    y, _ = integer_form(LayerNorm, "loihi2").int_step(quantized(op, _ctx([0], 12)), [s], None, Tally())
     assert np.abs(y / 2**12 - op.float_step([torch.tensor(s, dtype=torch.float64)], None)[0].numpy()).max() < 2e-3
 
 
@@ -79,7 +79,7 @@ def test_neuron_layernorm_tracks_torch(seed, n, binary, gain_exp, spread):
     out_frac = int(np.floor(np.log2(2**14 / max(np.abs(expected).max(), 1e-9))))
     q = quantized(op, _ctx([in_frac], out_frac, [binary]))
     tally = Tally()
-    y, _ = integer_form(NeuronLayerNorm).int_step(q, [np.round(x * 2.0**in_frac).astype(np.int64)], None, tally)
+    y, _ = integer_form(NeuronLayerNorm, "loihi2").int_step(q, [np.round(x * 2.0**in_frac).astype(np.int64)], None, tally)
     assert tally.saturations == 0
     assert (np.abs(y / 2.0**out_frac - expected) <= 4 * 2.0**-out_frac + 2e-3 * np.abs(expected)).all()
 
@@ -87,7 +87,7 @@ def test_neuron_layernorm_tracks_torch(seed, n, binary, gain_exp, spread):
 def test_sigmoid_table_error_is_bounded():
     x = np.linspace(-12, 12, 5001)
     q = quantized(Sigmoid(1), _ctx([12], 15))
-    y, _ = integer_form(Sigmoid).int_step(q, [np.round(x * 2**12).astype(np.int64)], None, Tally())
+    y, _ = integer_form(Sigmoid, "loihi2").int_step(q, [np.round(x * 2**12).astype(np.int64)], None, Tally())
     assert np.abs(y / 2**15 - 1 / (1 + np.exp(-x))).max() < 1 / 2**9  # half a table step times the slope, + LSB
 
 
@@ -108,7 +108,7 @@ def test_mix_is_the_exact_sum_rounded_once(seed, in_frac, out_frac, spread):
     assert np.abs(q.ratios).max() < 2 ** (MIX_BITS - 1) and np.array_equal(q.ratios, np.round(op.ratios * 2.0**frac))
     xs = [rng.integers(-2**15, 2**15, (2, n)) for _ in range(ports)]
     tally = Tally()
-    y, _ = integer_form(Mix).int_step(q, xs, None, tally)
+    y, _ = integer_form(Mix, "loihi2").int_step(q, xs, None, tally)
     top = 2 ** (NUMERIC.payload_bits - 1)
     for b in range(2):
         for i in range(n):
@@ -121,10 +121,10 @@ def test_mix_is_the_exact_sum_rounded_once(seed, in_frac, out_frac, spread):
 
 def test_products_round_half_up_by_hand():
     # 3 (frac 1 -> 1.5) * 5 (frac 2 -> 1.25) = 1.875 -> frac 2: 7.5 -> 8
-    y, _ = integer_form(Mul).int_step(quantized(Mul(1), _ctx([1, 2], 2)), [np.array([3]), np.array([5])], None, Tally())
+    y, _ = integer_form(Mul, "loihi2").int_step(quantized(Mul(1), _ctx([1, 2], 2)), [np.array([3]), np.array([5])], None, Tally())
     assert y.tolist() == [8]
     # relu(-3)^2 = 0; relu(3 at frac 1 = 1.5)^2 = 2.25 -> frac 1: 4.5 -> 5
-    y, _ = integer_form(SquaredReLU).int_step(quantized(SquaredReLU(2), _ctx([1], 1)), [np.array([-3, 3])], None, Tally())
+    y, _ = integer_form(SquaredReLU, "loihi2").int_step(quantized(SquaredReLU(2), _ctx([1], 1)), [np.array([-3, 3])], None, Tally())
     assert y.tolist() == [0, 5]
 
 
@@ -135,11 +135,11 @@ def test_wkv_integer_tracks_the_recurrence(cls, k_frac):
     op = cls(rng.normal(-1, 2, n), rng.normal(0, 1, n))
     q = quantized(op, _ctx([k_frac, 12], 12))
     k, v = rng.normal(0, 3, (steps, 1, n)), rng.normal(0, 2, (steps, 1, n))
-    state, fstate = integer_form(cls).int_initial_state(q, 1), WKVState.zeros(1, n, torch.float64)
+    state, fstate = integer_form(cls, "loihi2").int_initial_state(q, 1), WKVState.zeros(1, n, torch.float64)
     worst = 0.0
     tally = Tally()
     for t in range(steps):
-        y, state = integer_form(cls).int_step(q, [np.round(k[t] * 2**k_frac).astype(np.int64), np.round(v[t] * 2**12).astype(np.int64)], state, tally)
+        y, state = integer_form(cls, "loihi2").int_step(q, [np.round(k[t] * 2**k_frac).astype(np.int64), np.round(v[t] * 2**12).astype(np.int64)], state, tally)
         f, fstate = op.float_step([torch.tensor(k[t]), torch.tensor(v[t])], fstate)
         worst = max(worst, np.abs(y / 2**12 - f.numpy()).max())
     assert worst < 0.02 and tally.saturations == 0  # relative to |v| ~ 2: table and rounding errors, no drift
@@ -148,7 +148,7 @@ def test_wkv_integer_tracks_the_recurrence(cls, k_frac):
 
 
 def test_lif_quantization_is_the_documented_lava_mapping():
-    form = integer_form(LIF)
+    form = integer_form(LIF, "loihi2")
     q = form.quantize(LIF(4, tau=2.0, v_threshold=1.0), _ctx([10], 0))
     assert (q.du, q.dv, q.vth) == (4095, 2048, 2 * 2**10)
     # input 2.0 at frac 10 in one step: float v = 1.0 >= 1 fires; Lava's strict v > vth does not (named approximation)
@@ -191,7 +191,7 @@ def test_dense_accumulator_saturates_at_its_width_and_counts_it():
     q = QDense(np.array([[[127, 127], [-127, 1]]], np.int8), np.zeros((1, 2), np.int64), np.array([False]), out_bits=10,
                bias=np.zeros(2, np.int64))
     tally = Tally()
-    y, _ = integer_form(Dense).int_step(q, [np.array([[3, 1]])], None, tally)
+    y, _ = integer_form(Dense, "loihi2").int_step(q, [np.array([[3, 1]])], None, tally)
     assert y.tolist() == [[511, -512]] and tally.saturations == 2  # 1016 and -760 clip to the signed 10-bit range
     assert tally.graded_events == 4 and tally.graded_messages == 2
 

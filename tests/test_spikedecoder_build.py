@@ -86,7 +86,7 @@ def test_attention_integer_step_equals_float_step_and_counts_saturation():
     rng = np.random.default_rng(0)
     op = SpikingAttention(heads=2, head_dim=3, period=2, scale=0.125)
     spec = get_target("loihi2").numeric
-    form = integer_form(SpikingAttention)
+    form = integer_form(SpikingAttention, "loihi2")
     frac = form.output_frac(op, (0, 0, 0))
     q = form.quantize(op, QuantContext((0, 0, 0), (True, True, True), frac, spec))
     state_f, state_i = op.initial_state(4, torch.float64), form.int_initial_state(q, 4)

@@ -100,23 +100,31 @@ class IntegerForm:
     int64 arrays.  A value with ``frac`` fractional bits stands for ``int / 2**frac``.
 
     The ops own their float semantics; a target owns their integer forms (``targets/<chip>/arithmetic``), each a
-    subclass named for its op (``class CUBAForm(IntegerForm, op=CUBA)``), found through ``integer_form(op_class)``
-    -- as JAX registers one lowering per op per platform.  The methods that take the op (``quantize``,
-    ``output_frac``, ``input_bits``, ...) take it as their first argument: ``form.quantize(op, ctx)``.  Two kinds of
-    op carry their form themselves: a program's interface (inputs, outputs, token codes: exact, the same on every
-    target, registered beside the op in the core), and an op that exists on one target only (a core of a chip that
-    maps whole networks: the class derives from both ``Op`` and ``IntegerForm``, in the target's folder)."""
+    subclass named for its op and the arithmetic it is
+    (``class CUBAForm(IntegerForm, op=CUBA, arithmetic=NUMERIC.name)``:
+    the target's ``NumericSpec.name``, which every program carries), found through ``integer_form(op_class,
+    arithmetic)`` -- as JAX registers one lowering per op per platform: two chips may compute one op two ways.  The
+    methods that take the op (``quantize``, ``output_frac``, ``input_bits``, ...) take it as their first argument:
+    ``form.quantize(op, ctx)``.  Two kinds of op carry their form themselves: a program's interface (inputs,
+    outputs, token codes: exact, the same on every target, registered beside the op in the core for every
+    arithmetic), and an op that exists on one target only (a core of a chip that maps whole networks: the class
+    derives from both ``Op`` and ``IntegerForm``, in the target's folder)."""
 
-    forms: ClassVar[dict[type, type["IntegerForm"]]] = {}
+    # (op class, arithmetic) -> form; arithmetic None: the same form in every arithmetic (the program's interface)
+    forms: ClassVar[dict[tuple[type, str | None], type["IntegerForm"]]] = {}
     op: ClassVar[type]  # the op class a registered form computes
+    arithmetic: ClassVar[str | None] = None  # the NumericSpec.name of the programs it belongs to (None: every one)
 
-    def __init_subclass__(cls, op: type | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(cls, op: type | None = None, arithmetic: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if op is not None:
-            if op in IntegerForm.forms:
-                raise TypeError(f"{op.__name__} has two integer forms: {IntegerForm.forms[op].__name__} and {cls.__name__}")
-            cls.op = op
-            IntegerForm.forms[op] = cls
+            key = (op, arithmetic)
+            if key in IntegerForm.forms or (op, None) in IntegerForm.forms or \
+                    arithmetic is None and any(o is op for o, _ in IntegerForm.forms):
+                raise TypeError(f"{op.__name__} has two integer forms in arithmetic {arithmetic}: {cls.__name__} and "
+                                f"{next(f for (o, _), f in IntegerForm.forms.items() if o is op).__name__}")
+            cls.op, cls.arithmetic = op, arithmetic
+            IntegerForm.forms[key] = cls
 
     # integer parameters of the op's Q that quantization sensitivity may round coarser: field -> (what it is, its
     # width in bits, its largest value); e.g. a LIF's decay and threshold mantissas
@@ -157,7 +165,7 @@ class IntegerForm:
 
     # -- integer semantics ----------------------------------------------------------------------------
     def quantize(self, ctx: QuantContext) -> Any:
-        raise NotImplementedError(f"{self.kind} has no integer semantics; lower the graph first")
+        raise NotImplementedError(f"{self.kind} has no integer semantics in {ctx.spec.name}; lower the graph first")
 
     @staticmethod
     def int_width(q: Any) -> int | None:
@@ -203,17 +211,24 @@ class IntegerForm:
 _TARGETS_LOADED: list[bool] = []
 
 
-def integer_form(op_class: type) -> type[IntegerForm]:
-    """The integer form of `op_class`: the one registered for it (every target package is loaded first: a form is
-    found, not named), the class itself for an op that is its own form, else ``IntegerForm`` -- whose ``quantize``
-    says the op has no integer semantics (a graph not lowered yet)."""
+def integer_forms() -> dict[tuple[type, str | None], type[IntegerForm]]:
+    """Every registered form, every target package loaded first (a form is found, not named)."""
     if not _TARGETS_LOADED:
         _TARGETS_LOADED.append(True)
         from ..plugins import find
 
         find("neurocompile.targets", "TARGET", object)
-    if op_class in IntegerForm.forms:
-        return IntegerForm.forms[op_class]
+    return IntegerForm.forms
+
+
+def integer_form(op_class: type, arithmetic: str) -> type[IntegerForm]:
+    """How `op_class` is computed in `arithmetic` (a program's ``spec.name``): the form registered for the two, or for
+    every arithmetic; the class itself for an op that is its own form; else ``IntegerForm`` -- whose ``quantize``
+    says the op has no integer semantics there (a graph not lowered yet, or an op this target does not compute)."""
+    forms = integer_forms()
+    found = forms.get((op_class, arithmetic)) or forms.get((op_class, None))
+    if found is not None:
+        return found
     return op_class if issubclass(op_class, IntegerForm) else IntegerForm
 
 

@@ -94,7 +94,7 @@ def make_report(program, manifest: dict, run: Run, model: EnergyModel, *, placem
             kind_in = "real-valued" if events["graded_events"] > 0 else "binary" if events["binary_events"] > 0 else "silent"
         else:
             kind_in = "-"
-        if ann := node.form.ann_macs(node.q, run.steps):
+        if ann := program.form(node).ann_macs(node.q, run.steps):
             macs.append((name, node.op_class, ann))
         if events["neuron_updates"] and node.op_class.binary_output:  # a spiking population: spikes per update
             firing[name] = events["spikes"] / events["neuron_updates"]
@@ -235,7 +235,7 @@ def neurobench(program, rows: list[NodeRow], summed: dict[str, float], footprint
     updates = sum(r.per_step["neuron_updates"] for r in spiking)
     dense_rows = [r for r in rows if program.nodes[r.node].op_class.synapse]
     held = [node for node in program.nodes.values() if node.op_class.synapse]
-    weights = [node.form.stored_synapses(node.q) for node in held]
+    weights = [program.form(node).stored_synapses(node.q) for node in held]
     synapses = sum(w.size for w in weights)
     others = [r for r in rows if not program.nodes[r.node].op_class.synapse]
     return {
@@ -243,7 +243,7 @@ def neurobench(program, rows: list[NodeRow], summed: dict[str, float], footprint
         "effective_acs_per_step": float(sum(r.per_step["effective_binary_events"] for r in dense_rows)),
         "effective_macs_per_step": float(sum(r.per_step["effective_graded_events"] for r in dense_rows)),
         # NeuroBench's "Dense": every synapse of the same matrices, every step (each of a token's synthetic steps)
-        "dense_synops_per_step": float(sum(node.form.dense_synops(node.q) for node in held)
+        "dense_synops_per_step": float(sum(program.form(node).dense_synops(node.q) for node in held)
                                        * steps_per_token(program.metadata)),
         "membrane_updates_per_step": float(updates),
         "connection_sparsity": 1 - sum(int(np.count_nonzero(w)) for w in weights) / synapses if synapses else None,

@@ -43,7 +43,7 @@ class ReferenceSimulator:
         self.batch = batch
         self.nodes = list(program.nodes.values())
         self.classes = [node.op_class for node in self.nodes]
-        self.forms = [node.form for node in self.nodes]  # how each node's op is computed in integers
+        self.forms = [program.form(node) for node in self.nodes]  # how each node's op is computed in integers
         self.state = {n.name: form.int_initial_state(n.q, batch) for n, cls, form in zip(self.nodes, self.classes, self.forms)
                       if self._reference(cls)}
         self.record = set(record)
@@ -296,7 +296,7 @@ def check_program(program: Program, path: Path, probe: Callable[[Program], np.nd
             raise UserError(f"{where}: node {node.name} has no parameters; {advice}")
         if node.q is not None:
             try:
-                node.form.int_check(node.q)
+                program.form(node).int_check(node.q)
             except ValueError as exc:
                 raise UserError(f"{where}: node {node.name} ({node.kind}): {exc}; {advice}") from None
         names.add(node.name)

@@ -1,6 +1,6 @@
 """Loihi 2 (Intel), simulated through Lava 0.10's bit-accurate process models.
 
-Numeric facts (../shared/reference/lava.md, read from Lava's fixed_pt models): 8-bit weight mantissa with a
+Numeric facts (``arithmetic.numeric``; ../shared/reference/lava.md, read from Lava's fixed_pt models): 8-bit weight mantissa with a
 shared exponent per Dense (``num_weight_bits``, ``weight_exp``), 24-bit u/v state, 12-bit decays, LIF input
 added as ``a_in << 6``.  Graded spikes carry up to 24 bits in Lava's processes (Loihi 2 is reported to
 allow up to 32); 16 bits is our default payload for real-valued activations, a parameter.
@@ -12,14 +12,14 @@ take 128 KB, a parameter of ``RESOURCES`` (the partition report shows utilisatio
 visible).  Systems: Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 chips [secondary]; a 32-chip system
 (the one Abreu et al. 2025 measured an LLM on) [secondary].
 """
-from neurocompile.target import Engine, NumericSpec, Target
+from neurocompile.target import Engine, Target
 
 from . import arithmetic, rules  # noqa: F401  (arithmetic: registers the ops' integer forms on Loihi 2)
+from .arithmetic import NUMERIC
 from .figure import placement_figure
 from .partition import ResourceSpec, place, read_placement, traffic_by_source
 from .timing import extension_placement, timing
 
-NUMERIC = NumericSpec(name="loihi2", weight_bits=8, state_bits=24, payload_bits=16, lif_input_bits=18, decay_bits=12)
 
 RESOURCES = ResourceSpec(
     name="loihi2",

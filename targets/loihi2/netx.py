@@ -71,7 +71,7 @@ def align(graph, program: Program) -> tuple[Program, list[str]]:
         top = int(node.q.exps.max())
         in_frac = tuple(program.nodes[i].frac for i in src.inputs)
         if top < 0 and not node.q.binary[0] and readers[src.name] <= pairs.keys() \
-                and src.form.output_frac(graph.nodes[src.name].op, in_frac) == CALIBRATE:
+                and program.form(src).output_frac(graph.nodes[src.name].op, in_frac) == CALIBRATE:
             fracs[src.name] = min(fracs.get(src.name, src.frac), src.frac + top)
     if not fracs:
         return program, []
@@ -366,7 +366,7 @@ def align_network(graph, program: Program) -> tuple[Program, list[str]]:
         frac = program.nodes[layer.dense[0]].frac
         top = max(int(program.nodes[name].q.exps.max()) for name in synapses)
         neuron = graph.nodes[layer.neuron].op
-        limit = integer_form(type(neuron)).input_frac_limit(neuron, 0)
+        limit = integer_form(type(neuron), program.spec.name).input_frac_limit(neuron, 0)
         new = frac - top if limit is None else min(frac - top, limit)
         fracs.update({name: new for name in synapses})
         moved.append(f"{layer.neuron} {frac} -> {new}")

@@ -50,7 +50,8 @@ class LavaGraph:
                 self.outputs[wire.source].connect(port)
 
     def node_process(self, name: str, node: QNode, in_shapes, rows: tuple[int, int] | None = None, **kw):
-        proc = self.lava.NodeProcess(kind=node.kind, q=node.q, in_shapes=in_shapes, out_shape=(self.program.width(name),),
+        proc = self.lava.NodeProcess(kind=node.kind, arithmetic=self.program.spec.name, q=node.q, in_shapes=in_shapes,
+                                     out_shape=(self.program.width(name),),
                                      depth=self.depth[name], steps=self.steps, rows=rows,
                                      name=name if rows is None else f"{name}.rows{rows[0]}-{rows[1]}", **kw)
         self.processes += 1
@@ -115,7 +116,7 @@ def _neuron_program(g: LavaGraph, name: str, node: QNode) -> None:
     """Lava has no process for the op: a NodeProcess runs its int_step, inputs held back to its depth -- one per core
     slice of the partition where the op's channels are independent (``Op.slice_q``), as on the chip, else one."""
     slices = sorted(g.slices.get(name, [])) if g.slices else []
-    parts = slices if len(slices) > 1 and node.form.slice_q(node.q, *slices[0]) is not None else [None]
+    parts = slices if len(slices) > 1 and g.program.form(node).slice_q(node.q, *slices[0]) is not None else [None]
     procs = [g.node_process(name, node, [(g.program.width(i),) for i in node.inputs], rows=rows,
                             input_delays=[g.depth[name] - g.depth[i] for i in node.inputs]) for rows in parts]
     for proc in procs:

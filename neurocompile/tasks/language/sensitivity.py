@@ -66,11 +66,11 @@ def sensitivity(build: Build, ids: list[int], drops: tuple[int, ...] = (2, 4), q
         if node.op_class is Dense:
             variants += [(name, node.kind, "weights", 8, k, lambda k=k, name=name: coarser_weights(program, name, k))
                          for k in drops if k < 8]
-        for field_name, (quantity, width, _) in node.form.coarsenable.items():
+        for field_name, (quantity, width, _) in program.form(node).coarsenable.items():
             variants += [(name, node.kind, quantity, width, k,
                           lambda k=k, name=name, f=field_name: coarser_field(program, name, f, k)) for k in drops]
         in_frac = tuple(program.nodes[i].frac for i in node.inputs)
-        if op.arity != 0 and not op.binary_output and node.form.output_frac(op, in_frac) == CALIBRATE:
+        if op.arity != 0 and not op.binary_output and program.form(node).output_frac(op, in_frac) == CALIBRATE:
             variants += [(name, node.kind, "value", node.frac, k,
                           lambda k=k, name=name: requantize(graph, program, {name: program.nodes[name].frac - k}))
                          for k in drops]

@@ -19,6 +19,8 @@ from neurocompile.ops import CALIBRATE, IntegerForm
 from neurocompile.ops.attention import SpikingAttention, TimeSum
 from neurocompile.ops.base import _saturated
 
+from .numeric import ARITHMETIC
+
 
 @dataclass(frozen=True)
 class QAttention:
@@ -36,7 +38,7 @@ class QTimeSum:
     out_bits: int
 
 
-class SpikingAttentionForm(IntegerForm, op=SpikingAttention):
+class SpikingAttentionForm(IntegerForm, op=SpikingAttention, arithmetic=ARITHMETIC):
     """Counts of coincidences in ``state_bits`` neurons (module docstring); the output's scale a shift."""
 
     Q: ClassVar[type] = QAttention
@@ -88,7 +90,7 @@ class SpikingAttentionForm(IntegerForm, op=SpikingAttention):
         return q.heads * q.head_dim * (tokens + 1)
 
 
-class TimeSumForm(IntegerForm, op=TimeSum):
+class TimeSumForm(IntegerForm, op=TimeSum, arithmetic=ARITHMETIC):
     """Integrating neurons without leak or threshold (state-width sums), cleared when a period starts."""
 
     Q: ClassVar[type] = QTimeSum

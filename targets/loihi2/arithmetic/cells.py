@@ -18,6 +18,7 @@ from neurocompile import fixed
 from neurocompile.ops import HEADROOM, IntegerForm, Tally
 from neurocompile.ops.cells import CUBA, CUBAVoltage, Threshold, _cleared, _with_step
 
+from .numeric import ARITHMETIC
 from .neurons import LIF_VTH_MAX
 
 CUBA_DECAY_MAX = fixed.DECAY_UNITY - 1  # 12-bit decays
@@ -30,7 +31,7 @@ class QThreshold:
     threshold: np.ndarray  # [n] floor(v_threshold 2^f): x_int > floor(t) exactly when x_int > t
 
 
-class ThresholdForm(IntegerForm, op=Threshold):
+class ThresholdForm(IntegerForm, op=Threshold, arithmetic=ARITHMETIC):
     """A neuron program comparing the summed input, at its ``f`` fractional bits, with ``floor(threshold 2^f)``
     (exact: the input is an integer)."""
 
@@ -136,7 +137,7 @@ class _CompartmentForm(IntegerForm):
         return spikes, u, v
 
 
-class CUBAForm(_CompartmentForm, op=CUBA):
+class CUBAForm(_CompartmentForm, op=CUBA, arithmetic=ARITHMETIC):
     """Lava's LIF arithmetic; the threshold mantissa ``v_threshold 2^f`` in 17 bits."""
 
     Q: ClassVar[type] = QCUBA
@@ -171,7 +172,7 @@ class CUBAForm(_CompartmentForm, op=CUBA):
         return spikes.astype(np.int64), _with_step((u, v), q.period, step)
 
 
-class CUBAVoltageForm(_CompartmentForm, op=CUBAVoltage):
+class CUBAVoltageForm(_CompartmentForm, op=CUBAVoltage, arithmetic=ARITHMETIC):
     """The same Lava arithmetic as ``CUBA`` without a threshold (24-bit saturating v), the voltage sent each step as a
     graded spike at ``f + 6`` fractional bits: a Loihi 2 neuron program (Lava's LIF sends spikes only)."""
 

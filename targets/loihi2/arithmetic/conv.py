@@ -18,6 +18,8 @@ from neurocompile.ops import IntegerForm, Tally
 from neurocompile.ops.base import _bits_max, _saturated
 from neurocompile.ops.conv import ConvSynapse, _conv_shape
 
+from .numeric import ARITHMETIC
+
 SUM_BITS = 24  # Lava's Conv process clamps its sums to 24 signed bits before they leave it (signed_clamp)
 
 
@@ -106,7 +108,7 @@ class QConv:
         return cached
 
 
-class ConvSynapseForm(IntegerForm, op=ConvSynapse):
+class ConvSynapseForm(IntegerForm, op=ConvSynapse, arithmetic=ARITHMETIC):
     """Lava's Conv process, then the receiving neurons' shift and bias (module docstring)."""
 
     Q: ClassVar[type] = QConv

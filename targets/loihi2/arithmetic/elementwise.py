@@ -14,6 +14,8 @@ from neurocompile.ops import IntegerForm
 from neurocompile.ops.base import _saturated
 from neurocompile.ops.elementwise import Add, Mix, Mul, Sigmoid, SquaredReLU
 
+from .numeric import ARITHMETIC
+
 SIGMOID_FRAC = 15  # sigmoid output in Q0.15
 SIGMOID_STEP_FRAC = 8  # table step 2**-8 over [-8, 8): 4096 entries
 MIX_BITS = 16  # a mixing ratio's signed mantissa: a 16-bit operand of the neuron program's multiply (assumption)
@@ -62,7 +64,7 @@ class _Unparameterised(IntegerForm):
         return q
 
 
-class AddForm(_Unparameterised, op=Add):
+class AddForm(_Unparameterised, op=Add, arithmetic=ARITHMETIC):
     """The inputs aligned to the output's scale (rounded), summed, saturated to the payload."""
 
     Q: ClassVar[type] = QAdd
@@ -78,7 +80,7 @@ class AddForm(_Unparameterised, op=Add):
         return _saturated(total, q.out_bits, tally), state
 
 
-class SigmoidForm(_Unparameterised, op=Sigmoid):
+class SigmoidForm(_Unparameterised, op=Sigmoid, arithmetic=ARITHMETIC):
     """A 4096-entry table over [-8, 8) in steps of 1/256, output Q0.15."""
 
     approximation: ClassVar[str | None] = "sigmoid: 4096-entry table over [-8, 8), output Q0.15"
@@ -104,7 +106,7 @@ class SigmoidForm(_Unparameterised, op=Sigmoid):
         return _lookup(q, inputs[0]), state
 
 
-class SquaredReLUForm(_Unparameterised, op=SquaredReLU):
+class SquaredReLUForm(_Unparameterised, op=SquaredReLU, arithmetic=ARITHMETIC):
     """``relu(x)^2`` exactly, one rounding shift to the output's scale, saturated to the payload."""
 
     Q: ClassVar[type] = QProduct
@@ -120,7 +122,7 @@ class SquaredReLUForm(_Unparameterised, op=SquaredReLU):
         return _saturated(fixed.round_shift(x * x, q.shift), q.out_bits, tally), state
 
 
-class MulForm(_Unparameterised, op=Mul):
+class MulForm(_Unparameterised, op=Mul, arithmetic=ARITHMETIC):
     """The exact product, one rounding shift to the output's scale, saturated to the payload."""
 
     Q: ClassVar[type] = QProduct
@@ -136,7 +138,7 @@ class MulForm(_Unparameterised, op=Mul):
         return _saturated(fixed.round_shift(a * b, q.shift), q.out_bits, tally), state
 
 
-class MixForm(IntegerForm, op=Mix):
+class MixForm(IntegerForm, op=Mix, arithmetic=ARITHMETIC):
     """Ratios as ``MIX_BITS``-bit signed mantissas sharing one power-of-two scale (the finest that holds the largest
     |ratio|); inputs aligned to the finest input's scale, products summed exactly, one rounding shift to the
     output's scale, saturated to the payload."""

@@ -19,6 +19,8 @@ from neurocompile import fixed
 from neurocompile.ops import IntegerForm
 from neurocompile.ops.neurons import LIF, PeriodicLIF, SpikeDelay, TokenShift
 
+from .numeric import ARITHMETIC
+
 LIF_VTH_MAX = 2**17 - 1  # Lava's LIF threshold mantissa (vth << 6 must stay inside the 24-bit voltage)
 
 
@@ -27,7 +29,7 @@ class QShift:
     n: int
 
 
-class TokenShiftForm(IntegerForm, op=TokenShift):
+class TokenShiftForm(IntegerForm, op=TokenShift, arithmetic=ARITHMETIC):
     """The previous token's input at its own scale: exact."""
 
     Q: ClassVar[type] = QShift
@@ -63,7 +65,7 @@ class QLIF:
     vth: int
 
 
-class LIFForm(IntegerForm, op=LIF):
+class LIFForm(IntegerForm, op=LIF, arithmetic=ARITHMETIC):
     """Lava's LIF with ``du = 4095`` and ``dv = 4096/tau`` (module docstring)."""
 
     Q: ClassVar[type] = QLIF
@@ -112,7 +114,7 @@ class QPeriodicLIF(QLIF):
     period: int = 1
 
 
-class PeriodicLIFForm(LIFForm, op=PeriodicLIF):
+class PeriodicLIFForm(LIFForm, op=PeriodicLIF, arithmetic=ARITHMETIC):
     """Lava's ``LIFReset`` (``reset_interval = period``): the same arithmetic as Lava's LIF."""
 
     Q: ClassVar[type] = QPeriodicLIF
@@ -144,7 +146,7 @@ class QDelay:
         return int(self.steps.shape[0])
 
 
-class SpikeDelayForm(IntegerForm, op=SpikeDelay):
+class SpikeDelayForm(IntegerForm, op=SpikeDelay, arithmetic=ARITHMETIC):
     """The float step's delay line on integers: exact."""
 
     Q: ClassVar[type] = QDelay

@@ -13,6 +13,7 @@ from neurocompile.ops import IntegerForm
 from neurocompile.ops.base import _bits_max, _saturated
 from neurocompile.ops.norm import LayerNorm, NeuronLayerNorm
 
+from .numeric import ARITHMETIC
 from .microcode import NEURON_BITS, r24
 
 
@@ -56,7 +57,7 @@ class QNeuronLayerNorm:
     out_bits: int
 
 
-class LayerNormForm(IntegerForm, op=LayerNorm):
+class LayerNormForm(IntegerForm, op=LayerNorm, arithmetic=ARITHMETIC):
     """An embedded-CPU op (64-bit): deviations ``n x - sum(x)`` computed exactly (no rounded mean), a sum of squares
     (low bits dropped per row only if int64 needs it), an integer square root and one rounded division per element."""
 
@@ -96,7 +97,7 @@ class LayerNormForm(IntegerForm, op=LayerNorm):
         return _saturated(y, q.out_bits, tally), state
 
 
-class NeuronLayerNormForm(LayerNormForm, op=NeuronLayerNorm):
+class NeuronLayerNormForm(LayerNormForm, op=NeuronLayerNorm, arithmetic=ARITHMETIC):
     """In the op set assumed for Loihi 2's programmable neurons (``microcode``).  A channel's neuron cannot see the
     others, so two reduction neurons do the sums through synapses (weights 1, one exponent each, Lava's Dense
     arithmetic: the sum floored by the exponent): the first sums the inputs, makes the mean with one multiply-shift

@@ -12,6 +12,7 @@ from neurocompile import fixed
 from neurocompile.ops import IntegerForm, Tally
 from neurocompile.ops.rwkv import WKV, NeuronWKV
 
+from .numeric import ARITHMETIC
 from .elementwise import QTable, _lookup
 from .microcode import NEURON_BITS, TOP, r24
 
@@ -76,7 +77,7 @@ class QNeuronWKV:
     u: np.ndarray  # time_first * 2**k_frac (24-bit)
 
 
-class WKVForm(IntegerForm, op=WKV):
+class WKVForm(IntegerForm, op=WKV, arithmetic=ARITHMETIC):
     """An embedded-CPU op (64-bit state): the CUDA kernel's stabilised recurrence with the exponent ``o`` kept at k's
     scale, ``exp`` of non-positive arguments from a 16384-entry Q0.15 table (step 2^-10, zero below -16), ``p`` at
     v's scale times 2^15, ``q`` in Q.15, one rounded division per channel; the output has v's scale."""
@@ -140,7 +141,7 @@ class WKVForm(IntegerForm, op=WKV):
         return y, (p, qq, no)
 
 
-class NeuronWKVForm(WKVForm, op=NeuronWKV):
+class NeuronWKVForm(WKVForm, op=NeuronWKV, arithmetic=ARITHMETIC):
     """One programmable neuron per channel, only the op set assumed in ``microcode``.  State ``p`` at v's scale, ``q``
     in Q.12, ``o`` at k's scale, all 24-bit; exponentials by a 257-entry table of 2^-f and shifts; the division by a
     reciprocal (seed table + two Newton-Raphson steps)."""

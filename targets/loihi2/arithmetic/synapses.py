@@ -18,13 +18,15 @@ from neurocompile.ops import IntegerForm, Tally
 from neurocompile.ops.base import _bits_max, _saturated
 from neurocompile.ops.synapses import Dense, SpikeEmbedding, _bias_now, _bias_state, _next_step
 
+from .numeric import ARITHMETIC
+
 
 @dataclass(frozen=True)
 class QSpikeEmbedding:
     table: np.ndarray  # [V, C] of 0/1, int8 (a V x C table of 64-bit integers would be 8 bytes a code bit)
 
 
-class SpikeEmbeddingForm(IntegerForm, op=SpikeEmbedding):
+class SpikeEmbeddingForm(IntegerForm, op=SpikeEmbedding, arithmetic=ARITHMETIC):
     """The token's binary code from a table: exact."""
 
     Q: ClassVar[type] = QSpikeEmbedding
@@ -77,7 +79,7 @@ class QDense:
         return cached
 
 
-class DenseForm(IntegerForm, op=Dense):
+class DenseForm(IntegerForm, op=Dense, arithmetic=ARITHMETIC):
     """Per port, a Lava Dense of ``W diag(s_p)`` (module docstring)."""
 
     Q: ClassVar[type] = QDense

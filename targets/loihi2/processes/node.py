@@ -35,14 +35,14 @@ MAX_INPUTS = 3  # ProcessModels declare their ports statically: every NodeProces
 
 
 class NodeProcess(AbstractProcess):
-    def __init__(self, *, kind: str, q, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...], depth: int,
-                 input_delays: list[int], steps: int, accumulate_only: bool = False,
+    def __init__(self, *, kind: str, arithmetic: str, q, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...],
+                 depth: int, input_delays: list[int], steps: int, accumulate_only: bool = False,
                  rows: tuple[int, int] | None = None, name: str | None = None):
         """`rows`: the core slice this process computes (an op whose channels are independent, ``Op.slice_q``): it
         reads those channels of its full-width inputs and sends a full-width vector, zeros outside them, so that
         the readers' ports, which sum what arrives, see the slices joined; None: every channel."""
-        super().__init__(kind=kind, q=q, n_in=len(in_shapes), depth=depth, input_delays=list(input_delays),
-                         accumulate_only=accumulate_only, rows=rows, name=name)
+        super().__init__(kind=kind, arithmetic=arithmetic, q=q, n_in=len(in_shapes), depth=depth,
+                         input_delays=list(input_delays), accumulate_only=accumulate_only, rows=rows, name=name)
         if len(in_shapes) > MAX_INPUTS:
             raise ValueError(f"{name}: {len(in_shapes)} inputs, NodeProcess takes at most {MAX_INPUTS}")
         for i in range(MAX_INPUTS):
@@ -68,7 +68,7 @@ class PyNodeModelFixed(PyLoihiProcessModel):
         from neurocompile.ops import Op, integer_form
 
         p = proc_params
-        self.form = integer_form(Op.registry[p["kind"]])  # the op's integer form: the int_step the node runs
+        self.form = integer_form(Op.registry[p["kind"]], p["arithmetic"])  # the int_step the node runs
         self.q, self.n_in, self.depth = p["q"], p["n_in"], p["depth"]
         self.accumulate_only = p["accumulate_only"]
         self.rows = p["rows"]
