@@ -199,6 +199,9 @@ def read_build(path: Path, target: str | None = None) -> Build:
     except UserError:
         raise UserError(f"{path / MANIFEST}: unknown task {manifest.get('task')!r}; {again}") from None
     program = _read_program(path / PROGRAM_FILE, task)
+    if program.spec.name != built_for.numeric.name:  # its arithmetic: how its ops are computed (ops.integer_form)
+        raise UserError(f"{path}: {PROGRAM_FILE} is in the arithmetic {program.spec.name!r}, not {built_for.name}'s "
+                        f"({built_for.numeric.name!r}); {again}")
     if program.metadata.get("target") != built_for.name:
         raise UserError(f"{path}: {PROGRAM_FILE} was quantized for target {program.metadata.get('target')!r} but the "
                         f"manifest says {built_for.name!r}; {again}")

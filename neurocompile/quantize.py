@@ -314,7 +314,10 @@ def load_program(path: Path) -> Program:
             g = f["nodes"][key]
             frac = int(g.attrs["frac"])
             inputs = tuple(s for s in str(g.attrs["inputs"]).split(",") if s)
-            q = _read_fields(g["q"], classes) if "q" in g else None
             name = str(g.attrs["name"])
+            if "q" in g and str(g["q"].attrs.get("type")) not in classes:
+                raise UserError(f"{path}: node {name} holds {g['q'].attrs.get('type')!r} parameters, which no op has in "
+                                f"the arithmetic {spec.name!r} its numeric spec names; export again")
+            q = _read_fields(g["q"], classes) if "q" in g else None
             nodes[name] = QNode(name, str(g.attrs["kind"]), inputs, None if frac == -(10**6) else frac, q)
     return Program(nodes, spec, metadata)

@@ -392,6 +392,17 @@ def _exponent_beyond_the_shifts(build: Path) -> Path:
     return build
 
 
+def _in_another_arithmetic(build: Path) -> Path:
+    """A Loihi 2 program.h5 whose numeric spec names Xylo's arithmetic (its ops' integer forms are looked up there),
+    the hash updated."""
+    import h5py
+
+    with h5py.File(build / "program.h5", "r+") as f:
+        f["spec"].attrs["name"] = "xylo"
+    _rehash(build, "program.h5")
+    return build
+
+
 def _with_run_of(build: Path, other: Path) -> Path:
     shutil.copy(other / "run.npz", build / "run.npz")
     return build
@@ -448,6 +459,9 @@ CASES += [
     Case("program-exponent-beyond-the-shifts-rehashed",
          lambda w, b: ["simulate", _exponent_beyond_the_shifts(_copy_build(b, "cpu", w)), "--tokens", "2"],
          ("program.h5", "exps holds 61, outside -60..60")),
+    Case("program-in-another-arithmetic-rehashed",
+         lambda w, b: ["simulate", _in_another_arithmetic(_copy_build(b, "cpu", w)), "--tokens", "2"],
+         ("program.h5", "which no op has in the arithmetic 'xylo'")),
     Case("extension-ops-that-contradict", lambda w, b: ["export", "-o", w / "x", "--extension-ops", "WKV=neuron,WKV=x86"],
          ("WKV=neuron and WKV=x86 contradict each other",)),
     Case("run-of-another-build",  # run.npz copied from a build of the same program shape
