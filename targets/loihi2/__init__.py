@@ -14,8 +14,8 @@ visible).  Systems: Oheo Gulch 1 chip, Kapoho Point 8 chips, Hala Point 1,152 ch
 """
 from neurocompile.target import Engine, Target
 
-from . import arithmetic, rules  # noqa: F401  (arithmetic: registers the ops' integer forms on Loihi 2)
-from .arithmetic import NUMERIC
+from . import rules
+from .arithmetic import NUMERIC  # importing it registers the ops' integer forms on Loihi 2
 from .figure import placement_figure
 from .partition import ResourceSpec, place, read_placement, traffic_by_source
 from .timing import extension_placement, timing

@@ -375,7 +375,7 @@ def _program(graph: Graph, roles: Layout, metadata: dict[str, str], spec, bits: 
     h_gain = np.concatenate([p.scale * p.gain for p in pops])
     w_in_q, shift_in = _bank(w_in * h_gain[:, None], bits)
     w_rec_q, shift_rec = _bank(w_rec * h_gain[:, None], bits)
-    w_out_q, shift_out = _bank(w_out * (r.scale * r.gain)[:, None], bits)
+    w_out_q, shift_out = _bank(w_out * (r.scale * r.gain)[:, None], readout_bits)
     hidden = roles.hidden_node
     source = nodes[roles.input].op
     q_nodes = {
