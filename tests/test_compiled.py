@@ -247,11 +247,12 @@ def _single_op_program(kind: str, q, sources: list[str], n: int) -> Program:
 
 def _same_run(program: Program, inputs: list[np.ndarray], batch: int, threads: int = 2) -> None:
     """Both engines step by step: outputs, every node's value and every counter equal (or both refuse one step).
-    The compiled engine splits the streams into `threads` groups run in parallel (when there are that many); a
+    The compiled engine splits the streams into `threads` groups run in parallel (when there are that many), or one
+    stream's step into `threads` parts (the native library loaded: each kernel a span of its outputs); a
     program with Dense nodes runs compiled twice, its graded ports on the native dot products and on the
     event-driven path."""
     natives = (True, False) if any(n.kind == "Dense" for n in program.nodes.values()) else (None,)
-    engines = [Simulator(program, batch, threads=threads, native=native) for native in natives]
+    engines = [Simulator(program, batch, threads=threads, native=native, split=True) for native in natives]
     reference = ReferenceSimulator(program, batch)
     for step, x in enumerate(inputs):
         try:
@@ -392,5 +393,5 @@ def test_a_kernel_number_outside_the_table_is_refused():
                   np.zeros((1, len(kernels.Tally.FIELDS)), np.int64))
     code = np.zeros(4, np.int64)
     for number in (len(kernels.KERNELS), 99, -1):
-        table = np.array([[number, 0, 4]], np.int64)
-        assert kernels.run(table, 0, 1, code, V, S, P, np.zeros(1, np.int8), C, 0) == 0
+        table = np.array([[number, 0, 4, 0]], np.int64)
+        assert kernels.run(table, 0, 1, code, V, S, P, np.zeros(1, np.int8), C, 0, 0, 1, 0) == 0

@@ -1,6 +1,7 @@
 """The native dot products (targets/cpu/native.c) give the reference's integers: random Dense layers wide enough to
-cross the int32 stretches and to be split over threads, inputs of 1 to 3 digits, the worst-case sums, several
-simulators using the workers at once, and the portable symbol used where no compiler is found.
+cross the int32 stretches, inputs of 1 to 3 digits, the worst-case sums, one stream's step split into parts that meet
+at native.c's barrier (where they must, and only there; a part that refuses its input stops the others), several
+simulators stepping at once, and the portable symbol used where no compiler is found.
 
 The reference is each op's numpy ``int_step`` (itself checked against Lava's Dense in test_fixed.py); every
 compiled run is also compared both ways in test_compiled.py's property tests."""
@@ -18,11 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from neurocompile.ops import QTokenCode
 from neurocompile.ops.io import QOutput, QSpikeInput
-from neurocompile.targets.loihi2.arithmetic import QDense
+from neurocompile.targets.loihi2.arithmetic import QDense, QLayerNorm, QLIF
 from neurocompile.quantize import Program, QNode
-from neurocompile.targets.cpu import native
-from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
+from neurocompile.targets.cpu import kernels, native
+from neurocompile.targets.cpu.simulator import NodeFailure, ReferenceSimulator, Simulator
 from neurocompile.targets.loihi2 import NUMERIC
 
 
@@ -36,7 +38,7 @@ def _dense_program(halves: np.ndarray, exps: np.ndarray, bits: int = 24) -> Prog
 
 def _check(program: Program, inputs: list[np.ndarray], threads: int) -> None:
     batch = len(inputs[0])
-    ours, reference = Simulator(program, batch, threads=threads, native=True), ReferenceSimulator(program, batch)
+    ours, reference = Simulator(program, batch, threads=threads, native=True, split=True), ReferenceSimulator(program, batch)
     for step, x in enumerate(inputs):
         np.testing.assert_array_equal(ours.step(x), reference.step(x), err_msg=f"step {step}")
         np.testing.assert_array_equal(ours.totals, reference.totals, err_msg=f"counters, step {step}")
@@ -46,8 +48,8 @@ def _check(program: Program, inputs: list[np.ndarray], threads: int) -> None:
 @given(n_in=st.integers(1, 1300), n_out=st.integers(1, 160), batch=st.integers(1, 6), ports=st.integers(1, 2),
        bits=st.sampled_from([8, 16, 17, 24, 31]), threads=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
 def test_wide_dense_layers_equal_the_reference(n_in, n_out, batch, ports, bits, threads, seed):
-    """Fan-ins over 512 (int32 stretches), 4-stream blocks and their rest, 1-3 digits of input, rows split over up
-    to 3 threads (one stream: the products are split; several: the streams are)."""
+    """Fan-ins over 512 (int32 stretches), 4-stream blocks and their rest, 1-3 digits of input, up to 3 threads (one
+    stream: its step is split into parts, each computing its span of the outputs; several: the streams are split)."""
     rng = np.random.default_rng(seed)
     halves = rng.integers(-128, 128, (ports, n_out, n_in)).astype(np.int8)
     exps = rng.integers(-20, 0, (ports, n_out))
@@ -69,8 +71,8 @@ def test_the_worst_sums_cross_the_int32_stretches_exactly():
 
 
 def test_a_chain_of_layers_split_over_threads_gives_the_same_values():
-    """One stream through five Dense layers in a row, each split over two threads, its inputs the last layer's
-    16-bit values (one or two digits); every layer's value and counter is the reference's at every step."""
+    """One stream through five Dense layers in a row, its step split into two parts, each layer's inputs the last
+    layer's 16-bit values (one or two digits); every layer's value and counter is the reference's at every step."""
     rng = np.random.default_rng(5)
     widths = [900, 700, 1200, 600, 800, 300]
     nodes = [QNode("x", "SpikeInput", (), 0, QSpikeInput(widths[0], (widths[0],)))]
@@ -80,7 +82,7 @@ def test_a_chain_of_layers_split_over_threads_gives_the_same_values():
         nodes.append(QNode(f"d{k}", "Dense", (nodes[-1].name,), 0, q))
     nodes.append(QNode("out", "Output", (nodes[-1].name,), 0, QOutput(0)))
     program = Program({node.name: node for node in nodes}, NUMERIC)
-    ours, reference = Simulator(program, 1, threads=2, native=True), ReferenceSimulator(program, 1)
+    ours, reference = Simulator(program, 1, threads=2, native=True, split=True), ReferenceSimulator(program, 1)
     for step in range(6):
         x = rng.integers(-2**15, 2**15, (1, widths[0]))
         np.testing.assert_array_equal(ours.step(x), reference.step(x))
@@ -89,16 +91,16 @@ def test_a_chain_of_layers_split_over_threads_gives_the_same_values():
         np.testing.assert_array_equal(ours.totals, reference.totals)
 
 
-def test_simulators_using_the_workers_at_once_each_get_their_own_sums():
-    """Two one-stream simulators stepping in two threads at once: whichever finds the workers busy runs its
-    products alone; both give what they give one after the other."""
+def test_simulators_stepping_at_once_each_get_their_own_sums():
+    """Two one-stream simulators, each with its step split into parts, stepping in two threads at once (four parts
+    on two cores, meeting at their own barriers): both give what they give one after the other."""
     rng = np.random.default_rng(3)
     programs = [_dense_program(rng.integers(-128, 128, (1, 400, 700)).astype(np.int8), np.full((1, 400), -12))
                 for _ in range(2)]
     inputs = [[rng.integers(-30000, 30000, (1, 700)) for _ in range(30)] for _ in range(2)]
 
     def run(k: int) -> list[np.ndarray]:
-        sim = Simulator(programs[k], 1, threads=2, native=True)
+        sim = Simulator(programs[k], 1, threads=2, native=True, split=True)
         return [sim.step(x) for x in inputs[k]]
 
     alone = [run(0), run(1)]
@@ -106,6 +108,59 @@ def test_simulators_using_the_workers_at_once_each_get_their_own_sums():
         together = list(pool.map(run, [0, 1]))
     for a, b in zip(alone, together):
         np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
+def _chain(*kinds: str, n: int = 40) -> Program:
+    """x -> each kind in turn (Dense n -> n, LIF, LayerNorm) -> Output."""
+    rng = np.random.default_rng(1)
+    make = {"Dense": lambda: QDense(rng.integers(-128, 128, (1, n, n)).astype(np.int8), np.full((1, n), -6),
+                                    np.zeros(1, bool), 16, np.zeros(n, np.int64)),
+            "LIF": lambda: QLIF(n, 4095, 410, 40),
+            "LayerNorm": lambda: QLayerNorm(n, 8, 1, np.full(n, 2**10), 10, np.zeros(n, np.int64), 8, 16)}
+    nodes = [QNode("x", "SpikeInput", (), 0, QSpikeInput(n, (n,)))]
+    for k, kind in enumerate(kinds):
+        nodes.append(QNode(f"{kind}{k}", kind, (nodes[-1].name,), 0, make[kind]()))
+    nodes.append(QNode("out", "Output", (nodes[-1].name,), 0, QOutput(0)))
+    return Program({node.name: node for node in nodes}, NUMERIC)
+
+
+def test_the_parts_meet_only_where_one_reads_what_another_wrote():
+    """The schedule of a split step, row by row: a Dense row reads all of its input (the parts meet before it, unless
+    the input came from outside the step); a LIF reads the elements of the Dense row's output its own part wrote (no
+    meeting); a LayerNorm runs on part 0 (after a meeting), and the LIF after it reads what part 0 wrote (a meeting)."""
+    program = _chain("Dense", "LIF", "Dense", "LIF", "LayerNorm", "LIF")
+    sim = Simulator(program, 1, threads=2, split=True)
+    assert sim.parts == 2
+    flags = {sim.nodes[row[3]].name: int(f) for row, f in zip(sim.rows, sim.kernels[:, 3])}
+    S, W = kernels.SYNC, kernels.WHOLE
+    assert flags == {"Dense0": 0, "LIF1": 0, "Dense2": S, "LIF3": 0, "LayerNorm4": S | W, "LIF5": S, "out": 0}
+    reference = ReferenceSimulator(program, 1)
+    rng = np.random.default_rng(2)
+    for step in range(8):
+        x = rng.integers(-2**15, 2**15, (1, 40))
+        np.testing.assert_array_equal(sim.step(x), reference.step(x), err_msg=f"step {step}")
+        np.testing.assert_array_equal(sim.totals, reference.totals)
+
+
+def test_a_part_that_refuses_its_input_stops_the_others():
+    """A token id outside the table: the token code (run by part 0 alone) refuses it while part 1 goes on to the
+    next meeting -- which part 0 will not reach; part 1 stops there instead of waiting, the step fails naming the
+    node, and the simulator steps on afterwards as the reference does."""
+    table = np.eye(6, dtype=np.int64)[:, :4]
+    nodes = [QNode("x", "SpikeInput", (), 0, QSpikeInput(1, (1,))),
+             QNode("code", "TokenCode", ("x",), 0, QTokenCode(table, np.eye(3, dtype=np.int64), False, 1)),
+             QNode("out", "Output", ("code",), 0, QOutput(0))]
+    program = Program({node.name: node for node in nodes}, NUMERIC)
+    sim, reference = Simulator(program, 1, threads=2, split=True), ReferenceSimulator(program, 1)
+    assert sim.parts == 2 and list(sim.kernels[:, 3]) == [kernels.WHOLE, kernels.SYNC]
+    np.testing.assert_array_equal(sim.step(np.array([2])), reference.step(np.array([2])))
+    for bad in (6, -7, 6):
+        for engine in (sim, reference):
+            with pytest.raises(NodeFailure) as failed:
+                engine.step(np.array([bad]))
+            assert failed.value.node == "code"
+    for token in (1, 5, 0):
+        np.testing.assert_array_equal(sim.step(np.array([token])), reference.step(np.array([token])))
 
 
 def test_the_portable_symbol_computes_the_same_products():
@@ -116,7 +171,7 @@ def test_the_portable_symbol_computes_the_same_products():
     acc = np.zeros((3, 37), np.int64)
     pointer = lambda a, t: a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
     native.portable_dot.ctypes(pointer(W, ctypes.c_int8), 1500, 37, pointer(X, ctypes.c_int16), 3,
-                               pointer(acc, ctypes.c_int64), 2)
+                               pointer(acc, ctypes.c_int64))
     np.testing.assert_array_equal(acc, X.astype(np.int64) @ W.astype(np.int64).T)
 
 
@@ -126,7 +181,7 @@ import numpy as np
 from neurocompile.targets.cpu import native
 from neurocompile.targets.cpu.simulator import ReferenceSimulator, Simulator
 program, inputs = pickle.load(open(sys.argv[1], "rb"))
-ours, reference = Simulator(program, 1, threads=2, native=True), ReferenceSimulator(program, 1)
+ours, reference = Simulator(program, 1, threads=2, native=True, split=True), ReferenceSimulator(program, 1)
 print(native.ENGINE, all(np.array_equal(ours.step(x), reference.step(x)) for x in inputs))
 """
 

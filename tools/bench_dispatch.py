@@ -31,45 +31,56 @@ from neurocompile.targets.loihi2 import TARGET
 
 
 @njit(**k.JIT)
-def chain(table, start, stop, code, V, S, P, W, C, t):
-    """The dispatch before the table: one branch per kernel number, in KERNELS' order."""
+def chain(table, start, stop, code, V, S, P, W, C, t, part, parts, sync):
+    """The dispatch before the table: one branch per kernel number, in KERNELS' order (the meetings of a split step
+    as ``kernels.run`` has them)."""
     for r in range(start, stop):
+        flags = table[r, 3]
+        if parts > 1 and flags & k.SYNC and k.native.barrier(sync, parts):
+            return -2
+        if flags & k.WHOLE and part != 0:
+            continue
         kernel, a = table[r, 0], code[table[r, 1]: table[r, 2]]
+        mine, of = (0, 1) if flags & k.WHOLE else (part, parts)
         if kernel == 0:
-            ok = k.dense(a, V, S, P, W, C, t)
+            ok = k.dense(a, V, S, P, W, C, t, mine, of)
         elif kernel == 1:
-            ok = k.neuron(a, V, S, P, W, C, t)
+            ok = k.neuron(a, V, S, P, W, C, t, mine, of)
         elif kernel == 2:
-            ok = k.token_shift(a, V, S, P, W, C, t)
+            ok = k.token_shift(a, V, S, P, W, C, t, mine, of)
         elif kernel == 3:
-            ok = k.layer_norm(a, V, S, P, W, C, t)
+            ok = k.layer_norm(a, V, S, P, W, C, t, mine, of)
         elif kernel == 4:
-            ok = k.wkv(a, V, S, P, W, C, t)
+            ok = k.wkv(a, V, S, P, W, C, t, mine, of)
         elif kernel == 5:
-            ok = k.table_lookup(a, V, S, P, W, C, t)
+            ok = k.table_lookup(a, V, S, P, W, C, t, mine, of)
         elif kernel == 6:
-            ok = k.product(a, V, S, P, W, C, t)
+            ok = k.product(a, V, S, P, W, C, t, mine, of)
         elif kernel == 7:
-            ok = k.add(a, V, S, P, W, C, t)
+            ok = k.add(a, V, S, P, W, C, t, mine, of)
         elif kernel == 8:
-            ok = k.copy(a, V, S, P, W, C, t)
+            ok = k.copy(a, V, S, P, W, C, t, mine, of)
         elif kernel == 9:
-            ok = k.embedding(a, V, S, P, W, C, t)
+            ok = k.embedding(a, V, S, P, W, C, t, mine, of)
         elif kernel == 10:
-            ok = k.attention(a, V, S, P, W, C, t)
+            ok = k.attention(a, V, S, P, W, C, t, mine, of)
         elif kernel == 11:
-            ok = k.time_sum(a, V, S, P, W, C, t)
+            ok = k.time_sum(a, V, S, P, W, C, t, mine, of)
         elif kernel == 12:
-            ok = k.token_code(a, V, S, P, W, C, t)
+            ok = k.token_code(a, V, S, P, W, C, t, mine, of)
         elif kernel == 14:
-            ok = k.mix(a, V, S, P, W, C, t)
+            ok = k.mix(a, V, S, P, W, C, t, mine, of)
         elif kernel == 15:
-            ok = k.neuron_wkv(a, V, S, P, W, C, t)
+            ok = k.neuron_wkv(a, V, S, P, W, C, t, mine, of)
         elif kernel == 16:
-            ok = k.neuron_layer_norm(a, V, S, P, W, C, t)
+            ok = k.neuron_layer_norm(a, V, S, P, W, C, t, mine, of)
+        elif kernel == 17:
+            ok = k.conv(a, V, S, P, W, C, t, mine, of)
         else:
-            ok = k.threshold(a, V, S, P, W, C, t)
+            ok = k.threshold(a, V, S, P, W, C, t, mine, of)
         if not ok:
+            if parts > 1:
+                k.native.abort(sync)
             return r
     return -1
 
@@ -88,7 +99,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    assert [f.__name__ for f in k.KERNELS].index("threshold") == 13 and len(k.KERNELS) == 17
+    assert [f.__name__ for f in k.KERNELS].index("threshold") == 13 and len(k.KERNELS) == 18
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
           f"{args.repeats} interleaved repeats, {args.tokens} tokens each")
     print("| model | streams | table tokens/s (best / median) | if/elif chain tokens/s (best / median) | table / chain |")

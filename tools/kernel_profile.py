@@ -1,11 +1,12 @@
 """Where one token's time goes on the cpu engine: the 45M-shaped SpikeGPT's compiled rows timed kind by kind (each
-kind's rows run alone, back to back, on one stream's arrays as a step leaves them), beside a whole step.
+kind's rows run alone, back to back, on one stream's arrays as a step leaves them, split over the step's parts as a
+step splits them), beside a whole step.
 
     python tools/kernel_profile.py [--repeats 200] [--threads N]
 
 The Dense rows' bytes over their time is the bandwidth they reach; the rest is what one stream pays beyond
-streaming its weights (BENCHMARKS.md, issue 26).  Kinds run alone are slightly faster than inside a step (their
-data stays in cache), so the parts sum to less than the step."""
+streaming its weights (BENCHMARKS.md, issue 26).  Kinds run alone are faster than inside a step (their data stays in
+cache, where a step's weights push it out), so the parts sum to less than the step."""
 from __future__ import annotations
 
 import argparse
@@ -19,14 +20,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 from benchmark import program_of, random_45m  # noqa: E402
 
 from neurocompile.ops import Dense  # noqa: E402
-from neurocompile.targets.cpu import kernels, native  # noqa: E402
-from neurocompile.targets.cpu.simulator import Simulator, cores  # noqa: E402
+from neurocompile.targets.cpu import native  # noqa: E402
+from neurocompile.targets.cpu.simulator import Simulator  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=200)
-    ap.add_argument("--threads", type=int, default=None, help="threads one stream's products are split over")
+    ap.add_argument("--threads", type=int, default=None, help="parts one stream's step is split into")
     args = ap.parse_args()
     program = program_of(random_45m())
     sim = Simulator(program, 1, threads=args.threads)
@@ -35,14 +36,17 @@ def main() -> None:
         sim.step(token)
     kinds = [sim.nodes[row[3]].kind for row in sim.rows]
 
+    whole = sim.kernels
+
     def ms(rows: list[int]) -> float:
-        table = sim.kernels[rows].copy()
+        sim.kernels = whole[rows].copy()  # these rows alone, with their flags (values from earlier steps are whole)
         start = time.perf_counter()
         for _ in range(args.repeats):
-            kernels.run(table, 0, len(rows), sim.code, sim.V, sim.S, sim.P, sim.W, sim._counters[0], sim.substeps)
+            sim._run(0, len(rows))
+        sim.kernels = whole
         return (time.perf_counter() - start) / args.repeats * 1e3
 
-    print(f"dot products: {native.ENGINE}; one stream over {args.threads or cores()} threads; {args.repeats} repeats")
+    print(f"dot products: {native.ENGINE}; one stream's step in {sim.parts} parts; {args.repeats} repeats")
     weights = sum(n.q.halves.size for n in program.nodes.values() if n.op_class is Dense)
     dense = ms([i for i, k in enumerate(kinds) if k == "Dense"])
     print(f"| kind | rows | ms per token |\n|---|---|---|\n| Dense | {kinds.count('Dense')} | {dense:.3f} "

@@ -140,6 +140,13 @@ def _bit_length(x):
 
 
 @njit(**JIT)
+def _span(n, part, parts):
+    """Elements [lo, hi) of n that part `part` of `parts` computes: the same rule for every kernel that splits, so
+    that a row reading element i of a value as wide as its own reads what its own part wrote."""
+    return n * part // parts, n * (part + 1) // parts
+
+
+@njit(**JIT)
 def _isqrt(n):
     r = np.int64(np.floor(np.sqrt(np.float64(n))))
     for _ in range(2):
@@ -159,21 +166,22 @@ INT32_MAX = 2**31 - 1
 
 
 @njit(**JIT)
-def _accumulate(acc, W, w0, n_out, V, x0, j0, j1, binary):
-    """acc[b] += row j of W times input j of stream b, for the inputs j0 <= j < j1 that are not zero (a binary input
-    counts as 1); `acc` is int32 or int64, the caller's choice of what cannot overflow."""
+def _accumulate(acc, W, w0, n_out, lo, hi, V, x0, j0, j1, binary):
+    """acc[b] += columns lo..hi-1 of row j of W (rows n_out wide) times input j of stream b, for the inputs
+    j0 <= j < j1 that are not zero (a binary input counts as 1); `acc` is int32 or int64, the caller's choice of what
+    cannot overflow."""
     for j in range(j0, j1):
-        row = W[w0 + j * n_out: w0 + (j + 1) * n_out]
+        row = W[w0 + j * n_out + lo: w0 + j * n_out + hi]
         for b in range(V.shape[0]):
             xv = V[b, x0 + j]
             if xv != 0:
                 acc_b = acc[b]
                 if binary:
-                    for o in range(n_out):
+                    for o in range(hi - lo):
                         acc_b[o] += row[o]
                 else:
                     xt = acc_b.dtype.type(xv)
-                    for o in range(n_out):
+                    for o in range(hi - lo):
                         acc_b[o] += acc_b.dtype.type(row[o]) * xt
 
 
@@ -181,7 +189,7 @@ DIGIT_MAX = 2**native.DIGIT - 1  # |x| a 15-bit digit holds (native.c's int16 in
 
 
 @njit(**JIT)
-def _dot(acc, W, w0, n_out, V, x0, n_in, xmax, threads):
+def _dot(acc, W, w0, n_out, V, x0, n_in, xmax):
     """acc[b, o] += sum_j W[w0 + o n_in + j] V[b, x0 + j] (weights output-major): native.c's dot products on the
     inputs as 15-bit digits (one digit while |x| <= 32767, as a graded spike of up to 16 bits is), each digit's sums
     shifted into place -- exact while the sums fit int64, as the event-driven path's."""
@@ -197,26 +205,28 @@ def _dot(acc, W, w0, n_out, V, x0, n_in, xmax, threads):
             for j in range(n_in):
                 x = V[b, x0 + j] >> s
                 X[b, j] = x if k == digits - 1 else x & DIGIT_MAX
-        native.dot(W.ctypes.data + w0, n_in, n_out, X.ctypes.data, B, part.ctypes.data, threads)
+        native.dot(W.ctypes.data + w0, n_in, n_out, X.ctypes.data, B, part.ctypes.data)
         for b in range(B):
             for o in range(n_out):
                 acc[b, o] += part[b, o] << s
 
 
 @njit(**JIT)
-def dense(a, V, S, P, W, C, t):
-    """a: node, out, n_out, out_bits, bias, bias_from (the step the bias enters at), threads, ports, then per port
-    (in, n_in, binary, weights, exponents, nonzero, largest |weight|, output-major).  An output-major port (graded
-    input, the native library present) runs native.c's dot products (``_dot``); an input-major one adds each nonzero
-    input's row, in int32 over as many inputs as cannot overflow it (the port's largest |weight| times this step's
-    largest |input|), then in int64.  Both exact for any fan-in and any input."""
-    node, out, n_out, out_bits, bias, bias_from, threads, ports = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
-    B = V.shape[0]
-    total = np.zeros((B, n_out), np.int64)
-    acc = np.empty((B, n_out), np.int64)
-    acc32 = np.empty((B, n_out), np.int32)
+def dense(a, V, S, P, W, C, t, part, parts):
+    """a: node, out, n_out, out_bits, bias, bias_from (the step the bias enters at), ports, then per port (in, n_in,
+    binary, weights, exponents, nonzero, largest |weight|, output-major).  An output-major port (graded input, the
+    native library present) runs native.c's dot products (``_dot``); an input-major one adds each nonzero input's row,
+    in int32 over as many inputs as cannot overflow it (the port's largest |weight| times this step's largest |input|),
+    then in int64.  Both exact for any fan-in and any input.  A part computes its span of the outputs from all of every
+    input; the counts of the inputs' events are part 0's."""
+    node, out, n_out, out_bits, bias, bias_from, ports = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
+    lo, hi = _span(n_out, part, parts)
+    B, n = V.shape[0], hi - lo
+    total = np.zeros((B, n), np.int64)
+    acc = np.empty((B, n), np.int64)
+    acc32 = np.empty((B, n), np.int32)
     for p in range(ports):
-        x0, n_in, binary, w0, e0, nz0, wmax, dot = a[8 + 8 * p: 16 + 8 * p]
+        x0, n_in, binary, w0, e0, nz0, wmax, dot = a[7 + 8 * p: 15 + 8 * p]
         acc[:] = 0
         active, effective, xmax = 0, 0, 0
         for j in range(n_in):
@@ -224,41 +234,40 @@ def dense(a, V, S, P, W, C, t):
                 xv = V[b, x0 + j]
                 if xv != 0:
                     active += 1
-                    effective += P[nz0 + j]
                     xmax = max(xmax, abs(xv))
+                    if part == 0:
+                        effective += P[nz0 + j]
         if binary:
             xmax = min(xmax, 1)
         chunk = n_in if wmax * xmax == 0 else INT32_MAX // (wmax * xmax) if xmax <= INT32_MAX else 0
         if dot:
-            _dot(acc, W, w0, n_out, V, x0, n_in, xmax, threads)
+            _dot(acc, W, w0 + lo * n_in, n, V, x0, n_in, xmax)
         elif chunk >= 16:  # int32 lanes (twice the width of int64 ones) pay for the flushes
             for j0 in range(0, n_in, chunk):
                 acc32[:] = 0
-                _accumulate(acc32, W, w0, n_out, V, x0, j0, min(j0 + chunk, n_in), binary)
+                _accumulate(acc32, W, w0, n_out, lo, hi, V, x0, j0, min(j0 + chunk, n_in), binary)
                 acc += acc32
         else:
-            _accumulate(acc, W, w0, n_out, V, x0, 0, n_in, binary)
+            _accumulate(acc, W, w0, n_out, lo, hi, V, x0, 0, n_in, binary)
         for b in range(B):
-            for o in range(n_out):
-                total[b, o] += _shift(acc[b, o], P[e0 + o])
-        if binary:
-            C[node, BINARY] += active * n_out
-            C[node, EFF_BINARY] += effective
-        else:
-            C[node, GRADED] += active * n_out
-            C[node, MESSAGES] += active
-            C[node, EFF_GRADED] += effective
+            for o in range(n):
+                total[b, o] += _shift(acc[b, o], P[e0 + lo + o])
+        if part == 0:
+            effective_kind, messages = (EFF_BINARY, 0) if binary else (EFF_GRADED, active)
+            C[node, effective_kind] += effective
+            C[node, MESSAGES] += messages
+        C[node, BINARY if binary else GRADED] += active * n
     clipped = 0
     with_bias = 1 if t >= bias_from else 0
     for b in range(B):
-        for o in range(n_out):
-            clipped += _put(V, b, out + o, total[b, o] + with_bias * P[bias + o], out_bits)
+        for o in range(n):
+            clipped += _put(V, b, out + lo + o, total[b, o] + with_bias * P[bias + lo + o], out_bits)
     C[node, SATURATIONS] += clipped
     return True
 
 
 @njit(**JIT)
-def conv(a, V, S, P, W, C, t):
+def conv(a, V, S, P, W, C, t, part, parts):
     """A convolution held as its kernel, on spikes (``ConvSynapse``), event by event: each input spike adds the kernel
     taps it reaches (PyTorch's correlation: output (oy, ox) reads input (oy sh + i dh - ph, ox sw + k dw - pw)).
     a: node, out, in, C, H, W, C_out, H', W', kh, kw, sh, sw, ph, pw, dh, dw, groups, weights (halves [C_out,
@@ -309,24 +318,27 @@ def conv(a, V, S, P, W, C, t):
 
 
 @njit(**JIT)
-def neuron(a, V, S, P, W, C, t):
+def neuron(a, V, S, P, W, C, t, part, parts):
     """Lava's LIF arithmetic per neuron (``fixed.lif_step``): LIF, PeriodicLIF, CUBA and CUBAVoltage.
     a: node, out, n, state (u then v), du, dv, vth, bias (per-neuron arrays in P), subtract (reset by subtracting the
     threshold), period and phase (u and v cleared before every step t = phase mod period; period 0: never), voltage
     (1: output v, no spikes), inputs (summed), then each input."""
     node, out, n, s, du, dv, vth, bias, subtract, period, phase, voltage, inputs = a[:13]
     B = V.shape[0]
+    lo, hi = _span(n, part, parts)
     clear = period > 0 and (t - phase) % period == 0
     spikes, wraps, rails = 0, 0, 0
-    # views of each row: indexed from range(n), numba knows the index is not negative (no wraparound test per access)
-    Pdu, Pdv, Pvth, Pbias = P[du:du + n], P[dv:dv + n], P[vth:vth + n], P[bias:bias + n]
+    # views of this part's span of each row: indexed from range(m), numba knows the index is not negative (no
+    # wraparound test per access)
+    m = hi - lo
+    Pdu, Pdv, Pvth, Pbias = P[du + lo:du + hi], P[dv + lo:dv + hi], P[vth + lo:vth + hi], P[bias + lo:bias + hi]
     for b in range(B):
-        Vo, Su, Sv = V[b, out:out + n], S[b, s:s + n], S[b, s + n:s + 2 * n]
-        for i in range(n):
+        Vo, Su, Sv = V[b, out + lo:out + hi], S[b, s + lo:s + hi], S[b, s + n + lo:s + n + hi]
+        for i in range(m):
             u, v = Su[i], Sv[i]
             if clear:
                 u, v = 0, 0
-            x = _summed(V, a, 13, inputs, b, i)
+            x = _summed(V, a, 13, inputs, b, lo + i)
             u = _decay(u, DECAY_UNITY - (Pdu[i] + 1)) + (x << ACT_SHIFT)
             if u > UV_MAX:
                 u -= 2 * UV_MAX
@@ -348,25 +360,26 @@ def neuron(a, V, S, P, W, C, t):
                 Vo[i] = 0
             Su[i], Sv[i] = u, v
     C[node, WRAPS] += wraps
-    C[node, UPDATES] += B * n
+    C[node, UPDATES] += B * (hi - lo)
     C[node, SPIKES] += spikes
     C[node, SATURATIONS] += rails
     return True
 
 
 @njit(**JIT)
-def token_shift(a, V, S, P, W, C, t):
+def token_shift(a, V, S, P, W, C, t, part, parts):
     """a: node, in, out, n, state."""
     x0, out, n, s = a[1], a[2], a[3], a[4]
+    lo, hi = _span(n, part, parts)
     for b in range(V.shape[0]):
-        for i in range(n):
+        for i in range(lo, hi):
             V[b, out + i] = S[b, s + i]
             S[b, s + i] = V[b, x0 + i]
     return True
 
 
 @njit(**JIT)
-def layer_norm(a, V, S, P, W, C, t):
+def layer_norm(a, V, S, P, W, C, t, part, parts):
     """a: node, in, out, n, budget, eps, gamma, gamma_frac, beta, out_frac, out_bits, std_bits."""
     node, x0, out, n, budget, eps, gamma, gamma_frac, beta, out_frac, out_bits, std_bits = a[:12]
     B = V.shape[0]
@@ -396,13 +409,14 @@ def layer_norm(a, V, S, P, W, C, t):
 
 
 @njit(**JIT)
-def wkv(a, V, S, P, W, C, t):
+def wkv(a, V, S, P, W, C, t, part, parts):
     """a: node, k, v, out, n, state (p, q, o), w, u, exp table, its length, in_frac, step_frac, offset, exp_frac."""
     node, k0, v0, out, n, s, w, u, tab, length, in_frac, step_frac, offset, exp_frac = a[:14]
     B = V.shape[0]
     one = np.int64(1) << exp_frac
+    lo, hi = _span(n, part, parts)
     for b in range(B):
-        for i in range(n):
+        for i in range(lo, hi):
             k, v = V[b, k0 + i], V[b, v0 + i]
             p, q, o = S[b, s + i], S[b, s + n + i], S[b, s + 2 * n + i]
             uk = P[u + i] + k
@@ -417,28 +431,30 @@ def wkv(a, V, S, P, W, C, t):
             S[b, s + i] = _round_shift(ea * p + eb * v * one, exp_frac)
             S[b, s + n + i] = _round_shift(ea * q + eb * one, exp_frac)
             S[b, s + 2 * n + i] = no
-    C[node, EVALS] += B * n
+    C[node, EVALS] += B * (hi - lo)
     return True
 
 
 @njit(**JIT)
-def table_lookup(a, V, S, P, W, C, t):
+def table_lookup(a, V, S, P, W, C, t, part, parts):
     """a: node, in, out, n, table, its length, in_frac, step_frac, offset."""
     node, x0, out, n, tab, length, in_frac, step_frac, offset = a[:9]
+    lo, hi = _span(n, part, parts)
     for b in range(V.shape[0]):
-        for i in range(n):
+        for i in range(lo, hi):
             V[b, out + i] = _lookup(P, tab, length, in_frac, step_frac, offset, V[b, x0 + i])
-    C[node, EVALS] += V.shape[0] * n
+    C[node, EVALS] += V.shape[0] * (hi - lo)
     return True
 
 
 @njit(**JIT)
-def product(a, V, S, P, W, C, t):
+def product(a, V, S, P, W, C, t, part, parts):
     """a: node, first input, second input, out, n, shift, bits, relu (1: the first input's positive part squared)."""
     node, x0, y0, out, n, shift, bits, square = a[:8]
+    lo, hi = _span(n, part, parts)
     clipped = 0
     for b in range(V.shape[0]):
-        for i in range(n):
+        for i in range(lo, hi):
             x = V[b, x0 + i]
             if square:
                 x = max(x, 0)
@@ -446,21 +462,22 @@ def product(a, V, S, P, W, C, t):
             else:
                 y = V[b, y0 + i]
             clipped += _put(V, b, out + i, _round_shift(x * y, shift), bits)
-    return _evaluated(C, node, V.shape[0] * n, clipped)
+    return _evaluated(C, node, V.shape[0] * (hi - lo), clipped)
 
 
 @njit(**JIT)
-def add(a, V, S, P, W, C, t):
+def add(a, V, S, P, W, C, t, part, parts):
     """a: node, out, n, bits, inputs, then per input (in, shift)."""
     node, out, n, bits, inputs = a[:5]
+    lo, hi = _span(n, part, parts)
     clipped = 0
     for b in range(V.shape[0]):
-        for i in range(n):
+        for i in range(lo, hi):
             total = 0
             for k in range(inputs):
                 total += _round_shift(V[b, a[5 + 2 * k] + i], a[6 + 2 * k])
             clipped += _put(V, b, out + i, total, bits)
-    return _evaluated(C, node, V.shape[0] * n, clipped)
+    return _evaluated(C, node, V.shape[0] * (hi - lo), clipped)
 
 
 @njit(**JIT)
@@ -490,16 +507,17 @@ def _pow2_neg(P, tab, x, k_frac):
 
 
 @njit(**JIT)
-def neuron_wkv(a, V, S, P, W, C, t):
+def neuron_wkv(a, V, S, P, W, C, t, part, parts):
     """a: node, k, v, out, n, state, w, u, k_frac, pow2 table, reciprocal seeds (the op's 24-bit neuron program)."""
     node, k0, v0, out, n, st, w0, u0, k_frac, tab, seeds = a[:11]
     top, empty = (1 << 23) - 1, -(1 << 23)
+    lo, hi = _span(n, part, parts)
     clipped = 0
-    Pw, Pu = P[w0:w0 + n], P[u0:u0 + n]  # row views: indices from range(n) need no wraparound test (see neuron)
+    Pw, Pu = P[w0 + lo:w0 + hi], P[u0 + lo:u0 + hi]  # views of the span: no wraparound test per access (see neuron)
     for b in range(V.shape[0]):
-        Vk, Vv, Vo = V[b, k0:k0 + n], V[b, v0:v0 + n], V[b, out:out + n]
-        Sp, Sq, So = S[b, st:st + n], S[b, st + n:st + 2 * n], S[b, st + 2 * n:st + 3 * n]
-        for i in range(n):
+        Vk, Vv, Vo = V[b, k0 + lo:k0 + hi], V[b, v0 + lo:v0 + hi], V[b, out + lo:out + hi]
+        Sp, Sq, So = S[b, st + lo:st + hi], S[b, st + n + lo:st + n + hi], S[b, st + 2 * n + lo:st + 2 * n + hi]
+        for i in range(hi - lo):
             k, v = Vk[i], Vv[i]
             p, q, o = Sp[i], Sq[i], So[i]
             uk = _sat24(Pu[i] + k)
@@ -528,7 +546,7 @@ def neuron_wkv(a, V, S, P, W, C, t):
             clipped += c1 + c2
             Sp[i], Sq[i], So[i] = p, q, no
             Vo[i] = y
-    return _evaluated(C, node, V.shape[0] * n, clipped)
+    return _evaluated(C, node, V.shape[0] * (hi - lo), clipped)
 
 
 @njit(**JIT)
@@ -541,7 +559,7 @@ def _sat24c(C, node, x):
 
 
 @njit(**JIT)
-def neuron_layer_norm(a, V, S, P, W, C, t):
+def neuron_layer_norm(a, V, S, P, W, C, t, part, parts):
     """a: node, in, out, n, up, sum shift, mean mul, mean shift, square shift, var shift, eps, product shift, gain,
     gain frac, beta, out frac, out bits, rsqrt seeds (the op's 24-bit neuron programs, ops/norm.py)."""
     node, x0, out, n, up, s1, mul, ms, s2, vs, eps, ps, gain, gf, beta, of, bits, seeds = a[:18]
@@ -587,50 +605,54 @@ def neuron_layer_norm(a, V, S, P, W, C, t):
 
 
 @njit(**JIT)
-def mix(a, V, S, P, W, C, t):
+def mix(a, V, S, P, W, C, t, part, parts):
     """a: node, out, n, bits, shift, inputs, then per input (in, left shift, first ratio in P)."""
     node, out, n, bits, shift, inputs = a[:6]
+    lo, hi = _span(n, part, parts)
     clipped = 0
-    total = np.empty(n, np.int64)
+    total = np.empty(hi - lo, np.int64)
     for b in range(V.shape[0]):
         total[:] = 0
         for k in range(inputs):  # input by input: each inner loop one stride-1 pass the compiler vectorises
-            x0, left, ratio = a[6 + 3 * k], a[7 + 3 * k], a[8 + 3 * k]
-            for i in range(n):
+            x0, left, ratio = a[6 + 3 * k] + lo, a[7 + 3 * k], a[8 + 3 * k] + lo
+            for i in range(hi - lo):
                 total[i] += (V[b, x0 + i] << left) * P[ratio + i]
-        for i in range(n):
-            clipped += _put(V, b, out + i, _round_shift(total[i], shift), bits)
-    return _evaluated(C, node, V.shape[0] * n, clipped)
+        for i in range(hi - lo):
+            clipped += _put(V, b, out + lo + i, _round_shift(total[i], shift), bits)
+    return _evaluated(C, node, V.shape[0] * (hi - lo), clipped)
 
 
 @njit(**JIT)
-def copy(a, V, S, P, W, C, t):
+def copy(a, V, S, P, W, C, t, part, parts):
     """a: node, in, out, n (a graph output)."""
     x0, out, n = a[1], a[2], a[3]
+    lo, hi = _span(n, part, parts)
     for b in range(V.shape[0]):
-        for i in range(n):
+        for i in range(lo, hi):
             V[b, out + i] = V[b, x0 + i]
     return True
 
 
 @njit(**JIT)
-def embedding(a, V, S, P, W, C, t):
+def embedding(a, V, S, P, W, C, t, part, parts):
     """a: node, in (token ids), out, n, table [rows, n] (0/1, in W), rows.  False for an id outside the table."""
     node, x0, out, n, tab, rows = a[:6]
+    lo, hi = _span(n, part, parts)
     for b in range(V.shape[0]):
         token = V[b, x0]
         if token < 0:
             token += rows  # numpy's negative index, as the reference reads it
         if token < 0 or token >= rows:
             return False
-        for i in range(n):
+        for i in range(lo, hi):
             V[b, out + i] = W[tab + token * n + i]
-    C[node, EVALS] += V.shape[0]
+    if part == 0:
+        C[node, EVALS] += V.shape[0]
     return True
 
 
 @njit(**JIT)
-def attention(a, V, S, P, W, C, t):
+def attention(a, V, S, P, W, C, t, part, parts):
     """SpikingAttention: a: node, q, k, v, out, heads, head_dim, period, state_bits, out_bits, state (period x heads x
     d x d counts per stream)."""
     node, q0, k0, v0, out, H, d, period, state_bits, out_bits, s = a[:11]
@@ -668,24 +690,25 @@ def attention(a, V, S, P, W, C, t):
 
 
 @njit(**JIT)
-def time_sum(a, V, S, P, W, C, t):
+def time_sum(a, V, S, P, W, C, t, part, parts):
     """TimeSum: a: node, in, out, n, state, period, bits (the sum cleared when a period starts)."""
     node, x0, out, n, s, period, bits = a[:7]
+    lo, hi = _span(n, part, parts)
     clear = t % period == 0
     clipped = 0
     for b in range(V.shape[0]):
-        for i in range(n):
+        for i in range(lo, hi):
             total, c = _clip(V[b, x0 + i] + (0 if clear else S[b, s + i]), bits)
             S[b, s + i] = total
             V[b, out + i] = total
             clipped += c
-    C[node, UPDATES] += V.shape[0] * n
+    C[node, UPDATES] += V.shape[0] * (hi - lo)
     C[node, SATURATIONS] += clipped
     return True
 
 
 @njit(**JIT)
-def token_code(a, V, S, P, W, C, t):
+def token_code(a, V, S, P, W, C, t, part, parts):
     """TokenCode: a: node, in (token ids), out, table [rows, width], rows, width, positions [places, pwidth], places,
     pwidth, outer (1: one-hot of (position, token)), period.  False for an id outside the table."""
     node, x0, out, tab, rows, width, pos, places, pwidth, outer, period = a[:11]
@@ -713,40 +736,58 @@ def token_code(a, V, S, P, W, C, t):
 
 
 @njit(**JIT)
-def threshold(a, V, S, P, W, C, t):
+def threshold(a, V, S, P, W, C, t, part, parts):
     """Threshold: a: node, out, n, thresholds (per neuron, in P), inputs (summed), then each input."""
     node, out, n, thr, inputs = a[:5]
+    lo, hi = _span(n, part, parts)
     spikes = 0
     for b in range(V.shape[0]):
-        for i in range(n):
+        for i in range(lo, hi):
             fire = _summed(V, a, 5, inputs, b, i) > P[thr + i]
             V[b, out + i] = fire
             spikes += fire
-    C[node, UPDATES] += V.shape[0] * n
+    C[node, UPDATES] += V.shape[0] * (hi - lo)
     C[node, SPIKES] += spikes
     return True
 
 
 # Every kernel, in the order of its number in a program's ``table``.  One signature for all -- (arguments, V, S, P,
-# W, C, t) -> whether the input was in range -- so that ``run`` can unroll over them (a kernel ignores what it does
-# not read).
+# W, C, t, part, parts) -> whether the input was in range -- so that ``run`` can unroll over them (a kernel ignores
+# what it does not read).  A kernel that splits computes its ``_span`` of its outputs; one that does not (see
+# ``Lowering.split``) runs on part 0 alone, with parts == 1.
 KERNELS = (dense, neuron, token_shift, layer_norm, wkv, table_lookup, product, add, copy, embedding, attention,
            time_sum, token_code, threshold, mix, neuron_wkv, neuron_layer_norm, conv)
 
 
+SYNC, WHOLE = 1, 2  # a row's flags (``table[r, 3]``): the parts meet before it; it runs on part 0 alone
+
+
 @njit(**JIT)
-def run(table, start, stop, code, V, S, P, W, C, t):
+def run(table, start, stop, code, V, S, P, W, C, t, part, parts, sync):
     """Run compiled nodes ``table[start:stop]`` for step `t`: -1, or the row whose kernel refused its input (or whose
-    kernel number is none of ``KERNELS``')."""
+    kernel number is none of ``KERNELS``'), or -2 when another part's did.
+
+    One stream's step may be split into `parts` threads (else part 0 of 1, sync 0), each running this with its
+    `part`: a kernel that splits computes its span of its outputs, one that does not runs on part 0, and the parts
+    meet at native.c's barrier (`sync`: the address of its int64 [3], zeroed) before a row flagged SYNC -- one that
+    reads what another part wrote since they last met (``Simulator._schedule``)."""
     for r in range(start, stop):
+        flags = table[r, 3]
+        if parts > 1 and flags & SYNC and native.barrier(sync, parts):
+            return -2
+        if flags & WHOLE and part != 0:
+            continue
         kernel, a = table[r, 0], code[table[r, 1]: table[r, 2]]
+        mine, of = (0, 1) if flags & WHOLE else (part, parts)
         ok = False
         number = 0
         for step in literal_unroll(KERNELS):  # unrolled at compile time: one comparison and a direct call per kernel
             if number == kernel:
-                ok = step(a, V, S, P, W, C, t)
+                ok = step(a, V, S, P, W, C, t, mine, of)
             number += 1
         if not ok:
+            if parts > 1:
+                native.abort(sync)
             return r
     return -1
 
@@ -766,10 +807,8 @@ class Layout:
     # the weights, written in place (``Simulator`` packs twice: once to size this array, then to fill it, so that the
     # largest thing it builds exists once -- not as a list of pieces beside their concatenation); None: sizing only
     W: np.ndarray | None = None
-    # graded Dense ports as output-major rows for native.c's dot products (else input-major, event-driven), and the
-    # threads those products may be split over (1 where the streams are already split over the cores)
+    # graded Dense ports as output-major rows for native.c's dot products (else input-major, event-driven)
     dot: bool = native.AVAILABLE
-    threads: int = 1
     n_state = n_params = n_weights = 0
 
     def value(self, name: str, width: int | None = None) -> int:
@@ -801,15 +840,20 @@ class Layout:
 class Lowering:
     kernel: int  # its number: the kernel's place in KERNELS
     pack: Callable  # (node, q, inputs, out, layout) -> the node's arguments after its counter row
+    # how its work splits over the parts of one stream's step (``run``): CHANNELS -- output i from element i of each
+    # input as wide as its output (narrower inputs whole); OUTPUTS -- its span of outputs from all of every input;
+    # WHOLE -- not split (part 0 runs it)
+    split: str
 
 
+CHANNELS, OUTPUTS, WHOLE_OP = "channels", "outputs", "whole"
 LOWERINGS: dict[type[Op], Lowering] = {}  # keyed by the op's class: a misspelt op fails at import, not at run time
 
 
-def lowering(*ops: type[Op], kernel: Callable):
+def lowering(*ops: type[Op], kernel: Callable, split: str = CHANNELS):
     def register(pack: Callable) -> Callable:
         for op in ops:
-            LOWERINGS[op] = Lowering(KERNELS.index(kernel), pack)
+            LOWERINGS[op] = Lowering(KERNELS.index(kernel), pack, split)
         return pack
     return register
 
@@ -819,7 +863,7 @@ def _shift_ok(*shifts: int) -> None:
         raise ValueError(f"a shift of {max(abs(int(s)) for s in shifts)} bits is beyond the {MAX_SHIFT}-bit range")
 
 
-@lowering(ops.Dense, kernel=dense)
+@lowering(ops.Dense, kernel=dense, split=OUTPUTS)
 def _dense(node, q, inputs, out, lay):
     ports, n_out, n_in = q.halves.shape
     if len(inputs) != ports or q.exps.shape != (ports, n_out) or q.bias.shape != (n_out,) or len(q.binary) != ports:
@@ -830,7 +874,7 @@ def _dense(node, q, inputs, out, lay):
     if halves.dtype != np.int8:
         raise ValueError(f"Dense weights stored as {halves.dtype}, not int8 halves of Lava's 8-bit weights")
     _shift_ok(*np.asarray(q.exps).reshape(-1) + 1)
-    args = [out, n_out, q.out_bits, lay.param(q.bias), int(q.bias_from), lay.threads, ports]
+    args = [out, n_out, q.out_bits, lay.param(q.bias), int(q.bias_from), ports]
     for p, src in enumerate(inputs):
         dot = lay.dot and not q.binary[p]
         args += [lay.value(src, n_in), n_in, int(bool(q.binary[p])), lay.weight(halves[p] if dot else halves[p].T),
@@ -847,7 +891,7 @@ def _kernel_rows(halves: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(halves.transpose(2, 3, 1, 0))
 
 
-@lowering(ops.ConvSynapse, kernel=conv)
+@lowering(ops.ConvSynapse, kernel=conv, split=WHOLE_OP)
 def _conv(node, q, inputs, out, lay):
     halves = np.asarray(q.halves)
     if halves.dtype != np.int8 or halves.ndim != 4 or len(inputs) != 1:
@@ -890,7 +934,7 @@ def _token_shift(node, q, inputs, out, lay):
     return [lay.value(inputs[0], q.n), out, q.n, lay.state(np.zeros(q.n))]
 
 
-@lowering(ops.LayerNorm, kernel=layer_norm)
+@lowering(ops.LayerNorm, kernel=layer_norm, split=WHOLE_OP)
 def _layer_norm(node, q, inputs, out, lay):
     from neurocompile.targets.loihi2.arithmetic.norm import LN_STD_BITS
 
@@ -965,7 +1009,7 @@ def _neuron_wkv(node, q, inputs, out, lay):
             lay.param(RECIP_SEED)]
 
 
-@lowering(ops.NeuronLayerNorm, kernel=neuron_layer_norm)
+@lowering(ops.NeuronLayerNorm, kernel=neuron_layer_norm, split=WHOLE_OP)
 def _neuron_layer_norm(node, q, inputs, out, lay):
     from neurocompile.targets.loihi2.arithmetic.norm import RSQRT_SEED
 
@@ -1000,7 +1044,7 @@ def _embedding(node, q, inputs, out, lay):
     return [lay.value(inputs[0], 1), out, n, lay.weight(q.table), rows]  # int8: a V x C table of int64 was 8x
 
 
-@lowering(ops.SpikingAttention, kernel=attention)
+@lowering(ops.SpikingAttention, kernel=attention, split=WHOLE_OP)
 def _attention(node, q, inputs, out, lay):
     n = q.heads * q.head_dim
     if q.period < 1:
@@ -1016,7 +1060,7 @@ def _time_sum(node, q, inputs, out, lay):
     return [lay.value(inputs[0], q.n), out, q.n, lay.state(np.zeros(q.n)), q.period, q.out_bits]
 
 
-@lowering(ops.TokenCode, kernel=token_code)
+@lowering(ops.TokenCode, kernel=token_code, split=WHOLE_OP)
 def _token_code(node, q, inputs, out, lay):
     (rows, width), (places, pwidth) = q.table.shape, q.positions.shape
     if q.period < 1:

@@ -1,9 +1,11 @@
-"""The engine's native dot products (``native.c``): built with the machine's C compiler on first use (``make install``
-builds it), loaded, and linked into the compiled kernels by symbol name -- so numba's cached kernels stay cached.
+"""The engine's native dot products and barrier (``native.c``): built with the machine's C compiler on first use
+(``make install`` builds it), loaded, and linked into the compiled kernels by symbol name -- so numba's cached kernels
+stay cached.
 
-Where no compiler is found, or ``NEUROCOMPILE_NATIVE=0``, the same symbol is a numba function computing the same
-integers (``portable_dot``), and the kernels keep the input-major weights of the event-driven path (``AVAILABLE``
-False): the native library is an acceleration, never a requirement."""
+Where no compiler is found, or ``NEUROCOMPILE_NATIVE=0``, the dot product's symbol is a numba function computing the
+same integers (``portable_dot``), the kernels keep the input-major weights of the event-driven path and one stream's
+step runs on one thread (``AVAILABLE`` False; the barrier's symbols are then never called): the native library is an
+acceleration, never a requirement."""
 from __future__ import annotations
 
 import ctypes
@@ -21,14 +23,17 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 
 SOURCE = Path(__file__).with_name("native.c")
-SYMBOL = "neurocompile_dot"
+SYMBOL, BARRIER, ABORT = "neurocompile_dot", "neurocompile_barrier", "neurocompile_abort"
 DIGIT = 15  # inputs wider than int16 are split into 15-bit digits (the top one signed)
-MAX_THREADS = 8  # one stream's products over at most this many threads: a few cores already take the memory's bandwidth
+MAX_THREADS = 8  # one stream's step over at most this many threads: a few cores already take the memory's bandwidth
 
-# neurocompile_dot(W int8 [n_out, n_in], n_in, n_out, X int16 [B, n_in], B, acc int64 [B, n_out], threads): pointers as
+# neurocompile_dot(W int8 [n_out, n_in], n_in, n_out, X int16 [B, n_in], B, acc int64 [B, n_out]): pointers as
 # integers (the kernels pass ``array.ctypes.data``), the same registers as the C pointers on every 64-bit ABI
 dot = types.ExternalFunction(SYMBOL, types.void(types.uintp, types.int64, types.int64, types.uintp, types.int64,
-                                                types.uintp, types.int64))
+                                                types.uintp))
+# neurocompile_barrier(sync int64 [3], parts) -> 1 when a part gave up (neurocompile_abort(sync)), else 0
+barrier = types.ExternalFunction(BARRIER, types.int64(types.uintp, types.int64))
+abort = types.ExternalFunction(ABORT, types.void(types.uintp))
 
 
 @njit(cache=True, nogil=True)
@@ -43,10 +48,21 @@ def _rows(W, X, acc):
 
 
 @cfunc(types.void(types.CPointer(types.int8), types.int64, types.int64, types.CPointer(types.int16), types.int64,
-                  types.CPointer(types.int64), types.int64), cache=True, nogil=True)
-def portable_dot(W, n_in, n_out, X, B, acc, threads):
-    """native.c's contract in numba, on one thread: the symbol's body where the C library cannot be built."""
+                  types.CPointer(types.int64)), cache=True, nogil=True)
+def portable_dot(W, n_in, n_out, X, B, acc):
+    """native.c's contract in numba: the symbol's body where the C library cannot be built."""
     _rows(carray(W, (n_out, n_in)), carray(X, (B, n_in)), carray(acc, (B, n_out)))
+
+
+@cfunc(types.int64(types.CPointer(types.int64), types.int64), cache=True, nogil=True)
+def _one_part(sync, parts):
+    """The barrier's symbol without the library: a step is never split then (numba has no atomics to meet with)."""
+    return 0
+
+
+@cfunc(types.void(types.CPointer(types.int64)), cache=True, nogil=True)
+def _no_abort(sync):
+    pass
 
 
 def _cache_dirs() -> list[Path]:
@@ -102,7 +118,8 @@ def _load() -> tuple[bool, str]:
         try:
             library = ctypes.CDLL(str(build()))
             library.neurocompile_dot_isa.restype = ctypes.c_char_p
-            llvm.add_symbol(SYMBOL, ctypes.cast(library.neurocompile_dot, ctypes.c_void_p).value)
+            for symbol in (SYMBOL, BARRIER, ABORT):
+                llvm.add_symbol(symbol, ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value)
             _KEEP.append(library)
             isa = library.neurocompile_dot_isa().decode()
             want = os.environ.get("NEUROCOMPILE_NATIVE_ISA")
@@ -111,7 +128,8 @@ def _load() -> tuple[bool, str]:
             return True, f"native ({isa})"
         except OSError as exc:
             why = str(exc)
-    llvm.add_symbol(SYMBOL, portable_dot.address)
+    for symbol, function in ((SYMBOL, portable_dot), (BARRIER, _one_part), (ABORT, _no_abort)):
+        llvm.add_symbol(symbol, function.address)
     return False, f"portable (numba; {why})"
 
 

@@ -162,31 +162,47 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL[0]
 
 
+# Weights from which one stream's step is split by default: handing the parts to their threads and meeting cost
+# ~0.15 ms a step on this project's machine (the zoo SpikeGPT, 0.24 ms a step on one core, ran at 0.6x split), about
+# what the second core saves on a step streaming a few megabytes (the 45M-shaped model's 45 MB: 1.6x).
+SPLIT_BYTES = 8 << 20
+
+
 class Simulator(ReferenceSimulator):
     """The compiled engine: bit for bit the reference's values and counters (``tests/test_compiled.py``).
 
     `threads`: the streams are split into that many groups (default: one per core this process may use, at most one
     per stream), each run by the compiled kernels in its own thread (they release the GIL), with its own counters,
-    summed in ``totals``; with one group (one stream), the graded Dense products are split over the threads instead.
+    summed in ``totals``.  With one group (one stream), the native library loaded and `split` (default: where the
+    program's weights are at least ``SPLIT_BYTES``), the step itself is split into that many parts instead: every thread runs the whole kernel table, each kernel computing its span of its outputs
+    (``kernels.run``), and the parts meet only before a row that reads what another part wrote (``_schedule``) -- so a
+    Dense row and the neurons after it run on both cores without meeting in between.  The parts run on threads of the
+    simulator's own (a shared pool could hold one part back behind another simulator's, which waits for its own).
     `native`: graded Dense ports on the native dot products (default: where the library is built; False: the
     event-driven path, as without it).  Every choice gives the same values and counters."""
 
     def __init__(self, program: Program, batch: int, record: Iterable[str] = (), threads: int | None = None,
-                 native: bool | None = None):
+                 native: bool | None = None, split: bool | None = None):
         super().__init__(program, batch, record)
         groups = max(1, min(threads or cores(), batch))
         edges = np.linspace(0, batch, groups + 1).astype(int)
         self.groups = list(zip(edges[:-1], edges[1:]))
+        self.parts = 1
         self._counters = np.zeros((groups, *self._counters.shape[1:]), np.int64)
-        settings = dict(dot=kernels.native.AVAILABLE if native is None else native,
-                        threads=min(threads or cores(), kernels.native.MAX_THREADS) if groups == 1 else 1)
-        sizing = self._pack(program, kernels.Layout(**settings))
+        self._sync = np.zeros(3, np.int64)  # native.c's barrier: arrivals, generation, abort
+        self._own: tuple[int, ThreadPoolExecutor] | None = None  # (the process it was started in, the parts' threads)
+        dot = kernels.native.AVAILABLE if native is None else native
+        sizing = self._pack(program, kernels.Layout(dot=dot))
         rows, code, plan, delays, layout = self._pack(program, kernels.Layout(W=np.empty(sizing[-1].n_weights, np.int8),
-                                                                               **settings))
+                                                                               dot=dot))
         self.rows = rows
         self.plan = [tuple(p) if isinstance(p, list) else p for p in plan]  # (first row, end row) or a node index
         self.delays = delays
-        self.kernels = np.array([r[:3] for r in rows], np.int64).reshape(-1, 3)
+        self.kernels = np.array([(*r[:3], flags) for r, flags in zip(rows, self._schedule(rows, program))],
+                                np.int64).reshape(-1, 4)
+        if groups == 1 and kernels.native.AVAILABLE and (layout.W.nbytes >= SPLIT_BYTES if split is None else split):
+            self.parts = min(threads or cores(), kernels.native.MAX_THREADS)
+            self._counters = np.zeros((self.parts, *self._counters.shape[1:]), np.int64)
         self.code = np.array(code, np.int64)
         self.V = np.zeros((batch, sum(w for _, w in layout.values.values())), np.int64)
         state = np.concatenate(layout.state_init) if layout.state_init else np.zeros(0, np.int64)
@@ -221,6 +237,34 @@ class Simulator(ReferenceSimulator):
                     plan.append([len(rows) - 1, len(rows)])
         return rows, code, plan, delays, layout
 
+    def _schedule(self, rows: list, program: Program) -> list[int]:
+        """Each row's flags for the parts of a split step: WHOLE for a kernel that does not split; SYNC where the parts
+        must meet first -- the row reads a value written since they last met by a part other than the one that will
+        read it: anything written by a split row, except element i of a value as wide as a CHANNELS row's output,
+        written by a split row as wide (the same span rule: its own part wrote it); a WHOLE row's output, unless part
+        0 alone reads it.  Every compiled stretch starts with the parts met (they are joined after each)."""
+        width = {node.name: int(program.width(node.name)) for node in self.nodes}
+        starts = {first for first, _ in (p for p in self.plan if isinstance(p, tuple))}
+        written: dict[str, int] = {}  # value -> the width of the split that wrote it since the parts met; 0: part 0
+        flags = []
+        for r, (_, _, _, i) in enumerate(rows):
+            node = self.nodes[i]
+            split = kernels.LOWERINGS[self.classes[i]].split
+            if r in starts:
+                written = {}
+            n = width[node.name]
+            if split == kernels.WHOLE_OP:
+                meet = any(written.get(src, 0) for src in node.inputs)
+            elif split == kernels.OUTPUTS:
+                meet = any(src in written for src in node.inputs)
+            else:
+                meet = any(src in written and not (written[src] == n == width[src]) for src in node.inputs)
+            if meet:
+                written = {}
+            written[node.name] = 0 if split == kernels.WHOLE_OP else n
+            flags.append(kernels.SYNC * meet + kernels.WHOLE * (split == kernels.WHOLE_OP))
+        return flags
+
     @staticmethod
     def _reference(cls) -> bool:
         return cls not in kernels.LOWERINGS or not cls.feedthrough
@@ -238,14 +282,26 @@ class Simulator(ReferenceSimulator):
         self._counters[0, i] += tally.as_array()
 
     def _run(self, first: int, end: int) -> None:
-        """Compiled rows first..end-1 for every stream group (groups after the first in the pool's threads)."""
+        """Compiled rows first..end-1 for every stream group (groups after the first in the pool's threads), or every
+        part of one stream's step (parts after the first in the simulator's own threads)."""
         def group(g: int) -> int:
             lo, hi = self.groups[g]
             return kernels.run(self.kernels, first, end, self.code, self.V[lo:hi], self.S[lo:hi], self.P, self.W,
-                               self._counters[g], self.substeps)
+                               self._counters[g], self.substeps, 0, 1, 0)
 
-        others = [_pool().submit(group, g) for g in range(1, len(self.groups))]
-        failed = [group(0)] + [f.result() for f in others]
+        def part(p: int) -> int:
+            return kernels.run(self.kernels, first, end, self.code, self.V, self.S, self.P, self.W, self._counters[p],
+                               self.substeps, p, self.parts, self._sync.ctypes.data)
+
+        if self.parts > 1:
+            if self._own is None or self._own[0] != os.getpid():  # a forked child has none of its parent's threads
+                self._own = os.getpid(), ThreadPoolExecutor(self.parts - 1, thread_name_prefix="neurocompile-parts")
+            self._sync[:] = 0
+            others = [self._own[1].submit(part, p) for p in range(1, self.parts)]
+            failed = [part(0)] + [f.result() for f in others]
+        else:
+            others = [_pool().submit(group, g) for g in range(1, len(self.groups))]
+            failed = [group(0)] + [f.result() for f in others]
         for row in failed:
             if row >= 0:
                 node = self.nodes[self.rows[row][3]]
