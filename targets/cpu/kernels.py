@@ -190,7 +190,7 @@ DIGIT_MAX = 2**native.DIGIT - 1  # |x| a 15-bit digit holds (native.c's int16 in
 
 @njit(**JIT)
 def _dot(acc, W, w0, n_out, V, x0, n_in, xmax):
-    """acc[b, o] += sum_j W[w0 + o n_in + j] V[b, x0 + j] (weights output-major): native.c's dot products on the
+    """acc[b, o] = sum_j W[w0 + o n_in + j] V[b, x0 + j] (weights output-major): native.c's dot products on the
     inputs as 15-bit digits (one digit while |x| <= 32767, as a graded spike of up to 16 bits is), each digit's sums
     shifted into place -- exact while the sums fit int64, as the event-driven path's."""
     B = V.shape[0]
@@ -198,17 +198,22 @@ def _dot(acc, W, w0, n_out, V, x0, n_in, xmax):
     while (xmax >> (native.DIGIT * (digits - 1))) > DIGIT_MAX:  # at most 5: int64 >> 60 is at most 7
         digits += 1
     X = np.empty((B, n_in), np.int16)
-    part = np.empty((B, n_out), np.int64)
-    for k in range(digits):
-        s = native.DIGIT * k
-        for b in range(B):
-            for j in range(n_in):
-                x = V[b, x0 + j] >> s
-                X[b, j] = x if k == digits - 1 else x & DIGIT_MAX
-        native.dot(W.ctypes.data + w0, n_in, n_out, X.ctypes.data, B, part.ctypes.data)
-        for b in range(B):
-            for o in range(n_out):
-                acc[b, o] += part[b, o] << s
+    for b in range(B):  # the top digit (the only one while |x| <= 32767) straight into acc
+        Vb, Xb = V[b, x0:x0 + n_in], X[b]
+        for j in range(n_in):
+            Xb[j] = Vb[j] >> (native.DIGIT * (digits - 1))
+    native.dot(W.ctypes.data + w0, n_in, n_out, X.ctypes.data, B, acc.ctypes.data)
+    if digits > 1:
+        part = np.empty((B, n_out), np.int64)
+        for k in range(digits - 2, -1, -1):
+            for b in range(B):
+                Vb, Xb = V[b, x0:x0 + n_in], X[b]
+                for j in range(n_in):
+                    Xb[j] = (Vb[j] >> (native.DIGIT * k)) & DIGIT_MAX
+            native.dot(W.ctypes.data + w0, n_in, n_out, X.ctypes.data, B, part.ctypes.data)
+            for b in range(B):
+                for o in range(n_out):
+                    acc[b, o] = (acc[b, o] << native.DIGIT) + part[b, o]
 
 
 @njit(**JIT)
@@ -218,50 +223,56 @@ def dense(a, V, S, P, W, C, t, part, parts):
     native library present) runs native.c's dot products (``_dot``); an input-major one adds each nonzero input's row,
     in int32 over as many inputs as cannot overflow it (the port's largest |weight| times this step's largest |input|),
     then in int64.  Both exact for any fan-in and any input.  A part computes its span of the outputs from all of every
-    input; the counts of the inputs' events are part 0's."""
+    input, and counts the events of its span of the inputs."""
     node, out, n_out, out_bits, bias, bias_from, ports = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
     lo, hi = _span(n_out, part, parts)
     B, n = V.shape[0], hi - lo
     total = np.zeros((B, n), np.int64)
     acc = np.empty((B, n), np.int64)
-    acc32 = np.empty((B, n), np.int32)
     for p in range(ports):
         x0, n_in, binary, w0, e0, nz0, wmax, dot = a[7 + 8 * p: 15 + 8 * p]
-        acc[:] = 0
-        active, effective, xmax = 0, 0, 0
-        for j in range(n_in):
-            for b in range(B):
-                xv = V[b, x0 + j]
-                if xv != 0:
-                    active += 1
-                    xmax = max(xmax, abs(xv))
-                    if part == 0:
-                        effective += P[nz0 + j]
+        active, events, effective, xmax = 0, 0, 0, 0
+        j0, j1 = _span(n_in, part, parts)  # the inputs whose events this part counts
+        for b in range(B):  # without branches: passes the compiler vectorises
+            Vb = V[b, x0:x0 + n_in]
+            for j in range(n_in):
+                active += Vb[j] != 0
+                xmax = max(xmax, abs(Vb[j]))
+            Vs, Pnz = V[b, x0 + j0:x0 + j1], P[nz0 + j0:nz0 + j1]
+            for j in range(j1 - j0):
+                events += Vs[j] != 0
+                effective += Pnz[j] if Vs[j] != 0 else 0
         if binary:
             xmax = min(xmax, 1)
         chunk = n_in if wmax * xmax == 0 else INT32_MAX // (wmax * xmax) if xmax <= INT32_MAX else 0
         if dot:
             _dot(acc, W, w0 + lo * n_in, n, V, x0, n_in, xmax)
         elif chunk >= 16:  # int32 lanes (twice the width of int64 ones) pay for the flushes
+            acc[:] = 0
+            acc32 = np.empty((B, n), np.int32)
             for j0 in range(0, n_in, chunk):
                 acc32[:] = 0
                 _accumulate(acc32, W, w0, n_out, lo, hi, V, x0, j0, min(j0 + chunk, n_in), binary)
                 acc += acc32
         else:
+            acc[:] = 0
             _accumulate(acc, W, w0, n_out, lo, hi, V, x0, 0, n_in, binary)
+        Pe = P[e0 + lo:e0 + hi]
         for b in range(B):
             for o in range(n):
-                total[b, o] += _shift(acc[b, o], P[e0 + lo + o])
-        if part == 0:
-            effective_kind, messages = (EFF_BINARY, 0) if binary else (EFF_GRADED, active)
-            C[node, effective_kind] += effective
-            C[node, MESSAGES] += messages
+                total[b, o] += _shift(acc[b, o], Pe[o])
+        C[node, EFF_BINARY if binary else EFF_GRADED] += effective
+        C[node, MESSAGES] += 0 if binary else events
         C[node, BINARY if binary else GRADED] += active * n
     clipped = 0
     with_bias = 1 if t >= bias_from else 0
+    Pb = P[bias + lo:bias + hi]
     for b in range(B):
+        Vo = V[b, out + lo:out + hi]
         for o in range(n):
-            clipped += _put(V, b, out + lo + o, total[b, o] + with_bias * P[bias + lo + o], out_bits)
+            y, c = _clip(total[b, o] + with_bias * Pb[o], out_bits)
+            Vo[o] = y
+            clipped += c
     C[node, SATURATIONS] += clipped
     return True
 
