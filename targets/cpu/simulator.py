@@ -195,11 +195,10 @@ class Simulator(ReferenceSimulator):
         sizing = self._pack(program, kernels.Layout(dot=dot))
         rows, code, plan, delays, layout = self._pack(program, kernels.Layout(W=np.empty(sizing[-1].n_weights, np.int8),
                                                                                dot=dot))
-        self.rows = rows
         self.plan = [tuple(p) if isinstance(p, list) else p for p in plan]  # (first row, end row) or a node index
         self.delays = delays
-        self.kernels = np.array([(*r[:3], flags) for r, flags in zip(rows, self._schedule(rows, program))],
-                                np.int64).reshape(-1, 4)
+        self.rows, flags = self._schedule(rows, program)
+        self.kernels = np.array([(*r[:3], f) for r, f in zip(self.rows, flags)], np.int64).reshape(-1, 4)
         if groups == 1 and kernels.native.AVAILABLE and (layout.W.nbytes >= SPLIT_BYTES if split is None else split):
             self.parts = min(threads or cores(), kernels.native.MAX_THREADS)
             self._counters = np.zeros((self.parts, *self._counters.shape[1:]), np.int64)
@@ -237,33 +236,52 @@ class Simulator(ReferenceSimulator):
                     plan.append([len(rows) - 1, len(rows)])
         return rows, code, plan, delays, layout
 
-    def _schedule(self, rows: list, program: Program) -> list[int]:
-        """Each row's flags for the parts of a split step: WHOLE for a kernel that does not split; SYNC where the parts
-        must meet first -- the row reads a value written since they last met by a part other than the one that will
-        read it: anything written by a split row, except element i of a value as wide as a CHANNELS row's output,
-        written by a split row as wide (the same span rule: its own part wrote it); a WHOLE row's output, unless part
-        0 alone reads it.  Every compiled stretch starts with the parts met (they are joined after each)."""
+    def _schedule(self, rows: list, program: Program) -> tuple[list, list[int]]:
+        """The rows of each compiled stretch in the order a split step meets least, and each row's flags: WHOLE for a
+        kernel that does not split; SYNC where the parts must meet first -- the row reads a value written since they
+        last met by a part other than the one that will read it: anything written by a split row, except element i
+        of a value as wide as a CHANNELS row's output, written by a split row as wide (the same span rule: its own
+        part wrote it); a WHOLE row's output, unless part 0 alone reads it.  Every stretch starts with the parts met
+        (they are joined after each).  The order: of the rows whose inputs are ready, the first (in the program's
+        order) that needs no meeting, else the first -- so a block's three Mix rows run before one meeting and
+        their three Dense rows, not a meeting before each Dense.  Two rows of which one reads the other keep their
+        program order (a value read before its node runs is the last step's, and stays so)."""
         width = {node.name: int(program.width(node.name)) for node in self.nodes}
-        starts = {first for first, _ in (p for p in self.plan if isinstance(p, tuple))}
-        written: dict[str, int] = {}  # value -> the width of the split that wrote it since the parts met; 0: part 0
-        flags = []
-        for r, (_, _, _, i) in enumerate(rows):
-            node = self.nodes[i]
-            split = kernels.LOWERINGS[self.classes[i]].split
-            if r in starts:
-                written = {}
-            n = width[node.name]
-            if split == kernels.WHOLE_OP:
-                meet = any(written.get(src, 0) for src in node.inputs)
-            elif split == kernels.OUTPUTS:
-                meet = any(src in written for src in node.inputs)
-            else:
-                meet = any(src in written and not (written[src] == n == width[src]) for src in node.inputs)
-            if meet:
-                written = {}
-            written[node.name] = 0 if split == kernels.WHOLE_OP else n
-            flags.append(kernels.SYNC * meet + kernels.WHOLE * (split == kernels.WHOLE_OP))
-        return flags
+        ordered, flags = [], []
+        for first, end in (p for p in self.plan if isinstance(p, tuple)):
+            stretch = rows[first:end]
+            place = {self.nodes[row[3]].name: k for k, row in enumerate(stretch)}
+            before = [set() for _ in stretch]  # rows that must run before each
+            for k, row in enumerate(stretch):
+                for src in self.nodes[row[3]].inputs:
+                    if src in place and place[src] != k:
+                        j = place[src]
+                        (before[k] if j < k else before[j]).add(min(j, k))
+            written: dict[str, int] = {}  # value -> the width of the split that wrote it since the parts met; 0: part 0
+            done: set[int] = set()
+
+            def meets(k: int) -> bool:
+                node = self.nodes[stretch[k][3]]
+                split, n = kernels.LOWERINGS[self.classes[stretch[k][3]]].split, width[node.name]
+                if split == kernels.WHOLE_OP:
+                    return any(written.get(src, 0) for src in node.inputs)
+                if split == kernels.OUTPUTS:
+                    return any(src in written for src in node.inputs)
+                return any(src in written and not (written[src] == n == width[src]) for src in node.inputs)
+
+            while len(done) < len(stretch):
+                ready = [k for k in range(len(stretch)) if k not in done and before[k] <= done]
+                k = next((k for k in ready if not meets(k)), ready[0])
+                meet = meets(k)
+                if meet:
+                    written = {}
+                node = self.nodes[stretch[k][3]]
+                whole = kernels.LOWERINGS[self.classes[stretch[k][3]]].split == kernels.WHOLE_OP
+                written[node.name] = 0 if whole else width[node.name]
+                done.add(k)
+                ordered.append(stretch[k])
+                flags.append(kernels.SYNC * meet + kernels.WHOLE * whole)
+        return ordered, flags
 
     @staticmethod
     def _reference(cls) -> bool:
