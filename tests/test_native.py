@@ -142,6 +142,32 @@ def test_the_parts_meet_only_where_one_reads_what_another_wrote():
         np.testing.assert_array_equal(sim.totals, reference.totals)
 
 
+def test_rows_that_need_no_meeting_run_first():
+    """Two branches off one Dense row, each a LIF then a Dense row, in the program's order d0 l1 d3 l2 d4: run as
+    written the parts would meet before d3 and again before d4; the schedule runs l2 first and meets once."""
+    rng = np.random.default_rng(4)
+    n = 40
+
+    def dense(src: str, name: str) -> QNode:
+        return QNode(name, "Dense", (src,), 0, QDense(rng.integers(-128, 128, (1, n, n)).astype(np.int8),
+                                                      np.full((1, n), -6), np.zeros(1, bool), 16, np.zeros(n, np.int64)))
+
+    nodes = [QNode("x", "SpikeInput", (), 0, QSpikeInput(n, (n,))), dense("x", "d0"),
+             QNode("l1", "LIF", ("d0",), 0, QLIF(n, 4095, 410, 40)), dense("l1", "d3"),
+             QNode("l2", "LIF", ("d0",), 0, QLIF(n, 4095, 300, 30)), dense("l2", "d4"),
+             QNode("out", "Output", ("d4",), 0, QOutput(0))]
+    program = Program({node.name: node for node in nodes}, NUMERIC)
+    sim, reference = Simulator(program, 1, threads=2, split=True), ReferenceSimulator(program, 1)
+    order = [(sim.nodes[row[3]].name, int(f)) for row, f in zip(sim.rows, sim.kernels[:, 3])]
+    assert order == [("d0", 0), ("l1", 0), ("l2", 0), ("d3", kernels.SYNC), ("d4", 0), ("out", 0)]
+    for step in range(6):
+        x = rng.integers(-2**15, 2**15, (1, n))
+        np.testing.assert_array_equal(sim.step(x), reference.step(x))
+        for name, value in reference.values.items():
+            np.testing.assert_array_equal(sim.values[name], value, err_msg=f"{name}, step {step}")
+        np.testing.assert_array_equal(sim.totals, reference.totals)
+
+
 def test_a_part_that_refuses_its_input_stops_the_others():
     """A token id outside the table: the token code (run by part 0 alone) refuses it while part 1 goes on to the
     next meeting -- which part 0 will not reach; part 1 stops there instead of waiting, the step fails naming the
