@@ -343,33 +343,28 @@ def neuron(a, V, S, P, W, C, t, part, parts):
     # wraparound test per access)
     m = hi - lo
     Pdu, Pdv, Pvth, Pbias = P[du + lo:du + hi], P[dv + lo:dv + hi], P[vth + lo:vth + hi], P[bias + lo:bias + hi]
+    keep = 0 if clear else 1
+    x = np.empty(m, np.int64)
     for b in range(B):
+        x[:] = 0
+        for k in range(inputs):  # the inputs summed first, each a stride-1 pass
+            Vin = V[b, a[13 + k] + lo:a[13 + k] + hi]
+            for i in range(m):
+                x[i] += Vin[i]
         Vo, Su, Sv = V[b, out + lo:out + hi], S[b, s + lo:s + hi], S[b, s + n + lo:s + n + hi]
-        for i in range(m):
-            u, v = Su[i], Sv[i]
-            if clear:
-                u, v = 0, 0
-            x = _summed(V, a, 13, inputs, b, lo + i)
-            u = _decay(u, DECAY_UNITY - (Pdu[i] + 1)) + (x << ACT_SHIFT)
-            if u > UV_MAX:
-                u -= 2 * UV_MAX
-                wraps += 1
-            elif u <= -UV_MAX:
-                u += 2 * UV_MAX
-                wraps += 1
-            v = min(max(_decay(v, DECAY_UNITY - Pdv[i]) + u + Pbias[i], -UV_MAX + 1), UV_MAX - 1)
+        for i in range(m):  # no branches but selects: the spikes of a layer are no pattern a predictor learns
+            u = _decay(Su[i] * keep, DECAY_UNITY - (Pdu[i] + 1)) + (x[i] << ACT_SHIFT)
+            over, under = np.int64(u > UV_MAX), np.int64(u <= -UV_MAX)
+            u += 2 * UV_MAX * (under - over)
+            wraps += over + under
+            v = min(max(_decay(Sv[i] * keep, DECAY_UNITY - Pdv[i]) + u + Pbias[i], -UV_MAX + 1), UV_MAX - 1)
             threshold = Pvth[i] << VTH_SHIFT
-            if voltage:
-                Vo[i] = v
-                if abs(v) >= UV_MAX - 1:
-                    rails += 1
-            elif v > threshold:
-                Vo[i] = 1
-                spikes += 1
-                v = v - threshold if subtract else 0
-            else:
-                Vo[i] = 0
-            Su[i], Sv[i] = u, v
+            fire = np.int64(v > threshold) * (1 - voltage)
+            Vo[i] = v if voltage else fire
+            rails += np.int64(abs(v) >= UV_MAX - 1) * voltage
+            spikes += fire
+            reset = v - threshold if subtract else 0
+            Su[i], Sv[i] = u, reset if fire else v
     C[node, WRAPS] += wraps
     C[node, UPDATES] += B * (hi - lo)
     C[node, SPIKES] += spikes

@@ -15,14 +15,15 @@
  * The weights are read once per step and never again before the next: each row asks for the row AHEAD rows on
  * (prefetchnta), which keeps the memory busy across the row boundaries the hardware prefetcher stops at (one stream
  * of the 45M model: its Dense rows 3.2-3.5 -> 2.6-2.9 ms, kernel_profile.py A/B in one process). */
-#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CHUNK 512          /* 512 * 128 * 32767 < 2^31 */
 #define AHEAD 4            /* rows prefetched ahead */
-#define SPINS 2048         /* a barrier's waiter spins this many times, then yields the core between looks */
+#define SPINS 2048         /* a barrier's waiter spins this many times (~50 us), then sleeps NAP_NS between looks */
+#define NAP_NS 20000
 
 typedef void rows_fn(const int8_t *, int64_t, int64_t, const int16_t *, int64_t, int64_t *);
 
@@ -109,8 +110,9 @@ void neurocompile_dot(const int8_t *W, int64_t n_in, int64_t n_out, const int16_
 /* The threads of one stream's step (targets/cpu/kernels.py's `run`, one per part) meet here before a row that reads
  * what another part wrote.  sync: int64 [3] -- arrivals, generation, abort -- zeroed before the parts start.  Returns
  * 0, or 1 when a part has refused its input (neurocompile_abort): every part then stops at its next barrier instead
- * of waiting for one that will not come.  Waiters spin (a barrier is microseconds apart), then yield the core: more
- * parts than cores still make progress. */
+ * of waiting for one that will not come.  Waiters spin (the parts arrive microseconds apart), then sleep between
+ * looks: with more parts than free cores (other processes, more threads than cores) a waiter gives its core to the
+ * part it waits for instead of spinning against it. */
 int64_t neurocompile_barrier(int64_t *sync, int64_t parts) {
     int64_t generation = __atomic_load_n(&sync[1], __ATOMIC_ACQUIRE);
     if (__atomic_add_fetch(&sync[0], 1, __ATOMIC_ACQ_REL) == parts) {
@@ -124,7 +126,8 @@ int64_t neurocompile_barrier(int64_t *sync, int64_t parts) {
                 __builtin_ia32_pause();
 #endif
             } else {
-                sched_yield();
+                struct timespec nap = {0, NAP_NS};
+                nanosleep(&nap, 0);
             }
         }
     }
