@@ -767,6 +767,12 @@ KERNELS = (dense, neuron, token_shift, layer_norm, wkv, table_lookup, product, a
 
 SYNC, WHOLE = 1, 2  # a row's flags (``table[r, 3]``): the parts meet before it; it runs on part 0 alone
 
+# The int64 words one split step's threads share: native.c's barrier (arrivals, generation, abort), then the
+# hand-off (``lead`` / ``serve``): the step's number (-1: stop), the parts done, the rows and the step, each part's
+# ``run`` result.
+ARRIVALS, GENERATION, ABORT, GO, DONE, FIRST, END, STEP, RESULTS = range(9)
+SYNC_WORDS = RESULTS + native.MAX_THREADS
+
 
 @njit(**JIT)
 def run(table, start, stop, code, V, S, P, W, C, t, part, parts, sync):
@@ -775,7 +781,7 @@ def run(table, start, stop, code, V, S, P, W, C, t, part, parts, sync):
 
     One stream's step may be split into `parts` threads (else part 0 of 1, sync 0), each running this with its
     `part`: a kernel that splits computes its span of its outputs, one that does not runs on part 0, and the parts
-    meet at native.c's barrier (`sync`: the address of its int64 [3], zeroed) before a row flagged SYNC -- one that
+    meet at native.c's barrier (`sync`: the address of ``SYNC_WORDS``' array, zeroed) before a row flagged SYNC -- one that
     reads what another part wrote since they last met (``Simulator._schedule``)."""
     for r in range(start, stop):
         flags = table[r, 3]
@@ -796,6 +802,41 @@ def run(table, start, stop, code, V, S, P, W, C, t, part, parts, sync):
                 native.abort(sync)
             return r
     return -1
+
+
+@njit(**JIT)
+def lead(table, start, stop, code, V, S, P, W, C, t, parts, sync):
+    """Part 0 of a split step (the caller's thread): hand rows start..stop-1 of step `t` to the threads ``serve``
+    runs, run part 0, wait for the others.  Each part's ``run`` result lands in ``sync[RESULTS + part]``."""
+    address = sync.ctypes.data
+    sync[ARRIVALS] = sync[ABORT] = sync[DONE] = 0  # the other parts wait for GO: none reads these now
+    sync[FIRST], sync[END], sync[STEP] = start, stop, t
+    native.post(address + 8 * GO, sync[GO] + 1)  # after the words above: the others see them
+    sync[RESULTS] = run(table, start, stop, code, V, S, P, W, C, t, 0, parts, address)
+    done = 0
+    while done != parts - 1:
+        done = native.wait(address + 8 * DONE, done)
+
+
+@njit(**JIT)
+def serve(table, code, V, S, P, W, C, part, parts, sync, seen):
+    """Part `part`'s thread: runs its part of every step ``lead`` posts after step number `seen`, until the step
+    number is -1 (``stop``).  It stays in compiled code between steps (waiting in native.c), so a step's hand-off
+    costs microseconds, not a Python thread pool's wake-up."""
+    address = sync.ctypes.data
+    while True:
+        seen = native.wait(address + 8 * GO, seen)
+        if seen < 0:
+            return
+        sync[RESULTS + part] = run(table, sync[FIRST], sync[END], code, V, S, P, W, C, sync[STEP], part, parts,
+                                   address)
+        native.arrive(address + 8 * DONE)
+
+
+@njit(**JIT)
+def stop(sync):
+    """Ends the ``serve`` threads of `sync` (each returns at its next look)."""
+    native.post(sync.ctypes.data + 8 * GO, -1)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
  *
  *   neurocompile_dot(W, n_in, n_out, X, B, acc):
  *       acc[b][o] = sum_j W[o][j] X[b][j]     W int8 [n_out][n_in] (output-major), X int16 [B][n_in], acc int64
- *   neurocompile_barrier(sync, parts) / neurocompile_abort(sync): below.
+ *   neurocompile_barrier(sync, parts) / neurocompile_abort(sync): below;
+ *   neurocompile_wait(word, seen) / neurocompile_post(word, value) / neurocompile_arrive(word): the hand-off of a step
+ *       to the threads that run its other parts, below.
  *
  * Exact: the products of |w| <= 128 and |x| <= 32767 are summed in int32 over at most CHUNK inputs (below 2^31), then
  * in int64.  The caller (targets/cpu/kernels.py) splits wider inputs into 15-bit digits.
@@ -22,8 +24,10 @@
 
 #define CHUNK 512          /* 512 * 128 * 32767 < 2^31 */
 #define AHEAD 4            /* rows prefetched ahead */
-#define SPINS 2048         /* a barrier's waiter spins this many times (~50 us), then sleeps NAP_NS between looks */
-#define NAP_NS 20000
+#define SPINS 2048         /* a waiter spins this many times (~50 us), then sleeps between looks: NAP_NS, doubled */
+#define NAP_NS 20000       /* every NAPS naps up to MAX_NAP_NS (a thread idle between steps for long wakes ~1000 */
+#define NAPS 64            /* times a second, not 50,000) */
+#define MAX_NAP_NS 1000000
 
 typedef void rows_fn(const int8_t *, int64_t, int64_t, const int16_t *, int64_t, int64_t *);
 
@@ -113,6 +117,18 @@ void neurocompile_dot(const int8_t *W, int64_t n_in, int64_t n_out, const int16_
  * of waiting for one that will not come.  Waiters spin (the parts arrive microseconds apart), then sleep between
  * looks: with more parts than free cores (other processes, more threads than cores) a waiter gives its core to the
  * part it waits for instead of spinning against it. */
+static void idle(int64_t spins) {
+    if (spins < SPINS) {
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#endif
+        return;
+    }
+    int64_t nap = NAP_NS << ((spins - SPINS) / NAPS < 6 ? (spins - SPINS) / NAPS : 6);
+    struct timespec ts = {0, nap < MAX_NAP_NS ? nap : MAX_NAP_NS};
+    nanosleep(&ts, 0);
+}
+
 int64_t neurocompile_barrier(int64_t *sync, int64_t parts) {
     int64_t generation = __atomic_load_n(&sync[1], __ATOMIC_ACQUIRE);
     if (__atomic_add_fetch(&sync[0], 1, __ATOMIC_ACQ_REL) == parts) {
@@ -121,17 +137,24 @@ int64_t neurocompile_barrier(int64_t *sync, int64_t parts) {
     } else {
         for (int64_t spins = 0; __atomic_load_n(&sync[1], __ATOMIC_ACQUIRE) == generation; spins++) {
             if (__atomic_load_n(&sync[2], __ATOMIC_ACQUIRE)) return 1;
-            if (spins < SPINS) {
-#if defined(__x86_64__)
-                __builtin_ia32_pause();
-#endif
-            } else {
-                struct timespec nap = {0, NAP_NS};
-                nanosleep(&nap, 0);
-            }
+            idle(spins);
         }
     }
     return __atomic_load_n(&sync[2], __ATOMIC_ACQUIRE);
 }
 
 void neurocompile_abort(int64_t *sync) { __atomic_store_n(&sync[2], 1, __ATOMIC_RELEASE); }
+
+/* The hand-off (targets/cpu/kernels.py's `lead` and `serve`): the threads of a step's other parts wait for a word to
+ * change (the step's number; everything the lead wrote before posting it is visible after), and each posts that it is
+ * done by counting up another, which the lead waits on.  Threads that stay in the compiled code between steps: no
+ * Python thread pool to wake (~75-150 us a step). */
+int64_t neurocompile_wait(int64_t *word, int64_t seen) {
+    int64_t now;
+    for (int64_t spins = 0; (now = __atomic_load_n(word, __ATOMIC_ACQUIRE)) == seen; spins++) idle(spins);
+    return now;
+}
+
+void neurocompile_post(int64_t *word, int64_t value) { __atomic_store_n(word, value, __ATOMIC_RELEASE); }
+
+int64_t neurocompile_arrive(int64_t *word) { return __atomic_add_fetch(word, 1, __ATOMIC_ACQ_REL); }

@@ -24,6 +24,7 @@ from numba import carray, cfunc, njit, types
 
 SOURCE = Path(__file__).with_name("native.c")
 SYMBOL, BARRIER, ABORT = "neurocompile_dot", "neurocompile_barrier", "neurocompile_abort"
+WAIT, POST, ARRIVE = "neurocompile_wait", "neurocompile_post", "neurocompile_arrive"
 DIGIT = 15  # inputs wider than int16 are split into 15-bit digits (the top one signed)
 MAX_THREADS = 8  # one stream's step over at most this many threads: a few cores already take the memory's bandwidth
 
@@ -34,6 +35,11 @@ dot = types.ExternalFunction(SYMBOL, types.void(types.uintp, types.int64, types.
 # neurocompile_barrier(sync int64 [3], parts) -> 1 when a part gave up (neurocompile_abort(sync)), else 0
 barrier = types.ExternalFunction(BARRIER, types.int64(types.uintp, types.int64))
 abort = types.ExternalFunction(ABORT, types.void(types.uintp))
+# neurocompile_wait(word, seen) -> *word once it is not `seen`; neurocompile_post(word, value): *word = value;
+# neurocompile_arrive(word) -> *word + 1, stored (atomically, with the orderings a hand-off needs: native.c)
+wait = types.ExternalFunction(WAIT, types.int64(types.uintp, types.int64))
+post = types.ExternalFunction(POST, types.void(types.uintp, types.int64))
+arrive = types.ExternalFunction(ARRIVE, types.int64(types.uintp))
 
 
 @njit(cache=True, nogil=True)
@@ -63,6 +69,22 @@ def _one_part(sync, parts):
 @cfunc(types.void(types.CPointer(types.int64)), cache=True, nogil=True)
 def _no_abort(sync):
     pass
+
+
+@cfunc(types.int64(types.CPointer(types.int64), types.int64), cache=True, nogil=True)
+def _stopped(word, seen):
+    """The hand-off's symbols without the library (never called: a step is not split then)."""
+    return -1
+
+
+@cfunc(types.void(types.CPointer(types.int64), types.int64), cache=True, nogil=True)
+def _no_post(word, value):
+    pass
+
+
+@cfunc(types.int64(types.CPointer(types.int64)), cache=True, nogil=True)
+def _no_arrive(word):
+    return 0
 
 
 def _cache_dirs() -> list[Path]:
@@ -118,7 +140,7 @@ def _load() -> tuple[bool, str]:
         try:
             library = ctypes.CDLL(str(build()))
             library.neurocompile_dot_isa.restype = ctypes.c_char_p
-            for symbol in (SYMBOL, BARRIER, ABORT):
+            for symbol in (SYMBOL, BARRIER, ABORT, WAIT, POST, ARRIVE):
                 llvm.add_symbol(symbol, ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value)
             _KEEP.append(library)
             isa = library.neurocompile_dot_isa().decode()
@@ -128,7 +150,8 @@ def _load() -> tuple[bool, str]:
             return True, f"native ({isa})"
         except OSError as exc:
             why = str(exc)
-    for symbol, function in ((SYMBOL, portable_dot), (BARRIER, _one_part), (ABORT, _no_abort)):
+    for symbol, function in ((SYMBOL, portable_dot), (BARRIER, _one_part), (ABORT, _no_abort), (WAIT, _stopped),
+                             (POST, _no_post), (ARRIVE, _no_arrive)):
         llvm.add_symbol(symbol, function.address)
     return False, f"portable (numba; {why})"
 

@@ -15,6 +15,8 @@ running sums (``totals``); values are kept per step only for the nodes named in 
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,8 +54,8 @@ class ReferenceSimulator:
         self.per_input = steps_per_token(program.metadata)  # steps one input (token) takes: 1, or T synthetic steps
         self.substeps = 0
         self._values: dict[str, np.ndarray] = {}
-        out = program.output
-        self.logit_scale = 2.0 ** -out.frac
+        out = program.output  # a search of the nodes: once, not once a step (77 us a 45M step; a third of the zoo's)
+        self.output, self.logit_scale = out.name, 2.0 ** -out.frac
 
     @staticmethod
     def _reference(cls) -> bool:
@@ -81,7 +83,7 @@ class ReferenceSimulator:
             self.recorded[name].append(values[name].copy())
         self.substeps += 1
         self._values = values
-        return values[self.program.output.name]
+        return values[self.output]
 
     def _step(self, i: int, node, cls, values) -> None:
         """Node `i`'s reference step on `values` (name -> [B, n]); its output is stored there."""
@@ -162,9 +164,44 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL[0]
 
 
-# Weights from which one stream's step is split by default: handing the parts to their threads and meeting cost
-# ~0.15 ms a step on this project's machine (the zoo SpikeGPT, 0.24 ms a step on one core, ran at 0.6x split), about
-# what the second core saves on a step streaming a few megabytes (the 45M-shaped model's 45 MB: 1.6x).
+class _Parts:
+    """The threads that run parts 1.. of one stream's split step (``kernels.serve``; the caller's thread runs part 0
+    with ``kernels.lead``): started on the simulator's arrays, in this process, with words of their own to meet at;
+    ended (``close``) when the simulator is collected, at exit, or when it needs new ones."""
+
+    def __init__(self, sim: Simulator):
+        self.pid = os.getpid()
+        self.arrays = sim._arrays()
+        self.sync = np.zeros(kernels.SYNC_WORDS, np.int64)
+        table, code, V, S, P, W, counters = self.arrays
+        threads = [threading.Thread(target=kernels.serve, args=(table, code, V, S, P, W, counters[p], p, sim.parts,
+                                                                 self.sync, 0), daemon=True, name=f"neurocompile-part{p}")
+                   for p in range(1, sim.parts)]
+        for thread in threads:
+            thread.start()
+        self._end = weakref.finalize(sim, _end_parts, self.sync, threads)
+
+    def serve(self, sim: Simulator) -> bool:
+        """Whether these threads run `sim`'s step as it is now (its arrays unchanged; not a forked child's copy)."""
+        return self.pid == os.getpid() and all(a is b for a, b in zip(self.arrays, sim._arrays()))
+
+    def close(self) -> None:
+        if self.pid == os.getpid():
+            self._end()
+        else:  # a forked child: its parent's threads are not here, and the parent's words are its parent's
+            self._end.detach()
+
+
+def _end_parts(sync: np.ndarray, threads: list[threading.Thread]) -> None:
+    kernels.stop(sync)
+    for thread in threads:
+        thread.join()
+
+
+# Weights from which one stream's step is split by default.  Handing a step to the other parts' threads costs ~9 us
+# (``_Parts``; ~0.15 ms through a thread pool), the meetings more: the zoo SpikeGPT (0.9 MB, 0.25 ms a step on one
+# core) runs no faster split, at 0.2-0.29 ms a step either way, on this project's 2-core machine (it ran at 0.6x
+# through the pool); the 45M-shaped model's 45 MB at 1.3-1.5x.
 SPLIT_BYTES = 8 << 20
 
 
@@ -176,8 +213,9 @@ class Simulator(ReferenceSimulator):
     summed in ``totals``.  With one group (one stream), the native library loaded and `split` (default: where the
     program's weights are at least ``SPLIT_BYTES``), the step itself is split into that many parts instead: every thread runs the whole kernel table, each kernel computing its span of its outputs
     (``kernels.run``), and the parts meet only before a row that reads what another part wrote (``_schedule``) -- so a
-    Dense row and the neurons after it run on both cores without meeting in between.  The parts run on threads of the
-    simulator's own (a shared pool could hold one part back behind another simulator's, which waits for its own).
+    Dense row and the neurons after it run on both cores without meeting in between.  Parts 1.. run on threads of the
+    simulator's own that stay in compiled code between steps (``_Parts``: a shared pool could hold one part back behind
+    another simulator's, which waits for its own; and waking a pool's thread costs ~0.1 ms a step).
     `native`: graded Dense ports on the native dot products (default: where the library is built; False: the
     event-driven path, as without it).  Every choice gives the same values and counters."""
 
@@ -189,8 +227,7 @@ class Simulator(ReferenceSimulator):
         self.groups = list(zip(edges[:-1], edges[1:]))
         self.parts = 1
         self._counters = np.zeros((groups, *self._counters.shape[1:]), np.int64)
-        self._sync = np.zeros(3, np.int64)  # native.c's barrier: arrivals, generation, abort
-        self._own: tuple[int, ThreadPoolExecutor] | None = None  # (the process it was started in, the parts' threads)
+        self._parts: _Parts | None = None  # the threads of a split step's other parts, once it has run
         dot = kernels.native.AVAILABLE if native is None else native
         sizing = self._pack(program, kernels.Layout(dot=dot))
         rows, code, plan, delays, layout = self._pack(program, kernels.Layout(W=np.empty(sizing[-1].n_weights, np.int8),
@@ -287,6 +324,10 @@ class Simulator(ReferenceSimulator):
     def _reference(cls) -> bool:
         return cls not in kernels.LOWERINGS or not cls.feedthrough
 
+    def _arrays(self) -> tuple:
+        """What a split step's threads run on (they are started anew when one of these is replaced)."""
+        return self.kernels, self.code, self.V, self.S, self.P, self.W, self._counters
+
     @property
     def totals(self) -> np.ndarray:
         """Counters per node, summed over steps and streams (and the stream groups)."""
@@ -301,22 +342,21 @@ class Simulator(ReferenceSimulator):
 
     def _run(self, first: int, end: int) -> None:
         """Compiled rows first..end-1 for every stream group (groups after the first in the pool's threads), or every
-        part of one stream's step (parts after the first in the simulator's own threads)."""
+        part of one stream's step (part 0 in this thread, the others in the simulator's ``_Parts``)."""
         def group(g: int) -> int:
             lo, hi = self.groups[g]
             return kernels.run(self.kernels, first, end, self.code, self.V[lo:hi], self.S[lo:hi], self.P, self.W,
                                self._counters[g], self.substeps, 0, 1, 0)
 
-        def part(p: int) -> int:
-            return kernels.run(self.kernels, first, end, self.code, self.V, self.S, self.P, self.W, self._counters[p],
-                               self.substeps, p, self.parts, self._sync.ctypes.data)
-
         if self.parts > 1:
-            if self._own is None or self._own[0] != os.getpid():  # a forked child has none of its parent's threads
-                self._own = os.getpid(), ThreadPoolExecutor(self.parts - 1, thread_name_prefix="neurocompile-parts")
-            self._sync[:] = 0
-            others = [self._own[1].submit(part, p) for p in range(1, self.parts)]
-            failed = [part(0)] + [f.result() for f in others]
+            if self._parts is None or not self._parts.serve(self):
+                if self._parts is not None:
+                    self._parts.close()
+                self._parts = _Parts(self)
+            sync = self._parts.sync
+            kernels.lead(self.kernels, first, end, self.code, self.V, self.S, self.P, self.W, self._counters[0],
+                         self.substeps, self.parts, sync)
+            failed = sync[kernels.RESULTS:kernels.RESULTS + self.parts]
         else:
             others = [_pool().submit(group, g) for g in range(1, len(self.groups))]
             failed = [group(0)] + [f.result() for f in others]
@@ -340,7 +380,7 @@ class Simulator(ReferenceSimulator):
         for name in self.record:
             self.recorded[name].append(columns[name].copy())
         self.substeps += 1
-        return columns[self.program.output.name].copy()
+        return columns[self.output].copy()
 
     @property
     def values(self) -> dict[str, np.ndarray]:
