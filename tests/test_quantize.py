@@ -64,13 +64,19 @@ def test_layernorm_integer_tracks_float():
 def test_neuron_layernorm_tracks_torch(seed, n, binary, gain_exp, spread):
     """The neuron-program LayerNorm against torch's, on inputs that reach the 16-bit payload's top bit (spikes: 0/1),
     one row at both ends of it, the others spread over 1/64 to 1/2 of the range, gains from 10^-3 to 10^2: within 4
-    output steps plus 0.2 % of the value, never saturating."""
+    output steps plus 0.2 % of the value, never saturating.  (Each row's deviations are scaled to the drawn spread: a
+    few normal draws can sit far closer together -- n=2, seed 642 drew a row spread over 1/150 of the range, where
+    the squares' constant shift leaves ~7 bits of its variance and the output is 0.5 % off: the limit the form's
+    docstring names, outside this test's domain.)"""
     rng = np.random.default_rng(seed)
     op = NeuronLayerNorm(rng.normal(1, 0.5, n) * 10.0**gain_exp, rng.normal(0, 0.5, n) * 10.0**gain_exp)
     if binary:
         x, in_frac = (rng.random((6, n)) < rng.uniform(0.05, 0.95)).astype(np.float64), 0
     else:
-        x = rng.normal(0, 1, (6, n)) * spread + rng.uniform(-0.25, 0.25, (6, 1)) * (1 - 2 * spread)
+        z = rng.normal(0, 1, (6, n))
+        if n > 1:  # each row's standard deviation exactly the spread (n=1: no deviation, the draw sets the range)
+            z = (z - z.mean(-1, keepdims=True)) / np.maximum(z.std(-1, keepdims=True), 1e-300)
+        x = z * spread + rng.uniform(-0.25, 0.25, (6, 1)) * (1 - 2 * spread)
         x = x * 2.0 ** rng.integers(-14, 8)  # from values whose variance eps swamps up
         x[0, :], x[0, 0] = -np.abs(x).max(), np.abs(x).max()  # the widest deviation there is: one against all
         in_frac = int(np.floor(np.log2((2**15 - 1) / np.abs(x).max())))  # the peak in the payload's top bit
