@@ -25,7 +25,7 @@ from neurocompile.ops.io import QOutput, QSpikeInput
 from neurocompile.targets.loihi2.arithmetic import QDense, QLayerNorm, QLIF
 from neurocompile.quantize import Program, QNode
 from neurocompile.targets.cpu import kernels, native
-from neurocompile.targets.cpu.simulator import NodeFailure, ReferenceSimulator, Simulator
+from neurocompile.targets.cpu.simulator import NodeFailure, ReferenceSimulator, Simulator, _Way
 from neurocompile.targets.loihi2 import NUMERIC
 
 
@@ -109,6 +109,43 @@ def test_simulators_stepping_at_once_each_get_their_own_sums():
         together = list(pool.map(run, [0, 1]))
     for a, b in zip(alone, together):
         np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
+def test_the_step_takes_the_way_that_ran_faster():
+    """``_Way`` (``split=None``): the steps take the way of the smaller median time; the other is tried for two steps
+    from the second and every PROBE after (the first of the two untimed), so a way that has become the faster (a busy
+    core freed) is taken again."""
+    way, probe = _Way(), _Way.PROBE
+
+    def run(steps: int, split_time: float, whole_time: float) -> list[bool]:
+        taken = []
+        for _ in range(steps):
+            taken.append(way.take())
+            way.took(taken[-1], split_time if taken[-1] else whole_time)
+        return taken
+
+    taken = run(3 * probe, 5.0, 4.0)  # whole faster: whole first, split tried on steps 2 and 3, whole kept
+    assert taken == [k % probe in (1, 2) for k in range(3 * probe)] and not way.split
+    assert list(way.times[True]) == [5.0] * 3  # only the second step of each try: the first after a change is no measure
+    taken = run(4 * probe, 3.0, 4.0)  # split faster: taken again once its median (of the last KEEP) is the smaller
+    assert way.split and taken[-probe:].count(False) == 2 and taken[:probe].count(True) == 2
+
+
+def test_steps_taking_either_way_give_the_same_values():
+    """A simulator choosing its way as it runs (``split=None``), made to change ways every other step: every value
+    and counter is the reference's, whichever way each step took."""
+    program = _chain("Dense", "LIF", "Dense", "LIF", "LayerNorm", "LIF")
+    sim, reference = Simulator(program, 1, threads=2), ReferenceSimulator(program, 1)
+    assert sim.parts == 2 and sim._way is not None
+    sim._way.PROBE = 2
+    rng = np.random.default_rng(6)
+    ways = set()
+    for step in range(12):
+        x = rng.integers(-2**15, 2**15, (1, 40))
+        np.testing.assert_array_equal(sim.step(x), reference.step(x), err_msg=f"step {step}")
+        np.testing.assert_array_equal(sim.totals, reference.totals)
+        ways.add(sim.split)
+    assert ways == {True, False}
 
 
 def _chain(*kinds: str, n: int = 40) -> Program:

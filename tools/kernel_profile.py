@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="parts one stream's step is split into")
     args = ap.parse_args()
     program = program_of(random_45m())
-    sim = Simulator(program, 1, threads=args.threads)
+    sim = Simulator(program, 1, threads=args.threads, split=True)
     rng = np.random.default_rng(0)
     for token in rng.integers(0, 4096, (5, 1)):
         sim.step(token)

@@ -809,10 +809,11 @@ def lead(table, start, stop, code, V, S, P, W, C, t, parts, sync):
     """Part 0 of a split step (the caller's thread): hand rows start..stop-1 of step `t` to the threads ``serve``
     runs, run part 0, wait for the others.  Each part's ``run`` result lands in ``sync[RESULTS + part]``."""
     address = sync.ctypes.data
+    same = np.int64(address)  # ``run`` typed as the whole step calls it: its compiled code is reused, not compiled again
     sync[ARRIVALS] = sync[ABORT] = sync[DONE] = 0  # the other parts wait for GO: none reads these now
     sync[FIRST], sync[END], sync[STEP] = start, stop, t
     native.post(address + 8 * GO, sync[GO] + 1)  # after the words above: the others see them
-    sync[RESULTS] = run(table, start, stop, code, V, S, P, W, C, t, 0, parts, address)
+    sync[RESULTS] = run(table, start, stop, code, V, S, P, W, C, t, np.int64(0), parts, same)
     done = 0
     while done != parts - 1:
         done = native.wait(address + 8 * DONE, done)
@@ -824,12 +825,12 @@ def serve(table, code, V, S, P, W, C, part, parts, sync, seen):
     number is -1 (``stop``).  It stays in compiled code between steps (waiting in native.c), so a step's hand-off
     costs microseconds, not a Python thread pool's wake-up."""
     address = sync.ctypes.data
+    same = np.int64(address)  # as in ``lead``
     while True:
         seen = native.wait(address + 8 * GO, seen)
         if seen < 0:
             return
-        sync[RESULTS + part] = run(table, sync[FIRST], sync[END], code, V, S, P, W, C, sync[STEP], part, parts,
-                                   address)
+        sync[RESULTS + part] = run(table, sync[FIRST], sync[END], code, V, S, P, W, C, sync[STEP], part, parts, same)
         native.arrive(address + 8 * DONE)
 
 

@@ -17,6 +17,7 @@
  * The weights are read once per step and never again before the next: each row asks for the row AHEAD rows on
  * (prefetchnta), which keeps the memory busy across the row boundaries the hardware prefetcher stops at (one stream
  * of the 45M model: its Dense rows 3.2-3.5 -> 2.6-2.9 ms, kernel_profile.py A/B in one process). */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,9 @@
 
 #define CHUNK 512          /* 512 * 128 * 32767 < 2^31 */
 #define AHEAD 4            /* rows prefetched ahead */
-#define SPINS 2048         /* a waiter spins this many times (~50 us), then sleeps between looks: NAP_NS, doubled */
-#define NAP_NS 20000       /* every NAPS naps up to MAX_NAP_NS (a thread idle between steps for long wakes ~1000 */
-#define NAPS 64            /* times a second, not 50,000) */
-#define MAX_NAP_NS 1000000
+#define SPINS 2048         /* a waiter spins this many times (~50 us), then sleeps: at a barrier NAP_NS between looks */
+#define NAP_NS 20000
+#define WAIT_SPINS (SPINS * 10) /* a thread waiting for the next step spins ~0.5 ms, then sleeps until posted to */
 
 typedef void rows_fn(const int8_t *, int64_t, int64_t, const int16_t *, int64_t, int64_t *);
 
@@ -112,7 +112,8 @@ void neurocompile_dot(const int8_t *W, int64_t n_in, int64_t n_out, const int16_
 }
 
 /* The threads of one stream's step (targets/cpu/kernels.py's `run`, one per part) meet here before a row that reads
- * what another part wrote.  sync: int64 [3] -- arrivals, generation, abort -- zeroed before the parts start.  Returns
+ * what another part wrote.  sync: its first three int64 words -- arrivals, generation, abort (kernels.py's
+ * SYNC_WORDS) -- zeroed by `lead` before each step.  Returns
  * 0, or 1 when a part has refused its input (neurocompile_abort): every part then stops at its next barrier instead
  * of waiting for one that will not come.  Waiters spin (the parts arrive microseconds apart), then sleep between
  * looks: with more parts than free cores (other processes, more threads than cores) a waiter gives its core to the
@@ -124,9 +125,8 @@ static void idle(int64_t spins) {
 #endif
         return;
     }
-    int64_t nap = NAP_NS << ((spins - SPINS) / NAPS < 6 ? (spins - SPINS) / NAPS : 6);
-    struct timespec ts = {0, nap < MAX_NAP_NS ? nap : MAX_NAP_NS};
-    nanosleep(&ts, 0);
+    struct timespec nap = {0, NAP_NS};
+    nanosleep(&nap, 0);
 }
 
 int64_t neurocompile_barrier(int64_t *sync, int64_t parts) {
@@ -148,13 +148,47 @@ void neurocompile_abort(int64_t *sync) { __atomic_store_n(&sync[2], 1, __ATOMIC_
 /* The hand-off (targets/cpu/kernels.py's `lead` and `serve`): the threads of a step's other parts wait for a word to
  * change (the step's number; everything the lead wrote before posting it is visible after), and each posts that it is
  * done by counting up another, which the lead waits on.  Threads that stay in the compiled code between steps: no
- * Python thread pool to wake (~75-150 us a step). */
+ * Python thread pool to wake (~75-150 us a step).  A waiter spins ~0.5 ms (the next step comes within ~0.1 ms while a
+ * simulator runs; a sleeping thread's wake-up took milliseconds on this project's virtual machine, where a thread
+ * that spun 50 us before sleeping made a split 45M step 2-4x slower), then sleeps on a condition variable: an idle
+ * simulator's threads take no CPU.  One condition for all: a post wakes every
+ * sleeper, each looks at its own word.  `sleepers` and the words are sequentially consistent, so a post either sees
+ * the sleeper counted or the sleeper sees the post. */
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t woken = PTHREAD_COND_INITIALIZER;
+static int64_t sleepers;
+
 int64_t neurocompile_wait(int64_t *word, int64_t seen) {
     int64_t now;
-    for (int64_t spins = 0; (now = __atomic_load_n(word, __ATOMIC_ACQUIRE)) == seen; spins++) idle(spins);
+    for (int64_t spins = 0; spins < WAIT_SPINS; spins++) {
+        if ((now = __atomic_load_n(word, __ATOMIC_SEQ_CST)) != seen) return now;
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#endif
+    }
+    pthread_mutex_lock(&sleep_lock);
+    __atomic_add_fetch(&sleepers, 1, __ATOMIC_SEQ_CST);
+    while ((now = __atomic_load_n(word, __ATOMIC_SEQ_CST)) == seen) pthread_cond_wait(&woken, &sleep_lock);
+    __atomic_sub_fetch(&sleepers, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&sleep_lock);
     return now;
 }
 
-void neurocompile_post(int64_t *word, int64_t value) { __atomic_store_n(word, value, __ATOMIC_RELEASE); }
+static void wake(void) {
+    if (__atomic_load_n(&sleepers, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&sleep_lock);
+        pthread_cond_broadcast(&woken);
+        pthread_mutex_unlock(&sleep_lock);
+    }
+}
 
-int64_t neurocompile_arrive(int64_t *word) { return __atomic_add_fetch(word, 1, __ATOMIC_ACQ_REL); }
+void neurocompile_post(int64_t *word, int64_t value) {
+    __atomic_store_n(word, value, __ATOMIC_SEQ_CST);
+    wake();
+}
+
+int64_t neurocompile_arrive(int64_t *word) {
+    int64_t now = __atomic_add_fetch(word, 1, __ATOMIC_SEQ_CST);
+    wake();
+    return now;
+}

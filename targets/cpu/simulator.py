@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -198,11 +200,46 @@ def _end_parts(sync: np.ndarray, threads: list[threading.Thread]) -> None:
         thread.join()
 
 
-# Weights from which one stream's step is split by default.  Handing a step to the other parts' threads costs ~9 us
-# (``_Parts``; ~0.15 ms through a thread pool), the meetings more: the zoo SpikeGPT (0.9 MB, 0.25 ms a step on one
-# core) runs no faster split, at 0.2-0.29 ms a step either way, on this project's 2-core machine (it ran at 0.6x
-# through the pool); the 45M-shaped model's 45 MB at 1.3-1.5x.
-SPLIT_BYTES = 8 << 20
+class _Way:
+    """Whether one stream's step runs faster split over the cores or whole, here and now (``Simulator(split=None)``).
+    The steps are timed; each way keeps its last ``KEEP`` times, the way not taken is tried for two steps every
+    ``PROBE`` steps (a few per cent of the steps in the slower way), and the steps after take the way of the smaller
+    median.  The first step after a change of way is
+    no measure (the parts' threads waking, or starting; the other core clocking up: a split 45M step after 30 whole
+    ones measured ~2x a split step after split ones).  The first step runs whole (a simulator stepped once never
+    starts threads), the second and third split.  Handing a step over costs ~5-9 us (``_Parts``), meeting more: a
+    program too small to pay for that runs whole (the zoo SpikeGPT, 0.9 MB: 0.29 ms a step whole, 0.31-0.39 split on
+    this project's 2-core machine; the 45M-shaped model at 1.3-1.5x split), and so does a step whose other cores are
+    busy (a part the OS has descheduled stalls the others at every meeting: a split 45M step measured 15 ms with
+    another process on one of two cores, 3.8 quiet).  Either way computes the same values and counters."""
+
+    PROBE, KEEP = 100, 5
+
+    def __init__(self):
+        self.split = False  # the faster way so far
+        self.last: bool | None = None  # the way of the last step
+        self.times: dict[bool, deque] = {True: deque(maxlen=self.KEEP), False: deque(maxlen=self.KEEP)}
+        self.steps = 0
+
+    def take(self) -> bool:
+        """The way of the next step: the faster so far, or the other -- from the second step until it has been timed,
+        then for two steps every PROBE."""
+        self.steps += 1
+        other = not self.split
+        probe = (self.steps - 2) % self.PROBE < 2 or not self.times[other]
+        return other if self.steps >= 2 and probe else self.split
+
+    def took(self, split: bool, seconds: float) -> None:
+        if split == self.last:
+            self.times[split].append(seconds)
+            if self.times[True] and self.times[False]:  # (sorted, not np.median: ~1 us, not ~20, on a 0.2 ms step)
+                self.split = _median(self.times[True]) <= _median(self.times[False])
+        self.last = split
+
+
+def _median(times: deque) -> float:
+    ordered = sorted(times)
+    return (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
 
 
 class Simulator(ReferenceSimulator):
@@ -210,8 +247,10 @@ class Simulator(ReferenceSimulator):
 
     `threads`: the streams are split into that many groups (default: one per core this process may use, at most one
     per stream), each run by the compiled kernels in its own thread (they release the GIL), with its own counters,
-    summed in ``totals``.  With one group (one stream), the native library loaded and `split` (default: where the
-    program's weights are at least ``SPLIT_BYTES``), the step itself is split into that many parts instead: every thread runs the whole kernel table, each kernel computing its span of its outputs
+    summed in ``totals``.  With one group (one stream), the native library loaded and `split` not False, the step
+    itself can be split into that many parts instead -- always (`split` True), or where it runs faster, here and now
+    (None, the default: ``_Way`` times the steps both ways): every thread runs the whole kernel table, each kernel
+    computing its span of its outputs
     (``kernels.run``), and the parts meet only before a row that reads what another part wrote (``_schedule``) -- so a
     Dense row and the neurons after it run on both cores without meeting in between.  Parts 1.. run on threads of the
     simulator's own that stay in compiled code between steps (``_Parts``: a shared pool could hold one part back behind
@@ -236,9 +275,13 @@ class Simulator(ReferenceSimulator):
         self.delays = delays
         self.rows, flags = self._schedule(rows, program)
         self.kernels = np.array([(*r[:3], f) for r, f in zip(self.rows, flags)], np.int64).reshape(-1, 4)
-        if groups == 1 and kernels.native.AVAILABLE and (layout.W.nbytes >= SPLIT_BYTES if split is None else split):
-            self.parts = min(threads or cores(), kernels.native.MAX_THREADS)
+        self._way = None  # split=None: which way the steps run faster, here and now
+        self.split = False  # this step runs split
+        parts = min(threads or cores(), kernels.native.MAX_THREADS)
+        if groups == 1 and kernels.native.AVAILABLE and split is not False and parts > 1:
+            self.parts = parts
             self._counters = np.zeros((self.parts, *self._counters.shape[1:]), np.int64)
+            self._way, self.split = (_Way(), False) if split is None else (None, True)
         self.code = np.array(code, np.int64)
         self.V = np.zeros((batch, sum(w for _, w in layout.values.values())), np.int64)
         state = np.concatenate(layout.state_init) if layout.state_init else np.zeros(0, np.int64)
@@ -342,13 +385,13 @@ class Simulator(ReferenceSimulator):
 
     def _run(self, first: int, end: int) -> None:
         """Compiled rows first..end-1 for every stream group (groups after the first in the pool's threads), or every
-        part of one stream's step (part 0 in this thread, the others in the simulator's ``_Parts``)."""
+        part of one stream's split step (part 0 in this thread, the others in the simulator's ``_Parts``)."""
         def group(g: int) -> int:
             lo, hi = self.groups[g]
             return kernels.run(self.kernels, first, end, self.code, self.V[lo:hi], self.S[lo:hi], self.P, self.W,
                                self._counters[g], self.substeps, 0, 1, 0)
 
-        if self.parts > 1:
+        if self.split:
             if self._parts is None or not self._parts.serve(self):
                 if self._parts is not None:
                     self._parts.close()
@@ -367,6 +410,9 @@ class Simulator(ReferenceSimulator):
 
     def step(self, x: np.ndarray) -> np.ndarray:
         columns = self.columns
+        way = self._way
+        if way is not None:
+            self.split, start = way.take(), time.perf_counter()
         columns[self.input] = np.asarray(x, dtype=np.int64).reshape(len(x), -1)
         for i in self.delays:  # their output first, from their state
             columns[self.nodes[i].name] = self.classes[i].emit(self.state[self.nodes[i].name])
@@ -377,6 +423,8 @@ class Simulator(ReferenceSimulator):
                 self._step(item, self.nodes[item], self.classes[item], columns)
         for i in self.delays:
             self._step(i, self.nodes[i], self.classes[i], columns)
+        if way is not None:
+            way.took(self.split, time.perf_counter() - start)
         for name in self.record:
             self.recorded[name].append(columns[name].copy())
         self.substeps += 1
