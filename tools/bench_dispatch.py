@@ -113,8 +113,8 @@ def main() -> None:
             totals = {}
             for _ in range(args.repeats):
                 for label, dispatch in (("table", table), ("chain", chain)):
-                    k.run = dispatch  # the simulator calls kernels.run
-                    sim = Simulator(program, batch)
+                    k.run = dispatch  # the simulator calls kernels.run (a split step's threads call the table's)
+                    sim = Simulator(program, batch, split=False)
                     it = iter(stream)
                     runs[label].append(rate(lambda: sim.step(next(it)), args.tokens - 1) * batch)
                     totals[label] = sim.totals.copy()
