@@ -207,11 +207,12 @@ class _Way:
     median.  The first step after a change of way is
     no measure (the parts' threads waking, or starting; the other core clocking up: a split 45M step after 30 whole
     ones measured ~2x a split step after split ones).  The first step runs whole (a simulator stepped once never
-    starts threads), the second and third split.  Handing a step over costs ~5-9 us (``_Parts``), meeting more: a
-    program too small to pay for that runs whole (the zoo SpikeGPT, 0.9 MB: 0.29 ms a step whole, 0.31-0.39 split on
-    this project's 2-core machine; the 45M-shaped model at 1.3-1.5x split), and so does a step whose other cores are
-    busy (a part the OS has descheduled stalls the others at every meeting: a split 45M step measured 15 ms with
-    another process on one of two cores, 3.8 quiet).  Either way computes the same values and counters."""
+    starts threads), the second and third split.  Handing a step over costs ~5-9 us (``_Parts``), meeting more, and
+    which way wins is the machine's and the hour's: on this project's 2-core machine the zoo SpikeGPT (0.9 MB) ran at
+    0.29 ms a step whole against 0.31-0.39 split in one hour and 1.15-1.24x faster split in another
+    (``tools/bench_handoff.py --model zoo``); the 45M-shaped model runs 1.3-1.7x faster split on a quiet machine and
+    2.4x slower with another process busy on one of the two cores (a part the OS has descheduled stalls the others at
+    every meeting).  Either way computes the same values and counters."""
 
     PROBE, KEEP = 100, 5
 
