@@ -204,9 +204,8 @@ class _Way:
     """Whether one stream's step runs faster split over the cores or whole, here and now (``Simulator(split=None)``).
     The steps are timed; each way keeps its last ``KEEP`` times, the way not taken is tried for two steps every
     ``PROBE`` steps (a few per cent of the steps in the slower way), and the steps after take the way of the smaller
-    median.  The first step after a change of way is
-    no measure (the parts' threads waking, or starting; the other core clocking up: a split 45M step after 30 whole
-    ones measured ~2x a split step after split ones).  The first step runs whole (a simulator stepped once never
+    median.  The first step after a change of way is no measure (the parts' threads waking, or starting; the other
+    core clocking up: a split 45M step after 30 whole ones measured ~2x a split step after split ones).  The first step runs whole (a simulator stepped once never
     starts threads), the second and third split.  Handing a step over costs ~5-9 us (``_Parts``), meeting more, and
     which way wins is the machine's and the hour's: on this project's 2-core machine the zoo SpikeGPT (0.9 MB) ran at
     0.29 ms a step whole against 0.31-0.39 split in one hour and 1.15-1.24x faster split in another
@@ -223,12 +222,10 @@ class _Way:
         self.steps = 0
 
     def take(self) -> bool:
-        """The way of the next step: the faster so far, or the other -- from the second step until it has been timed,
-        then for two steps every PROBE."""
+        """The way of the next step: the faster so far, or the other for two steps from the second, then every PROBE
+        (the second of the two is timed; the first step, whole, is not, so the whole way is first timed on step 5)."""
         self.steps += 1
-        other = not self.split
-        probe = (self.steps - 2) % self.PROBE < 2 or not self.times[other]
-        return other if self.steps >= 2 and probe else self.split
+        return self.split != (self.steps >= 2 and (self.steps - 2) % self.PROBE < 2)
 
     def took(self, split: bool, seconds: float) -> None:
         if split == self.last:
